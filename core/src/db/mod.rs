@@ -1,0 +1,3 @@
+//! Storage internals: the schema and its migrations.
+
+pub mod schema;

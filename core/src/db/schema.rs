@@ -1,0 +1,301 @@
+//! The on-device schema, as an append-only list of migrations.
+//!
+//! Rules: never edit a migration that has shipped; add a new one at the end.
+//! Each runs in its own IMMEDIATE transaction together with the
+//! `user_version` bump, so a crash leaves the file at the old version or the
+//! new one, never between. `tests::every_earlier_version_upgrades_to_fresh`
+//! checks that a database at every earlier version ends at exactly the schema
+//! of a fresh one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// The migrations, in order; migration `i` takes the schema from version `i`
+/// to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// Schema version of a fresh store built by this code.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The built-in or server-sent incident category catalogue (one row).
+CREATE TABLE catalogue (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    body    TEXT NOT NULL
+);
+
+-- Grids are reference data assigned by the district; never captured here.
+CREATE TABLE grids (
+    id           TEXT PRIMARY KEY,
+    code         TEXT NOT NULL UNIQUE,
+    name         TEXT NOT NULL,
+    community    TEXT NOT NULL,
+    sub_district TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Compounds (小区), buildings (楼栋) and units (单元).
+CREATE TABLE places (
+    id             TEXT PRIMARY KEY,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    kind           TEXT NOT NULL CHECK (kind IN ('compound', 'building', 'unit')),
+    parent_id      TEXT REFERENCES places(id) DEFERRABLE INITIALLY DEFERRED,
+    name           TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+CREATE INDEX places_parent ON places(parent_id);
+CREATE INDEX places_grid ON places(grid_id, kind);
+
+-- Rooms / households (户).
+CREATE TABLE households (
+    id             TEXT PRIMARY KEY,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    unit_id        TEXT REFERENCES places(id) DEFERRABLE INITIALLY DEFERRED,
+    building_id    TEXT,   -- derived from unit_id, for building filters
+    room           TEXT NOT NULL,
+    address        TEXT NOT NULL,
+    notes          TEXT NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+CREATE INDEX households_unit ON households(unit_id);
+CREATE INDEX households_building ON households(building_id);
+CREATE INDEX households_grid ON households(grid_id);
+
+-- Residents. `rid` is a local row number used by the search tables; `id` is
+-- the UUIDv7 every device and the server know the resident by.
+CREATE TABLE residents (
+    rid            INTEGER PRIMARY KEY,
+    id             TEXT NOT NULL UNIQUE,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    household_id   TEXT REFERENCES households(id) DEFERRABLE INITIALLY DEFERRED,
+    building_id    TEXT,   -- derived from the household, for building filters
+    name           TEXT NOT NULL,
+    sex            TEXT NOT NULL CHECK (sex IN ('male', 'female')),
+    id_number      TEXT,
+    id_rev         TEXT,   -- id_number reversed: suffix search as a range scan
+    birth_date     TEXT,
+    phone          TEXT,
+    phone_rev      TEXT,   -- phone digits reversed
+    residence      TEXT NOT NULL,
+    care_tags      TEXT NOT NULL DEFAULT '[]',
+    notes          TEXT NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+CREATE INDEX residents_household ON residents(household_id);
+CREATE INDEX residents_building ON residents(building_id);
+CREATE INDEX residents_grid ON residents(grid_id);
+CREATE INDEX residents_name ON residents(name, id);
+CREATE INDEX residents_id_rev ON residents(id_rev) WHERE id_rev IS NOT NULL;
+CREATE INDEX residents_phone_rev ON residents(phone_rev) WHERE phone_rev IS NOT NULL;
+
+-- Search index: every two-character substring of every live resident's name.
+CREATE TABLE resident_name_grams (
+    gram TEXT NOT NULL,
+    rid  INTEGER NOT NULL,
+    PRIMARY KEY (gram, rid)
+) WITHOUT ROWID;
+
+-- Care tags of live residents, for "all elderly living alone in building 3".
+CREATE TABLE resident_tags (
+    tag         TEXT NOT NULL,
+    building_id TEXT NOT NULL DEFAULT '',
+    rid         INTEGER NOT NULL,
+    PRIMARY KEY (tag, building_id, rid)
+) WITHOUT ROWID;
+
+CREATE TABLE incidents (
+    id             TEXT PRIMARY KEY,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    category       TEXT NOT NULL,
+    title          TEXT NOT NULL DEFAULT '',
+    description    TEXT NOT NULL DEFAULT '',
+    location       TEXT,    -- JSON Location
+    address        TEXT NOT NULL DEFAULT '',
+    occurred_at    INTEGER NOT NULL,
+    reporter       TEXT,
+    involved       TEXT NOT NULL DEFAULT '[]',  -- JSON array of resident ids
+    status         TEXT NOT NULL,
+    department     TEXT,
+    deadline_at    INTEGER,  -- server time
+    submitted_at   INTEGER,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+CREATE INDEX incidents_grid_status ON incidents(grid_id, status, occurred_at);
+CREATE INDEX incidents_occurred ON incidents(occurred_at, id);
+CREATE INDEX incidents_deadline ON incidents(deadline_at) WHERE deadline_at IS NOT NULL;
+
+-- The timeline of an incident; its status is derived from these.
+CREATE TABLE incident_events (
+    id             TEXT PRIMARY KEY,
+    incident_id    TEXT NOT NULL REFERENCES incidents(id),
+    kind           TEXT NOT NULL,
+    actor          TEXT,
+    note           TEXT NOT NULL DEFAULT '',
+    department     TEXT,
+    deadline_at    INTEGER,
+    at             INTEGER NOT NULL,  -- device clock when recorded here
+    server_at      INTEGER,           -- server clock, once known
+    server_version INTEGER
+);
+CREATE INDEX incident_events_incident ON incident_events(incident_id, at);
+
+CREATE TABLE service_logs (
+    id             TEXT PRIMARY KEY,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    kind           TEXT NOT NULL,
+    residents      TEXT NOT NULL DEFAULT '[]',  -- JSON array of resident ids
+    notes          TEXT NOT NULL DEFAULT '',
+    occurred_at    INTEGER NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+CREATE INDEX service_logs_grid ON service_logs(grid_id, occurred_at);
+
+-- Photo metadata; the bytes live in the store's photo folder, named by hash.
+CREATE TABLE photos (
+    id            TEXT PRIMARY KEY,
+    owner_kind    TEXT NOT NULL CHECK (owner_kind IN ('incident', 'incident_event', 'service_log')),
+    owner_id      TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    mime          TEXT NOT NULL,
+    taken_at      INTEGER,
+    location      TEXT,
+    created_at    INTEGER NOT NULL,
+    uploaded_at   INTEGER   -- set when the server has confirmed the hash
+);
+CREATE INDEX photos_owner ON photos(owner_kind, owner_id);
+CREATE INDEX photos_sha256 ON photos(sha256);
+
+-- Operations waiting for the server. A row leaves only when its receipt has
+-- been committed (SYNC.md invariant 3).
+CREATE TABLE outbox (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    op_id        TEXT NOT NULL UNIQUE,
+    entity       TEXT NOT NULL,
+    entity_id    TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('create', 'update', 'delete')),
+    patch        TEXT NOT NULL,
+    base_version INTEGER,
+    created_at   INTEGER NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'rejected')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT
+);
+CREATE INDEX outbox_entity ON outbox(entity_id, seq);
+CREATE INDEX outbox_state ON outbox(state, seq);
+"#;
+
+/// Brings `conn` from its `user_version` to the end of `migrations`, each step
+/// in its own IMMEDIATE transaction. Refuses a database newer than the list.
+pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    let latest = migrations.len() as i64;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > latest {
+            return Err(Error::NewerSchema {
+                found: version,
+                supported: latest,
+            });
+        }
+        if version == latest {
+            return Ok(());
+        }
+        let step = usize::try_from(version).map_err(|_| Error::Internal("negative schema version".into()))?;
+        tracing::info!(from = version, to = version + 1, "migrating store schema");
+        tx.execute_batch(migrations[step])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema as SQLite records it, ignoring whitespace differences.
+    fn schema_of(conn: &Connection) -> Vec<(String, String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
+            .unwrap();
+        stmt.query_map([], |r| {
+            let sql: String = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                sql.split_whitespace().collect::<Vec<_>>().join(" "),
+            ))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    }
+
+    fn at_version(n: usize) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, &MIGRATIONS[..n]).unwrap();
+        conn
+    }
+
+    #[test]
+    fn every_earlier_version_upgrades_to_fresh() {
+        let fresh = at_version(MIGRATIONS.len());
+        let expected = schema_of(&fresh);
+        assert!(expected.iter().any(|(_, name, _)| name == "outbox"));
+        for n in 0..MIGRATIONS.len() {
+            let mut conn = at_version(n);
+            migrate(&mut conn, MIGRATIONS).unwrap();
+            assert_eq!(schema_of(&conn), expected, "upgrade from version {n}");
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            assert_eq!(v, LATEST);
+        }
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_previous_version_intact() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let steps = ["CREATE TABLE a (x)", "CREATE TABLE b (x); CREATE TABLE a (y)"];
+        assert!(migrate(&mut conn, &steps).is_err());
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 1);
+        let b: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'b'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(b, 0, "the half-applied step was rolled back");
+    }
+
+    #[test]
+    fn newer_databases_are_refused() {
+        let mut conn = at_version(MIGRATIONS.len());
+        conn.pragma_update(None, "user_version", LATEST + 1).unwrap();
+        assert!(matches!(migrate(&mut conn, MIGRATIONS), Err(Error::NewerSchema { .. })));
+    }
+
+    #[test]
+    fn migrations_are_valid_sql_and_idempotent_to_rerun() {
+        let mut conn = at_version(MIGRATIONS.len());
+        migrate(&mut conn, MIGRATIONS).unwrap(); // nothing to do, no error
+        assert_eq!(schema_of(&conn), schema_of(&at_version(MIGRATIONS.len())));
+    }
+}

@@ -1,0 +1,459 @@
+//! The domain records (DOMAIN.md) and the inputs that create and change them.
+//!
+//! Records derive `Debug`, which is safe: personal fields are wrapped in types
+//! that print masked ([`PersonName`], [`IdNumber`], [`Phone`], [`PrivateText`]).
+//! Every record carries its [`RecordMeta`], including the honest sync status.
+//! Times are milliseconds since the Unix epoch, UTC.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::privacy::{PersonName, PrivateText};
+use crate::validate::{IdNumber, Location, Phone};
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable code used in storage and on the wire.
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+
+            /// The value for a stable code.
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($s => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// Sex as recorded on the identity card.
+    Sex { /** Male. */ Male = "male", /** Female. */ Female = "female" }
+}
+
+string_enum! {
+    /// How a resident relates to the place they are recorded at.
+    ResidenceStatus {
+        /// Household registration (户籍) here, and living here.
+        Registered = "registered",
+        /// Living here (实际居住) with the registration elsewhere in the district.
+        Actual = "actual",
+        /// Floating population (流动人口): registered outside the district.
+        Floating = "floating",
+    }
+}
+
+string_enum! {
+    /// Care tags: residents the grid worker looks after with particular care.
+    CareTag {
+        /// 独居老人
+        ElderlyLivingAlone = "elderly_living_alone",
+        /// 空巢老人
+        EmptyNestElderly = "empty_nest_elderly",
+        /// 残疾人
+        Disabled = "disabled",
+        /// 低保 (subsistence allowance)
+        SubsistenceAllowance = "subsistence_allowance",
+        /// 特困供养
+        SpecialHardship = "special_hardship",
+        /// 留守儿童
+        LeftBehindChild = "left_behind_child",
+        /// 重病患者
+        SeriousIllness = "serious_illness",
+        /// 退役军人
+        Veteran = "veteran",
+    }
+}
+
+string_enum! {
+    /// Kinds of place above a household.
+    PlaceKind {
+        /// 小区, a residential compound.
+        Compound = "compound",
+        /// 楼栋, a building in a compound.
+        Building = "building",
+        /// 单元, a unit (stairwell) of a building.
+        Unit = "unit",
+    }
+}
+
+string_enum! {
+    /// Where an incident is in its life cycle. Derived from its timeline.
+    IncidentStatus {
+        /// Being written on this phone; not queued for the server.
+        Draft = "draft",
+        /// Submitted by the worker.
+        Reported = "reported",
+        /// The centre has sent it to a department with a deadline.
+        Dispatched = "dispatched",
+        /// The department has accepted it.
+        Accepted = "accepted",
+        /// The worker solved it on the spot.
+        ResolvedOnSite = "resolved_on_site",
+        /// The department reports it solved.
+        Resolved = "resolved",
+        /// The centre has closed it.
+        Closed = "closed",
+        /// The centre returned it to the worker for more information.
+        Returned = "returned",
+    }
+}
+
+impl IncidentStatus {
+    /// Still needs someone's action (counted as open on the dashboard).
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            IncidentStatus::Reported | IncidentStatus::Dispatched | IncidentStatus::Accepted | IncidentStatus::Returned
+        )
+    }
+}
+
+string_enum! {
+    /// What happened, in an incident's timeline.
+    EventKind {
+        /// Submitted by the worker.
+        Reported = "reported",
+        /// Sent to a department, with a deadline (centre).
+        Dispatched = "dispatched",
+        /// Accepted by the department.
+        Accepted = "accepted",
+        /// Progress reported by the department (no status change).
+        Progress = "progress",
+        /// Solved on the spot by the worker.
+        ResolvedOnSite = "resolved_on_site",
+        /// Solved by the department.
+        Resolved = "resolved",
+        /// Closed by the centre.
+        Closed = "closed",
+        /// Returned to the worker by the centre.
+        Returned = "returned",
+        /// A note or extra photos from the worker (no status change).
+        Note = "note",
+    }
+}
+
+impl EventKind {
+    /// Kinds a grid worker may add on the phone; the others come from the centre.
+    pub fn is_worker_event(&self) -> bool {
+        matches!(self, EventKind::ResolvedOnSite | EventKind::Note)
+    }
+
+    /// The status after this event is applied to an incident in `from`, or
+    /// `None` if the transition is not allowed. Used on both sides.
+    pub fn next_status(&self, from: IncidentStatus) -> Option<IncidentStatus> {
+        use IncidentStatus as S;
+        let open = from.is_open();
+        match self {
+            EventKind::Reported => (from == S::Draft).then_some(S::Reported),
+            EventKind::Dispatched => matches!(from, S::Reported | S::Returned | S::Dispatched).then_some(S::Dispatched),
+            EventKind::Accepted => (from == S::Dispatched).then_some(S::Accepted),
+            EventKind::Progress => matches!(from, S::Dispatched | S::Accepted).then_some(from),
+            EventKind::ResolvedOnSite => matches!(from, S::Reported | S::Returned).then_some(S::ResolvedOnSite),
+            EventKind::Resolved => open.then_some(S::Resolved),
+            EventKind::Closed => (open || matches!(from, S::Resolved | S::ResolvedOnSite)).then_some(S::Closed),
+            EventKind::Returned => matches!(from, S::Reported | S::Dispatched | S::Accepted).then_some(S::Returned),
+            EventKind::Note => (from != S::Draft).then_some(from),
+        }
+    }
+}
+
+string_enum! {
+    /// Kinds of livelihood service log (民生服务类日志).
+    ServiceKind {
+        /// A home visit.
+        Visit = "visit",
+        /// Groceries or meals delivered.
+        FoodDelivery = "food_delivery",
+        /// Medicine delivered.
+        MedicineDelivery = "medicine_delivery",
+        /// A phone call to check on a resident.
+        PhoneCheckIn = "phone_check_in",
+        /// Any other help given.
+        OtherAssistance = "other_assistance",
+    }
+}
+
+#[allow(clippy::derivable_impls)] // the enum comes from a macro shared with others
+impl Default for IncidentStatus {
+    fn default() -> Self {
+        IncidentStatus::Draft
+    }
+}
+
+/// Where a record stands between this phone and the server (SYNC.md invariant 8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SyncStatus {
+    /// An incident draft: kept on this phone, not queued.
+    Draft,
+    /// Changes are saved on this phone and queued; the server does not have them yet.
+    #[default]
+    OnlyOnDevice,
+    /// Changes are being sent; no receipt yet.
+    Sending,
+    /// The server has confirmed every change.
+    OnServer,
+    /// The server refused a change; it will not be resent as it is.
+    Rejected {
+        /// Machine code from the server.
+        code: String,
+        /// Field the server named, if any.
+        field: Option<String>,
+        /// The server's explanation (free of personal data).
+        message: String,
+    },
+}
+
+/// Bookkeeping common to every captured record.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct RecordMeta {
+    /// When this device created the record (device clock).
+    pub created_at_ms: i64,
+    /// When it was last changed here.
+    pub updated_at_ms: i64,
+    /// The server's version of the record, if the server has ever confirmed it.
+    pub server_version: Option<i64>,
+    /// Deleted (kept as a tombstone until the server confirms).
+    pub deleted: bool,
+    /// Honest sync status.
+    pub sync: SyncStatus,
+}
+
+/// A grid (网格): reference data assigned by the district.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grid {
+    /// Server id.
+    pub id: String,
+    /// District grid code.
+    pub code: String,
+    /// Grid name.
+    pub name: String,
+    /// Community (社区).
+    pub community: String,
+    /// Sub-district (街道).
+    pub sub_district: String,
+}
+
+/// A compound, building or unit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    /// UUIDv7.
+    pub id: String,
+    /// Owning grid.
+    pub grid_id: String,
+    /// Compound, building or unit.
+    pub kind: PlaceKind,
+    /// The compound of a building, the building of a unit.
+    pub parent_id: Option<String>,
+    /// Name (`格林盛景小区`, `3号楼`, `2单元`).
+    pub name: String,
+    /// Bookkeeping.
+    #[serde(skip)]
+    pub meta: RecordMeta,
+}
+
+/// A room / household (户).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Household {
+    /// UUIDv7.
+    pub id: String,
+    /// Owning grid.
+    pub grid_id: String,
+    /// The unit (or building, for buildings without units) it is in.
+    pub unit_id: Option<String>,
+    /// The building, derived from `unit_id`.
+    #[serde(skip)]
+    pub building_id: Option<String>,
+    /// Room number (`301`).
+    pub room: String,
+    /// Full address line.
+    pub address: PrivateText,
+    /// Notes.
+    pub notes: PrivateText,
+    /// Bookkeeping.
+    #[serde(skip)]
+    pub meta: RecordMeta,
+}
+
+/// A resident (居民).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resident {
+    /// UUIDv7.
+    pub id: String,
+    /// Owning grid.
+    pub grid_id: String,
+    /// Household, if known.
+    pub household_id: Option<String>,
+    /// Full name.
+    pub name: PersonName,
+    /// Sex.
+    pub sex: Sex,
+    /// Resident ID number, if known.
+    pub id_number: Option<IdNumber>,
+    /// Birth date (from the ID number when there is one).
+    pub birth_date: Option<NaiveDate>,
+    /// Phone number.
+    pub phone: Option<Phone>,
+    /// Registration status.
+    pub residence: ResidenceStatus,
+    /// Care tags, sorted, without repeats.
+    pub care_tags: Vec<CareTag>,
+    /// Notes.
+    pub notes: PrivateText,
+    /// Bookkeeping.
+    #[serde(skip)]
+    pub meta: RecordMeta,
+}
+
+/// A photo's metadata; its bytes are in the store's photo folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Photo {
+    /// UUIDv7.
+    pub id: String,
+    /// What the photo belongs to.
+    pub owner: PhotoOwner,
+    /// SHA-256 of the bytes, lower-case hex: the photo's address.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `image/jpeg`, `image/png`, `image/webp` or `image/heic`.
+    pub mime: String,
+    /// When it was taken (device clock), if known.
+    pub taken_at_ms: Option<i64>,
+    /// Where it was taken, if known.
+    pub location: Option<Location>,
+    /// The server has confirmed the hash of the uploaded bytes.
+    #[serde(skip)]
+    pub uploaded: bool,
+}
+
+/// The record a photo is attached to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum PhotoOwner {
+    /// An incident (while it is a draft).
+    Incident(String),
+    /// A timeline event ("resolved on the spot" with photos).
+    IncidentEvent(String),
+    /// A service log.
+    ServiceLog(String),
+}
+
+impl PhotoOwner {
+    /// Stable name of the owner's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PhotoOwner::Incident(_) => "incident",
+            PhotoOwner::IncidentEvent(_) => "incident_event",
+            PhotoOwner::ServiceLog(_) => "service_log",
+        }
+    }
+
+    /// The owner's id.
+    pub fn id(&self) -> &str {
+        match self {
+            PhotoOwner::Incident(id) | PhotoOwner::IncidentEvent(id) | PhotoOwner::ServiceLog(id) => id,
+        }
+    }
+}
+
+/// An incident (网格事件).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// UUIDv7.
+    pub id: String,
+    /// Owning grid.
+    pub grid_id: String,
+    /// Category code from the catalogue.
+    pub category: String,
+    /// Short title.
+    pub title: String,
+    /// What was seen.
+    pub description: PrivateText,
+    /// Where (GPS).
+    pub location: Option<Location>,
+    /// Address text.
+    pub address: PrivateText,
+    /// When it was observed (device clock).
+    pub occurred_at_ms: i64,
+    /// Account id of the reporting worker, when signed in.
+    pub reporter: Option<String>,
+    /// Residents concerned.
+    pub involved_residents: Vec<String>,
+    /// Current status (derived from the timeline).
+    #[serde(skip)]
+    pub status: IncidentStatus,
+    /// Department handling it, once dispatched.
+    #[serde(skip)]
+    pub department: Option<String>,
+    /// Deadline by server time, once dispatched.
+    #[serde(skip)]
+    pub deadline_at_ms: Option<i64>,
+    /// Photos attached when reporting.
+    #[serde(skip)]
+    pub photos: Vec<Photo>,
+    /// Bookkeeping.
+    #[serde(skip)]
+    pub meta: RecordMeta,
+}
+
+/// One entry of an incident's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentEvent {
+    /// UUIDv7.
+    pub id: String,
+    /// The incident.
+    pub incident_id: String,
+    /// What happened.
+    pub kind: EventKind,
+    /// Who did it (account or department id).
+    pub actor: Option<String>,
+    /// Note.
+    pub note: PrivateText,
+    /// Department (dispatch events).
+    pub department: Option<String>,
+    /// Deadline by server time (dispatch events).
+    pub deadline_at_ms: Option<i64>,
+    /// When it was recorded (device clock, or server clock for centre events).
+    pub at_ms: i64,
+    /// Server time, once the server has it.
+    #[serde(skip)]
+    pub server_at_ms: Option<i64>,
+    /// Photos of the event.
+    #[serde(skip)]
+    pub photos: Vec<Photo>,
+    /// Sync status of this event.
+    #[serde(skip)]
+    pub sync: SyncStatus,
+}
+
+/// A livelihood service log (民生服务日志).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceLog {
+    /// UUIDv7.
+    pub id: String,
+    /// Owning grid.
+    pub grid_id: String,
+    /// Kind of help.
+    pub kind: ServiceKind,
+    /// Residents served.
+    pub resident_ids: Vec<String>,
+    /// What was done.
+    pub notes: PrivateText,
+    /// When (device clock).
+    pub occurred_at_ms: i64,
+    /// Photos.
+    #[serde(skip)]
+    pub photos: Vec<Photo>,
+    /// Bookkeeping.
+    #[serde(skip)]
+    pub meta: RecordMeta,
+}

@@ -1,0 +1,245 @@
+//! The outbox: operations waiting for the server.
+//!
+//! Every capture writes its record and its operation(s) in one transaction
+//! (SYNC.md invariant 1). An operation carries an id generated here (UUIDv7),
+//! the entity and its id, only the fields that changed, and the server version
+//! the edit was based on. It leaves the outbox only when the server's receipt
+//! has been committed locally; a rejected operation stays, quarantined, with
+//! the server's reason, and is what the record's status reports.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::model::SyncStatus;
+use crate::store::Store;
+
+/// What an operation does to its entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// A new record, with all its fields.
+    Create,
+    /// Changed fields of an existing record.
+    Update,
+    /// A deletion (tombstone).
+    Delete,
+}
+
+impl OpKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Update => "update",
+            OpKind::Delete => "delete",
+        }
+    }
+
+    fn parse(s: &str) -> Result<OpKind> {
+        match s {
+            "create" => Ok(OpKind::Create),
+            "update" => Ok(OpKind::Update),
+            "delete" => Ok(OpKind::Delete),
+            other => Err(Error::Internal(format!("unknown outbox kind {other}"))),
+        }
+    }
+}
+
+/// Where an operation is in its trip to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpState {
+    /// Waiting to be sent.
+    Pending,
+    /// Sent; the receipt has not been committed yet.
+    Sending,
+    /// Refused by the server; kept with its reason, not resent.
+    Rejected,
+}
+
+/// The server's reason for refusing an operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Machine code.
+    pub code: String,
+    /// The field concerned, if any.
+    pub field: Option<String>,
+    /// Explanation, free of personal data.
+    pub message: String,
+}
+
+/// One queued operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Local order: operations are sent in this order.
+    pub seq: i64,
+    /// UUIDv7, the server's idempotency key.
+    pub op_id: String,
+    /// `resident`, `household`, `place`, `incident`, `incident_event`, `service_log`, `photo`.
+    pub entity: String,
+    /// The record's id.
+    pub entity_id: String,
+    /// Create, update or delete.
+    pub kind: OpKind,
+    /// The fields written (all for a create, the changed ones for an update).
+    pub patch: Map<String, Value>,
+    /// The server version the edit was based on (`None`: never on the server).
+    pub base_version: Option<i64>,
+    /// Device time of the edit.
+    pub created_at_ms: i64,
+    /// Trip state.
+    pub state: OpState,
+    /// Times sent.
+    pub attempts: i64,
+    /// The server's reason, once rejected.
+    pub rejection: Option<Rejection>,
+}
+
+/// Counts of the outbox by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxCounts {
+    /// Waiting to be sent.
+    pub pending: u64,
+    /// Sent, awaiting a receipt.
+    pub sending: u64,
+    /// Quarantined.
+    pub rejected: u64,
+}
+
+/// Queues an operation inside the caller's transaction; returns its id.
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    entity: &str,
+    entity_id: &str,
+    kind: OpKind,
+    patch: &Map<String, Value>,
+    base_version: Option<i64>,
+    now_ms: i64,
+) -> Result<String> {
+    let op_id = crate::new_id();
+    tx.prepare_cached(
+        "INSERT INTO outbox (op_id, entity, entity_id, kind, patch, base_version, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        op_id,
+        entity,
+        entity_id,
+        kind.as_str(),
+        serde_json::to_string(patch)?,
+        base_version,
+        now_ms
+    ])?;
+    Ok(op_id)
+}
+
+/// The honest status of one record from its queued operations.
+pub(crate) fn record_status(conn: &Connection, entity_id: &str, server_version: Option<i64>) -> Result<SyncStatus> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, last_error FROM outbox WHERE entity_id = ?1
+         ORDER BY CASE state WHEN 'rejected' THEN 0 WHEN 'sending' THEN 1 ELSE 2 END, seq
+         LIMIT 1",
+    )?;
+    let row: Option<(String, Option<String>)> =
+        stmt.query_row([entity_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    Ok(match row {
+        Some((state, err)) if state == "rejected" => {
+            let r: Rejection = match err {
+                Some(json) => serde_json::from_str(&json)?,
+                None => Rejection {
+                    code: "rejected".into(),
+                    field: None,
+                    message: String::new(),
+                },
+            };
+            SyncStatus::Rejected {
+                code: r.code,
+                field: r.field,
+                message: r.message,
+            }
+        }
+        Some((state, _)) if state == "sending" => SyncStatus::Sending,
+        Some(_) => SyncStatus::OnlyOnDevice,
+        None if server_version.is_some() => SyncStatus::OnServer,
+        None => SyncStatus::OnlyOnDevice,
+    })
+}
+
+fn operation_from_row(r: &rusqlite::Row<'_>) -> Result<Operation> {
+    let patch: String = r.get(5)?;
+    let state: String = r.get(8)?;
+    let err: Option<String> = r.get(10)?;
+    Ok(Operation {
+        seq: r.get(0)?,
+        op_id: r.get(1)?,
+        entity: r.get(2)?,
+        entity_id: r.get(3)?,
+        kind: OpKind::parse(&r.get::<_, String>(4)?)?,
+        patch: serde_json::from_str(&patch)?,
+        base_version: r.get(6)?,
+        created_at_ms: r.get(7)?,
+        state: match state.as_str() {
+            "pending" => OpState::Pending,
+            "sending" => OpState::Sending,
+            _ => OpState::Rejected,
+        },
+        attempts: r.get(9)?,
+        rejection: err.map(|e| serde_json::from_str(&e)).transpose()?,
+    })
+}
+
+const OP_COLUMNS: &str =
+    "seq, op_id, entity, entity_id, kind, patch, base_version, created_at, state, attempts, last_error";
+
+impl Store {
+    /// Operations not yet confirmed by the server, in the order they must be
+    /// sent (rejected ones excluded), at most `limit`.
+    pub fn pending_operations(&self, limit: u32) -> Result<Vec<Operation>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {OP_COLUMNS} FROM outbox WHERE state <> 'rejected' ORDER BY seq LIMIT ?1"
+            ))?;
+            let mut rows = stmt.query([limit])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(operation_from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Quarantined operations with the server's reasons, oldest first.
+    pub fn rejected_operations(&self) -> Result<Vec<Operation>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {OP_COLUMNS} FROM outbox WHERE state = 'rejected' ORDER BY seq"
+            ))?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(operation_from_row(r)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many operations are waiting, in flight, and quarantined.
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        self.read(|c| {
+            let mut counts = OutboxCounts::default();
+            let mut stmt = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let n: i64 = r.get(1)?;
+                let n = n.unsigned_abs();
+                match r.get::<_, String>(0)?.as_str() {
+                    "pending" => counts.pending = n,
+                    "sending" => counts.sending = n,
+                    _ => counts.rejected = n,
+                }
+            }
+            Ok(counts)
+        })
+    }
+}

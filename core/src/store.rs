@@ -1,0 +1,403 @@
+//! The on-device store: opening (keys, pragmas, migrations), the one writer
+//! and the reader connection, the clock, and small shared tables (meta,
+//! grids, catalogue). Capture and queries live in their own modules as further
+//! `impl Store` blocks.
+
+use std::fmt;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use zeroize::Zeroizing;
+
+use crate::catalogue::Catalogue;
+use crate::db::schema;
+use crate::error::{Code, Error, Result};
+use crate::model::Grid;
+use crate::validate::{self, limits};
+
+/// A 32-byte database key. The app generates it once at random and keeps it
+/// in the platform keystore; the core never stores it. Zeroed on drop.
+#[derive(Clone)]
+pub struct StoreKey(Zeroizing<[u8; 32]>);
+
+impl StoreKey {
+    /// A key from exactly 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<StoreKey> {
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| Error::invalid("key", Code::BadFormat))?;
+        Ok(StoreKey(Zeroizing::new(arr)))
+    }
+
+    fn pragma(&self) -> Zeroizing<String> {
+        // A raw key (x'...') skips SQLCipher's PBKDF2: the key is already random.
+        Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex::encode(*self.0)))
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreKey(..)")
+    }
+}
+
+/// Source of the current time. Tests and the simulator substitute their own.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// The device clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+/// Options for [`Store::open_with`].
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// The clock used for time stamps and "not in the future" checks.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// An open FieldGrid store: one SQLite file (encrypted when keyed) and a
+/// folder of photos beside it.
+///
+/// `Store` is `Send + Sync`: share it across threads. Every call blocks until
+/// its work is done; writes are serialised on one connection, reads use a
+/// second one and are not blocked by writes (WAL).
+pub struct Store {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    path: PathBuf,
+    photo_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    catalogue: RwLock<Arc<Catalogue>>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl Store {
+    /// Opens (or creates) the store at `path`, encrypted with `key` if given.
+    ///
+    /// A wrong key, a file that is not a database, or a database written by a
+    /// newer version returns a typed error and leaves the file as it was.
+    pub fn open(path: impl AsRef<Path>, key: Option<&StoreKey>) -> Result<Store> {
+        Store::open_with(path, key, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with options.
+    pub fn open_with(path: impl AsRef<Path>, key: Option<&StoreKey>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let plain_header = match fs::File::open(&path) {
+            Ok(mut f) => {
+                let mut head = [0u8; 16];
+                match f.read_exact(&mut head) {
+                    Ok(()) => Some(&head == SQLITE_HEADER),
+                    Err(_) if f.metadata()?.len() == 0 => None,
+                    Err(_) => Some(false),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        match (plain_header, key) {
+            (Some(true), Some(_)) => return Err(Error::NotEncrypted),
+            (Some(false), None) => return Err(Error::NotADatabase),
+            _ => {}
+        }
+
+        let mut writer = connect(&path, key)?;
+        // Refuse a newer schema before anything (even WAL mode) touches the file.
+        let version: i64 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > schema::LATEST {
+            return Err(Error::NewerSchema {
+                found: version,
+                supported: schema::LATEST,
+            });
+        }
+        let mode: String = writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Internal(format!("journal mode {mode} instead of wal")));
+        }
+        // Captures are durable when the call returns (SYNC.md invariant 1).
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        schema::migrate(&mut writer, schema::MIGRATIONS)?;
+
+        let reader = connect(&path, key)?;
+        reader.pragma_update(None, "query_only", true)?;
+
+        let photo_dir = photo_dir_for(&path);
+        let store = Store {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            path,
+            photo_dir,
+            clock: options.clock,
+            catalogue: RwLock::new(Arc::new(Catalogue::builtin())),
+        };
+        store.load_catalogue()?;
+        store.collect_orphan_photos()?;
+        tracing::debug!(schema = schema::LATEST, keyed = key.is_some(), "store opened");
+        Ok(store)
+    }
+
+    /// Moves a store that cannot be opened (corrupt, or its key is lost) out
+    /// of the way, with its WAL and photo folder, so the app can start afresh
+    /// without destroying what may be the only copy of a day's work. Returns
+    /// the new path of the database file. Nothing is deleted.
+    pub fn move_aside(path: impl AsRef<Path>, now_ms: i64) -> Result<PathBuf> {
+        let path = path.as_ref();
+        let target = with_suffix(path, &format!("unreadable-{now_ms}"));
+        fs::rename(path, &target)?;
+        for extra in ["-wal", "-shm"] {
+            let from = with_raw_suffix(path, extra);
+            if from.exists() {
+                fs::rename(&from, with_raw_suffix(&target, extra))?;
+            }
+        }
+        let photos = photo_dir_for(path);
+        if photos.exists() {
+            fs::rename(&photos, photo_dir_for(&target))?;
+        }
+        tracing::warn!("store moved aside");
+        Ok(target)
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Folder holding the photo files.
+    pub fn photo_dir(&self) -> &Path {
+        &self.photo_dir
+    }
+
+    /// Device time now, in ms.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Best estimate of the server's time now: the device clock corrected by
+    /// the offset learned at the last sync (0 before any sync).
+    pub fn server_now_ms(&self) -> Result<i64> {
+        let offset = self.read(|c| meta_get(c, "clock_offset_ms"))?;
+        let offset: i64 = offset.and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(self.now_ms() + offset)
+    }
+
+    /// Today's date in China (UTC+8), for birth-date checks.
+    pub(crate) fn today(&self) -> chrono::NaiveDate {
+        chrono::DateTime::from_timestamp_millis(self.now_ms() + 8 * 3_600_000)
+            .unwrap_or_default()
+            .date_naive()
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the writer connection; commits
+    /// if it returns `Ok`, rolls back otherwise.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction on the reader connection, so that
+    /// everything it reads is from one consistent snapshot.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.finish()?;
+        Ok(out)
+    }
+
+    /// Records the signed-in worker's account id (the reporter of incidents
+    /// and the actor of timeline events from now on); `None` on sign-out.
+    pub fn set_account_id(&self, account_id: Option<&str>) -> Result<()> {
+        self.write(|tx| match account_id {
+            Some(id) => meta_set(
+                tx,
+                "account_id",
+                &validate::text("account_id", id, limits::LABEL, false)?,
+            ),
+            None => {
+                tx.execute("DELETE FROM meta WHERE key = 'account_id'", [])?;
+                Ok(())
+            }
+        })
+    }
+
+    /// Adds or replaces a grid (reference data from the district: no outbox).
+    pub fn put_grid(&self, grid: &Grid) -> Result<Grid> {
+        let g = Grid {
+            id: validate::text("id", &grid.id, limits::LABEL, false)?,
+            code: validate::text("code", &grid.code, limits::LABEL, false)?,
+            name: validate::text("name", &grid.name, limits::LABEL, false)?,
+            community: validate::optional_text("community", &grid.community, limits::LABEL, false)?,
+            sub_district: validate::optional_text("sub_district", &grid.sub_district, limits::LABEL, false)?,
+        };
+        self.write(|tx| {
+            let clash: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM grids WHERE code = ?1 AND id <> ?2",
+                    params![g.code, g.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if clash.is_some() {
+                return Err(Error::invalid("code", Code::Duplicate));
+            }
+            tx.execute(
+                "INSERT INTO grids (id, code, name, community, sub_district) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET code = ?2, name = ?3, community = ?4, sub_district = ?5",
+                params![g.id, g.code, g.name, g.community, g.sub_district],
+            )?;
+            Ok(())
+        })?;
+        Ok(g)
+    }
+
+    /// All grids on this device, by code.
+    pub fn grids(&self) -> Result<Vec<Grid>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, code, name, community, sub_district FROM grids ORDER BY code")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Grid {
+                    id: r.get(0)?,
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    community: r.get(3)?,
+                    sub_district: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The incident category catalogue in force.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.catalogue.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Installs `catalogue` if its version is newer than the one in force.
+    /// Returns whether it was installed.
+    pub fn replace_catalogue(&self, catalogue: Catalogue) -> Result<bool> {
+        if catalogue.categories.is_empty() {
+            return Err(Error::invalid("categories", Code::Empty));
+        }
+        let installed = self.write(|tx| {
+            let current: Option<i64> = tx
+                .query_row("SELECT version FROM catalogue WHERE id = 1", [], |r| r.get(0))
+                .optional()?;
+            if current.is_some_and(|v| v >= catalogue.version) {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO catalogue (id, version, body) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET version = ?1, body = ?2",
+                params![catalogue.version, serde_json::to_string(&catalogue)?],
+            )?;
+            Ok(true)
+        })?;
+        if installed {
+            tracing::info!(version = catalogue.version, "catalogue replaced");
+            *self.catalogue.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(catalogue);
+        }
+        Ok(installed)
+    }
+
+    fn load_catalogue(&self) -> Result<()> {
+        let stored: Option<String> = self.read(|c| {
+            Ok(c.query_row("SELECT body FROM catalogue WHERE id = 1", [], |r| r.get(0))
+                .optional()?)
+        })?;
+        match stored {
+            Some(body) => {
+                let stored: Catalogue = serde_json::from_str(&body)?;
+                if stored.version >= Catalogue::builtin().version {
+                    *self.catalogue.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(stored);
+                    return Ok(());
+                }
+                self.replace_catalogue(Catalogue::builtin())?;
+            }
+            None => {
+                self.replace_catalogue(Catalogue::builtin())?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Opens one connection, applies the key, and proves the key by reading.
+fn connect(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    if let Some(key) = key {
+        conn.execute_batch(&key.pragma())?;
+    }
+    let probe = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0));
+    if let Err(e) = probe {
+        return Err(match e.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) if key.is_some() => Error::WrongKey,
+            Some(ErrorCode::NotADatabase) => Error::NotADatabase,
+            _ => e.into(),
+        });
+    }
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn photo_dir_for(path: &Path) -> PathBuf {
+    with_suffix(path, "photos")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    with_raw_suffix(path, &format!(".{suffix}"))
+}
+
+fn with_raw_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Reads a value from the `meta` table.
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Writes a value to the `meta` table.
+pub(crate) fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+        params![key, value],
+    )?;
+    Ok(())
+}

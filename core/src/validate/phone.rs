@@ -1,0 +1,170 @@
+//! Mainland China telephone numbers: mobiles and landlines.
+//!
+//! Mobile: 11 digits starting `13`–`19`, optionally written with `+86`, `0086`
+//! or `86` in front, spaces or hyphens anywhere. Landline: a trunk `0`, an area
+//! code (3 digits for `010` and `02x`, 4 otherwise, e.g. Dongying `0546`) and a
+//! 7- or 8-digit local number. Stored normalised: `13812345678`, `0546-8123456`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Code;
+
+/// Whether a number is a mobile or a fixed line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhoneKind {
+    /// An 11-digit mobile number.
+    Mobile,
+    /// An area code and local number.
+    Landline,
+}
+
+/// A valid, normalised mainland phone number. `Debug` prints it masked.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+impl Phone {
+    /// Parses and normalises `input`.
+    pub fn parse(input: &str) -> Result<Phone, Code> {
+        let mut digits = String::with_capacity(input.len());
+        for (i, c) in input.trim().chars().enumerate() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' => {}
+                '+' if i == 0 => {}
+                _ => return Err(Code::BadFormat),
+            }
+        }
+        let national = digits
+            .strip_prefix("0086")
+            .or_else(|| digits.strip_prefix("86").filter(|d| d.len() == 11))
+            .unwrap_or(&digits);
+        let b = national.as_bytes();
+        if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+            return Ok(Phone(national.to_owned()));
+        }
+        if b.first() == Some(&b'0') && b.get(1).is_some_and(|d| *d != b'0') {
+            let area_len = if b[1] == b'1' || b[1] == b'2' { 3 } else { 4 };
+            let local = b.len().saturating_sub(area_len);
+            if (7..=8).contains(&local) && b[area_len] != b'0' {
+                return Ok(Phone(format!("{}-{}", &national[..area_len], &national[area_len..])));
+            }
+        }
+        Err(Code::BadFormat)
+    }
+
+    /// The normalised number.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Mobile or landline.
+    pub fn kind(&self) -> PhoneKind {
+        if self.0.contains('-') {
+            PhoneKind::Landline
+        } else {
+            PhoneKind::Mobile
+        }
+    }
+
+    /// The digits only, for suffix search.
+    pub fn digits(&self) -> String {
+        self.0.chars().filter(char::is_ascii_digit).collect()
+    }
+
+    /// `138****5678` or `0546-****3456`.
+    pub fn masked(&self) -> String {
+        mask_phone(&self.0)
+    }
+}
+
+/// Masks a phone-like string: keeps the first three (or the area code) and the
+/// last four digits.
+pub fn mask_phone(s: &str) -> String {
+    let (prefix, rest) = match s.split_once('-') {
+        Some((area, local)) => (format!("{area}-"), local),
+        None if s.len() > 7 => (s[..3].to_owned(), &s[3..]),
+        None => (String::new(), s),
+    };
+    let keep = rest.len().min(4);
+    let hidden = rest.len() - keep;
+    format!("{prefix}{}{}", "*".repeat(hidden), &rest[hidden..])
+}
+
+impl fmt::Debug for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Phone({})", self.masked())
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Phone::parse(&s).map_err(|_| "malformed phone number".to_owned())
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mobiles() {
+        for ok in [
+            "13812345678",
+            "+86 138 1234 5678",
+            "0086-13812345678",
+            "8613812345678",
+            "19912345678",
+        ] {
+            let p = Phone::parse(ok).unwrap();
+            assert_eq!(p.kind(), PhoneKind::Mobile, "{ok}");
+            assert!(p.as_str().len() == 11);
+        }
+        for bad in [
+            "12812345678",
+            "1381234567",
+            "138123456789",
+            "1381234567a",
+            "10086",
+            "",
+            "++8613812345678",
+        ] {
+            assert_eq!(Phone::parse(bad), Err(Code::BadFormat), "{bad}");
+        }
+    }
+
+    #[test]
+    fn landlines() {
+        assert_eq!(Phone::parse("0546-8123456").unwrap().as_str(), "0546-8123456");
+        assert_eq!(Phone::parse("054612345678").unwrap().as_str(), "0546-12345678");
+        assert_eq!(Phone::parse("010 12345678").unwrap().as_str(), "010-12345678");
+        assert_eq!(Phone::parse("021-1234567").unwrap().as_str(), "021-1234567");
+        assert_eq!(Phone::parse("0546-8123456").unwrap().kind(), PhoneKind::Landline);
+        for bad in [
+            "0546-123456",
+            "0546-123456789",
+            "0046-8123456",
+            "0546-0123456",
+            "546-8123456",
+        ] {
+            assert_eq!(Phone::parse(bad), Err(Code::BadFormat), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(Phone::parse("13812345678").unwrap().masked(), "138****5678");
+        assert_eq!(Phone::parse("0546-8123456").unwrap().masked(), "0546-***3456");
+        let debug = format!("{:?}", Phone::parse("13812345678").unwrap());
+        assert!(!debug.contains("13812345678"));
+    }
+}

@@ -1,0 +1,191 @@
+//! Shared fixtures: a store in a temporary folder with a settable clock, a
+//! grid with places, and a snapshot of everything stored.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use fieldgrid_core::*;
+
+/// 2026-11-26 12:00 in China (04:00 UTC).
+pub const NOW_MS: i64 = 1_795_665_600_000;
+
+pub struct TestClock(pub AtomicI64);
+
+impl Clock for TestClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+    pub clock: Arc<TestClock>,
+    pub grid: Grid,
+    pub compound: Place,
+    pub building: Place,
+    pub unit: Place,
+    pub household: Household,
+}
+
+/// A tiny valid JPEG header followed by `seed` bytes: enough for type sniffing.
+pub fn jpeg(seed: u8, len: usize) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.extend((0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    v
+}
+
+pub fn photo(seed: u8) -> NewPhoto {
+    NewPhoto {
+        source: PhotoSource::Bytes(jpeg(seed, 2048)),
+        taken_at_ms: Some(NOW_MS - 60_000),
+        location: Some(location()),
+    }
+}
+
+pub fn location() -> validate::Location {
+    validate::Location {
+        latitude: 37.4563,
+        longitude: 118.5031,
+        accuracy_m: Some(6.5),
+        crs: validate::CoordinateSystem::Wgs84,
+    }
+}
+
+pub fn open(path: &Path, key: Option<&StoreKey>, clock: &Arc<TestClock>) -> Result<Store> {
+    Store::open_with(path, key, StoreOptions { clock: clock.clone() })
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture::with_key(None)
+    }
+
+    pub fn with_key(key: Option<&StoreKey>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(TestClock(AtomicI64::new(NOW_MS)));
+        let store = open(&dir.path().join("device.db"), key, &clock).unwrap();
+        let grid = store.put_grid(&datagen::grid(1)).unwrap();
+        let compound = store
+            .create_place(&NewPlace {
+                grid_id: grid.id.clone(),
+                kind: PlaceKind::Compound,
+                parent_id: None,
+                name: "格林盛景小区".into(),
+            })
+            .unwrap();
+        let building = store
+            .create_place(&NewPlace {
+                grid_id: grid.id.clone(),
+                kind: PlaceKind::Building,
+                parent_id: Some(compound.id.clone()),
+                name: "3号楼".into(),
+            })
+            .unwrap();
+        let unit = store
+            .create_place(&NewPlace {
+                grid_id: grid.id.clone(),
+                kind: PlaceKind::Unit,
+                parent_id: Some(building.id.clone()),
+                name: "2单元".into(),
+            })
+            .unwrap();
+        let household = store
+            .create_household(&NewHousehold {
+                grid_id: grid.id.clone(),
+                unit_id: Some(unit.id.clone()),
+                room: "301".into(),
+                address: None,
+                notes: String::new(),
+            })
+            .unwrap();
+        Fixture {
+            dir,
+            store,
+            clock,
+            grid,
+            compound,
+            building,
+            unit,
+            household,
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("device.db")
+    }
+
+    /// A valid resident of the fixture's household.
+    pub fn resident(&self, name: &str, id_number: &str, sex: Sex) -> NewResident {
+        NewResident {
+            grid_id: self.grid.id.clone(),
+            household_id: Some(self.household.id.clone()),
+            name: name.into(),
+            sex,
+            id_number: Some(id_number.into()),
+            birth_date: None,
+            phone: Some("13812345678".into()),
+            residence: ResidenceStatus::Registered,
+            care_tags: vec![],
+            notes: String::new(),
+        }
+    }
+
+    pub fn incident(&self, category: &str) -> NewIncident {
+        NewIncident {
+            grid_id: self.grid.id.clone(),
+            category: category.into(),
+            title: String::new(),
+            description: "楼道内发现马蜂窝，约拳头大小".into(),
+            location: Some(location()),
+            address: "格林盛景小区3号楼2单元".into(),
+            occurred_at_ms: Some(NOW_MS - 3_600_000),
+            involved_residents: vec![],
+        }
+    }
+
+    /// Every row of every table, and the photo files, as text: two equal
+    /// snapshots mean nothing was written in between.
+    pub fn snapshot(&self) -> Vec<String> {
+        snapshot_file(&self.path(), &self.store)
+    }
+}
+
+pub fn snapshot_file(path: &Path, store: &Store) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let mut out = Vec::new();
+    for t in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {t}")).unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let cells: Vec<String> = (0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect();
+            out.push(format!("{t}: {}", cells.join(" | ")));
+        }
+    }
+    out.sort();
+    if let Ok(entries) = std::fs::read_dir(store.photo_dir()) {
+        let mut files: Vec<String> = entries
+            .map(|e| format!("photo file {:?}", e.unwrap().file_name()))
+            .collect();
+        files.sort();
+        out.extend(files);
+    }
+    out
+}
+
+/// A valid ID number for a birth date and sex, registered in Dongying.
+pub fn id_for(date: &str, seq: &str) -> String {
+    let mut s = format!("370502{date}{seq}");
+    let c = validate::id_number::check_character(s.as_bytes()) as char;
+    s.push(c);
+    s
+}

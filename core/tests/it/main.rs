@@ -1,0 +1,11 @@
+//! Integration tests of the core against real SQLite files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod bad_input;
+mod capture;
+mod common;
+mod concurrency;
+mod privacy;
+mod search;
+mod storage;

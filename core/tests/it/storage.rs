@@ -1,0 +1,142 @@
+//! Opening stores: keys, refusals that leave the file untouched, atomic
+//! writes, schema versions.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use fieldgrid_core::*;
+use sha2::Digest;
+
+use crate::common::*;
+
+fn key(byte: u8) -> StoreKey {
+    StoreKey::from_bytes(&[byte; 32]).unwrap()
+}
+
+fn file_hash(path: &std::path::Path) -> String {
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn clock() -> Arc<TestClock> {
+    Arc::new(TestClock(AtomicI64::new(NOW_MS)))
+}
+
+#[test]
+fn a_keyed_store_is_encrypted_and_needs_its_key() {
+    let k = key(7);
+    let f = Fixture::with_key(Some(&k));
+    let r = f
+        .store
+        .create_resident(&f.resident("张伟", &id_for("19800101", "011"), Sex::Male))
+        .unwrap();
+    let path = f.path();
+    drop(f.store);
+
+    let head = std::fs::read(&path).unwrap();
+    assert!(!head.starts_with(b"SQLite format 3"), "the file is encrypted");
+    assert!(
+        !head.windows("张伟".len()).any(|w| w == "张伟".as_bytes()),
+        "no plaintext name in the file"
+    );
+    let hash = file_hash(&path);
+
+    assert!(matches!(open(&path, None, &clock()), Err(Error::NotADatabase)));
+    assert!(matches!(open(&path, Some(&key(8)), &clock()), Err(Error::WrongKey)));
+    assert_eq!(file_hash(&path), hash, "failed opens leave the file untouched");
+    // and a raw rusqlite connection without the key cannot read it either
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    assert!(
+        raw.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .is_err()
+    );
+
+    let store = open(&path, Some(&k), &clock()).unwrap();
+    assert_eq!(store.get_resident(&r.id).unwrap().name.as_str(), "张伟");
+}
+
+#[test]
+fn a_plain_store_opened_with_a_key_is_refused() {
+    let f = Fixture::new();
+    let path = f.path();
+    drop(f.store);
+    assert!(std::fs::read(&path).unwrap().starts_with(b"SQLite format 3\0"));
+    assert!(matches!(open(&path, Some(&key(1)), &clock()), Err(Error::NotEncrypted)));
+    assert!(StoreKey::from_bytes(&[0; 16]).is_err(), "keys are exactly 32 bytes");
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.db");
+    let junk: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &junk).unwrap();
+    assert!(matches!(open(&path, None, &clock()), Err(Error::NotADatabase)));
+    assert!(matches!(open(&path, Some(&key(2)), &clock()), Err(Error::WrongKey)));
+    assert_eq!(std::fs::read(&path).unwrap(), junk);
+    assert!(!dir.path().join("notes.db-wal").exists());
+
+    let moved = Store::move_aside(&path, NOW_MS).unwrap();
+    assert!(!path.exists());
+    assert_eq!(std::fs::read(&moved).unwrap(), junk, "moved, never deleted");
+    let fresh = open(&path, None, &clock()).unwrap();
+    assert!(fresh.grids().unwrap().is_empty());
+}
+
+#[test]
+fn a_store_from_a_newer_version_is_refused_untouched() {
+    let f = Fixture::new();
+    let path = f.path();
+    drop(f.store);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+    raw.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    drop(raw);
+    let hash = file_hash(&path);
+    match open(&path, None, &clock()) {
+        Err(Error::NewerSchema { found, supported }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    assert_eq!(file_hash(&path), hash);
+}
+
+#[test]
+fn the_store_is_wal_with_full_sync_and_foreign_keys() {
+    let f = Fixture::new();
+    let raw = rusqlite::Connection::open(f.path()).unwrap();
+    let mode: String = raw.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let v: i64 = raw.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    let ok: String = raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+}
+
+/// A write that fails between the record and its outbox operation leaves
+/// neither: the failure is injected by a trigger on the outbox, created from a
+/// second connection, so the real capture path runs unchanged.
+#[test]
+fn a_write_killed_between_record_and_outbox_leaves_neither() {
+    let f = Fixture::new();
+    let before = f.snapshot();
+    let raw = rusqlite::Connection::open(f.path()).unwrap();
+    raw.execute_batch(
+        "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+
+    let new = f.resident("刘洋", &id_for("19920202", "051"), Sex::Male);
+    let err = f.store.create_resident(&new).unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    // drafts are not queued: saving one needs no outbox write and succeeds
+    let draft = f.store.create_incident_draft(&f.incident("neighbour_dispute")).unwrap();
+    let err = f.store.submit_incident(&draft.id).unwrap_err();
+    assert!(matches!(err, Error::Storage(_)));
+
+    raw.execute_batch("DROP TRIGGER fail_outbox").unwrap();
+    f.store.discard_incident_draft(&draft.id).unwrap();
+    assert_eq!(f.snapshot(), before, "nothing of the failed writes remains");
+    let r = f.store.create_resident(&new).unwrap();
+    assert_eq!(f.store.get_resident(&r.id).unwrap().name.as_str(), "刘洋");
+}

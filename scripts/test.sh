@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project. This is the command the README
+# names and CI runs (.ci/run). It installs what it needs that a fresh machine
+# of this kind lacks; the Rust toolchain itself comes with the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+    echo "cargo not found: install the Rust toolchain (rustup) first" >&2
+    exit 1
+fi
+# SQLCipher's vendored OpenSSL is built from source: it needs perl and make.
+for tool in perl make cc; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "installing build tools (missing: $tool)"
+        apt-get update -qq && apt-get install -y -qq perl make gcc >/dev/null
+        break
+    fi
+done
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --workspace
