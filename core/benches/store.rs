@@ -6,7 +6,8 @@
 //!   (c) search over 100,000 residents, p95, against a plain LIKE scan;
 //!   (d) opening a 100,000-resident store, against a raw keyed open.
 //! Run: `cargo bench -p fieldgrid-core --bench store` (`-- --quick` for a
-//! 10,000-resident smoke run). Every store is encrypted, as on a phone.
+//! 10,000-resident smoke run, `-- --only import` to stop after (b), e.g. under
+//! `perf record`). Every store is encrypted, as on a phone.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -20,13 +21,21 @@ use rusqlite::{Connection, params};
 const KEY: [u8; 32] = [0x5A; 32];
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only import` stops after the import (for profiling it alone)
+    let only_import = args.windows(2).any(|w| w[0] == "--only" && w[1] == "import");
     let residents = if quick { 10_000 } else { 100_000 };
     let dir = tempfile::tempdir().unwrap();
     println!("FieldGrid store benchmark: {residents} residents, keyed (SQLCipher) stores, synchronous=FULL");
     println!("{}", "-".repeat(100));
-    capture(dir.path(), if quick { 100 } else { 400 });
+    if !only_import {
+        capture(dir.path(), if quick { 100 } else { 400 });
+    }
     let (store_path, sample) = bulk_import(dir.path(), residents);
+    if only_import {
+        return;
+    }
     search(&store_path, &sample, if quick { 50 } else { 200 });
     open_store(&store_path, 20);
 }
@@ -37,10 +46,13 @@ fn key() -> StoreKey {
 
 fn keyed_raw(path: &Path) -> Connection {
     let c = Connection::open(path).unwrap();
-    c.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex::encode(KEY)))
-        .unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;",
+        hex::encode(KEY)
+    ))
+    .unwrap();
     c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
-    c.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+    c.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -16384;")
         .unwrap();
     c
 }
@@ -68,10 +80,10 @@ fn new_store(path: &Path) -> (Store, Grid) {
 fn incident(grid: &Grid, rng: &mut Rng) -> NewIncident {
     NewIncident {
         grid_id: grid.id.clone(),
-        category: "gas_pipe_objects".into(),
+        category: "resident_request".into(),
         title: String::new(),
         description: format!(
-            "入户燃气检查：燃气管道上悬挂衣物，已当面告知住户整改（{}）",
+            "居民反映楼道声控灯损坏，夜间上下楼不便，请物业维修（{}）",
             rng.below(1000)
         ),
         location: Some(validate::Location {
@@ -206,9 +218,14 @@ fn bulk_import(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<NewResident>) {
     let t = Instant::now();
     let household_ids = store.import_households(&households).unwrap().created;
     let h_time = t.elapsed();
-    let rows: Vec<NewResident> = (0..n)
-        .map(|i| datagen::resident(&mut rng, &grid.id, Some(&household_ids[i * household_ids.len() / n])))
-        .collect();
+    let rows = datagen::residents(&mut rng, &grid.id, &household_ids, n);
+
+    // The baseline starts from a copy of this store: same schema, grid and
+    // households, so that the foreign keys are checked on both sides.
+    drop(store);
+    let raw_path = dir.join("district-raw.db");
+    std::fs::copy(&path, &raw_path).unwrap();
+    let store = Store::open(&path, Some(&key())).unwrap();
 
     let t = Instant::now();
     let report = store.import_residents(&rows).unwrap();
@@ -216,32 +233,42 @@ fn bulk_import(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<NewResident>) {
     assert_eq!(report.created.len(), n, "{:?}", report.rejected.first());
 
     // Baseline: the same resident rows into the same table and indexes, raw.
-    let raw_path = dir.join("district-raw.db");
-    {
-        let fresh = Store::open(&raw_path, Some(&key())).unwrap(); // same schema
-        drop(fresh);
-    }
     let mut raw = keyed_raw(&raw_path);
-    raw.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
     let t = Instant::now();
     for chunk in rows.chunks(5_000) {
         let tx = raw.transaction().unwrap();
         {
+            // The row exactly as the store keeps it, reversed search columns included.
             let mut stmt = tx
-                .prepare("INSERT INTO residents (id, grid_id, household_id, name, sex, id_number, phone, residence, care_tags, notes, created_at, updated_at)
-                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 0, 0)")
+                .prepare(
+                    "INSERT INTO residents (id, grid_id, household_id, building_id, name, sex, id_number, id_rev,
+                       birth_date, phone, phone_rev, residence, care_tags, notes, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, (SELECT building_id FROM households WHERE id = ?3), ?4, ?5, ?6, ?7, ?8, ?9,
+                       ?10, ?11, ?12, ?13, 0, 0)",
+                )
                 .unwrap();
             for r in chunk {
+                let id = r.id_number.clone().unwrap_or_default();
+                let phone: String = r
+                    .phone
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
                 stmt.execute(params![
                     new_id(),
                     r.grid_id,
                     r.household_id,
                     r.name,
                     r.sex.as_str(),
-                    r.id_number,
+                    id,
+                    id.chars().rev().collect::<String>(),
+                    format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]),
                     r.phone,
+                    phone.chars().rev().collect::<String>(),
                     r.residence.as_str(),
-                    "[]",
+                    serde_json::to_string(&r.care_tags).unwrap(),
                     r.notes
                 ])
                 .unwrap();
@@ -360,7 +387,9 @@ fn search(path: &Path, sample: &[NewResident], n: usize) {
                 building_id: Some(b.clone()),
                 ..Default::default()
             },
-            format!("building_id = '{b}' AND care_tags LIKE '%elderly_living_alone%'"),
+            format!(
+                "household_id IN (SELECT id FROM households WHERE building_id = '{b}') AND care_tags LIKE '%elderly_living_alone%'"
+            ),
         )
     });
 }

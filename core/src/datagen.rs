@@ -152,6 +152,23 @@ pub fn resident(rng: &mut Rng, grid_id: &str, household_id: Option<&str>) -> New
     }
 }
 
+/// `n` residents spread evenly over `households`, with distinct ID numbers
+/// (random ones collide by the birthday paradox at district scale).
+pub fn residents(rng: &mut Rng, grid_id: &str, households: &[String], n: usize) -> Vec<NewResident> {
+    let mut used = std::collections::HashSet::with_capacity(n);
+    (0..n)
+        .map(|i| {
+            let household = households.get(i * households.len() / n.max(1)).map(String::as_str);
+            loop {
+                let r = resident(rng, grid_id, household);
+                if used.insert(r.id_number.clone()) {
+                    return r;
+                }
+            }
+        })
+        .collect()
+}
+
 /// What [`populate_grid`] built.
 #[derive(Clone, Debug, Default)]
 pub struct Populated {
@@ -221,12 +238,7 @@ pub fn populate_grid(
         extra += 1;
     }
     out.households = store.import_households(&new_households)?.created;
-    let rows: Vec<NewResident> = (0..residents)
-        .map(|i| {
-            let h = &out.households[(i * out.households.len()) / residents.max(1)];
-            resident(rng, &grid.id, Some(h))
-        })
-        .collect();
+    let rows = self::residents(rng, &grid.id, &out.households, residents);
     out.residents = store.import_residents(&rows)?.created;
     Ok(out)
 }

@@ -2,12 +2,16 @@
 //!
 //! Every capture writes its record and its operation(s) in one transaction
 //! (SYNC.md invariant 1). An operation carries an id generated here (UUIDv7),
-//! the entity and its id, only the fields that changed, and the server version
-//! the edit was based on. It leaves the outbox only when the server's receipt
-//! has been committed locally; a rejected operation stays, quarantined, with
-//! the server's reason, and is what the record's status reports.
+//! the entity and its id, and the server version the edit was based on. An
+//! update carries only the fields that changed; a create carries the whole
+//! record as it stands when the operation is read for sending (it is not on the
+//! server yet, so its current state is exactly what the server must get; not
+//! copying it at capture keeps a 100,000-row import's outbox a third the size).
+//! An operation leaves the outbox only when the server's receipt has been
+//! committed locally; a rejected operation stays, quarantined, with the
+//! server's reason, and is what the record's status reports.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -107,76 +111,111 @@ pub struct OutboxCounts {
     pub rejected: u64,
 }
 
+/// What a queued operation does, as written by capture.
+pub(crate) enum Change<'a> {
+    /// A new record: its fields are read when the operation is sent.
+    Create,
+    /// Changed fields of a record based on server version `base`.
+    Update {
+        patch: &'a Map<String, Value>,
+        base: Option<i64>,
+    },
+    /// A deletion of a record based on server version `base`.
+    Delete { base: Option<i64> },
+}
+
 /// Queues an operation inside the caller's transaction; returns its id.
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,
     entity: &str,
     entity_id: &str,
-    kind: OpKind,
-    patch: &Map<String, Value>,
-    base_version: Option<i64>,
+    change: Change<'_>,
     now_ms: i64,
 ) -> Result<String> {
+    let (kind, patch, base) = match change {
+        Change::Create => (OpKind::Create, None, None),
+        Change::Update { patch, base } => (OpKind::Update, Some(serde_json::to_string(patch)?), base),
+        Change::Delete { base } => (OpKind::Delete, Some("{}".to_owned()), base),
+    };
     let op_id = crate::new_id();
     tx.prepare_cached(
         "INSERT INTO outbox (op_id, entity, entity_id, kind, patch, base_version, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![
-        op_id,
-        entity,
-        entity_id,
-        kind.as_str(),
-        serde_json::to_string(patch)?,
-        base_version,
-        now_ms
-    ])?;
+    .execute(params![op_id, entity, entity_id, kind.as_str(), patch, base, now_ms])?;
     Ok(op_id)
 }
 
-/// The honest status of one record from its queued operations.
+/// The fields of a record as they stand: the payload of a create operation.
+fn snapshot(conn: &Connection, entity: &str, id: &str) -> Result<Map<String, Value>> {
+    use crate::capture::{fields_of, load};
+    match entity {
+        "place" => fields_of(&load::place(conn, id)?),
+        "household" => fields_of(&load::household(conn, id)?),
+        "resident" => fields_of(&load::resident(conn, id)?),
+        "incident" => fields_of(&load::incident(conn, id)?),
+        "incident_event" => fields_of(&load::incident_event(conn, id)?),
+        "service_log" => fields_of(&load::service_log(conn, id)?),
+        "photo" => fields_of(&load::photo(conn, id)?),
+        other => Err(Error::Internal(format!("no snapshot for entity {other}"))),
+    }
+}
+
+/// The honest status of one record from its queued operations: rejected
+/// wins over sending, sending over waiting.
 pub(crate) fn record_status(conn: &Connection, entity_id: &str, server_version: Option<i64>) -> Result<SyncStatus> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT state, last_error FROM outbox WHERE entity_id = ?1
-         ORDER BY CASE state WHEN 'rejected' THEN 0 WHEN 'sending' THEN 1 ELSE 2 END, seq
-         LIMIT 1",
-    )?;
-    let row: Option<(String, Option<String>)> =
-        stmt.query_row([entity_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
-    Ok(match row {
-        Some((state, err)) if state == "rejected" => {
-            let r: Rejection = match err {
-                Some(json) => serde_json::from_str(&json)?,
-                None => Rejection {
-                    code: "rejected".into(),
-                    field: None,
-                    message: String::new(),
-                },
-            };
-            SyncStatus::Rejected {
-                code: r.code,
-                field: r.field,
-                message: r.message,
+    // No ORDER BY ... LIMIT here: SQLite re-prepares such a statement after
+    // every write to the table, which made each status read cost a parse.
+    let mut stmt = conn.prepare_cached("SELECT state, last_error FROM outbox WHERE entity_id = ?1")?;
+    let mut rows = stmt.query([entity_id])?;
+    let (mut any, mut sending) = (false, false);
+    while let Some(r) = rows.next()? {
+        any = true;
+        match r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)? {
+            "rejected" => {
+                let rejection: Rejection = match r.get::<_, Option<String>>(1)? {
+                    Some(json) => serde_json::from_str(&json)?,
+                    None => Rejection {
+                        code: "rejected".into(),
+                        field: None,
+                        message: String::new(),
+                    },
+                };
+                return Ok(SyncStatus::Rejected {
+                    code: rejection.code,
+                    field: rejection.field,
+                    message: rejection.message,
+                });
             }
+            "sending" => sending = true,
+            _ => {}
         }
-        Some((state, _)) if state == "sending" => SyncStatus::Sending,
-        Some(_) => SyncStatus::OnlyOnDevice,
-        None if server_version.is_some() => SyncStatus::OnServer,
-        None => SyncStatus::OnlyOnDevice,
+    }
+    Ok(match (any, sending, server_version) {
+        (_, true, _) => SyncStatus::Sending,
+        (true, false, _) => SyncStatus::OnlyOnDevice,
+        (false, _, Some(_)) => SyncStatus::OnServer,
+        (false, _, None) => SyncStatus::OnlyOnDevice,
     })
 }
 
-fn operation_from_row(r: &rusqlite::Row<'_>) -> Result<Operation> {
-    let patch: String = r.get(5)?;
+fn operation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Operation> {
+    let patch: Option<String> = r.get(5)?;
+    let entity: String = r.get(2)?;
+    let entity_id: String = r.get(3)?;
+    let patch = match patch {
+        Some(json) => serde_json::from_str(&json)?,
+        None => snapshot(conn, &entity, &entity_id)?,
+    };
     let state: String = r.get(8)?;
     let err: Option<String> = r.get(10)?;
     Ok(Operation {
         seq: r.get(0)?,
         op_id: r.get(1)?,
-        entity: r.get(2)?,
-        entity_id: r.get(3)?,
+        entity,
+        entity_id,
         kind: OpKind::parse(&r.get::<_, String>(4)?)?,
-        patch: serde_json::from_str(&patch)?,
+        patch,
         base_version: r.get(6)?,
         created_at_ms: r.get(7)?,
         state: match state.as_str() {
@@ -203,7 +242,7 @@ impl Store {
             let mut rows = stmt.query([limit])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(operation_from_row(r)?);
+                out.push(operation_from_row(c, r)?);
             }
             Ok(out)
         })
@@ -218,7 +257,7 @@ impl Store {
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(operation_from_row(r)?);
+                out.push(operation_from_row(c, r)?);
             }
             Ok(out)
         })

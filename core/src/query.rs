@@ -172,11 +172,13 @@ impl Store {
                 "r.household_id IN (SELECT id FROM households WHERE deleted_at IS NULL AND instr(address, {p}) > 0)"
             ));
         }
-        for (column, value) in [
-            ("r.grid_id", &q.grid_id),
-            ("r.household_id", &q.household_id),
-            ("r.building_id", &q.building_id),
-        ] {
+        if let Some(b) = &q.building_id {
+            let p = sql.param(b.clone());
+            sql.wheres.push(format!(
+                "r.household_id IN (SELECT id FROM households WHERE building_id = {p} AND deleted_at IS NULL)"
+            ));
+        }
+        for (column, value) in [("r.grid_id", &q.grid_id), ("r.household_id", &q.household_id)] {
             if let Some(v) = value {
                 let p = sql.param(v.clone());
                 // Unary + keeps these equality filters from stealing the index

@@ -4,11 +4,11 @@
 use rusqlite::{Connection, Row, Transaction, params};
 
 use super::photos::{NewPhoto, insert_photos, photos_of, queue_photo};
-use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, fields_of, require_grid};
+use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, require_grid};
 use crate::catalogue::Catalogue;
 use crate::error::{Code, Error, Result};
 use crate::model::{EventKind, Incident, IncidentEvent, IncidentStatus, PhotoOwner, SyncStatus};
-use crate::outbox::{self, OpKind};
+use crate::outbox::{self, Change};
 use crate::privacy::PrivateText;
 use crate::store::{Store, meta_get};
 use crate::validate::{self, limits};
@@ -238,7 +238,7 @@ fn submit(tx: &Transaction<'_>, catalogue: &Catalogue, id: &str, now: i64) -> Re
            updated_at = ?4 WHERE id = ?1",
     )?
     .execute(params![id, incident.title, incident.reporter, now])?;
-    outbox::enqueue(tx, "incident", id, OpKind::Create, &fields_of(&incident)?, None, now)?;
+    outbox::enqueue(tx, "incident", id, Change::Create, now)?;
     for photo in &incident.photos {
         queue_photo(tx, photo, now)?;
     }
@@ -305,15 +305,7 @@ fn insert_event(
         "INSERT INTO incident_events (id, incident_id, kind, actor, note, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![event.id, incident_id, kind.as_str(), event.actor, note, now])?;
-    outbox::enqueue(
-        tx,
-        "incident_event",
-        &event.id,
-        OpKind::Create,
-        &fields_of(&event)?,
-        None,
-        now,
-    )?;
+    outbox::enqueue(tx, "incident_event", &event.id, Change::Create, now)?;
     Ok(event.id)
 }
 
@@ -359,7 +351,7 @@ pub(crate) fn incident_from_row(conn: &Connection, r: &Row<'_>) -> Result<Incide
     })
 }
 
-fn load_event(conn: &Connection, id: &str) -> Result<IncidentEvent> {
+pub(crate) fn load_event(conn: &Connection, id: &str) -> Result<IncidentEvent> {
     let row = conn
         .prepare_cached(
             "SELECT incident_id, kind, actor, note, department, deadline_at, at, server_at, server_version

@@ -21,6 +21,15 @@ use crate::model::{CareTag, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::Location;
 
 pub use photos::{NewPhoto, PhotoSource};
+
+/// Loaders of every captured record kind by id (deleted ones included).
+pub(crate) mod load {
+    pub(crate) use super::incidents::{load_event as incident_event, load_incident as incident};
+    pub(crate) use super::photos::load_photo as photo;
+    pub(crate) use super::places::{load_household as household, load_place as place};
+    pub(crate) use super::residents::load_resident as resident;
+    pub(crate) use super::service_logs::load_service_log as service_log;
+}
 pub use residents::ImportReport;
 
 /// A new compound, building or unit.

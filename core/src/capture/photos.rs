@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use super::fields_of;
 use crate::error::{Code, Error, Result};
 use crate::model::{Photo, PhotoOwner};
-use crate::outbox::{self, OpKind};
+use crate::outbox::{self, Change};
 use crate::store::Store;
 use crate::validate::{self, Location, limits};
 
@@ -184,33 +183,59 @@ pub(crate) fn insert_photos(
 
 /// Queues the create operation of a photo's metadata.
 pub(crate) fn queue_photo(tx: &Transaction<'_>, photo: &Photo, now: i64) -> Result<()> {
-    outbox::enqueue(tx, "photo", &photo.id, OpKind::Create, &fields_of(photo)?, None, now)?;
+    outbox::enqueue(tx, "photo", &photo.id, Change::Create, now)?;
     Ok(())
 }
 
+const PHOTO_COLUMNS: &str = "id, owner_kind, owner_id, sha256, size, mime, taken_at, location, uploaded_at";
+
 /// The photos of one owner, oldest first.
 pub(crate) fn photos_of(conn: &Connection, owner: &PhotoOwner) -> Result<Vec<Photo>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, sha256, size, mime, taken_at, location, uploaded_at FROM photos
-         WHERE owner_kind = ?1 AND owner_id = ?2 ORDER BY created_at, id",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos WHERE owner_kind = ?1 AND owner_id = ?2 ORDER BY created_at, id"
+    ))?;
     let mut rows = stmt.query(params![owner.kind(), owner.id()])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let location: Option<String> = r.get(5)?;
-        let size: i64 = r.get(2)?;
-        out.push(Photo {
-            id: r.get(0)?,
-            owner: owner.clone(),
-            sha256: r.get(1)?,
-            size: size.unsigned_abs(),
-            mime: r.get(3)?,
-            taken_at_ms: r.get(4)?,
-            location: location.map(|l| serde_json::from_str(&l)).transpose()?,
-            uploaded: r.get::<_, Option<i64>>(6)?.is_some(),
-        });
+        out.push(photo_from_row(r)?);
     }
     Ok(out)
+}
+
+/// One photo's metadata by id.
+pub(crate) fn load_photo(conn: &Connection, id: &str) -> Result<Photo> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ?1"))?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(r) => photo_from_row(r),
+        None => Err(Error::NotFound {
+            entity: "photo",
+            id: id.to_owned(),
+        }),
+    }
+}
+
+fn photo_from_row(r: &rusqlite::Row<'_>) -> Result<Photo> {
+    let owner_kind: String = r.get(1)?;
+    let owner_id: String = r.get(2)?;
+    let owner = match owner_kind.as_str() {
+        "incident" => PhotoOwner::Incident(owner_id),
+        "incident_event" => PhotoOwner::IncidentEvent(owner_id),
+        "service_log" => PhotoOwner::ServiceLog(owner_id),
+        other => return Err(Error::Internal(format!("unknown photo owner {other}"))),
+    };
+    let location: Option<String> = r.get(7)?;
+    let size: i64 = r.get(4)?;
+    Ok(Photo {
+        id: r.get(0)?,
+        owner,
+        sha256: r.get(3)?,
+        size: size.unsigned_abs(),
+        mime: r.get(5)?,
+        taken_at_ms: r.get(6)?,
+        location: location.map(|l| serde_json::from_str(&l)).transpose()?,
+        uploaded: r.get::<_, Option<i64>>(8)?.is_some(),
+    })
 }
 
 fn read_source(field: &str, source: &PhotoSource) -> Result<Vec<u8>> {

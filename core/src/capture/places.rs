@@ -8,7 +8,7 @@ use super::{
 };
 use crate::error::{Code, Error, Result};
 use crate::model::{Household, Place, PlaceKind};
-use crate::outbox::{self, OpKind};
+use crate::outbox::{self, Change};
 use crate::privacy::PrivateText;
 use crate::store::Store;
 use crate::validate::{self, limits};
@@ -45,7 +45,7 @@ impl Store {
                     now
                 ],
             )?;
-            outbox::enqueue(tx, "place", &place.id, OpKind::Create, &fields_of(&place)?, None, now)?;
+            outbox::enqueue(tx, "place", &place.id, Change::Create, now)?;
             load_place(tx, &place.id)
         })
     }
@@ -70,7 +70,7 @@ impl Store {
                 "UPDATE places SET name = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id, new.name, now],
             )?;
-            outbox::enqueue(tx, "place", id, OpKind::Update, &patch, base, now)?;
+            outbox::enqueue(tx, "place", id, Change::Update { patch: &patch, base }, now)?;
             load_place(tx, id)
         })
     }
@@ -93,7 +93,7 @@ impl Store {
                 "UPDATE places SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, now],
             )?;
-            outbox::enqueue(tx, "place", id, OpKind::Delete, &Default::default(), base, now)?;
+            outbox::enqueue(tx, "place", id, Change::Delete { base }, now)?;
             Ok(())
         })
     }
@@ -162,7 +162,7 @@ impl Store {
                 "UPDATE households SET room = ?2, address = ?3, notes = ?4, updated_at = ?5 WHERE id = ?1",
                 params![id, new.room, new.address.as_str(), new.notes.as_str(), now],
             )?;
-            outbox::enqueue(tx, "household", id, OpKind::Update, &patch, base, now)?;
+            outbox::enqueue(tx, "household", id, Change::Update { patch: &patch, base }, now)?;
             load_household(tx, id)
         })
     }
@@ -184,7 +184,7 @@ impl Store {
                 "UPDATE households SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, now],
             )?;
-            outbox::enqueue(tx, "household", id, OpKind::Delete, &Default::default(), base, now)?;
+            outbox::enqueue(tx, "household", id, Change::Delete { base }, now)?;
             Ok(())
         })
     }
@@ -253,15 +253,7 @@ fn insert_household(tx: &Transaction<'_>, input: &NewHousehold, now: i64) -> Res
         household.notes.as_str(),
         now
     ])?;
-    outbox::enqueue(
-        tx,
-        "household",
-        &household.id,
-        OpKind::Create,
-        &fields_of(&household)?,
-        None,
-        now,
-    )?;
+    outbox::enqueue(tx, "household", &household.id, Change::Create, now)?;
     Ok(household.id)
 }
 

@@ -3,12 +3,10 @@
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::{
-    NewResident, ResidentChange, changed_fields, editable, fields_of, record_meta, require_grid, require_live,
-};
+use super::{NewResident, ResidentChange, changed_fields, editable, fields_of, record_meta, require_grid};
 use crate::error::{Code, Error, Result, ValidationError};
 use crate::model::{CareTag, ResidenceStatus, Resident, Sex};
-use crate::outbox::{self, OpKind};
+use crate::outbox::{self, Change};
 use crate::privacy::{PersonName, PrivateText};
 use crate::search;
 use crate::store::Store;
@@ -155,7 +153,7 @@ impl Store {
             ])?;
             search::unindex_resident(tx, rid, &old, old_building.as_deref())?;
             search::index_resident(tx, rid, &new, building.as_deref())?;
-            outbox::enqueue(tx, "resident", id, OpKind::Update, &patch, base, now)?;
+            outbox::enqueue(tx, "resident", id, Change::Update { patch: &patch, base }, now)?;
             load_resident(tx, id)
         })
     }
@@ -171,7 +169,7 @@ impl Store {
                 params![rid, now],
             )?;
             search::unindex_resident(tx, rid, &old, building.as_deref())?;
-            outbox::enqueue(tx, "resident", id, OpKind::Delete, &Default::default(), base, now)?;
+            outbox::enqueue(tx, "resident", id, Change::Delete { base }, now)?;
             Ok(())
         })
     }
@@ -211,7 +209,7 @@ fn insert_resident(tx: &Transaction<'_>, input: &NewResident, today: NaiveDate, 
     ])?;
     let rid = tx.last_insert_rowid();
     search::index_resident(tx, rid, &resident, building.as_deref())?;
-    outbox::enqueue(tx, "resident", &id, OpKind::Create, &fields_of(&resident)?, None, now)?;
+    outbox::enqueue(tx, "resident", &id, Change::Create, now)?;
     Ok(id)
 }
 
@@ -226,12 +224,18 @@ fn build_resident(
     require_grid(conn, &input.grid_id)?;
     let building = match &input.household_id {
         Some(h) => {
-            let grid = require_live(conn, "households", h, "household_id")?;
-            if grid != input.grid_id {
-                return Err(Error::invalid("household_id", Code::OtherGrid));
+            let row: Option<(String, Option<i64>, Option<String>)> = conn
+                .prepare_cached("SELECT grid_id, deleted_at, building_id FROM households WHERE id = ?1")?
+                .query_row([h], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            match row {
+                None => return Err(Error::invalid("household_id", Code::UnknownReference)),
+                Some((_, Some(_), _)) => return Err(Error::invalid("household_id", Code::Deleted)),
+                Some((grid, None, _)) if grid != input.grid_id => {
+                    return Err(Error::invalid("household_id", Code::OtherGrid));
+                }
+                Some((_, None, building)) => building,
             }
-            conn.prepare_cached("SELECT building_id FROM households WHERE id = ?1")?
-                .query_row([h], |r| r.get::<_, Option<String>>(0))?
         }
         None => None,
     };

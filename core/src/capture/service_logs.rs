@@ -3,10 +3,10 @@
 use rusqlite::{Connection, params};
 
 use super::photos::{insert_photos, photos_of};
-use super::{NewServiceLog, check_resident_refs, fields_of, record_meta, require_grid};
+use super::{NewServiceLog, check_resident_refs, record_meta, require_grid};
 use crate::error::{Error, Result};
 use crate::model::{PhotoOwner, ServiceKind, ServiceLog};
-use crate::outbox::{self, OpKind};
+use crate::outbox::{self, Change};
 use crate::privacy::PrivateText;
 use crate::store::Store;
 use crate::validate::{self, limits};
@@ -47,7 +47,7 @@ impl Store {
                     now
                 ],
             )?;
-            outbox::enqueue(tx, "service_log", &log.id, OpKind::Create, &fields_of(&log)?, None, now)?;
+            outbox::enqueue(tx, "service_log", &log.id, Change::Create, now)?;
             insert_photos(tx, &PhotoOwner::ServiceLog(log.id.clone()), staged, true, now)?;
             load_service_log(tx, &log.id)
         })

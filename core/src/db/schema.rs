@@ -80,7 +80,7 @@ CREATE TABLE residents (
     id             TEXT NOT NULL UNIQUE,
     grid_id        TEXT NOT NULL REFERENCES grids(id),
     household_id   TEXT REFERENCES households(id) DEFERRABLE INITIALLY DEFERRED,
-    building_id    TEXT,   -- derived from the household, for building filters
+    building_id    TEXT,   -- derived from the household (search index rows use it)
     name           TEXT NOT NULL,
     sex            TEXT NOT NULL CHECK (sex IN ('male', 'female')),
     id_number      TEXT,
@@ -97,7 +97,6 @@ CREATE TABLE residents (
     deleted_at     INTEGER
 );
 CREATE INDEX residents_household ON residents(household_id);
-CREATE INDEX residents_building ON residents(building_id);
 CREATE INDEX residents_grid ON residents(grid_id);
 CREATE INDEX residents_name ON residents(name, id);
 CREATE INDEX residents_id_rev ON residents(id_rev) WHERE id_rev IS NOT NULL;
@@ -190,12 +189,12 @@ CREATE INDEX photos_sha256 ON photos(sha256);
 -- Operations waiting for the server. A row leaves only when its receipt has
 -- been committed (SYNC.md invariant 3).
 CREATE TABLE outbox (
-    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-    op_id        TEXT NOT NULL UNIQUE,
+    seq          INTEGER PRIMARY KEY,  -- no AUTOINCREMENT: order only matters among live rows
+    op_id        TEXT NOT NULL,  -- UUIDv7; receipts are matched within the batch sent
     entity       TEXT NOT NULL,
     entity_id    TEXT NOT NULL,
     kind         TEXT NOT NULL CHECK (kind IN ('create', 'update', 'delete')),
-    patch        TEXT NOT NULL,
+    patch        TEXT,  -- changed fields (JSON); NULL for a create: the record as sent
     base_version INTEGER,
     created_at   INTEGER NOT NULL,
     state        TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'rejected')),
@@ -203,7 +202,6 @@ CREATE TABLE outbox (
     last_error   TEXT
 );
 CREATE INDEX outbox_entity ON outbox(entity_id, seq);
-CREATE INDEX outbox_state ON outbox(state, seq);
 "#;
 
 /// Brings `conn` from its `user_version` to the end of `migrations`, each step
