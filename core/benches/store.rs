@@ -235,7 +235,8 @@ fn bulk_import(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<NewResident>) {
     // Baseline: the same resident rows into the same table and indexes, raw.
     let mut raw = keyed_raw(&raw_path);
     let t = Instant::now();
-    for chunk in rows.chunks(5_000) {
+    for chunk in rows.chunks(20_000) {
+        // the batch size of Store::import_residents
         let tx = raw.transaction().unwrap();
         {
             // The row exactly as the store keeps it, reversed search columns included.
