@@ -71,7 +71,10 @@ fn update_queues_only_changed_fields_and_nothing_when_unchanged() {
     assert_eq!(op.base_version, None, "never on the server yet");
     // The create, still unsent, carries the record as it now stands.
     let ops = f.store.pending_operations(1000).unwrap();
-    let create = ops.iter().find(|o| o.entity_id == r.id && o.kind == OpKind::Create).unwrap();
+    let create = ops
+        .iter()
+        .find(|o| o.entity_id == r.id && o.kind == OpKind::Create)
+        .unwrap();
     assert_eq!(create.patch["phone"], "0546-8123456");
 }
 
