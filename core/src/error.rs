@@ -201,6 +201,32 @@ pub enum Error {
     /// A file could not be read or written.
     #[error("file error: {0}")]
     Io(#[from] std::io::Error),
+    /// The server cannot be reached (after retries): try again later.
+    #[error("offline: the server cannot be reached; try again later")]
+    Offline,
+    /// No session, or it expired: the worker must sign in again. Nothing is lost.
+    #[error("signed out: sign in again")]
+    AuthExpired,
+    /// Wrong user name or password.
+    #[error("wrong user name or password")]
+    BadCredentials,
+    /// The server no longer speaks this app's protocol: update the app.
+    #[error("this app version is too old for the server: update the app")]
+    ProtocolTooOld,
+    /// The account may not do this (a grid not assigned).
+    #[error("not allowed for this account")]
+    Forbidden,
+    /// The server answered with an error that retrying did not fix.
+    #[error("server error {status} ({code})")]
+    Server {
+        /// HTTP status (0: unreadable answer).
+        status: u16,
+        /// Error code.
+        code: String,
+    },
+    /// The sync was cancelled; what was done stays done.
+    #[error("cancelled")]
+    Cancelled,
     /// A bug: an invariant of the core did not hold.
     #[error("internal error: {0}")]
     Internal(String),

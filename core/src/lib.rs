@@ -22,8 +22,10 @@ pub mod model;
 pub mod outbox;
 pub mod privacy;
 pub mod query;
+pub mod rules;
 mod search;
 mod store;
+pub mod sync;
 pub mod validate;
 
 pub use capture::{

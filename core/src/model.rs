@@ -201,6 +201,12 @@ pub enum SyncStatus {
     Sending,
     /// The server has confirmed every change.
     OnServer,
+    /// Another device changed the same field at the same time; the server kept
+    /// one value and recorded the other (see `Store::conflicts_of`).
+    Conflict {
+        /// The fields concerned.
+        fields: Vec<String>,
+    },
     /// The server refused a change; it will not be resent as it is.
     Rejected {
         /// Machine code from the server.

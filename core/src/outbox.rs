@@ -191,6 +191,13 @@ pub(crate) fn record_status(conn: &Connection, entity_id: &str, server_version: 
             _ => {}
         }
     }
+    let mut stmt = conn.prepare_cached("SELECT field FROM conflicts WHERE entity_id = ?1 AND seen = 0 ORDER BY at")?;
+    let fields = stmt
+        .query_map([entity_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if !fields.is_empty() {
+        return Ok(SyncStatus::Conflict { fields });
+    }
     Ok(match (any, sending, server_version) {
         (_, true, _) => SyncStatus::Sending,
         (true, false, _) => SyncStatus::OnlyOnDevice,

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// The migrations, in order; migration `i` takes the schema from version `i`
 /// to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Schema version of a fresh store built by this code.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -202,6 +202,26 @@ CREATE TABLE outbox (
     last_error   TEXT
 );
 CREATE INDEX outbox_entity ON outbox(entity_id, seq);
+"#;
+
+/// Sync state: conflicts learned from the server, grids taken away.
+const V2: &str = r#"
+-- Concurrent edits of one field, as the server recorded them.
+CREATE TABLE conflicts (
+    id            TEXT PRIMARY KEY,
+    entity        TEXT NOT NULL,
+    entity_id     TEXT NOT NULL,
+    grid_id       TEXT NOT NULL,
+    field         TEXT NOT NULL,
+    winning_value TEXT NOT NULL,
+    losing_value  TEXT NOT NULL,
+    at            INTEGER NOT NULL,
+    seen          INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX conflicts_entity ON conflicts(entity_id);
+
+-- A grid no longer assigned: its data leaves once its operations are sent.
+ALTER TABLE grids ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 "#;
 
 /// Brings `conn` from its `user_version` to the end of `migrations`, each step

@@ -1,0 +1,355 @@
+//! Writing what the server says into the local store: receipts of pushed
+//! operations, and pulled changes (with local pending edits kept on top).
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::{Map, Value};
+
+use crate::capture::{fields_of, load};
+use crate::error::{Error, Result};
+use crate::model::{Household, Incident, IncidentEvent, IncidentStatus, Photo, Place, Resident, ServiceLog};
+use crate::search;
+use fieldgrid_protocol::Change;
+
+/// The local table of an entity.
+pub(crate) fn table_of(entity: &str) -> Option<&'static str> {
+    Some(match entity {
+        "place" => "places",
+        "household" => "households",
+        "resident" => "residents",
+        "incident" => "incidents",
+        "incident_event" => "incident_events",
+        "service_log" => "service_logs",
+        _ => return None,
+    })
+}
+
+/// Records that the server has the record at `version` (never moving back).
+pub(crate) fn set_server_version(tx: &Transaction<'_>, entity: &str, id: &str, version: i64) -> Result<()> {
+    if let Some(table) = table_of(entity) {
+        tx.prepare_cached(&format!(
+            "UPDATE {table} SET server_version = ?2 WHERE id = ?1 AND (server_version IS NULL OR server_version < ?2)"
+        ))?
+        .execute(params![id, version])?;
+    }
+    Ok(())
+}
+
+/// Fields of a record that local edits not yet confirmed by the server have
+/// set: they stay as they are when the server's version arrives. `None`
+/// means the whole record (an unconfirmed create).
+fn pending_fields(tx: &Transaction<'_>, id: &str) -> Result<Option<Vec<String>>> {
+    let mut stmt = tx.prepare_cached("SELECT kind, patch FROM outbox WHERE entity_id = ?1 AND state <> 'rejected'")?;
+    let mut rows = stmt.query([id])?;
+    let mut fields = Vec::new();
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(0)?;
+        let patch: Option<String> = r.get(1)?;
+        match (kind.as_str(), patch) {
+            ("create", _) | ("delete", _) => return Ok(None),
+            (_, Some(p)) => {
+                let m: Map<String, Value> = serde_json::from_str(&p)?;
+                fields.extend(m.into_iter().map(|(k, _)| k));
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(fields))
+}
+
+/// Applies one pulled change. Returns whether it was applied (false for
+/// entities this version does not keep).
+pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<bool> {
+    if c.entity == "conflict" {
+        let get = |k: &str| c.fields.get(k).cloned().unwrap_or(Value::Null);
+        tx.prepare_cached(
+            "INSERT INTO conflicts (id, entity, entity_id, grid_id, field, winning_value, losing_value, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            c.entity_id,
+            get("entity").as_str().unwrap_or_default(),
+            get("entity_id").as_str().unwrap_or_default(),
+            c.grid_id,
+            get("field").as_str().unwrap_or_default(),
+            get("winning_value").to_string(),
+            get("losing_value").to_string(),
+            get("at_ms").as_i64().unwrap_or(now)
+        ])?;
+        return Ok(true);
+    }
+    if c.entity == "photo" {
+        return apply_photo(tx, c, now);
+    }
+    let Some(table) = table_of(&c.entity) else {
+        return Ok(false);
+    };
+    let exists: Option<String> = tx
+        .prepare_cached(&format!("SELECT id FROM {table} WHERE id = ?1"))?
+        .query_row([&c.entity_id], |r| r.get(0))
+        .optional()?;
+    if c.deleted {
+        tx.prepare_cached(&format!(
+            "UPDATE {table} SET deleted_at = coalesce(deleted_at, ?2), server_version = ?3 WHERE id = ?1"
+        ))?
+        .execute(params![c.entity_id, now, c.version])?;
+        if c.entity == "resident" && exists.is_some() {
+            let (rid, building, old) = load_resident_raw(tx, &c.entity_id)?;
+            search::unindex_resident(tx, rid, &old, building.as_deref())?;
+        }
+        return Ok(true);
+    }
+    // The server's fields, with fields of unconfirmed local edits kept.
+    let mut fields = c.fields.clone();
+    fields.insert("id".into(), Value::String(c.entity_id.clone()));
+    if exists.is_some() {
+        match pending_fields(tx, &c.entity_id)? {
+            None => {
+                set_version(tx, table, &c.entity_id, c.version)?;
+                return Ok(true);
+            }
+            Some(keep) if !keep.is_empty() => {
+                let local = local_fields(tx, &c.entity, &c.entity_id)?;
+                for k in keep {
+                    if let Some(v) = local.get(&k) {
+                        fields.insert(k, v.clone());
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    let value = Value::Object(fields);
+    let bad = |_| Error::Internal(format!("the server sent a {} this version cannot read", c.entity));
+    match c.entity.as_str() {
+        "place" => upsert_place(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        "household" => upsert_household(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        "resident" => upsert_resident(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        "incident" => upsert_incident(
+            tx,
+            &c.fields,
+            &serde_json::from_value(value).map_err(bad)?,
+            c.version,
+            now,
+        )?,
+        "incident_event" => upsert_event(tx, &c.fields, &serde_json::from_value(value).map_err(bad)?, c.version)?,
+        "service_log" => upsert_service_log(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn set_version(tx: &Transaction<'_>, table: &str, id: &str, version: i64) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET server_version = max(coalesce(server_version, 0), ?2) WHERE id = ?1"
+    ))?
+    .execute(params![id, version])?;
+    Ok(())
+}
+
+fn local_fields(conn: &Connection, entity: &str, id: &str) -> Result<Map<String, Value>> {
+    match entity {
+        "place" => fields_of(&load::place(conn, id)?),
+        "household" => fields_of(&load::household(conn, id)?),
+        "resident" => fields_of(&load::resident(conn, id)?),
+        _ => Ok(Map::new()),
+    }
+}
+
+fn upsert_place(tx: &Transaction<'_>, p: &Place, version: i64, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO places (id, grid_id, kind, parent_id, name, created_at, updated_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET kind = ?3, parent_id = ?4, name = ?5, updated_at = ?6, server_version = ?7",
+    )?
+    .execute(params![
+        p.id,
+        p.grid_id,
+        p.kind.as_str(),
+        p.parent_id,
+        p.name,
+        now,
+        version
+    ])?;
+    Ok(())
+}
+
+/// The building of a unit or building id, when known locally.
+fn building_of(tx: &Transaction<'_>, unit_id: Option<&str>) -> Result<Option<String>> {
+    let Some(unit) = unit_id else { return Ok(None) };
+    let row: Option<(String, Option<String>)> = tx
+        .prepare_cached("SELECT kind, parent_id FROM places WHERE id = ?1")?
+        .query_row([unit], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((kind, parent)) if kind == "unit" => parent,
+        Some((kind, _)) if kind == "building" => Some(unit.to_owned()),
+        _ => None,
+    })
+}
+
+fn upsert_household(tx: &Transaction<'_>, h: &Household, version: i64, now: i64) -> Result<()> {
+    let building = building_of(tx, h.unit_id.as_deref())?;
+    tx.prepare_cached(
+        "INSERT INTO households (id, grid_id, unit_id, building_id, room, address, notes, created_at, updated_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET unit_id = ?3, building_id = ?4, room = ?5, address = ?6, notes = ?7,
+           updated_at = ?8, server_version = ?9",
+    )?
+    .execute(params![h.id, h.grid_id, h.unit_id, building, h.room, h.address.as_str(), h.notes.as_str(), now, version])?;
+    Ok(())
+}
+
+fn load_resident_raw(tx: &Transaction<'_>, id: &str) -> Result<(i64, Option<String>, Resident)> {
+    let (rid, building): (i64, Option<String>) = tx
+        .prepare_cached("SELECT rid, building_id FROM residents WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((rid, building, load::resident(tx, id)?))
+}
+
+fn upsert_resident(tx: &Transaction<'_>, r: &Resident, version: i64, now: i64) -> Result<()> {
+    let building: Option<String> = match &r.household_id {
+        Some(h) => tx
+            .prepare_cached("SELECT building_id FROM households WHERE id = ?1")?
+            .query_row([h], |row| row.get(0))
+            .optional()?
+            .flatten(),
+        None => None,
+    };
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT rid FROM residents WHERE id = ?1")?
+        .query_row([&r.id], |row| row.get(0))
+        .optional()?;
+    if existing.is_some() {
+        let (rid, old_building, old) = load_resident_raw(tx, &r.id)?;
+        search::unindex_resident(tx, rid, &old, old_building.as_deref())?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO residents (id, grid_id, household_id, building_id, name, sex, id_number, id_rev, birth_date,
+           phone, phone_rev, residence, care_tags, notes, created_at, updated_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)
+         ON CONFLICT (id) DO UPDATE SET household_id = ?3, building_id = ?4, name = ?5, sex = ?6, id_number = ?7,
+           id_rev = ?8, birth_date = ?9, phone = ?10, phone_rev = ?11, residence = ?12, care_tags = ?13, notes = ?14,
+           updated_at = ?15, server_version = ?16",
+    )?
+    .execute(params![
+        r.id,
+        r.grid_id,
+        r.household_id,
+        building,
+        r.name.as_str(),
+        r.sex.as_str(),
+        r.id_number.as_ref().map(|n| n.as_str()),
+        r.id_number.as_ref().map(|n| search::reversed(n.as_str())),
+        r.birth_date.map(|d| d.to_string()),
+        r.phone.as_ref().map(|p| p.as_str()),
+        r.phone.as_ref().map(|p| search::reversed(&p.digits())),
+        r.residence.as_str(),
+        serde_json::to_string(&r.care_tags)?,
+        r.notes.as_str(),
+        now,
+        version
+    ])?;
+    let rid: i64 = tx
+        .prepare_cached("SELECT rid FROM residents WHERE id = ?1")?
+        .query_row([&r.id], |row| row.get(0))?;
+    search::index_resident(tx, rid, r, building.as_deref())?;
+    Ok(())
+}
+
+fn upsert_incident(tx: &Transaction<'_>, raw: &Map<String, Value>, i: &Incident, version: i64, now: i64) -> Result<()> {
+    let status = raw
+        .get("status")
+        .and_then(Value::as_str)
+        .and_then(IncidentStatus::parse)
+        .filter(|s| *s != IncidentStatus::Draft)
+        .unwrap_or(IncidentStatus::Reported);
+    tx.prepare_cached(
+        "INSERT INTO incidents (id, grid_id, category, title, description, location, address, occurred_at, reporter,
+           involved, status, department, deadline_at, created_at, updated_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)
+         ON CONFLICT (id) DO UPDATE SET status = ?11, department = ?12, deadline_at = ?13, updated_at = ?14,
+           server_version = ?15",
+    )?
+    .execute(params![
+        i.id,
+        i.grid_id,
+        i.category,
+        i.title,
+        i.description.as_str(),
+        i.location.map(|l| serde_json::to_string(&l)).transpose()?,
+        i.address.as_str(),
+        i.occurred_at_ms,
+        i.reporter,
+        serde_json::to_string(&i.involved_residents)?,
+        status.as_str(),
+        raw.get("department").and_then(Value::as_str),
+        raw.get("deadline_at_ms").and_then(Value::as_i64),
+        now,
+        version
+    ])?;
+    Ok(())
+}
+
+fn upsert_event(tx: &Transaction<'_>, raw: &Map<String, Value>, e: &IncidentEvent, version: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO incident_events (id, incident_id, kind, actor, note, department, deadline_at, at, server_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (id) DO UPDATE SET server_at = ?9, server_version = ?10",
+    )?
+    .execute(params![
+        e.id,
+        e.incident_id,
+        e.kind.as_str(),
+        e.actor,
+        e.note.as_str(),
+        e.department,
+        e.deadline_at_ms,
+        e.at_ms,
+        raw.get("server_at_ms").and_then(Value::as_i64),
+        version
+    ])?;
+    Ok(())
+}
+
+fn upsert_service_log(tx: &Transaction<'_>, l: &ServiceLog, version: i64, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO service_logs (id, grid_id, kind, residents, notes, occurred_at, created_at, updated_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET server_version = ?8",
+    )?
+    .execute(params![
+        l.id,
+        l.grid_id,
+        l.kind.as_str(),
+        serde_json::to_string(&l.resident_ids)?,
+        l.notes.as_str(),
+        l.occurred_at_ms,
+        now,
+        version
+    ])?;
+    Ok(())
+}
+
+fn apply_photo(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<bool> {
+    let mut fields = c.fields.clone();
+    fields.insert("id".into(), Value::String(c.entity_id.clone()));
+    let Ok(p) = serde_json::from_value::<Photo>(Value::Object(fields)) else {
+        return Ok(false);
+    };
+    tx.prepare_cached(
+        "INSERT INTO photos (id, owner_kind, owner_id, sha256, size, mime, taken_at, location, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![
+        p.id,
+        p.owner.kind(),
+        p.owner.id(),
+        p.sha256,
+        p.size as i64,
+        p.mime,
+        p.taken_at_ms,
+        p.location.map(|l| serde_json::to_string(&l)).transpose()?,
+        now
+    ])?;
+    Ok(true)
+}

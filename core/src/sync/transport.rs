@@ -1,0 +1,80 @@
+//! How the sync engine reaches the district server. [`super::HttpTransport`]
+//! is the real one; tests of the engine may substitute their own.
+
+use std::time::Duration;
+
+use fieldgrid_protocol::{ChangesResponse, LoginRequest, LoginResponse, PushRequest, PushResponse};
+
+/// A failed exchange with the server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// No connection, a reset, or a timeout: try again later.
+    #[error("offline: {0}")]
+    Offline(String),
+    /// The server is overloaded; retry after the given time.
+    #[error("server busy")]
+    Overloaded {
+        /// `Retry-After`, when the server sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The session is missing or expired: sign in again.
+    #[error("sign in again")]
+    AuthExpired,
+    /// Wrong user name or password.
+    #[error("wrong user name or password")]
+    BadCredentials,
+    /// The server no longer speaks this app's protocol: update the app.
+    #[error("protocol too old: update the app")]
+    ProtocolTooOld,
+    /// Not allowed for this account (a grid not assigned).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A photo upload offset disagreed; the server has `offset` bytes.
+    #[error("resume the upload at {offset}")]
+    OffsetMismatch {
+        /// The server's offset.
+        offset: u64,
+    },
+    /// Any other error answer.
+    #[error("server error {status} {code}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Error code from the body.
+        code: String,
+    },
+    /// An answer that could not be understood.
+    #[error("bad response: {0}")]
+    BadResponse(String),
+}
+
+impl TransportError {
+    /// Worth retrying after a pause.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Offline(_) | TransportError::Overloaded { .. } | TransportError::BadResponse(_)
+        ) || matches!(self, TransportError::Server { status, .. } if *status >= 500 || *status == 408)
+    }
+}
+
+/// The calls of the sync protocol. Blocking; safe from any thread.
+pub trait Transport: Send + Sync {
+    /// `POST /v1/session`.
+    fn login(&self, req: &LoginRequest) -> Result<LoginResponse, TransportError>;
+    /// `POST /v1/sync/push`.
+    fn push(&self, token: &str, req: &PushRequest) -> Result<PushResponse, TransportError>;
+    /// `GET /v1/sync/changes`.
+    fn changes(&self, token: &str, after: i64, limit: u32) -> Result<ChangesResponse, TransportError>;
+    /// `HEAD /v1/photos/{sha256}`: bytes the server has (`None`: none).
+    fn photo_offset(&self, token: &str, sha256: &str) -> Result<Option<u64>, TransportError>;
+    /// `PATCH /v1/photos/{sha256}`: appends `chunk` at `offset`; returns the new offset.
+    fn upload_chunk(
+        &self,
+        token: &str,
+        sha256: &str,
+        offset: u64,
+        total: u64,
+        chunk: &[u8],
+    ) -> Result<u64, TransportError>;
+}

@@ -1,0 +1,373 @@
+//! The FieldGrid sync protocol, version 1: the JSON bodies devices and the
+//! district server exchange. No I/O here. `docs/protocol.md` describes the
+//! flows; `docs/openapi.yaml` every endpoint.
+//!
+//! Bodies are JSON, gzip-compressed in both directions when large
+//! (`Content-Encoding: gzip`). Every request names its protocol version in the
+//! [`PROTOCOL_HEADER`]; a server that no longer speaks it answers 426 with
+//! the code [`codes::PROTOCOL_TOO_OLD`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Version of this protocol.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Request header carrying the client's protocol version.
+pub const PROTOCOL_HEADER: &str = "fieldgrid-protocol";
+/// Header with the byte offset of a photo upload (HEAD answer, PATCH request and answer).
+pub const UPLOAD_OFFSET_HEADER: &str = "upload-offset";
+/// Header with the total size of a photo (PATCH request).
+pub const UPLOAD_LENGTH_HEADER: &str = "upload-length";
+
+/// Limits both sides observe.
+pub mod limits {
+    /// Operations in one push.
+    pub const PUSH_MAX_OPERATIONS: usize = 500;
+    /// Uncompressed bytes of one push body.
+    pub const PUSH_MAX_BYTES: usize = 4 * 1024 * 1024;
+    /// Largest page of changes a client may ask for.
+    pub const PULL_MAX_LIMIT: u32 = 2_000;
+    /// Largest photo.
+    pub const PHOTO_MAX_BYTES: u64 = 10 * 1024 * 1024;
+    /// Largest chunk of one photo PATCH.
+    pub const PHOTO_MAX_CHUNK: usize = 1024 * 1024;
+    /// Largest request body the server reads (a compressed push, a chunk).
+    pub const REQUEST_MAX_BYTES: usize = 5 * 1024 * 1024;
+}
+
+/// Error codes in [`ErrorBody::code`] and [`Outcome::Rejected`].
+pub mod codes {
+    /// No token, or a token the server does not know.
+    pub const UNAUTHENTICATED: &str = "unauthenticated";
+    /// The token has expired: sign in again.
+    pub const AUTH_EXPIRED: &str = "auth_expired";
+    /// Wrong user name or password.
+    pub const BAD_CREDENTIALS: &str = "bad_credentials";
+    /// The grid or record is outside the caller's grids, or the role may not do this.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// The client's protocol version is no longer served: update the app.
+    pub const PROTOCOL_TOO_OLD: &str = "protocol_too_old";
+    /// The request body is malformed.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// The body is larger than allowed.
+    pub const TOO_LARGE: &str = "too_large";
+    /// The server is overloaded: retry after `Retry-After` seconds.
+    pub const OVERLOADED: &str = "overloaded";
+    /// A photo upload offset does not match the server's.
+    pub const OFFSET_MISMATCH: &str = "offset_mismatch";
+    /// The uploaded bytes do not hash to the photo's address.
+    pub const HASH_MISMATCH: &str = "hash_mismatch";
+    /// Not found.
+    pub const NOT_FOUND: &str = "not_found";
+    /// An operation on a record the server does not have.
+    pub const UNKNOWN_RECORD: &str = "unknown_record";
+    /// An entity or kind the server does not accept.
+    pub const UNSUPPORTED: &str = "unsupported";
+    /// A state change not allowed in the record's current state.
+    pub const NOT_ALLOWED: &str = "not_allowed";
+    /// Anything else that went wrong on the server.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// Body of every error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine code from [`codes`].
+    pub code: String,
+    /// Explanation, free of personal data.
+    pub message: String,
+}
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A grid worker: reads and writes the grids assigned.
+    Worker,
+    /// A centre operator: dispatches and tracks every grid's incidents.
+    Operator,
+}
+
+/// `POST /v1/session`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Account name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Stable id of the device (a UUID the app generates once).
+    pub device_id: String,
+}
+
+/// A grid as the district defines it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridInfo {
+    /// Id.
+    pub id: String,
+    /// District code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Community (社区).
+    pub community: String,
+    /// Sub-district (街道).
+    pub sub_district: String,
+}
+
+/// Answer to a login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token for the `Authorization` header.
+    pub token: String,
+    /// When it expires (server time, ms).
+    pub expires_at_ms: i64,
+    /// The account's id.
+    pub account_id: String,
+    /// Its role.
+    pub role: Role,
+    /// The grids assigned (workers); empty for operators.
+    pub grids: Vec<GridInfo>,
+    /// Server time when answering (ms).
+    pub server_time_ms: i64,
+}
+
+/// What an operation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// A new record with all its fields.
+    Create,
+    /// Changed fields of a record.
+    Update,
+    /// A deletion.
+    Delete,
+}
+
+/// One operation of a push.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// Idempotency key, generated on the device (UUIDv7).
+    pub op_id: String,
+    /// `place`, `household`, `resident`, `incident`, `incident_event`, `service_log`, `photo`.
+    pub entity: String,
+    /// The record's id (UUIDv7 from the device).
+    pub entity_id: String,
+    /// Create, update or delete.
+    pub kind: OpKind,
+    /// Fields written (a create: all; an update: the changed ones).
+    pub patch: Map<String, Value>,
+    /// The server version the edit was based on.
+    pub base_version: Option<i64>,
+    /// Device time of the edit (ms), for the record; never trusted for deadlines.
+    pub created_at_ms: i64,
+}
+
+/// `POST /v1/sync/push`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The device sending.
+    pub device_id: String,
+    /// Operations in the order they were made.
+    pub operations: Vec<Operation>,
+}
+
+/// What the server did with one operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Applied; the record is now at `version`. `conflicts` names fields whose
+    /// concurrent value from another device this operation replaced (the
+    /// replaced value is kept in a conflict record).
+    Applied {
+        /// The record's version after this operation.
+        version: i64,
+        /// Fields that were in conflict.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        conflicts: Vec<String>,
+    },
+    /// Refused; nothing was written. Resending it gives the same answer.
+    Rejected {
+        /// Machine code.
+        code: String,
+        /// Field concerned, if any.
+        field: Option<String>,
+        /// Explanation, free of personal data.
+        message: String,
+    },
+}
+
+/// The answer for one operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The operation.
+    pub op_id: String,
+    /// True when the operation had been received before: this is the stored
+    /// original answer, and nothing was applied again.
+    #[serde(default)]
+    pub duplicate: bool,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// Answer to a push: one receipt per operation, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Receipts.
+    pub receipts: Vec<Receipt>,
+    /// Server time when answering (ms).
+    pub server_time_ms: i64,
+}
+
+/// One changed record in the caller's scope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Server sequence number of this change; cursors are these.
+    pub seq: i64,
+    /// Entity (as in [`Operation::entity`], plus `conflict`, `catalogue`).
+    pub entity: String,
+    /// Record id.
+    pub entity_id: String,
+    /// The grid it belongs to.
+    pub grid_id: String,
+    /// The record's version.
+    pub version: i64,
+    /// A tombstone.
+    pub deleted: bool,
+    /// All the record's fields as the server has them (empty for tombstones).
+    pub fields: Map<String, Value>,
+}
+
+/// `GET /v1/sync/changes?after=<seq>&limit=<n>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangesResponse {
+    /// Changes ordered by `seq`.
+    pub changes: Vec<Change>,
+    /// Cursor for the next page (the last `seq` here, or `after` if none).
+    pub next_after: i64,
+    /// More changes are waiting.
+    pub more: bool,
+    /// Server time when answering (ms).
+    pub server_time_ms: i64,
+}
+
+/// `POST /v1/centre/incidents/{id}/events`: the centre acts on an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CentreEventRequest {
+    /// `dispatched`, `accepted`, `progress`, `resolved`, `closed`, `returned`.
+    pub kind: String,
+    /// Department (dispatch).
+    pub department: Option<String>,
+    /// Deadline, server time ms (dispatch).
+    pub deadline_at_ms: Option<i64>,
+    /// Note.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// An incident as the centre lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CentreIncident {
+    /// Id.
+    pub id: String,
+    /// Grid.
+    pub grid_id: String,
+    /// Category code.
+    pub category: String,
+    /// Status.
+    pub status: String,
+    /// Department, once dispatched.
+    pub department: Option<String>,
+    /// Deadline (server ms), once dispatched.
+    pub deadline_at_ms: Option<i64>,
+    /// When the server received the report (server ms).
+    pub reported_at_ms: i64,
+    /// When it was resolved or closed (server ms).
+    pub finished_at_ms: Option<i64>,
+    /// Every photo it references has arrived and matched its hash.
+    pub complete: bool,
+    /// Past its deadline and not finished, by server time.
+    pub overdue: bool,
+}
+
+/// Counts for one grid or sub-district.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Grid id or sub-district name.
+    pub key: String,
+    /// Incidents reported.
+    pub reported: u64,
+    /// Not yet resolved or closed.
+    pub open: u64,
+    /// Open and past the deadline, by server time.
+    pub overdue: u64,
+    /// Finished with a deadline.
+    pub finished_with_deadline: u64,
+    /// Of those, finished by the deadline.
+    pub finished_on_time: u64,
+    /// `finished_on_time / finished_with_deadline`, 1.0 when none.
+    pub on_time_rate: f64,
+}
+
+/// `GET /v1/centre/stats`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatsResponse {
+    /// Per grid.
+    pub grids: Vec<Stats>,
+    /// Per sub-district.
+    pub sub_districts: Vec<Stats>,
+    /// Server time of the computation.
+    pub server_time_ms: i64,
+}
+
+/// A concurrent edit of one field, as kept by the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    /// Id.
+    pub id: String,
+    /// Entity of the record.
+    pub entity: String,
+    /// Record id.
+    pub entity_id: String,
+    /// Grid.
+    pub grid_id: String,
+    /// The field.
+    pub field: String,
+    /// The value now in force.
+    pub winning_value: Value,
+    /// The value it replaced (from the other device).
+    pub losing_value: Value,
+    /// Operation that won.
+    pub winning_op: String,
+    /// Operation whose value lost.
+    pub losing_op: String,
+    /// Server time (ms).
+    pub at_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_are_flat_json() {
+        let r = Receipt {
+            op_id: "op".into(),
+            duplicate: false,
+            outcome: Outcome::Applied {
+                version: 3,
+                conflicts: vec![],
+            },
+        };
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"op_id": "op", "duplicate": false, "outcome": "applied", "version": 3})
+        );
+        let rejected: Receipt = serde_json::from_value(serde_json::json!({
+            "op_id": "x", "outcome": "rejected", "code": "bad_format", "field": "phone", "message": "phone has an invalid format"
+        }))
+        .unwrap();
+        assert!(matches!(rejected.outcome, Outcome::Rejected { ref field, .. } if field.as_deref() == Some("phone")));
+    }
+}

@@ -1,0 +1,204 @@
+//! A loopback HTTP proxy that misbehaves on request: it can lose the answer
+//! after the server has committed, cut a request part-way, or refuse
+//! connections as if the network were gone. Each connection carries one
+//! exchange (`Connection: close` both ways) so that faults are exact.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// What the proxy does to the next exchanges.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Pass everything.
+    None,
+    /// Forward the request whose path starts with this, let the server
+    /// answer, and drop the answer (once).
+    LoseResponse(String),
+    /// Forward only this many bytes of the next request whose path starts
+    /// with the prefix, then cut both connections (once).
+    CutRequest(String, usize),
+    /// Let this many more requests whose path starts with the prefix
+    /// through, then refuse every connection until reset.
+    DropAfter(String, usize),
+}
+
+/// A running proxy.
+pub struct Proxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    fault: Arc<Mutex<Fault>>,
+    /// Requests seen, by path (without query).
+    pub seen: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    faults_applied: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    /// A proxy to `target`.
+    pub fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let fault = Arc::new(Mutex::new(Fault::None));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let faults_applied = Arc::new(AtomicUsize::new(0));
+        let (f, s, st, fa) = (fault.clone(), seen.clone(), stop.clone(), faults_applied.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                let (f, s, fa) = (f.clone(), s.clone(), fa.clone());
+                thread::spawn(move || {
+                    let _ = exchange(client, target, &f, &s, &fa);
+                });
+            }
+        });
+        Proxy {
+            addr,
+            fault,
+            seen,
+            stop,
+            faults_applied,
+        }
+    }
+
+    /// Base URL of the proxy.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sets the fault for what comes next.
+    pub fn set(&self, fault: Fault) {
+        *self.fault.lock().expect("fault") = fault;
+    }
+
+    /// How many faults have been applied so far.
+    pub fn faults_applied(&self) -> usize {
+        self.faults_applied.load(Ordering::SeqCst)
+    }
+
+    /// Paths requested so far.
+    pub fn paths(&self) -> Vec<String> {
+        self.seen.lock().expect("seen").clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Rewrites a header block to carry `connection: close`.
+fn close_headers(head: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(head);
+    let mut out = String::new();
+    for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("connection: close\r\n\r\n");
+    out.into_bytes()
+}
+
+fn exchange(
+    mut client: TcpStream,
+    target: SocketAddr,
+    fault: &Mutex<Fault>,
+    seen: &Mutex<Vec<String>>,
+    applied: &AtomicUsize,
+) -> std::io::Result<()> {
+    // Read the request head and its body (Content-Length).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16384];
+    let head_end = loop {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(p) = find(&buf, b"\r\n\r\n") {
+            break p + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let path = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("")
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    seen.lock().expect("seen").push(path.clone());
+
+    let current = fault.lock().expect("fault").clone();
+    let mut request = close_headers(&buf[..head_end]);
+    request.extend_from_slice(&buf[head_end..]);
+    match &current {
+        Fault::DropAfter(prefix, left) if path.starts_with(prefix.as_str()) => {
+            if *left == 0 {
+                applied.fetch_add(1, Ordering::SeqCst);
+                let _ = client.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+            *fault.lock().expect("fault") = Fault::DropAfter(prefix.clone(), left - 1);
+        }
+        Fault::CutRequest(prefix, bytes) if path.starts_with(prefix.as_str()) => {
+            *fault.lock().expect("fault") = Fault::None;
+            applied.fetch_add(1, Ordering::SeqCst);
+            let mut server = TcpStream::connect(target)?;
+            let cut = (head_end + bytes).min(request.len());
+            server.write_all(&request[..cut])?;
+            let _ = server.shutdown(Shutdown::Both);
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        _ => {}
+    }
+    let mut server = TcpStream::connect(target)?;
+    server.write_all(&request)?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response)?;
+    if let Fault::LoseResponse(prefix) = &current
+        && path.starts_with(prefix.as_str())
+    {
+        *fault.lock().expect("fault") = Fault::None;
+        applied.fetch_add(1, Ordering::SeqCst);
+        let _ = client.shutdown(Shutdown::Both);
+        return Ok(());
+    }
+    let end = find(&response, b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+    let mut out = close_headers(&response[..end]);
+    out.extend_from_slice(&response[end..]);
+    client.write_all(&out)?;
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! End-to-end: devices with their own encrypted store files and the real
+//! district server (its own SQLite data folder) on loopback over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod centre;
+mod faults;
+mod helpers;
+mod scope;
+mod sync;

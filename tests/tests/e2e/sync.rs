@@ -1,0 +1,153 @@
+//! Convergence, conflicts and quarantine across two devices and the server.
+
+use fieldgrid_core::*;
+use fieldgrid_tests::District;
+
+use crate::helpers::*;
+
+#[test]
+fn two_devices_converge_and_a_same_field_conflict_is_kept_on_both_sides() {
+    let d = District::new();
+    let a1 = d.device("a1", "wa1", &d.server.url());
+    let a2 = d.device("a2", "wa2", &d.server.url());
+    let h = household(&a1.store, "grid-a");
+    let r = a1
+        .store
+        .create_resident(&resident(&h, "王秀英", &id_for("19450315", "022"), Sex::Female))
+        .unwrap();
+    assert_eq!(r.meta.sync, SyncStatus::OnlyOnDevice);
+    let report = a1.sync().unwrap();
+    assert_eq!((report.confirmed, report.rejected), (5, 0));
+    assert_eq!(a1.store.get_resident(&r.id).unwrap().meta.sync, SyncStatus::OnServer);
+    a2.sync().unwrap();
+    let seen = a2.store.get_resident(&r.id).unwrap();
+    assert_eq!(seen.name.as_str(), "王秀英");
+    assert_eq!(seen.meta.sync, SyncStatus::OnServer);
+    assert_eq!(
+        a2.store.residents_of_household(&h.id).unwrap().len(),
+        1,
+        "search index built from pulled data"
+    );
+
+    // Offline, both edit: the same field (phone) and one field each.
+    a1.store
+        .update_resident(
+            &r.id,
+            &[
+                ResidentChange::Phone(Some("13911112222".into())),
+                ResidentChange::Notes("独居，女儿在外地".into()),
+            ],
+        )
+        .unwrap();
+    a2.store
+        .update_resident(
+            &r.id,
+            &[
+                ResidentChange::Phone(Some("13733334444".into())),
+                ResidentChange::Residence(ResidenceStatus::Actual),
+            ],
+        )
+        .unwrap();
+    a1.sync().unwrap();
+    a2.sync().unwrap();
+    a1.sync().unwrap();
+
+    let server = server_record(&d, &r.id);
+    let on_a1 = a1.store.get_resident(&r.id).unwrap();
+    let on_a2 = a2.store.get_resident(&r.id).unwrap();
+    for copy in [&on_a1, &on_a2] {
+        assert_eq!(
+            copy.phone.as_ref().unwrap().as_str(),
+            "13733334444",
+            "the later edit wins, everywhere"
+        );
+        assert_eq!(copy.notes.as_str(), "独居，女儿在外地");
+        assert_eq!(copy.residence, ResidenceStatus::Actual);
+        assert_eq!(copy.meta.server_version, Some(server.version));
+    }
+    assert_eq!(server.fields["phone"], "13733334444");
+    assert_eq!(server.fields["notes"], "独居，女儿在外地");
+    assert_eq!(server.fields["residence"], "actual");
+
+    // The losing value is kept, and both devices and the centre see it.
+    let conflicts = d
+        .server
+        .admin(|c| fieldgrid_server::records::of_entity(c, "conflict", None))
+        .unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].fields["field"], "phone");
+    assert_eq!(conflicts[0].fields["losing_value"], "13911112222");
+    for device in [&a1, &a2] {
+        let c = device.store.conflicts_of(&r.id).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].0, "phone");
+        assert_eq!(
+            (c[0].1.as_str(), c[0].2.as_str()),
+            (Some("13733334444"), Some("13911112222"))
+        );
+        assert_eq!(
+            device.store.get_resident(&r.id).unwrap().meta.sync,
+            SyncStatus::Conflict {
+                fields: vec!["phone".into()]
+            }
+        );
+    }
+    a1.store.acknowledge_conflicts(&r.id).unwrap();
+    assert_eq!(a1.store.get_resident(&r.id).unwrap().meta.sync, SyncStatus::OnServer);
+    let centre = token(&d, "centre");
+    let (status, list) = call(&d, &centre, "GET", "/v1/conflicts", None);
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
+}
+
+#[test]
+fn one_refused_operation_is_quarantined_and_every_other_lands() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let h = household(&a.store, "grid-a");
+    let mut rng = datagen::Rng::new(9);
+    let rows = datagen::residents(&mut rng, "grid-a", std::slice::from_ref(&h.id), 40);
+    a.store.import_residents(&rows).unwrap();
+    // The phone's clock runs a day fast for one capture: the server, going
+    // by its own clock, refuses a visit logged "tomorrow".
+    a.clock.advance(86_400_000);
+    let bad = a
+        .store
+        .create_service_log(&NewServiceLog {
+            grid_id: "grid-a".into(),
+            kind: ServiceKind::Visit,
+            resident_ids: vec![],
+            notes: "入户走访".into(),
+            occurred_at_ms: None,
+            photos: vec![],
+        })
+        .unwrap();
+    a.clock.advance(-86_400_000);
+    let i = a
+        .store
+        .report_incident(&incident("grid-a", "resident_request", fieldgrid_tests::T0 - 1000), &[])
+        .unwrap();
+
+    let report = a.sync().unwrap();
+    assert_eq!(report.rejected, 1);
+    assert_eq!(report.confirmed, 4 + 40 + 2);
+    let rejected = a.store.rejected_operations().unwrap();
+    assert_eq!(rejected.len(), 1);
+    let why = rejected[0].rejection.clone().unwrap();
+    assert_eq!(
+        (why.code.as_str(), why.field.as_deref()),
+        ("in_future", Some("occurred_at_ms"))
+    );
+    match a.store.get_service_log(&bad.id).unwrap().meta.sync {
+        SyncStatus::Rejected { code, field, .. } => {
+            assert_eq!((code.as_str(), field.as_deref()), ("in_future", Some("occurred_at_ms")))
+        }
+        other => panic!("expected rejected, got {other:?}"),
+    }
+    assert_eq!(a.store.get_incident(&i.id).unwrap().meta.sync, SyncStatus::OnServer);
+    assert_eq!(server_count(&d, "resident"), 40);
+    assert_eq!(server_count(&d, "service_log"), 0);
+    assert_eq!(a.store.outbox_counts().unwrap().pending, 0);
+    // A later sync does not resend the quarantined operation.
+    let again = a.sync().unwrap();
+    assert_eq!((again.confirmed, again.rejected), (0, 0));
+}
