@@ -39,13 +39,31 @@ pub fn add_department(conn: &Connection, id: &str, name: &str) -> rusqlite::Resu
 
 /// Adds an account (or changes its password and role); returns its id.
 pub fn add_account(conn: &Connection, username: &str, password: &str, role: Role) -> Result<String, String> {
+    add_account_with(conn, username, password, role, &Argon2::default())
+}
+
+/// Password hashing cheap enough for thousands of simulated accounts (load
+/// tests only: the parameters travel in the stored hash).
+pub fn cheap_hasher() -> Argon2<'static> {
+    let params = argon2::Params::new(64, 1, 1, None).unwrap_or_default();
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// [`add_account`] with a chosen hasher.
+pub fn add_account_with(
+    conn: &Connection,
+    username: &str,
+    password: &str,
+    role: Role,
+    hasher: &Argon2<'_>,
+) -> Result<String, String> {
     if username.trim().is_empty() || password.len() < 8 {
         return Err("a user name and a password of at least 8 characters are required".into());
     }
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| e.to_string())?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
-    let hash = Argon2::default()
+    let hash = hasher
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| e.to_string())?
         .to_string();

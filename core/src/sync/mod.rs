@@ -189,9 +189,10 @@ impl Store {
             if batch.is_empty() {
                 break;
             }
+            let (seqs, operations): (Vec<i64>, Vec<Operation>) = batch.into_iter().unzip();
             let req = PushRequest {
                 device_id: device_id.clone(),
-                operations: batch,
+                operations,
             };
             bytes += serde_json::to_vec(&req).map(|v| v.len() as u64).unwrap_or(0);
             let before = self.now_ms();
@@ -203,14 +204,17 @@ impl Store {
                     // applied them; they stay "sending" until a receipt says.
                     if !matches!(e, Error::Offline | Error::Cancelled) {
                         self.write(|tx| {
-                            tx.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'", [])?;
+                            tx.execute(
+                                "UPDATE outbox SET state = 'pending' WHERE seq IN (SELECT value FROM json_each(?1))",
+                                [serde_json::to_string(&seqs)?],
+                            )?;
                             Ok(())
                         })?;
                     }
                     return Err(e);
                 }
             };
-            let (ok, bad) = self.apply_receipts(&req.operations, &resp.receipts)?;
+            let (ok, bad) = self.apply_receipts(&seqs, &req.operations, &resp.receipts)?;
             report.confirmed += ok;
             report.rejected += bad;
             report.clock_offset_ms = resp.server_time_ms - (before + self.now_ms()) / 2;
@@ -361,7 +365,7 @@ impl Store {
     /// The next operations to send, oldest first, marked as sending.
     /// Operations left "sending" by an interrupted sync are sent again: the
     /// server answers a repeat with its original receipt.
-    fn next_batch(&self, options: &SyncOptions) -> Result<Vec<Operation>> {
+    fn next_batch(&self, options: &SyncOptions) -> Result<Vec<(i64, Operation)>> {
         let ops = self.pending_operations(options.batch_operations.min(limits::PUSH_MAX_OPERATIONS) as u32)?;
         let mut batch = Vec::with_capacity(ops.len());
         let mut bytes = 0;
@@ -371,26 +375,29 @@ impl Store {
                 break;
             }
             bytes += size;
-            batch.push(Operation {
-                op_id: op.op_id,
-                entity: op.entity,
-                entity_id: op.entity_id,
-                kind: match op.kind {
-                    OpKind::Create => fieldgrid_protocol::OpKind::Create,
-                    OpKind::Update => fieldgrid_protocol::OpKind::Update,
-                    OpKind::Delete => fieldgrid_protocol::OpKind::Delete,
+            batch.push((
+                op.seq,
+                Operation {
+                    op_id: op.op_id,
+                    entity: op.entity,
+                    entity_id: op.entity_id,
+                    kind: match op.kind {
+                        OpKind::Create => fieldgrid_protocol::OpKind::Create,
+                        OpKind::Update => fieldgrid_protocol::OpKind::Update,
+                        OpKind::Delete => fieldgrid_protocol::OpKind::Delete,
+                    },
+                    patch: op.patch,
+                    base_version: op.base_version,
+                    created_at_ms: op.created_at_ms,
                 },
-                patch: op.patch,
-                base_version: op.base_version,
-                created_at_ms: op.created_at_ms,
-            });
+            ));
         }
-        let ids: Vec<&str> = batch.iter().map(|o| o.op_id.as_str()).collect();
+        let seqs: Vec<i64> = batch.iter().map(|(seq, _)| *seq).collect();
         self.write(|tx| {
             tx.execute(
                 "UPDATE outbox SET state = 'sending', attempts = attempts + 1
-                 WHERE op_id IN (SELECT value FROM json_each(?1))",
-                [serde_json::to_string(&ids)?],
+                 WHERE seq IN (SELECT value FROM json_each(?1))",
+                [serde_json::to_string(&seqs)?],
             )?;
             Ok(())
         })?;
@@ -399,17 +406,26 @@ impl Store {
 
     /// Applies the receipts of one batch in one transaction; returns
     /// (confirmed, rejected).
-    fn apply_receipts(&self, sent: &[Operation], receipts: &[fieldgrid_protocol::Receipt]) -> Result<(u64, u64)> {
+    fn apply_receipts(
+        &self,
+        seqs: &[i64],
+        sent: &[Operation],
+        receipts: &[fieldgrid_protocol::Receipt],
+    ) -> Result<(u64, u64)> {
+        let by_id: std::collections::HashMap<&str, (i64, &Operation)> = seqs
+            .iter()
+            .zip(sent)
+            .map(|(seq, op)| (op.op_id.as_str(), (*seq, op)))
+            .collect();
         self.write(|tx| {
             let (mut ok, mut bad) = (0, 0);
             for r in receipts {
-                let Some(op) = sent.iter().find(|o| o.op_id == r.op_id) else {
+                let Some(&(seq, op)) = by_id.get(r.op_id.as_str()) else {
                     continue; // not ours: ignore
                 };
                 match &r.outcome {
                     Outcome::Applied { version, .. } => {
-                        tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?
-                            .execute([&op.op_id])?;
+                        tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
                         apply::set_server_version(tx, &op.entity, &op.entity_id, *version)?;
                         ok += 1;
                     }
@@ -419,15 +435,18 @@ impl Store {
                             field: field.clone(),
                             message: message.clone(),
                         };
-                        tx.prepare_cached("UPDATE outbox SET state = 'rejected', last_error = ?2 WHERE op_id = ?1")?
-                            .execute(params![op.op_id, serde_json::to_string(&why)?])?;
+                        tx.prepare_cached("UPDATE outbox SET state = 'rejected', last_error = ?2 WHERE seq = ?1")?
+                            .execute(params![seq, serde_json::to_string(&why)?])?;
                         tracing::warn!(entity = %op.entity, code = %code, "operation rejected by the server");
                         bad += 1;
                     }
                 }
             }
             // Anything without a receipt goes back to waiting.
-            tx.execute("UPDATE outbox SET state = 'pending' WHERE state = 'sending'", [])?;
+            tx.execute(
+                "UPDATE outbox SET state = 'pending' WHERE state = 'sending' AND seq IN (SELECT value FROM json_each(?1))",
+                [serde_json::to_string(seqs)?],
+            )?;
             Ok((ok, bad))
         })
     }

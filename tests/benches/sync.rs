@@ -1,0 +1,355 @@
+//! Sync benchmark (issue "Sync"): the district server runs in a child process
+//! (this same binary with `--serve`), so the device's peak memory is its own.
+//!   (1) push 100,000 operations from one device store, against pushing the
+//!       same operations with the bare transport (no store, no receipts);
+//!   (2) pull 100,000 changes into a fresh device store, against fetching the
+//!       same pages with the bare transport (no applying);
+//!   (3) device peak RSS during each;
+//!   (4) 1,000 simulated devices, each signing in, pushing 100 operations and
+//!       pulling, all at once: errors and request latency percentiles.
+//! Run: `cargo bench -p fieldgrid-tests --bench sync` (`-- --quick`: 10,000
+//! operations and 100 devices).
+
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic
+)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use fieldgrid_core::datagen::{self, Rng};
+use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, SyncOptions, Transport};
+use fieldgrid_core::{Store, StoreKey};
+use fieldgrid_protocol::{GridInfo, LoginRequest, OpKind, Operation, PushRequest, Role};
+use fieldgrid_server::{Config, RunningServer, auth};
+
+const PASSWORD: &str = "bench password";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        serve(&args[i + 1], args[i + 2].parse().unwrap());
+        return;
+    }
+    let quick = args.iter().any(|a| a == "--quick");
+    let (ops, devices) = if quick { (10_000, 100) } else { (100_000, 1_000) };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .arg("--serve")
+        .arg(dir.path().join("server"))
+        .arg(devices.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = format!("http://{}", line.trim().trim_start_matches("listening "));
+    println!("FieldGrid sync benchmark: {ops} operations, {devices} devices; server in its own process at {url}");
+    println!("{}", "-".repeat(100));
+    push_and_pull(dir.path(), &url, ops);
+    many_devices(&url, devices);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The child: a server with a bench grid and accounts, until killed.
+fn serve(dir: &str, devices: usize) {
+    let mut config = Config::new(dir);
+    config.max_in_flight = 512;
+    let server = RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.admin(|c| {
+        let grid = |id: String| GridInfo {
+            id: id.clone(),
+            code: id.clone(),
+            name: id,
+            community: "汇泉社区".into(),
+            sub_district: "黄河路街道".into(),
+        };
+        auth::add_grid(c, &grid("grid-bench".into())).unwrap();
+        let cheap = auth::cheap_hasher();
+        for user in ["bench-a", "bench-b"] {
+            let id = auth::add_account_with(c, user, PASSWORD, Role::Worker, &cheap).unwrap();
+            auth::assign_grids(c, &id, &["grid-bench".to_owned()], chrono_now()).unwrap();
+        }
+        for i in 0..devices {
+            let g = format!("grid-{:04}", i % 973);
+            auth::add_grid(c, &grid(g.clone())).unwrap();
+            let id = auth::add_account_with(c, &format!("dev-{i}"), PASSWORD, Role::Worker, &cheap).unwrap();
+            auth::assign_grids(c, &id, &[g], chrono_now()).unwrap();
+        }
+    });
+    println!("listening {}", server.addr);
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Peak resident memory of this process since the last reset, in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn options() -> SyncOptions {
+    SyncOptions {
+        batch_operations: 500,
+        page_limit: 2_000,
+        ..SyncOptions::default()
+    }
+}
+
+fn row(what: &str, ours: f64, base: f64, unit: &str, target: &str) {
+    println!(
+        "{what:<46} {ours:>10.0} {unit}   baseline {base:>10.0} {unit}   ratio {:>5.2}   target {target}",
+        ours / base
+    );
+}
+
+fn push_and_pull(dir: &std::path::Path, url: &str, n: usize) {
+    let key = StoreKey::from_bytes(&[9; 32]).unwrap();
+    let http = || HttpTransport::new(url, &HttpOptions::default()).unwrap();
+    let a = Store::open(dir.join("a.db"), Some(&key)).unwrap();
+    let ta = http();
+    a.login(&ta, "bench-a", PASSWORD).unwrap();
+    let mut rng = Rng::new(1);
+    let rows = datagen::residents(&mut rng, "grid-bench", &[], n);
+    a.import_residents(&rows).unwrap();
+    let ops = a.pending_operations(n as u32).unwrap();
+
+    // (1) push through the engine: until the last push progress report.
+    reset_peak_rss();
+    let start = Instant::now();
+    let push_done = Mutex::new(None);
+    let push_rss = Mutex::new(0.0);
+    let progress = |p: fieldgrid_core::sync::Progress| {
+        if p.phase == Phase::Push {
+            *push_done.lock().unwrap() = Some(start.elapsed());
+            *push_rss.lock().unwrap() = peak_rss_mib();
+        }
+    };
+    let report = a.sync(&ta, &options(), &progress, &AtomicBool::new(false)).unwrap();
+    assert_eq!(report.confirmed as usize, n);
+    let push_time = push_done.lock().unwrap().unwrap_or(start.elapsed());
+
+    // (2) pull everything into a fresh device.
+    let b = Store::open(dir.join("b.db"), Some(&key)).unwrap();
+    let tb = http();
+    b.login(&tb, "bench-b", PASSWORD).unwrap();
+    reset_peak_rss();
+    let t = Instant::now();
+    let report = b.sync(&tb, &options(), &|_| {}, &AtomicBool::new(false)).unwrap();
+    let pull = t.elapsed();
+    let pull_rss = peak_rss_mib();
+    let pulled = report.pulled as f64;
+    // Baseline: the same pages through the bare transport, not applied.
+    let token = ta
+        .login(&LoginRequest {
+            username: "bench-a".into(),
+            password: PASSWORD.into(),
+            device_id: "raw".into(),
+        })
+        .unwrap()
+        .token;
+    let t = Instant::now();
+    let (mut after, mut fetched) = (0, 0usize);
+    loop {
+        let page = tb.changes(&token, after, 2_000).unwrap();
+        fetched += page.changes.len();
+        after = page.next_after;
+        if !page.more {
+            break;
+        }
+    }
+    let raw_pull = t.elapsed();
+    row(
+        &format!("(2) pull {} changes, changes/s", report.pulled),
+        pulled / pull.as_secs_f64(),
+        fetched as f64 / raw_pull.as_secs_f64(),
+        "/s",
+        ">= 50,000/s",
+    );
+    println!("    device peak RSS during pull: {pull_rss:.1} MiB (target <= 64 MiB)");
+    assert_eq!(b.dashboard("grid-bench").unwrap().residents as usize, n);
+
+    // The push baseline runs last: it adds records the pull must not see.
+    // Baseline: the same operations, fresh ids, through the bare transport.
+    let raw_ops: Vec<Operation> = ops
+        .iter()
+        .map(|o| Operation {
+            op_id: fieldgrid_core::new_id(),
+            entity: o.entity.clone(),
+            entity_id: fieldgrid_core::new_id(),
+            kind: OpKind::Create,
+            patch: o.patch.clone(),
+            base_version: None,
+            created_at_ms: o.created_at_ms,
+        })
+        .collect();
+    let t = Instant::now();
+    for chunk in raw_ops.chunks(500) {
+        ta.push(
+            &token,
+            &PushRequest {
+                device_id: "raw".into(),
+                operations: chunk.to_vec(),
+            },
+        )
+        .unwrap();
+    }
+    let raw_push = t.elapsed();
+    let rate = n as f64 / push_time.as_secs_f64();
+    row(
+        &format!("(1) push {n} operations, ops/s"),
+        rate,
+        n as f64 / raw_push.as_secs_f64(),
+        "/s",
+        ">= 20,000/s",
+    );
+    println!(
+        "    device peak RSS during push: {:.1} MiB (target <= 64 MiB)",
+        *push_rss.lock().unwrap()
+    );
+}
+
+/// (4) Many devices at once, protocol-level: sign in, push 100, pull.
+fn many_devices(url: &str, devices: usize) {
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(devices * 4)));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let barrier = Arc::new(Barrier::new(devices));
+    let start = Instant::now();
+    let threads: Vec<_> = (0..devices)
+        .map(|i| {
+            let (url, latencies, errors, barrier) =
+                (url.to_owned(), latencies.clone(), errors.clone(), barrier.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let t = HttpTransport::new(&url, &HttpOptions::default()).unwrap();
+                    let grid = format!("grid-{:04}", i % 973);
+                    let mut rng = Rng::new(i as u64);
+                    let ops: Vec<Operation> = datagen::residents(&mut rng, &grid, &[], 100)
+                        .into_iter()
+                        .map(|r| {
+                            let mut patch = serde_json::Map::new();
+                            patch.insert("grid_id".into(), grid.clone().into());
+                            patch.insert("name".into(), r.name.into());
+                            patch.insert("sex".into(), r.sex.as_str().into());
+                            patch.insert("id_number".into(), r.id_number.into());
+                            patch.insert("residence".into(), r.residence.as_str().into());
+                            Operation {
+                                op_id: fieldgrid_core::new_id(),
+                                entity: "resident".into(),
+                                entity_id: fieldgrid_core::new_id(),
+                                kind: OpKind::Create,
+                                patch,
+                                base_version: None,
+                                created_at_ms: 0,
+                            }
+                        })
+                        .collect();
+                    barrier.wait();
+                    // Each call retried on 429 as the engine would (Retry-After).
+                    let timed = |f: &mut dyn FnMut() -> Result<(), fieldgrid_core::sync::TransportError>| {
+                        for _ in 0..20 {
+                            let t0 = Instant::now();
+                            match f() {
+                                Ok(()) => {
+                                    latencies.lock().unwrap().push(t0.elapsed());
+                                    return;
+                                }
+                                Err(fieldgrid_core::sync::TransportError::Overloaded { retry_after }) => {
+                                    std::thread::sleep(retry_after.unwrap_or(Duration::from_millis(200)));
+                                }
+                                Err(e) => {
+                                    errors.lock().unwrap().push(e.to_string());
+                                    return;
+                                }
+                            }
+                        }
+                        errors.lock().unwrap().push("gave up after 20 tries".into());
+                    };
+                    let mut token = String::new();
+                    timed(&mut || {
+                        token = t
+                            .login(&LoginRequest {
+                                username: format!("dev-{i}"),
+                                password: PASSWORD.into(),
+                                device_id: format!("d{i}"),
+                            })?
+                            .token;
+                        Ok(())
+                    });
+                    timed(&mut || {
+                        t.push(
+                            &token,
+                            &PushRequest {
+                                device_id: format!("d{i}"),
+                                operations: ops.clone(),
+                            },
+                        )
+                        .map(drop)
+                    });
+                    timed(&mut || {
+                        let mut after = 0;
+                        loop {
+                            let page = t.changes(&token, after, 500)?;
+                            after = page.next_after;
+                            if !page.more {
+                                return Ok(());
+                            }
+                        }
+                    });
+                })
+                .unwrap()
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let total = start.elapsed();
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort_unstable();
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let errors = errors.lock().unwrap();
+    println!(
+        "(4) {devices} devices x (sign in, push 100, pull): {} requests in {:.1} s, errors {}, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        l.len(),
+        total.as_secs_f64(),
+        errors.len(),
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        pct(1.0).as_secs_f64() * 1e3
+    );
+    if let Some(e) = errors.first() {
+        println!("    first error: {e}");
+    }
+}
