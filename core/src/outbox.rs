@@ -152,7 +152,7 @@ fn snapshot(conn: &Connection, entity: &str, id: &str) -> Result<Map<String, Val
     match entity {
         "place" => fields_of(&load::place(conn, id)?),
         "household" => fields_of(&load::household(conn, id)?),
-        "resident" => fields_of(&load::resident(conn, id)?),
+        "resident" => fields_of(&crate::capture::residents::resident_fields(conn, id)?),
         "incident" => fields_of(&load::incident(conn, id)?),
         "incident_event" => fields_of(&load::incident_event(conn, id)?),
         "service_log" => fields_of(&load::service_log(conn, id)?),

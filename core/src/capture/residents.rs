@@ -311,6 +311,26 @@ fn load_resident_row(conn: &Connection, id: &str) -> Result<(i64, Option<String>
 
 /// A resident from a row selected with [`RESIDENT_COLUMNS`].
 pub(crate) fn resident_from_row(conn: &Connection, r: &Row<'_>) -> Result<Resident> {
+    let mut resident = resident_fields_from_row(r)?;
+    resident.meta = record_meta(conn, &resident.id, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?)?;
+    Ok(resident)
+}
+
+/// A resident's fields from a row, without its bookkeeping (no status query):
+/// what a create operation sends.
+pub(crate) fn resident_fields(conn: &Connection, id: &str) -> Result<Resident> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {RESIDENT_COLUMNS} FROM residents r WHERE r.id = ?1"))?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(r) => resident_fields_from_row(r),
+        None => Err(Error::NotFound {
+            entity: "resident",
+            id: id.to_owned(),
+        }),
+    }
+}
+
+fn resident_fields_from_row(r: &Row<'_>) -> Result<Resident> {
     let corrupt = |what: &str| Error::Internal(format!("stored resident has a malformed {what}"));
     let id: String = r.get(1)?;
     let sex: String = r.get(6)?;
@@ -320,7 +340,7 @@ pub(crate) fn resident_from_row(conn: &Connection, r: &Row<'_>) -> Result<Reside
     let residence: String = r.get(10)?;
     let tags: String = r.get(11)?;
     Ok(Resident {
-        meta: record_meta(conn, &id, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?)?,
+        meta: Default::default(),
         grid_id: r.get(2)?,
         household_id: r.get(3)?,
         name: PersonName(r.get(5)?),

@@ -83,10 +83,13 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
     let Some(table) = table_of(&c.entity) else {
         return Ok(false);
     };
-    let exists: Option<String> = tx
-        .prepare_cached(&format!("SELECT id FROM {table} WHERE id = ?1"))?
+    let exists: Option<Option<i64>> = tx
+        .prepare_cached(&format!("SELECT server_version FROM {table} WHERE id = ?1"))?
         .query_row([&c.entity_id], |r| r.get(0))
         .optional()?;
+    if exists.flatten().is_some_and(|v| v >= c.version) {
+        return Ok(true); // this version is here already (our own write coming back)
+    }
     if c.deleted {
         tx.prepare_cached(&format!(
             "UPDATE {table} SET deleted_at = coalesce(deleted_at, ?2), server_version = ?3 WHERE id = ?1"
@@ -123,7 +126,13 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
     match c.entity.as_str() {
         "place" => upsert_place(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
         "household" => upsert_household(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
-        "resident" => upsert_resident(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        "resident" => upsert_resident(
+            tx,
+            &serde_json::from_value(value).map_err(bad)?,
+            exists.is_some(),
+            c.version,
+            now,
+        )?,
         "incident" => upsert_incident(
             tx,
             &c.fields,
@@ -203,10 +212,10 @@ fn load_resident_raw(tx: &Transaction<'_>, id: &str) -> Result<(i64, Option<Stri
     let (rid, building): (i64, Option<String>) = tx
         .prepare_cached("SELECT rid, building_id FROM residents WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok((rid, building, load::resident(tx, id)?))
+    Ok((rid, building, crate::capture::residents::resident_fields(tx, id)?))
 }
 
-fn upsert_resident(tx: &Transaction<'_>, r: &Resident, version: i64, now: i64) -> Result<()> {
+fn upsert_resident(tx: &Transaction<'_>, r: &Resident, exists: bool, version: i64, now: i64) -> Result<()> {
     let building: Option<String> = match &r.household_id {
         Some(h) => tx
             .prepare_cached("SELECT building_id FROM households WHERE id = ?1")?
@@ -215,23 +224,23 @@ fn upsert_resident(tx: &Transaction<'_>, r: &Resident, version: i64, now: i64) -
             .flatten(),
         None => None,
     };
-    let existing: Option<i64> = tx
-        .prepare_cached("SELECT rid FROM residents WHERE id = ?1")?
-        .query_row([&r.id], |row| row.get(0))
-        .optional()?;
-    if existing.is_some() {
+    if exists {
         let (rid, old_building, old) = load_resident_raw(tx, &r.id)?;
         search::unindex_resident(tx, rid, &old, old_building.as_deref())?;
     }
-    tx.prepare_cached(
-        "INSERT INTO residents (id, grid_id, household_id, building_id, name, sex, id_number, id_rev, birth_date,
-           phone, phone_rev, residence, care_tags, notes, created_at, updated_at, server_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)
-         ON CONFLICT (id) DO UPDATE SET household_id = ?3, building_id = ?4, name = ?5, sex = ?6, id_number = ?7,
-           id_rev = ?8, birth_date = ?9, phone = ?10, phone_rev = ?11, residence = ?12, care_tags = ?13, notes = ?14,
-           updated_at = ?15, server_version = ?16",
-    )?
-    .execute(params![
+    const INSERT: &str = "INSERT INTO residents (id, grid_id, household_id, building_id, name, sex, id_number,
+           id_rev, birth_date, phone, phone_rev, residence, care_tags, notes, created_at, updated_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)";
+    const UPDATE: &str = " ON CONFLICT (id) DO UPDATE SET household_id = ?3, building_id = ?4, name = ?5, sex = ?6,
+           id_number = ?7, id_rev = ?8, birth_date = ?9, phone = ?10, phone_rev = ?11, residence = ?12,
+           care_tags = ?13, notes = ?14, updated_at = ?15, server_version = ?16";
+    // A new resident is a plain insert (no upsert, no statement journal).
+    let sql = if exists {
+        format!("{INSERT}{UPDATE}")
+    } else {
+        INSERT.to_owned()
+    };
+    tx.prepare_cached(&sql)?.execute(params![
         r.id,
         r.grid_id,
         r.household_id,
@@ -249,9 +258,12 @@ fn upsert_resident(tx: &Transaction<'_>, r: &Resident, version: i64, now: i64) -
         now,
         version
     ])?;
-    let rid: i64 = tx
-        .prepare_cached("SELECT rid FROM residents WHERE id = ?1")?
-        .query_row([&r.id], |row| row.get(0))?;
+    let rid: i64 = if exists {
+        tx.prepare_cached("SELECT rid FROM residents WHERE id = ?1")?
+            .query_row([&r.id], |row| row.get(0))?
+    } else {
+        tx.last_insert_rowid()
+    };
     search::index_resident(tx, rid, r, building.as_deref())?;
     Ok(())
 }

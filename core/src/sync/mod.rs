@@ -37,6 +37,8 @@ pub struct SyncOptions {
     pub batch_bytes: usize,
     /// Changes per pull page.
     pub page_limit: u32,
+    /// Changes received before they are committed (with their cursor).
+    pub pull_commit_changes: usize,
     /// Bytes per photo chunk.
     pub chunk_bytes: usize,
     /// Tries of one request before giving up on a transient error.
@@ -52,7 +54,8 @@ impl Default for SyncOptions {
         SyncOptions {
             batch_operations: 200,
             batch_bytes: 1024 * 1024,
-            page_limit: 500,
+            page_limit: 1_000,
+            pull_commit_changes: 5_000,
             chunk_bytes: 256 * 1024,
             max_attempts: 5,
             base_delay: Duration::from_millis(500),
@@ -257,40 +260,72 @@ impl Store {
             });
         }
 
-        // 4. Pull, page by page, each page committed with its cursor.
-        let mut bytes = 0;
-        loop {
-            retry.check_cancel()?;
-            let after: i64 = self
-                .read(|c| meta_get(c, "pull_cursor"))?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let before = self.now_ms();
-            let page = retry.run(|| transport.changes(&token, after, options.page_limit))?;
-            report.clock_offset_ms = page.server_time_ms - (before + self.now_ms()) / 2;
-            bytes += page.changes.iter().map(|c| c.fields.len() as u64 * 32).sum::<u64>();
-            let now = self.now_ms();
-            let n = self.write(|tx| {
-                let mut n = 0;
-                for change in &page.changes {
-                    if apply::apply_change(tx, change, now)? {
-                        n += 1;
+        // 4. Pull, page by page. Pages are applied together with their
+        //    cursor in one transaction once `pull_commit_changes` have
+        //    arrived (or the last page): an interrupted pull resumes from the
+        //    last commit, and large first syncs do not rewrite every index
+        //    page once per small page.
+        //    The next page is fetched while this one is applied.
+        let start_after = self.pull_cursor()?;
+        let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel(1);
+        let pulled: Result<()> = std::thread::scope(|scope| {
+            let (retry, token) = (&retry, &token);
+            // The sender moves into the fetcher: when it finishes, the pages end.
+            let fetcher = scope.spawn(move || {
+                let mut after = start_after;
+                loop {
+                    let before = self.now_ms();
+                    let page = retry.run(|| transport.changes(token, after, options.page_limit));
+                    let more = page.as_ref().is_ok_and(|p| p.more);
+                    if let Ok(p) = &page {
+                        after = p.next_after;
+                    }
+                    if pages_tx.send((before, page)).is_err() || !more {
+                        return;
                     }
                 }
-                meta_set(tx, "pull_cursor", &page.next_after.to_string())?;
-                Ok(n)
-            })?;
-            report.pulled += n;
-            progress(Progress {
-                phase: Phase::Pull,
-                done: report.pulled,
-                total: 0,
-                bytes,
             });
-            if !page.more {
-                break;
-            }
-        }
+            let mut bytes = 0;
+            let mut after = start_after;
+            let mut pending: Vec<fieldgrid_protocol::Change> = Vec::new();
+            let result = (|| {
+                for (before, page) in pages_rx.iter() {
+                    let page = page?;
+                    report.clock_offset_ms = page.server_time_ms - (before + self.now_ms()) / 2;
+                    bytes += page.changes.iter().map(|c| c.fields.len() as u64 * 32).sum::<u64>();
+                    after = page.next_after;
+                    pending.extend(page.changes);
+                    if pending.len() < options.pull_commit_changes && page.more {
+                        continue;
+                    }
+                    let now = self.now_ms();
+                    let n = self.write(|tx| {
+                        let mut n = 0;
+                        for change in &pending {
+                            if apply::apply_change(tx, change, now)? {
+                                n += 1;
+                            }
+                        }
+                        meta_set(tx, "pull_cursor", &after.to_string())?;
+                        Ok(n)
+                    })?;
+                    pending.clear();
+                    report.pulled += n;
+                    progress(Progress {
+                        phase: Phase::Pull,
+                        done: report.pulled,
+                        total: 0,
+                        bytes,
+                    });
+                    retry.check_cancel()?;
+                }
+                Ok(())
+            })();
+            drop(pages_rx); // stops the fetcher if we stopped early
+            let _ = fetcher.join();
+            result
+        });
+        pulled?;
         let now = self.now_ms();
         self.write(|tx| {
             meta_set(tx, "clock_offset_ms", &report.clock_offset_ms.to_string())?;
@@ -426,7 +461,16 @@ impl Store {
                 match &r.outcome {
                     Outcome::Applied { version, .. } => {
                         tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
-                        apply::set_server_version(tx, &op.entity, &op.entity_id, *version)?;
+                        // The server's record at `version` is exactly ours only if
+                        // nobody else changed it since our base; otherwise the merged
+                        // record arrives by pull (which skips versions we already have).
+                        let exact = match op.kind {
+                            fieldgrid_protocol::OpKind::Create => *version == 1,
+                            _ => op.base_version == Some(version - 1),
+                        };
+                        if exact {
+                            apply::set_server_version(tx, &op.entity, &op.entity_id, *version)?;
+                        }
                         ok += 1;
                     }
                     Outcome::Rejected { code, field, message } => {

@@ -93,8 +93,10 @@ fn an_interrupted_pull_resumes_from_its_cursor() {
 
     let proxy = Proxy::start(d.server.addr);
     let b = d.device("b", "wa2", &proxy.url());
+    // Pages of 100, each committed as it arrives.
     let options = SyncOptions {
         page_limit: 100,
+        pull_commit_changes: 100,
         ..quick()
     };
     proxy.set(Fault::DropAfter("/v1/sync/changes".into(), 5));
