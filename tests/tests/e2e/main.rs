@@ -6,5 +6,6 @@
 mod centre;
 mod faults;
 mod helpers;
+mod openapi;
 mod scope;
 mod sync;

@@ -151,3 +151,103 @@ fn one_refused_operation_is_quarantined_and_every_other_lands() {
     let again = a.sync().unwrap();
     assert_eq!((again.confirmed, again.rejected), (0, 0));
 }
+
+#[test]
+fn progress_is_reported_and_a_cancelled_sync_keeps_what_it_did() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let mut rng = datagen::Rng::new(11);
+    a.store
+        .import_residents(&datagen::residents(&mut rng, "grid-a", &[], 300))
+        .unwrap();
+    let options = fieldgrid_core::sync::SyncOptions {
+        batch_operations: 100,
+        ..fieldgrid_tests::quick()
+    };
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::sync::Mutex::new(Vec::new());
+    // Cancel after the first batch was confirmed.
+    let err = a
+        .store
+        .sync(
+            &a.transport,
+            &options,
+            &|p| {
+                seen.lock().unwrap().push(p);
+                cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+            },
+            &cancel,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    let first = seen.lock().unwrap().clone();
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        (first[0].phase, first[0].done, first[0].total),
+        (fieldgrid_core::sync::Phase::Push, 100, 300)
+    );
+    assert_eq!(
+        a.store.outbox_counts().unwrap().pending,
+        200,
+        "the confirmed batch stays confirmed"
+    );
+    assert_eq!(server_count(&d, "resident"), 100);
+
+    let seen = std::sync::Mutex::new(Vec::new());
+    let report = a
+        .store
+        .sync(
+            &a.transport,
+            &options,
+            &|p| seen.lock().unwrap().push(p),
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+    assert_eq!(report.confirmed, 200);
+    let seen = seen.lock().unwrap();
+    let pushes: Vec<u64> = seen
+        .iter()
+        .filter(|p| p.phase == fieldgrid_core::sync::Phase::Push)
+        .map(|p| p.done)
+        .collect();
+    assert_eq!(pushes, [100, 200]);
+    assert!(seen.iter().any(|p| p.phase == fieldgrid_core::sync::Phase::Pull));
+    assert!(
+        seen.iter()
+            .all(|p| p.bytes > 0 || p.phase == fieldgrid_core::sync::Phase::Pull)
+    );
+}
+
+#[test]
+fn an_overloaded_server_is_retried_honouring_retry_after_then_reported_offline() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    household(&a.store, "grid-a"); // four operations waiting
+    // A second server on the same data, admitting nobody: every call is 429.
+    let mut config = fieldgrid_server::Config::new(d.dir.path().join("server"));
+    config.max_in_flight = 0;
+    let busy = fieldgrid_server::RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let transport = fieldgrid_core::sync::HttpTransport::new(&busy.url(), &Default::default()).unwrap();
+    let waiting = a.store.outbox_counts().unwrap();
+    let started = std::time::Instant::now();
+    let err = a
+        .store
+        .sync(
+            &transport,
+            &fieldgrid_tests::quick(),
+            &|_| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Offline), "{err:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "two pauses of Retry-After: 1 s"
+    );
+    assert_eq!(
+        a.store.outbox_counts().unwrap().pending + a.store.outbox_counts().unwrap().sending,
+        waiting.pending
+    );
+    // The real server then takes everything.
+    assert_eq!(a.sync().unwrap().confirmed, waiting.pending);
+}
