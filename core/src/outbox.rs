@@ -19,34 +19,23 @@ use crate::error::{Error, Result};
 use crate::model::SyncStatus;
 use crate::store::Store;
 
-/// What an operation does to its entity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    /// A new record, with all its fields.
-    Create,
-    /// Changed fields of an existing record.
-    Update,
-    /// A deletion (tombstone).
-    Delete,
+/// What an operation does to its entity (the wire type: create, update, delete).
+pub use fieldgrid_protocol::OpKind;
+
+fn kind_str(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::Create => "create",
+        OpKind::Update => "update",
+        OpKind::Delete => "delete",
+    }
 }
 
-impl OpKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            OpKind::Create => "create",
-            OpKind::Update => "update",
-            OpKind::Delete => "delete",
-        }
-    }
-
-    fn parse(s: &str) -> Result<OpKind> {
-        match s {
-            "create" => Ok(OpKind::Create),
-            "update" => Ok(OpKind::Update),
-            "delete" => Ok(OpKind::Delete),
-            other => Err(Error::Internal(format!("unknown outbox kind {other}"))),
-        }
+fn parse_kind(s: &str) -> Result<OpKind> {
+    match s {
+        "create" => Ok(OpKind::Create),
+        "update" => Ok(OpKind::Update),
+        "delete" => Ok(OpKind::Delete),
+        other => Err(Error::Internal(format!("unknown outbox kind {other}"))),
     }
 }
 
@@ -142,7 +131,7 @@ pub(crate) fn enqueue(
         "INSERT INTO outbox (op_id, entity, entity_id, kind, patch, base_version, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![op_id, entity, entity_id, kind.as_str(), patch, base, now_ms])?;
+    .execute(params![op_id, entity, entity_id, kind_str(kind), patch, base, now_ms])?;
     Ok(op_id)
 }
 
@@ -221,7 +210,7 @@ fn operation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Operat
         op_id: r.get(1)?,
         entity,
         entity_id,
-        kind: OpKind::parse(&r.get::<_, String>(4)?)?,
+        kind: parse_kind(&r.get::<_, String>(4)?)?,
         patch,
         base_version: r.get(6)?,
         created_at_ms: r.get(7)?,

@@ -155,7 +155,9 @@ fn push_and_pull(dir: &std::path::Path, url: &str, n: usize) {
     assert_eq!(report.confirmed as usize, n);
     let push_time = push_done.lock().unwrap().unwrap_or(start.elapsed());
 
-    // (2) pull everything into a fresh device.
+    // (2) pull everything into a fresh device (a phone holds one store: the
+    //     pushing device's is closed first, so the figure is one device's).
+    drop(a);
     let b = Store::open(dir.join("b.db"), Some(&key)).unwrap();
     let tb = http();
     b.login(&tb, "bench-b", PASSWORD).unwrap();

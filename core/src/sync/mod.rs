@@ -25,7 +25,7 @@ pub use transport::{Transport, TransportError};
 
 use crate::error::{Error, Result};
 use crate::model::Grid;
-use crate::outbox::{OpKind, Rejection};
+use crate::outbox::Rejection;
 use crate::store::{Store, meta_get, meta_set};
 
 /// Knobs of a sync. The defaults suit a phone on a mobile network.
@@ -416,11 +416,7 @@ impl Store {
                     op_id: op.op_id,
                     entity: op.entity,
                     entity_id: op.entity_id,
-                    kind: match op.kind {
-                        OpKind::Create => fieldgrid_protocol::OpKind::Create,
-                        OpKind::Update => fieldgrid_protocol::OpKind::Update,
-                        OpKind::Delete => fieldgrid_protocol::OpKind::Delete,
-                    },
+                    kind: op.kind,
                     patch: op.patch,
                     base_version: op.base_version,
                     created_at_ms: op.created_at_ms,
