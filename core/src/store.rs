@@ -341,7 +341,8 @@ impl Store {
         Ok(installed)
     }
 
-    fn load_catalogue(&self) -> Result<()> {
+    /// Puts the stored catalogue in force (at open, and after a pull).
+    pub(crate) fn load_catalogue(&self) -> Result<()> {
         let stored: Option<String> = self.read(|c| {
             Ok(c.query_row("SELECT body FROM catalogue WHERE id = 1", [], |r| r.get(0))
                 .optional()?)

@@ -6,6 +6,7 @@
 //! Validation uses the core's rules, the very code devices run.
 
 pub mod auth;
+pub mod catalogue;
 pub mod centre;
 pub mod db;
 pub mod error;
@@ -24,7 +25,6 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, head, post};
-use fieldgrid_core::catalogue::Catalogue;
 use fieldgrid_protocol::{codes, limits};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
@@ -70,8 +70,6 @@ pub struct AppState {
     pub config: Config,
     /// Folder of photo blobs.
     pub photo_dir: PathBuf,
-    /// The incident catalogue in force.
-    pub catalogue: Catalogue,
     in_flight: Semaphore,
 }
 
@@ -122,7 +120,6 @@ pub fn open_state(config: Config) -> Result<Arc<AppState>, String> {
         db: Mutex::new(conn),
         in_flight: Semaphore::new(config.max_in_flight),
         photo_dir,
-        catalogue: Catalogue::builtin(),
         config,
     }))
 }

@@ -72,6 +72,12 @@ enum Command {
         #[arg(long, env = "FIELDGRID_PASSWORD")]
         password: String,
     },
+    /// Publish a newer incident category catalogue (JSON: {"version", "categories"}).
+    SetCatalogue {
+        /// The catalogue file.
+        #[arg(long)]
+        file: PathBuf,
+    },
     /// Add a department incidents are dispatched to.
     AddDepartment {
         /// Department id.
@@ -149,6 +155,14 @@ fn run(cli: Cli) -> Result<(), String> {
         Some(Command::AddOperator { username, password }) => {
             let id = auth::add_account(&admin()?, username, password, Role::Operator)?;
             tracing::info!(account = %id, "operator saved");
+            Ok(())
+        }
+        Some(Command::SetCatalogue { file }) => {
+            let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let catalogue: fieldgrid_core::Catalogue =
+                serde_json::from_str(&text).map_err(|e| format!("{} is not a catalogue: {e}", file.display()))?;
+            fieldgrid_server::catalogue::publish(&admin()?, &catalogue, chrono::Utc::now().timestamp_millis())?;
+            tracing::info!(version = catalogue.version, "catalogue published");
             Ok(())
         }
         Some(Command::AddDepartment { id, name }) => {

@@ -41,10 +41,10 @@ pub async fn push(
         ));
     }
     let now = state.now_ms();
-    let catalogue = state.catalogue.clone();
     let count = req.operations.len();
     let response = db_call(&state, move |conn| {
         let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let catalogue = crate::catalogue::current(&tx)?;
         let mut receipts = Vec::with_capacity(req.operations.len());
         for op in &req.operations {
             receipts.push(receive(&mut tx, &caller, op, now, &catalogue)?);
@@ -449,7 +449,12 @@ pub async fn changes(
             return Err(ApiError::forbidden("the grid is not assigned to this account"));
         }
         Some(g) => vec![g.clone()],
-        None => caller.grids.clone(),
+        None => caller
+            .grids
+            .iter()
+            .cloned()
+            .chain([crate::catalogue::ALL_GRIDS.to_owned()])
+            .collect(),
     };
     let now = state.now_ms();
     let response = db_call(&state, move |conn| {

@@ -80,6 +80,18 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
     if c.entity == "photo" {
         return apply_photo(tx, c, now);
     }
+    if c.entity == "catalogue" {
+        // Installed if newer; the store reloads it after the pull.
+        let Ok(catalogue) = serde_json::from_value::<crate::Catalogue>(Value::Object(c.fields.clone())) else {
+            return Ok(false);
+        };
+        tx.prepare_cached(
+            "INSERT INTO catalogue (id, version, body) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET version = ?1, body = ?2 WHERE excluded.version > catalogue.version",
+        )?
+        .execute(params![catalogue.version, serde_json::to_string(&catalogue)?])?;
+        return Ok(true);
+    }
     let Some(table) = table_of(&c.entity) else {
         return Ok(false);
     };

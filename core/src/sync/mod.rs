@@ -326,6 +326,7 @@ impl Store {
             result
         });
         pulled?;
+        self.load_catalogue()?;
         let now = self.now_ms();
         self.write(|tx| {
             meta_set(tx, "clock_offset_ms", &report.clock_offset_ms.to_string())?;

@@ -110,3 +110,56 @@ fn dispatch_resolve_timeline_and_on_time_rate_by_server_time() {
     // The phone learned the server's clock: its dashboard counts by it.
     assert!((a.store.server_now_ms().unwrap() - d.server_clock.now()).abs() < 60_000);
 }
+
+#[test]
+fn a_published_catalogue_reaches_the_phones_and_both_sides_enforce_it() {
+    let d = District::new();
+    let mut catalogue = Catalogue::builtin();
+    catalogue.version = 2;
+    catalogue.categories.retain(|c| c.code != "illegal_parking");
+    catalogue.categories.push(Category {
+        code: "flood_risk".into(),
+        group: CategoryGroup::SafetyHazard,
+        name_zh: "内涝隐患".into(),
+        name_en: "Flood risk".into(),
+        requires_photo: false,
+        requires_location: true,
+        requires_description: true,
+        default_deadline_hours: 24,
+    });
+    d.server
+        .admin(|c| fieldgrid_server::catalogue::publish(c, &catalogue, T0))
+        .unwrap();
+    assert!(
+        d.server
+            .admin(|c| fieldgrid_server::catalogue::publish(c, &Catalogue::builtin(), T0))
+            .is_err(),
+        "never backwards"
+    );
+
+    let a = d.device("a", "wa1", &d.server.url());
+    let unknown = a
+        .store
+        .create_incident_draft(&incident("grid-a", "flood_risk", T0 - 1000))
+        .unwrap_err();
+    assert_eq!(unknown.as_validation().unwrap().code, Code::UnknownCategory);
+    a.sync().unwrap();
+    assert_eq!(a.store.catalogue().version, 2);
+    let i = a
+        .store
+        .report_incident(&incident("grid-a", "flood_risk", T0 - 1000), &[])
+        .unwrap();
+    let report = a.sync().unwrap();
+    assert_eq!((report.confirmed, report.rejected), (2, 0));
+    assert_eq!(server_record(&d, &i.id).fields["category"], "flood_risk");
+    let retired = a
+        .store
+        .create_incident_draft(&incident("grid-a", "illegal_parking", T0 - 1000))
+        .unwrap_err();
+    assert_eq!(retired.as_validation().unwrap().code, Code::UnknownCategory);
+    // A phone that restarts keeps the catalogue it received.
+    let path = a.path.clone();
+    drop(a);
+    let key = StoreKey::from_bytes(&[7; 32]).unwrap();
+    assert_eq!(Store::open(&path, Some(&key)).unwrap().catalogue().version, 2);
+}
