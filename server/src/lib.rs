@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod catalogue;
 pub mod centre;
+pub mod cli;
 pub mod db;
 pub mod error;
 pub mod photos;

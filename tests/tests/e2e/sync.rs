@@ -147,6 +147,8 @@ fn one_refused_operation_is_quarantined_and_every_other_lands() {
     assert_eq!(server_count(&d, "resident"), 40);
     assert_eq!(server_count(&d, "service_log"), 0);
     assert_eq!(a.store.outbox_counts().unwrap().pending, 0);
+    let counts = a.store.status_counts().unwrap();
+    assert_eq!((counts.records, counts.on_server, counts.rejected), (47, 46, 1));
     // A later sync does not resend the quarantined operation.
     let again = a.sync().unwrap();
     assert_eq!((again.confirmed, again.rejected), (0, 0));
