@@ -2,6 +2,9 @@
 //! Everything in the summary is read back from the phones' stores and the
 //! server, not from counters kept by the demo.
 
+// Commands print their results.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 // A command-line program prints its results.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-mod demo;
+use fieldgrid_cli::{demo, device, load};
 
 use std::process::ExitCode;
 
@@ -25,12 +25,36 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the district server, or administer it (same as `fieldgrid-server`).
     Server(fieldgrid_server::cli::ServerArgs),
+    /// QA commands on one phone's store: init, import, export, list, report, sync, status.
+    #[command(subcommand)]
+    Device(device::DeviceCommand),
+    /// N simulated phones at once against a server: throughput, latency percentiles, errors.
+    Load(load::LoadArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
+        Command::Device(cmd) => device::run(&cmd),
+        Command::Load(args) => load::run(&args).map(|r| {
+            println!(
+                "{} phones x {} operations: {} operations confirmed, {} requests in {:.1} s ({:.0} operations/s), errors {}; latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                args.devices,
+                args.operations,
+                r.operations,
+                r.requests,
+                r.elapsed.as_secs_f64(),
+                r.operations as f64 / r.elapsed.as_secs_f64(),
+                r.errors.len(),
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.max.as_secs_f64() * 1e3
+            );
+            if let Some(e) = r.errors.first() {
+                println!("first error: {e}");
+            }
+        }),
         Command::Server(args) => {
             tracing_subscriber::fmt().init();
             fieldgrid_server::cli::run(args)

@@ -78,6 +78,15 @@ enum Command {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Create N load-test workers (`load-{i}`, grid `load-grid-{i}`, cheap password hashing) for `fieldgrid load`.
+    SeedLoad {
+        /// How many.
+        #[arg(long)]
+        devices: usize,
+        /// Their password.
+        #[arg(long, env = "FIELDGRID_PASSWORD")]
+        password: String,
+    },
     /// Add a department incidents are dispatched to.
     AddDepartment {
         /// Department id.
@@ -152,6 +161,30 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
                 serde_json::from_str(&text).map_err(|e| format!("{} is not a catalogue: {e}", file.display()))?;
             crate::catalogue::publish(&admin()?, &catalogue, chrono::Utc::now().timestamp_millis())?;
             tracing::info!(version = catalogue.version, "catalogue published");
+            Ok(())
+        }
+        Some(Command::SeedLoad { devices, password }) => {
+            let conn = admin()?;
+            let now = chrono::Utc::now().timestamp_millis();
+            for i in 0..*devices {
+                let grid = GridInfo {
+                    id: format!("load-grid-{i}"),
+                    code: format!("load-{i}"),
+                    name: format!("load grid {i}"),
+                    community: String::new(),
+                    sub_district: "load".into(),
+                };
+                auth::add_grid(&conn, &grid).map_err(|e| e.to_string())?;
+                let id = auth::add_account_with(
+                    &conn,
+                    &format!("load-{i}"),
+                    password,
+                    Role::Worker,
+                    &auth::cheap_hasher(),
+                )?;
+                auth::assign_grids(&conn, &id, &[grid.id], now)?;
+            }
+            tracing::info!(devices, "load accounts seeded");
             Ok(())
         }
         Some(Command::AddDepartment { id, name }) => {

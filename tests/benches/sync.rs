@@ -20,14 +20,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use fieldgrid_core::datagen::{self, Rng};
 use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, SyncOptions, Transport};
 use fieldgrid_core::{Store, StoreKey};
-use fieldgrid_protocol::{GridInfo, LoginRequest, OpKind, Operation, PushRequest, Role};
+use fieldgrid_protocol::{GridInfo, LoginRequest, Operation, PushRequest, Role};
 use fieldgrid_server::{Config, RunningServer, auth};
 
 const PASSWORD: &str = "bench password";
@@ -86,7 +86,7 @@ fn serve(dir: &str, devices: usize) {
             auth::assign_grids(c, &id, &["grid-bench".to_owned()], chrono_now()).unwrap();
         }
         for i in 0..devices {
-            let g = format!("grid-{:04}", i % 973);
+            let g = format!("grid-{i}");
             auth::add_grid(c, &grid(g.clone())).unwrap();
             let id = auth::add_account_with(c, &format!("dev-{i}"), PASSWORD, Role::Worker, &cheap).unwrap();
             auth::assign_grids(c, &id, &[g], chrono_now()).unwrap();
@@ -216,7 +216,7 @@ fn push_and_pull(dir: &std::path::Path, url: &str, n: usize) {
     // Last: it adds records.
     let raw_ops: Vec<Operation> = datagen::residents(&mut Rng::new(1), "grid-bench", &[], n)
         .into_iter()
-        .map(|r| resident_op("grid-bench", r))
+        .map(|r| fieldgrid_cli::load::resident_op("grid-bench", r))
         .collect();
     let t = Instant::now();
     for chunk in raw_ops.chunks(500) {
@@ -248,142 +248,27 @@ fn push_and_pull(dir: &std::path::Path, url: &str, n: usize) {
     println!("    device process peak RSS, whole run: {pull_rss:.1} MiB (target <= 64 MiB)");
 }
 
-/// A resident create operation as a device would send it.
-fn resident_op(grid: &str, r: fieldgrid_core::NewResident) -> Operation {
-    let mut patch = serde_json::Map::new();
-    patch.insert("grid_id".into(), grid.into());
-    patch.insert("name".into(), r.name.into());
-    patch.insert("sex".into(), r.sex.as_str().into());
-    patch.insert("id_number".into(), r.id_number.into());
-    patch.insert("phone".into(), r.phone.into());
-    patch.insert("residence".into(), r.residence.as_str().into());
-    patch.insert("care_tags".into(), serde_json::to_value(&r.care_tags).unwrap());
-    patch.insert("notes".into(), r.notes.into());
-    Operation {
-        op_id: fieldgrid_core::new_id(),
-        entity: "resident".into(),
-        entity_id: fieldgrid_core::new_id(),
-        kind: OpKind::Create,
-        patch,
-        base_version: None,
-        created_at_ms: 0,
-    }
-}
-
-/// (4) Many devices at once, protocol-level: sign in, push 100, pull.
+/// (4) Many devices at once, through the `fieldgrid load` generator.
 fn many_devices(url: &str, devices: usize) {
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(devices * 4)));
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let barrier = Arc::new(Barrier::new(devices));
-    let start = Instant::now();
-    let threads: Vec<_> = (0..devices)
-        .map(|i| {
-            let (url, latencies, errors, barrier) =
-                (url.to_owned(), latencies.clone(), errors.clone(), barrier.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    let t = HttpTransport::new(&url, &HttpOptions::default()).unwrap();
-                    let grid = format!("grid-{:04}", i % 973);
-                    let mut rng = Rng::new(i as u64);
-                    let ops: Vec<Operation> = datagen::residents(&mut rng, &grid, &[], 100)
-                        .into_iter()
-                        .map(|r| {
-                            let mut patch = serde_json::Map::new();
-                            patch.insert("grid_id".into(), grid.clone().into());
-                            patch.insert("name".into(), r.name.into());
-                            patch.insert("sex".into(), r.sex.as_str().into());
-                            patch.insert("id_number".into(), r.id_number.into());
-                            patch.insert("residence".into(), r.residence.as_str().into());
-                            Operation {
-                                op_id: fieldgrid_core::new_id(),
-                                entity: "resident".into(),
-                                entity_id: fieldgrid_core::new_id(),
-                                kind: OpKind::Create,
-                                patch,
-                                base_version: None,
-                                created_at_ms: 0,
-                            }
-                        })
-                        .collect();
-                    barrier.wait();
-                    // Each call retried on 429 as the engine would (Retry-After).
-                    let timed = |f: &mut dyn FnMut() -> Result<(), fieldgrid_core::sync::TransportError>| {
-                        for _ in 0..20 {
-                            let t0 = Instant::now();
-                            match f() {
-                                Ok(()) => {
-                                    latencies.lock().unwrap().push(t0.elapsed());
-                                    return;
-                                }
-                                Err(fieldgrid_core::sync::TransportError::Overloaded { retry_after }) => {
-                                    std::thread::sleep(retry_after.unwrap_or(Duration::from_millis(200)));
-                                }
-                                Err(e) => {
-                                    errors.lock().unwrap().push(e.to_string());
-                                    return;
-                                }
-                            }
-                        }
-                        errors.lock().unwrap().push("gave up after 20 tries".into());
-                    };
-                    let mut token = String::new();
-                    timed(&mut || {
-                        token = t
-                            .login(&LoginRequest {
-                                username: format!("dev-{i}"),
-                                password: PASSWORD.into(),
-                                device_id: format!("d{i}"),
-                            })?
-                            .token;
-                        Ok(())
-                    });
-                    timed(&mut || {
-                        t.push(
-                            &token,
-                            &PushRequest {
-                                device_id: format!("d{i}"),
-                                operations: ops.clone(),
-                            },
-                        )
-                        .map(drop)
-                    });
-                    timed(&mut || {
-                        let mut after = 0;
-                        loop {
-                            let page = t.changes(&token, after, 500)?;
-                            after = page.next_after;
-                            if !page.more {
-                                return Ok(());
-                            }
-                        }
-                    });
-                })
-                .unwrap()
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let total = start.elapsed();
-    let mut l = latencies.lock().unwrap().clone();
-    l.sort_unstable();
-    let pct = |p: f64| {
-        l.get(((l.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or_default()
+    let args = fieldgrid_cli::load::LoadArgs {
+        server: url.to_owned(),
+        devices,
+        operations: 100,
+        user: "dev-{i}".into(),
+        password: PASSWORD.into(),
+        grid: "grid-{i}".into(),
     };
-    let errors = errors.lock().unwrap();
+    let r = fieldgrid_cli::load::run(&args).unwrap();
     println!(
         "(4) {devices} devices x (sign in, push 100, pull): {} requests in {:.1} s, errors {}, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        l.len(),
-        total.as_secs_f64(),
-        errors.len(),
-        pct(0.5).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        pct(1.0).as_secs_f64() * 1e3
+        r.requests,
+        r.elapsed.as_secs_f64(),
+        r.errors.len(),
+        r.p50.as_secs_f64() * 1e3,
+        r.p99.as_secs_f64() * 1e3,
+        r.max.as_secs_f64() * 1e3
     );
-    if let Some(e) = errors.first() {
+    if let Some(e) = r.errors.first() {
         println!("    first error: {e}");
     }
 }

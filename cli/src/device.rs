@@ -1,0 +1,522 @@
+//! `fieldgrid device ...`: QA commands on one phone's store.
+
+// Commands print their results.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, Subcommand, ValueEnum};
+use fieldgrid_core::sync::{HttpOptions, HttpTransport, SyncOptions};
+use fieldgrid_core::*;
+
+/// Which store, and its key.
+#[derive(Args, Debug)]
+pub struct StoreArgs {
+    /// The store file.
+    #[arg(long)]
+    store: PathBuf,
+    /// The 32-byte key as 64 hex characters (omit for a plain QA store).
+    #[arg(long, env = "FIELDGRID_KEY", hide_env_values = true)]
+    key_hex: Option<String>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> Result<Store, String> {
+        let key = match &self.key_hex {
+            Some(hex_key) => Some(
+                hex::decode(hex_key.trim())
+                    .ok()
+                    .and_then(|b| StoreKey::from_bytes(&b).ok())
+                    .ok_or("--key-hex must be 64 hex characters (32 bytes)")?,
+            ),
+            None => None,
+        };
+        Store::open(&self.store, key.as_ref()).map_err(|e| format!("{}: {e}", self.store.display()))
+    }
+}
+
+/// What to list or export.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum What {
+    /// Residents.
+    Residents,
+    /// Incidents.
+    Incidents,
+}
+
+/// QA commands on a device store.
+#[derive(Subcommand, Debug)]
+pub enum DeviceCommand {
+    /// Create a store (encrypted with --key-hex) and show its device id.
+    Init(StoreArgs),
+    /// Import residents from a CSV file (header: name,sex,id_number,phone,residence,care_tags,notes,household_id).
+    /// Good rows go in; each bad row is reported with its line and field and writes nothing.
+    ImportResidents {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The grid the residents belong to.
+        #[arg(long)]
+        grid: String,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Export residents or incidents to CSV (standard output).
+    Export {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to export.
+        #[arg(value_enum)]
+        what: What,
+    },
+    /// List residents (filtered like the search screen) or incidents.
+    List {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// What to list.
+        #[arg(value_enum)]
+        what: What,
+        /// Name contains.
+        #[arg(long)]
+        name: Option<String>,
+        /// ID number or its last digits.
+        #[arg(long)]
+        id_number: Option<String>,
+        /// Phone number or its last digits.
+        #[arg(long)]
+        phone: Option<String>,
+        /// Care tag (elderly_living_alone, disabled, ...).
+        #[arg(long)]
+        care_tag: Option<String>,
+    },
+    /// Report an incident in one step (with photos from files).
+    ReportIncident {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Grid.
+        #[arg(long)]
+        grid: String,
+        /// Category code (see the catalogue).
+        #[arg(long)]
+        category: String,
+        /// What was seen.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Latitude (WGS-84).
+        #[arg(long, requires = "lon")]
+        lat: Option<f64>,
+        /// Longitude (WGS-84).
+        #[arg(long, requires = "lat")]
+        lon: Option<f64>,
+        /// A photo file; repeat for more.
+        #[arg(long)]
+        photo: Vec<PathBuf>,
+    },
+    /// Sign in to a district server.
+    Login {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Server URL (https://..., or http:// on loopback).
+        #[arg(long)]
+        server: String,
+        /// User name.
+        #[arg(long)]
+        username: String,
+        /// Password.
+        #[arg(long, env = "FIELDGRID_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Sync with the server signed in to.
+    Sync {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Server URL.
+        #[arg(long)]
+        server: String,
+    },
+    /// Outbox, refused operations with reasons, conflicts, last sync, clock offset.
+    Status(StoreArgs),
+}
+
+fn parse_sex(s: &str) -> Option<Sex> {
+    match s.trim() {
+        "男" | "male" | "m" | "M" => Some(Sex::Male),
+        "女" | "female" | "f" | "F" => Some(Sex::Female),
+        _ => None,
+    }
+}
+
+fn parse_residence(s: &str) -> Option<ResidenceStatus> {
+    match s.trim() {
+        "" | "户籍" => Some(ResidenceStatus::Registered),
+        "实有" | "常住" => Some(ResidenceStatus::Actual),
+        "流动" => Some(ResidenceStatus::Floating),
+        other => ResidenceStatus::parse(other),
+    }
+}
+
+/// Runs a device command.
+pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
+    let e = |x: Error| x.to_string();
+    match cmd {
+        DeviceCommand::Init(s) => {
+            let store = s.open()?;
+            println!(
+                "store ready: {} (schema {}, device {})",
+                s.store.display(),
+                SCHEMA_VERSION,
+                store.device_id().map_err(e)?
+            );
+        }
+        DeviceCommand::ImportResidents { store, grid, file } => {
+            let st = store.open()?;
+            let mut reader = csv::Reader::from_path(file).map_err(|x| format!("{}: {x}", file.display()))?;
+            let headers = reader.headers().map_err(|x| x.to_string())?.clone();
+            let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+            let name_col = col("name").ok_or("the CSV needs a 'name' column")?;
+            let mut rows = Vec::new();
+            let mut lines = Vec::new();
+            let mut refused: Vec<(u64, String)> = Vec::new();
+            for (i, record) in reader.records().enumerate() {
+                let line = i as u64 + 2;
+                let record = match record {
+                    Ok(r) => r,
+                    Err(x) => {
+                        refused.push((line, format!("unreadable CSV row ({x})")));
+                        continue;
+                    }
+                };
+                let get = |name: &str| col(name).and_then(|c| record.get(c)).unwrap_or("").trim().to_owned();
+                let Some(sex) = parse_sex(&get("sex")) else {
+                    refused.push((line, "sex must be 男/女 or male/female".into()));
+                    continue;
+                };
+                let Some(residence) = parse_residence(&get("residence")) else {
+                    refused.push((
+                        line,
+                        "residence must be registered/actual/floating (户籍/实有/流动)".into(),
+                    ));
+                    continue;
+                };
+                let mut care_tags = Vec::new();
+                for t in get("care_tags")
+                    .split([';', '；'])
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                {
+                    match CareTag::parse(t) {
+                        Some(tag) => care_tags.push(tag),
+                        None => {
+                            refused.push((line, format!("care_tags: unknown tag {t:?}")));
+                            break;
+                        }
+                    }
+                }
+                if refused.last().is_some_and(|(l, _)| *l == line) {
+                    continue;
+                }
+                let opt = |v: String| if v.is_empty() { None } else { Some(v) };
+                rows.push(NewResident {
+                    grid_id: grid.clone(),
+                    household_id: opt(get("household_id")),
+                    name: record.get(name_col).unwrap_or("").to_owned(),
+                    sex,
+                    id_number: opt(get("id_number")),
+                    birth_date: None,
+                    phone: opt(get("phone")),
+                    residence,
+                    care_tags,
+                    notes: get("notes"),
+                });
+                lines.push(line);
+            }
+            let report = st.import_residents(&rows).map_err(e)?;
+            for (i, v) in &report.rejected {
+                refused.push((lines[*i], v.to_string()));
+            }
+            refused.sort();
+            for (line, why) in &refused {
+                println!("line {line}: {why}");
+            }
+            println!(
+                "imported {} residents, refused {} rows (nothing of a refused row was written)",
+                report.created.len(),
+                refused.len()
+            );
+        }
+        DeviceCommand::Export { store, what } => {
+            let st = store.open()?;
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            let mut page = PageRequest {
+                limit: 500,
+                after: None,
+            };
+            match what {
+                What::Residents => {
+                    w.write_record([
+                        "id",
+                        "grid_id",
+                        "household_id",
+                        "name",
+                        "sex",
+                        "id_number",
+                        "birth_date",
+                        "phone",
+                        "residence",
+                        "care_tags",
+                        "notes",
+                        "sync",
+                    ])
+                    .map_err(|x| x.to_string())?;
+                    loop {
+                        let p = st.search_residents(&ResidentQuery::default(), &page).map_err(e)?;
+                        for r in &p.items {
+                            let tags: Vec<&str> = r.care_tags.iter().map(|t| t.as_str()).collect();
+                            w.write_record([
+                                r.id.as_str(),
+                                &r.grid_id,
+                                r.household_id.as_deref().unwrap_or(""),
+                                r.name.as_str(),
+                                r.sex.as_str(),
+                                r.id_number.as_ref().map_or("", |n| n.as_str()),
+                                &r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+                                r.phone.as_ref().map_or("", |p| p.as_str()),
+                                r.residence.as_str(),
+                                &tags.join(";"),
+                                r.notes.as_str(),
+                                &format!("{:?}", r.meta.sync),
+                            ])
+                            .map_err(|x| x.to_string())?;
+                        }
+                        match p.next {
+                            Some(n) => page.after = Some(n),
+                            None => break,
+                        }
+                    }
+                }
+                What::Incidents => {
+                    w.write_record([
+                        "id",
+                        "grid_id",
+                        "category",
+                        "title",
+                        "status",
+                        "occurred_at_ms",
+                        "department",
+                        "deadline_at_ms",
+                        "photos",
+                        "sync",
+                    ])
+                    .map_err(|x| x.to_string())?;
+                    loop {
+                        let p = st.list_incidents(&IncidentQuery::default(), &page).map_err(e)?;
+                        for i in &p.items {
+                            w.write_record([
+                                i.id.as_str(),
+                                &i.grid_id,
+                                &i.category,
+                                &i.title,
+                                i.status.as_str(),
+                                &i.occurred_at_ms.to_string(),
+                                i.department.as_deref().unwrap_or(""),
+                                &i.deadline_at_ms.map(|d| d.to_string()).unwrap_or_default(),
+                                &i.photos.len().to_string(),
+                                &format!("{:?}", i.meta.sync),
+                            ])
+                            .map_err(|x| x.to_string())?;
+                        }
+                        match p.next {
+                            Some(n) => page.after = Some(n),
+                            None => break,
+                        }
+                    }
+                }
+            }
+            w.flush().map_err(|x| x.to_string())?;
+        }
+        DeviceCommand::List {
+            store,
+            what,
+            name,
+            id_number,
+            phone,
+            care_tag,
+        } => {
+            let st = store.open()?;
+            match what {
+                What::Residents => {
+                    let care_tag = match care_tag {
+                        Some(t) => Some(CareTag::parse(t).ok_or(format!("unknown care tag {t:?}"))?),
+                        None => None,
+                    };
+                    let q = ResidentQuery {
+                        name: name.clone(),
+                        id_number: id_number.clone(),
+                        phone: phone.clone(),
+                        care_tag,
+                        ..Default::default()
+                    };
+                    let p = st
+                        .search_residents(
+                            &q,
+                            &PageRequest {
+                                limit: 100,
+                                after: None,
+                            },
+                        )
+                        .map_err(e)?;
+                    for r in &p.items {
+                        println!(
+                            "{}  {}  {}  {}  {:?}",
+                            r.id,
+                            r.name.masked(),
+                            r.id_number.as_ref().map_or(String::new(), |n| n.masked()),
+                            r.phone.as_ref().map_or(String::new(), |p| p.masked()),
+                            r.meta.sync
+                        );
+                    }
+                    println!(
+                        "{} shown{}",
+                        p.items.len(),
+                        if p.next.is_some() {
+                            " (more: narrow the search)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                What::Incidents => {
+                    let p = st
+                        .list_incidents(
+                            &IncidentQuery::default(),
+                            &PageRequest {
+                                limit: 100,
+                                after: None,
+                            },
+                        )
+                        .map_err(e)?;
+                    for i in &p.items {
+                        println!(
+                            "{}  {}  {}  {} photos  {:?}",
+                            i.id,
+                            i.category,
+                            i.status.as_str(),
+                            i.photos.len(),
+                            i.meta.sync
+                        );
+                    }
+                    println!("{} shown", p.items.len());
+                }
+            }
+        }
+        DeviceCommand::ReportIncident {
+            store,
+            grid,
+            category,
+            description,
+            lat,
+            lon,
+            photo,
+        } => {
+            let st = store.open()?;
+            let location = match (lat, lon) {
+                (Some(latitude), Some(longitude)) => Some(validate::Location {
+                    latitude: *latitude,
+                    longitude: *longitude,
+                    accuracy_m: None,
+                    crs: validate::CoordinateSystem::Wgs84,
+                }),
+                _ => None,
+            };
+            let photos: Vec<NewPhoto> = photo
+                .iter()
+                .map(|p| NewPhoto {
+                    source: PhotoSource::File(p.clone()),
+                    taken_at_ms: None,
+                    location: None,
+                })
+                .collect();
+            let input = NewIncident {
+                grid_id: grid.clone(),
+                category: category.clone(),
+                title: String::new(),
+                description: description.clone(),
+                location,
+                address: String::new(),
+                occurred_at_ms: None,
+                involved_residents: vec![],
+            };
+            let i = st.report_incident(&input, &photos).map_err(e)?;
+            println!(
+                "reported {} ({}, {} photos): {:?}",
+                i.id,
+                i.title,
+                i.photos.len(),
+                i.meta.sync
+            );
+        }
+        DeviceCommand::Login {
+            store,
+            server,
+            username,
+            password,
+        } => {
+            let st = store.open()?;
+            let t = HttpTransport::new(server, &HttpOptions::default()).map_err(e)?;
+            let r = st.login(&t, username, password).map_err(e)?;
+            let grids: Vec<&str> = r.grids.iter().map(|g| g.id.as_str()).collect();
+            println!("signed in; grids: {}", grids.join(", "));
+        }
+        DeviceCommand::Sync { store, server } => {
+            let st = store.open()?;
+            let t = HttpTransport::new(server, &HttpOptions::default()).map_err(e)?;
+            let r = st
+                .sync(&t, &SyncOptions::default(), &|_| {}, &AtomicBool::new(false))
+                .map_err(e)?;
+            println!(
+                "confirmed {}, refused {}, photos {}, received {}, clock offset {} ms",
+                r.confirmed, r.rejected, r.photos_uploaded, r.pulled, r.clock_offset_ms
+            );
+        }
+        DeviceCommand::Status(s) => {
+            let st = s.open()?;
+            let o = st.outbox_counts().map_err(e)?;
+            let c = st.status_counts().map_err(e)?;
+            println!(
+                "outbox: {} waiting, {} sending, {} refused",
+                o.pending, o.sending, o.rejected
+            );
+            println!(
+                "records: {} ({} on the server, {} only here, {} refused, {} in conflict)",
+                c.records, c.on_server, c.only_on_device, c.rejected, c.in_conflict
+            );
+            for op in st.rejected_operations().map_err(e)? {
+                if let Some(r) = op.rejection {
+                    println!(
+                        "refused: {} {}: {} [{}{}]",
+                        op.entity,
+                        op.entity_id,
+                        r.message,
+                        r.code,
+                        r.field.map(|f| format!(", field {f}")).unwrap_or_default()
+                    );
+                }
+            }
+            match st.last_sync_at().map_err(e)? {
+                Some(t) => println!(
+                    "last sync: {} (device ms), clock offset {} ms",
+                    t,
+                    st.server_now_ms().map_err(e)? - st.now_ms()
+                ),
+                None => println!("last sync: never"),
+            }
+        }
+    }
+    Ok(())
+}

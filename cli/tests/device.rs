@@ -1,0 +1,192 @@
+//! `fieldgrid device ...` run as a QA engineer runs it: real processes
+//! against a real server on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::process::Command;
+
+use fieldgrid_core::Catalogue;
+use fieldgrid_protocol::{GridInfo, Role};
+use fieldgrid_server::{Config, RunningServer, auth};
+
+const PASSWORD: &str = "qa password 2026";
+
+fn fieldgrid(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fieldgrid"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn server(dir: &std::path::Path) -> RunningServer {
+    let server = RunningServer::start(Config::new(dir.join("server")), "127.0.0.1:0".parse().unwrap()).unwrap();
+    server.admin(|c| {
+        let g = GridInfo {
+            id: "g1".into(),
+            code: "370502001".into(),
+            name: "一网格".into(),
+            community: "汇泉社区".into(),
+            sub_district: "黄河路街道".into(),
+        };
+        auth::add_grid(c, &g).unwrap();
+        let id = auth::add_account_with(c, "qa", PASSWORD, Role::Worker, &auth::cheap_hasher()).unwrap();
+        auth::assign_grids(c, &id, &["g1".to_owned()], 0).unwrap();
+    });
+    server
+}
+
+fn id_for(date: &str, seq: &str) -> String {
+    let mut s = format!("370502{date}{seq}");
+    s.push(fieldgrid_core::validate::id_number::check_character(s.as_bytes()) as char);
+    s
+}
+
+#[test]
+fn csv_import_takes_good_rows_and_reports_each_bad_one_by_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let store = dir.path().join("qa.db");
+    let store = store.to_str().unwrap();
+    let key = "ab".repeat(32);
+    assert!(fieldgrid(&["device", "init", "--store", store, "--key-hex", &key]).0);
+    let (ok, out, err) = fieldgrid(&[
+        "device",
+        "login",
+        "--store",
+        store,
+        "--key-hex",
+        &key,
+        "--server",
+        &server.url(),
+        "--username",
+        "qa",
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(ok, "{out}{err}");
+
+    // A valid number with its check character changed.
+    let mut bad_check = id_for("19800101", "021");
+    let last = bad_check.pop().unwrap();
+    bad_check.push(if last == '0' { '1' } else { '0' });
+    let csv = format!(
+        "name,sex,id_number,phone,residence,care_tags,notes\n\
+         张伟,男,{},13800000001,户籍,elderly_living_alone,\n\
+         王芳,女,{},13800000002,户籍,,\n\
+         李娜,女,{},13800000003,实有,disabled;subsistence_allowance,\"住3楼, 行动不便\"\n\
+         赵敏,女,{},1380000,流动,,\n\
+         刘洋,未知,{},,户籍,,\n\
+         陈静,女,{},,户籍,vip,\n\
+         周桂英,女,{},0546-8123456,户籍,elderly_living_alone,\n",
+        id_for("19450101", "011"),
+        bad_check,
+        id_for("19800101", "022"),
+        id_for("19900101", "042"),
+        id_for("19920202", "051"),
+        id_for("19930303", "062"),
+        id_for("19380505", "024"),
+    );
+    let file = dir.path().join("residents.csv");
+    std::fs::write(&file, csv).unwrap();
+    let (ok, out, err) = fieldgrid(&[
+        "device",
+        "import-residents",
+        "--store",
+        store,
+        "--key-hex",
+        &key,
+        "--grid",
+        "g1",
+        file.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}{err}");
+    for expected in [
+        "line 3: id_number has a wrong check character",
+        "line 5: phone has an invalid format",
+        "line 6: sex must be",
+        "line 7: care_tags: unknown tag \"vip\"",
+        "imported 3 residents, refused 4 rows",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains(&bad_check), "errors never echo the value");
+    let (ok, exported, _) = fieldgrid(&["device", "export", "residents", "--store", store, "--key-hex", &key]);
+    assert!(ok);
+    assert_eq!(exported.lines().count(), 1 + 3, "{exported}");
+    assert!(exported.contains("住3楼, 行动不便"));
+    let (_, listed, _) = fieldgrid(&[
+        "device",
+        "list",
+        "residents",
+        "--store",
+        store,
+        "--key-hex",
+        &key,
+        "--care-tag",
+        "elderly_living_alone",
+    ]);
+    assert!(listed.contains("2 shown"), "{listed}");
+    assert!(!listed.contains("张伟"), "lists are masked: {listed}");
+    // A wrong key is refused clearly, and nothing changes.
+    let (ok, _, err) = fieldgrid(&["device", "status", "--store", store, "--key-hex", &"cd".repeat(32)]);
+    assert!(!ok);
+    assert!(err.contains("cannot be opened with this key"), "{err}");
+}
+
+#[test]
+fn status_after_a_refused_operation_shows_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    // The district retired a category the phone still knows.
+    let mut newer = Catalogue::builtin();
+    newer.version = 2;
+    newer.categories.retain(|c| c.code != "neighbour_dispute");
+    server
+        .admin(|c| fieldgrid_server::catalogue::publish(c, &newer, 0))
+        .unwrap();
+    let store = dir.path().join("qa.db");
+    let store = store.to_str().unwrap();
+    assert!(
+        fieldgrid(&[
+            "device",
+            "login",
+            "--store",
+            store,
+            "--server",
+            &server.url(),
+            "--username",
+            "qa",
+            "--password",
+            PASSWORD
+        ])
+        .0
+    );
+    let (ok, out, err) = fieldgrid(&[
+        "device",
+        "report-incident",
+        "--store",
+        store,
+        "--grid",
+        "g1",
+        "--category",
+        "neighbour_dispute",
+        "--description",
+        "楼上漏水引发纠纷",
+    ]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = fieldgrid(&["device", "sync", "--store", store, "--server", &server.url()]);
+    assert!(ok, "{out}{err}");
+    // The incident, and its "reported" event whose incident the server lacks.
+    assert!(out.contains("refused 2"), "{out}");
+    let (ok, status, _) = fieldgrid(&["device", "status", "--store", store]);
+    assert!(ok);
+    assert!(status.contains("outbox: 0 waiting, 0 sending, 2 refused"), "{status}");
+    assert!(status.contains("refused: incident"), "{status}");
+    assert!(status.contains("[unknown_category, field category]"), "{status}");
+    assert!(status.contains("last sync: "), "{status}");
+}
