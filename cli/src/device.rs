@@ -116,6 +116,41 @@ pub enum DeviceCommand {
         #[arg(long)]
         photo: Vec<PathBuf>,
     },
+    /// Start an incident draft (kept on the phone, not sent until submitted).
+    DraftIncident {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Grid.
+        #[arg(long)]
+        grid: String,
+        /// Category code (see the catalogue).
+        #[arg(long)]
+        category: String,
+        /// What was seen.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Add a photo from a file to an incident draft.
+    AddPhoto {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The draft's id.
+        #[arg(long)]
+        incident: String,
+        /// The photo file (JPEG, PNG, WebP or HEIC, at most 10 MiB).
+        file: PathBuf,
+    },
+    /// Submit a draft: its category's required fields are checked, then it is queued.
+    Submit {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The draft's id.
+        #[arg(long)]
+        incident: String,
+    },
     /// Sign in to a district server.
     Login {
         /// The store.
@@ -460,6 +495,41 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
                 i.photos.len(),
                 i.meta.sync
             );
+        }
+        DeviceCommand::DraftIncident {
+            store,
+            grid,
+            category,
+            description,
+        } => {
+            let st = store.open()?;
+            let input = NewIncident {
+                grid_id: grid.clone(),
+                category: category.clone(),
+                title: String::new(),
+                description: description.clone(),
+                location: None,
+                address: String::new(),
+                occurred_at_ms: None,
+                involved_residents: vec![],
+            };
+            let d = st.create_incident_draft(&input).map_err(e)?;
+            println!("draft {}", d.id);
+        }
+        DeviceCommand::AddPhoto { store, incident, file } => {
+            let st = store.open()?;
+            let photo = NewPhoto {
+                source: PhotoSource::File(file.clone()),
+                taken_at_ms: None,
+                location: None,
+            };
+            let p = st.attach_incident_photo(incident, &photo).map_err(e)?;
+            println!("photo {} ({}, {} bytes, sha256 {})", p.id, p.mime, p.size, p.sha256);
+        }
+        DeviceCommand::Submit { store, incident } => {
+            let st = store.open()?;
+            let i = st.submit_incident(incident).map_err(e)?;
+            println!("submitted {} ({}): {:?}", i.id, i.title, i.meta.sync);
         }
         DeviceCommand::Login {
             store,

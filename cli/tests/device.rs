@@ -190,3 +190,60 @@ fn status_after_a_refused_operation_shows_the_reason() {
     assert!(status.contains("[unknown_category, field category]"), "{status}");
     assert!(status.contains("last sync: "), "{status}");
 }
+
+#[test]
+fn a_draft_gets_a_photo_and_is_submitted_only_when_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("qa.db");
+    let store = store.to_str().unwrap();
+    let server = server(dir.path());
+    assert!(
+        fieldgrid(&[
+            "device",
+            "login",
+            "--store",
+            store,
+            "--server",
+            &server.url(),
+            "--username",
+            "qa",
+            "--password",
+            PASSWORD
+        ])
+        .0
+    );
+    let (ok, out, _) = fieldgrid(&[
+        "device",
+        "draft-incident",
+        "--store",
+        store,
+        "--grid",
+        "g1",
+        "--category",
+        "gas_no_alarm",
+    ]);
+    assert!(ok);
+    let id = out.trim().strip_prefix("draft ").unwrap().to_owned();
+    let (ok, _, err) = fieldgrid(&["device", "submit", "--store", store, "--incident", &id]);
+    assert!(!ok);
+    assert!(err.contains("photos is required"), "{err}");
+    let photo = dir.path().join("alarm.jpg");
+    std::fs::write(&photo, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4]).unwrap();
+    let (ok, out, err) = fieldgrid(&[
+        "device",
+        "add-photo",
+        "--store",
+        store,
+        "--incident",
+        &id,
+        photo.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("image/jpeg"), "{out}");
+    let (ok, out, err) = fieldgrid(&["device", "submit", "--store", store, "--incident", &id]);
+    assert!(ok, "{err}");
+    assert!(out.contains("OnlyOnDevice"), "{out}");
+    let (ok, out, _) = fieldgrid(&["device", "sync", "--store", store, "--server", &server.url()]);
+    assert!(ok);
+    assert!(out.contains("confirmed 3, refused 0, photos 1"), "{out}");
+}
