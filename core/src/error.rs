@@ -224,6 +224,12 @@ pub enum Error {
         /// Error code.
         code: String,
     },
+    /// The store still holds work the server has not confirmed.
+    #[error("{operations} operations have not reached the server yet: sync first, or force")]
+    Unsynced {
+        /// Operations waiting or in flight.
+        operations: u64,
+    },
     /// The sync was cancelled; what was done stays done.
     #[error("cancelled")]
     Cancelled,

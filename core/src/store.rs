@@ -196,6 +196,42 @@ impl Store {
         Ok(target)
     }
 
+    /// Removes the store for good: the database, its WAL, its photos and its
+    /// sync state (for a worker leaving, or a phone handed on). Refused with
+    /// [`Error::Unsynced`] while operations wait for the server, unless
+    /// `force`: the worker must be told what would be lost.
+    pub fn wipe(self, force: bool) -> Result<()> {
+        let counts = self.outbox_counts()?;
+        let waiting = counts.pending + counts.sending;
+        if waiting > 0 && !force {
+            return Err(Error::Unsynced { operations: waiting });
+        }
+        let Store {
+            writer,
+            reader,
+            path,
+            photo_dir,
+            ..
+        } = self;
+        drop(writer);
+        drop(reader);
+        for file in [
+            path.clone(),
+            with_raw_suffix(&path, "-wal"),
+            with_raw_suffix(&path, "-shm"),
+        ] {
+            match fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        if photo_dir.exists() {
+            fs::remove_dir_all(&photo_dir)?;
+        }
+        tracing::warn!(forced = force && waiting > 0, "store wiped");
+        Ok(())
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -166,3 +166,33 @@ impl Device {
             .sync(&self.transport, options, &|_| {}, &AtomicBool::new(false))
     }
 }
+
+/// Everything logged in this test process, at the most verbose level, from
+/// the first call on (devices, server and libraries alike).
+pub fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        // Also the `log` records of libraries (HTTP client and server, TLS).
+        let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
+        buffer
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map(|mut b| b.extend_from_slice(buf)).ok();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

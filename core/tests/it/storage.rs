@@ -140,3 +140,23 @@ fn a_write_killed_between_record_and_outbox_leaves_neither() {
     let r = f.store.create_resident(&new).unwrap();
     assert_eq!(f.store.get_resident(&r.id).unwrap().name.as_str(), "刘洋");
 }
+
+#[test]
+fn wipe_refuses_while_work_is_unsent_and_removes_everything_when_told() {
+    let f = Fixture::new();
+    let d = f.store.create_incident_draft(&f.incident("gas_no_alarm")).unwrap();
+    f.store.attach_incident_photo(&d.id, &photo(3)).unwrap();
+    let (path, photos, clock) = (f.path(), f.store.photo_dir().to_path_buf(), f.clock.clone());
+    assert!(photos.exists());
+    match f.store.wipe(false) {
+        Err(Error::Unsynced { operations }) => assert_eq!(operations, 4, "the places and household wait"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Refused: the store is intact and opens again.
+    let store = open(&path, None, &clock).unwrap();
+    assert_eq!(store.get_incident(&d.id).unwrap().photos.len(), 1);
+    store.wipe(true).unwrap();
+    assert!(!path.exists());
+    assert!(!photos.exists());
+    assert!(!std::path::PathBuf::from(format!("{}-wal", path.display())).exists());
+}

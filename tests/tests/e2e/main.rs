@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod authz;
 mod centre;
 mod faults;
 mod helpers;
 mod openapi;
+mod privacy;
 mod scope;
 mod sync;
