@@ -5,6 +5,7 @@
 
 mod authz;
 mod centre;
+mod crash;
 mod faults;
 mod helpers;
 mod openapi;
