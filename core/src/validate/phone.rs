@@ -81,16 +81,23 @@ impl Phone {
 }
 
 /// Masks a phone-like string: keeps the first three (or the area code) and the
-/// last four digits.
+/// last four characters. Safe on any text.
 pub fn mask_phone(s: &str) -> String {
-    let (prefix, rest) = match s.split_once('-') {
-        Some((area, local)) => (format!("{area}-"), local),
-        None if s.len() > 7 => (s[..3].to_owned(), &s[3..]),
-        None => (String::new(), s),
+    let (prefix, rest): (String, Vec<char>) = match s.split_once('-') {
+        Some((area, local)) => (format!("{area}-"), local.chars().collect()),
+        None => {
+            let chars: Vec<char> = s.chars().collect();
+            if chars.len() > 7 {
+                (chars[..3].iter().collect(), chars[3..].to_vec())
+            } else {
+                (String::new(), chars)
+            }
+        }
     };
     let keep = rest.len().min(4);
     let hidden = rest.len() - keep;
-    format!("{prefix}{}{}", "*".repeat(hidden), &rest[hidden..])
+    let tail: String = rest[hidden..].iter().collect();
+    format!("{prefix}{}{tail}", "*".repeat(hidden))
 }
 
 impl fmt::Debug for Phone {

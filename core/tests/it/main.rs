@@ -7,5 +7,6 @@ mod capture;
 mod common;
 mod concurrency;
 mod privacy;
+mod robustness;
 mod search;
 mod storage;
