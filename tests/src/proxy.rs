@@ -23,6 +23,31 @@ pub enum Fault {
     /// Let this many more requests whose path starts with the prefix
     /// through, then refuse every connection until reset.
     DropAfter(String, usize),
+    /// Fault this fraction of requests at random (seeded), each with one of
+    /// [`RandomFault`]'s kinds.
+    Random {
+        /// Fraction of requests faulted, 0..=1.
+        rate: f64,
+        /// Seed of the choices.
+        seed: u64,
+    },
+}
+
+/// The kinds of fault `Fault::Random` chooses from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RandomFault {
+    /// The request never reaches the server.
+    DropRequest,
+    /// The server handles it; the answer is lost.
+    LoseResponse,
+    /// A 500 without reaching the server.
+    ServerError,
+    /// A 429 with `Retry-After: 0`.
+    Overloaded,
+    /// Half of the answer, then the connection closes.
+    TruncateResponse,
+    /// The request reaches the server twice; the second answer is returned.
+    Duplicate,
 }
 
 /// A running proxy.
@@ -34,6 +59,7 @@ pub struct Proxy {
     pub seen: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     faults_applied: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -45,16 +71,24 @@ impl Proxy {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let faults_applied = Arc::new(AtomicUsize::new(0));
-        let (f, s, st, fa) = (fault.clone(), seen.clone(), stop.clone(), faults_applied.clone());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (f, s, st, fa, rq) = (
+            fault.clone(),
+            seen.clone(),
+            stop.clone(),
+            faults_applied.clone(),
+            requests.clone(),
+        );
         thread::spawn(move || {
             for conn in listener.incoming() {
                 if st.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(client) = conn else { continue };
+                let n = rq.fetch_add(1, Ordering::SeqCst);
                 let (f, s, fa) = (f.clone(), s.clone(), fa.clone());
                 thread::spawn(move || {
-                    let _ = exchange(client, target, &f, &s, &fa);
+                    let _ = exchange(client, target, &f, &s, &fa, n);
                 });
             }
         });
@@ -64,7 +98,13 @@ impl Proxy {
             seen,
             stop,
             faults_applied,
+            requests,
         }
+    }
+
+    /// Connections (one request each) handled so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 
     /// Base URL of the proxy.
@@ -119,6 +159,7 @@ fn exchange(
     fault: &Mutex<Fault>,
     seen: &Mutex<Vec<String>>,
     applied: &AtomicUsize,
+    n: usize,
 ) -> std::io::Result<()> {
     // Read the request head and its body (Content-Length).
     let mut buf = Vec::new();
@@ -162,6 +203,25 @@ fn exchange(
     let current = fault.lock().expect("fault").clone();
     let mut request = close_headers(&buf[..head_end]);
     request.extend_from_slice(&buf[head_end..]);
+    if let Fault::Random { rate, seed } = current {
+        // A small hash of (seed, request number): the same run faults the same requests.
+        let mut x = seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 31;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 29;
+        if (x % 10_000) as f64 / 10_000.0 < rate {
+            applied.fetch_add(1, Ordering::SeqCst);
+            let kinds = [
+                RandomFault::DropRequest,
+                RandomFault::LoseResponse,
+                RandomFault::ServerError,
+                RandomFault::Overloaded,
+                RandomFault::TruncateResponse,
+                RandomFault::Duplicate,
+            ];
+            return random_fault(client, target, &request, kinds[(x >> 20) as usize % kinds.len()]);
+        }
+    }
     match &current {
         Fault::DropAfter(prefix, left) if path.starts_with(prefix.as_str()) => {
             if *left == 0 {
@@ -199,6 +259,48 @@ fn exchange(
     let mut out = close_headers(&response[..end]);
     out.extend_from_slice(&response[end..]);
     client.write_all(&out)?;
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(())
+}
+
+fn forward(target: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut server = TcpStream::connect(target)?;
+    server.write_all(request)?;
+    let mut response = Vec::new();
+    server.read_to_end(&mut response)?;
+    Ok(response)
+}
+
+fn random_fault(mut client: TcpStream, target: SocketAddr, request: &[u8], kind: RandomFault) -> std::io::Result<()> {
+    let close_response = |response: &[u8]| {
+        let end = find(response, b"\r\n\r\n").map_or(response.len(), |p| p + 4);
+        let mut out = close_headers(&response[..end]);
+        out.extend_from_slice(&response[end..]);
+        out
+    };
+    match kind {
+        RandomFault::DropRequest => {}
+        RandomFault::LoseResponse => {
+            forward(target, request)?;
+        }
+        RandomFault::ServerError => {
+            client
+                .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")?;
+        }
+        RandomFault::Overloaded => {
+            client.write_all(
+                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )?;
+        }
+        RandomFault::TruncateResponse => {
+            let out = close_response(&forward(target, request)?);
+            client.write_all(&out[..out.len() / 2])?;
+        }
+        RandomFault::Duplicate => {
+            forward(target, request)?;
+            client.write_all(&close_response(&forward(target, request)?))?;
+        }
+    }
     let _ = client.shutdown(Shutdown::Both);
     Ok(())
 }

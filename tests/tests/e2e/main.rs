@@ -5,6 +5,7 @@
 
 mod authz;
 mod centre;
+mod convergence;
 mod crash;
 mod faults;
 mod helpers;
