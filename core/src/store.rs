@@ -30,6 +30,16 @@ impl StoreKey {
         Ok(StoreKey(Zeroizing::new(arr)))
     }
 
+    /// The key of the photo files: SHA-256 of a label and the store key, so
+    /// the database key itself never encrypts anything else.
+    fn photo_key(&self) -> Zeroizing<[u8; 32]> {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"fieldgrid photo files v1");
+        h.update(*self.0);
+        Zeroizing::new(h.finalize().into())
+    }
+
     /// The statements that unlock a connection. A raw key (`x'...'`) skips
     /// SQLCipher's PBKDF2: the key is already random. Pages are authenticated
     /// with HMAC-SHA256 instead of SQLCipher 4's default SHA-512: as strong
@@ -97,6 +107,8 @@ pub struct Store {
     photo_dir: PathBuf,
     clock: Arc<dyn Clock>,
     catalogue: RwLock<Arc<Catalogue>>,
+    /// Key of the photo files when the store is keyed (derived from its key).
+    photo_key: Option<Zeroizing<[u8; 32]>>,
 }
 
 impl fmt::Debug for Store {
@@ -108,6 +120,7 @@ impl fmt::Debug for Store {
 }
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+const PHOTO_MAGIC: &[u8; 4] = b"FGP1";
 
 impl Store {
     /// Opens (or creates) the store at `path`, encrypted with `key` if given.
@@ -167,6 +180,7 @@ impl Store {
             photo_dir,
             clock: options.clock,
             catalogue: RwLock::new(Arc::new(Catalogue::builtin())),
+            photo_key: key.map(StoreKey::photo_key),
         };
         store.load_catalogue()?;
         store.collect_orphan_photos()?;
@@ -230,6 +244,44 @@ impl Store {
         }
         tracing::warn!(forced = force && waiting > 0, "store wiped");
         Ok(())
+    }
+
+    /// Bytes as they go to a photo file: AES-256-GCM sealed when the store is
+    /// keyed (`FGP1`, a random nonce, the ciphertext and tag), as they are otherwise.
+    pub(crate) fn seal_photo(&self, plain: &[u8]) -> Result<Vec<u8>> {
+        use aes_gcm::aead::Aead;
+        use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+        let Some(key) = &self.photo_key else {
+            return Ok(plain.to_vec());
+        };
+        let cipher = Aes256Gcm::new_from_slice(&key[..]).map_err(|_| Error::Internal("photo key".into()))?;
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|e| Error::Internal(format!("random: {e}")))?;
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .map_err(|_| Error::Internal("photo encryption failed".into()))?;
+        let mut out = Vec::with_capacity(16 + sealed.len());
+        out.extend_from_slice(PHOTO_MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// The plain bytes of a photo file written by [`Store::seal_photo`].
+    pub(crate) fn open_photo(&self, stored: Vec<u8>) -> Result<Vec<u8>> {
+        use aes_gcm::aead::Aead;
+        use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+        let Some(key) = &self.photo_key else {
+            return Ok(stored);
+        };
+        let unreadable = || Error::Internal("a photo file cannot be decrypted with this store's key".into());
+        if stored.len() < 16 || &stored[..4] != PHOTO_MAGIC {
+            return Err(unreadable());
+        }
+        let cipher = Aes256Gcm::new_from_slice(&key[..]).map_err(|_| unreadable())?;
+        cipher
+            .decrypt(Nonce::from_slice(&stored[4..16]), &stored[16..])
+            .map_err(|_| unreadable())
     }
 
     /// Path of the database file.

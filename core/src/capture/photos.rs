@@ -89,7 +89,9 @@ impl Store {
         let mut staged = Vec::with_capacity(loaded.len());
         for (bytes, mime, p) in loaded {
             let sha256 = hex::encode(Sha256::digest(&bytes));
-            write_durably(self.photo_dir(), &sha256, &bytes)?;
+            if !self.photo_dir().join(&sha256).exists() {
+                write_durably(self.photo_dir(), &sha256, &self.seal_photo(&bytes)?)?;
+            }
             staged.push(StagedPhoto {
                 sha256,
                 size: bytes.len() as u64,
@@ -132,9 +134,14 @@ impl Store {
         Ok(removed)
     }
 
-    /// The bytes of a stored photo.
+    /// The bytes of a stored photo (decrypted when the store is keyed).
     pub fn photo_bytes(&self, photo: &Photo) -> Result<Vec<u8>> {
-        Ok(fs::read(self.photo_dir().join(&photo.sha256))?)
+        self.photo_file_bytes(&photo.sha256)
+    }
+
+    /// The plain bytes of the photo file named `sha256`.
+    pub(crate) fn photo_file_bytes(&self, sha256: &str) -> Result<Vec<u8>> {
+        self.open_photo(fs::read(self.photo_dir().join(sha256))?)
     }
 }
 

@@ -368,7 +368,7 @@ impl Store {
         options: &SyncOptions,
         retry: &Retry<'_>,
     ) -> Result<u64> {
-        let bytes = std::fs::read(self.photo_dir().join(sha))?;
+        let bytes = self.photo_file_bytes(sha)?;
         let mut offset = retry.run(|| transport.photo_offset(token, sha))?.unwrap_or(0);
         let mut sent = 0;
         while offset < size {

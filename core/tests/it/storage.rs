@@ -160,3 +160,28 @@ fn wipe_refuses_while_work_is_unsent_and_removes_everything_when_told() {
     assert!(!photos.exists());
     assert!(!std::path::PathBuf::from(format!("{}-wal", path.display())).exists());
 }
+
+#[test]
+fn photos_of_a_keyed_store_are_encrypted_on_disk() {
+    let f = Fixture::with_key(Some(&key(4)));
+    let d = f.store.create_incident_draft(&f.incident("gas_no_alarm")).unwrap();
+    let p = f.store.attach_incident_photo(&d.id, &photo(8)).unwrap();
+    let plain = jpeg(8, 2048);
+    let on_disk = std::fs::read(f.store.photo_dir().join(&p.sha256)).unwrap();
+    assert!(!on_disk.starts_with(&[0xFF, 0xD8, 0xFF]), "no JPEG header on disk");
+    assert!(
+        !on_disk.windows(64).any(|w| plain.windows(64).any(|q| q == w)),
+        "no plaintext run on disk"
+    );
+    assert_eq!(f.store.photo_bytes(&p).unwrap(), plain);
+    assert_eq!(
+        p.sha256,
+        hex::encode(sha2::Sha256::digest(&plain)),
+        "named by the plain bytes' hash"
+    );
+    // A plain (QA) store keeps them as they are.
+    let g = Fixture::new();
+    let d = g.store.create_incident_draft(&g.incident("gas_no_alarm")).unwrap();
+    let q = g.store.attach_incident_photo(&d.id, &photo(8)).unwrap();
+    assert_eq!(std::fs::read(g.store.photo_dir().join(&q.sha256)).unwrap(), plain);
+}
