@@ -13,3 +13,4 @@ mod openapi;
 mod privacy;
 mod scope;
 mod sync;
+mod tls;
