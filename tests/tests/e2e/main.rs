@@ -9,6 +9,7 @@ mod convergence;
 mod crash;
 mod faults;
 mod helpers;
+mod model;
 mod openapi;
 mod privacy;
 mod scope;
