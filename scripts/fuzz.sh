@@ -12,7 +12,7 @@ if ! rustup toolchain list | grep -q nightly; then
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 total=0
-for target in validators server_rules wire search; do
+for target in validators server_rules wire search csv_import; do
     echo "== fuzz $target for ${seconds}s"
     out="$(cargo +nightly fuzz run "$target" -- -max_total_time="$seconds" 2>&1 | tail -n 20)"
     echo "$out" | grep -E "^Done|stat::number_of_executed_units|#[0-9]+.*DONE" || true

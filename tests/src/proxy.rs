@@ -48,7 +48,13 @@ pub enum RandomFault {
     TruncateResponse,
     /// The request reaches the server twice; the second answer is returned.
     Duplicate,
+    /// The answer comes after [`SLOW_ANSWER`], past the client's timeout
+    /// (the server has handled the request).
+    Delay,
 }
+
+/// How late a `RandomFault::Delay` answer comes.
+pub const SLOW_ANSWER: std::time::Duration = std::time::Duration::from_millis(700);
 
 /// A running proxy.
 pub struct Proxy {
@@ -218,6 +224,7 @@ fn exchange(
                 RandomFault::Overloaded,
                 RandomFault::TruncateResponse,
                 RandomFault::Duplicate,
+                RandomFault::Delay,
             ];
             return random_fault(client, target, &request, kinds[(x >> 20) as usize % kinds.len()]);
         }
@@ -299,6 +306,11 @@ fn random_fault(mut client: TcpStream, target: SocketAddr, request: &[u8], kind:
         RandomFault::Duplicate => {
             forward(target, request)?;
             client.write_all(&close_response(&forward(target, request)?))?;
+        }
+        RandomFault::Delay => {
+            let out = close_response(&forward(target, request)?);
+            thread::sleep(SLOW_ANSWER);
+            let _ = client.write_all(&out);
         }
     }
     let _ = client.shutdown(Shutdown::Both);

@@ -1,6 +1,6 @@
 //! Five phones edit and sync for many rounds through a proxy that faults a
 //! quarter of all requests (dropped requests, lost answers, 500s, 429s,
-//! truncated answers, duplicated deliveries). Afterwards every operation is on
+//! truncated answers, duplicated deliveries, answers past the phone's timeout). Afterwards every operation is on
 //! the server exactly once, nothing is lost, and the phones of a grid agree
 //! with the server. `FIELDGRID_FAULT_ROUNDS` (default 20; long mode 100) and
 //! `FIELDGRID_SEED` replay a run.
@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use fieldgrid_core::datagen::{self, Rng};
+use fieldgrid_core::sync::{HttpOptions, HttpTransport};
 use fieldgrid_core::*;
 use fieldgrid_tests::proxy::{Fault, Proxy};
 use fieldgrid_tests::{Device, District};
