@@ -57,6 +57,9 @@ fn five_phones_converge_through_a_network_that_faults_a_quarter_of_requests() {
     println!("fault proxy: 5 phones x {rounds} rounds, seed {seed}");
     let d = District::new();
     let proxy = Proxy::start(d.server.addr);
+    // Phones give up on an answer after 400 ms: the proxy's slow answers come later.
+    let timeout = std::time::Duration::from_millis(400);
+    assert!(timeout < fieldgrid_tests::proxy::SLOW_ANSWER);
     let phones: Vec<(Device, &str)> = [
         ("p1", "wa1", "grid-a"),
         ("p2", "wa2", "grid-a"),
@@ -65,7 +68,18 @@ fn five_phones_converge_through_a_network_that_faults_a_quarter_of_requests() {
         ("p5", "wb", "grid-b"),
     ]
     .into_iter()
-    .map(|(name, user, grid)| (d.device(name, user, &proxy.url()), grid))
+    .map(|(name, user, grid)| {
+        let mut phone = d.device(name, user, &proxy.url());
+        phone.transport = HttpTransport::new(
+            &proxy.url(),
+            &HttpOptions {
+                timeout,
+                pinned_ca_pem: None,
+            },
+        )
+        .unwrap();
+        (phone, grid)
+    })
     .collect();
     proxy.set(Fault::Random { rate: 0.25, seed });
     let mut rng = Rng::new(seed);
