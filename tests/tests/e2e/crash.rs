@@ -34,6 +34,18 @@ fn killed_at_random_moments_nothing_captured_is_lost_or_sent_twice() {
         .store(SystemClock.now_ms(), std::sync::atomic::Ordering::SeqCst);
     let path = d.dir.path().join("crashy.db");
     let key = StoreKey::from_bytes(&[5; 32]).unwrap();
+    // The phone is signed in once; each life of the process then just opens
+    // its store and works (as an app started again does).
+    {
+        let store = Store::open(&path, Some(&key)).unwrap();
+        store
+            .login(
+                &HttpTransport::new(&d.server.url(), &HttpOptions::default()).unwrap(),
+                "wa1",
+                PASSWORD,
+            )
+            .unwrap();
+    }
     let mut rng = Rng::new(seed);
     let mut captured: Vec<String> = Vec::new();
     for run in 0..kills {
@@ -49,7 +61,7 @@ fn killed_at_random_moments_nothing_captured_is_lost_or_sent_twice() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(2 + rng.below(40)));
+        std::thread::sleep(Duration::from_millis(2 + rng.below(80)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let mut out = String::new();
