@@ -172,20 +172,57 @@ fn location(rng: &mut Rng) -> validate::Location {
     }
 }
 
-fn http_json(
-    agent: &ureq::Agent,
-    method: &str,
-    url: &str,
-    token: &str,
-    body: Option<Value>,
-) -> std::result::Result<Value, String> {
-    let auth = format!("Bearer {token}");
-    let mut resp = match (method, body) {
-        ("POST", Some(b)) => agent.post(url).header("authorization", &auth).send_json(&b),
-        _ => agent.get(url).header("authorization", &auth).call(),
+/// The grid centre's desk, talking to the server over HTTP as a centre
+/// application would.
+struct Centre {
+    agent: ureq::Agent,
+    base: String,
+    token: String,
+    server_time_ms: i64,
+}
+
+impl Centre {
+    fn sign_in(base: &str) -> std::result::Result<Centre, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let body = json!({"username": "centre", "password": PASSWORD, "device_id": "centre-desk"});
+        let login: Value = agent
+            .post(format!("{base}/v1/session"))
+            .send_json(&body)
+            .map_err(|e| e.to_string())?
+            .body_mut()
+            .read_json()
+            .map_err(|e| e.to_string())?;
+        Ok(Centre {
+            token: login["token"].as_str().ok_or("centre login failed")?.to_owned(),
+            server_time_ms: login["server_time_ms"].as_i64().unwrap_or(0),
+            agent,
+            base: base.to_owned(),
+        })
     }
-    .map_err(|e| e.to_string())?;
-    resp.body_mut().read_json::<Value>().map_err(|e| e.to_string())
+
+    fn get(&self, path: &str) -> std::result::Result<Value, String> {
+        self.agent
+            .get(format!("{}{path}", self.base))
+            .header("authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(|e| e.to_string())?
+            .body_mut()
+            .read_json()
+            .map_err(|e| e.to_string())
+    }
+
+    /// Adds a timeline event to an incident (as listed by the centre).
+    fn event(&self, incident: &Value, body: Value) -> std::result::Result<Value, String> {
+        let id = incident["id"].as_str().unwrap_or_default();
+        self.agent
+            .post(format!("{}/v1/centre/incidents/{id}/events", self.base))
+            .header("authorization", &format!("Bearer {}", self.token))
+            .send_json(&body)
+            .map_err(|e| e.to_string())?
+            .body_mut()
+            .read_json()
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Runs the demo.
@@ -450,24 +487,13 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
         6,
         "The grid centre dispatches with deadlines (server time) and tracks to closure",
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let login = http_json(
-        &agent,
-        "POST",
-        &format!("{}/v1/session", server.url()),
-        "",
-        Some(json!({"username": "centre", "password": PASSWORD, "device_id": "centre-desk"})),
-    )?;
-    let token = login["token"].as_str().ok_or("centre login failed")?.to_owned();
-    let incidents = http_json(
-        &agent,
-        "GET",
-        &format!("{}/v1/centre/incidents?status=reported", server.url()),
-        &token,
-        None,
-    )?;
-    let list = incidents.as_array().cloned().unwrap_or_default();
-    let now = login["server_time_ms"].as_i64().unwrap_or(0);
+    let centre = Centre::sign_in(&server.url())?;
+    let list = centre
+        .get("/v1/centre/incidents?status=reported")?
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let now = centre.server_time_ms;
     for (i, inc) in list.iter().enumerate() {
         let category = inc["category"].as_str().unwrap_or_default();
         let cat = catalogue.get(category).ok_or("unknown category")?;
@@ -483,63 +509,23 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             CategoryGroup::Livelihood => "dept-civil",
         };
         let body = json!({"kind": "dispatched", "department": department, "deadline_at_ms": now + i64::from(cat.default_deadline_hours) * 3_600_000, "note": "请按时处置"});
-        http_json(
-            &agent,
-            "POST",
-            &format!(
-                "{}/v1/centre/incidents/{}/events",
-                server.url(),
-                inc["id"].as_str().unwrap_or_default()
-            ),
-            &token,
-            Some(body),
-        )?;
+        centre.event(inc, body)?;
         if i % 3 == 0 {
-            let body = json!({"kind": "resolved", "note": "已处置完毕"});
-            http_json(
-                &agent,
-                "POST",
-                &format!(
-                    "{}/v1/centre/incidents/{}/events",
-                    server.url(),
-                    inc["id"].as_str().unwrap_or_default()
-                ),
-                &token,
-                Some(body),
-            )?;
+            centre.event(inc, json!({"kind": "resolved", "note": "已处置完毕"}))?;
         }
         bar("dispatched", i as u64 + 1, list.len() as u64);
     }
     println!("    two days pass on the server's clock: sessions expire, everyone signs in again");
     server_skew.store(48 * 3_600_000, Ordering::SeqCst);
-    let login = http_json(
-        &agent,
-        "POST",
-        &format!("{}/v1/session", server.url()),
-        "",
-        Some(json!({"username": "centre", "password": PASSWORD, "device_id": "centre-desk"})),
-    )?;
-    let token = login["token"].as_str().ok_or("centre login failed")?.to_owned();
+    let centre = Centre::sign_in(&server.url())?;
     for (p, user) in phones.iter().zip(["wang", "li", "zhang"]) {
         match sync(p, &p.transport) {
             Err(Error::AuthExpired) => p.store.login(&p.transport, user, PASSWORD).map_err(e)?,
             other => return Err(format!("expected an expired session, got {other:?}")),
         };
     }
-    for (i, inc) in list.iter().enumerate().filter(|(i, _)| i % 3 == 1) {
-        let body = json!({"kind": "resolved", "note": "逾期后处置完毕"});
-        http_json(
-            &agent,
-            "POST",
-            &format!(
-                "{}/v1/centre/incidents/{}/events",
-                server.url(),
-                inc["id"].as_str().unwrap_or_default()
-            ),
-            &token,
-            Some(body),
-        )?;
-        let _ = i;
+    for inc in list.iter().skip(1).step_by(3) {
+        centre.event(inc, json!({"kind": "resolved", "note": "逾期后处置完毕"}))?;
     }
     for p in &phones {
         sync(p, &p.transport).map_err(e)?;
@@ -576,13 +562,7 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             masked(replaced)
         );
     }
-    let incidents = http_json(
-        &agent,
-        "GET",
-        &format!("{}/v1/centre/incidents", server.url()),
-        &token,
-        None,
-    )?;
+    let incidents = centre.get("/v1/centre/incidents")?;
     let mut by_category: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     for inc in incidents.as_array().cloned().unwrap_or_default() {
         let name = catalogue
@@ -590,8 +570,7 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             .map_or("?".to_owned(), |c| c.name_zh.clone());
         let entry = by_category.entry(name).or_default();
         entry.0 += 1;
-        let status = inc["status"].as_str().unwrap_or_default();
-        if matches!(status, "reported" | "dispatched" | "accepted" | "returned") {
+        if IncidentStatus::parse(inc["status"].as_str().unwrap_or_default()).is_some_and(|s| s.is_open()) {
             entry.1 += 1;
         }
         if inc["overdue"].as_bool() == Some(true) {
@@ -602,13 +581,7 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
     for (name, (n, open, overdue)) in &by_category {
         println!("        {n:>3} / {open:>3} / {overdue:>3}  {name}");
     }
-    let stats = http_json(
-        &agent,
-        "GET",
-        &format!("{}/v1/centre/stats", server.url()),
-        &token,
-        None,
-    )?;
+    let stats = centre.get("/v1/centre/stats")?;
     for s in stats["sub_districts"].as_array().cloned().unwrap_or_default() {
         println!(
             "    {}: {} reported, {} open, {} overdue, on-time rate {:.0}%",

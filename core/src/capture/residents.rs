@@ -187,32 +187,50 @@ impl Store {
 fn insert_resident(tx: &Transaction<'_>, input: &NewResident, today: NaiveDate, now: i64) -> Result<String> {
     let id = crate::new_id();
     let (resident, building) = build_resident(tx, input, &id, today)?;
-    tx.prepare_cached(
-        "INSERT INTO residents (id, grid_id, household_id, building_id, name, sex, id_number, id_rev, birth_date,
-           phone, phone_rev, residence, care_tags, notes, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
-    )?
-    .execute(params![
-        resident.id,
-        resident.grid_id,
-        resident.household_id,
-        building,
-        resident.name.as_str(),
-        resident.sex.as_str(),
-        resident.id_number.as_ref().map(IdNumber::as_str),
-        resident.id_number.as_ref().map(|n| search::reversed(n.as_str())),
-        resident.birth_date.map(|d| d.to_string()),
-        resident.phone.as_ref().map(Phone::as_str),
-        resident.phone.as_ref().map(|p| search::reversed(&p.digits())),
-        resident.residence.as_str(),
-        serde_json::to_string(&resident.care_tags)?,
-        resident.notes.as_str(),
-        now
-    ])?;
+    tx.prepare_cached(INSERT_RESIDENT)?
+        .execute(resident_row(&resident, building.as_deref(), now, None)?)?;
     let rid = tx.last_insert_rowid();
     search::index_resident(tx, rid, &resident, building.as_deref())?;
     outbox::enqueue(tx, "resident", &id, Change::Create, now)?;
     Ok(id)
+}
+
+/// Writes a resident row, columns in the order of [`resident_row`]. The
+/// caller may append an `ON CONFLICT` clause using the same parameters.
+pub(crate) const INSERT_RESIDENT: &str = "INSERT INTO residents (id, grid_id, household_id, building_id, name, sex,
+       id_number, id_rev, birth_date, phone, phone_rev, residence, care_tags, notes, created_at, updated_at,
+       server_version)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)";
+
+/// The parameters of [`INSERT_RESIDENT`]: the record as stored, with its
+/// reversed search columns, `now` as created and updated time, and the server
+/// version (`None` for a capture).
+pub(crate) fn resident_row(
+    r: &Resident,
+    building: Option<&str>,
+    now: i64,
+    version: Option<i64>,
+) -> Result<rusqlite::ParamsFromIter<Vec<rusqlite::types::Value>>> {
+    use rusqlite::types::Value;
+    let text = |s: Option<String>| s.map_or(Value::Null, Value::Text);
+    Ok(rusqlite::params_from_iter(vec![
+        Value::Text(r.id.clone()),
+        Value::Text(r.grid_id.clone()),
+        text(r.household_id.clone()),
+        text(building.map(str::to_owned)),
+        Value::Text(r.name.as_str().to_owned()),
+        Value::Text(r.sex.as_str().to_owned()),
+        text(r.id_number.as_ref().map(|n| n.as_str().to_owned())),
+        text(r.id_number.as_ref().map(|n| search::reversed(n.as_str()))),
+        text(r.birth_date.map(|d| d.to_string())),
+        text(r.phone.as_ref().map(|p| p.as_str().to_owned())),
+        text(r.phone.as_ref().map(|p| search::reversed(&p.digits()))),
+        Value::Text(r.residence.as_str().to_owned()),
+        Value::Text(serde_json::to_string(&r.care_tags)?),
+        Value::Text(r.notes.as_str().to_owned()),
+        Value::Integer(now),
+        version.map_or(Value::Null, Value::Integer),
+    ]))
 }
 
 /// Every rule a resident obeys. Returns the record (without meta) and the

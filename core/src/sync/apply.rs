@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 
+use crate::capture::residents::{INSERT_RESIDENT, resident_row};
 use crate::capture::{fields_of, load};
 use crate::error::{Error, Result};
 use crate::model::{Household, Incident, IncidentEvent, IncidentStatus, Photo, Place, Resident, ServiceLog};
@@ -240,36 +241,17 @@ fn upsert_resident(tx: &Transaction<'_>, r: &Resident, exists: bool, version: i6
         let (rid, old_building, old) = load_resident_raw(tx, &r.id)?;
         search::unindex_resident(tx, rid, &old, old_building.as_deref())?;
     }
-    const INSERT: &str = "INSERT INTO residents (id, grid_id, household_id, building_id, name, sex, id_number,
-           id_rev, birth_date, phone, phone_rev, residence, care_tags, notes, created_at, updated_at, server_version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16)";
     const UPDATE: &str = " ON CONFLICT (id) DO UPDATE SET household_id = ?3, building_id = ?4, name = ?5, sex = ?6,
            id_number = ?7, id_rev = ?8, birth_date = ?9, phone = ?10, phone_rev = ?11, residence = ?12,
            care_tags = ?13, notes = ?14, updated_at = ?15, server_version = ?16";
     // A new resident is a plain insert (no upsert, no statement journal).
     let sql = if exists {
-        format!("{INSERT}{UPDATE}")
+        format!("{INSERT_RESIDENT}{UPDATE}")
     } else {
-        INSERT.to_owned()
+        INSERT_RESIDENT.to_owned()
     };
-    tx.prepare_cached(&sql)?.execute(params![
-        r.id,
-        r.grid_id,
-        r.household_id,
-        building,
-        r.name.as_str(),
-        r.sex.as_str(),
-        r.id_number.as_ref().map(|n| n.as_str()),
-        r.id_number.as_ref().map(|n| search::reversed(n.as_str())),
-        r.birth_date.map(|d| d.to_string()),
-        r.phone.as_ref().map(|p| p.as_str()),
-        r.phone.as_ref().map(|p| search::reversed(&p.digits())),
-        r.residence.as_str(),
-        serde_json::to_string(&r.care_tags)?,
-        r.notes.as_str(),
-        now,
-        version
-    ])?;
+    tx.prepare_cached(&sql)?
+        .execute(resident_row(r, building.as_deref(), now, Some(version))?)?;
     let rid: i64 = if exists {
         tx.prepare_cached("SELECT rid FROM residents WHERE id = ?1")?
             .query_row([&r.id], |row| row.get(0))?

@@ -44,9 +44,34 @@ fn tls_server(chain: Vec<u8>, key: Vec<u8>) -> u16 {
             let Ok(tcp) = stream else { continue };
             let conn = rustls::ServerConnection::new(config.clone()).unwrap();
             let mut tls = rustls::StreamOwned::new(conn, tcp);
+            // Read the whole request (head and body) before answering: closing
+            // with unread bytes would reset the connection under the client.
+            let mut request = Vec::new();
             let mut buf = [0u8; 4096];
-            if tls.read(&mut buf).is_err() {
-                continue; // the client refused our certificate
+            let complete = |r: &[u8]| {
+                let Some(end) = r.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    return false;
+                };
+                let head = String::from_utf8_lossy(&r[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                    .unwrap_or(0);
+                r.len() >= end + 4 + length
+            };
+            let mut refused = false;
+            while !complete(&request) {
+                match tls.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                    Err(_) => {
+                        refused = true; // the client refused our certificate
+                        break;
+                    }
+                }
+            }
+            if refused || request.is_empty() {
+                continue;
             }
             let body =
                 r#"{"token":"t","expires_at_ms":1,"account_id":"a","role":"worker","grids":[],"server_time_ms":1}"#;
