@@ -1,0 +1,382 @@
+//! [`FieldGridStore`]: the open on-device store, with capture and queries.
+//!
+//! Every method blocks until the store has answered (a capture returns once
+//! it is durable on disk): call them off the UI thread. The object is safe to
+//! share between threads; calls from many threads are serialised where they
+//! write and run side by side where they only read.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use fieldgrid_core::outbox::StatusCounts;
+use fieldgrid_core::privacy;
+use fieldgrid_core::validate::{self, IdNumber};
+use fieldgrid_core::{
+    self as core, Category, Grid, HouseholdChange, IncidentChange, NewHousehold, NewIncident, NewPlace, Photo, Place,
+    PlaceChange, PlaceKind, Sex, Store, StoreKey,
+};
+
+use crate::error::{FieldGridError, Result, guard, install_quiet_panic_hook};
+use crate::types::*;
+
+/// An open FieldGrid store. Open one per signed-in worker and keep it for
+/// the life of the app; `close` or `wipe` ends it.
+#[derive(uniffi::Object)]
+pub struct FieldGridStore {
+    store: RwLock<Option<Arc<Store>>>,
+    syncing: AtomicBool,
+}
+
+impl FieldGridStore {
+    /// The open core store, or `Conflict` once closed or wiped.
+    pub(crate) fn core(&self) -> Result<Arc<Store>> {
+        self.store
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(closed)
+    }
+
+    /// Runs `f` on the open store inside the panic guard.
+    fn with<T>(&self, f: impl FnOnce(&Store) -> core::Result<T>) -> Result<T> {
+        guard(|| {
+            let store = self.core()?;
+            Ok(f(&store)?)
+        })
+    }
+
+    /// Marks a sync as running; `None` if one already is.
+    pub(crate) fn begin_sync(self: &Arc<Self>) -> Option<SyncRunning> {
+        (!self.syncing.swap(true, Ordering::AcqRel)).then(|| SyncRunning(self.clone()))
+    }
+}
+
+fn closed() -> FieldGridError {
+    FieldGridError::Conflict {
+        message: "the store is closed".to_owned(),
+    }
+}
+
+/// Held while a sync runs on a store; clears the mark when dropped.
+pub(crate) struct SyncRunning(Arc<FieldGridStore>);
+
+impl Drop for SyncRunning {
+    fn drop(&mut self) {
+        self.0.syncing.store(false, Ordering::Release);
+    }
+}
+
+#[uniffi::export]
+impl FieldGridStore {
+    /// Opens (or creates) the store at `path`. With a `key` (exactly 32 random
+    /// bytes from the platform key store) the file is encrypted (SQLCipher)
+    /// and so are its photos. A wrong key, a plain file opened with a key, or a
+    /// file from a newer app version is a `Storage` error that leaves the file
+    /// untouched.
+    #[uniffi::constructor]
+    pub fn open(path: String, key: Option<Vec<u8>>) -> Result<Arc<FieldGridStore>> {
+        install_quiet_panic_hook();
+        guard(|| {
+            let key = key.as_deref().map(StoreKey::from_bytes).transpose()?;
+            let store = Store::open(&path, key.as_ref())?;
+            Ok(Arc::new(FieldGridStore {
+                store: RwLock::new(Some(Arc::new(store))),
+                syncing: AtomicBool::new(false),
+            }))
+        })
+    }
+
+    /// Closes the store; later calls return `Conflict`. A sync in progress
+    /// finishes first (it holds the store until it returns).
+    pub fn close(&self) {
+        self.store.write().unwrap_or_else(PoisonError::into_inner).take();
+    }
+
+    /// Removes the store for good: database, photos, sync state. Refused with
+    /// `Conflict` while operations have not reached the server, unless `force`
+    /// (tell the worker what would be lost first), and while a sync runs.
+    pub fn wipe(&self, force: bool) -> Result<()> {
+        guard(|| {
+            let mut slot = self.store.write().unwrap_or_else(PoisonError::into_inner);
+            let store = slot.take().ok_or_else(closed)?;
+            if !force {
+                // Checked here too, so that a refused wipe leaves the store open.
+                let counts = store.outbox_counts();
+                let waiting = counts.as_ref().map_or(0, |c| c.pending + c.sending);
+                if counts.is_err() || waiting > 0 {
+                    *slot = Some(store);
+                    return Err(counts.and(Err(core::Error::Unsynced { operations: waiting }))?);
+                }
+            }
+            match Arc::try_unwrap(store) {
+                Ok(store) => Ok(store.wipe(force)?),
+                Err(store) => {
+                    *slot = Some(store);
+                    Err(FieldGridError::Conflict {
+                        message: "another call (a sync) is using the store; cancel it first".to_owned(),
+                    })
+                }
+            }
+        })
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> Result<String> {
+        self.with(|s| Ok(s.path().to_string_lossy().into_owned()))
+    }
+
+    /// The id this phone is known by to the server.
+    pub fn device_id(&self) -> Result<String> {
+        self.with(|s| s.device_id())
+    }
+
+    /// The grids assigned to the signed-in worker.
+    pub fn grids(&self) -> Result<Vec<Grid>> {
+        self.with(|s| s.grids())
+    }
+
+    /// The incident categories in force (updated by sync).
+    pub fn categories(&self) -> Result<Vec<Category>> {
+        self.with(|s| Ok(s.catalogue().categories.clone()))
+    }
+
+    // ----- Places and households -----
+
+    /// Creates a compound, building or unit.
+    pub fn create_place(&self, input: NewPlace) -> Result<Place> {
+        self.with(|s| s.create_place(&input))
+    }
+
+    /// Changes a place.
+    pub fn update_place(&self, id: String, changes: Vec<PlaceChange>) -> Result<Place> {
+        self.with(|s| s.update_place(&id, &changes))
+    }
+
+    /// The places of a grid, optionally of one kind and under one parent.
+    pub fn places(&self, grid_id: String, kind: Option<PlaceKind>, parent_id: Option<String>) -> Result<Vec<Place>> {
+        self.with(|s| s.places(&grid_id, kind, parent_id.as_deref()))
+    }
+
+    /// Creates a household (room).
+    pub fn create_household(&self, input: NewHousehold) -> Result<Household> {
+        self.with(|s| s.create_household(&input)).map(Into::into)
+    }
+
+    /// Changes a household.
+    pub fn update_household(&self, id: String, changes: Vec<HouseholdChange>) -> Result<Household> {
+        self.with(|s| s.update_household(&id, &changes)).map(Into::into)
+    }
+
+    /// The households in a unit (or building).
+    pub fn households_in(&self, place_id: String) -> Result<Vec<Household>> {
+        self.with(|s| s.households_in(&place_id))
+            .map(|v| v.into_iter().map(Into::into).collect())
+    }
+
+    // ----- Residents -----
+
+    /// Creates a resident; the birth date is filled from the ID number.
+    pub fn create_resident(&self, input: NewResident) -> Result<Resident> {
+        let input = input.into_core()?;
+        self.with(|s| s.create_resident(&input)).map(Into::into)
+    }
+
+    /// Imports many residents: valid rows are saved, each refused row is
+    /// reported with its field and rule (nothing of it written).
+    pub fn import_residents(&self, rows: Vec<NewResident>) -> Result<ImportReport> {
+        let rows = rows
+            .into_iter()
+            .map(NewResident::into_core)
+            .collect::<Result<Vec<_>>>()?;
+        self.with(|s| s.import_residents(&rows)).map(Into::into)
+    }
+
+    /// Changes a resident, field by field.
+    pub fn update_resident(&self, id: String, changes: Vec<ResidentChange>) -> Result<Resident> {
+        let changes = changes
+            .into_iter()
+            .map(ResidentChange::into_core)
+            .collect::<Result<Vec<_>>>()?;
+        self.with(|s| s.update_resident(&id, &changes)).map(Into::into)
+    }
+
+    /// Deletes a resident (kept as a tombstone until the server confirms).
+    pub fn delete_resident(&self, id: String) -> Result<()> {
+        self.with(|s| s.delete_resident(&id))
+    }
+
+    /// One resident.
+    pub fn get_resident(&self, id: String) -> Result<Resident> {
+        self.with(|s| s.get_resident(&id)).map(Into::into)
+    }
+
+    /// Residents matching every filter given, a page at a time.
+    pub fn search_residents(&self, query: ResidentQuery, page: PageRequest) -> Result<ResidentPage> {
+        let page = self.with(|s| s.search_residents(&query.into(), &page.into()))?;
+        Ok(ResidentPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next,
+        })
+    }
+
+    /// The residents of a household.
+    pub fn residents_of_household(&self, household_id: String) -> Result<Vec<Resident>> {
+        self.with(|s| s.residents_of_household(&household_id))
+            .map(|v| v.into_iter().map(Into::into).collect())
+    }
+
+    // ----- Incidents -----
+
+    /// Reports an incident in one step, with its photos.
+    pub fn report_incident(&self, input: NewIncident, photos: Vec<NewPhoto>) -> Result<Incident> {
+        let photos = crate::types::photos(photos);
+        self.with(|s| s.report_incident(&input, &photos)).map(Into::into)
+    }
+
+    /// Saves an incident draft: kept on this phone, not sent, survives restarts.
+    pub fn create_incident_draft(&self, input: NewIncident) -> Result<Incident> {
+        self.with(|s| s.create_incident_draft(&input)).map(Into::into)
+    }
+
+    /// Changes a draft.
+    pub fn update_incident_draft(&self, id: String, changes: Vec<IncidentChange>) -> Result<Incident> {
+        self.with(|s| s.update_incident_draft(&id, &changes)).map(Into::into)
+    }
+
+    /// Attaches a photo to a draft.
+    pub fn attach_incident_photo(&self, incident_id: String, photo: NewPhoto) -> Result<Photo> {
+        let photo = photo.into();
+        self.with(|s| s.attach_incident_photo(&incident_id, &photo))
+    }
+
+    /// Submits a draft (checked against its category's required fields).
+    pub fn submit_incident(&self, id: String) -> Result<Incident> {
+        self.with(|s| s.submit_incident(&id)).map(Into::into)
+    }
+
+    /// Throws a draft away.
+    pub fn discard_incident_draft(&self, id: String) -> Result<()> {
+        self.with(|s| s.discard_incident_draft(&id))
+    }
+
+    /// Adds a worker event (resolved on site, note) to an incident's timeline.
+    pub fn add_incident_event(&self, incident_id: String, input: NewIncidentEvent) -> Result<IncidentEvent> {
+        let input = core::NewIncidentEvent {
+            kind: input.kind,
+            note: input.note,
+            photos: crate::types::photos(input.photos),
+        };
+        self.with(|s| s.add_incident_event(&incident_id, &input))
+            .map(Into::into)
+    }
+
+    /// One incident, with its current status and deadline.
+    pub fn get_incident(&self, id: String) -> Result<Incident> {
+        self.with(|s| s.get_incident(&id)).map(Into::into)
+    }
+
+    /// An incident's timeline, oldest first.
+    pub fn incident_timeline(&self, incident_id: String) -> Result<Vec<IncidentEvent>> {
+        self.with(|s| s.incident_timeline(&incident_id))
+            .map(|v| v.into_iter().map(Into::into).collect())
+    }
+
+    /// Incidents matching the filters, newest first, a page at a time.
+    pub fn list_incidents(&self, query: IncidentQuery, page: PageRequest) -> Result<IncidentPage> {
+        let page = self.with(|s| s.list_incidents(&query.into(), &page.into()))?;
+        Ok(IncidentPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next: page.next,
+        })
+    }
+
+    // ----- Service logs, photos, overview -----
+
+    /// Logs help given to residents.
+    pub fn create_service_log(&self, input: NewServiceLog) -> Result<ServiceLog> {
+        let input = input.into();
+        self.with(|s| s.create_service_log(&input)).map(Into::into)
+    }
+
+    /// One service log.
+    pub fn get_service_log(&self, id: String) -> Result<ServiceLog> {
+        self.with(|s| s.get_service_log(&id)).map(Into::into)
+    }
+
+    /// A stored photo's bytes (decrypted when the store is keyed).
+    pub fn photo_bytes(&self, photo: Photo) -> Result<Vec<u8>> {
+        self.with(|s| s.photo_bytes(&photo))
+    }
+
+    /// The counts of a grid's home screen.
+    pub fn dashboard(&self, grid_id: String) -> Result<Dashboard> {
+        self.with(|s| s.dashboard(&grid_id)).map(Into::into)
+    }
+
+    /// How the records on this phone stand against the server.
+    pub fn status_counts(&self) -> Result<StatusCounts> {
+        self.with(|s| s.status_counts())
+    }
+
+    /// When the last sync finished (device ms), if ever.
+    pub fn last_sync_at_ms(&self) -> Result<Option<i64>> {
+        self.with(|s| s.last_sync_at())
+    }
+
+    /// Marks a record's conflicts as seen by the worker.
+    pub fn acknowledge_conflicts(&self, entity_id: String) -> Result<()> {
+        self.with(|s| s.acknowledge_conflicts(&entity_id))
+    }
+}
+
+/// Moves a store that cannot be opened (its key lost, the file damaged) out of
+/// the way with its photos, so the app can start afresh without destroying what
+/// may be the only copy of a day's work. Returns the new path.
+#[uniffi::export]
+pub fn move_store_aside(path: String) -> Result<String> {
+    guard(|| {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(Store::move_aside(&path, now)?.to_string_lossy().into_owned())
+    })
+}
+
+/// What an ID number tells, for filling a form as it is typed.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct IdNumberInfo {
+    /// Birth date, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Sex from the sequence digit.
+    pub sex: Sex,
+}
+
+/// Checks an 18-character ID number (region, date, check character) and
+/// returns what it tells; a `Validation` error on field `id_number` otherwise.
+#[uniffi::export]
+pub fn check_id_number(value: String) -> Result<IdNumberInfo> {
+    guard(|| {
+        let today = chrono::Local::now().date_naive();
+        let id = IdNumber::parse(&value, today).map_err(|code| core::Error::invalid("id_number", code))?;
+        Ok(IdNumberInfo {
+            birth_date: id.birth_date().to_string(),
+            sex: id.sex(),
+        })
+    })
+}
+
+/// A name masked for lists and notices (`张*明`).
+#[uniffi::export]
+pub fn mask_name(name: String) -> String {
+    privacy::mask_name(&name)
+}
+
+/// An ID number masked for display (region and check character kept).
+#[uniffi::export]
+pub fn mask_id_number(id_number: String) -> String {
+    validate::id_number::mask_id_number(&id_number)
+}
+
+/// A phone number masked for display (`138****5678`).
+#[uniffi::export]
+pub fn mask_phone(phone: String) -> String {
+    validate::phone::mask_phone(&phone)
+}

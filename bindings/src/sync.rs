@@ -1,0 +1,233 @@
+//! [`SyncClient`]: signs in and syncs a store with the district server.
+//!
+//! `login` and `sync` are async (a `suspend fun` in Kotlin, `async` in Swift):
+//! the network work runs on a blocking thread pool, never on the caller's
+//! thread. Cancelling the caller's task (or calling `cancel`) stops the sync
+//! between two steps; everything done so far stays done.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fieldgrid_core::Grid;
+use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, Progress, SyncOptions};
+use fieldgrid_protocol::Role;
+
+use crate::error::{FieldGridError, Result, guard, panicked};
+use crate::store::FieldGridStore;
+
+/// How to reach the server, and the sync's limits. The defaults suit a phone
+/// on a mobile network.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct SyncSettings {
+    /// `https://…` (or `http://` to a loopback address, for tests).
+    pub server_url: String,
+    /// The district's CA certificate (PEM): when given, only certificates it
+    /// issued are trusted.
+    #[uniffi(default)]
+    pub pinned_ca_pem: Option<String>,
+    /// Longest one request may take, in milliseconds.
+    #[uniffi(default = 30000)]
+    pub request_timeout_ms: u64,
+    /// Tries of one request before giving up with `Offline`.
+    #[uniffi(default = 5)]
+    pub max_attempts: u32,
+    /// Operations sent per request.
+    #[uniffi(default = 200)]
+    pub batch_operations: u32,
+}
+
+/// The sync phase a progress report is about.
+#[derive(uniffi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPhase {
+    /// Sending captured records.
+    Push,
+    /// Uploading photos.
+    Photos,
+    /// Receiving changes (dispatches, deadlines, other workers' edits).
+    Pull,
+}
+
+/// Progress of a sync, reported after every step.
+#[derive(uniffi::Record, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// Phase.
+    pub phase: SyncPhase,
+    /// Items done in this phase.
+    pub done: u64,
+    /// Items known in this phase (0 when unknown, as for pull).
+    pub total: u64,
+    /// Bytes sent or received in this phase.
+    pub bytes: u64,
+}
+
+impl From<Progress> for SyncProgress {
+    fn from(p: Progress) -> Self {
+        SyncProgress {
+            phase: match p.phase {
+                Phase::Push => SyncPhase::Push,
+                Phase::Photos => SyncPhase::Photos,
+                Phase::Pull => SyncPhase::Pull,
+            },
+            done: p.done,
+            total: p.total,
+            bytes: p.bytes,
+        }
+    }
+}
+
+/// Receives sync progress. Called on a background thread: keep it quick
+/// (post to the UI) and never throw from it.
+#[uniffi::export(with_foreign)]
+pub trait SyncListener: Send + Sync {
+    /// One step done.
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// What a sync did.
+#[derive(uniffi::Record, Clone, Debug, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Photos whose upload completed.
+    pub photos_uploaded: u64,
+    /// Operations the server confirmed.
+    pub confirmed: u64,
+    /// Operations the server refused (their records show why).
+    pub rejected: u64,
+    /// Changes received.
+    pub pulled: u64,
+    /// Grids taken from this worker, whose data left the phone.
+    pub evicted_grids: Vec<String>,
+    /// Server clock minus phone clock, ms.
+    pub clock_offset_ms: i64,
+}
+
+/// A signed-in session.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct Session {
+    /// The worker's account id.
+    pub account_id: String,
+    /// `worker` or `operator`.
+    pub role: String,
+    /// Grids assigned.
+    pub grids: Vec<Grid>,
+    /// When the session expires (server time, ms); sign in again after.
+    pub expires_at_ms: i64,
+}
+
+/// Signs in and syncs one store with one server.
+#[derive(uniffi::Object)]
+pub struct SyncClient {
+    store: Arc<FieldGridStore>,
+    transport: Arc<HttpTransport>,
+    options: SyncOptions,
+    cancel: Arc<AtomicBool>,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SyncClient {
+    /// A client for `store`. A bad URL (or `http://` to anything but this
+    /// machine) is a `Validation` error on `server_url`.
+    #[uniffi::constructor]
+    pub fn new(store: Arc<FieldGridStore>, settings: SyncSettings) -> Result<Arc<SyncClient>> {
+        guard(|| {
+            let http = HttpOptions {
+                timeout: Duration::from_millis(settings.request_timeout_ms.max(1)),
+                pinned_ca_pem: settings.pinned_ca_pem.map(String::into_bytes),
+            };
+            let transport = HttpTransport::new(&settings.server_url, &http)?;
+            let options = SyncOptions {
+                max_attempts: settings.max_attempts.max(1),
+                batch_operations: settings.batch_operations.clamp(1, 1_000) as usize,
+                ..SyncOptions::default()
+            };
+            Ok(Arc::new(SyncClient {
+                store,
+                transport: Arc::new(transport),
+                options,
+                cancel: Arc::new(AtomicBool::new(false)),
+            }))
+        })
+    }
+
+    /// Signs in; the session is kept in the store until it expires or
+    /// `logout`. `BadCredentials` for a wrong password, `Offline` without a network.
+    pub async fn login(&self, username: String, password: String) -> Result<Session> {
+        let store = self.store.core()?;
+        let transport = self.transport.clone();
+        blocking(move || {
+            let resp = store.login(&*transport, &username, &password)?;
+            Ok(Session {
+                account_id: resp.account_id,
+                role: match resp.role {
+                    Role::Worker => "worker",
+                    Role::Operator => "operator",
+                }
+                .to_owned(),
+                grids: store.grids()?,
+                expires_at_ms: resp.expires_at_ms,
+            })
+        })
+        .await
+    }
+
+    /// Forgets the session (captured data stays, and waits for the next sign-in).
+    pub fn logout(&self) -> Result<()> {
+        guard(|| Ok(self.store.core()?.logout()?))
+    }
+
+    /// Sends what was captured, uploads photos, receives changes. One sync
+    /// runs at a time per store (`Conflict` otherwise). `AuthExpired` means
+    /// sign in again; `Offline` means try later; nothing is lost either way.
+    pub async fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
+        let running = self.store.begin_sync().ok_or_else(|| FieldGridError::Conflict {
+            message: "a sync of this store is already running".to_owned(),
+        })?;
+        let store = self.store.core()?;
+        let transport = self.transport.clone();
+        let options = self.options.clone();
+        self.cancel.store(false, Ordering::Release);
+        let cancel = self.cancel.clone();
+        // Dropping this future (the caller's task cancelled) stops the sync.
+        let _stop_on_drop = StopOnDrop(self.cancel.clone());
+        blocking(move || {
+            let _running = running;
+            let progress = |p: Progress| {
+                if let Some(l) = &listener {
+                    l.on_progress(p.into());
+                }
+            };
+            let r = store.sync(&*transport, &options, &progress, &cancel)?;
+            Ok(SyncReport {
+                photos_uploaded: r.photos_uploaded,
+                confirmed: r.confirmed,
+                rejected: r.rejected,
+                pulled: r.pulled,
+                evicted_grids: r.evicted_grids,
+                clock_offset_ms: r.clock_offset_ms,
+            })
+        })
+        .await
+    }
+
+    /// Asks a running sync to stop after its current step (it returns `Cancelled`).
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Release);
+    }
+}
+
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs `f` on tokio's blocking pool, inside the panic guard.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, fieldgrid_core::Error> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(move || guard(|| Ok(f()?)))
+        .await
+        .unwrap_or_else(|_| Err(panicked()))
+}
