@@ -73,7 +73,7 @@ impl FieldGridStore {
     /// and so are its photos. A wrong key, a plain file opened with a key, or a
     /// file from a newer app version is a `Storage` error that leaves the file
     /// untouched.
-    #[uniffi::constructor]
+    #[uniffi::constructor(default(key = None))]
     pub fn open(path: String, key: Option<Vec<u8>>) -> Result<Arc<FieldGridStore>> {
         install_quiet_panic_hook();
         guard(|| {

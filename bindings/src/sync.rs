@@ -178,6 +178,7 @@ impl SyncClient {
     /// Sends what was captured, uploads photos, receives changes. One sync
     /// runs at a time per store (`Conflict` otherwise). `AuthExpired` means
     /// sign in again; `Offline` means try later; nothing is lost either way.
+    #[uniffi::method(default(listener = None))]
     pub async fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
         let running = self.store.begin_sync().ok_or_else(|| FieldGridError::Conflict {
             message: "a sync of this store is already running".to_owned(),

@@ -609,7 +609,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_wipe() != 15394:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_constructor_fieldgridstore_open() != 65229:
+    if lib.uniffi_fieldgrid_checksum_constructor_fieldgridstore_open() != 13529:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_logsink_log() != 14253:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -619,7 +619,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_syncclient_logout() != 8901:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_method_syncclient_sync() != 27332:
+    if lib.uniffi_fieldgrid_checksum_method_syncclient_sync() != 12579:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_constructor_syncclient_new() != 33096:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -7097,7 +7097,7 @@ class FieldGridStore(FieldGridStoreProtocol):
     
     _handle: ctypes.c_uint64
     @classmethod
-    def open(cls, path: str,key: typing.Optional[bytes]) -> FieldGridStore:
+    def open(cls, path: str,key: typing.Union[object, typing.Optional[bytes]] = _DEFAULT) -> FieldGridStore:
         """
         Opens (or creates) the store at `path`. With a `key` (exactly 32 random
         bytes from the platform key store) the file is encrypted (SQLCipher)
@@ -7108,6 +7108,8 @@ class FieldGridStore(FieldGridStoreProtocol):
         
         _UniffiFfiConverterString.check_lower(path)
 
+        if key is _DEFAULT:
+            key = None
         _UniffiFfiConverterOptionalBytes.check_lower(key)
         _uniffi_lowered_args = (
             _UniffiFfiConverterString.lower(path),
@@ -8167,7 +8169,7 @@ class SyncClientProtocol(typing.Protocol):
         Forgets the session (captured data stays, and waits for the next sign-in).
 """
         raise NotImplementedError
-    async def sync(self, listener: typing.Optional[SyncListener]) -> SyncReport:
+    async def sync(self, listener: typing.Union[object, typing.Optional[SyncListener]] = _DEFAULT) -> SyncReport:
         """
         Sends what was captured, uploads photos, receives changes. One sync
         runs at a time per store (`Conflict` otherwise). `AuthExpired` means
@@ -8274,13 +8276,15 @@ class SyncClient(SyncClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    async def sync(self, listener: typing.Optional[SyncListener]) -> SyncReport:
+    async def sync(self, listener: typing.Union[object, typing.Optional[SyncListener]] = _DEFAULT) -> SyncReport:
         """
         Sends what was captured, uploads photos, receives changes. One sync
         runs at a time per store (`Conflict` otherwise). `AuthExpired` means
         sign in again; `Offline` means try later; nothing is lost either way.
 """
         
+        if listener is _DEFAULT:
+            listener = None
         _UniffiFfiConverterOptionalTypeSyncListener.check_lower(listener)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),

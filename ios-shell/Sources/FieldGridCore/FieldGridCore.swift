@@ -876,7 +876,7 @@ open class FieldGridStore: FieldGridStoreProtocol, @unchecked Sendable {
      * file from a newer app version is a `Storage` error that leaves the file
      * untouched.
      */
-public static func `open`(path: String, key: Data?)throws  -> FieldGridStore  {
+public static func `open`(path: String, key: Data? = nil)throws  -> FieldGridStore  {
     return try  FfiConverterTypeFieldGridStore_lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
         uniffiCallStatus in
     uniffi_fieldgrid_fn_constructor_fieldgridstore_open(
@@ -1767,7 +1767,7 @@ open func logout()throws   {try rustCallWithError(FfiConverterTypeFieldGridError
      * runs at a time per store (`Conflict` otherwise). `AuthExpired` means
      * sign in again; `Offline` means try later; nothing is lost either way.
      */
-open func sync(listener: SyncListener?)async throws  -> SyncReport  {
+open func sync(listener: SyncListener? = nil)async throws  -> SyncReport  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -8240,13 +8240,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_syncclient_logout() != 8901) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_method_syncclient_sync() != 27332) {
+    if (uniffi_fieldgrid_checksum_method_syncclient_sync() != 12579) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_synclistener_on_progress() != 31344) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_constructor_fieldgridstore_open() != 65229) {
+    if (uniffi_fieldgrid_checksum_constructor_fieldgridstore_open() != 13529) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_constructor_syncclient_new() != 33096) {

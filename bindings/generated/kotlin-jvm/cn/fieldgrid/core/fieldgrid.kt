@@ -1225,13 +1225,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_syncclient_logout() and 0xFFFF) != 8901) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_method_syncclient_sync() and 0xFFFF) != 27332) {
+    if ((lib.uniffi_fieldgrid_checksum_method_syncclient_sync() and 0xFFFF) != 12579) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_synclistener_on_progress() and 0xFFFF) != 31344) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_constructor_fieldgridstore_open() and 0xFFFF) != 65229) {
+    if ((lib.uniffi_fieldgrid_checksum_constructor_fieldgridstore_open() and 0xFFFF) != 13529) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_constructor_syncclient_new() and 0xFFFF) != 33096) {
@@ -2715,7 +2715,7 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
      * file from a newer app version is a `Storage` error that leaves the file
      * untouched.
      */
-    @Throws(FieldGridException::class) fun `open`(`path`: kotlin.String, `key`: kotlin.ByteArray?): FieldGridStore {
+    @Throws(FieldGridException::class) fun `open`(`path`: kotlin.String, `key`: kotlin.ByteArray? = null): FieldGridStore {
             return FfiConverterTypeFieldGridStore.lift(
     uniffiRustCallWithError(FieldGridException) { _status ->
     UniffiLib.uniffi_fieldgrid_fn_constructor_fieldgridstore_open(
@@ -3204,7 +3204,7 @@ public interface SyncClientInterface {
      * runs at a time per store (`Conflict` otherwise). `AuthExpired` means
      * sign in again; `Offline` means try later; nothing is lost either way.
      */
-    suspend fun `sync`(`listener`: SyncListener?): SyncReport
+    suspend fun `sync`(`listener`: SyncListener? = null): SyncReport
     
     companion object
 }

@@ -1,0 +1,215 @@
+"""The FieldGrid library as a Python QA engineer (or a shell) uses it."""
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import fieldgrid as fg
+from conftest import JPEG, PASSWORD, id_number, resident, sign_in
+
+
+def test_keyed_store_captures_resident_and_incident_with_photo_and_finds_them(tmp, key, phone):
+    store = phone
+    r = store.create_resident(resident("张三丰", 1))
+    assert r.birth_date == "1950-01-01"
+    assert r.meta.sync == fg.SyncStatus.ONLY_ON_DEVICE()
+
+    incident = store.report_incident(
+        fg.NewIncident(
+            grid_id="grid-a",
+            category="broken_facility",
+            description="楼道灯损坏",
+            location=fg.Location(latitude=37.46, longitude=118.49, accuracy_m=8.0, crs=fg.CoordinateSystem.WGS84),
+        ),
+        [fg.NewPhoto(source=fg.PhotoSource.BYTES(JPEG))],
+    )
+    assert incident.status == fg.IncidentStatus.REPORTED
+    assert len(incident.photos) == 1
+    assert store.photo_bytes(incident.photos[0]) == JPEG
+    # The photo is encrypted on disk: its file does not start with the JPEG header.
+    on_disk = (tmp / "phone.db.photos" / incident.photos[0].sha256).read_bytes()
+    assert not on_disk.startswith(JPEG[:3])
+
+    by_name = store.search_residents(fg.ResidentQuery(name="三丰"), fg.PageRequest())
+    assert [x.id for x in by_name.items] == [r.id]
+    by_id_tail = store.search_residents(fg.ResidentQuery(id_number=r.id_number[-4:]), fg.PageRequest())
+    assert [x.id for x in by_id_tail.items] == [r.id]
+    listed = store.list_incidents(fg.IncidentQuery(grid_id="grid-a"), fg.PageRequest(limit=10))
+    assert [i.id for i in listed.items] == [incident.id]
+    store.close()
+
+    again = fg.FieldGridStore.open(str(tmp / "phone.db"), key)
+    assert again.get_resident(r.id).name == "张三丰"
+    again.close()
+    with pytest.raises(fg.FieldGridError.Storage) as wrong:
+        fg.FieldGridStore.open(str(tmp / "phone.db"), bytes(32))
+    assert wrong.value.problem == fg.StorageProblem.WRONG_KEY
+
+
+def test_bad_id_number_is_a_typed_validation_error_naming_the_field(tmp, phone):
+    store = phone
+    good = id_number("370502", "19500101", 1)
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    with pytest.raises(fg.FieldGridError.Validation) as e:
+        store.create_resident(
+            fg.NewResident(grid_id="grid-a", name="李四", sex=fg.Sex.MALE, id_number=bad,
+                           residence=fg.ResidenceStatus.REGISTERED)
+        )
+    assert e.value.field == "id_number"
+    assert e.value.code == "bad_check_character"
+    assert bad not in str(e.value) and "李四" not in str(e.value)
+    assert store.status_counts().records == 0
+    assert store.search_residents(fg.ResidentQuery(name="李四"), fg.PageRequest()).items == []
+    with pytest.raises(fg.FieldGridError.Validation) as e:
+        store.create_resident(resident("王五", 2, birth_date="1950-02-30"))
+    assert e.value.field == "birth_date"
+    with pytest.raises(fg.FieldGridError.NotFound):
+        store.get_resident("no-such-id")
+    with pytest.raises(fg.FieldGridError.Validation) as short_key:
+        fg.FieldGridStore.open(str(tmp / "other.db"), b"short")
+    assert short_key.value.field == "key"
+    assert not (tmp / "other.db").exists()
+
+
+def test_form_helpers_check_id_numbers_and_mask_personal_data():
+    info = fg.check_id_number(id_number("370502", "19800229", 12))
+    assert info.birth_date == "1980-02-29" and info.sex == fg.Sex.FEMALE
+    with pytest.raises(fg.FieldGridError.Validation) as e:
+        fg.check_id_number("37050219800229012")
+    assert e.value.field == "id_number"
+    assert fg.mask_name("张小明") == "张*明"
+    assert fg.mask_phone("13812345678") == "138****5678"
+    assert "19800229" not in fg.mask_id_number(id_number("370502", "19800229", 12))
+
+
+class Progress(fg.SyncListener):
+    def __init__(self):
+        self.events = []
+
+    def on_progress(self, progress):
+        self.events.append(progress)
+
+
+def test_sync_with_the_reference_server_sends_records_another_phone_receives(tmp, key, server):
+    phone = fg.FieldGridStore.open(str(tmp / "phone1.db"), key)
+    client = fg.SyncClient(phone, fg.SyncSettings(server_url=server))
+    with pytest.raises(fg.FieldGridError.BadCredentials):
+        asyncio.run(client.login("wa1", "wrong password"))
+    with pytest.raises(fg.FieldGridError.AuthExpired):
+        asyncio.run(client.sync())
+    session = asyncio.run(client.login("wa1", PASSWORD))
+    assert [g.id for g in session.grids] == ["grid-a"]
+
+    r = phone.create_resident(resident("赵六", 3))
+    incident = phone.report_incident(
+        fg.NewIncident(grid_id="grid-a", category="neighbour_dispute", description="电动车楼道充电"),
+        [fg.NewPhoto(source=fg.PhotoSource.BYTES(JPEG))],
+    )
+    progress = Progress()
+    report = asyncio.run(client.sync(progress))
+    assert report.confirmed >= 2 and report.rejected == 0 and report.photos_uploaded == 1
+    phases = {p.phase for p in progress.events}
+    assert {fg.SyncPhase.PUSH, fg.SyncPhase.PULL} <= phases
+    assert phone.get_resident(r.id).meta.sync == fg.SyncStatus.ON_SERVER()
+    counts = phone.status_counts()
+    assert counts.on_server == counts.records and counts.only_on_device == 0
+
+    # A second phone of the same grid gets them from the server.
+    other = fg.FieldGridStore.open(str(tmp / "phone2.db"), None)
+    other_client = fg.SyncClient(other, fg.SyncSettings(server_url=server))
+    asyncio.run(other_client.login("wa2", PASSWORD))
+    pulled = asyncio.run(other_client.sync())
+    assert pulled.pulled >= 2
+    assert other.get_resident(r.id).name == "赵六"
+    assert other.get_incident(incident.id).status == fg.IncidentStatus.REPORTED
+
+    with pytest.raises(fg.FieldGridError.Validation) as e:
+        fg.SyncClient(phone, fg.SyncSettings(server_url="http://example.com"))
+    assert e.value.field == "server_url"
+
+
+def test_sync_to_an_unreachable_server_is_offline_and_loses_nothing(phone, server):
+    r = phone.create_resident(resident("孙七", 4))
+    dead = fg.SyncClient(phone, fg.SyncSettings(server_url="http://127.0.0.1:9", max_attempts=1, request_timeout_ms=2000))
+    with pytest.raises(fg.FieldGridError.Offline):
+        asyncio.run(dead.sync())
+    # Sent or not, no receipt: the record stays, waiting for the next sync.
+    assert phone.get_resident(r.id).meta.sync in (fg.SyncStatus.ONLY_ON_DEVICE(), fg.SyncStatus.SENDING())
+    assert phone.status_counts().on_server == 0
+    live = fg.SyncClient(phone, fg.SyncSettings(server_url=server))
+    assert asyncio.run(live.sync()).confirmed == 1
+    assert phone.get_resident(r.id).meta.sync == fg.SyncStatus.ON_SERVER()
+
+
+class Lines(fg.LogSink):
+    def __init__(self):
+        self.records = []
+        self.lock = threading.Lock()
+
+    def log(self, record):
+        with self.lock:
+            self.records.append(record)
+
+
+def test_log_sink_receives_the_cores_lines_without_personal_data(tmp, key, server):
+    lines = Lines()
+    fg.set_log_sink(lines, fg.LogLevel.TRACE)
+    try:
+        phone = fg.FieldGridStore.open(str(tmp / "phone.db"), key)
+        client = fg.SyncClient(phone, fg.SyncSettings(server_url=server))
+        asyncio.run(client.login("wa1", PASSWORD))
+        r = phone.create_resident(resident("周八", 5))
+        asyncio.run(client.sync())
+    finally:
+        fg.set_log_sink(None, fg.LogLevel.ERROR)
+    assert any(rec.message.startswith("store opened") for rec in lines.records)
+    assert any(rec.target.startswith("fieldgrid_core::sync") for rec in lines.records)
+    text = "\n".join(f"{rec.target} {rec.message}" for rec in lines.records)
+    for secret in ("周八", r.id_number, r.id_number[-6:], r.phone):
+        assert secret not in text
+    count = len(lines.records)
+    phone.create_resident(resident("吴九", 6))
+    assert len(lines.records) == count  # the sink was removed
+
+
+def test_eight_threads_on_one_store_complete_without_error_or_corruption(tmp, key, phone):
+    store = phone
+    per_thread = 40
+
+    def work(t):
+        ids = []
+        for i in range(per_thread):
+            seq = t * per_thread + i
+            ids.append(store.create_resident(resident(f"线程{t}号{i}", seq)).id)
+            store.search_residents(fg.ResidentQuery(grid_id="grid-a"), fg.PageRequest(limit=20))
+            store.dashboard("grid-a")
+        return ids
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = [i for ids in pool.map(work, range(8)) for i in ids]
+    assert len(set(created)) == 8 * per_thread
+    assert store.dashboard("grid-a").residents == 8 * per_thread
+    assert store.status_counts().only_on_device == 8 * per_thread
+    assert all(store.get_resident(i).grid_id == "grid-a" for i in created)
+    store.close()
+    again = fg.FieldGridStore.open(str(tmp / "phone.db"), key)
+    assert again.status_counts().records == 8 * per_thread
+
+
+def test_wipe_refuses_while_work_is_unsynced_and_removes_everything_when_forced(tmp, phone):
+    store = phone
+    store.report_incident(
+        fg.NewIncident(grid_id="grid-a", category="neighbour_dispute", description="x"),
+        [fg.NewPhoto(source=fg.PhotoSource.BYTES(JPEG))],
+    )
+    with pytest.raises(fg.FieldGridError.Conflict):
+        store.wipe(False)
+    # Still open and whole.
+    assert len(store.list_incidents(fg.IncidentQuery(), fg.PageRequest()).items) == 1
+    store.wipe(True)
+    assert not (tmp / "phone.db").exists()
+    assert not (tmp / "phone.db.photos").exists() or not any((tmp / "phone.db.photos").iterdir())
+    with pytest.raises(fg.FieldGridError.Conflict):
+        store.status_counts()
