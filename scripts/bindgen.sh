@@ -20,7 +20,9 @@ case "$mode" in write | --check) ;; *)
     ;;
 esac
 
-cargo build --quiet -p fieldgrid-ffi -p uniffi-bindgen
+# The whole workspace (not just the two packages): one feature set for every
+# build, so this build and the tests' do not undo each other.
+cargo build --quiet --workspace
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 lib="$target_dir/debug/libfieldgrid.so"
 [[ "$(uname)" == Darwin ]] && lib="$target_dir/debug/libfieldgrid.dylib"

@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 scripts/bindgen.sh --check
-cargo build --quiet -p fieldgrid-ffi -p fieldgrid-cli
+# The whole workspace, as scripts/bindgen.sh builds it: the same feature set,
+# so neither build undoes the other.
+cargo build --quiet --workspace
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 lib_dir="$target_dir/debug"
 tools="$target_dir/bindings-tools"
@@ -21,6 +23,7 @@ mkdir -p "$tools"
 export FIELDGRID_BIN="$lib_dir/fieldgrid"
 
 sudo_() { if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi; }
+apt_install() { sudo_ apt-get install -y -qq "$@" >/dev/null || { sudo_ apt-get update -qq && sudo_ apt-get install -y -qq "$@" >/dev/null; }; }
 
 status=0
 
@@ -29,7 +32,7 @@ py_dir="$target_dir/bindings-python"
 mkdir -p "$py_dir"
 cp bindings/generated/python/fieldgrid.py "$lib_dir/libfieldgrid.so" "$py_dir/"
 if [[ ! -x "$tools/venv/bin/pytest" ]]; then
-    python3 -m venv "$tools/venv"
+    python3 -m venv "$tools/venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$tools/venv"; }
     "$tools/venv/bin/pip" install --quiet 'pytest>=8,<10'
 fi
 set +e
@@ -37,22 +40,21 @@ FIELDGRID_PY_DIR="$py_dir" "$tools/venv/bin/pytest" -q -p no:cacheprovider tests
 py_status=${PIPESTATUS[0]}
 set -e
 py_passed=$(grep -Eo '[0-9]+ passed' "$tools/pytest.log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
-py_failed=$(grep -Eo '[0-9]+ (failed|error)' "$tools/pytest.log" | grep -Eo '[0-9]+' | paste -sd+ | bc 2>/dev/null || echo 0)
-[[ -z "$py_failed" ]] && py_failed=0
+py_failed=$({ grep -Eo '[0-9]+ (failed|errors?)' "$tools/pytest.log" || true; } | awk '{ n += $1 } END { print n + 0 }')
 if ((py_status != 0 && py_failed == 0)); then py_failed=1; fi
 echo "python: $py_passed passed, $py_failed failed"
 ((py_status == 0)) || status=1
 
 # ---- Kotlin ----
 if [[ ! -f /usr/share/java/jna.jar || ! -f /usr/share/java/junit4.jar ]]; then
-    sudo_ apt-get install -y -qq libjna-java junit4 >/dev/null
+    apt_install libjna-java junit4
 fi
 if ! command -v java >/dev/null; then
-    sudo_ apt-get install -y -qq openjdk-17-jdk-headless >/dev/null
+    apt_install openjdk-17-jdk-headless
 fi
 kotlin_home="$tools/npm/node_modules/kotlin-compiler"
 if [[ ! -x "$kotlin_home/bin/kotlinc" ]]; then
-    command -v npm >/dev/null || sudo_ apt-get install -y -qq npm >/dev/null
+    command -v npm >/dev/null || apt_install npm
     npm install --silent --prefix "$tools/npm" kotlin-compiler@2.4.20 >/dev/null
 fi
 kotlinc="$kotlin_home/bin/kotlinc"

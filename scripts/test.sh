@@ -26,7 +26,19 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
+set +e
 cargo test --workspace 2>&1 | tee "$log"
+rust_status=${PIPESTATUS[0]}
+set -e
 # One closing line for the whole run (cargo prints one per test binary, the
 # last of which is usually an empty doc-test run).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust: %d passed, %d failed\n", p, f }' "$log"
+
+echo "== bindings: generated code current, Python and Kotlin tests"
+bindings_status=0
+scripts/test-bindings.sh || bindings_status=$?
+
+if ((rust_status != 0 || bindings_status != 0)); then
+    echo "FAILED (rust exit $rust_status, bindings exit $bindings_status)" >&2
+    exit 1
+fi

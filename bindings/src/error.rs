@@ -29,15 +29,15 @@ pub enum StorageProblem {
 /// with one subclass per variant; in Swift an `enum FieldGridError: Error`.
 #[derive(uniffi::Error, thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum FieldGridError {
-    /// The input was refused; nothing was written. Show `message` next to `field`.
-    #[error("invalid input: {message}")]
+    /// The input was refused; nothing was written. Show `reason` next to `field`.
+    #[error("invalid input: {reason}")]
     Validation {
         /// The field as named in the API (`id_number`, `location.latitude`, `photos[1]`).
         field: String,
         /// Stable code of the rule broken (`bad_check_character`, `required`, ...).
         code: String,
         /// Short English explanation, without the value.
-        message: String,
+        reason: String,
     },
     /// No record of this kind with this id on this phone.
     #[error("{entity} not found")]
@@ -49,17 +49,17 @@ pub enum FieldGridError {
     },
     /// The call does not fit the store's state now: operations not yet synced
     /// (wipe without force), a sync already running, a closed store.
-    #[error("{message}")]
+    #[error("{reason}")]
     Conflict {
         /// What stands in the way.
-        message: String,
+        reason: String,
     },
     /// The server cannot be reached, or cannot answer now: try again later.
     /// Nothing captured is lost.
-    #[error("{message}")]
+    #[error("{reason}")]
     Offline {
         /// What happened (no personal data).
-        message: String,
+        reason: String,
     },
     /// The session expired or there is none: sign in again. Nothing is lost.
     #[error("signed out: sign in again")]
@@ -74,21 +74,21 @@ pub enum FieldGridError {
     #[error("this app version is too old for the server: update the app")]
     ProtocolTooOld,
     /// The store could not be opened, read or written.
-    #[error("{message}")]
+    #[error("{reason}")]
     Storage {
         /// Which problem.
         problem: StorageProblem,
         /// What happened (no personal data).
-        message: String,
+        reason: String,
     },
     /// The sync was cancelled; what was done stays done.
     #[error("cancelled")]
     Cancelled,
     /// A bug in FieldGrid. The call changed nothing; please report it.
-    #[error("internal error: {message}")]
+    #[error("internal error: {reason}")]
     Internal {
         /// What failed (no personal data).
-        message: String,
+        reason: String,
     },
 }
 
@@ -96,13 +96,13 @@ impl From<Error> for FieldGridError {
     fn from(e: Error) -> Self {
         let storage = |problem| FieldGridError::Storage {
             problem,
-            message: e.to_string(),
+            reason: e.to_string(),
         };
         match e {
             Error::Validation(ref v) => FieldGridError::Validation {
                 field: v.field.clone(),
                 code: v.code.as_str().to_owned(),
-                message: v.to_string(),
+                reason: v.to_string(),
             },
             Error::NotFound { entity, ref id } => FieldGridError::NotFound {
                 entity: entity.to_owned(),
@@ -114,14 +114,14 @@ impl From<Error> for FieldGridError {
             Error::NewerSchema { .. } => storage(StorageProblem::NewerSchema),
             Error::Storage(_) => storage(StorageProblem::Database),
             Error::Io(_) => storage(StorageProblem::File),
-            Error::Offline | Error::Server { .. } => FieldGridError::Offline { message: e.to_string() },
+            Error::Offline | Error::Server { .. } => FieldGridError::Offline { reason: e.to_string() },
             Error::AuthExpired => FieldGridError::AuthExpired,
             Error::BadCredentials => FieldGridError::BadCredentials,
             Error::Forbidden => FieldGridError::Forbidden,
             Error::ProtocolTooOld => FieldGridError::ProtocolTooOld,
-            Error::Unsynced { .. } => FieldGridError::Conflict { message: e.to_string() },
+            Error::Unsynced { .. } => FieldGridError::Conflict { reason: e.to_string() },
             Error::Cancelled => FieldGridError::Cancelled,
-            Error::Internal(_) => FieldGridError::Internal { message: e.to_string() },
+            Error::Internal(_) => FieldGridError::Internal { reason: e.to_string() },
         }
     }
 }
@@ -138,7 +138,7 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 pub(crate) fn panicked() -> FieldGridError {
     FieldGridError::Internal {
-        message: "unexpected failure inside FieldGrid (a bug; nothing was written by this call)".to_owned(),
+        reason: "unexpected failure inside FieldGrid (a bug; nothing was written by this call)".to_owned(),
     }
 }
 
@@ -184,7 +184,7 @@ mod tests {
             FieldGridError::Validation {
                 field: "id_number".into(),
                 code: "bad_check_character".into(),
-                message: "id_number has a wrong check character".into(),
+                reason: "id_number has a wrong check character".into(),
             }
         );
         assert!(matches!(

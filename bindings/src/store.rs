@@ -20,7 +20,7 @@ use crate::error::{FieldGridError, Result, guard, install_quiet_panic_hook};
 use crate::types::*;
 
 /// An open FieldGrid store. Open one per signed-in worker and keep it for
-/// the life of the app; `close` or `wipe` ends it.
+/// the life of the app; `close_store` or `wipe` ends it.
 #[derive(uniffi::Object)]
 pub struct FieldGridStore {
     store: RwLock<Option<Arc<Store>>>,
@@ -53,7 +53,7 @@ impl FieldGridStore {
 
 fn closed() -> FieldGridError {
     FieldGridError::Conflict {
-        message: "the store is closed".to_owned(),
+        reason: "the store is closed".to_owned(),
     }
 }
 
@@ -86,9 +86,11 @@ impl FieldGridStore {
         })
     }
 
-    /// Closes the store; later calls return `Conflict`. A sync in progress
-    /// finishes first (it holds the store until it returns).
-    pub fn close(&self) {
+    /// Closes the database file now, even while other references to this
+    /// object remain; later calls return `Conflict`. A sync in progress keeps
+    /// the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
+    /// `deinit` release this object; the file closes with the last reference.)
+    pub fn close_store(&self) {
         self.store.write().unwrap_or_else(PoisonError::into_inner).take();
     }
 
@@ -113,7 +115,7 @@ impl FieldGridStore {
                 Err(store) => {
                     *slot = Some(store);
                     Err(FieldGridError::Conflict {
-                        message: "another call (a sync) is using the store; cancel it first".to_owned(),
+                        reason: "another call (a sync) is using the store; cancel it first".to_owned(),
                     })
                 }
             }

@@ -181,7 +181,7 @@ impl SyncClient {
     #[uniffi::method(default(listener = None))]
     pub async fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
         let running = self.store.begin_sync().ok_or_else(|| FieldGridError::Conflict {
-            message: "a sync of this store is already running".to_owned(),
+            reason: "a sync of this store is already running".to_owned(),
         })?;
         let store = self.store.core()?;
         let transport = self.transport.clone();

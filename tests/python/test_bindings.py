@@ -38,11 +38,11 @@ def test_keyed_store_captures_resident_and_incident_with_photo_and_finds_them(tm
     assert [x.id for x in by_id_tail.items] == [r.id]
     listed = store.list_incidents(fg.IncidentQuery(grid_id="grid-a"), fg.PageRequest(limit=10))
     assert [i.id for i in listed.items] == [incident.id]
-    store.close()
+    store.close_store()
 
     again = fg.FieldGridStore.open(str(tmp / "phone.db"), key)
     assert again.get_resident(r.id).name == "张三丰"
-    again.close()
+    again.close_store()
     with pytest.raises(fg.FieldGridError.Storage) as wrong:
         fg.FieldGridStore.open(str(tmp / "phone.db"), bytes(32))
     assert wrong.value.problem == fg.StorageProblem.WRONG_KEY
@@ -193,7 +193,7 @@ def test_eight_threads_on_one_store_complete_without_error_or_corruption(tmp, ke
     assert store.dashboard("grid-a").residents == 8 * per_thread
     assert store.status_counts().only_on_device == 8 * per_thread
     assert all(store.get_resident(i).grid_id == "grid-a" for i in created)
-    store.close()
+    store.close_store()
     again = fg.FieldGridStore.open(str(tmp / "phone.db"), key)
     assert again.status_counts().records == 8 * per_thread
 

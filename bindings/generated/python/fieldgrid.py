@@ -545,7 +545,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close() != 58740:
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() != 17205:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household() != 61107:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -684,9 +684,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories.restype = ctypes.c_uint16
-_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close.argtypes = (
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store.argtypes = (
 )
-_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household.restype = ctypes.c_uint16
@@ -860,11 +860,11 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_categories.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_categories.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close.argtypes = (
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close.restype = None
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store.restype = None
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_create_household.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -5379,18 +5379,18 @@ class FieldGridError:  # type: ignore
     
     class Validation(_UniffiTempFieldGridError):
         """
-        The input was refused; nothing was written. Show `message` next to `field`.
+        The input was refused; nothing was written. Show `reason` next to `field`.
 """
         
-        def __init__(self, field, code, message):
+        def __init__(self, field, code, reason):
             super().__init__(", ".join([
                 "field={!r}".format(field),
                 "code={!r}".format(code),
-                "message={!r}".format(message),
+                "reason={!r}".format(reason),
             ]))
             self.field = field
             self.code = code
-            self.message = message
+            self.reason = reason
 
         def __repr__(self):
             return "FieldGridError.Validation({})".format(str(self))
@@ -5417,11 +5417,11 @@ class FieldGridError:  # type: ignore
         (wipe without force), a sync already running, a closed store.
 """
         
-        def __init__(self, message):
+        def __init__(self, reason):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "reason={!r}".format(reason),
             ]))
-            self.message = message
+            self.reason = reason
 
         def __repr__(self):
             return "FieldGridError.Conflict({})".format(str(self))
@@ -5432,11 +5432,11 @@ class FieldGridError:  # type: ignore
         Nothing captured is lost.
 """
         
-        def __init__(self, message):
+        def __init__(self, reason):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "reason={!r}".format(reason),
             ]))
-            self.message = message
+            self.reason = reason
 
         def __repr__(self):
             return "FieldGridError.Offline({})".format(str(self))
@@ -5490,13 +5490,13 @@ class FieldGridError:  # type: ignore
         The store could not be opened, read or written.
 """
         
-        def __init__(self, problem, message):
+        def __init__(self, problem, reason):
             super().__init__(", ".join([
                 "problem={!r}".format(problem),
-                "message={!r}".format(message),
+                "reason={!r}".format(reason),
             ]))
             self.problem = problem
-            self.message = message
+            self.reason = reason
 
         def __repr__(self):
             return "FieldGridError.Storage({})".format(str(self))
@@ -5517,11 +5517,11 @@ class FieldGridError:  # type: ignore
         A bug in FieldGrid. The call changed nothing; please report it.
 """
         
-        def __init__(self, message):
+        def __init__(self, reason):
             super().__init__(", ".join([
-                "message={!r}".format(message),
+                "reason={!r}".format(reason),
             ]))
-            self.message = message
+            self.reason = reason
 
         def __repr__(self):
             return "FieldGridError.Internal({})".format(str(self))
@@ -5585,17 +5585,17 @@ class _UniffiFfiConverterTypeFieldGridError(_UniffiConverterRustBuffer):
         if isinstance(value, FieldGridError.Validation):
             _UniffiFfiConverterString.check_lower(value.field)
             _UniffiFfiConverterString.check_lower(value.code)
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, FieldGridError.NotFound):
             _UniffiFfiConverterString.check_lower(value.entity)
             _UniffiFfiConverterString.check_lower(value.id)
             return
         if isinstance(value, FieldGridError.Conflict):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, FieldGridError.Offline):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, FieldGridError.AuthExpired):
             return
@@ -5607,12 +5607,12 @@ class _UniffiFfiConverterTypeFieldGridError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, FieldGridError.Storage):
             _UniffiFfiConverterTypeStorageProblem.check_lower(value.problem)
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, FieldGridError.Cancelled):
             return
         if isinstance(value, FieldGridError.Internal):
-            _UniffiFfiConverterString.check_lower(value.message)
+            _UniffiFfiConverterString.check_lower(value.reason)
             return
 
     @staticmethod
@@ -5621,17 +5621,17 @@ class _UniffiFfiConverterTypeFieldGridError(_UniffiConverterRustBuffer):
             buf.write_i32(1)
             _UniffiFfiConverterString.write(value.field, buf)
             _UniffiFfiConverterString.write(value.code, buf)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, FieldGridError.NotFound):
             buf.write_i32(2)
             _UniffiFfiConverterString.write(value.entity, buf)
             _UniffiFfiConverterString.write(value.id, buf)
         if isinstance(value, FieldGridError.Conflict):
             buf.write_i32(3)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, FieldGridError.Offline):
             buf.write_i32(4)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, FieldGridError.AuthExpired):
             buf.write_i32(5)
         if isinstance(value, FieldGridError.BadCredentials):
@@ -5643,12 +5643,12 @@ class _UniffiFfiConverterTypeFieldGridError(_UniffiConverterRustBuffer):
         if isinstance(value, FieldGridError.Storage):
             buf.write_i32(9)
             _UniffiFfiConverterTypeStorageProblem.write(value.problem, buf)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, FieldGridError.Cancelled):
             buf.write_i32(10)
         if isinstance(value, FieldGridError.Internal):
             buf.write_i32(11)
-            _UniffiFfiConverterString.write(value.message, buf)
+            _UniffiFfiConverterString.write(value.reason, buf)
 
 
 
@@ -6901,7 +6901,7 @@ class _UniffiFfiConverterSequenceTypeResidentChange(_UniffiConverterRustBuffer):
 class FieldGridStoreProtocol(typing.Protocol):
     """
     An open FieldGrid store. Open one per signed-in worker and keep it for
-    the life of the app; `close` or `wipe` ends it.
+    the life of the app; `close_store` or `wipe` ends it.
 """
     
     def acknowledge_conflicts(self, entity_id: str) -> None:
@@ -6924,10 +6924,12 @@ class FieldGridStoreProtocol(typing.Protocol):
         The incident categories in force (updated by sync).
 """
         raise NotImplementedError
-    def close(self, ) -> None:
+    def close_store(self, ) -> None:
         """
-        Closes the store; later calls return `Conflict`. A sync in progress
-        finishes first (it holds the store until it returns).
+        Closes the database file now, even while other references to this
+        object remain; later calls return `Conflict`. A sync in progress keeps
+        the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
+        `deinit` release this object; the file closes with the last reference.)
 """
         raise NotImplementedError
     def create_household(self, input: NewHousehold) -> Household:
@@ -7092,7 +7094,7 @@ class FieldGridStoreProtocol(typing.Protocol):
 class FieldGridStore(FieldGridStoreProtocol):
     """
     An open FieldGrid store. Open one per signed-in worker and keep it for
-    the life of the app; `close` or `wipe` ends it.
+    the life of the app; `close_store` or `wipe` ends it.
 """
     
     _handle: ctypes.c_uint64
@@ -7219,10 +7221,12 @@ class FieldGridStore(FieldGridStoreProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def close(self, ) -> None:
+    def close_store(self, ) -> None:
         """
-        Closes the store; later calls return `Conflict`. A sync in progress
-        finishes first (it holds the store until it returns).
+        Closes the database file now, even while other references to this
+        object remain; later calls return `Conflict`. A sync in progress keeps
+        the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
+        `deinit` release this object; the file closes with the last reference.)
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -7231,7 +7235,7 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

@@ -625,7 +625,7 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 /**
  * An open FieldGrid store. Open one per signed-in worker and keep it for
- * the life of the app; `close` or `wipe` ends it.
+ * the life of the app; `close_store` or `wipe` ends it.
  */
 public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     
@@ -650,10 +650,12 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func categories() throws  -> [Category]
     
     /**
-     * Closes the store; later calls return `Conflict`. A sync in progress
-     * finishes first (it holds the store until it returns).
+     * Closes the database file now, even while other references to this
+     * object remain; later calls return `Conflict`. A sync in progress keeps
+     * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
+     * `deinit` release this object; the file closes with the last reference.)
      */
-    func close() 
+    func closeStore() 
     
     /**
      * Creates a household (room).
@@ -816,7 +818,7 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
 }
 /**
  * An open FieldGrid store. Open one per signed-in worker and keep it for
- * the life of the app; `close` or `wipe` ends it.
+ * the life of the app; `close_store` or `wipe` ends it.
  */
 open class FieldGridStore: FieldGridStoreProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -941,12 +943,14 @@ open func categories()throws  -> [Category]  {
 }
     
     /**
-     * Closes the store; later calls return `Conflict`. A sync in progress
-     * finishes first (it holds the store until it returns).
+     * Closes the database file now, even while other references to this
+     * object remain; later calls return `Conflict`. A sync in progress keeps
+     * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
+     * `deinit` release this object; the file closes with the last reference.)
      */
-open func close()  {try! rustCall() {
+open func closeStore()  {try! rustCall() {
         uniffiCallStatus in
-    uniffi_fieldgrid_fn_method_fieldgridstore_close(
+    uniffi_fieldgrid_fn_method_fieldgridstore_close_store(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
@@ -5628,7 +5632,7 @@ enum FieldGridError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     
     
     /**
-     * The input was refused; nothing was written. Show `message` next to `field`.
+     * The input was refused; nothing was written. Show `reason` next to `field`.
      */
     case Validation(
         /**
@@ -5639,7 +5643,7 @@ enum FieldGridError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */code: String, 
         /**
          * Short English explanation, without the value.
-         */message: String
+         */reason: String
     )
     /**
      * No record of this kind with this id on this phone.
@@ -5659,7 +5663,7 @@ enum FieldGridError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case Conflict(
         /**
          * What stands in the way.
-         */message: String
+         */reason: String
     )
     /**
      * The server cannot be reached, or cannot answer now: try again later.
@@ -5668,7 +5672,7 @@ enum FieldGridError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case Offline(
         /**
          * What happened (no personal data).
-         */message: String
+         */reason: String
     )
     /**
      * The session expired or there is none: sign in again. Nothing is lost.
@@ -5695,7 +5699,7 @@ enum FieldGridError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
          */problem: StorageProblem, 
         /**
          * What happened (no personal data).
-         */message: String
+         */reason: String
     )
     /**
      * The sync was cancelled; what was done stays done.
@@ -5707,7 +5711,7 @@ enum FieldGridError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
     case Internal(
         /**
          * What failed (no personal data).
-         */message: String
+         */reason: String
     )
 
     
@@ -5741,17 +5745,17 @@ public struct FfiConverterTypeFieldGridError: FfiConverterRustBuffer {
         case 1: return .Validation(
             field: try FfiConverterString.read(from: &buf), 
             code: try FfiConverterString.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf)
             )
         case 2: return .NotFound(
             entity: try FfiConverterString.read(from: &buf), 
             id: try FfiConverterString.read(from: &buf)
             )
         case 3: return .Conflict(
-            message: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf)
             )
         case 4: return .Offline(
-            message: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf)
             )
         case 5: return .AuthExpired
         case 6: return .BadCredentials
@@ -5759,11 +5763,11 @@ public struct FfiConverterTypeFieldGridError: FfiConverterRustBuffer {
         case 8: return .ProtocolTooOld
         case 9: return .Storage(
             problem: try FfiConverterTypeStorageProblem.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf)
             )
         case 10: return .Cancelled
         case 11: return .Internal(
-            message: try FfiConverterString.read(from: &buf)
+            reason: try FfiConverterString.read(from: &buf)
             )
 
          default: throw UniffiInternalError.unexpectedEnumCase
@@ -5777,11 +5781,11 @@ public struct FfiConverterTypeFieldGridError: FfiConverterRustBuffer {
 
         
         
-        case let .Validation(field,code,message):
+        case let .Validation(field,code,reason):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(field, into: &buf)
             FfiConverterString.write(code, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         
         case let .NotFound(entity,id):
@@ -5790,14 +5794,14 @@ public struct FfiConverterTypeFieldGridError: FfiConverterRustBuffer {
             FfiConverterString.write(id, into: &buf)
             
         
-        case let .Conflict(message):
+        case let .Conflict(reason):
             writeInt(&buf, Int32(3))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Offline(message):
+        case let .Offline(reason):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         
         case .AuthExpired:
@@ -5816,19 +5820,19 @@ public struct FfiConverterTypeFieldGridError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(8))
         
         
-        case let .Storage(problem,message):
+        case let .Storage(problem,reason):
             writeInt(&buf, Int32(9))
             FfiConverterTypeStorageProblem.write(problem, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         
         case .Cancelled:
             writeInt(&buf, Int32(10))
         
         
-        case let .Internal(message):
+        case let .Internal(reason):
             writeInt(&buf, Int32(11))
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(reason, into: &buf)
             
         }
     }
@@ -8135,7 +8139,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_method_fieldgridstore_close() != 58740) {
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() != 17205) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_create_household() != 61107) {

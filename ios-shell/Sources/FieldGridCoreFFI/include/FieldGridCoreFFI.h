@@ -330,9 +330,9 @@ RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_attach_incident_photo(uint6
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_categories(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CLOSE
-void uniffi_fieldgrid_fn_method_fieldgridstore_close(uint64_t ptr, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CLOSE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CLOSE_STORE
+void uniffi_fieldgrid_fn_method_fieldgridstore_close_store(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CREATE_HOUSEHOLD
@@ -901,9 +901,9 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_categories(void
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE
-#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE
-uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_close(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE_STORE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE_STORE
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_close_store(void
     
 );
 #endif

@@ -748,7 +748,7 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_categories(
     ): Int
-    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_close(
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_close_store(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_create_household(
     ): Int
@@ -870,7 +870,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_categories(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
-    external fun uniffi_fieldgrid_fn_method_fieldgridstore_close(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_close_store(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_create_household(`ptr`: Long,`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1120,7 +1120,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() and 0xFFFF) != 25711) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close() and 0xFFFF) != 58740) {
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() and 0xFFFF) != 17205) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household() and 0xFFFF) != 61107) {
@@ -1754,7 +1754,7 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 /**
  * An open FieldGrid store. Open one per signed-in worker and keep it for
- * the life of the app; `close` or `wipe` ends it.
+ * the life of the app; `close_store` or `wipe` ends it.
  */
 public interface FieldGridStoreInterface {
     
@@ -1779,10 +1779,12 @@ public interface FieldGridStoreInterface {
     fun `categories`(): List<Category>
     
     /**
-     * Closes the store; later calls return `Conflict`. A sync in progress
-     * finishes first (it holds the store until it returns).
+     * Closes the database file now, even while other references to this
+     * object remain; later calls return `Conflict`. A sync in progress keeps
+     * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
+     * `deinit` release this object; the file closes with the last reference.)
      */
-    fun `close`()
+    fun `closeStore`()
     
     /**
      * Creates a household (room).
@@ -1947,7 +1949,7 @@ public interface FieldGridStoreInterface {
 
 /**
  * An open FieldGrid store. Open one per signed-in worker and keep it for
- * the life of the app; `close` or `wipe` ends it.
+ * the life of the app; `close_store` or `wipe` ends it.
  */
 open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 {
@@ -2124,13 +2126,15 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
-     * Closes the store; later calls return `Conflict`. A sync in progress
-     * finishes first (it holds the store until it returns).
-     */override fun `close`()
+     * Closes the database file now, even while other references to this
+     * object remain; later calls return `Conflict`. A sync in progress keeps
+     * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
+     * `deinit` release this object; the file closes with the last reference.)
+     */override fun `closeStore`()
         = 
     callWithHandle {
     uniffiRustCall() { _status ->
-    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close(
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store(
         it,
         _status)
 }
@@ -6323,7 +6327,7 @@ public object FfiConverterTypeEventKind: FfiConverterRustBuffer<EventKind> {
 sealed class FieldGridException: kotlin.Exception() {
     
     /**
-     * The input was refused; nothing was written. Show `message` next to `field`.
+     * The input was refused; nothing was written. Show `reason` next to `field`.
      */
     class Validation(
         
@@ -6340,10 +6344,10 @@ sealed class FieldGridException: kotlin.Exception() {
         /**
          * Short English explanation, without the value.
          */
-        val `message`: kotlin.String
+        val `reason`: kotlin.String
         ) : FieldGridException() {
         override val message
-            get() = "field=${ `field` }, code=${ `code` }, message=${ `message` }"
+            get() = "field=${ `field` }, code=${ `code` }, reason=${ `reason` }"
     }
     
     /**
@@ -6374,10 +6378,10 @@ sealed class FieldGridException: kotlin.Exception() {
         /**
          * What stands in the way.
          */
-        val `message`: kotlin.String
+        val `reason`: kotlin.String
         ) : FieldGridException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "reason=${ `reason` }"
     }
     
     /**
@@ -6389,10 +6393,10 @@ sealed class FieldGridException: kotlin.Exception() {
         /**
          * What happened (no personal data).
          */
-        val `message`: kotlin.String
+        val `reason`: kotlin.String
         ) : FieldGridException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "reason=${ `reason` }"
     }
     
     /**
@@ -6444,10 +6448,10 @@ sealed class FieldGridException: kotlin.Exception() {
         /**
          * What happened (no personal data).
          */
-        val `message`: kotlin.String
+        val `reason`: kotlin.String
         ) : FieldGridException() {
         override val message
-            get() = "problem=${ `problem` }, message=${ `message` }"
+            get() = "problem=${ `problem` }, reason=${ `reason` }"
     }
     
     /**
@@ -6467,10 +6471,10 @@ sealed class FieldGridException: kotlin.Exception() {
         /**
          * What failed (no personal data).
          */
-        val `message`: kotlin.String
+        val `reason`: kotlin.String
         ) : FieldGridException() {
         override val message
-            get() = "message=${ `message` }"
+            get() = "reason=${ `reason` }"
     }
     
 
@@ -6530,7 +6534,7 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
                 4UL
                 + FfiConverterString.allocationSize(value.`field`)
                 + FfiConverterString.allocationSize(value.`code`)
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldGridException.NotFound -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6541,12 +6545,12 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
             is FieldGridException.Conflict -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldGridException.Offline -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldGridException.AuthExpired -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6568,7 +6572,7 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterTypeStorageProblem.allocationSize(value.`problem`)
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldGridException.Cancelled -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -6577,7 +6581,7 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
             is FieldGridException.Internal -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
-                + FfiConverterString.allocationSize(value.`message`)
+                + FfiConverterString.allocationSize(value.`reason`)
             )
         }
     }
@@ -6588,7 +6592,7 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
                 buf.putInt(1)
                 FfiConverterString.write(value.`field`, buf)
                 FfiConverterString.write(value.`code`, buf)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is FieldGridException.NotFound -> {
@@ -6599,12 +6603,12 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
             }
             is FieldGridException.Conflict -> {
                 buf.putInt(3)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is FieldGridException.Offline -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is FieldGridException.AuthExpired -> {
@@ -6626,7 +6630,7 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
             is FieldGridException.Storage -> {
                 buf.putInt(9)
                 FfiConverterTypeStorageProblem.write(value.`problem`, buf)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is FieldGridException.Cancelled -> {
@@ -6635,7 +6639,7 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
             }
             is FieldGridException.Internal -> {
                 buf.putInt(11)
-                FfiConverterString.write(value.`message`, buf)
+                FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }

@@ -1,0 +1,174 @@
+package cn.fieldgrid.shell
+
+import cn.fieldgrid.core.Dashboard
+import cn.fieldgrid.core.FieldGridStore
+import cn.fieldgrid.core.Grid
+import cn.fieldgrid.core.Incident
+import cn.fieldgrid.core.IncidentPage
+import cn.fieldgrid.core.IncidentQuery
+import cn.fieldgrid.core.NewIncident
+import cn.fieldgrid.core.NewPhoto
+import cn.fieldgrid.core.NewResident
+import cn.fieldgrid.core.NewServiceLog
+import cn.fieldgrid.core.PageRequest
+import cn.fieldgrid.core.Resident
+import cn.fieldgrid.core.ResidentChange
+import cn.fieldgrid.core.ResidentPage
+import cn.fieldgrid.core.ResidentQuery
+import cn.fieldgrid.core.ServiceLog
+import cn.fieldgrid.core.Session
+import cn.fieldgrid.core.StatusCounts
+import cn.fieldgrid.core.SyncClient
+import cn.fieldgrid.core.SyncListener
+import cn.fieldgrid.core.SyncProgress
+import cn.fieldgrid.core.SyncReport
+import cn.fieldgrid.core.SyncSettings
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.buffer
+import kotlinx.coroutines.flow.channelFlow
+import kotlinx.coroutines.withContext
+
+/**
+ * The app's handle on its FieldGrid store: the generated [FieldGridStore]
+ * with its blocking calls moved onto [io], as suspend functions.
+ *
+ * Open one per signed-in worker and keep it for the life of the process
+ * (an `Application` field). Safe to call from any coroutine or thread.
+ * Every call throws [cn.fieldgrid.core.FieldGridException] on failure;
+ * a `Validation` names the field to highlight.
+ */
+class FieldGrid private constructor(
+    /** The generated object, for calls this layer does not wrap. Its calls block: never on the main thread. */
+    val store: FieldGridStore,
+    private val io: CoroutineDispatcher,
+) : AutoCloseable {
+    companion object {
+        /**
+         * Opens (or creates) the store at [path], encrypted with the key from
+         * [keys] (`null`: unencrypted, for tests only). The key bytes are
+         * cleared from memory once the store has them.
+         */
+        suspend fun open(
+            path: String,
+            keys: KeyProvider?,
+            io: CoroutineDispatcher = Dispatchers.IO,
+        ): FieldGrid =
+            withContext(io) {
+                val key = keys?.databaseKey()
+                try {
+                    FieldGrid(FieldGridStore.open(path, key), io)
+                } finally {
+                    key?.fill(0)
+                }
+            }
+    }
+
+    /** Runs any blocking store call on the IO dispatcher. */
+    suspend fun <T> call(block: (FieldGridStore) -> T): T = withContext(io) { block(store) }
+
+    suspend fun grids(): List<Grid> = call { it.grids() }
+
+    suspend fun createResident(input: NewResident): Resident = call { it.createResident(input) }
+
+    suspend fun updateResident(
+        id: String,
+        changes: List<ResidentChange>,
+    ): Resident = call { it.updateResident(id, changes) }
+
+    suspend fun searchResidents(
+        query: ResidentQuery,
+        page: PageRequest = PageRequest(),
+    ): ResidentPage = call { it.searchResidents(query, page) }
+
+    suspend fun reportIncident(
+        input: NewIncident,
+        photos: List<NewPhoto> = emptyList(),
+    ): Incident = call { it.reportIncident(input, photos) }
+
+    suspend fun listIncidents(
+        query: IncidentQuery = IncidentQuery(),
+        page: PageRequest = PageRequest(),
+    ): IncidentPage = call { it.listIncidents(query, page) }
+
+    suspend fun createServiceLog(input: NewServiceLog): ServiceLog = call { it.createServiceLog(input) }
+
+    suspend fun dashboard(gridId: String): Dashboard = call { it.dashboard(gridId) }
+
+    suspend fun statusCounts(): StatusCounts = call { it.statusCounts() }
+
+    /** Removes the store for good; refused (`Conflict`) while work is unsynced unless [force]. */
+    suspend fun wipe(force: Boolean) = call { it.wipe(force) }
+
+    /** A sync client for this store and server. */
+    fun syncWith(settings: SyncSettings): FieldGridSync = FieldGridSync(SyncClient(store, settings))
+
+    /** Closes the database file and releases the native object. */
+    override fun close() {
+        store.closeStore()
+        store.close()
+    }
+}
+
+/** What a running sync reports. */
+sealed class SyncEvent {
+    /** A step finished. */
+    data class Progress(val progress: SyncProgress) : SyncEvent()
+
+    /** The sync finished; the last event of the flow. */
+    data class Finished(val report: SyncReport) : SyncEvent()
+}
+
+/**
+ * Sign-in and sync for one store. The network work runs on the library's
+ * own threads; these functions only suspend.
+ */
+class FieldGridSync internal constructor(
+    /** The generated client, for calls this layer does not wrap. */
+    val client: SyncClient,
+) : AutoCloseable {
+    /** Signs in; throws `BadCredentials`, `Offline`, `ProtocolTooOld`. */
+    suspend fun login(
+        username: String,
+        password: String,
+    ): Session = client.login(username, password)
+
+    /** Forgets the session; captured data stays. */
+    suspend fun logout() = withContext(Dispatchers.IO) { client.logout() }
+
+    /**
+     * One sync as a cold [Flow]: collecting it starts the sync, which emits
+     * [SyncEvent.Progress] after each step and [SyncEvent.Finished] last.
+     * Cancelling the collector stops the sync after its current step
+     * (what was done stays done). Failures are thrown from `collect`:
+     * `AuthExpired` (sign in again), `Offline` (try later), ...
+     * Progress events may be skipped when the collector is slow; the
+     * finished event never is.
+     */
+    fun run(): Flow<SyncEvent> =
+        channelFlow {
+            val listener =
+                object : SyncListener {
+                    override fun onProgress(progress: SyncProgress) {
+                        trySend(SyncEvent.Progress(progress))
+                    }
+                }
+            val report = client.sync(listener)
+            send(SyncEvent.Finished(report))
+        }.buffer(Channel.BUFFERED)
+
+    /** One sync, reporting progress to [onProgress] (on a library thread). */
+    suspend fun syncNow(onProgress: (SyncProgress) -> Unit = {}): SyncReport =
+        client.sync(
+            object : SyncListener {
+                override fun onProgress(progress: SyncProgress) = onProgress(progress)
+            },
+        )
+
+    /** Stops a running sync after its current step. */
+    fun cancel() = client.cancel()
+
+    override fun close() = client.close()
+}
