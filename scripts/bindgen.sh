@@ -4,7 +4,7 @@
 #   Kotlin, Android flavour  -> android-shell/fieldgrid/src/main/kotlin/cn/fieldgrid/core/fieldgrid.kt
 #   Kotlin, plain JVM        -> bindings/generated/kotlin-jvm/cn/fieldgrid/core/fieldgrid.kt (desktop tests)
 #   Swift                    -> ios-shell/Sources/FieldGridCore/FieldGridCore.swift
-#                               ios-shell/Sources/FieldGridCoreFFI/include/{FieldGridCoreFFI.h,module.modulemap}
+#                               ios-shell/FFI/{FieldGridCoreFFI.h,module.modulemap} (packed by build-xcframework.sh)
 #   Python                   -> bindings/generated/python/fieldgrid.py
 #
 # scripts/bindgen.sh          write the bindings
@@ -50,8 +50,8 @@ pairs=(
     "kotlin-android/cn/fieldgrid/core/fieldgrid.kt" "android-shell/fieldgrid/src/main/kotlin/cn/fieldgrid/core/fieldgrid.kt"
     "kotlin-jvm/cn/fieldgrid/core/fieldgrid.kt" "bindings/generated/kotlin-jvm/cn/fieldgrid/core/fieldgrid.kt"
     "swift/FieldGridCore.swift" "ios-shell/Sources/FieldGridCore/FieldGridCore.swift"
-    "swift/FieldGridCoreFFI.h" "ios-shell/Sources/FieldGridCoreFFI/include/FieldGridCoreFFI.h"
-    "swift/FieldGridCoreFFI.modulemap" "ios-shell/Sources/FieldGridCoreFFI/include/module.modulemap"
+    "swift/FieldGridCoreFFI.h" "ios-shell/FFI/FieldGridCoreFFI.h"
+    "swift/FieldGridCoreFFI.modulemap" "ios-shell/FFI/module.modulemap"
     "python/fieldgrid.py" "bindings/generated/python/fieldgrid.py"
 )
 

@@ -1,0 +1,141 @@
+import FieldGridCore
+import Foundation
+
+/// The app's handle on its FieldGrid store: the generated `FieldGridStore`
+/// with its blocking calls moved off the caller's thread, as `async` functions.
+///
+/// Open one per signed-in worker and keep it for the life of the app. Safe
+/// to use from any task or thread. Every call throws `FieldGridError` on
+/// failure; `.Validation(field:code:reason:)` names the field to highlight.
+public final class FieldGrid: @unchecked Sendable {
+    /// The generated object, for calls this layer does not wrap. Its calls block: never on the main thread.
+    public let store: FieldGridStore
+    private let queue = DispatchQueue(label: "cn.fieldgrid.store", qos: .userInitiated, attributes: .concurrent)
+
+    private init(store: FieldGridStore) {
+        self.store = store
+    }
+
+    /// Opens (or creates) the store at `path`, encrypted with the key from
+    /// `keys` (`nil`: unencrypted, for tests only).
+    public static func open(path: String, keys: KeyProvider?) async throws -> FieldGrid {
+        let key = try keys?.databaseKey()
+        return try await Self.blocking(DispatchQueue.global(qos: .userInitiated)) {
+            FieldGrid(store: try FieldGridStore.open(path: path, key: key))
+        }
+    }
+
+    /// Runs any blocking store call off the caller's thread.
+    public func call<T>(_ body: @escaping @Sendable (FieldGridStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await Self.blocking(queue) { try body(store) }
+    }
+
+    private static func blocking<T>(_ queue: DispatchQueue, _ body: @escaping () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    public func grids() async throws -> [Grid] { try await call { try $0.grids() } }
+
+    public func createResident(_ input: NewResident) async throws -> Resident {
+        try await call { try $0.createResident(input: input) }
+    }
+
+    public func updateResident(id: String, changes: [ResidentChange]) async throws -> Resident {
+        try await call { try $0.updateResident(id: id, changes: changes) }
+    }
+
+    public func searchResidents(_ query: ResidentQuery, page: PageRequest = PageRequest()) async throws -> ResidentPage {
+        try await call { try $0.searchResidents(query: query, page: page) }
+    }
+
+    public func reportIncident(_ input: NewIncident, photos: [NewPhoto] = []) async throws -> Incident {
+        try await call { try $0.reportIncident(input: input, photos: photos) }
+    }
+
+    public func listIncidents(_ query: IncidentQuery = IncidentQuery(), page: PageRequest = PageRequest()) async throws -> IncidentPage {
+        try await call { try $0.listIncidents(query: query, page: page) }
+    }
+
+    public func createServiceLog(_ input: NewServiceLog) async throws -> ServiceLog {
+        try await call { try $0.createServiceLog(input: input) }
+    }
+
+    public func dashboard(gridId: String) async throws -> Dashboard {
+        try await call { try $0.dashboard(gridId: gridId) }
+    }
+
+    public func statusCounts() async throws -> StatusCounts { try await call { try $0.statusCounts() } }
+
+    /// Removes the store for good; `.Conflict` while work is unsynced unless `force`.
+    public func wipe(force: Bool) async throws { try await call { try $0.wipe(force: force) } }
+
+    /// A sync client for this store and server.
+    public func syncWith(_ settings: SyncSettings) throws -> FieldGridSync {
+        FieldGridSync(client: try SyncClient(store: store, settings: settings))
+    }
+}
+
+/// What a running sync reports.
+public enum SyncEvent: Sendable {
+    /// A step finished.
+    case progress(SyncProgress)
+    /// The sync finished; the last element of the stream.
+    case finished(SyncReport)
+}
+
+/// Sign-in and sync for one store. The network work runs on the library's threads.
+public final class FieldGridSync: @unchecked Sendable {
+    /// The generated client, for calls this layer does not wrap.
+    public let client: SyncClient
+
+    init(client: SyncClient) {
+        self.client = client
+    }
+
+    /// Signs in; throws `.BadCredentials`, `.Offline`, `.ProtocolTooOld`.
+    public func login(username: String, password: String) async throws -> Session {
+        try await client.login(username: username, password: password)
+    }
+
+    /// One sync as an `AsyncThrowingStream`: iterating starts it; it yields
+    /// `.progress` after each step and `.finished` last. Cancelling the
+    /// iterating task stops the sync after its current step (what was done
+    /// stays done). Errors end the stream: `.AuthExpired` (sign in again),
+    /// `.Offline` (try later).
+    public func run() -> AsyncThrowingStream<SyncEvent, Error> {
+        AsyncThrowingStream { continuation in
+            let listener = StreamListener(continuation)
+            let task = Task {
+                do {
+                    let report = try await client.sync(listener: listener)
+                    continuation.yield(.finished(report))
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { [client] _ in
+                client.cancel()
+                task.cancel()
+            }
+        }
+    }
+
+    /// Stops a running sync after its current step.
+    public func cancel() { client.cancel() }
+}
+
+private final class StreamListener: SyncListener, @unchecked Sendable {
+    private let continuation: AsyncThrowingStream<SyncEvent, Error>.Continuation
+
+    init(_ continuation: AsyncThrowingStream<SyncEvent, Error>.Continuation) {
+        self.continuation = continuation
+    }
+
+    func onProgress(progress: SyncProgress) {
+        continuation.yield(.progress(progress))
+    }
+}
