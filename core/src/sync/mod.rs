@@ -134,6 +134,16 @@ impl Store {
             device_id: self.device_id()?,
         };
         let resp = transport.login(&req).map_err(sync_error)?;
+        // A grid this phone did not hold (newly assigned, or given back after
+        // it was taken away) has changes older than the pull cursor, which one
+        // cursor for all grids would never fetch: pull everything again from
+        // the start (changes already here are skipped by their version).
+        let held: Vec<String> = self.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM grids WHERE revoked = 0")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        let gained = resp.grids.iter().any(|g| !held.contains(&g.id));
         for g in &resp.grids {
             self.put_grid(&Grid {
                 id: g.id.clone(),
@@ -154,8 +164,14 @@ impl Store {
                 "UPDATE grids SET revoked = (id NOT IN (SELECT value FROM json_each(?1)))",
                 [serde_json::to_string(&assigned)?],
             )?;
+            if gained {
+                meta_set(tx, "pull_cursor", "0")?;
+            }
             Ok(())
         })?;
+        if gained && !held.is_empty() {
+            tracing::info!("a grid was assigned: its history will be pulled from the start");
+        }
         tracing::info!(grids = resp.grids.len(), "signed in");
         Ok(resp)
     }

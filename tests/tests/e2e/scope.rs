@@ -94,3 +94,54 @@ fn a_grid_taken_away_sends_its_operations_first_then_leaves_the_device() {
     assert_eq!(server_record(&d, &r.id).fields["name"], "赵敏", "the server has it");
     assert!(a.store.grids().unwrap().iter().all(|g| g.id != "grid-a"));
 }
+
+#[test]
+fn a_grid_assigned_later_arrives_whole_and_one_given_back_arrives_again() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let b = d.device("b", "wb", &d.server.url());
+    // Both phones have pulled before: their cursors are past grid-b's records.
+    let ha = household(&a.store, "grid-a");
+    a.store
+        .create_resident(&resident(&ha, "张伟", &id_for("19800101", "011"), Sex::Male))
+        .unwrap();
+    let hb = household(&b.store, "grid-b");
+    let rb = b
+        .store
+        .create_resident(&resident(&hb, "李娜", &id_for("19850505", "022"), Sex::Female))
+        .unwrap();
+    b.sync().unwrap();
+    a.sync().unwrap();
+    assert!(a.store.get_resident(&rb.id).is_err(), "grid-b is not wa1's yet");
+
+    // The district gives grid-b to wa1 as well (a colleague's grid taken over).
+    let assign = |grids: &[&str]| {
+        d.server.admin(|c| {
+            let id = fieldgrid_server::auth::account_id(c, "wa1").unwrap().unwrap();
+            let grids: Vec<String> = grids.iter().map(|g| (*g).to_owned()).collect();
+            fieldgrid_server::auth::assign_grids(c, &id, &grids, T0).unwrap();
+        })
+    };
+    assign(&["grid-a", "grid-b"]);
+    a.store.login(&a.transport, "wa1", fieldgrid_tests::PASSWORD).unwrap();
+    a.sync().unwrap();
+    assert_eq!(
+        a.store.get_resident(&rb.id).unwrap().name.as_str(),
+        "李娜",
+        "grid-b's history arrived"
+    );
+    assert_eq!(a.store.get_household(&hb.id).unwrap().room, hb.room);
+
+    // Taken away (the data leaves the phone), then given back: it all returns.
+    assign(&["grid-a"]);
+    a.store.login(&a.transport, "wa1", fieldgrid_tests::PASSWORD).unwrap();
+    assert_eq!(a.sync().unwrap().evicted_grids, ["grid-b"]);
+    assert!(a.store.get_resident(&rb.id).is_err());
+    assign(&["grid-a", "grid-b"]);
+    a.store.login(&a.transport, "wa1", fieldgrid_tests::PASSWORD).unwrap();
+    a.sync().unwrap();
+    assert_eq!(a.store.get_resident(&rb.id).unwrap().meta.sync, SyncStatus::OnServer);
+    // Signing in again with the same grids does not pull everything again.
+    a.store.login(&a.transport, "wa1", fieldgrid_tests::PASSWORD).unwrap();
+    assert_eq!(a.sync().unwrap().pulled, 0);
+}
