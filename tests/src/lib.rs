@@ -6,9 +6,10 @@
 
 pub mod proxy;
 
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use fieldgrid_core::sync::{HttpOptions, HttpTransport, SyncOptions, SyncReport};
@@ -61,6 +62,9 @@ impl District {
     /// Starts a server with grids `grid-a` and `grid-b`; workers `wa1` and
     /// `wa2` on grid-a, `wb` on grid-b; operator `centre`; department `dept-gas`.
     pub fn new() -> District {
+        // The whole suite logs at the most verbose level; see `Drop`.
+        captured_logs();
+        LIVE_DISTRICTS.fetch_add(1, Ordering::SeqCst);
         let dir = tempfile::tempdir().unwrap();
         let server_clock = ManualClock::at(T0);
         let mut config = Config::new(dir.path().join("server"));
@@ -124,6 +128,125 @@ impl District {
             clock,
         }
     }
+}
+
+impl Drop for District {
+    /// Registers the personal data of every resident the server holds, and,
+    /// when this was the last district running in the process, checks that
+    /// none of the personal data registered so far appears in anything logged
+    /// so far. So every end-to-end test is covered, whatever the order they run in.
+    fn drop(&mut self) {
+        let residents = self
+            .server
+            .admin(|c| fieldgrid_server::records::of_entity(c, "resident", None))
+            .unwrap_or_default();
+        personal(residents.iter().flat_map(|r| {
+            ["name", "id_number", "phone"]
+                .into_iter()
+                .filter_map(|f| r.fields.get(f).and_then(|v| v.as_str()))
+        }));
+        if LIVE_DISTRICTS.fetch_sub(1, Ordering::SeqCst) == 1 && !std::thread::panicking() {
+            let scan = scan_logs();
+            assert_eq!(
+                scan.found, 0,
+                "the logs of this test process show {} of the {} personal values the tests used",
+                scan.found, scan.values
+            );
+        }
+    }
+}
+
+static LIVE_DISTRICTS: AtomicUsize = AtomicUsize::new(0);
+static PERSONAL: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Marks values as personal data (names, ID numbers, phones, notes): the log
+/// scan fails if one appears in anything logged. Values under two characters
+/// are ignored.
+pub fn personal<'a>(values: impl IntoIterator<Item = &'a str>) {
+    let mut set = PERSONAL.lock().unwrap_or_else(PoisonError::into_inner);
+    for v in values {
+        let v = v.trim();
+        if v.chars().count() >= 2 {
+            set.insert(v.to_owned());
+        }
+    }
+}
+
+/// What a log scan saw.
+#[derive(Clone, Copy, Debug)]
+pub struct LogScan {
+    /// Bytes of log scanned.
+    pub bytes: usize,
+    /// Personal values looked for.
+    pub values: usize,
+    /// Values found (the values themselves are never printed).
+    pub found: usize,
+}
+
+/// Looks for every registered personal value in everything this process logged.
+pub fn scan_logs() -> LogScan {
+    let values = PERSONAL.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let logs = captured_logs();
+    let text = logs.lock().unwrap_or_else(PoisonError::into_inner);
+    let text = String::from_utf8_lossy(&text);
+    LogScan {
+        bytes: text.len(),
+        values: values.len(),
+        found: find_values(&text, &values),
+    }
+}
+
+/// How many of `values` occur in `text`, in one pass: the text is cut into
+/// runs of the characters personal values are made of (CJK ideographs; digits,
+/// `X` and `-`), and each run's windows of the values' lengths are looked up.
+/// Values of other characters are looked for directly.
+pub fn find_values(text: &str, values: &BTreeSet<String>) -> usize {
+    fn class(c: char) -> u8 {
+        if ('\u{3400}'..='\u{9FFF}').contains(&c) {
+            1
+        } else if c.is_ascii_digit() || c == 'X' || c == 'x' || c == '-' {
+            2
+        } else {
+            0
+        }
+    }
+    let (runs_of, others): (Vec<&String>, Vec<&String>) = values.iter().partition(|v| {
+        let mut classes = v.chars().map(class);
+        let first = classes.next().unwrap_or(0);
+        first != 0 && classes.all(|c| c == first)
+    });
+    let set: HashSet<&str> = runs_of.iter().map(|v| v.as_str()).collect();
+    let lengths: BTreeSet<usize> = runs_of.iter().map(|v| v.chars().count()).collect();
+    let mut found: HashSet<&str> = others
+        .iter()
+        .filter(|v| text.contains(v.as_str()))
+        .map(|v| v.as_str())
+        .collect();
+    let mut run: Vec<char> = Vec::new();
+    let mut window = String::new();
+    let mut kind = 0;
+    for c in text.chars().chain(std::iter::once('\n')) {
+        let k = class(c);
+        if k != 0 && k == kind {
+            run.push(c);
+            continue;
+        }
+        for &len in lengths.iter().take_while(|&&l| l <= run.len()) {
+            for start in 0..=run.len() - len {
+                window.clear();
+                window.extend(&run[start..start + len]);
+                if let Some(v) = set.get(window.as_str()) {
+                    found.insert(v);
+                }
+            }
+        }
+        run.clear();
+        kind = k;
+        if k != 0 {
+            run.push(c);
+        }
+    }
+    found.len()
 }
 
 impl Default for District {
@@ -194,5 +317,24 @@ impl std::io::Write for LogWriter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scan_finds_values_inside_longer_runs_and_only_them() {
+        let values: BTreeSet<String> = ["张伟", "370502198001010113", "13912340987", "0546-7654321", "a@b.c"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            find_values("sync finished ops=12 grid=grid-a 张三 13912340986", &values),
+            0
+        );
+        assert_eq!(find_values("name=张伟民 id=370502198001010113X", &values), 2);
+        assert_eq!(find_values("tel:0546-7654321, 913912340987; a@b.c", &values), 3);
     }
 }

@@ -86,15 +86,7 @@ fn killed_at_random_moments_nothing_captured_is_lost_or_sent_twice() {
         }
     }
     // The file itself is sound.
-    let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute_batch(&format!(
-        "PRAGMA key = \"x'{}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;",
-        "05".repeat(32)
-    ))
-    .unwrap();
-    let ok: String = raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok");
-    drop(raw);
+    assert_eq!(integrity_check(&path, 5), "ok");
 
     // Finish the sync: the server ends with exactly the phone's records.
     let store = Store::open(&path, Some(&key)).unwrap();

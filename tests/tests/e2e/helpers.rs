@@ -33,6 +33,7 @@ pub fn household(store: &Store, grid: &str) -> Household {
 
 /// A valid resident of `household`.
 pub fn resident(household: &Household, name: &str, id_number: &str, sex: Sex) -> NewResident {
+    fieldgrid_tests::personal([name, id_number]);
     NewResident {
         grid_id: household.grid_id.clone(),
         household_id: Some(household.id.clone()),
@@ -119,4 +120,16 @@ pub fn id_for(date: &str, seq: &str) -> String {
     let c = validate::id_number::check_character(s.as_bytes()) as char;
     s.push(c);
     s
+}
+
+/// `PRAGMA integrity_check` of a keyed store file (key: 32 times `key_byte`),
+/// read with a plain SQLCipher connection, not through the core.
+pub fn integrity_check(path: &std::path::Path, key_byte: u8) -> String {
+    let raw = rusqlite::Connection::open(path).unwrap();
+    raw.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;",
+        format!("{key_byte:02x}").repeat(32)
+    ))
+    .unwrap();
+    raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
 }

@@ -1,7 +1,8 @@
 //! Model-based test: random programs of edits, deletes, reports with photos,
-//! syncs and restarts over three phones and the server, checked after every
-//! step against a simple model, and for convergence at the end.
-//! `PROPTEST_CASES` sets the number of programs (default 12).
+//! syncs, restarts, crashes and grid reassignments over three phones and the
+//! server, checked after every step against a simple model, and for
+//! convergence at the end. `PROPTEST_CASES` sets the number of programs
+//! (default 12).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,8 +24,14 @@ enum Step {
     Report(usize),
     /// Phone `p` syncs.
     Sync(usize),
-    /// Phone `p`'s app is killed and restarted (the store is closed and reopened).
+    /// Phone `p`'s app is closed and restarted (the store is closed and reopened).
     Restart(usize),
+    /// Phone `p` is killed: it continues from its files as they lie on disk
+    /// (a copy taken while the store is open, WAL not checkpointed, no clean close).
+    Crash(usize),
+    /// The district takes grid-a from phone 1's worker (wa2), or gives it
+    /// back; the phone learns it when it signs in again, at once.
+    Reassign,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -35,6 +42,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..3usize).prop_map(Step::Report),
         4 => (0..3usize).prop_map(Step::Sync),
         1 => (0..3usize).prop_map(Step::Restart),
+        1 => (0..3usize).prop_map(Step::Crash),
+        1 => Just(Step::Reassign),
     ]
 }
 
@@ -47,6 +56,46 @@ struct Model {
     deleted: BTreeSet<String>,
     /// Operations made (each must reach the server exactly once).
     operations: u64,
+    /// Where grid-a stands on phone 1 (wa2).
+    phone1: GridA,
+    /// Phone 1 lacks grid-a's records: evicted, and not pulled again since.
+    phone1_lacks_data: bool,
+}
+
+/// Grid-a on phone 1, whose worker may lose it and get it back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum GridA {
+    /// Assigned and held.
+    #[default]
+    Held,
+    /// Taken away; the phone still holds the data until its next sync sends
+    /// what waits (the server accepts it for 7 days) and evicts the grid.
+    Revoked,
+    /// Taken away and evicted: nothing of grid-a on the phone.
+    Evicted,
+    /// Given back; the next sync pulls the grid's history again.
+    GivenBack,
+}
+
+/// Phone 1 is the one whose grid moves.
+const MOVING: usize = 1;
+
+/// Copies the store's files as they lie on disk (database, WAL, photos) to
+/// `to`: the state a kill would leave between two calls.
+fn copy_as_on_disk(from: &std::path::Path, to: &std::path::Path) {
+    let with = |p: &std::path::Path, suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", p.display()));
+    std::fs::copy(from, to).unwrap();
+    if with(from, "-wal").exists() {
+        std::fs::copy(with(from, "-wal"), with(to, "-wal")).unwrap();
+    }
+    let photos = with(from, ".photos");
+    if photos.exists() {
+        std::fs::create_dir_all(with(to, ".photos")).unwrap();
+        for f in std::fs::read_dir(&photos).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), with(to, ".photos").join(f.file_name())).unwrap();
+        }
+    }
 }
 
 fn live_residents(d: &Device) -> Vec<Resident> {
@@ -80,6 +129,15 @@ fn run(program: &[Step], case: u64) {
             Step::Create(p) => {
                 let mut r = datagen::resident(&mut rng, "grid-a", None);
                 r.id_number = None; // no uniqueness race between phones
+                if *p == MOVING && model.phone1 == GridA::Evicted {
+                    let err = phones[*p].store.create_resident(&r).unwrap_err();
+                    assert_eq!(
+                        err.as_validation().map(|v| v.field.as_str()),
+                        Some("grid_id"),
+                        "step {n}"
+                    );
+                    continue;
+                }
                 let made = phones[*p].store.create_resident(&r).unwrap();
                 assert_eq!(
                     made.meta.sync,
@@ -114,15 +172,33 @@ fn run(program: &[Step], case: u64) {
                     taken_at_ms: None,
                     location: None,
                 };
-                let i = phones[*p]
+                let reported = phones[*p]
                     .store
-                    .report_incident(&incident("grid-a", "hornets_nest", T0 - 1000), &[photo])
-                    .unwrap();
+                    .report_incident(&incident("grid-a", "hornets_nest", T0 - 1000), &[photo]);
+                if *p == MOVING && model.phone1 == GridA::Evicted {
+                    assert!(reported.is_err(), "step {n}: reported into an evicted grid");
+                    continue;
+                }
+                let i = reported.unwrap();
                 model.created.insert(i.id, *p);
                 model.operations += 3; // the incident, its photo, its "reported" event
             }
             Step::Sync(p) => {
-                phones[*p].sync().unwrap();
+                let report = phones[*p].sync().unwrap();
+                if *p == MOVING {
+                    model.phone1 = match model.phone1 {
+                        GridA::Revoked => {
+                            assert_eq!(report.evicted_grids, ["grid-a"], "step {n}: sent, then evicted");
+                            model.phone1_lacks_data = true;
+                            GridA::Evicted
+                        }
+                        GridA::GivenBack => {
+                            model.phone1_lacks_data = false;
+                            GridA::Held
+                        }
+                        other => other,
+                    };
+                }
                 let counts = phones[*p].store.outbox_counts().unwrap();
                 assert_eq!((counts.pending, counts.sending), (0, 0), "step {n}: all sent");
                 // The one refusal a valid program can meet: a change to a
@@ -164,9 +240,59 @@ fn run(program: &[Step], case: u64) {
                     },
                 );
             }
+            Step::Crash(p) => {
+                let from = phones[*p].path.clone();
+                let to = from.with_file_name(format!("m{case}-{p}-after-crash-{n}.db"));
+                copy_as_on_disk(&from, &to);
+                assert_eq!(integrity_check(&to, 7), "ok", "step {n}: the files a kill leaves");
+                let old = phones.remove(*p);
+                let (transport, clock) = (old.transport, old.clock);
+                drop(old.store);
+                let store = Store::open_with(
+                    &to,
+                    Some(&key),
+                    StoreOptions {
+                        clock: std::sync::Arc::new(clock.clone()),
+                    },
+                )
+                .unwrap();
+                phones.insert(
+                    *p,
+                    Device {
+                        store,
+                        transport,
+                        path: to,
+                        clock,
+                    },
+                );
+            }
+            Step::Reassign => {
+                let (grids, next) = match model.phone1 {
+                    GridA::Held | GridA::GivenBack => (["grid-b"], GridA::Revoked),
+                    // Given back before the phone evicted anything: it still holds it all.
+                    GridA::Revoked | GridA::Evicted if !model.phone1_lacks_data => (["grid-a"], GridA::Held),
+                    GridA::Revoked | GridA::Evicted => (["grid-a"], GridA::GivenBack),
+                };
+                district.server.admin(|c| {
+                    let id = fieldgrid_server::auth::account_id(c, "wa2").unwrap().unwrap();
+                    let grids: Vec<String> = grids.iter().map(|g| (*g).to_owned()).collect();
+                    fieldgrid_server::auth::assign_grids(c, &id, &grids, T0).unwrap();
+                });
+                let phone = &phones[MOVING];
+                phone
+                    .store
+                    .login(&phone.transport, "wa2", fieldgrid_tests::PASSWORD)
+                    .unwrap();
+                model.phone1 = next;
+            }
         }
-        // After every step: nothing a phone made is missing from it.
+        // After every step: nothing a phone made is missing from it (unless
+        // its grid left the phone, after its operations reached the server).
         for (id, p) in &model.created {
+            // (A grid pulled again brings no tombstones of records deleted meanwhile.)
+            if *p == MOVING && (model.phone1_lacks_data || model.deleted.contains(id)) {
+                continue;
+            }
             let here = phones[*p]
                 .store
                 .get_resident(id)
@@ -194,11 +320,16 @@ fn run(program: &[Step], case: u64) {
         .filter(|r| !r.deleted)
         .map(|r| (r.id.clone(), r.fields["notes"].as_str().unwrap_or_default().to_owned()))
         .collect();
-    for p in &phones {
+    for (i, p) in phones.iter().enumerate() {
         let mine: BTreeMap<String, String> = live_residents(p)
             .into_iter()
             .map(|r| (r.id, r.notes.as_str().to_owned()))
             .collect();
+        // The final syncs evicted a grid taken away, and restored one given back.
+        if i == MOVING && matches!(model.phone1, GridA::Revoked | GridA::Evicted) {
+            assert!(mine.is_empty(), "an evicted grid left nothing on the phone");
+            continue;
+        }
         assert_eq!(mine, server, "a phone's residents equal the server's");
         for r in live_residents(p) {
             assert!(
