@@ -28,11 +28,11 @@ for line in sys.stdin:
         m = re.search(r"(fieldgrid_core|fieldgrid|uniffi|tokio|rustls|webpki|ring|ureq|serde_json|rusqlite|tracing|chrono)", name)
         origin = "Rust: " + (m.group(1) if m else "std, core, alloc, other")
     elif name.startswith(("sqlite3", "sqlcipher")):
-        origin = "C: SQLite + SQLCipher"
+        origin = "C: SQLite + SQLCipher (sqlite3*, sqlcipher*)"
     elif "ring_core" in name:
         origin = "C: ring (TLS)"
     else:
-        origin = "C: OpenSSL libcrypto (SQLCipher crypto) and other"
+        origin = "C: SQLite static functions, ring tables, other"
     sizes[origin] += size
 for origin, size in sizes.most_common():
     print(f"  {origin:52s} {size / 1048576:6.2f} MiB")

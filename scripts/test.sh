@@ -9,14 +9,11 @@ if ! command -v cargo >/dev/null; then
     echo "cargo not found: install the Rust toolchain (rustup) first" >&2
     exit 1
 fi
-# SQLCipher's vendored OpenSSL is built from source: it needs perl and make.
-for tool in perl make cc; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "installing build tools (missing: $tool)"
-        apt-get update -qq && apt-get install -y -qq perl make gcc >/dev/null
-        break
-    fi
-done
+# SQLite/SQLCipher is C, built from source: it needs a C compiler.
+if ! command -v cc >/dev/null; then
+    echo "installing a C compiler"
+    apt-get update -qq && apt-get install -y -qq gcc >/dev/null
+fi
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 
 echo "== cargo fmt --check"

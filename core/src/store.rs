@@ -133,6 +133,9 @@ impl Store {
 
     /// [`Store::open`] with options.
     pub fn open_with(path: impl AsRef<Path>, key: Option<&StoreKey>, options: StoreOptions) -> Result<Store> {
+        // SQLCipher (C, linked after this crate) calls the crypto provider by
+        // name; this reference keeps it in every binary.
+        std::hint::black_box(crate::db::cipher::linked());
         let path = path.as_ref().to_path_buf();
         let plain_header = match fs::File::open(&path) {
             Ok(mut f) => {

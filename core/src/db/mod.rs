@@ -1,3 +1,4 @@
 //! Storage internals: the schema and its migrations.
 
+pub(crate) mod cipher;
 pub mod schema;
