@@ -30,6 +30,8 @@ import cn.fieldgrid.shell.safeLabel
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
 import org.junit.After
@@ -257,6 +259,34 @@ class BindingsTest {
             }
         }
     }
+
+    @Test
+    fun cancellingTheCollectorStopsTheSyncAndLosesNothing() =
+        runBlocking {
+            val grid = phone("phone.db")
+            val queued = grid.call { s -> s.importResidents((0 until 400).map { resident("取消$it", 100 + it) }) }.created.size
+            assertEquals(400, queued)
+            val sync = grid.syncWith(SyncSettings(serverUrl = TestServer.url, batchOperations = 2u))
+            // `first` stops collecting after the first progress event: the flow is cancelled.
+            assertTrue(sync.run().first() is SyncEvent.Progress)
+            var rest: cn.fieldgrid.core.SyncReport? = null
+            repeat(300) {
+                if (rest == null) {
+                    try {
+                        rest = sync.syncNow()
+                    } catch (_: FieldGridException.Conflict) {
+                        delay(50) // the cancelled sync is finishing its current step
+                    }
+                }
+            }
+            val confirmed = rest!!.confirmed
+            assertTrue("the first sync stopped part way: $confirmed", confirmed > 0uL && confirmed < queued.toULong())
+            val counts = grid.statusCounts()
+            assertEquals(counts.records, counts.onServer)
+            assertEquals(0uL, counts.onlyOnDevice + counts.sending)
+            sync.close()
+            grid.close()
+        }
 
     @Test
     fun wipeRefusesWhileWorkIsUnsyncedAndRemovesEverythingWhenForced() =

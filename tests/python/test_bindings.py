@@ -213,3 +213,54 @@ def test_wipe_refuses_while_work_is_unsynced_and_removes_everything_when_forced(
     assert not (tmp / "phone.db.photos").exists() or not any((tmp / "phone.db.photos").iterdir())
     with pytest.raises(fg.FieldGridError.Conflict):
         store.status_counts()
+
+
+def test_cancelling_the_callers_task_stops_the_sync_and_loses_nothing(tmp, phone, server):
+    report = phone.import_residents([resident(f"批量{i}", 100 + i) for i in range(400)])
+    assert report.rejected == []
+    queued = len(report.created)
+    client = fg.SyncClient(phone, fg.SyncSettings(server_url=server, batch_operations=2))
+
+    async def start_then_cancel():
+        loop = asyncio.get_running_loop()
+        started = asyncio.Event()
+
+        class FirstStep(fg.SyncListener):
+            def on_progress(self, progress):
+                try:
+                    loop.call_soon_threadsafe(started.set)
+                except RuntimeError:
+                    pass  # the loop has ended; the cancelled sync is winding down
+
+        task = asyncio.ensure_future(client.sync(FirstStep()))
+        await asyncio.wait_for(started.wait(), 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(start_then_cancel())
+
+    # The cancelled sync stops after its current step; until then a new one is refused.
+    async def sync_when_free():
+        for _ in range(300):
+            try:
+                return await client.sync()
+            except fg.FieldGridError.Conflict:
+                await asyncio.sleep(0.05)
+        raise AssertionError("the cancelled sync never stopped")
+
+    rest = asyncio.run(sync_when_free())
+    assert 0 < rest.confirmed < queued, "the first sync stopped part way"
+    counts = phone.status_counts()
+    assert counts.on_server == counts.records >= queued  # (plus what other tests sent and this phone pulled)
+    assert counts.only_on_device == counts.sending == 0
+    # The server holds each resident once: a second phone receives exactly them.
+    other = fg.FieldGridStore.open(str(tmp / "other.db"), None)
+    sign_in(other, server, "wa2")
+    asyncio.run(fg.SyncClient(other, fg.SyncSettings(server_url=server)).sync())
+    page = other.search_residents(fg.ResidentQuery(name="批量"), fg.PageRequest(limit=500))
+    seen = len(page.items)
+    while page.next:
+        page = other.search_residents(fg.ResidentQuery(name="批量"), fg.PageRequest(limit=500, after=page.next))
+        seen += len(page.items)
+    assert seen == queued
