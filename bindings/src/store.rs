@@ -102,12 +102,18 @@ impl FieldGridStore {
             let mut slot = self.store.write().unwrap_or_else(PoisonError::into_inner);
             let store = slot.take().ok_or_else(closed)?;
             if !force {
-                // Checked here too, so that a refused wipe leaves the store open.
-                let counts = store.outbox_counts();
-                let waiting = counts.as_ref().map_or(0, |c| c.pending + c.sending);
-                if counts.is_err() || waiting > 0 {
+                // Checked here as well as in the core (whose wipe consumes the
+                // store), so that a refused wipe leaves the store open.
+                let refusal = match store.outbox_counts() {
+                    Ok(c) if c.pending + c.sending == 0 => None,
+                    Ok(c) => Some(core::Error::Unsynced {
+                        operations: c.pending + c.sending,
+                    }),
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = refusal {
                     *slot = Some(store);
-                    return Err(counts.and(Err(core::Error::Unsynced { operations: waiting }))?);
+                    return Err(e.into());
                 }
             }
             match Arc::try_unwrap(store) {
