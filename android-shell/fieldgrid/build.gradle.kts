@@ -1,4 +1,5 @@
 import org.gradle.api.tasks.Exec
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
 
 plugins {
     id("com.android.library")
@@ -24,7 +25,7 @@ android {
 }
 
 kotlin {
-    jvmToolchain(17)
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
 dependencies {
@@ -49,9 +50,13 @@ val cargoNdk by tasks.registering(Exec::class) {
         "-o", out.path,
         "build", "--profile", "mobile", "-p", "fieldgrid-ffi",
     )
-    inputs.dir(File(workspace, "core/src"))
-    inputs.dir(File(workspace, "bindings/src"))
-    inputs.file(File(workspace, "Cargo.lock"))
+    // 16 KB pages (Google Play, Android 15+); NDK r28 and later do it by default.
+    environment("RUSTFLAGS", "-C link-arg=-Wl,-z,max-page-size=16384")
+    for (dir in listOf("core/src", "protocol/src", "bindings/src")) inputs.dir(File(workspace, dir))
+    for (file in listOf(
+        "Cargo.lock", "Cargo.toml", ".cargo/config.toml", "core/Cargo.toml", "core/build.rs",
+        "protocol/Cargo.toml", "bindings/Cargo.toml",
+    )) inputs.file(File(workspace, file))
     outputs.dir(out)
 }
 

@@ -1,6 +1,6 @@
 #if canImport(BackgroundTasks)
 import BackgroundTasks
-import FieldGridCore
+@preconcurrency import FieldGridCore
 import Foundation
 
 /// Background sync with `BGTaskScheduler`. Add `identifier` to the app's
@@ -24,7 +24,8 @@ public enum FieldGridBackgroundSync {
                 do {
                     let sync = try await fieldGrid().syncWith(settings())
                     for try await _ in sync.run() {}
-                    task.setTaskCompleted(success: true)
+                    // A cancelled stream ends without an error: not a success.
+                    task.setTaskCompleted(success: !Task.isCancelled)
                 } catch FieldGridError.AuthExpired {
                     onSignInNeeded()
                     task.setTaskCompleted(success: false)
@@ -32,12 +33,15 @@ public enum FieldGridBackgroundSync {
                     task.setTaskCompleted(success: false)
                 }
             }
-            // Cancelling the task ends the stream, which stops the sync between steps.
+            // Cancelling the work ends the stream, which stops the sync between steps.
             task.expirationHandler = { work.cancel() }
         }
     }
 
-    /// Asks iOS to run a sync when there is a network, no sooner than `after` seconds.
+    /// Asks iOS to run a sync when there is a network, no sooner than `after`
+    /// seconds. iOS decides when: processing tasks tend to run when the phone
+    /// is idle (often on charge, overnight), and each call replaces the pending
+    /// request. Sync from the app as well while it is in the foreground.
     public static func schedule(after seconds: TimeInterval = 15 * 60) {
         let request = BGProcessingTaskRequest(identifier: identifier)
         request.requiresNetworkConnectivity = true

@@ -1,4 +1,4 @@
-import FieldGridCore
+@preconcurrency import FieldGridCore
 import os
 
 // Masked forms for lists, notifications and anything that might be logged.

@@ -1,4 +1,4 @@
-import FieldGridCore
+@preconcurrency import FieldGridCore
 import Foundation
 
 /// The app's handle on its FieldGrid store: the generated `FieldGridStore`

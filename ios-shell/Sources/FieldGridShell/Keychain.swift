@@ -50,9 +50,8 @@ public struct KeychainKeyProvider: KeyProvider {
         var item: CFTypeRef?
         let status = SecItemCopyMatching(q as CFDictionary, &item)
         if status == errSecItemNotFound { return nil }
-        guard status == errSecSuccess, let data = item as? Data, data.count == 32 else {
-            throw KeychainError(status: status)
-        }
+        guard status == errSecSuccess else { throw KeychainError(status: status) }
+        guard let data = item as? Data, data.count == 32 else { throw KeychainError(status: errSecDecode) }
         return data
     }
 }

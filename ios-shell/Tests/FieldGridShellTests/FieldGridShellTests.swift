@@ -1,9 +1,10 @@
-import FieldGridCore
+@preconcurrency import FieldGridCore
 @testable import FieldGridShell
 import XCTest
 
-/// Runs on a Mac (`swift test` needs the XCFramework: ./build-xcframework.sh)
-/// or in an app's test target on the simulator. Sync against a server is
+/// Runs on an iOS simulator (the XCFramework has iOS slices only): on a Mac,
+/// ./build-xcframework.sh, then
+/// `xcodebuild test -scheme FieldGrid -destination 'platform=iOS Simulator,name=iPhone 15'`. Sync against a server is
 /// covered on the desktop by tests/kotlin and tests/python; these check the
 /// Swift layer itself.
 final class FieldGridShellTests: XCTestCase {
@@ -28,7 +29,8 @@ final class FieldGridShellTests: XCTestCase {
     func testAKeyedStoreRefusesAnotherKeyWithATypedError() async throws {
         let key = FixedKey(key: Data((0..<32).map { UInt8($0) }))
         let grid = try await FieldGrid.open(path: path("phone.db"), keys: key)
-        XCTAssertEqual(try await grid.statusCounts().records, 0)
+        let counts = try await grid.statusCounts()
+        XCTAssertEqual(counts.records, 0)
         grid.store.closeStore()
         do {
             _ = try await FieldGrid.open(path: path("phone.db"), keys: FixedKey(key: Data(count: 32)))

@@ -82,7 +82,8 @@ class SyncWorker(
                     .setConstraints(connected)
                     .setBackoffCriteria(BackoffPolicy.EXPONENTIAL, 30, TimeUnit.SECONDS)
                     .build()
-            WorkManager.getInstance(context).enqueueUniqueWork(ON_NETWORK, ExistingWorkPolicy.REPLACE, once)
+            // Append: a capture must not cancel a sync that is already running.
+            WorkManager.getInstance(context).enqueueUniqueWork(ON_NETWORK, ExistingWorkPolicy.APPEND_OR_REPLACE, once)
         }
 
         /** FieldGrid's log lines (no personal data in them) to Logcat. */
