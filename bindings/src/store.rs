@@ -331,7 +331,23 @@ impl FieldGridStore {
         self.with(|s| s.last_sync_at())
     }
 
-    /// Marks a record's conflicts as seen by the worker.
+    /// The concurrent edits the server recorded on a record, newest first:
+    /// which field, the value in force and the value it replaced (JSON text;
+    /// personal data when the field is).
+    pub fn conflicts_of(&self, entity_id: String) -> Result<Vec<FieldConflict>> {
+        self.with(|s| s.conflicts_of(&entity_id)).map(|list| {
+            list.into_iter()
+                .map(|(field, kept, replaced)| FieldConflict {
+                    field,
+                    kept_json: kept.to_string(),
+                    replaced_json: replaced.to_string(),
+                })
+                .collect()
+        })
+    }
+
+    /// Marks a record's conflicts as seen by the worker (its status returns
+    /// to its sync state).
     pub fn acknowledge_conflicts(&self, entity_id: String) -> Result<()> {
         self.with(|s| s.acknowledge_conflicts(&entity_id))
     }
@@ -346,6 +362,18 @@ pub fn move_store_aside(path: String) -> Result<String> {
         let now = chrono::Utc::now().timestamp_millis();
         Ok(Store::move_aside(&path, now)?.to_string_lossy().into_owned())
     })
+}
+
+/// A concurrent edit of one field: another phone changed it too, the server
+/// kept the later change and recorded the other.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct FieldConflict {
+    /// The field (`phone`, `notes`, ...).
+    pub field: String,
+    /// The value in force, as JSON.
+    pub kept_json: String,
+    /// The value it replaced, as JSON.
+    pub replaced_json: String,
 }
 
 /// What an ID number tells, for filling a form as it is typed.

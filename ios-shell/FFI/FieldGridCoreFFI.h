@@ -335,6 +335,11 @@ RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_categories(uint64_t ptr, Ru
 void uniffi_fieldgrid_fn_method_fieldgridstore_close_store(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CONFLICTS_OF
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CONFLICTS_OF
+RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of(uint64_t ptr, RustBuffer entity_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CREATE_HOUSEHOLD
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CREATE_HOUSEHOLD
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_create_household(uint64_t ptr, RustBuffer input, RustCallStatus *_Nonnull out_status
@@ -904,6 +909,12 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_categories(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE_STORE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE_STORE
 uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_close_store(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CONFLICTS_OF
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CONFLICTS_OF
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of(void
     
 );
 #endif

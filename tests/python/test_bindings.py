@@ -264,3 +264,26 @@ def test_cancelling_the_callers_task_stops_the_sync_and_loses_nothing(tmp, phone
         page = other.search_residents(fg.ResidentQuery(name="批量"), fg.PageRequest(limit=500, after=page.next))
         seen += len(page.items)
     assert seen == queued
+
+
+def test_a_concurrent_edit_shows_as_a_conflict_with_both_values(tmp, phone, server):
+    r = phone.create_resident(resident("郑十", 7))
+    mine = fg.SyncClient(phone, fg.SyncSettings(server_url=server))
+    asyncio.run(mine.sync())
+    other = fg.FieldGridStore.open(str(tmp / "other.db"), None)
+    theirs = sign_in(other, server, "wa2")
+    asyncio.run(theirs.sync())
+    # Both phones change the same field offline; the other phone syncs first.
+    other.update_resident(r.id, [fg.ResidentChange.PHONE("13900000002")])
+    phone.update_resident(r.id, [fg.ResidentChange.PHONE("13900000001")])
+    asyncio.run(theirs.sync())
+    asyncio.run(mine.sync())
+    asyncio.run(theirs.sync())
+    for store in (phone, other):
+        got = store.get_resident(r.id)
+        assert got.phone == "13900000001", "the later write wins on both phones"
+        assert got.meta.sync == fg.SyncStatus.CONFLICT(["phone"])
+        [c] = store.conflicts_of(r.id)
+        assert (c.field, c.kept_json, c.replaced_json) == ("phone", '"13900000001"', '"13900000002"')
+    phone.acknowledge_conflicts(r.id)
+    assert phone.get_resident(r.id).meta.sync == fg.SyncStatus.ON_SERVER()

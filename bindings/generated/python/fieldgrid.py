@@ -537,7 +537,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_func_set_log_sink() != 19290:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() != 17028:
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() != 41916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_add_incident_event() != 42952:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -546,6 +546,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() != 17205:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of() != 18232:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household() != 61107:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -687,6 +689,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories.restype = 
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household.restype = ctypes.c_uint16
@@ -865,6 +870,12 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store.restype = None
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_create_household.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1886,6 +1897,52 @@ class _UniffiFfiConverterTypeDashboard(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.open_incidents, buf)
         _UniffiFfiConverterUInt64.write(value.overdue_incidents, buf)
         _UniffiFfiConverterUInt64.write(value.drafts, buf)
+
+@dataclass
+class FieldConflict:
+    """
+    A concurrent edit of one field: another phone changed it too, the server
+    kept the later change and recorded the other.
+"""
+    def __init__(self, *, field:str, kept_json:str, replaced_json:str):
+        self.field = field
+        self.kept_json = kept_json
+        self.replaced_json = replaced_json
+        
+        
+
+    
+    def __str__(self):
+        return "FieldConflict(field={}, kept_json={}, replaced_json={})".format(self.field, self.kept_json, self.replaced_json)
+    def __eq__(self, other):
+        if self.field != other.field:
+            return False
+        if self.kept_json != other.kept_json:
+            return False
+        if self.replaced_json != other.replaced_json:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFieldConflict(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FieldConflict(
+            field=_UniffiFfiConverterString.read(buf),
+            kept_json=_UniffiFfiConverterString.read(buf),
+            replaced_json=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.field)
+        _UniffiFfiConverterString.check_lower(value.kept_json)
+        _UniffiFfiConverterString.check_lower(value.replaced_json)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.field, buf)
+        _UniffiFfiConverterString.write(value.kept_json, buf)
+        _UniffiFfiConverterString.write(value.replaced_json, buf)
 
 @dataclass
 class Grid:
@@ -6688,6 +6745,29 @@ class _UniffiFfiConverterSequenceTypeCategory(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeCategory.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterSequenceTypeFieldConflict(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeFieldConflict.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeFieldConflict.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeFieldConflict.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeHousehold(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -6906,7 +6986,8 @@ class FieldGridStoreProtocol(typing.Protocol):
     
     def acknowledge_conflicts(self, entity_id: str) -> None:
         """
-        Marks a record's conflicts as seen by the worker.
+        Marks a record's conflicts as seen by the worker (its status returns
+        to its sync state).
 """
         raise NotImplementedError
     def add_incident_event(self, incident_id: str,input: NewIncidentEvent) -> IncidentEvent:
@@ -6930,6 +7011,13 @@ class FieldGridStoreProtocol(typing.Protocol):
         object remain; later calls return `Conflict`. A sync in progress keeps
         the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
         `deinit` release this object; the file closes with the last reference.)
+"""
+        raise NotImplementedError
+    def conflicts_of(self, entity_id: str) -> typing.List[FieldConflict]:
+        """
+        The concurrent edits the server recorded on a record, newest first:
+        which field, the value in force and the value it replaced (JSON text;
+        personal data when the field is).
 """
         raise NotImplementedError
     def create_household(self, input: NewHousehold) -> Household:
@@ -7148,7 +7236,8 @@ class FieldGridStore(FieldGridStoreProtocol):
         return inst
     def acknowledge_conflicts(self, entity_id: str) -> None:
         """
-        Marks a record's conflicts as seen by the worker.
+        Marks a record's conflicts as seen by the worker (its status returns
+        to its sync state).
 """
         
         _UniffiFfiConverterString.check_lower(entity_id)
@@ -7236,6 +7325,26 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def conflicts_of(self, entity_id: str) -> typing.List[FieldConflict]:
+        """
+        The concurrent edits the server recorded on a record, newest first:
+        which field, the value in force and the value it replaced (JSON text;
+        personal data when the field is).
+"""
+        
+        _UniffiFfiConverterString.check_lower(entity_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(entity_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeFieldConflict.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8518,6 +8627,7 @@ __all__ = [
     "CareTagCount",
     "Category",
     "Dashboard",
+    "FieldConflict",
     "Grid",
     "RecordMeta",
     "Household",

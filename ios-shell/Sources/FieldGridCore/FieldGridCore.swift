@@ -630,7 +630,8 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     
     /**
-     * Marks a record's conflicts as seen by the worker.
+     * Marks a record's conflicts as seen by the worker (its status returns
+     * to its sync state).
      */
     func acknowledgeConflicts(entityId: String) throws 
     
@@ -656,6 +657,13 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
      * `deinit` release this object; the file closes with the last reference.)
      */
     func closeStore() 
+    
+    /**
+     * The concurrent edits the server recorded on a record, newest first:
+     * which field, the value in force and the value it replaced (JSON text;
+     * personal data when the field is).
+     */
+    func conflictsOf(entityId: String) throws  -> [FieldConflict]
     
     /**
      * Creates a household (room).
@@ -891,7 +899,8 @@ public static func `open`(path: String, key: Data? = nil)throws  -> FieldGridSto
 
     
     /**
-     * Marks a record's conflicts as seen by the worker.
+     * Marks a record's conflicts as seen by the worker (its status returns
+     * to its sync state).
      */
 open func acknowledgeConflicts(entityId: String)throws   {try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
         uniffiCallStatus in
@@ -954,6 +963,21 @@ open func closeStore()  {try! rustCall() {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The concurrent edits the server recorded on a record, newest first:
+     * which field, the value in force and the value it replaced (JSON text;
+     * personal data when the field is).
+     */
+open func conflictsOf(entityId: String)throws  -> [FieldConflict]  {
+    return try  FfiConverterSequenceTypeFieldConflict.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(entityId),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2300,6 +2324,86 @@ public func FfiConverterTypeDashboard_lift(_ buf: RustBuffer) throws -> Dashboar
 #endif
 public func FfiConverterTypeDashboard_lower(_ value: Dashboard) -> RustBuffer {
     return FfiConverterTypeDashboard.lower(value)
+}
+
+
+/**
+ * A concurrent edit of one field: another phone changed it too, the server
+ * kept the later change and recorded the other.
+ */
+public struct FieldConflict: Equatable, Hashable {
+    /**
+     * The field (`phone`, `notes`, ...).
+     */
+    public var field: String
+    /**
+     * The value in force, as JSON.
+     */
+    public var keptJson: String
+    /**
+     * The value it replaced, as JSON.
+     */
+    public var replacedJson: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The field (`phone`, `notes`, ...).
+         */field: String, 
+        /**
+         * The value in force, as JSON.
+         */keptJson: String, 
+        /**
+         * The value it replaced, as JSON.
+         */replacedJson: String) {
+        self.field = field
+        self.keptJson = keptJson
+        self.replacedJson = replacedJson
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension FieldConflict: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFieldConflict: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FieldConflict {
+        return
+            try FieldConflict(
+                field: FfiConverterString.read(from: &buf), 
+                keptJson: FfiConverterString.read(from: &buf), 
+                replacedJson: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: FieldConflict, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterString.write(value.keptJson, into: &buf)
+        FfiConverterString.write(value.replacedJson, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFieldConflict_lift(_ buf: RustBuffer) throws -> FieldConflict {
+    return try FfiConverterTypeFieldConflict.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFieldConflict_lower(_ value: FieldConflict) -> RustBuffer {
+    return FfiConverterTypeFieldConflict.lower(value)
 }
 
 
@@ -7576,6 +7680,31 @@ fileprivate struct FfiConverterSequenceTypeCategory: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeFieldConflict: FfiConverterRustBuffer {
+    typealias SwiftType = [FieldConflict]
+
+    public static func write(_ value: [FieldConflict], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFieldConflict.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FieldConflict] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FieldConflict]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFieldConflict.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeGrid: FfiConverterRustBuffer {
     typealias SwiftType = [Grid]
 
@@ -8127,7 +8256,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_logsink_log() != 14253) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() != 17028) {
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() != 41916) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_add_incident_event() != 42952) {
@@ -8140,6 +8269,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() != 17205) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of() != 18232) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_create_household() != 61107) {

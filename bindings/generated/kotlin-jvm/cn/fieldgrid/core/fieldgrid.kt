@@ -750,6 +750,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_close_store(
     ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_create_household(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_create_incident_draft(
@@ -872,6 +874,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_close_store(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of(`ptr`: Long,`entityId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_create_household(`ptr`: Long,`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_create_incident_draft(`ptr`: Long,`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1108,7 +1112,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_logsink_log() and 0xFFFF) != 14253) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() and 0xFFFF) != 17028) {
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() and 0xFFFF) != 41916) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_add_incident_event() and 0xFFFF) != 42952) {
@@ -1121,6 +1125,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() and 0xFFFF) != 17205) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of() and 0xFFFF) != 18232) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_create_household() and 0xFFFF) != 61107) {
@@ -1759,7 +1766,8 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 public interface FieldGridStoreInterface {
     
     /**
-     * Marks a record's conflicts as seen by the worker.
+     * Marks a record's conflicts as seen by the worker (its status returns
+     * to its sync state).
      */
     fun `acknowledgeConflicts`(`entityId`: kotlin.String)
     
@@ -1785,6 +1793,13 @@ public interface FieldGridStoreInterface {
      * `deinit` release this object; the file closes with the last reference.)
      */
     fun `closeStore`()
+    
+    /**
+     * The concurrent edits the server recorded on a record, newest first:
+     * which field, the value in force and the value it replaced (JSON text;
+     * personal data when the field is).
+     */
+    fun `conflictsOf`(`entityId`: kotlin.String): List<FieldConflict>
     
     /**
      * Creates a household (room).
@@ -2054,7 +2069,8 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
-     * Marks a record's conflicts as seen by the worker.
+     * Marks a record's conflicts as seen by the worker (its status returns
+     * to its sync state).
      */
     @Throws(FieldGridException::class)override fun `acknowledgeConflicts`(`entityId`: kotlin.String)
         = 
@@ -2140,6 +2156,26 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 }
     }
     
+    
+
+    
+    /**
+     * The concurrent edits the server recorded on a record, newest first:
+     * which field, the value in force and the value it replaced (JSON text;
+     * personal data when the field is).
+     */
+    @Throws(FieldGridException::class)override fun `conflictsOf`(`entityId`: kotlin.String): List<FieldConflict> {
+            return FfiConverterSequenceTypeFieldConflict.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of(
+        it,
+        
+        FfiConverterString.lower(`entityId`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -3970,6 +4006,62 @@ public object FfiConverterTypeDashboard: FfiConverterRustBuffer<Dashboard> {
             FfiConverterULong.write(value.`openIncidents`, buf)
             FfiConverterULong.write(value.`overdueIncidents`, buf)
             FfiConverterULong.write(value.`drafts`, buf)
+    }
+}
+
+
+
+/**
+ * A concurrent edit of one field: another phone changed it too, the server
+ * kept the later change and recorded the other.
+ */
+data class FieldConflict (
+    /**
+     * The field (`phone`, `notes`, ...).
+     */
+    var `field`: kotlin.String
+    , 
+    /**
+     * The value in force, as JSON.
+     */
+    var `keptJson`: kotlin.String
+    , 
+    /**
+     * The value it replaced, as JSON.
+     */
+    var `replacedJson`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFieldConflict: FfiConverterRustBuffer<FieldConflict> {
+    override fun read(buf: ByteBuffer): FieldConflict {
+        return FieldConflict(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: FieldConflict) = (
+            FfiConverterString.allocationSize(value.`field`) +
+            FfiConverterString.allocationSize(value.`keptJson`) +
+            FfiConverterString.allocationSize(value.`replacedJson`)
+    )
+
+    override fun write(value: FieldConflict, buf: ByteBuffer) {
+            FfiConverterString.write(value.`field`, buf)
+            FfiConverterString.write(value.`keptJson`, buf)
+            FfiConverterString.write(value.`replacedJson`, buf)
     }
 }
 
@@ -8381,6 +8473,34 @@ public object FfiConverterSequenceTypeCategory: FfiConverterRustBuffer<List<Cate
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeCategory.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeFieldConflict: FfiConverterRustBuffer<List<FieldConflict>> {
+    override fun read(buf: ByteBuffer): List<FieldConflict> {
+        val len = buf.getInt()
+        return List<FieldConflict>(len) {
+            FfiConverterTypeFieldConflict.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<FieldConflict>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeFieldConflict.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<FieldConflict>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeFieldConflict.write(it, buf)
         }
     }
 }
