@@ -126,6 +126,12 @@ impl From<Error> for FieldGridError {
     }
 }
 
+impl From<fieldgrid_core::ValidationError> for FieldGridError {
+    fn from(v: fieldgrid_core::ValidationError) -> Self {
+        Error::Validation(v).into()
+    }
+}
+
 /// Result of every exported call.
 pub type Result<T, E = FieldGridError> = std::result::Result<T, E>;
 

@@ -138,7 +138,8 @@ impl FieldGridStore {
         self.with(|s| s.device_id())
     }
 
-    /// The grids assigned to the signed-in worker.
+    /// The grids on this phone: those assigned at the last sign-in, and a
+    /// grid taken away until its data has left the phone (at the next sync).
     pub fn grids(&self) -> Result<Vec<Grid>> {
         self.with(|s| s.grids())
     }
@@ -192,11 +193,25 @@ impl FieldGridStore {
     /// Imports many residents: valid rows are saved, each refused row is
     /// reported with its field and rule (nothing of it written).
     pub fn import_residents(&self, rows: Vec<NewResident>) -> Result<ImportReport> {
-        let rows = rows
-            .into_iter()
-            .map(NewResident::into_core)
-            .collect::<Result<Vec<_>>>()?;
-        self.with(|s| s.import_residents(&rows)).map(Into::into)
+        // A row whose birth date cannot be read is refused like the core's
+        // bad rows: reported with its index, the other rows imported.
+        let (mut index, mut valid, mut refused) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, row) in rows.into_iter().enumerate() {
+            match row.into_core() {
+                Ok(r) => {
+                    index.push(i);
+                    valid.push(r);
+                }
+                Err(e) => refused.push((i, e)),
+            }
+        }
+        let mut report = self.with(|s| s.import_residents(&valid))?;
+        report.rejected = (report.rejected.into_iter())
+            .map(|(i, e)| (index.get(i).copied().unwrap_or(i), e))
+            .chain(refused)
+            .collect();
+        report.rejected.sort_by_key(|(i, _)| *i);
+        Ok(report.into())
     }
 
     /// Changes a resident, field by field.
@@ -204,7 +219,7 @@ impl FieldGridStore {
         let changes = changes
             .into_iter()
             .map(ResidentChange::into_core)
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         self.with(|s| s.update_resident(&id, &changes)).map(Into::into)
     }
 

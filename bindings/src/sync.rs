@@ -163,7 +163,9 @@ impl SyncClient {
                     Role::Operator => "operator",
                 }
                 .to_owned(),
-                grids: store.grids()?,
+                // The grids assigned now (the store still lists one taken
+                // away until its data has left the phone).
+                grids: resp.grids.iter().map(Grid::from).collect(),
                 expires_at_ms: resp.expires_at_ms,
             })
         })

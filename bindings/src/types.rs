@@ -17,10 +17,8 @@ use fieldgrid_core::validate::Location;
 use fieldgrid_core::{
     CareTag, Category, CategoryGroup, Code, EventKind, Grid, HouseholdChange, IncidentChange, IncidentStatus,
     NewHousehold, NewIncident, NewPlace, Photo, PhotoOwner, Place, PlaceChange, PlaceKind, RecordMeta, ResidenceStatus,
-    ServiceKind, Sex, SyncStatus,
+    ServiceKind, Sex, SyncStatus, ValidationError,
 };
-
-use crate::error::FieldGridError;
 
 // ----- Enums and plain records of the core, exposed as they are -----
 
@@ -379,17 +377,16 @@ pub struct NewResident {
 }
 
 /// A date field given as text: `YYYY-MM-DD`, or a validation error naming `field`.
-fn date(field: &str, value: Option<String>) -> Result<Option<NaiveDate>, FieldGridError> {
+fn date(field: &str, value: Option<String>) -> Result<Option<NaiveDate>, ValidationError> {
     value
         .map(|s| {
-            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                .map_err(|_| core::Error::invalid(field, Code::BadDate).into())
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| ValidationError::new(field, Code::BadDate))
         })
         .transpose()
 }
 
 impl NewResident {
-    pub(crate) fn into_core(self) -> Result<core::NewResident, FieldGridError> {
+    pub(crate) fn into_core(self) -> Result<core::NewResident, ValidationError> {
         Ok(core::NewResident {
             birth_date: date("birth_date", self.birth_date)?,
             grid_id: self.grid_id,
@@ -432,7 +429,7 @@ pub enum ResidentChange {
 }
 
 impl ResidentChange {
-    pub(crate) fn into_core(self) -> Result<core::ResidentChange, FieldGridError> {
+    pub(crate) fn into_core(self) -> Result<core::ResidentChange, ValidationError> {
         use core::ResidentChange as C;
         Ok(match self {
             ResidentChange::Name { name } => C::Name(name),

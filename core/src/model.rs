@@ -248,6 +248,18 @@ pub struct Grid {
     pub sub_district: String,
 }
 
+impl From<&fieldgrid_protocol::GridInfo> for Grid {
+    fn from(g: &fieldgrid_protocol::GridInfo) -> Self {
+        Grid {
+            id: g.id.clone(),
+            code: g.code.clone(),
+            name: g.name.clone(),
+            community: g.community.clone(),
+            sub_district: g.sub_district.clone(),
+        }
+    }
+}
+
 /// A compound, building or unit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Place {

@@ -65,13 +65,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER = {}
+
+
+def assign(user, grids):
+    """The district assigns `grids` to `user` (the admin command, as district IT runs it)."""
+    subprocess.run(SERVER["admin"] + ["add-worker", "--username", user, "--password", PASSWORD,
+                                      "--grids", ",".join(grids)], check=True, stdout=subprocess.DEVNULL)
+
+
 @pytest.fixture(scope="session")
 def server():
-    """The reference server on loopback with grid-a and workers wa1, wa2 (both grid-a)."""
+    """The reference server on loopback with grids grid-a and grid-b, and
+    workers wa1, wa2 (both grid-a)."""
     binary = os.environ.get("FIELDGRID_BIN", str(ROOT / "target" / "debug" / "fieldgrid"))
     data = tempfile.mkdtemp(prefix="fieldgrid-py-server-")
     admin = [binary, "server", "--data", data]
+    SERVER["admin"] = admin
     subprocess.run(admin + ["add-grid", "--id", "grid-a", "--code", "370502001001", "--name", "Grid A"], check=True)
+    subprocess.run(admin + ["add-grid", "--id", "grid-b", "--code", "370502001002", "--name", "Grid B"], check=True)
     for user in ("wa1", "wa2"):
         subprocess.run(admin + ["add-worker", "--username", user, "--password", PASSWORD, "--grids", "grid-a"], check=True)
     port = _free_port()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import fieldgrid as fg
-from conftest import JPEG, PASSWORD, id_number, resident, sign_in
+from conftest import JPEG, PASSWORD, assign, id_number, resident, sign_in
 
 
 def test_keyed_store_captures_resident_and_incident_with_photo_and_finds_them(tmp, key, phone):
@@ -67,6 +67,20 @@ def test_bad_id_number_is_a_typed_validation_error_naming_the_field(tmp, phone):
     assert e.value.field == "birth_date"
     with pytest.raises(fg.FieldGridError.NotFound):
         store.get_resident("no-such-id")
+    # In a bulk import, a bad row (an unreadable date, a bad ID) is refused with
+    # its index and field; the other rows are saved.
+    report = store.import_residents([
+        resident("钱一", 11),
+        resident("钱二", 12, birth_date="1950-13-01"),
+        fg.NewResident(grid_id="grid-a", name="钱三", sex=fg.Sex.MALE, id_number=bad,
+                       residence=fg.ResidenceStatus.REGISTERED),
+        resident("钱四", 14),
+    ])
+    assert len(report.created) == 2
+    assert [(x.index, x.field, x.code) for x in report.rejected] == [
+        (1, "birth_date", "bad_date"), (2, "id_number", "bad_check_character")]
+    assert all(bad not in x.message and "钱" not in x.message for x in report.rejected)
+    assert [r.name for r in store.search_residents(fg.ResidentQuery(name="钱"), fg.PageRequest()).items] == ["钱一", "钱四"]
     with pytest.raises(fg.FieldGridError.Validation) as short_key:
         fg.FieldGridStore.open(str(tmp / "other.db"), b"short")
     assert short_key.value.field == "key"
@@ -287,3 +301,23 @@ def test_a_concurrent_edit_shows_as_a_conflict_with_both_values(tmp, phone, serv
         assert (c.field, c.kept_json, c.replaced_json) == ("phone", '"13900000001"', '"13900000002"')
     phone.acknowledge_conflicts(r.id)
     assert phone.get_resident(r.id).meta.sync == fg.SyncStatus.ON_SERVER()
+
+
+def test_a_session_lists_the_grids_assigned_now_and_a_grid_taken_away_leaves_at_the_next_sync(tmp, server):
+    store = fg.FieldGridStore.open(str(tmp / "phone.db"), None)
+    client = fg.SyncClient(store, fg.SyncSettings(server_url=server))
+    assert [g.id for g in asyncio.run(client.login("wa2", PASSWORD)).grids] == ["grid-a"]
+    r = store.create_resident(resident("冯十一", 21))
+    try:
+        assign("wa2", ["grid-b"])
+        session = asyncio.run(client.login("wa2", PASSWORD))
+        assert [g.id for g in session.grids] == ["grid-b"]
+        # grid-a stays on the phone until its waiting work has reached the server.
+        assert {g.id for g in store.grids()} == {"grid-a", "grid-b"}
+        report = asyncio.run(client.sync())
+        assert report.confirmed == 1 and report.evicted_grids == ["grid-a"]
+        assert [g.id for g in store.grids()] == ["grid-b"]
+        with pytest.raises(fg.FieldGridError.NotFound):
+            store.get_resident(r.id)
+    finally:
+        assign("wa2", ["grid-a"])

@@ -573,7 +573,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_service_log() != 5283:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_grids() != 20673:
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_grids() != 28267:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_households_in() != 1403:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -7082,7 +7082,8 @@ class FieldGridStoreProtocol(typing.Protocol):
         raise NotImplementedError
     def grids(self, ) -> typing.List[Grid]:
         """
-        The grids assigned to the signed-in worker.
+        The grids on this phone: those assigned at the last sign-in, and a
+        grid taken away until its data has left the phone (at the next sync).
 """
         raise NotImplementedError
     def households_in(self, place_id: str) -> typing.List[Household]:
@@ -7563,7 +7564,8 @@ class FieldGridStore(FieldGridStoreProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def grids(self, ) -> typing.List[Grid]:
         """
-        The grids assigned to the signed-in worker.
+        The grids on this phone: those assigned at the last sign-in, and a
+        grid taken away until its data has left the phone (at the next sync).
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),

@@ -145,13 +145,7 @@ impl Store {
         })?;
         let gained = resp.grids.iter().any(|g| !held.contains(&g.id));
         for g in &resp.grids {
-            self.put_grid(&Grid {
-                id: g.id.clone(),
-                code: g.code.clone(),
-                name: g.name.clone(),
-                community: g.community.clone(),
-                sub_district: g.sub_district.clone(),
-            })?;
+            self.put_grid(&Grid::from(g))?;
         }
         let now = self.now_ms();
         self.write(|tx| {

@@ -726,7 +726,8 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func getServiceLog(id: String) throws  -> ServiceLog
     
     /**
-     * The grids assigned to the signed-in worker.
+     * The grids on this phone: those assigned at the last sign-in, and a
+     * grid taken away until its data has left the phone (at the next sync).
      */
     func grids() throws  -> [Grid]
     
@@ -1134,7 +1135,8 @@ open func getServiceLog(id: String)throws  -> ServiceLog  {
 }
     
     /**
-     * The grids assigned to the signed-in worker.
+     * The grids on this phone: those assigned at the last sign-in, and a
+     * grid taken away until its data has left the phone (at the next sync).
      */
 open func grids()throws  -> [Grid]  {
     return try  FfiConverterSequenceTypeGrid.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
@@ -8310,7 +8312,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_get_service_log() != 5283) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_method_fieldgridstore_grids() != 20673) {
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_grids() != 28267) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_households_in() != 1403) {

@@ -1166,7 +1166,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_service_log() and 0xFFFF) != 5283) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_grids() and 0xFFFF) != 20673) {
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_grids() and 0xFFFF) != 28267) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_households_in() and 0xFFFF) != 1403) {
@@ -1862,7 +1862,8 @@ public interface FieldGridStoreInterface {
     fun `getServiceLog`(`id`: kotlin.String): ServiceLog
     
     /**
-     * The grids assigned to the signed-in worker.
+     * The grids on this phone: those assigned at the last sign-in, and a
+     * grid taken away until its data has left the phone (at the next sync).
      */
     fun `grids`(): List<Grid>
     
@@ -2393,7 +2394,8 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
-     * The grids assigned to the signed-in worker.
+     * The grids on this phone: those assigned at the last sign-in, and a
+     * grid taken away until its data has left the phone (at the next sync).
      */
     @Throws(FieldGridException::class)override fun `grids`(): List<Grid> {
             return FfiConverterSequenceTypeGrid.lift(
