@@ -5,6 +5,7 @@ binary, and puts the generated module next to the library in
 $FIELDGRID_PY_DIR. The reference server runs for real on loopback.
 """
 
+import asyncio
 import os
 import shutil
 import socket
@@ -108,8 +109,6 @@ def server():
 def sign_in(store, server_url, user="wa1"):
     """Signs `store` in as `user`: the grids assigned arrive with the session."""
     client = fieldgrid.SyncClient(store, fieldgrid.SyncSettings(server_url=server_url))
-    import asyncio
-
     asyncio.run(client.login(user, PASSWORD))
     return client
 
