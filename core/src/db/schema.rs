@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// The migrations, in order; migration `i` takes the schema from version `i`
 /// to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Schema version of a fresh store built by this code.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -224,6 +224,106 @@ CREATE INDEX conflicts_entity ON conflicts(entity_id);
 ALTER TABLE grids ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Order-free pull (SYNC.md invariant 11): references between records are
+/// not foreign keys. A pull applies pages in server order, and the server's
+/// order says nothing about parents and children (dispatch rewrites an
+/// incident after its "reported" event; an edited household comes after its
+/// residents), so a reference may point at a record a later page brings.
+/// Capture checks references itself (`capture::places`, `residents`,
+/// `incidents`); the grid references stay foreign keys (grids come with the
+/// session, before any record). Children are rebuilt before parents, so no
+/// table is dropped while another still refers to it.
+const V3: &str = r#"
+CREATE TABLE incident_events_v3 (
+    id             TEXT PRIMARY KEY,
+    incident_id    TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    actor          TEXT,
+    note           TEXT NOT NULL DEFAULT '',
+    department     TEXT,
+    deadline_at    INTEGER,
+    at             INTEGER NOT NULL,  -- device clock when recorded here
+    server_at      INTEGER,           -- server clock, once known
+    server_version INTEGER
+);
+INSERT INTO incident_events_v3 SELECT id, incident_id, kind, actor, note, department, deadline_at, at, server_at,
+    server_version FROM incident_events;
+DROP TABLE incident_events;
+ALTER TABLE incident_events_v3 RENAME TO incident_events;
+CREATE INDEX incident_events_incident ON incident_events(incident_id, at);
+
+CREATE TABLE residents_v3 (
+    rid            INTEGER PRIMARY KEY,
+    id             TEXT NOT NULL UNIQUE,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    household_id   TEXT,
+    building_id    TEXT,   -- derived from the household (search index rows use it)
+    name           TEXT NOT NULL,
+    sex            TEXT NOT NULL CHECK (sex IN ('male', 'female')),
+    id_number      TEXT,
+    id_rev         TEXT,   -- id_number reversed: suffix search as a range scan
+    birth_date     TEXT,
+    phone          TEXT,
+    phone_rev      TEXT,   -- phone digits reversed
+    residence      TEXT NOT NULL,
+    care_tags      TEXT NOT NULL DEFAULT '[]',
+    notes          TEXT NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+INSERT INTO residents_v3 SELECT rid, id, grid_id, household_id, building_id, name, sex, id_number, id_rev,
+    birth_date, phone, phone_rev, residence, care_tags, notes, created_at, updated_at, server_version, deleted_at
+    FROM residents;
+DROP TABLE residents;
+ALTER TABLE residents_v3 RENAME TO residents;
+CREATE INDEX residents_household ON residents(household_id);
+CREATE INDEX residents_grid ON residents(grid_id);
+CREATE INDEX residents_name ON residents(name, id);
+CREATE INDEX residents_id_rev ON residents(id_rev) WHERE id_rev IS NOT NULL;
+CREATE INDEX residents_phone_rev ON residents(phone_rev) WHERE phone_rev IS NOT NULL;
+
+CREATE TABLE households_v3 (
+    id             TEXT PRIMARY KEY,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    unit_id        TEXT,
+    building_id    TEXT,   -- derived from unit_id, for building filters
+    room           TEXT NOT NULL,
+    address        TEXT NOT NULL,
+    notes          TEXT NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+INSERT INTO households_v3 SELECT id, grid_id, unit_id, building_id, room, address, notes, created_at, updated_at,
+    server_version, deleted_at FROM households;
+DROP TABLE households;
+ALTER TABLE households_v3 RENAME TO households;
+CREATE INDEX households_unit ON households(unit_id);
+CREATE INDEX households_building ON households(building_id);
+CREATE INDEX households_grid ON households(grid_id);
+
+CREATE TABLE places_v3 (
+    id             TEXT PRIMARY KEY,
+    grid_id        TEXT NOT NULL REFERENCES grids(id),
+    kind           TEXT NOT NULL CHECK (kind IN ('compound', 'building', 'unit')),
+    parent_id      TEXT,
+    name           TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    server_version INTEGER,
+    deleted_at     INTEGER
+);
+INSERT INTO places_v3 SELECT id, grid_id, kind, parent_id, name, created_at, updated_at, server_version, deleted_at
+    FROM places;
+DROP TABLE places;
+ALTER TABLE places_v3 RENAME TO places;
+CREATE INDEX places_parent ON places(parent_id);
+CREATE INDEX places_grid ON places(grid_id, kind);
+"#;
+
 /// Brings `conn` from its `user_version` to the end of `migrations`, each step
 /// in its own IMMEDIATE transaction. Refuses a database newer than the list.
 pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
@@ -315,5 +415,66 @@ mod tests {
         let mut conn = at_version(MIGRATIONS.len());
         migrate(&mut conn, MIGRATIONS).unwrap(); // nothing to do, no error
         assert_eq!(schema_of(&conn), schema_of(&at_version(MIGRATIONS.len())));
+    }
+    #[test]
+    fn v3_keeps_every_row_and_frees_references_from_pull_order() {
+        let mut conn = at_version(2);
+        conn.execute_batch(
+            "INSERT INTO grids (id, code, name, community, sub_district) VALUES ('g', '1', 'n', 'c', 's');
+             INSERT INTO places VALUES ('c1', 'g', 'compound', NULL, 'x', 1, 1, 3, NULL);
+             INSERT INTO places VALUES ('b1', 'g', 'building', 'c1', 'x', 1, 1, NULL, NULL);
+             INSERT INTO households VALUES ('h1', 'g', 'b1', 'b1', '301', 'a', 'n', 1, 2, 4, NULL);
+             INSERT INTO residents (rid, id, grid_id, household_id, building_id, name, sex, residence, created_at,
+               updated_at) VALUES (7, 'r1', 'g', 'h1', 'b1', 'x', 'male', 'registered', 1, 1);
+             INSERT INTO incidents (id, grid_id, category, occurred_at, status, created_at, updated_at)
+               VALUES ('i1', 'g', 'c', 1, 'reported', 1, 1);
+             INSERT INTO incident_events (id, incident_id, kind, at) VALUES ('e1', 'i1', 'reported', 5);",
+        )
+        .unwrap();
+        let rows = |c: &Connection| -> Vec<String> {
+            ["places", "households", "residents", "incident_events"]
+                .iter()
+                .flat_map(|t| {
+                    let mut stmt = c.prepare(&format!("SELECT * FROM {t} ORDER BY 1")).unwrap();
+                    let n = stmt.column_count();
+                    stmt.query_map([], |r| {
+                        Ok((0..n)
+                            .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                            .collect::<Vec<_>>()
+                            .join("|"))
+                    })
+                    .unwrap()
+                    .map(|r| format!("{t}: {}", r.unwrap()))
+                    .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let before = rows(&conn);
+        assert_eq!(before.len(), 5);
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        migrate(&mut conn, MIGRATIONS).unwrap();
+        assert_eq!(rows(&conn), before, "every row survives the rebuild");
+        // A child may now arrive before its parent (a later pull page).
+        conn.execute_batch(
+            "INSERT INTO incident_events (id, incident_id, kind, at) VALUES ('e2', 'later', 'dispatched', 6);
+             INSERT INTO residents (id, grid_id, household_id, name, sex, residence, created_at, updated_at)
+               VALUES ('r2', 'g', 'later', 'x', 'male', 'registered', 1, 1);
+             INSERT INTO households VALUES ('h2', 'g', 'later', NULL, '1', 'a', '', 1, 1, 1, NULL);
+             INSERT INTO places VALUES ('u2', 'g', 'unit', 'later', 'x', 1, 1, 1, NULL);",
+        )
+        .unwrap();
+        // The grid is still a foreign key.
+        assert!(
+            conn.execute_batch("INSERT INTO places VALUES ('p9', 'nogrid', 'compound', NULL, 'x', 1, 1, 1, NULL)")
+                .is_err()
+        );
+        let fk: Vec<String> = conn
+            .prepare("SELECT \"table\" FROM pragma_foreign_key_list('residents')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(fk, ["grids"]);
     }
 }

@@ -192,6 +192,37 @@ fn upsert_place(tx: &Transaction<'_>, p: &Place, version: i64, now: i64) -> Resu
         now,
         version
     ])?;
+    // Households of this unit (or building) that arrived before it.
+    let waiting: Vec<String> = tx
+        .prepare_cached("SELECT id FROM households WHERE unit_id = ?1")?
+        .query_map([&p.id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let building = building_of(tx, Some(&p.id))?;
+    for household in waiting {
+        tx.prepare_cached("UPDATE households SET building_id = ?2 WHERE id = ?1")?
+            .execute(params![household, building])?;
+        refresh_residents_of(tx, &household, building.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Pages arrive in any order (SYNC.md invariant 11): residents that came
+/// before their household, or whose household's building has changed, get
+/// their derived building (and its search rows) brought up to date.
+fn refresh_residents_of(tx: &Transaction<'_>, household_id: &str, building: Option<&str>) -> Result<()> {
+    let stale: Vec<String> = tx
+        .prepare_cached(
+            "SELECT id FROM residents WHERE household_id = ?1 AND building_id IS NOT ?2 AND deleted_at IS NULL",
+        )?
+        .query_map(params![household_id, building], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in stale {
+        let (rid, old_building, resident) = load_resident_raw(tx, &id)?;
+        search::unindex_resident(tx, rid, &resident, old_building.as_deref())?;
+        tx.prepare_cached("UPDATE residents SET building_id = ?2 WHERE rid = ?1")?
+            .execute(params![rid, building])?;
+        search::index_resident(tx, rid, &resident, building)?;
+    }
     Ok(())
 }
 
@@ -218,7 +249,7 @@ fn upsert_household(tx: &Transaction<'_>, h: &Household, version: i64, now: i64)
            updated_at = ?8, server_version = ?9",
     )?
     .execute(params![h.id, h.grid_id, h.unit_id, building, h.room, h.address.as_str(), h.notes.as_str(), now, version])?;
-    Ok(())
+    refresh_residents_of(tx, &h.id, building.as_deref())
 }
 
 fn load_resident_raw(tx: &Transaction<'_>, id: &str) -> Result<(i64, Option<String>, Resident)> {

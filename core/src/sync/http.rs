@@ -3,7 +3,6 @@
 //! loopback address.
 
 use std::io::{Read, Write};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,20 +50,7 @@ impl HttpTransport {
     /// A transport to the server at `base_url` (`https://…`, or `http://`
     /// to a loopback address only).
     pub fn new(base_url: &str, options: &HttpOptions) -> Result<HttpTransport> {
-        let base = base_url.trim().trim_end_matches('/').to_owned();
-        let invalid = || Error::invalid("server_url", Code::BadFormat);
-        let (scheme, rest) = base.split_once("://").ok_or_else(invalid)?;
-        let authority = rest.split('/').next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-        };
-        match scheme {
-            "https" => {}
-            "http" if is_loopback(host) => {}
-            "http" => return Err(Error::invalid("server_url", Code::NotAllowed)),
-            _ => return Err(invalid()),
-        }
+        let base = server_base(base_url)?;
         let mut tls = TlsConfig::builder();
         if let Some(pem) = &options.pinned_ca_pem {
             let cert = Certificate::from_pem(pem).map_err(|_| Error::invalid("pinned_ca_pem", Code::BadFormat))?;
@@ -84,8 +70,32 @@ impl HttpTransport {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+/// Checks a server URL with a real URL parser and returns it without a
+/// trailing slash. Plain HTTP only to a loopback host; no user name or
+/// password in the URL (`http://localhost:80@evil.example` names the host
+/// `evil.example`, not loopback); no query or fragment.
+fn server_base(base_url: &str) -> Result<String> {
+    let invalid = || Error::invalid("server_url", Code::BadFormat);
+    let url = url::Url::parse(base_url.trim()).map_err(|_| invalid())?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid("server_url", Code::NotAllowed));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+        return Err(invalid());
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(invalid()),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(Error::invalid("server_url", Code::NotAllowed)),
+        _ => return Err(invalid()),
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn gzip_json<T: Serialize>(body: &T) -> std::result::Result<Vec<u8>, TransportError> {
@@ -259,6 +269,14 @@ mod tests {
             "http://grid.example.cn",
             "ftp://x",
             "grid.example.cn",
+            // Userinfo: the host is evil.example, whatever comes before the @.
+            "http://localhost:80@evil.example",
+            "http://127.0.0.1@evil.example:8080",
+            "https://user:pass@grid.example.cn",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example",
+            "https://grid.example.cn/?next=x",
+            "mailto:x@grid.example.cn",
         ] {
             let e = HttpTransport::new(bad, &o).err().unwrap();
             assert_eq!(e.as_validation().unwrap().field, "server_url", "{bad}");

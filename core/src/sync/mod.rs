@@ -23,7 +23,7 @@ use rusqlite::{OptionalExtension, params};
 pub use http::{HttpOptions, HttpTransport};
 pub use transport::{Transport, TransportError};
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use crate::model::Grid;
 use crate::outbox::Rejection;
 use crate::store::{Store, meta_get, meta_set};
@@ -260,6 +260,11 @@ impl Store {
                 Err(Error::Server { status, code }) if (400..500).contains(&status) => {
                     tracing::warn!(status, code = %code, "photo upload refused");
                 }
+                // The local file does not match its record: this photo stays
+                // unsent (and shows so); the other photos and the pull go on.
+                Err(Error::Validation(e)) => {
+                    tracing::warn!(code = e.code.as_str(), "photo file unreadable: not sent");
+                }
                 Err(e) => return Err(e),
             }
             progress(Progress {
@@ -298,9 +303,11 @@ impl Store {
             let mut bytes = 0;
             let mut after = start_after;
             let mut pending: Vec<fieldgrid_protocol::Change> = Vec::new();
-            let result = (|| {
+            let mut last_page_seen = false;
+            let result: Result<()> = (|| {
                 for (before, page) in pages_rx.iter() {
                     let page = page?;
+                    last_page_seen = !page.more;
                     report.clock_offset_ms = page.server_time_ms - (before + self.now_ms()) / 2;
                     bytes += page.changes.iter().map(|c| c.fields.len() as u64 * 32).sum::<u64>();
                     after = page.next_after;
@@ -332,8 +339,16 @@ impl Store {
                 Ok(())
             })();
             drop(pages_rx); // stops the fetcher if we stopped early
-            let _ = fetcher.join();
-            result
+            let fetched = fetcher.join();
+            result?;
+            // The pages ended without an error page: the fetcher must have
+            // delivered the last one. A panic in it is this sync's failure, and
+            // the cursor stays at the last page committed.
+            if fetched.is_err() || !last_page_seen {
+                tracing::error!("the pull stopped before its last page");
+                return Err(Error::Internal("the pull stopped before its last page".into()));
+            }
+            Ok(())
         });
         pulled?;
         self.load_catalogue()?;
@@ -379,12 +394,22 @@ impl Store {
         retry: &Retry<'_>,
     ) -> Result<u64> {
         let bytes = self.photo_file_bytes(sha)?;
+        if bytes.len() as u64 != size {
+            // The file on the phone is not the photo its record describes
+            // (truncated, or replaced): nothing sensible can be sent.
+            return Err(Error::invalid("photo", Code::Unreadable));
+        }
         let mut offset = retry.run(|| transport.photo_offset(token, sha))?.unwrap_or(0);
         let mut sent = 0;
         while offset < size {
             retry.check_cancel()?;
-            let end = (offset as usize + options.chunk_bytes.max(1)).min(bytes.len());
-            let chunk = &bytes[offset as usize..end];
+            let end = (offset as usize)
+                .saturating_add(options.chunk_bytes.max(1))
+                .min(bytes.len());
+            let chunk = bytes.get(offset as usize..end).ok_or_else(|| Error::Server {
+                status: 0,
+                code: "bad_response".into(),
+            })?;
             offset = match retry.run(|| transport.upload_chunk(token, sha, offset, size, chunk)) {
                 Ok(o) => {
                     sent += chunk.len() as u64;

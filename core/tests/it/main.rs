@@ -10,3 +10,4 @@ mod privacy;
 mod robustness;
 mod search;
 mod storage;
+mod sync_engine;
