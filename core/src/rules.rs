@@ -2,16 +2,21 @@
 //! district server validates what devices send, with the very functions the
 //! device uses (no second copy of any rule).
 //!
-//! `check` takes a record's complete fields (for an update: the stored record
-//! with the patch applied) and returns them normalised, or the first field
-//! that breaks a rule. References between records are the server's business.
+//! Every entity has a table of its fields and who writes each
+//! ([`fields_of`]): a device sends only [`Writer::Device`] fields (the push
+//! step drops the rest from what it sends), the server refuses any other
+//! field and fills in its own. `check` takes a record's complete device
+//! fields (for an update: the stored record with the patch applied) and
+//! returns them normalised and re-encoded (no unknown key survives, nested
+//! values included), or the first field that breaks a rule. Whether a
+//! referenced record exists is the server's business.
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::catalogue::Catalogue;
 use crate::error::{Code, ValidationError};
-use crate::model::{CareTag, EventKind, PlaceKind, ResidenceStatus, ServiceKind, Sex};
+use crate::model::{CareTag, EventKind, PhotoOwner, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::{self, IdNumber, Location, Phone, limits};
 
 type Fields = Map<String, Value>;
@@ -28,8 +33,124 @@ pub const ENTITIES: [&str; 7] = [
     "photo",
 ];
 
-/// Validates and normalises the complete fields of a record of `entity`.
-/// `now_ms` is the server's clock.
+/// Largest record a device may send: its fields as compact JSON. The field
+/// limits keep every valid record well below it (a resident with every field
+/// at its limit is under 16 KiB); it bounds what one record can add to every
+/// pull page of its grid.
+pub const RECORD_MAX_BYTES: usize = 32 * 1024;
+
+/// Longest grid id (grids are the district's; ids are short codes).
+const GRID_ID_MAX: usize = 100;
+
+/// Who writes a field of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    /// The grid worker's device, subject to [`check`].
+    Device,
+    /// The server only (status, deadlines, times, who did it): refused from a device.
+    Server,
+}
+
+use Writer::{Device as D, Server as S};
+
+/// The fields of a record of `entity` and who writes each; `None` for an
+/// entity devices do not send.
+pub fn fields_of(entity: &str) -> Option<&'static [(&'static str, Writer)]> {
+    Some(match entity {
+        "place" => &[("grid_id", D), ("kind", D), ("parent_id", D), ("name", D)],
+        "household" => &[
+            ("grid_id", D),
+            ("unit_id", D),
+            ("room", D),
+            ("address", D),
+            ("notes", D),
+        ],
+        "resident" => &[
+            ("grid_id", D),
+            ("household_id", D),
+            ("name", D),
+            ("sex", D),
+            ("id_number", D),
+            ("birth_date", D),
+            ("phone", D),
+            ("residence", D),
+            ("care_tags", D),
+            ("notes", D),
+        ],
+        "incident" => &[
+            ("grid_id", D),
+            ("category", D),
+            ("title", D),
+            ("description", D),
+            ("location", D),
+            ("address", D),
+            ("occurred_at_ms", D),
+            ("involved_residents", D),
+            ("reporter", S),
+            ("status", S),
+            ("department", S),
+            ("deadline_at_ms", S),
+            ("reported_at_ms", S),
+            ("finished_at_ms", S),
+        ],
+        "incident_event" => &[
+            ("incident_id", D),
+            ("kind", D),
+            ("note", D),
+            ("actor", S),
+            ("department", S),
+            ("deadline_at_ms", S),
+            ("at_ms", S),
+            ("server_at_ms", S),
+        ],
+        "service_log" => &[
+            ("grid_id", D),
+            ("kind", D),
+            ("resident_ids", D),
+            ("notes", D),
+            ("occurred_at_ms", D),
+        ],
+        "photo" => &[
+            ("owner", D),
+            ("sha256", D),
+            ("size", D),
+            ("mime", D),
+            ("taken_at_ms", D),
+            ("location", D),
+        ],
+        _ => return None,
+    })
+}
+
+/// Whether a device may write `field` of an `entity` record.
+pub fn device_writes(entity: &str, field: &str) -> bool {
+    fields_of(entity).is_some_and(|fields| fields.iter().any(|(f, w)| *f == field && *w == D))
+}
+
+/// Keeps only the fields a device writes: what the push step sends.
+pub fn device_fields(entity: &str, fields: &Fields) -> Fields {
+    fields
+        .iter()
+        .filter(|(k, _)| device_writes(entity, k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The first field of a device's `patch` it may not write: a server-owned
+/// field or one the entity does not have.
+pub fn refused_field<'a>(entity: &str, patch: &'a Fields) -> Option<&'a str> {
+    patch.keys().map(String::as_str).find(|k| !device_writes(entity, k))
+}
+
+/// Whether `id` is a record id as devices make them: a UUID in its
+/// canonical lower-case hyphenated form (so one record has one spelling).
+pub fn is_record_id(id: &str) -> bool {
+    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok_and(|u| !u.is_nil() && u.hyphenated().to_string() == id)
+}
+
+/// Validates and normalises the complete device fields of a record of
+/// `entity`. `now_ms` is the server's clock. The answer holds only the
+/// entity's device fields, each re-encoded from its checked value.
 pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) -> Checked {
     let today = chrono::DateTime::from_timestamp_millis(now_ms + 8 * 3_600_000)
         .unwrap_or_default()
@@ -39,13 +160,21 @@ pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) 
         "place" => {
             enumerated(&f, "kind", |s| PlaceKind::parse(s).is_some())?;
             text(&mut f, "name", limits::LABEL, Need::Required, false)?;
+            grid(&f)?;
+            reference(&f, "parent_id")?;
         }
         "household" => {
             text(&mut f, "room", limits::LABEL, Need::Required, false)?;
             text(&mut f, "address", limits::ADDRESS, Need::Optional, false)?;
             text(&mut f, "notes", limits::NOTES, Need::Optional, true)?;
+            grid(&f)?;
+            reference(&f, "unit_id")?;
         }
-        "resident" => resident(&mut f, today)?,
+        "resident" => {
+            resident(&mut f, today)?;
+            grid(&f)?;
+            reference(&f, "household_id")?;
+        }
         "incident" => {
             let category = string(&f, "category")?.unwrap_or_default();
             let cat = catalogue
@@ -59,15 +188,17 @@ pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) 
             };
             text(&mut f, "description", limits::NOTES, needs_description, true)?;
             text(&mut f, "address", limits::ADDRESS, Need::Optional, false)?;
-            location(&f, "location", cat.requires_location)?;
+            location(&mut f, "location", cat.requires_location)?;
             time(&f, "occurred_at_ms", now_ms)?;
             id_list(&f, "involved_residents")?;
+            grid(&f)?;
         }
         "incident_event" => {
             enumerated(&f, "kind", |s| {
                 EventKind::parse(s).is_some_and(|k| k.is_worker_event() || k == EventKind::Reported)
             })?;
             text(&mut f, "note", limits::NOTES, Need::Optional, true)?;
+            reference(&f, "incident_id")?;
             string(&f, "incident_id")?.ok_or_else(|| ValidationError::new("incident_id", Code::Required))?;
         }
         "service_log" => {
@@ -75,13 +206,19 @@ pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) 
             text(&mut f, "notes", limits::NOTES, Need::Optional, true)?;
             time(&f, "occurred_at_ms", now_ms)?;
             id_list(&f, "resident_ids")?;
+            grid(&f)?;
         }
         "photo" => {
             let sha = string(&f, "sha256")?.unwrap_or_default();
             if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
                 return Err(ValidationError::new("sha256", Code::BadFormat));
             }
-            let size = f.get("size").and_then(Value::as_u64).unwrap_or(0);
+            let size = match f.get("size") {
+                Some(v) => v
+                    .as_u64()
+                    .ok_or_else(|| ValidationError::new("size", Code::BadFormat))?,
+                None => 0,
+            };
             if size == 0 {
                 return Err(ValidationError::new("size", Code::Empty));
             }
@@ -96,11 +233,43 @@ pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) 
             enumerated(&f, "mime", |m| {
                 ["image/jpeg", "image/png", "image/webp", "image/heic"].contains(&m)
             })?;
-            location(&f, "location", false)?;
+            location(&mut f, "location", false)?;
+            optional_time(&f, "taken_at_ms")?;
+            let owner: PhotoOwner = f
+                .get("owner")
+                .cloned()
+                .and_then(|o| serde_json::from_value(o).ok())
+                .ok_or_else(|| ValidationError::new("owner", Code::BadFormat))?;
+            if !is_record_id(owner.id()) {
+                return Err(ValidationError::new("owner", Code::BadFormat));
+            }
+            f.insert(
+                "owner".into(),
+                serde_json::to_value(&owner).map_err(|_| ValidationError::new("owner", Code::BadFormat))?,
+            );
         }
         _ => return Err(ValidationError::new("entity", Code::UnsupportedType)),
     }
-    Ok(f)
+    // Only the entity's device fields leave, each as checked above.
+    Ok(device_fields(entity, &f))
+}
+
+/// The grid a record names: a short string (the server checks it is the
+/// caller's).
+fn grid(f: &Fields) -> Result<(), ValidationError> {
+    match string(f, "grid_id")? {
+        Some(g) if !g.is_empty() && g.len() <= GRID_ID_MAX => Ok(()),
+        Some(_) => Err(ValidationError::new("grid_id", Code::BadFormat)),
+        None => Err(ValidationError::new("grid_id", Code::Required)),
+    }
+}
+
+/// A reference to another record: absent, null or a record id.
+fn reference(f: &Fields, field: &str) -> Result<(), ValidationError> {
+    match string(f, field)? {
+        Some(id) if !is_record_id(&id) => Err(ValidationError::new(field, Code::BadFormat)),
+        _ => Ok(()),
+    }
 }
 
 fn resident(f: &mut Fields, today: NaiveDate) -> Result<(), ValidationError> {
@@ -134,6 +303,10 @@ fn resident(f: &mut Fields, today: NaiveDate) -> Result<(), ValidationError> {
         f.insert("phone".into(), Value::String(p.as_str().to_owned()));
     }
     if let Some(tags) = f.get("care_tags") {
+        const MAX_TAGS: usize = 20;
+        if tags.as_array().is_some_and(|a| a.len() > MAX_TAGS) {
+            return Err(ValidationError::new("care_tags", Code::TooMany { max: MAX_TAGS }));
+        }
         let ok = tags
             .as_array()
             .is_some_and(|a| a.iter().all(|t| t.as_str().and_then(CareTag::parse).is_some()));
@@ -185,7 +358,7 @@ fn enumerated(f: &Fields, field: &str, valid: impl Fn(&str) -> bool) -> Result<(
     }
 }
 
-fn location(f: &Fields, field: &str, required: bool) -> Result<(), ValidationError> {
+fn location(f: &mut Fields, field: &str, required: bool) -> Result<(), ValidationError> {
     match f.get(field) {
         None | Some(Value::Null) if required => Err(ValidationError::new(field, Code::Required)),
         None | Some(Value::Null) => Ok(()),
@@ -196,8 +369,20 @@ fn location(f: &Fields, field: &str, required: bool) -> Result<(), ValidationErr
                 e.as_validation()
                     .cloned()
                     .unwrap_or_else(|| ValidationError::new(field, Code::BadFormat))
-            })
+            })?;
+            // Re-encoded: keys the location does not have do not travel on.
+            let encoded = serde_json::to_value(loc).map_err(|_| ValidationError::new(field, Code::BadFormat))?;
+            f.insert(field.to_owned(), encoded);
+            Ok(())
         }
+    }
+}
+
+fn optional_time(f: &Fields, field: &str) -> Result<(), ValidationError> {
+    match f.get(field) {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) if v.as_i64().is_some_and(|t| t >= 0) => Ok(()),
+        Some(_) => Err(ValidationError::new(field, Code::BadFormat)),
     }
 }
 
@@ -218,7 +403,7 @@ fn id_list(f: &Fields, field: &str) -> Result<(), ValidationError> {
     match f.get(field) {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Array(a)) if a.len() > max => Err(ValidationError::new(field, Code::TooMany { max })),
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => Ok(()),
+        Some(Value::Array(a)) if a.iter().all(|v| v.as_str().is_some_and(is_record_id)) => Ok(()),
         Some(_) => Err(ValidationError::new(field, Code::BadFormat)),
     }
 }
@@ -263,7 +448,7 @@ mod tests {
 
     #[test]
     fn incidents_need_a_known_category_and_its_fields() {
-        let ok = json!({"category": "broken_facility", "title": "", "description": "路灯损坏", "address": "",
+        let ok = json!({"grid_id": "g", "category": "broken_facility", "title": "", "description": "路灯损坏", "address": "",
                         "location": {"latitude": 37.4, "longitude": 118.5, "accuracy_m": 5.0, "crs": "wgs84"},
                         "occurred_at_ms": NOW - 1000, "involved_residents": []});
         assert!(check("incident", &obj(ok.clone()), NOW, &Catalogue::builtin()).is_ok());
@@ -281,5 +466,129 @@ mod tests {
             field_of("photo", json!({"sha256": "zz", "size": 1, "mime": "image/jpeg"})),
             "sha256"
         );
+    }
+
+    #[test]
+    fn only_device_fields_leave_a_check_each_re_encoded() {
+        let sent = json!({"grid_id": "g", "category": "broken_facility", "description": "路灯损坏",
+                          "location": {"latitude": 37.4, "longitude": 118.5, "accuracy_m": 5.0, "crs": "wgs84",
+                                       "junk": "x".repeat(100_000)},
+                          "occurred_at_ms": NOW - 1000, "finished_at_ms": 1, "status": "closed", "whatever": 1});
+        let f = check("incident", &obj(sent), NOW, &Catalogue::builtin()).unwrap();
+        assert!(f.keys().all(|k| device_writes("incident", k)), "{:?}", f.keys());
+        assert!(f.get("finished_at_ms").is_none() && f.get("status").is_none());
+        assert!(
+            f["location"].get("junk").is_none(),
+            "nested keys a location does not have are dropped"
+        );
+        let photo = json!({"owner": {"kind": "incident", "id": crate::new_id(), "extra": 1}, "sha256": "a".repeat(64),
+                           "size": 10, "mime": "image/jpeg"});
+        let f = check("photo", &obj(photo), NOW, &Catalogue::builtin()).unwrap();
+        assert_eq!(f["owner"].as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn server_fields_and_unknown_fields_are_refused_from_devices() {
+        for (entity, field) in [
+            ("incident", "status"),
+            ("incident", "finished_at_ms"),
+            ("incident", "deadline_at_ms"),
+            ("incident", "reported_at_ms"),
+            ("incident", "department"),
+            ("incident", "reporter"),
+            ("incident_event", "actor"),
+            ("incident_event", "at_ms"),
+            ("incident_event", "department"),
+            ("resident", "server_version"),
+            ("place", "catalogue"),
+            ("bogus", "name"),
+        ] {
+            let patch = obj(json!({ field: 1 }));
+            assert_eq!(refused_field(entity, &patch), Some(field), "{entity}.{field}");
+        }
+        assert_eq!(refused_field("resident", &obj(json!({"name": "x", "notes": ""}))), None);
+        // What a device's own record holds beyond that never travels.
+        let local = obj(json!({"incident_id": "i", "kind": "note", "note": "n", "actor": "a", "at_ms": 5}));
+        assert_eq!(
+            device_fields("incident_event", &local).keys().collect::<Vec<_>>(),
+            ["incident_id", "kind", "note"]
+        );
+    }
+
+    #[test]
+    fn record_ids_are_canonical_uuids() {
+        let id = crate::new_id();
+        assert!(is_record_id(&id));
+        for bad in [
+            String::new(),
+            "catalogue".into(),
+            id.to_uppercase(),
+            id.replace('-', ""),
+            format!("{{{id}}}"),
+            "00000000-0000-0000-0000-000000000000".into(),
+            "x".repeat(700_000),
+        ] {
+            assert!(!is_record_id(&bad), "{}", &bad[..bad.len().min(40)]);
+        }
+        let f = json!({"grid_id": "g", "kind": "unit", "name": "1单元", "parent_id": "catalogue"});
+        assert_eq!(field_of("place", f), "parent_id");
+        let f = json!({"grid_id": "g", "kind": "visit", "occurred_at_ms": NOW, "resident_ids": ["r1"]});
+        assert_eq!(field_of("service_log", f), "resident_ids");
+    }
+
+    /// A valid record of every entity (a photo's owner id is a record id).
+    fn valid(entity: &str) -> Fields {
+        let id = "0190f1d2-8c1a-7b3e-9f00-0123456789ab";
+        obj(match entity {
+            "place" => json!({"grid_id": "g", "kind": "compound", "parent_id": null, "name": "科教小区"}),
+            "household" => json!({"grid_id": "g", "unit_id": id, "room": "301", "address": "", "notes": ""}),
+            "resident" => json!({"grid_id": "g", "household_id": id, "name": "王芳", "sex": "female",
+                                 "residence": "registered", "care_tags": ["elderly_living_alone"], "notes": ""}),
+            "incident" => json!({"grid_id": "g", "category": "hornets_nest", "title": "", "description": "",
+                                 "address": "", "occurred_at_ms": NOW - 1, "involved_residents": [id],
+                                 "location": {"latitude": 37.4, "longitude": 118.5, "accuracy_m": 5.0}}),
+            "incident_event" => json!({"incident_id": id, "kind": "note", "note": "n"}),
+            "service_log" => json!({"grid_id": "g", "kind": "visit", "resident_ids": [id], "notes": "",
+                                    "occurred_at_ms": NOW - 1}),
+            _ => json!({"owner": {"kind": "incident", "id": id}, "sha256": "a".repeat(64), "size": 10,
+                        "mime": "image/jpeg", "taken_at_ms": null, "location": null}),
+        })
+    }
+
+    proptest::proptest! {
+        /// A valid record with anything else added (keys the entity does
+        /// not have, server fields, keys inside its nested values) passes,
+        /// and what leaves the check is only the entity's device fields,
+        /// within the record size cap.
+        #[test]
+        fn checked_records_hold_device_fields_only_and_fit_the_cap(
+            which in 0..ENTITIES.len(),
+            extra in proptest::collection::vec(("[a-z_]{1,16}", ".{0,2000}"), 0..8),
+            notes in "[^\\p{Cc}]{0,2000}",
+        ) {
+            let entity = ENTITIES[which];
+            let mut f = valid(entity);
+            for (k, v) in &extra {
+                if !device_writes(entity, k) {
+                    f.insert(k.clone(), Value::String(v.clone()));
+                }
+                if let Some(Value::Object(o)) = f.get_mut("location") {
+                    o.insert(format!("x_{k}"), Value::String(v.clone()));
+                }
+            }
+            for field in ["notes", "note", "description"] {
+                if f.contains_key(field) {
+                    f.insert(field.into(), Value::String(notes.clone()));
+                }
+            }
+            let out = check(entity, &f, NOW, &Catalogue::builtin());
+            proptest::prop_assert!(out.is_ok(), "{entity}: {:?}", out.err());
+            let out = out.unwrap_or_default();
+            proptest::prop_assert!(out.keys().all(|k| device_writes(entity, k)));
+            if let Some(Value::Object(loc)) = out.get("location") {
+                proptest::prop_assert!(loc.keys().all(|k| !k.starts_with("x_")));
+            }
+            proptest::prop_assert!(serde_json::to_vec(&out).unwrap_or_default().len() <= RECORD_MAX_BYTES);
+        }
     }
 }

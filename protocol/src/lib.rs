@@ -67,6 +67,14 @@ pub mod codes {
     pub const NOT_ALLOWED: &str = "not_allowed";
     /// Anything else that went wrong on the server.
     pub const INTERNAL: &str = "internal";
+    /// Too many unfinished photo uploads for this account: finish them first.
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    /// The path exists but not with this method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// The body's type or encoding is not one the endpoint takes.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// The request took longer than the server allows and was stopped.
+    pub const TIMEOUT: &str = "timeout";
 }
 
 /// Body of every error answer.

@@ -8,15 +8,12 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use fieldgrid_protocol::{GridInfo, LoginRequest, LoginResponse, PROTOCOL_HEADER, PROTOCOL_VERSION, Role, codes};
+use fieldgrid_protocol::{GridInfo, LoginRequest, LoginResponse, Role, codes};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiResult};
 use crate::{AppState, db_call};
-
-/// The oldest protocol version this server still serves.
-pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// Adds or replaces a grid.
 pub fn add_grid(conn: &Connection, g: &GridInfo) -> rusqlite::Result<()> {
@@ -141,7 +138,7 @@ fn token_hash(token: &str) -> String {
 /// `POST /v1/session`.
 pub async fn login(
     State(state): State<Arc<AppState>>,
-    axum::Json(req): axum::Json<LoginRequest>,
+    ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
     let now = state.now_ms();
     let ttl = state.config.token_ttl_ms;
@@ -221,6 +218,12 @@ impl Caller {
         self.may_access(grid_id) || self.draining.iter().any(|g| g == grid_id)
     }
 
+    /// The grids whose records the caller may send: assigned, or recently
+    /// taken away.
+    pub fn writable_grids(&self) -> Vec<&str> {
+        self.grids.iter().chain(&self.draining).map(String::as_str).collect()
+    }
+
     /// Refuses anyone but a centre operator.
     pub fn require_operator(&self) -> ApiResult<()> {
         match self.role {
@@ -230,28 +233,10 @@ impl Caller {
     }
 }
 
-/// Checks the client's protocol version header, when present.
-pub fn check_protocol(parts: &Parts) -> ApiResult<()> {
-    if let Some(v) = parts.headers.get(PROTOCOL_HEADER) {
-        let v: u32 = v.to_str().ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-        if v < MIN_PROTOCOL_VERSION {
-            return Err(ApiError::new(
-                StatusCode::UPGRADE_REQUIRED,
-                codes::PROTOCOL_TOO_OLD,
-                format!(
-                    "protocol {v} is no longer served; this server speaks {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}: update the app"
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        check_protocol(parts)?;
         let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, "sign in first");
         let token = parts
             .headers

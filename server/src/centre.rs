@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use fieldgrid_core::model::{EventKind, IncidentStatus};
 use fieldgrid_protocol::{CentreEventRequest, CentreIncident, ConflictRecord, Stats, StatsResponse, codes};
 use rusqlite::{Connection, TransactionBehavior};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
 use crate::records::{self, Record};
 use crate::sync::apply_event;
 use crate::{AppState, db_call};
@@ -79,7 +79,7 @@ fn photos_complete(conn: &Connection, incident: &Record) -> ApiResult<bool> {
 pub async fn incidents(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<IncidentsQuery>,
+    ApiQuery(q): ApiQuery<IncidentsQuery>,
 ) -> ApiResult<Json<Vec<CentreIncident>>> {
     caller.require_operator()?;
     let now = state.now_ms();
@@ -104,8 +104,8 @@ pub async fn incidents(
 pub async fn add_event(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Path(id): Path<String>,
-    Json(req): Json<CentreEventRequest>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<CentreEventRequest>,
 ) -> ApiResult<Json<CentreIncident>> {
     caller.require_operator()?;
     let kind = EventKind::parse(&req.kind)
@@ -152,7 +152,7 @@ pub async fn add_event(
         records::save(
             &tx,
             &Record {
-                id: format!("event-{}", uuid::Uuid::now_v7()),
+                id: uuid::Uuid::now_v7().to_string(),
                 entity: "incident_event".into(),
                 grid_id: incident.grid_id.clone(),
                 version: 1,

@@ -113,12 +113,11 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
                 tracing::info!(listen = %cli.listen, data = %cli.data.display(), "serving");
-                axum::serve(listener, crate::router(state))
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await
-                    .map_err(|e| e.to_string())
+                crate::serve(state, listener, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(|e| e.to_string())
             })
         }
         Some(Command::AddGrid {

@@ -5,7 +5,8 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// Schema migrations, append-only; `user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 INSERT INTO meta (key, value) VALUES ('seq', '0');
 
@@ -74,7 +75,39 @@ CREATE TABLE blobs (
     complete   INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-"#];
+"#,
+    r#"
+-- Photos belong to records (trust boundary): which grids' photo records name
+-- a hash, and the size they give. Uploads are accepted only for a photo of a
+-- grid the uploader may write, and only at that size.
+CREATE TABLE photo_refs (
+    sha256  TEXT NOT NULL,
+    grid_id TEXT NOT NULL,
+    size    INTEGER NOT NULL,
+    PRIMARY KEY (sha256, grid_id, size)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO photo_refs (sha256, grid_id, size)
+    SELECT json_extract(fields, '$.sha256'), grid_id, json_extract(fields, '$.size') FROM records
+    WHERE entity = 'photo' AND json_type(fields, '$.sha256') = 'text' AND json_type(fields, '$.size') = 'integer';
+
+-- One partial upload per photo and uploader (bytes in
+-- <data>/photos/<sha256>.<account>.part): one account's bad bytes never reset
+-- another's upload. Rows not touched for a while expire with their file.
+CREATE TABLE uploads (
+    sha256     TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    received   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (sha256, account_id)
+) WITHOUT ROWID;
+CREATE INDEX uploads_account ON uploads(account_id);
+CREATE INDEX uploads_updated ON uploads(updated_at);
+
+-- `blobs` now lists complete photos only; partial uploads restart.
+DELETE FROM blobs WHERE complete = 0;
+"#,
+];
 
 /// Opens (creating if needed) the database in `dir` and brings its schema up to date.
 pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
@@ -88,6 +121,15 @@ pub fn open(dir: &Path) -> rusqlite::Result<Connection> {
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let v: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if v > MIGRATIONS.len() as i64 {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "the database has schema version {v}; this server knows up to {}: use a newer server",
+                    MIGRATIONS.len()
+                )
+                .into(),
+            ));
+        }
         let Some(step) = MIGRATIONS.get(v as usize) else {
             break;
         };

@@ -1,9 +1,17 @@
 //! API errors: an HTTP status and an [`ErrorBody`]. Messages never carry
-//! personal data (they are built from codes and field names only).
+//! personal data nor repeat the request (they are built from codes and field
+//! names only): the extractors here replace axum's own, whose rejections
+//! quote the body, and [`json_errors`] gives every other error answer (the
+//! framework's 404, 405, 408, 413, 415) the same JSON shape.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use fieldgrid_protocol::{ErrorBody, codes};
+use serde::de::DeserializeOwned;
 
 /// An error answer.
 #[derive(Debug)]
@@ -16,6 +24,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After` (429, 503).
     pub retry_after: Option<u32>,
+    /// Further headers of the answer (boxed: errors travel in every `Result`).
+    pub headers: Option<Box<HeaderMap>>,
 }
 
 impl ApiError {
@@ -26,7 +36,14 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            headers: None,
         }
+    }
+
+    /// The same error with these headers in its answer.
+    pub fn with_headers(mut self, headers: HeaderMap) -> Self {
+        self.headers.get_or_insert_default().extend(headers);
+        self
     }
 
     /// 400.
@@ -53,6 +70,10 @@ impl ApiError {
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
+        // Interrupted: its request was abandoned (db_call), nobody waits.
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+            return ApiError::new(StatusCode::REQUEST_TIMEOUT, codes::TIMEOUT, "the request was abandoned");
+        }
         ApiError::internal(e)
     }
 }
@@ -79,8 +100,171 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
+        if let Some(headers) = self.headers {
+            response.headers_mut().extend(*headers);
+        }
         response
     }
+}
+
+/// Largest JSON body of a request other than a push.
+pub const SMALL_BODY: usize = 64 * 1024;
+
+/// A place in a request body, fit to repeat in an error: struct fields and
+/// indices only (a map key may be anything a client sent).
+fn safe_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key.len() <= 40 && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
+    }
+    out
+}
+
+/// A JSON body of at most `LIMIT` bytes (after gzip is undone), read as `T`.
+/// Refusals say where the body is wrong, never what it held.
+pub struct ApiJson<T, const LIMIT: usize = SMALL_BODY>(pub T);
+
+impl<S, T, const LIMIT: usize> FromRequest<S> for ApiJson<T, LIMIT>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim();
+                m.eq_ignore_ascii_case("application/json") || m.ends_with("+json")
+            });
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_LARGE,
+                format!("the body is larger than {LIMIT} bytes, or unreadable"),
+            )
+        })?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let at = safe_path(e.path());
+            let (status, what) = match e.inner().classify() {
+                serde_json::error::Category::Data => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "does not match the request's schema")
+                }
+                _ => (StatusCode::BAD_REQUEST, "is not valid JSON"),
+            };
+            let message = if at.is_empty() {
+                format!("the body {what}")
+            } else {
+                format!("the body {what} at {at}")
+            };
+            ApiError::new(status, codes::BAD_REQUEST, message)
+        })?;
+        de.end()
+            .map_err(|_| ApiError::bad_request("the body has more after its JSON value"))?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// Query parameters read as `T`, refused without repeating them.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::bad_request(format!("the query parameter {} is not valid", safe_path(e.path()))))
+    }
+}
+
+/// A path parameter read as `T`, refused without repeating it.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|_| ApiError::bad_request("a path parameter is not valid"))
+    }
+}
+
+/// The code of an error answer the framework made itself.
+fn code_for(status: StatusCode) -> (&'static str, &'static str) {
+    match status {
+        StatusCode::NOT_FOUND => (codes::NOT_FOUND, "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => (codes::METHOD_NOT_ALLOWED, "this method is not allowed here"),
+        StatusCode::REQUEST_TIMEOUT => (codes::TIMEOUT, "the request took too long and was stopped"),
+        StatusCode::PAYLOAD_TOO_LARGE => (codes::TOO_LARGE, "the body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (codes::UNSUPPORTED_MEDIA_TYPE, "this body encoding is not supported"),
+        StatusCode::TOO_MANY_REQUESTS => (codes::OVERLOADED, "the server is busy: retry shortly"),
+        s if s.is_server_error() => (codes::INTERNAL, "internal error"),
+        _ => (codes::BAD_REQUEST, "the request is not valid"),
+    }
+}
+
+/// Every error answer is `{code, message}` JSON: those made by the handlers
+/// already are; any other (axum's 404 and 405, tower-http's 408 and 413, a
+/// body that cannot be decompressed) has its body replaced, so nothing a
+/// client sent is ever repeated back.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let (code, message) = code_for(status);
+    let body = serde_json::to_vec(&ErrorBody {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    })
+    .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// Result of a handler.

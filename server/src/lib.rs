@@ -17,16 +17,17 @@ pub mod sync;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, head, post};
-use fieldgrid_protocol::{codes, limits};
+use fieldgrid_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION, codes, limits};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
@@ -72,6 +73,9 @@ pub struct AppState {
     /// Folder of photo blobs.
     pub photo_dir: PathBuf,
     in_flight: Semaphore,
+    /// Database calls stopped because their request was abandoned (timed
+    /// out, or the client went away).
+    pub cancelled_calls: AtomicU64,
 }
 
 impl AppState {
@@ -81,19 +85,77 @@ impl AppState {
     }
 }
 
-/// Runs `f` on the database connection on a blocking thread.
+/// Where a database call stands, for a request that gives up on it.
+enum Call {
+    /// Waiting for the connection.
+    Waiting,
+    /// Running on the connection, which this handle interrupts.
+    Running(rusqlite::InterruptHandle),
+    /// Finished, or never to start.
+    Over,
+}
+
+/// Stops a call's database work when the request future is dropped before
+/// the call finished (a 408 from the timeout layer, a client gone): a call
+/// not yet started never starts; one running is interrupted (SQLite stops at
+/// its next step and the transaction rolls back).
+struct StopOnDrop {
+    call: Arc<Mutex<Call>>,
+    state: Arc<AppState>,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let mut call = self.call.lock().unwrap_or_else(PoisonError::into_inner);
+        match std::mem::replace(&mut *call, Call::Over) {
+            Call::Waiting => {
+                self.state.cancelled_calls.fetch_add(1, Ordering::Relaxed);
+            }
+            Call::Running(handle) => {
+                // Still under the lock: the call cannot finish and hand the
+                // connection to another request before this lands.
+                handle.interrupt();
+                self.state.cancelled_calls.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("request abandoned: its database work was interrupted");
+            }
+            Call::Over => {}
+        }
+    }
+}
+
+/// Runs `f` on the database connection on a blocking thread. If the request
+/// is abandoned meanwhile, the work stops (see [`StopOnDrop`]).
 pub async fn db_call<T, F>(state: &Arc<AppState>, f: F) -> ApiResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
 {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = state.db.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
+    let call = Arc::new(Mutex::new(Call::Waiting));
+    let guard = StopOnDrop {
+        call: call.clone(),
+        state: state.clone(),
+    };
+    let worker = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut conn = worker.db.lock().unwrap_or_else(PoisonError::into_inner);
+        {
+            let mut c = call.lock().unwrap_or_else(PoisonError::into_inner);
+            if !matches!(*c, Call::Waiting) {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    codes::TIMEOUT,
+                    "the request was abandoned",
+                ));
+            }
+            *c = Call::Running(conn.get_interrupt_handle());
+        }
+        let result = f(&mut conn);
+        *call.lock().unwrap_or_else(PoisonError::into_inner) = Call::Over;
+        result
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await;
+    drop(guard);
+    result.map_err(ApiError::internal)?
 }
 
 /// Answers 429 with `Retry-After` when too many requests are in flight.
@@ -112,17 +174,64 @@ async fn shed_load(State(state): State<Arc<AppState>>, request: Request, next: N
     }
 }
 
+/// Refuses a request that names a protocol version other than this
+/// server's (426 `protocol_too_old`, docs/protocol.md). A request without
+/// the header is taken as version 1.
+async fn protocol_version(request: Request, next: Next) -> Response {
+    match request.headers().get(PROTOCOL_HEADER) {
+        Some(v) if v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()) != Some(PROTOCOL_VERSION) => {
+            axum::response::IntoResponse::into_response(ApiError::new(
+                StatusCode::UPGRADE_REQUIRED,
+                codes::PROTOCOL_TOO_OLD,
+                format!("this server speaks protocol {PROTOCOL_VERSION} only: update the app"),
+            ))
+        }
+        _ => next.run(request).await,
+    }
+}
+
 /// Opens the data folder and builds the state.
 pub fn open_state(config: Config) -> Result<Arc<AppState>, String> {
     let conn = db::open(&config.data_dir).map_err(|e| format!("cannot open the database: {e}"))?;
     let photo_dir = config.data_dir.join("photos");
     std::fs::create_dir_all(&photo_dir).map_err(|e| format!("cannot create {}: {e}", photo_dir.display()))?;
+    let partial = photos::partial_dir(&photo_dir);
+    std::fs::create_dir_all(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     Ok(Arc::new(AppState {
         db: Mutex::new(conn),
         in_flight: Semaphore::new(config.max_in_flight),
         photo_dir,
         config,
+        cancelled_calls: AtomicU64::new(0),
     }))
+}
+
+/// Housekeeping while the server runs: unfinished photo uploads left alone
+/// expire (hourly, and at start).
+async fn maintain(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let dir = state.photo_dir.clone();
+        let now = state.now_ms();
+        if let Err(e) = db_call(&state, move |conn| photos::expire_uploads(conn, &dir, now)).await {
+            tracing::warn!(code = e.code, "upload expiry failed; retried in an hour");
+        }
+    }
+}
+
+/// Serves the protocol on `listener` until `shutdown` completes.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let housekeeping = tokio::spawn(maintain(state.clone()));
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    housekeeping.abort();
+    served
 }
 
 /// Every route of the protocol.
@@ -132,19 +241,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/session", post(auth::login))
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/changes", get(sync::changes))
-        .route("/v1/photos/{sha256}", head(photos::head).patch(photos::patch))
+        .route(
+            "/v1/photos/{sha256}",
+            head(photos::head)
+                .patch(photos::patch)
+                .layer(DefaultBodyLimit::max(limits::PHOTO_MAX_CHUNK)),
+        )
         .route("/v1/conflicts", get(centre::conflicts))
         .route("/v1/centre/incidents", get(centre::incidents))
         .route("/v1/centre/incidents/{id}/events", post(centre::add_event))
         .route("/v1/centre/stats", get(centre::stats))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
-        .layer(RequestBodyLimitLayer::new(limits::REQUEST_MAX_BYTES))
+        .layer(middleware::from_fn(protocol_version))
+        // Inside the wire limit: bodies are decompressed as they are read,
+        // and each endpoint bounds what it reads (a push: 4 MiB of JSON).
         .layer(RequestDecompressionLayer::new())
+        // The wire: 5 MiB per request, whatever its encoding.
+        .layer(RequestBodyLimitLayer::new(limits::REQUEST_MAX_BYTES))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
         ))
+        .layer(middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 
@@ -166,7 +285,7 @@ impl RunningServer {
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = router(state.clone());
+        let state_for_thread = state.clone();
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -179,11 +298,10 @@ impl RunningServer {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = rx.await;
-                    })
-                    .await;
+                let _ = serve(state_for_thread, listener, async move {
+                    let _ = rx.await;
+                })
+                .await;
             });
         });
         Ok(RunningServer {

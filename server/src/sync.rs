@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use fieldgrid_core::catalogue::Catalogue;
 use fieldgrid_core::model::{EventKind, IncidentStatus};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::records::{self, FieldVersion, Record};
 use crate::{AppState, db_call};
 
@@ -28,7 +28,7 @@ use crate::{AppState, db_call};
 pub async fn push(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Json(req): Json<PushRequest>,
+    ApiJson(req): ApiJson<PushRequest, { limits::PUSH_MAX_BYTES }>,
 ) -> ApiResult<Json<PushResponse>> {
     if caller.role != Role::Worker {
         return Err(ApiError::forbidden("only grid workers push operations"));
@@ -39,6 +39,13 @@ pub async fn push(
             codes::TOO_LARGE,
             format!("at most {} operations per push", limits::PUSH_MAX_OPERATIONS),
         ));
+    }
+    // An operation id is the key its receipt is stored and matched by: one
+    // that is not a UUID cannot be answered per operation.
+    if let Some(i) = req.operations.iter().position(|op| !rules::is_record_id(&op.op_id)) {
+        return Err(ApiError::bad_request(format!(
+            "operations[{i}].op_id must be a UUID in lower-case hyphenated form"
+        )));
     }
     let now = state.now_ms();
     let count = req.operations.len();
@@ -60,8 +67,8 @@ pub async fn push(
     Ok(Json(response))
 }
 
-/// One operation: the stored receipt of a repeat, or a new decision, applied
-/// in a savepoint that a rejection rolls back.
+/// One operation: the stored receipt of a repeat by the same sender, or a
+/// new decision, applied in a savepoint that a rejection rolls back.
 fn receive(
     tx: &mut Transaction<'_>,
     caller: &Caller,
@@ -69,11 +76,26 @@ fn receive(
     now: i64,
     catalogue: &Catalogue,
 ) -> ApiResult<Receipt> {
-    let stored: Option<String> = tx
-        .prepare_cached("SELECT receipt FROM receipts WHERE op_id = ?1")?
-        .query_row([&op.op_id], |r| r.get(0))
+    let stored: Option<(String, String, String)> = tx
+        .prepare_cached("SELECT receipt, account_id, device_id FROM receipts WHERE op_id = ?1")?
+        .query_row([&op.op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    if let Some(json) = stored {
+    if let Some((json, account, device)) = stored {
+        // SYNC.md invariant 12: an idempotency key is its sender's. Someone
+        // else's op_id is refused (and nothing is stored for it), never
+        // answered with the first sender's receipt.
+        if account != caller.account_id || device != caller.device_id {
+            tracing::warn!(entity = %op.entity, "an operation id of another sender was reused");
+            return Ok(Receipt {
+                op_id: op.op_id.clone(),
+                duplicate: false,
+                outcome: reject(
+                    codes::NOT_ALLOWED,
+                    Some("op_id"),
+                    "this operation id was used by another sender: make a new one",
+                ),
+            });
+        }
         let mut receipt: Receipt = serde_json::from_str(&json)?;
         receipt.duplicate = true;
         return Ok(receipt);
@@ -115,24 +137,68 @@ fn invalid(e: fieldgrid_core::ValidationError) -> Outcome {
     reject(e.code.as_str(), Some(&e.field), e.to_string())
 }
 
+/// A field name from a device, fit to be repeated in a receipt: the names
+/// of the protocol are short snake_case words; anything else is not echoed.
+fn field_name(name: &str) -> &str {
+    if !name.is_empty()
+        && name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        name
+    } else {
+        "patch"
+    }
+}
+
 /// Entities whose records devices may change after creating them.
 const MUTABLE: [&str; 3] = ["place", "household", "resident"];
 
-fn decide(tx: &Connection, caller: &Caller, op: &Operation, now: i64, catalogue: &Catalogue) -> ApiResult<Outcome> {
+/// What a device may send, decided before anything is read: a known entity,
+/// a well-formed record id, only fields the entity lets a device write, and
+/// a bounded size.
+fn admissible(op: &Operation) -> Option<Outcome> {
     if !rules::ENTITIES.contains(&op.entity.as_str()) {
-        return Ok(reject(
-            codes::UNSUPPORTED,
-            Some("entity"),
-            format!("unknown entity {}", op.entity),
+        return Some(reject(codes::UNSUPPORTED, Some("entity"), "unknown entity"));
+    }
+    if !rules::is_record_id(&op.entity_id) {
+        return Some(reject(
+            "bad_format",
+            Some("entity_id"),
+            "a record id is a UUID in lower-case hyphenated form",
         ));
+    }
+    if let Some(field) = rules::refused_field(&op.entity, &op.patch) {
+        let field = field_name(field);
+        return Some(reject(
+            codes::NOT_ALLOWED,
+            Some(field),
+            format!("a device may not write {field} of a {}", op.entity),
+        ));
+    }
+    let size = serde_json::to_vec(&op.patch).map_or(usize::MAX, |v| v.len());
+    if size > rules::RECORD_MAX_BYTES {
+        return Some(reject(
+            codes::TOO_LARGE,
+            Some("patch"),
+            format!("a record is at most {} bytes", rules::RECORD_MAX_BYTES),
+        ));
+    }
+    None
+}
+
+fn decide(tx: &Connection, caller: &Caller, op: &Operation, now: i64, catalogue: &Catalogue) -> ApiResult<Outcome> {
+    if let Some(refused) = admissible(op) {
+        return Ok(refused);
     }
     let existing = records::load(tx, &op.entity_id)?;
     if let Some(e) = &existing
         && e.entity != op.entity
     {
         return Ok(reject(
-            codes::BAD_REQUEST,
-            Some("entity"),
+            codes::NOT_ALLOWED,
+            Some("entity_id"),
             "the id belongs to a record of another entity",
         ));
     }
@@ -149,7 +215,11 @@ fn decide(tx: &Connection, caller: &Caller, op: &Operation, now: i64, catalogue:
             if existing.is_some() {
                 return Ok(reject(codes::NOT_ALLOWED, Some("id"), "a record with this id exists"));
             }
-            let grid = match grid_of_new(tx, op)? {
+            let mut fields = match rules::check(&op.entity, &op.patch, now, catalogue) {
+                Ok(f) => f,
+                Err(e) => return Ok(invalid(e)),
+            };
+            let grid = match grid_of_new(tx, &op.entity, &fields)? {
                 Ok(g) => g,
                 Err(outcome) => return Ok(outcome),
             };
@@ -160,15 +230,15 @@ fn decide(tx: &Connection, caller: &Caller, op: &Operation, now: i64, catalogue:
                     "the grid is not assigned to this account",
                 ));
             }
-            let mut fields = match rules::check(&op.entity, &op.patch, now, catalogue) {
-                Ok(f) => f,
-                Err(e) => return Ok(invalid(e)),
-            };
-            fields.insert("grid_id".into(), Value::String(grid.clone()));
+            if let Err(outcome) = check_references(tx, caller, &op.entity, &fields, &grid)? {
+                return Ok(outcome);
+            }
+            // The server's own fields.
             match op.entity.as_str() {
                 "incident" => {
                     fields.insert("status".into(), json!(IncidentStatus::Draft.as_str()));
                     fields.insert("reported_at_ms".into(), json!(now));
+                    fields.insert("reporter".into(), json!(caller.account_id));
                 }
                 "incident_event" => {
                     fields.insert("at_ms".into(), json!(now));
@@ -179,16 +249,12 @@ fn decide(tx: &Connection, caller: &Caller, op: &Operation, now: i64, catalogue:
                     }
                 }
                 "photo" => {
-                    let sha = fields
-                        .get("sha256")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
+                    let sha = fields.get("sha256").and_then(Value::as_str).unwrap_or_default();
                     let size = fields.get("size").and_then(Value::as_i64).unwrap_or(0);
                     tx.prepare_cached(
-                        "INSERT INTO blobs (sha256, size, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                        "INSERT INTO photo_refs (sha256, grid_id, size) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
                     )?
-                    .execute(rusqlite::params![sha, size, now])?;
+                    .execute(rusqlite::params![sha, grid, size])?;
                 }
                 _ => {}
             }
@@ -253,12 +319,15 @@ fn decide(tx: &Connection, caller: &Caller, op: &Operation, now: i64, catalogue:
                     "records do not move between grids",
                 ));
             }
-            let mut merged = rec.fields.clone();
+            let mut merged = rules::device_fields(&op.entity, &rec.fields);
             merged.extend(op.patch.clone());
             let checked = match rules::check(&op.entity, &merged, now, catalogue) {
                 Ok(f) => f,
                 Err(e) => return Ok(invalid(e)),
             };
+            if let Err(outcome) = check_references(tx, caller, &op.entity, &checked, &rec.grid_id)? {
+                return Ok(outcome);
+            }
             let base = op.base_version.unwrap_or(0);
             let mut conflicts = Vec::new();
             for key in op.patch.keys() {
@@ -291,35 +360,89 @@ fn decide(tx: &Connection, caller: &Caller, op: &Operation, now: i64, catalogue:
     }
 }
 
-/// The grid a new record belongs to: its own `grid_id`, or its parent's.
-fn grid_of_new(tx: &Connection, op: &Operation) -> ApiResult<Result<String, Outcome>> {
-    let parent = match op.entity.as_str() {
-        "incident_event" => op.patch.get("incident_id").and_then(Value::as_str).map(str::to_owned),
-        "photo" => op
-            .patch
-            .get("owner")
-            .and_then(|o| o.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+/// The grid a new record belongs to: its own `grid_id`, or for a timeline
+/// event or a photo, that of the record it belongs to (which must be of
+/// the entity it names, and live).
+fn grid_of_new(tx: &Connection, entity: &str, fields: &Map<String, Value>) -> ApiResult<Result<String, Outcome>> {
+    let (field, parent_entity, parent) = match entity {
+        "incident_event" => (
+            "incident_id",
+            "incident",
+            fields.get("incident_id").and_then(Value::as_str),
+        ),
+        "photo" => {
+            let owner = fields.get("owner");
+            (
+                "owner",
+                owner
+                    .and_then(|o| o.get("kind"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                owner.and_then(|o| o.get("id")).and_then(Value::as_str),
+            )
+        }
         _ => {
-            return Ok(match op.patch.get("grid_id").and_then(Value::as_str) {
+            return Ok(match fields.get("grid_id").and_then(Value::as_str) {
                 Some(g) => Ok(g.to_owned()),
                 None => Err(reject("required", Some("grid_id"), "grid_id is required")),
             });
         }
     };
-    let field = if op.entity == "photo" { "owner" } else { "incident_id" };
     let Some(parent) = parent else {
         return Ok(Err(reject("required", Some(field), format!("{field} is required"))));
     };
-    Ok(match records::load(tx, &parent)? {
-        Some(p) if !p.deleted => Ok(p.grid_id),
+    Ok(match records::load(tx, parent)? {
+        Some(p) if !p.deleted && p.entity == parent_entity => Ok(p.grid_id),
+        Some(p) if !p.deleted => Err(reject(
+            "wrong_kind",
+            Some(field),
+            "the record it belongs to is of another kind",
+        )),
         _ => Err(reject(
             codes::UNKNOWN_RECORD,
             Some(field),
             "the record it belongs to is not on the server",
         )),
     })
+}
+
+/// References to other records (a place's parent, a household's unit, a
+/// resident's household: same grid; residents involved or served: a grid
+/// the caller may write) name records of the right entity the server has.
+fn check_references(
+    tx: &Connection,
+    caller: &Caller,
+    entity: &str,
+    fields: &Map<String, Value>,
+    grid: &str,
+) -> ApiResult<Result<(), Outcome>> {
+    let (field, target, same_grid) = match entity {
+        "place" => ("parent_id", "place", true),
+        "household" => ("unit_id", "place", true),
+        "resident" => ("household_id", "household", true),
+        "incident" => ("involved_residents", "resident", false),
+        "service_log" => ("resident_ids", "resident", false),
+        _ => return Ok(Ok(())),
+    };
+    let ids: Vec<&str> = match fields.get(field) {
+        Some(Value::String(id)) => vec![id.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    for id in ids {
+        let found = records::load(tx, id)?;
+        let refused = match found {
+            None => Some(("unknown_reference", "refers to a record the server does not have")),
+            Some(r) if r.entity != target => Some(("wrong_kind", "refers to a record of the wrong kind")),
+            Some(r) if same_grid && r.grid_id != grid => Some(("other_grid", "refers to a record of another grid")),
+            Some(r) if !caller.may_write(&r.grid_id) => Some(("other_grid", "refers to a record of another grid")),
+            Some(_) => None,
+        };
+        if let Some((code, message)) = refused {
+            return Ok(Err(reject(code, Some(field), format!("{field} {message}"))));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Applies a timeline event to its incident's status (transitions shared with
@@ -396,7 +519,7 @@ fn record_conflict(
     now: i64,
 ) -> ApiResult<()> {
     let conflict = ConflictRecord {
-        id: format!("conflict-{}", uuid::Uuid::now_v7()),
+        id: uuid::Uuid::now_v7().to_string(),
         entity: rec.entity.clone(),
         entity_id: rec.id.clone(),
         grid_id: rec.grid_id.clone(),
@@ -427,6 +550,9 @@ fn record_conflict(
     Ok(())
 }
 
+/// Soft byte bound of one pull page (the fields of its changes).
+pub const PULL_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Query of `GET /v1/sync/changes`.
 #[derive(Debug, Deserialize)]
 pub struct ChangesQuery {
@@ -440,7 +566,7 @@ pub struct ChangesQuery {
 pub async fn changes(
     State(state): State<Arc<AppState>>,
     caller: Caller,
-    Query(q): Query<ChangesQuery>,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> ApiResult<Json<ChangesResponse>> {
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(500).clamp(1, limits::PULL_MAX_LIMIT) as usize;
@@ -459,7 +585,7 @@ pub async fn changes(
     let now = state.now_ms();
     let response = db_call(&state, move |conn| {
         // One index range per grid, merged: each is already in seq order.
-        let mut all: Vec<Change> = Vec::new();
+        let mut all: Vec<(Change, usize)> = Vec::new();
         let mut stmt = conn.prepare_cached(
             "SELECT seq, entity, id, grid_id, version, deleted, fields FROM records
              WHERE grid_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
@@ -468,7 +594,8 @@ pub async fn changes(
             let rows = stmt.query_map(rusqlite::params![grid, after, limit as i64 + 1], |r| {
                 let deleted = r.get::<_, i64>(5)? != 0;
                 let fields: String = r.get(6)?;
-                Ok(Change {
+                let size = fields.len();
+                let change = Change {
                     seq: r.get(0)?,
                     entity: r.get(1)?,
                     entity_id: r.get(2)?,
@@ -480,15 +607,27 @@ pub async fn changes(
                     } else {
                         serde_json::from_str(&fields).unwrap_or_default()
                     },
-                })
+                };
+                Ok((change, size))
             })?;
             for row in rows {
                 all.push(row?);
             }
         }
-        all.sort_by_key(|c| c.seq);
-        let more = all.len() > limit;
-        all.truncate(limit);
+        all.sort_by_key(|(c, _)| c.seq);
+        // A page is bounded by count and, softly, by bytes: at least one
+        // change, then no more once PULL_PAGE_BYTES is reached.
+        let mut bytes = 0;
+        let mut fit = 0;
+        for (_, size) in all.iter().take(limit) {
+            if fit > 0 && bytes + size > PULL_PAGE_BYTES {
+                break;
+            }
+            bytes += size;
+            fit += 1;
+        }
+        let more = all.len() > fit;
+        let all: Vec<Change> = all.into_iter().take(fit).map(|(c, _)| c).collect();
         Ok(ChangesResponse {
             next_after: all.last().map_or(after, |c| c.seq),
             changes: all,

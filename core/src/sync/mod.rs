@@ -446,6 +446,7 @@ impl Store {
                 break;
             }
             bytes += size;
+            let patch = crate::rules::device_fields(&op.entity, &op.patch);
             batch.push((
                 op.seq,
                 Operation {
@@ -453,7 +454,9 @@ impl Store {
                     entity: op.entity,
                     entity_id: op.entity_id,
                     kind: op.kind,
-                    patch: op.patch,
+                    // Only what a device writes travels (a create is the
+                    // whole local record, server-owned fields included).
+                    patch,
                     base_version: op.base_version,
                     created_at_ms: op.created_at_ms,
                 },

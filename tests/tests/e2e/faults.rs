@@ -57,7 +57,7 @@ fn a_photo_upload_cut_half_way_resumes_from_the_server_offset() {
     assert!(matches!(err, Error::Offline), "{err:?}");
     let received: i64 = d
         .server
-        .admin(|c| c.query_row("SELECT received FROM blobs WHERE sha256 = ?1", [&sha], |r| r.get(0)))
+        .admin(|c| c.query_row("SELECT received FROM uploads WHERE sha256 = ?1", [&sha], |r| r.get(0)))
         .unwrap();
     assert_eq!(received, 4 * 256 * 1024, "about half arrived");
     let centre = token(&d, "centre");
