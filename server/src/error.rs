@@ -163,12 +163,22 @@ where
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::TOO_LARGE,
-                format!("the body is larger than {LIMIT} bytes, or unreadable"),
-            )
+        let bytes = axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|e| {
+            // Too long (here, or on the wire), or not readable as sent (a
+            // body that says gzip and is not).
+            let inner = e.into_inner();
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+            while let Some(c) = cause {
+                if c.is::<http_body_util::LengthLimitError>() {
+                    return ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        codes::TOO_LARGE,
+                        format!("the body is larger than {LIMIT} bytes"),
+                    );
+                }
+                cause = c.source();
+            }
+            ApiError::bad_request("the body cannot be read as sent (is its Content-Encoding right?)")
         })?;
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {

@@ -74,8 +74,9 @@ pub struct AppState {
     pub photo_dir: PathBuf,
     in_flight: Semaphore,
     /// Database calls stopped because their request was abandoned (timed
-    /// out, or the client went away).
-    pub cancelled_calls: AtomicU64,
+    /// out, or the client went away): never started, or interrupted by
+    /// SQLite mid-way.
+    pub stopped_calls: AtomicU64,
 }
 
 impl AppState {
@@ -109,14 +110,13 @@ impl Drop for StopOnDrop {
         let mut call = self.call.lock().unwrap_or_else(PoisonError::into_inner);
         match std::mem::replace(&mut *call, Call::Over) {
             Call::Waiting => {
-                self.state.cancelled_calls.fetch_add(1, Ordering::Relaxed);
+                self.state.stopped_calls.fetch_add(1, Ordering::Relaxed);
             }
             Call::Running(handle) => {
                 // Still under the lock: the call cannot finish and hand the
                 // connection to another request before this lands.
                 handle.interrupt();
-                self.state.cancelled_calls.fetch_add(1, Ordering::Relaxed);
-                tracing::info!("request abandoned: its database work was interrupted");
+                tracing::info!("request abandoned: its database work is interrupted");
             }
             Call::Over => {}
         }
@@ -151,6 +151,9 @@ where
         }
         let result = f(&mut conn);
         *call.lock().unwrap_or_else(PoisonError::into_inner) = Call::Over;
+        if result.as_ref().is_err_and(|e| e.code == codes::TIMEOUT) {
+            worker.stopped_calls.fetch_add(1, Ordering::Relaxed);
+        }
         result
     })
     .await;
@@ -202,7 +205,7 @@ pub fn open_state(config: Config) -> Result<Arc<AppState>, String> {
         in_flight: Semaphore::new(config.max_in_flight),
         photo_dir,
         config,
-        cancelled_calls: AtomicU64::new(0),
+        stopped_calls: AtomicU64::new(0),
     }))
 }
 

@@ -62,6 +62,11 @@ impl District {
     /// Starts a server with grids `grid-a` and `grid-b`; workers `wa1` and
     /// `wa2` on grid-a, `wb` on grid-b; operator `centre`; department `dept-gas`.
     pub fn new() -> District {
+        District::with_config(|_| {})
+    }
+
+    /// [`District::new`] with server settings changed by `change`.
+    pub fn with_config(change: impl FnOnce(&mut Config)) -> District {
         // The whole suite logs at the most verbose level; see `Drop`.
         captured_logs();
         LIVE_DISTRICTS.fetch_add(1, Ordering::SeqCst);
@@ -70,6 +75,7 @@ impl District {
         let mut config = Config::new(dir.path().join("server"));
         let c = server_clock.clone();
         config.clock = Arc::new(move || c.now());
+        change(&mut config);
         let server = RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
         server.admin(|conn| {
             for (id, sub) in [("grid-a", "黄河路街道"), ("grid-b", "胜园街道")] {

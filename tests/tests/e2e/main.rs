@@ -15,3 +15,4 @@ mod privacy;
 mod scope;
 mod sync;
 mod tls;
+mod trust;

@@ -1,8 +1,9 @@
 //! Model-based test: random programs of edits, deletes, reports with photos,
-//! syncs, restarts, crashes and grid reassignments over three phones and the
-//! server, checked after every step against a simple model, and for
-//! convergence at the end. `PROPTEST_CASES` sets the number of programs
-//! (default 12).
+//! syncs, restarts, crashes, grid reassignments, the centre acting on
+//! incidents (dispatch, resolve, return) and brand-new phones joining and
+//! first-syncing at any point, over three phones and the server, checked
+//! after every step against a simple model, and for convergence at the end.
+//! `PROPTEST_CASES` sets the number of programs (default 12).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +33,20 @@ enum Step {
     /// The district takes grid-a from phone 1's worker (wa2), or gives it
     /// back; the phone learns it when it signs in again, at once.
     Reassign,
+    /// The centre acts on the `n`-th incident the server has: dispatches
+    /// it, resolves it or returns it (refused when the transition is not
+    /// allowed from where it stands).
+    Centre(CentreAction, usize),
+    /// A brand-new phone signs in to grid-a and pulls everything (page by
+    /// page when `small_pages`): its copy must equal the server's.
+    Join { small_pages: bool },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CentreAction {
+    Dispatch,
+    Resolve,
+    Return,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -44,6 +59,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..3usize).prop_map(Step::Restart),
         1 => (0..3usize).prop_map(Step::Crash),
         1 => Just(Step::Reassign),
+        2 => (prop_oneof![Just(CentreAction::Dispatch), Just(CentreAction::Resolve), Just(CentreAction::Return)], 0..8usize)
+            .prop_map(|(a, n)| Step::Centre(a, n)),
+        1 => any::<bool>().prop_map(|small_pages| Step::Join { small_pages }),
     ]
 }
 
@@ -115,8 +133,40 @@ fn live_residents(d: &Device) -> Vec<Resident> {
         .items
 }
 
+/// The server's live residents of grid-a (id -> notes) and its incidents
+/// (id -> status).
+fn server_view(district: &District) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let residents = district
+        .server
+        .admin(|c| fieldgrid_server::records::of_entity(c, "resident", Some("grid-a")))
+        .unwrap()
+        .into_iter()
+        .filter(|r| !r.deleted)
+        .map(|r| (r.id.clone(), r.fields["notes"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let incidents = district
+        .server
+        .admin(|c| fieldgrid_server::records::of_entity(c, "incident", Some("grid-a")))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.fields["status"] != "draft")
+        .map(|r| (r.id.clone(), r.fields["status"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    (residents, incidents)
+}
+
+/// A phone's incidents of the server's list (id -> status).
+fn statuses(d: &Device, ids: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    ids.keys()
+        .filter_map(|id| d.store.get_incident(id).ok())
+        .map(|i| (i.id, i.status.as_str().to_owned()))
+        .collect()
+}
+
 fn run(program: &[Step], case: u64) {
     let district = District::new();
+    let centre = token(&district, "centre");
+    let mut joined = 0;
     let users = ["wa1", "wa2", "wa1"];
     let mut phones: Vec<Device> = (0..3)
         .map(|i| district.device(&format!("m{case}-{i}"), users[i], &district.server.url()))
@@ -285,6 +335,53 @@ fn run(program: &[Step], case: u64) {
                     .unwrap();
                 model.phone1 = next;
             }
+            Step::Centre(action, k) => {
+                let (_, incidents) = server_view(&district);
+                let Some(id) = incidents.keys().nth(k % incidents.len().max(1)) else {
+                    continue;
+                };
+                let body = match action {
+                    CentreAction::Dispatch => serde_json::json!({"kind": "dispatched", "department": "dept-gas",
+                        "deadline_at_ms": district.server_clock.now() + 3_600_000}),
+                    CentreAction::Resolve => serde_json::json!({"kind": "resolved", "note": "已处理"}),
+                    CentreAction::Return => serde_json::json!({"kind": "returned", "note": "非本部门职责"}),
+                };
+                let (status, answer) = call(
+                    &district,
+                    &centre,
+                    "POST",
+                    &format!("/v1/centre/incidents/{id}/events"),
+                    Some(body),
+                );
+                assert!(matches!(status, 200 | 409), "step {n}: {status} {answer}");
+            }
+            Step::Join { small_pages } => {
+                joined += 1;
+                let fresh = district.device(&format!("m{case}-join-{joined}"), "wa1", &district.server.url());
+                let options = if *small_pages {
+                    fieldgrid_core::sync::SyncOptions {
+                        page_limit: 3,
+                        pull_commit_changes: 1,
+                        ..fieldgrid_tests::quick()
+                    }
+                } else {
+                    fieldgrid_tests::quick()
+                };
+                fresh
+                    .sync_with(&options)
+                    .unwrap_or_else(|e| panic!("step {n}: first sync failed: {e}"));
+                let (residents, incidents) = server_view(&district);
+                let mine: BTreeMap<String, String> = live_residents(&fresh)
+                    .into_iter()
+                    .map(|r| (r.id, r.notes.as_str().to_owned()))
+                    .collect();
+                assert_eq!(mine, residents, "step {n}: a new phone holds the server's residents");
+                assert_eq!(
+                    statuses(&fresh, &incidents),
+                    incidents,
+                    "step {n}: and its incidents' statuses"
+                );
+            }
         }
         // After every step: nothing a phone made is missing from it (unless
         // its grid left the phone, after its operations reached the server).
@@ -312,14 +409,7 @@ fn run(program: &[Step], case: u64) {
         model.operations,
         "each operation exactly once"
     );
-    let server: BTreeMap<String, String> = district
-        .server
-        .admin(|c| fieldgrid_server::records::of_entity(c, "resident", Some("grid-a")))
-        .unwrap()
-        .into_iter()
-        .filter(|r| !r.deleted)
-        .map(|r| (r.id.clone(), r.fields["notes"].as_str().unwrap_or_default().to_owned()))
-        .collect();
+    let (server, server_incidents_status) = server_view(&district);
     for (i, p) in phones.iter().enumerate() {
         let mine: BTreeMap<String, String> = live_residents(p)
             .into_iter()
@@ -331,6 +421,11 @@ fn run(program: &[Step], case: u64) {
             continue;
         }
         assert_eq!(mine, server, "a phone's residents equal the server's");
+        assert_eq!(
+            statuses(p, &server_incidents_status),
+            server_incidents_status,
+            "a phone's incident statuses equal the server's"
+        );
         for r in live_residents(p) {
             assert!(
                 matches!(r.meta.sync, SyncStatus::OnServer | SyncStatus::Conflict { .. }),
