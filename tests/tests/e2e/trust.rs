@@ -347,11 +347,7 @@ fn ids_are_uuids_and_records_keep_their_entity_and_grid() {
         assert_eq!(refused(&a), ("bad_format".into(), "entity_id".into()));
     }
     // The district's catalogue stays the district's.
-    let before = d
-        .server
-        .admin(|c| fieldgrid_server::catalogue::current(c))
-        .unwrap()
-        .version;
+    let before = d.server.admin(fieldgrid_server::catalogue::current).unwrap().version;
     for kind in ["create", "update"] {
         let a = push(
             &d,
@@ -365,7 +361,7 @@ fn ids_are_uuids_and_records_keep_their_entity_and_grid() {
         );
         assert_eq!(refused(&a).0, "bad_format");
     }
-    let after = d.server.admin(|c| fieldgrid_server::catalogue::current(c)).unwrap();
+    let after = d.server.admin(fieldgrid_server::catalogue::current).unwrap();
     assert_eq!(after.version, before);
     assert!(!after.categories.is_empty());
     // An update must name the record's own entity, and never move it.
