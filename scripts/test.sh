@@ -31,11 +31,15 @@ set -e
 # last of which is usually an empty doc-test run).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust: %d passed, %d failed\n", p, f }' "$log"
 
+echo "== schemathesis: docs/openapi.yaml against the real server"
+schema_status=0
+scripts/schemathesis.sh || schema_status=$?
+
 echo "== bindings: generated code current, Python and Kotlin tests"
 bindings_status=0
 scripts/test-bindings.sh || bindings_status=$?
 
-if ((rust_status != 0 || bindings_status != 0)); then
-    echo "FAILED (rust exit $rust_status, bindings exit $bindings_status)" >&2
+if ((rust_status != 0 || schema_status != 0 || bindings_status != 0)); then
+    echo "FAILED (rust exit $rust_status, schemathesis exit $schema_status, bindings exit $bindings_status)" >&2
     exit 1
 fi

@@ -142,10 +142,16 @@ pub fn refused_field<'a>(entity: &str, patch: &'a Fields) -> Option<&'a str> {
     patch.keys().map(String::as_str).find(|k| !device_writes(entity, k))
 }
 
-/// Whether `id` is a record id as devices make them: a UUID in its
-/// canonical lower-case hyphenated form (so one record has one spelling).
+/// Whether `id` is a record id as devices make them: an RFC 9562 UUID
+/// (versions 1 to 8) in its canonical lower-case hyphenated form, so one
+/// record has one spelling (docs/openapi.yaml gives the same as a pattern).
 pub fn is_record_id(id: &str) -> bool {
-    id.len() == 36 && uuid::Uuid::try_parse(id).is_ok_and(|u| !u.is_nil() && u.hyphenated().to_string() == id)
+    id.len() == 36
+        && uuid::Uuid::try_parse(id).is_ok_and(|u| {
+            u.get_variant() == uuid::Variant::RFC4122
+                && (1..=8).contains(&u.get_version_num())
+                && u.hyphenated().to_string() == id
+        })
 }
 
 /// Validates and normalises the complete device fields of a record of
@@ -526,6 +532,8 @@ mod tests {
             id.replace('-', ""),
             format!("{{{id}}}"),
             "00000000-0000-0000-0000-000000000000".into(),
+            "0190f1d2-8c1a-0b3e-9f00-0123456789ab".into(), // version 0
+            "0190f1d2-8c1a-7b3e-cf00-0123456789ab".into(), // not the RFC variant
             "x".repeat(700_000),
         ] {
             assert!(!is_record_id(&bad), "{}", &bad[..bad.len().min(40)]);

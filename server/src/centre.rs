@@ -108,6 +108,9 @@ pub async fn add_event(
     ApiJson(req): ApiJson<CentreEventRequest>,
 ) -> ApiResult<Json<CentreIncident>> {
     caller.require_operator()?;
+    if req.deadline_at_ms.is_some_and(|d| !crate::error::safe_integer(d)) {
+        return Err(ApiError::bad_request("deadline_at_ms is a time in milliseconds"));
+    }
     let kind = EventKind::parse(&req.kind)
         .filter(|k| !k.is_worker_event() && *k != EventKind::Reported)
         .ok_or_else(|| {

@@ -180,27 +180,52 @@ where
             }
             ApiError::bad_request("the body cannot be read as sent (is its Content-Encoding right?)")
         })?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| ApiError::bad_request("the body is not valid JSON"))?;
+        integral_numbers(&mut value);
+        let value = serde_path_to_error::deserialize(value).map_err(|e| {
             let at = safe_path(e.path());
-            let (status, what) = match e.inner().classify() {
-                serde_json::error::Category::Data => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "does not match the request's schema")
-                }
-                _ => (StatusCode::BAD_REQUEST, "is not valid JSON"),
-            };
             let message = if at.is_empty() {
-                format!("the body {what}")
+                "the body does not match the request's schema".to_owned()
             } else {
-                format!("the body {what} at {at}")
+                format!("the body does not match the request's schema at {at}")
             };
-            ApiError::new(status, codes::BAD_REQUEST, message)
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, codes::BAD_REQUEST, message)
         })?;
-        de.end()
-            .map_err(|_| ApiError::bad_request("the body has more after its JSON value"))?;
         Ok(ApiJson(value))
     }
 }
+
+/// JSON has one kind of number: `107.0` is the integer 107 (JSON Schema
+/// agrees), so whole numbers written with a fraction (within the range a
+/// double holds exactly) become integers before the body is read into typed
+/// fields.
+fn integral_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= MAX_SAFE_INTEGER as f64
+            {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
+/// Whether a number a client gave for a time, version or cursor is within
+/// ±[`MAX_SAFE_INTEGER`].
+pub fn safe_integer(n: i64) -> bool {
+    n.unsigned_abs() <= MAX_SAFE_INTEGER as u64
+}
+
+/// The largest magnitude of a time, version or cursor in a request: the
+/// integers a double holds exactly (I-JSON, RFC 7493).
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
 /// Query parameters read as `T`, refused without repeating them.
 pub struct ApiQuery<T>(pub T);

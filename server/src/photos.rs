@@ -142,27 +142,29 @@ pub async fn patch(
     check_sha(&sha)?;
     let offset = header_i64(&headers, UPLOAD_OFFSET_HEADER)?;
     let length = header_i64(&headers, UPLOAD_LENGTH_HEADER)?;
-    if length == 0 || length as u64 > limits::PHOTO_MAX_BYTES || body.len() > limits::PHOTO_MAX_CHUNK {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::TOO_LARGE,
-            "photo or chunk too large",
-        ));
-    }
-    if body.is_empty() {
-        return Err(ApiError::bad_request("a chunk carries at least one byte"));
-    }
-    if offset.saturating_add(body.len() as i64) > length {
-        return Err(ApiError::bad_request("the chunk runs past the photo's length"));
-    }
     let dir = state.photo_dir.clone();
     let now = state.now_ms();
     let account = caller.account_id.clone();
     let (response, finished) = db_call(&state, move |conn| {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Whether the photo exists for the caller comes first: to anyone
+        // else, every PATCH of it is the same 404.
         let sizes = sizes_for(&tx, &caller, &sha)?;
         if sizes.is_empty() {
             return Err(no_such_photo());
+        }
+        if length == 0 || length as u64 > limits::PHOTO_MAX_BYTES || body.len() > limits::PHOTO_MAX_CHUNK {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_LARGE,
+                "photo or chunk too large",
+            ));
+        }
+        if body.is_empty() {
+            return Err(ApiError::bad_request("a chunk carries at least one byte"));
+        }
+        if offset.saturating_add(body.len() as i64) > length {
+            return Err(ApiError::bad_request("the chunk runs past the photo's length"));
         }
         if !sizes.contains(&length) {
             return Err(ApiError::bad_request(

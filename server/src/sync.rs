@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, safe_integer};
 use crate::records::{self, FieldVersion, Record};
 use crate::{AppState, db_call};
 
@@ -38,6 +38,17 @@ pub async fn push(
             StatusCode::PAYLOAD_TOO_LARGE,
             codes::TOO_LARGE,
             format!("at most {} operations per push", limits::PUSH_MAX_OPERATIONS),
+        ));
+    }
+    if let Some(i) = req
+        .operations
+        .iter()
+        .position(|op| !safe_integer(op.created_at_ms) || op.base_version.is_some_and(|v| !safe_integer(v)))
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::BAD_REQUEST,
+            format!("operations[{i}]: times and versions are within ±(2^53 - 1)"),
         ));
     }
     // An operation id is the key its receipt is stored and matched by: one
@@ -569,7 +580,17 @@ pub async fn changes(
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> ApiResult<Json<ChangesResponse>> {
     let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(500).clamp(1, limits::PULL_MAX_LIMIT) as usize;
+    if !crate::error::safe_integer(after) {
+        return Err(ApiError::bad_request("after is a cursor from a previous page"));
+    }
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=limits::PULL_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit is 1 to {} changes",
+            limits::PULL_MAX_LIMIT
+        )));
+    }
+    let limit = limit as usize;
     let scope: Vec<String> = match &q.grid {
         Some(g) if !caller.may_access(g) => {
             return Err(ApiError::forbidden("the grid is not assigned to this account"));
