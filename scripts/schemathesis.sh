@@ -24,7 +24,10 @@ data=$(mktemp -d)
 log="$data/server.log"
 pid=
 cleanup() {
-    [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    if [[ -n $pid ]]; then
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    fi
     rm -rf "$data"
 }
 trap cleanup EXIT
