@@ -61,6 +61,13 @@ fn op(entity: &str, id: &str, kind: &str, patch: Value) -> Value {
            "base_version": null, "created_at_ms": T0})
 }
 
+/// A compound in `grid`: an operation creating it, and its id.
+fn compound(grid: &str, name: &str) -> (Value, String) {
+    let id = new_id();
+    let patch = json!({"grid_id": grid, "kind": "compound", "parent_id": null, "name": name});
+    (op("place", &id, "create", patch), id)
+}
+
 fn valid_incident(grid: &str) -> Value {
     json!({"grid_id": grid, "category": "hornets_nest", "title": "", "description": "", "address": "",
            "location": {"latitude": 37.45, "longitude": 118.5, "accuracy_m": 5.0, "crs": "wgs84"},
@@ -250,17 +257,8 @@ fn devices_cannot_write_server_fields_or_unknown_ones() {
 fn fields_are_bounded_and_nested_junk_does_not_reach_other_phones() {
     let d = District::new();
     let wa = token(&d, "wa1");
-    let place = new_id();
-    push(
-        &d,
-        &wa,
-        vec![op(
-            "place",
-            &place,
-            "create",
-            json!({"grid_id": "grid-a", "kind": "compound", "parent_id": null, "name": "科教小区"}),
-        )],
-    );
+    let (create, place) = compound("grid-a", "科教小区");
+    push(&d, &wa, vec![create]);
     let household_id = new_id();
     push(
         &d,
@@ -365,17 +363,8 @@ fn ids_are_uuids_and_records_keep_their_entity_and_grid() {
     assert_eq!(after.version, before);
     assert!(!after.categories.is_empty());
     // An update must name the record's own entity, and never move it.
-    let place = new_id();
-    push(
-        &d,
-        &wa,
-        vec![op(
-            "place",
-            &place,
-            "create",
-            json!({"grid_id": "grid-a", "kind": "compound", "parent_id": null, "name": "科教小区"}),
-        )],
-    );
+    let (create, place) = compound("grid-a", "科教小区");
+    push(&d, &wa, vec![create]);
     let a = push(&d, &wa, vec![op("household", &place, "update", json!({"room": "1"}))]);
     assert_eq!(refused(&a), ("not_allowed".into(), "entity_id".into()));
     let a = push(
@@ -387,17 +376,8 @@ fn ids_are_uuids_and_records_keep_their_entity_and_grid() {
     let a = push(&d, &wb, vec![op("place", &place, "update", json!({"name": "别人的"}))]);
     assert_eq!(refused(&a).0, "forbidden");
     // References name records of the right entity in the right grid.
-    let other = new_id();
-    push(
-        &d,
-        &wb,
-        vec![op(
-            "place",
-            &other,
-            "create",
-            json!({"grid_id": "grid-b", "kind": "compound", "parent_id": null, "name": "b"}),
-        )],
-    );
+    let (create, other) = compound("grid-b", "b");
+    push(&d, &wb, vec![create]);
     for (parent, code) in [(other.as_str(), "other_grid"), (new_id().as_str(), "unknown_reference")] {
         let a = push(
             &d,
