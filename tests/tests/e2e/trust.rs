@@ -257,7 +257,7 @@ fn devices_cannot_write_server_fields_or_unknown_ones() {
 fn fields_are_bounded_and_nested_junk_does_not_reach_other_phones() {
     let d = District::new();
     let wa = token(&d, "wa1");
-    let (create, place) = compound("grid-a", "科教小区");
+    let (create, _place) = compound("grid-a", "科教小区");
     push(&d, &wa, vec![create]);
     let household_id = new_id();
     push(
