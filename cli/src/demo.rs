@@ -245,32 +245,29 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
     config.clock = Arc::new(move || SystemClock.now_ms() + skew.load(Ordering::SeqCst));
     let server = RunningServer::start(config, "127.0.0.1:0".parse().map_err(|_| "address")?)?;
     let grids: Vec<Grid> = (0..2).map(datagen::grid).collect();
-    server.admin(|c| -> std::result::Result<(), String> {
-        for g in &grids {
-            let info = GridInfo {
-                id: g.id.clone(),
-                code: g.code.clone(),
-                name: g.name.clone(),
-                community: g.community.clone(),
-                sub_district: g.sub_district.clone(),
-            };
-            auth::add_grid(c, &info).map_err(|e| e.to_string())?;
-        }
-        for (user, grid) in [("wang", &grids[0]), ("li", &grids[0]), ("zhang", &grids[1])] {
-            let id = auth::add_account_with(c, user, PASSWORD, Role::Worker, &auth::cheap_hasher())?;
-            auth::assign_grids(c, &id, std::slice::from_ref(&grid.id), SystemClock.now_ms())?;
-        }
-        auth::add_account_with(c, "centre", PASSWORD, Role::Operator, &auth::cheap_hasher())?;
-        for (id, name) in [
-            ("dept-gas", "燃气公司"),
-            ("dept-property", "物业公司"),
-            ("dept-urban", "城管执法"),
-            ("dept-civil", "民政服务站"),
-        ] {
-            auth::add_department(c, id, name).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    })?;
+    let admin = server.admin();
+    for g in &grids {
+        admin.add_grid(&GridInfo {
+            id: g.id.clone(),
+            code: g.code.clone(),
+            name: g.name.clone(),
+            community: g.community.clone(),
+            sub_district: g.sub_district.clone(),
+        })?;
+    }
+    let cheap = auth::cheap_hasher();
+    for (user, grid) in [("wang", &grids[0]), ("li", &grids[0]), ("zhang", &grids[1])] {
+        admin.add_worker(user, PASSWORD, std::slice::from_ref(&grid.id), &cheap)?;
+    }
+    admin.add_account_with("centre", PASSWORD, Role::Operator, &cheap)?;
+    for (id, name) in [
+        ("dept-gas", "燃气公司"),
+        ("dept-property", "物业公司"),
+        ("dept-urban", "城管执法"),
+        ("dept-civil", "民政服务站"),
+    ] {
+        admin.add_department(id, name)?;
+    }
     println!(
         "    server at {}: grids {} and {}, 3 grid workers, 1 centre operator, 4 departments",
         server.url(),
@@ -488,8 +485,7 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
         "The grid centre dispatches with deadlines (server time) and tracks to closure",
     );
     let centre = Centre::sign_in(&server.url())?;
-    let list = centre
-        .get("/v1/centre/incidents?status=reported")?
+    let list = centre.get("/v1/centre/incidents?status=reported&limit=1000")?["incidents"]
         .as_array()
         .cloned()
         .unwrap_or_default();
@@ -562,9 +558,9 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             masked(replaced)
         );
     }
-    let incidents = centre.get("/v1/centre/incidents")?;
+    let incidents = centre.get("/v1/centre/incidents?limit=1000")?;
     let mut by_category: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    for inc in incidents.as_array().cloned().unwrap_or_default() {
+    for inc in incidents["incidents"].as_array().cloned().unwrap_or_default() {
         let name = catalogue
             .get(inc["category"].as_str().unwrap_or_default())
             .map_or("?".to_owned(), |c| c.name_zh.clone());

@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             }
         }),
         Command::Server(args) => {
-            tracing_subscriber::fmt().init();
+            fieldgrid_server::init_logging();
             fieldgrid_server::cli::run(args)
         }
     };

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use fieldgrid_core::Catalogue;
-use fieldgrid_protocol::{GridInfo, Role};
+use fieldgrid_protocol::GridInfo;
 use fieldgrid_server::{Config, RunningServer, auth};
 
 const PASSWORD: &str = "qa password 2026";
@@ -25,18 +25,19 @@ fn fieldgrid(args: &[&str]) -> (bool, String, String) {
 
 fn server(dir: &std::path::Path) -> RunningServer {
     let server = RunningServer::start(Config::new(dir.join("server")), "127.0.0.1:0".parse().unwrap()).unwrap();
-    server.admin(|c| {
-        let g = GridInfo {
+    let admin = server.admin();
+    admin
+        .add_grid(&GridInfo {
             id: "g1".into(),
             code: "370502001".into(),
             name: "一网格".into(),
             community: "汇泉社区".into(),
             sub_district: "黄河路街道".into(),
-        };
-        auth::add_grid(c, &g).unwrap();
-        let id = auth::add_account_with(c, "qa", PASSWORD, Role::Worker, &auth::cheap_hasher()).unwrap();
-        auth::assign_grids(c, &id, &["g1".to_owned()], 0).unwrap();
-    });
+        })
+        .unwrap();
+    admin
+        .add_worker("qa", PASSWORD, &["g1".to_owned()], &auth::cheap_hasher())
+        .unwrap();
     server
 }
 
@@ -146,9 +147,7 @@ fn status_after_a_refused_operation_shows_the_reason() {
     let mut newer = Catalogue::builtin();
     newer.version = 2;
     newer.categories.retain(|c| c.code != "neighbour_dispute");
-    server
-        .admin(|c| fieldgrid_server::catalogue::publish(c, &newer, 0))
-        .unwrap();
+    server.admin().publish_catalogue(&newer, 0).unwrap();
     let store = dir.path().join("qa.db");
     let store = store.to_str().unwrap();
     assert!(

@@ -298,6 +298,15 @@ pub struct CentreIncident {
     pub overdue: bool,
 }
 
+/// `GET /v1/centre/incidents`: a page of the centre's incident list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CentreIncidentPage {
+    /// The incidents, in the order asked for.
+    pub incidents: Vec<CentreIncident>,
+    /// Cursor of the next page (`after=`), when there may be more.
+    pub next: Option<String>,
+}
+
 /// Counts for one grid or sub-district.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {

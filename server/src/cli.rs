@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::{Config, auth, db};
+use crate::admin::AdminSession;
+use crate::{Config, auth, store};
 use clap::{Args, Subcommand};
 use fieldgrid_protocol::{GridInfo, Role};
 
@@ -14,9 +15,13 @@ use fieldgrid_protocol::{GridInfo, Role};
 /// Without a subcommand it serves: `fieldgrid-server --data DIR --listen 127.0.0.1:8080`.
 #[derive(Args, Debug)]
 pub struct ServerArgs {
-    /// Data folder (database and photos); created if missing.
+    /// Data folder (photos, and the SQLite database unless --database is given); created if missing.
     #[arg(long, env = "FIELDGRID_DATA", global = true, default_value = "fieldgrid-data")]
     data: PathBuf,
+    /// A PostgreSQL database instead of the data folder's SQLite file
+    /// (`postgres://user@host:5432/name`). Several server processes may share it.
+    #[arg(long, env = "FIELDGRID_DATABASE_URL", global = true, hide_env_values = true)]
+    database: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "FIELDGRID_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -100,19 +105,22 @@ enum Command {
 
 /// Runs the command.
 pub fn run(cli: ServerArgs) -> Result<(), String> {
-    let admin = || db::open(&cli.data).map_err(|e| format!("cannot open {}: {e}", cli.data.display()));
+    let location = store::location(&cli.data, cli.database.as_deref());
+    let session = || AdminSession::open(&location);
+    let now = || chrono::Utc::now().timestamp_millis();
     match &cli.command {
         None => {
             let mut config = Config::new(&cli.data);
+            config.database_url = cli.database.clone();
             config.token_ttl_ms = cli.token_minutes * 60_000;
             config.max_in_flight = cli.max_in_flight;
-            let state = crate::open_state(config)?;
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(async move {
+                let state = crate::open_state(config).await?;
                 let listener = tokio::net::TcpListener::bind(cli.listen)
                     .await
                     .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
-                tracing::info!(listen = %cli.listen, data = %cli.data.display(), "serving");
+                tracing::info!(listen = %cli.listen, engine = state.store.engine(), "serving");
                 crate::serve(state, listener, async {
                     let _ = tokio::signal::ctrl_c().await;
                 })
@@ -134,7 +142,7 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
                 community: community.clone(),
                 sub_district: sub_district.clone(),
             };
-            auth::add_grid(&admin()?, &grid).map_err(|e| e.to_string())?;
+            session()?.admin().add_grid(&grid)?;
             tracing::info!(grid = %id, "grid saved");
             Ok(())
         }
@@ -143,14 +151,14 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             password,
             grids,
         }) => {
-            let conn = admin()?;
-            let id = auth::add_account(&conn, username, password, Role::Worker)?;
-            auth::assign_grids(&conn, &id, grids, chrono::Utc::now().timestamp_millis())?;
+            let s = session()?;
+            let id = s.admin().add_account(username, password, Role::Worker)?;
+            s.admin().assign_grids(&id, grids, now())?;
             tracing::info!(account = %id, grids = grids.len(), "worker saved");
             Ok(())
         }
         Some(Command::AddOperator { username, password }) => {
-            let id = auth::add_account(&admin()?, username, password, Role::Operator)?;
+            let id = session()?.admin().add_account(username, password, Role::Operator)?;
             tracing::info!(account = %id, "operator saved");
             Ok(())
         }
@@ -158,13 +166,14 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let catalogue: fieldgrid_core::Catalogue =
                 serde_json::from_str(&text).map_err(|e| format!("{} is not a catalogue: {e}", file.display()))?;
-            crate::catalogue::publish(&admin()?, &catalogue, chrono::Utc::now().timestamp_millis())?;
+            session()?.admin().publish_catalogue(&catalogue, now())?;
             tracing::info!(version = catalogue.version, "catalogue published");
             Ok(())
         }
         Some(Command::SeedLoad { devices, password }) => {
-            let conn = admin()?;
-            let now = chrono::Utc::now().timestamp_millis();
+            let s = session()?;
+            let admin = s.admin();
+            let cheap = auth::cheap_hasher();
             for i in 0..*devices {
                 let grid = GridInfo {
                     id: format!("load-grid-{i}"),
@@ -173,21 +182,14 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
                     community: String::new(),
                     sub_district: "load".into(),
                 };
-                auth::add_grid(&conn, &grid).map_err(|e| e.to_string())?;
-                let id = auth::add_account_with(
-                    &conn,
-                    &format!("load-{i}"),
-                    password,
-                    Role::Worker,
-                    &auth::cheap_hasher(),
-                )?;
-                auth::assign_grids(&conn, &id, &[grid.id], now)?;
+                admin.add_grid(&grid)?;
+                admin.add_worker(&format!("load-{i}"), password, &[grid.id], &cheap)?;
             }
             tracing::info!(devices, "load accounts seeded");
             Ok(())
         }
         Some(Command::AddDepartment { id, name }) => {
-            auth::add_department(&admin()?, id, name).map_err(|e| e.to_string())?;
+            session()?.admin().add_department(id, name)?;
             tracing::info!(department = %id, "department saved");
             Ok(())
         }

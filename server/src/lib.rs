@@ -1,24 +1,26 @@
 //! The FieldGrid reference district server.
 //!
 //! Speaks the sync protocol of `fieldgrid-protocol` over HTTP (axum on
-//! tokio), storing in SQLite (WAL) under a data folder: accounts and grids,
-//! scoped push and pull, photo blobs, the centre's dispatch and statistics.
-//! Validation uses the core's rules, the very code devices run.
+//! tokio): accounts and grids, scoped push and pull, photo blobs, the
+//! centre's dispatch, lists and statistics. Storage is one layer with two
+//! engines (`store/`): SQLite in a data folder by default, PostgreSQL for a
+//! district past one machine. What a device may write is decided by the
+//! core's rules, the very code devices run (`decide.rs`).
 
+pub mod admin;
 pub mod auth;
-pub mod catalogue;
 pub mod centre;
 pub mod cli;
-pub mod db;
+pub mod decide;
 pub mod error;
 pub mod photos;
 pub mod records;
+pub mod store;
 pub mod sync;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -28,55 +30,92 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, head, post};
 use fieldgrid_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION, codes, limits};
-use rusqlite::Connection;
 use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
+use crate::store::{Location, Store};
+
+/// The log filter of every subscriber that carries the server's logs:
+/// `level` for everything, but the PostgreSQL driver at INFO at most (at
+/// DEBUG it logs each statement's parameters, which carry residents'
+/// personal data). `fieldgrid-server`, `fieldgrid` and the test suite's
+/// log capture all use it.
+pub fn log_filter(level: tracing::Level) -> tracing_subscriber::filter::Targets {
+    tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("tokio_postgres", tracing::Level::INFO.min(level))
+        .with_target("postgres", tracing::Level::INFO.min(level))
+}
+
+/// Installs the process's log subscriber: human-readable lines on stderr at
+/// INFO, through [`log_filter`].
+pub fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .finish()
+        .with(log_filter(tracing::Level::INFO))
+        .try_init();
+}
 
 /// Server settings.
 #[derive(Clone)]
 pub struct Config {
-    /// Folder holding `server.db` and `photos/`.
+    /// Folder holding `photos/` and, without a database URL, `server.db`.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database instead of the data folder's SQLite file.
+    pub database_url: Option<String>,
     /// Lifetime of a session token.
     pub token_ttl_ms: i64,
     /// Requests handled at once; more get 429 with `Retry-After`.
     pub max_in_flight: usize,
     /// Longest a request may take.
     pub request_timeout: Duration,
+    /// How long receipts are kept for repeats (at least 90 days).
+    pub receipt_retention_ms: i64,
     /// The server clock (tests move it).
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
 
+/// The shortest receipt retention allowed: a phone offline for a season
+/// still gets its original answers.
+pub const MIN_RECEIPT_RETENTION_MS: i64 = 90 * 24 * 3_600_000;
+
 impl Config {
-    /// Defaults for a data folder: 12-hour tokens, 256 requests at once, 30 s timeout.
+    /// Defaults for a data folder: 12-hour tokens, 256 requests at once, 30 s
+    /// timeout, receipts kept 180 days.
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             data_dir: data_dir.into(),
+            database_url: None,
             token_ttl_ms: 12 * 3_600_000,
             max_in_flight: 256,
             request_timeout: Duration::from_secs(30),
+            receipt_retention_ms: 2 * MIN_RECEIPT_RETENTION_MS,
             clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
         }
+    }
+
+    /// Where the data is.
+    pub fn location(&self) -> Location {
+        store::location(&self.data_dir, self.database_url.as_deref())
     }
 }
 
 /// State shared by the handlers.
 pub struct AppState {
-    db: Mutex<Connection>,
+    /// The storage.
+    pub store: Store,
     /// Settings.
     pub config: Config,
     /// Folder of photo blobs.
     pub photo_dir: PathBuf,
     in_flight: Semaphore,
-    /// Database calls stopped because their request was abandoned (timed
-    /// out, or the client went away): never started, or interrupted by
-    /// SQLite mid-way.
-    pub stopped_calls: AtomicU64,
 }
 
 impl AppState {
@@ -84,81 +123,6 @@ impl AppState {
     pub fn now_ms(&self) -> i64 {
         (self.config.clock)()
     }
-}
-
-/// Where a database call stands, for a request that gives up on it.
-enum Call {
-    /// Waiting for the connection.
-    Waiting,
-    /// Running on the connection, which this handle interrupts.
-    Running(rusqlite::InterruptHandle),
-    /// Finished, or never to start.
-    Over,
-}
-
-/// Stops a call's database work when the request future is dropped before
-/// the call finished (a 408 from the timeout layer, a client gone): a call
-/// not yet started never starts; one running is interrupted (SQLite stops at
-/// its next step and the transaction rolls back).
-struct StopOnDrop {
-    call: Arc<Mutex<Call>>,
-    state: Arc<AppState>,
-}
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let mut call = self.call.lock().unwrap_or_else(PoisonError::into_inner);
-        match std::mem::replace(&mut *call, Call::Over) {
-            Call::Waiting => {
-                self.state.stopped_calls.fetch_add(1, Ordering::Relaxed);
-            }
-            Call::Running(handle) => {
-                // Still under the lock: the call cannot finish and hand the
-                // connection to another request before this lands.
-                handle.interrupt();
-                tracing::info!("request abandoned: its database work is interrupted");
-            }
-            Call::Over => {}
-        }
-    }
-}
-
-/// Runs `f` on the database connection on a blocking thread. If the request
-/// is abandoned meanwhile, the work stops (see [`StopOnDrop`]).
-pub async fn db_call<T, F>(state: &Arc<AppState>, f: F) -> ApiResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
-{
-    let call = Arc::new(Mutex::new(Call::Waiting));
-    let guard = StopOnDrop {
-        call: call.clone(),
-        state: state.clone(),
-    };
-    let worker = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut conn = worker.db.lock().unwrap_or_else(PoisonError::into_inner);
-        {
-            let mut c = call.lock().unwrap_or_else(PoisonError::into_inner);
-            if !matches!(*c, Call::Waiting) {
-                return Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    codes::TIMEOUT,
-                    "the request was abandoned",
-                ));
-            }
-            *c = Call::Running(conn.get_interrupt_handle());
-        }
-        let result = f(&mut conn);
-        *call.lock().unwrap_or_else(PoisonError::into_inner) = Call::Over;
-        if result.as_ref().is_err_and(|e| e.code == codes::TIMEOUT) {
-            worker.stopped_calls.fetch_add(1, Ordering::Relaxed);
-        }
-        result
-    })
-    .await;
-    drop(guard);
-    result.map_err(ApiError::internal)?
 }
 
 /// Answers 429 with `Retry-After` when too many requests are in flight.
@@ -193,32 +157,38 @@ async fn protocol_version(request: Request, next: Next) -> Response {
     }
 }
 
-/// Opens the data folder and builds the state.
-pub fn open_state(config: Config) -> Result<Arc<AppState>, String> {
-    let conn = db::open(&config.data_dir).map_err(|e| format!("cannot open the database: {e}"))?;
+/// Opens the storage and the photo folder and builds the state.
+pub async fn open_state(config: Config) -> Result<Arc<AppState>, String> {
+    if config.receipt_retention_ms < MIN_RECEIPT_RETENTION_MS {
+        return Err("receipts are kept at least 90 days".into());
+    }
+    let store = Store::open(&config.location(), config.request_timeout).await?;
     let photo_dir = config.data_dir.join("photos");
-    std::fs::create_dir_all(&photo_dir).map_err(|e| format!("cannot create {}: {e}", photo_dir.display()))?;
     let partial = photos::partial_dir(&photo_dir);
     std::fs::create_dir_all(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     Ok(Arc::new(AppState {
-        db: Mutex::new(conn),
+        store,
         in_flight: Semaphore::new(config.max_in_flight),
         photo_dir,
         config,
-        stopped_calls: AtomicU64::new(0),
     }))
 }
 
-/// Housekeeping while the server runs: unfinished photo uploads left alone
-/// expire (hourly, and at start).
+/// Housekeeping while the server runs, off the phones' path: unfinished
+/// photo uploads left alone expire, receipts past their retention go (in
+/// small batches, each its own short transaction). Hourly, and at start.
 async fn maintain(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let dir = state.photo_dir.clone();
-        let now = state.now_ms();
-        if let Err(e) = db_call(&state, move |conn| photos::expire_uploads(conn, &dir, now)).await {
-            tracing::warn!(code = e.code, "upload expiry failed; retried in an hour");
+        if let Err(e) = photos::expire_uploads(&state.store, &state.photo_dir, state.now_ms()).await {
+            tracing::warn!(code = e.code, "upload expiry failed; tried again in an hour");
+        }
+        let before = state.now_ms() - state.config.receipt_retention_ms;
+        match state.store.purge_receipts(before, 5_000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(receipts = n, "receipts past their retention removed"),
+            Err(e) => tracing::warn!(code = e.code, "receipt purge failed; tried again in an hour"),
         }
     }
 }
@@ -270,48 +240,45 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// A server running on a background runtime (tests, the demo, the CLI).
+/// A server running on its own runtime (tests, the demo, the CLI).
 pub struct RunningServer {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its state (for administration while it runs).
     pub state: Arc<AppState>,
+    runtime: Option<tokio::runtime::Runtime>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl RunningServer {
-    /// Starts a server on `listen` (port 0 picks a free one) in its own thread.
+    /// Starts a server on `listen` (port 0 picks a free one) on a runtime of
+    /// its own.
     pub fn start(config: Config, listen: SocketAddr) -> Result<RunningServer, String> {
-        let state = open_state(config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let state = runtime.block_on(open_state(config))?;
         let listener = std::net::TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state_for_thread = state.clone();
-        let thread = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            else {
+        let serving = state.clone();
+        runtime.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                 return;
             };
-            rt.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                let _ = serve(state_for_thread, listener, async move {
-                    let _ = rx.await;
-                })
-                .await;
-            });
+            let _ = serve(serving, listener, async move {
+                let _ = rx.await;
+            })
+            .await;
         });
         Ok(RunningServer {
             addr,
             state,
+            runtime: Some(runtime),
             shutdown: Some(tx),
-            thread: Some(thread),
         })
     }
 
@@ -320,10 +287,12 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Runs an administrative change on the database.
-    pub fn admin<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        let conn = self.state.db.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&conn)
+    /// Blocking administration of the running server's storage.
+    pub fn admin(&self) -> admin::Admin<'_> {
+        admin::Admin::new(
+            &self.state.store,
+            self.runtime.as_ref().map(tokio::runtime::Runtime::handle),
+        )
     }
 }
 
@@ -332,8 +301,8 @@ impl Drop for RunningServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
         }
     }
 }

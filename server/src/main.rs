@@ -16,7 +16,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt().init();
+    fieldgrid_server::init_logging();
     match run(Cli::parse().args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -18,12 +18,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fieldgrid_protocol::{Role, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, codes, limits};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiPath, ApiResult};
-use crate::{AppState, db_call};
+use crate::store::Store;
 
 /// Unfinished uploads one account may have at once.
 pub const QUOTA_UPLOADS: i64 = 20;
@@ -55,27 +55,6 @@ fn require_worker(caller: &Caller) -> ApiResult<()> {
     }
 }
 
-/// The sizes that photo records of the caller's (writable) grids give this
-/// hash; empty when none names it.
-fn sizes_for(conn: &Connection, caller: &Caller, sha: &str) -> ApiResult<Vec<i64>> {
-    let grids = serde_json::to_string(&caller.writable_grids())?;
-    let sizes = conn
-        .prepare_cached(
-            "SELECT DISTINCT size FROM photo_refs
-             WHERE sha256 = ?1 AND grid_id IN (SELECT value FROM json_each(?2))",
-        )?
-        .query_map(params![sha, grids], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
-    Ok(sizes)
-}
-
-fn complete_size(conn: &Connection, sha: &str) -> ApiResult<Option<i64>> {
-    Ok(conn
-        .prepare_cached("SELECT size FROM blobs WHERE sha256 = ?1 AND complete = 1")?
-        .query_row([sha], |r| r.get(0))
-        .optional()?)
-}
-
 fn no_such_photo() -> ApiError {
     ApiError::not_found("no photo record of this account's grids has this hash")
 }
@@ -100,22 +79,15 @@ pub async fn head(
 ) -> ApiResult<Response> {
     require_worker(&caller)?;
     check_sha(&sha)?;
-    let row = db_call(&state, move |conn| {
-        if sizes_for(conn, &caller, &sha)?.is_empty() {
-            return Ok(None);
-        }
-        if let Some(size) = complete_size(conn, &sha)? {
-            return Ok(Some((size, size)));
-        }
-        Ok(conn
-            .prepare_cached("SELECT received, size FROM uploads WHERE sha256 = ?1 AND account_id = ?2")?
-            .query_row([&sha, &caller.account_id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })
-            .optional()?)
-    })
-    .await?;
-    match row {
+    let store = &state.store;
+    let known = if store.photo_sizes(caller.writable_grids(), &sha).await?.is_empty() {
+        None
+    } else if let Some(size) = store.blob_size(&sha).await? {
+        Some((size, size))
+    } else {
+        store.upload(&sha, &caller.account_id).await?
+    };
+    match known {
         Some((received, size)) => Ok((StatusCode::OK, offset_headers(received, size)).into_response()),
         None => Ok(StatusCode::NOT_FOUND.into_response()),
     }
@@ -130,6 +102,10 @@ fn header_i64(headers: &HeaderMap, name: &str) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::bad_request(format!("the {name} header is required (a whole number)")))
 }
 
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> ApiResult<T> {
+    Ok(tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)??)
+}
+
 /// `PATCH /v1/photos/{sha256}`: appends a chunk at `Upload-Offset`.
 pub async fn patch(
     State(state): State<Arc<AppState>>,
@@ -142,162 +118,130 @@ pub async fn patch(
     check_sha(&sha)?;
     let offset = header_i64(&headers, UPLOAD_OFFSET_HEADER)?;
     let length = header_i64(&headers, UPLOAD_LENGTH_HEADER)?;
-    let dir = state.photo_dir.clone();
-    let now = state.now_ms();
-    let account = caller.account_id.clone();
-    let (response, finished) = db_call(&state, move |conn| {
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        // Whether the photo exists for the caller comes first: to anyone
-        // else, every PATCH of it is the same 404.
-        let sizes = sizes_for(&tx, &caller, &sha)?;
-        if sizes.is_empty() {
-            return Err(no_such_photo());
-        }
-        if length == 0 || length as u64 > limits::PHOTO_MAX_BYTES || body.len() > limits::PHOTO_MAX_CHUNK {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::TOO_LARGE,
-                "photo or chunk too large",
-            ));
-        }
-        if body.is_empty() {
-            return Err(ApiError::bad_request("a chunk carries at least one byte"));
-        }
-        if offset.saturating_add(body.len() as i64) > length {
-            return Err(ApiError::bad_request("the chunk runs past the photo's length"));
-        }
-        if !sizes.contains(&length) {
-            return Err(ApiError::bad_request(
-                "Upload-Length differs from the photo's recorded size",
-            ));
-        }
-        if let Some(size) = complete_size(&tx, &sha)? {
-            return Ok((
-                (StatusCode::NO_CONTENT, offset_headers(size, size)).into_response(),
-                false,
-            ));
-        }
-        let mine: Option<(i64, i64)> = tx
-            .prepare_cached("SELECT received, size FROM uploads WHERE sha256 = ?1 AND account_id = ?2")?
-            .query_row([&sha, &account], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let received = match mine {
-            Some((_, size)) if size != length => {
-                return Err(ApiError::bad_request("Upload-Length differs from this upload's length"));
-            }
-            Some((received, _)) => received,
-            None => {
-                let (count, bytes): (i64, i64) = tx
-                    .prepare_cached("SELECT count(*), coalesce(sum(size), 0) FROM uploads WHERE account_id = ?1")?
-                    .query_row([&account], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                if count >= QUOTA_UPLOADS || bytes + length > QUOTA_BYTES {
-                    let mut e = ApiError::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        codes::QUOTA_EXCEEDED,
-                        "too many unfinished photo uploads: finish them first",
-                    );
-                    e.retry_after = Some(60);
-                    return Err(e);
-                }
-                0
-            }
-        };
-        if offset != received {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                codes::OFFSET_MISMATCH,
-                format!("resume from offset {received}"),
-            )
-            .with_headers(offset_headers(received, length)));
-        }
-        let part = part_path(&dir, &sha, &account);
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(false)
-            .open(&part)?;
-        f.set_len(offset as u64)?; // drop any bytes past the recorded offset
-        f.seek(SeekFrom::Start(offset as u64))?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-        drop(f);
-        let received = offset + body.len() as i64;
-        if received < length {
-            tx.prepare_cached(
-                "INSERT INTO uploads (sha256, account_id, size, received, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (sha256, account_id) DO UPDATE SET received = ?4, updated_at = ?5",
-            )?
-            .execute(params![sha, account, length, received, now])?;
-            tx.commit()?;
-            return Ok((
-                (StatusCode::NO_CONTENT, offset_headers(received, length)).into_response(),
-                false,
-            ));
-        }
-        let digest = hex::encode(Sha256::digest(std::fs::read(&part)?));
-        if digest != sha {
-            // Only this uploader's attempt is discarded.
-            std::fs::remove_file(&part)?;
-            tx.execute(
-                "DELETE FROM uploads WHERE sha256 = ?1 AND account_id = ?2",
-                [&sha, &account],
-            )?;
-            tx.commit()?;
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::HASH_MISMATCH,
-                "the bytes do not match the photo's hash; upload again",
-            ));
-        }
-        std::fs::rename(&part, dir.join(&sha))?;
-        tx.execute(
-            "INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES (?1, ?2, ?2, 1, ?3)
-             ON CONFLICT (sha256) DO UPDATE SET size = ?2, received = ?2, complete = 1",
-            params![sha, length, now],
-        )?;
-        // Other uploaders of the same photo have nothing left to send.
-        let others: Vec<String> = tx
-            .prepare_cached("DELETE FROM uploads WHERE sha256 = ?1 RETURNING account_id")?
-            .query_map([&sha], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        tx.commit()?;
-        for other in others {
-            let _ = std::fs::remove_file(part_path(&dir, &sha, &other));
-        }
-        Ok((
-            (StatusCode::NO_CONTENT, offset_headers(length, length)).into_response(),
-            true,
-        ))
-    })
-    .await?;
-    if finished {
-        tracing::debug!("photo complete");
+    let store = &state.store;
+    // Whether the photo exists for the caller comes first: to anyone else,
+    // every PATCH of it is the same 404.
+    let sizes = store.photo_sizes(caller.writable_grids(), &sha).await?;
+    if sizes.is_empty() {
+        return Err(no_such_photo());
     }
-    Ok(response)
+    if length == 0 || length as u64 > limits::PHOTO_MAX_BYTES || body.len() > limits::PHOTO_MAX_CHUNK {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::TOO_LARGE,
+            "photo or chunk too large",
+        ));
+    }
+    if body.is_empty() {
+        return Err(ApiError::bad_request("a chunk carries at least one byte"));
+    }
+    if offset.saturating_add(body.len() as i64) > length {
+        return Err(ApiError::bad_request("the chunk runs past the photo's length"));
+    }
+    if !sizes.contains(&length) {
+        return Err(ApiError::bad_request(
+            "Upload-Length differs from the photo's recorded size",
+        ));
+    }
+    if let Some(size) = store.blob_size(&sha).await? {
+        return Ok((StatusCode::NO_CONTENT, offset_headers(size, size)).into_response());
+    }
+    let account = caller.account_id.clone();
+    let received = match store.upload(&sha, &account).await? {
+        Some((_, size)) if size != length => {
+            return Err(ApiError::bad_request("Upload-Length differs from this upload's length"));
+        }
+        Some((received, _)) => received,
+        None => {
+            let (count, bytes) = store.uploads_of(&account).await?;
+            if count >= QUOTA_UPLOADS || bytes + length > QUOTA_BYTES {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    codes::QUOTA_EXCEEDED,
+                    "too many unfinished photo uploads: finish them first",
+                );
+                e.retry_after = Some(60);
+                return Err(e);
+            }
+            0
+        }
+    };
+    let moved = |received: i64| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            codes::OFFSET_MISMATCH,
+            format!("resume from offset {received}"),
+        )
+        .with_headers(offset_headers(received, length))
+    };
+    if offset != received {
+        return Err(moved(received));
+    }
+    let part = part_path(&state.photo_dir, &sha, &account);
+    let end = offset + body.len() as i64;
+    {
+        let part = part.clone();
+        blocking(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&part)?;
+            f.set_len(offset as u64)?; // drop any bytes past the recorded offset
+            f.seek(SeekFrom::Start(offset as u64))?;
+            f.write_all(&body)?;
+            f.sync_all()
+        })
+        .await?;
+    }
+    let now = state.now_ms();
+    if end < length {
+        if !store.advance_upload(&sha, &account, length, received, end, now).await? {
+            // Another request of this account moved the offset meanwhile.
+            let now_at = store.upload(&sha, &account).await?.map_or(0, |(r, _)| r);
+            return Err(moved(now_at));
+        }
+        return Ok((StatusCode::NO_CONTENT, offset_headers(end, length)).into_response());
+    }
+    let digest = {
+        let part = part.clone();
+        blocking(move || Ok(hex::encode(Sha256::digest(std::fs::read(&part)?)))).await?
+    };
+    if digest != sha {
+        // Only this uploader's attempt is discarded.
+        let _ = std::fs::remove_file(&part);
+        store.drop_upload(&sha, &account).await?;
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::HASH_MISMATCH,
+            "the bytes do not match the photo's hash; upload again",
+        ));
+    }
+    let whole = state.photo_dir.join(&sha);
+    blocking(move || std::fs::rename(&part, &whole)).await?;
+    // Other uploaders of the same photo have nothing left to send.
+    for other in store.complete_blob(&sha, length, now).await? {
+        let _ = std::fs::remove_file(part_path(&state.photo_dir, &sha, &other));
+    }
+    tracing::debug!("photo complete");
+    Ok((StatusCode::NO_CONTENT, offset_headers(length, length)).into_response())
 }
 
 /// Removes unfinished uploads not touched for [`UPLOAD_EXPIRY_MS`] (their
 /// rows and files), and partial files no upload row knows (left by a crash)
 /// once they are as old. Returns how many went.
-pub fn expire_uploads(conn: &Connection, photo_dir: &Path, now: i64) -> ApiResult<usize> {
-    let cutoff = now - UPLOAD_EXPIRY_MS;
-    let expired: Vec<(String, String)> = conn
-        .prepare_cached("DELETE FROM uploads WHERE updated_at < ?1 RETURNING sha256, account_id")?
-        .query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+pub async fn expire_uploads(store: &Store, photo_dir: &Path, now: i64) -> ApiResult<usize> {
+    let expired = store.expire_uploads(now - UPLOAD_EXPIRY_MS).await?;
     for (sha, account) in &expired {
         let _ = std::fs::remove_file(part_path(photo_dir, sha, account));
     }
     let mut orphans = 0;
     let age = std::time::Duration::from_millis(UPLOAD_EXPIRY_MS as u64);
-    for entry in std::fs::read_dir(partial_dir(photo_dir))?.flatten() {
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(partial_dir(photo_dir))?.flatten().collect();
+    for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let known = match name.strip_suffix(".part").and_then(|stem| stem.split_once('.')) {
-            Some((sha, account)) => conn
-                .prepare_cached("SELECT 1 FROM uploads WHERE sha256 = ?1 AND account_id = ?2")?
-                .query_row([sha, account], |_| Ok(()))
-                .optional()?
-                .is_some(),
+            Some((sha, account)) => store.upload_exists(sha, account).await?,
             None => false,
         };
         let old = entry

@@ -1,11 +1,9 @@
-//! The `records` table: one row per record, its fields as JSON, a version,
-//! the sequence of its latest change, and per-field versions for conflicts.
+//! What the server keeps of a record: its fields as JSON, a version, whether
+//! it is deleted, and per-field versions for conflicts. Storage lives in
+//! `store/`; this is the shape both engines read and write.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-use crate::db::next_seq;
 
 /// Who last changed a field, at which version.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -19,7 +17,7 @@ pub struct FieldVersion {
 }
 
 /// A stored record.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     /// Id.
     pub id: String,
@@ -37,66 +35,84 @@ pub struct Record {
     pub field_versions: Map<String, Value>,
 }
 
-/// Loads a record by id.
-pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Record>> {
-    conn.prepare_cached("SELECT entity, grid_id, version, deleted, fields, field_versions FROM records WHERE id = ?1")?
-        .query_row([id], |r| {
-            let fields: String = r.get(4)?;
-            let fv: String = r.get(5)?;
-            Ok(Record {
-                id: id.to_owned(),
-                entity: r.get(0)?,
-                grid_id: r.get(1)?,
-                version: r.get(2)?,
-                deleted: r.get::<_, i64>(3)? != 0,
-                fields: serde_json::from_str(&fields).unwrap_or_default(),
-                field_versions: serde_json::from_str(&fv).unwrap_or_default(),
-            })
-        })
-        .optional()
+impl Record {
+    /// A string field.
+    pub fn str(&self, field: &str) -> Option<&str> {
+        self.fields.get(field).and_then(Value::as_str)
+    }
+
+    /// An integer field.
+    pub fn i64(&self, field: &str) -> Option<i64> {
+        self.fields.get(field).and_then(Value::as_i64)
+    }
+
+    /// The fields as stored (compact JSON).
+    pub fn fields_json(&self) -> String {
+        Value::Object(self.fields.clone()).to_string()
+    }
+
+    /// The per-field versions as stored (compact JSON).
+    pub fn field_versions_json(&self) -> String {
+        Value::Object(self.field_versions.clone()).to_string()
+    }
+
+    /// A record from its stored columns (fields unreadable as JSON count as
+    /// none: the server wrote them, so this does not happen).
+    pub fn from_columns(
+        id: String,
+        entity: String,
+        grid_id: String,
+        version: i64,
+        deleted: bool,
+        fields: &str,
+        field_versions: &str,
+    ) -> Record {
+        Record {
+            id,
+            entity,
+            grid_id,
+            version,
+            deleted,
+            fields: serde_json::from_str(fields).unwrap_or_default(),
+            field_versions: serde_json::from_str(field_versions).unwrap_or_default(),
+        }
+    }
 }
 
-/// Writes a record (insert or replace) with a new sequence number.
-pub fn save(conn: &Connection, rec: &Record, now: i64) -> rusqlite::Result<i64> {
-    let seq = next_seq(conn)?;
-    conn.prepare_cached(
-        "INSERT INTO records (id, entity, grid_id, version, seq, deleted, fields, field_versions, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
-         ON CONFLICT (id) DO UPDATE SET version = ?4, seq = ?5, deleted = ?6, fields = ?7, field_versions = ?8,
-           updated_at = ?9",
-    )?
-    .execute(params![
-        rec.id,
-        rec.entity,
-        rec.grid_id,
-        rec.version,
-        seq,
-        rec.deleted as i64,
-        Value::Object(rec.fields.clone()).to_string(),
-        Value::Object(rec.field_versions.clone()).to_string(),
-        now
-    ])?;
-    Ok(seq)
+/// The columns of the `incidents` table kept beside an incident record, so
+/// the centre's lists and statistics are indexed queries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentRow {
+    /// Incident id.
+    pub id: String,
+    /// Grid.
+    pub grid_id: String,
+    /// Category code.
+    pub category: String,
+    /// Status.
+    pub status: String,
+    /// Department, once dispatched.
+    pub department: Option<String>,
+    /// Deadline (server ms), once dispatched.
+    pub deadline_at: Option<i64>,
+    /// When the server received it (server ms).
+    pub reported_at: i64,
+    /// When it was resolved or closed (server ms).
+    pub finished_at: Option<i64>,
 }
 
-/// Records of one entity, optionally of one grid.
-pub fn of_entity(conn: &Connection, entity: &str, grid: Option<&str>) -> rusqlite::Result<Vec<Record>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, grid_id, version, deleted, fields, field_versions FROM records
-         WHERE entity = ?1 AND (?2 IS NULL OR grid_id = ?2) ORDER BY seq",
-    )?;
-    let rows = stmt.query_map(params![entity, grid], |r| {
-        let fields: String = r.get(4)?;
-        let fv: String = r.get(5)?;
-        Ok(Record {
-            id: r.get(0)?,
-            entity: entity.to_owned(),
-            grid_id: r.get(1)?,
-            version: r.get(2)?,
-            deleted: r.get::<_, i64>(3)? != 0,
-            fields: serde_json::from_str(&fields).unwrap_or_default(),
-            field_versions: serde_json::from_str(&fv).unwrap_or_default(),
-        })
-    })?;
-    rows.collect()
+impl IncidentRow {
+    /// The row of an incident record.
+    pub fn of(rec: &Record) -> IncidentRow {
+        IncidentRow {
+            id: rec.id.clone(),
+            grid_id: rec.grid_id.clone(),
+            category: rec.str("category").unwrap_or_default().to_owned(),
+            status: rec.str("status").unwrap_or("draft").to_owned(),
+            department: rec.str("department").map(str::to_owned),
+            deadline_at: rec.i64("deadline_at_ms"),
+            reported_at: rec.i64("reported_at_ms").unwrap_or(0),
+            finished_at: rec.i64("finished_at_ms"),
+        }
+    }
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use fieldgrid_core::datagen::{self, Rng};
 use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, SyncOptions, Transport};
 use fieldgrid_core::{Store, StoreKey};
-use fieldgrid_protocol::{GridInfo, LoginRequest, Operation, PushRequest, Role};
+use fieldgrid_protocol::{GridInfo, LoginRequest, Operation, PushRequest};
 use fieldgrid_server::{Config, RunningServer, auth};
 
 const PASSWORD: &str = "bench password";
@@ -71,38 +71,30 @@ fn serve(dir: &str, devices: usize) {
     let mut config = Config::new(dir);
     config.max_in_flight = 512;
     let server = RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
-    server.admin(|c| {
-        let grid = |id: String| GridInfo {
-            id: id.clone(),
-            code: id.clone(),
-            name: id,
-            community: "汇泉社区".into(),
-            sub_district: "黄河路街道".into(),
-        };
-        auth::add_grid(c, &grid("grid-bench".into())).unwrap();
-        let cheap = auth::cheap_hasher();
-        for user in ["bench-a", "bench-b"] {
-            let id = auth::add_account_with(c, user, PASSWORD, Role::Worker, &cheap).unwrap();
-            auth::assign_grids(c, &id, &["grid-bench".to_owned()], chrono_now()).unwrap();
-        }
-        for i in 0..devices {
-            let g = format!("grid-{i}");
-            auth::add_grid(c, &grid(g.clone())).unwrap();
-            let id = auth::add_account_with(c, &format!("dev-{i}"), PASSWORD, Role::Worker, &cheap).unwrap();
-            auth::assign_grids(c, &id, &[g], chrono_now()).unwrap();
-        }
-    });
+    let admin = server.admin();
+    let grid = |id: String| GridInfo {
+        id: id.clone(),
+        code: id.clone(),
+        name: id,
+        community: "汇泉社区".into(),
+        sub_district: "黄河路街道".into(),
+    };
+    admin.add_grid(&grid("grid-bench".into())).unwrap();
+    let cheap = auth::cheap_hasher();
+    for user in ["bench-a", "bench-b"] {
+        admin
+            .add_worker(user, PASSWORD, &["grid-bench".to_owned()], &cheap)
+            .unwrap();
+    }
+    for i in 0..devices {
+        let g = format!("grid-{i}");
+        admin.add_grid(&grid(g.clone())).unwrap();
+        admin.add_worker(&format!("dev-{i}"), PASSWORD, &[g], &cheap).unwrap();
+    }
     println!("listening {}", server.addr);
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Peak resident memory of this process, in MiB.

@@ -56,6 +56,8 @@ pub struct District {
     pub server: RunningServer,
     /// The server's clock.
     pub server_clock: ManualClock,
+    /// The PostgreSQL database of this district, when the suite runs on PostgreSQL.
+    pub database: Option<String>,
 }
 
 impl District {
@@ -75,33 +77,37 @@ impl District {
         let mut config = Config::new(dir.path().join("server"));
         let c = server_clock.clone();
         config.clock = Arc::new(move || c.now());
+        config.database_url = test_database();
         change(&mut config);
+        let database = config.database_url.clone();
         let server = RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
-        server.admin(|conn| {
-            for (id, sub) in [("grid-a", "黄河路街道"), ("grid-b", "胜园街道")] {
-                auth::add_grid(
-                    conn,
-                    &GridInfo {
-                        id: id.into(),
-                        code: format!("370502-{id}"),
-                        name: format!("{id} 网格"),
-                        community: "汇泉社区".into(),
-                        sub_district: sub.into(),
-                    },
-                )
+        let admin = server.admin();
+        for (id, sub) in [("grid-a", "黄河路街道"), ("grid-b", "胜园街道")] {
+            admin
+                .add_grid(&GridInfo {
+                    id: id.into(),
+                    code: format!("370502-{id}"),
+                    name: format!("{id} 网格"),
+                    community: "汇泉社区".into(),
+                    sub_district: sub.into(),
+                })
                 .unwrap();
-            }
-            for (user, grid) in [("wa1", "grid-a"), ("wa2", "grid-a"), ("wb", "grid-b")] {
-                let id = auth::add_account(conn, user, PASSWORD, Role::Worker).unwrap();
-                auth::assign_grids(conn, &id, &[grid.to_owned()], T0).unwrap();
-            }
-            auth::add_account(conn, "centre", PASSWORD, Role::Operator).unwrap();
-            auth::add_department(conn, "dept-gas", "燃气公司").unwrap();
-        });
+        }
+        // Cheap hashing: the suite signs in thousands of times.
+        let cheap = auth::cheap_hasher();
+        for (user, grid) in [("wa1", "grid-a"), ("wa2", "grid-a"), ("wb", "grid-b")] {
+            let id = admin.add_account_with(user, PASSWORD, Role::Worker, &cheap).unwrap();
+            admin.assign_grids(&id, &[grid.to_owned()], T0).unwrap();
+        }
+        admin
+            .add_account_with("centre", PASSWORD, Role::Operator, &cheap)
+            .unwrap();
+        admin.add_department("dept-gas", "燃气公司").unwrap();
         District {
             dir,
             server,
             server_clock,
+            database,
         }
     }
 
@@ -142,15 +148,17 @@ impl Drop for District {
     /// none of the personal data registered so far appears in anything logged
     /// so far. So every end-to-end test is covered, whatever the order they run in.
     fn drop(&mut self) {
-        let residents = self
-            .server
-            .admin(|c| fieldgrid_server::records::of_entity(c, "resident", None))
-            .unwrap_or_default();
+        let residents = self.server.admin().records_of("resident", None).unwrap_or_default();
         personal(residents.iter().flat_map(|r| {
             ["name", "id_number", "phone"]
                 .into_iter()
                 .filter_map(|f| r.fields.get(f).and_then(|v| v.as_str()))
         }));
+        if let (Some(server), Some(url)) = (test_postgres(), &self.database)
+            && let Some(name) = url.rsplit('/').next()
+        {
+            postgres_admin(&server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
         if LIVE_DISTRICTS.fetch_sub(1, Ordering::SeqCst) == 1 && !std::thread::panicking() {
             let scan = scan_logs();
             assert_eq!(
@@ -163,6 +171,42 @@ impl Drop for District {
 }
 
 static LIVE_DISTRICTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The PostgreSQL server the suite runs against when
+/// `FIELDGRID_TEST_POSTGRES` names one (`postgres://root@127.0.0.1:5432`),
+/// else none (SQLite in the district's folder).
+pub fn test_postgres() -> Option<String> {
+    std::env::var("FIELDGRID_TEST_POSTGRES").ok().filter(|v| !v.is_empty())
+}
+
+/// A fresh PostgreSQL database for one district (dropped with it), when
+/// the suite runs on PostgreSQL.
+pub fn test_database() -> Option<String> {
+    let server = test_postgres()?;
+    let name = format!("fieldgrid_test_{}", uuid_simple());
+    postgres_admin(&server, &format!("CREATE DATABASE {name}"));
+    Some(format!("{}/{name}", server.trim_end_matches('/')))
+}
+
+fn uuid_simple() -> String {
+    fieldgrid_core::new_id().replace('-', "")
+}
+
+/// Runs one statement on the PostgreSQL server's `postgres` database.
+pub fn postgres_admin(server: &str, sql: &str) {
+    let url = format!("{}/postgres", server.trim_end_matches('/'));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let task = tokio::spawn(conn);
+        client.batch_execute(sql).await.unwrap();
+        drop(client);
+        let _ = task.await;
+    });
+}
 static PERSONAL: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Marks values as personal data (names, ID numbers, phones, notes): the log
@@ -303,10 +347,15 @@ pub fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
     LOGS.get_or_init(|| {
         let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || LogWriter(sink.clone()))
-            .finish();
+        // The server's own filter (its PostgreSQL driver capped at INFO),
+        // everything else at TRACE.
+        let subscriber = tracing_subscriber::layer::SubscriberExt::with(
+            tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_writer(move || LogWriter(sink.clone()))
+                .finish(),
+            fieldgrid_server::log_filter(tracing::Level::TRACE),
+        );
         // Also the `log` records of libraries (HTTP client and server, TLS).
         let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
         buffer

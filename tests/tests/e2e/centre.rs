@@ -25,7 +25,7 @@ fn dispatch_resolve_timeline_and_on_time_rate_by_server_time() {
 
     let centre = token(&d, "centre");
     let (status, list) = call(&d, &centre, "GET", "/v1/centre/incidents?status=reported", None);
-    assert_eq!((status, list.as_array().unwrap().len()), (200, 2));
+    assert_eq!((status, list["incidents"].as_array().unwrap().len()), (200, 2));
     let dispatch = |id: &str, hours: i64| {
         let body = json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + hours * 3_600_000, "note": "请燃气公司上门"});
         let (status, i) = call(
@@ -127,13 +127,9 @@ fn a_published_catalogue_reaches_the_phones_and_both_sides_enforce_it() {
         requires_description: true,
         default_deadline_hours: 24,
     });
-    d.server
-        .admin(|c| fieldgrid_server::catalogue::publish(c, &catalogue, T0))
-        .unwrap();
+    d.server.admin().publish_catalogue(&catalogue, T0).unwrap();
     assert!(
-        d.server
-            .admin(|c| fieldgrid_server::catalogue::publish(c, &Catalogue::builtin(), T0))
-            .is_err(),
+        d.server.admin().publish_catalogue(&Catalogue::builtin(), T0).is_err(),
         "never backwards"
     );
 

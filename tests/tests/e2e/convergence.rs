@@ -176,10 +176,7 @@ fn five_phones_converge_through_a_network_that_faults_a_quarter_of_requests() {
         for c in &copies[1..] {
             assert_eq!(c, &copies[0], "the phones of {grid} agree");
         }
-        let server: Vec<_> = d
-            .server
-            .admin(|c| fieldgrid_server::records::of_entity(c, "resident", Some(grid)))
-            .unwrap();
+        let server: Vec<_> = d.server.admin().records_of("resident", Some(grid)).unwrap();
         assert_eq!(server.len(), copies[0].len(), "no resident lost on {grid}");
         for rec in server {
             let (_, phone, notes) = &copies[0][&rec.id];

@@ -57,13 +57,18 @@ fn a_photo_upload_cut_half_way_resumes_from_the_server_offset() {
     assert!(matches!(err, Error::Offline), "{err:?}");
     let received: i64 = d
         .server
-        .admin(|c| c.query_row("SELECT received FROM uploads WHERE sha256 = ?1", [&sha], |r| r.get(0)))
-        .unwrap();
+        .admin()
+        .upload(&sha, &d.server.admin().account_id("wa1").unwrap().unwrap())
+        .unwrap()
+        .map_or(0, |(received, _)| received);
     assert_eq!(received, 4 * 256 * 1024, "about half arrived");
     let centre = token(&d, "centre");
     let (_, list) = call(&d, &centre, "GET", "/v1/centre/incidents", None);
-    assert_eq!(list[0]["id"], i.id.as_str(), "the incident itself landed");
-    assert_eq!(list[0]["complete"], false, "not complete while a photo is missing");
+    assert_eq!(list["incidents"][0]["id"], i.id.as_str(), "the incident itself landed");
+    assert_eq!(
+        list["incidents"][0]["complete"], false,
+        "not complete while a photo is missing"
+    );
     assert!(!a.store.get_incident(&i.id).unwrap().photos[0].uploaded);
 
     proxy.set(Fault::None);
@@ -78,7 +83,7 @@ fn a_photo_upload_cut_half_way_resumes_from_the_server_offset() {
     let stored = std::fs::read(d.dir.path().join("server/photos").join(&sha)).unwrap();
     assert_eq!(stored, bytes);
     let (_, list) = call(&d, &centre, "GET", "/v1/centre/incidents", None);
-    assert_eq!(list[0]["complete"], true, "complete once the hash matched");
+    assert_eq!(list["incidents"][0]["complete"], true, "complete once the hash matched");
     assert!(a.store.get_incident(&i.id).unwrap().photos[0].uploaded);
 }
 

@@ -69,22 +69,17 @@ pub fn incident(grid: &str, category: &str, at: i64) -> NewIncident {
 
 /// The server's copy of a record.
 pub fn server_record(d: &District, id: &str) -> records::Record {
-    d.server
-        .admin(|c| records::load(c, id))
-        .unwrap()
-        .expect("the server has the record")
+    d.server.admin().record(id).unwrap().expect("the server has the record")
 }
 
 /// Records of an entity on the server.
 pub fn server_count(d: &District, entity: &str) -> usize {
-    d.server.admin(|c| records::of_entity(c, entity, None)).unwrap().len()
+    d.server.admin().records_of(entity, None).unwrap().len()
 }
 
 /// Receipts stored on the server.
 pub fn server_receipts(d: &District) -> i64 {
-    d.server
-        .admin(|c| c.query_row("SELECT count(*) FROM receipts", [], |r| r.get(0)))
-        .unwrap()
+    d.server.admin().receipt_count().unwrap()
 }
 
 /// Signs in over HTTP and returns the bearer token.

@@ -138,7 +138,8 @@ fn live_residents(d: &Device) -> Vec<Resident> {
 fn server_view(district: &District) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
     let residents = district
         .server
-        .admin(|c| fieldgrid_server::records::of_entity(c, "resident", Some("grid-a")))
+        .admin()
+        .records_of("resident", Some("grid-a"))
         .unwrap()
         .into_iter()
         .filter(|r| !r.deleted)
@@ -146,7 +147,8 @@ fn server_view(district: &District) -> (BTreeMap<String, String>, BTreeMap<Strin
         .collect();
     let incidents = district
         .server
-        .admin(|c| fieldgrid_server::records::of_entity(c, "incident", Some("grid-a")))
+        .admin()
+        .records_of("incident", Some("grid-a"))
         .unwrap()
         .into_iter()
         .filter(|r| r.fields["status"] != "draft")
@@ -323,11 +325,10 @@ fn run(program: &[Step], case: u64) {
                     GridA::Revoked | GridA::Evicted if !model.phone1_lacks_data => (["grid-a"], GridA::Held),
                     GridA::Revoked | GridA::Evicted => (["grid-a"], GridA::GivenBack),
                 };
-                district.server.admin(|c| {
-                    let id = fieldgrid_server::auth::account_id(c, "wa2").unwrap().unwrap();
-                    let grids: Vec<String> = grids.iter().map(|g| (*g).to_owned()).collect();
-                    fieldgrid_server::auth::assign_grids(c, &id, &grids, T0).unwrap();
-                });
+                let admin = district.server.admin();
+                let id = admin.account_id("wa2").unwrap().unwrap();
+                let grids: Vec<String> = grids.iter().map(|g| (*g).to_owned()).collect();
+                admin.assign_grids(&id, &grids, T0).unwrap();
                 let phone = &phones[MOVING];
                 phone
                     .store
@@ -438,11 +439,7 @@ fn run(program: &[Step], case: u64) {
     for id in &model.deleted {
         assert!(!server.contains_key(id), "a deleted resident stays deleted");
     }
-    let server_incidents = district
-        .server
-        .admin(|c| fieldgrid_server::records::of_entity(c, "incident", None))
-        .unwrap()
-        .len();
+    let server_incidents = district.server.admin().records_of("incident", None).unwrap().len();
     let made_incidents = model
         .created
         .keys()

@@ -75,10 +75,9 @@ fn a_grid_taken_away_sends_its_operations_first_then_leaves_the_device() {
         .create_resident(&resident(&h, "赵敏", &id_for("19900101", "022"), Sex::Female))
         .unwrap();
     // The district reassigns grid-a to someone else before the phone synced.
-    d.server.admin(|c| {
-        let id = fieldgrid_server::auth::account_id(c, "wa1").unwrap().unwrap();
-        fieldgrid_server::auth::assign_grids(c, &id, &["grid-b".to_owned()], T0).unwrap();
-    });
+    let admin = d.server.admin();
+    let id = admin.account_id("wa1").unwrap().unwrap();
+    admin.assign_grids(&id, &["grid-b".to_owned()], T0).unwrap();
     // The phone signs in again and learns it: its pending work is sent
     // first, then grid-a's data leaves the phone.
     let login = a.store.login(&a.transport, "wa1", fieldgrid_tests::PASSWORD).unwrap();
@@ -116,11 +115,10 @@ fn a_grid_assigned_later_arrives_whole_and_one_given_back_arrives_again() {
 
     // The district gives grid-b to wa1 as well (a colleague's grid taken over).
     let assign = |grids: &[&str]| {
-        d.server.admin(|c| {
-            let id = fieldgrid_server::auth::account_id(c, "wa1").unwrap().unwrap();
-            let grids: Vec<String> = grids.iter().map(|g| (*g).to_owned()).collect();
-            fieldgrid_server::auth::assign_grids(c, &id, &grids, T0).unwrap();
-        })
+        let admin = d.server.admin();
+        let id = admin.account_id("wa1").unwrap().unwrap();
+        let grids: Vec<String> = grids.iter().map(|g| (*g).to_owned()).collect();
+        admin.assign_grids(&id, &grids, T0).unwrap();
     };
     assign(&["grid-a", "grid-b"]);
     a.store.login(&a.transport, "wa1", fieldgrid_tests::PASSWORD).unwrap();

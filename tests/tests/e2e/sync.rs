@@ -70,10 +70,7 @@ fn two_devices_converge_and_a_same_field_conflict_is_kept_on_both_sides() {
     assert_eq!(server.fields["residence"], "actual");
 
     // The losing value is kept, and both devices and the centre see it.
-    let conflicts = d
-        .server
-        .admin(|c| fieldgrid_server::records::of_entity(c, "conflict", None))
-        .unwrap();
+    let conflicts = d.server.admin().records_of("conflict", None).unwrap();
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].fields["field"], "phone");
     assert_eq!(conflicts[0].fields["losing_value"], "13911112222");

@@ -1,0 +1,613 @@
+//! What the server does with what a device or the centre sends: pure
+//! functions from the request and the records it touches to an outcome and
+//! the writes it makes. No I/O here: each storage engine loads what
+//! [`references`] names, calls [`decide`] or [`centre_event`], and carries
+//! out the [`Write`]s in its transaction (`store::push_in`), so both engines
+//! decide alike and the rules are unit-tested without a database.
+
+use std::collections::HashMap;
+
+use fieldgrid_core::catalogue::Catalogue;
+use fieldgrid_core::model::{EventKind, IncidentStatus};
+use fieldgrid_core::rules;
+use fieldgrid_protocol::{ConflictRecord, OpKind, Operation, Outcome, codes};
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::records::{FieldVersion, Record};
+
+/// A change the storage makes for a decision.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    /// Insert or replace a record (it gets a new sequence number).
+    Record(Record),
+    /// A photo record names this hash: uploads of it are accepted from the
+    /// grid's workers, at this size; the incident it documents is complete
+    /// only once the bytes are here.
+    PhotoRef(PhotoRef),
+}
+
+/// What a photo record tells the photo store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhotoRef {
+    /// The photo record.
+    pub photo_id: String,
+    /// The bytes' address.
+    pub sha256: String,
+    /// Its grid.
+    pub grid_id: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// The incident it documents (directly or through a timeline event).
+    pub incident_id: Option<String>,
+}
+
+/// An operation's outcome and the writes that carry it out (none for a
+/// rejection).
+#[derive(Debug)]
+pub struct Decision {
+    /// What the receipt says.
+    pub outcome: Outcome,
+    /// What to write.
+    pub writes: Vec<Write>,
+}
+
+impl Decision {
+    fn refused(outcome: Outcome) -> Decision {
+        Decision {
+            outcome,
+            writes: vec![],
+        }
+    }
+}
+
+/// Who decides, when, with which catalogue.
+pub struct Context<'a> {
+    /// The sender.
+    pub caller: &'a Caller,
+    /// Server time (ms).
+    pub now: i64,
+    /// The catalogue in force.
+    pub catalogue: &'a Catalogue,
+}
+
+/// A rejection receipt's outcome.
+pub fn reject(code: &str, field: Option<&str>, message: impl Into<String>) -> Outcome {
+    Outcome::Rejected {
+        code: code.to_owned(),
+        field: field.map(str::to_owned),
+        message: message.into(),
+    }
+}
+
+fn invalid(e: fieldgrid_core::ValidationError) -> Outcome {
+    reject(e.code.as_str(), Some(&e.field), e.to_string())
+}
+
+/// A field name from a device, fit to be repeated in a receipt: the names
+/// of the protocol are short snake_case words; anything else is not echoed.
+fn field_name(name: &str) -> &str {
+    if !name.is_empty()
+        && name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        name
+    } else {
+        "patch"
+    }
+}
+
+/// Entities whose records devices may change after creating them.
+const MUTABLE: [&str; 3] = ["place", "household", "resident"];
+
+/// What a device may send, decided before anything is read: a known entity,
+/// a well-formed record id, only fields the entity lets a device write, and
+/// a bounded size.
+pub fn admissible(op: &Operation) -> Option<Outcome> {
+    if !rules::ENTITIES.contains(&op.entity.as_str()) {
+        return Some(reject(codes::UNSUPPORTED, Some("entity"), "unknown entity"));
+    }
+    if !rules::is_record_id(&op.entity_id) {
+        return Some(reject(
+            "bad_format",
+            Some("entity_id"),
+            "a record id is a UUID in lower-case hyphenated form",
+        ));
+    }
+    if let Some(field) = rules::refused_field(&op.entity, &op.patch) {
+        let field = field_name(field);
+        return Some(reject(
+            codes::NOT_ALLOWED,
+            Some(field),
+            format!("a device may not write {field} of a {}", op.entity),
+        ));
+    }
+    let size = serde_json::to_vec(&op.patch).map_or(usize::MAX, |v| v.len());
+    if size > rules::RECORD_MAX_BYTES {
+        return Some(reject(
+            codes::TOO_LARGE,
+            Some("patch"),
+            format!("a record is at most {} bytes", rules::RECORD_MAX_BYTES),
+        ));
+    }
+    None
+}
+
+/// How a record refers to others: (field, entity referred to, same grid
+/// required). Events and photos take their grid from what they refer to.
+fn reference_fields(entity: &str) -> &'static [(&'static str, &'static str, bool)] {
+    match entity {
+        "place" => &[("parent_id", "place", true)],
+        "household" => &[("unit_id", "place", true)],
+        "resident" => &[("household_id", "household", true)],
+        "incident" => &[("involved_residents", "resident", false)],
+        "service_log" => &[("resident_ids", "resident", false)],
+        _ => &[],
+    }
+}
+
+fn ids_in(fields: &Map<String, Value>, field: &str) -> Vec<String> {
+    match fields.get(field) {
+        Some(Value::String(id)) => vec![id.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => vec![],
+    }
+}
+
+/// The ids of the records an operation's decision reads besides its own:
+/// what its fields (and, for an update, its stored fields) refer to, and
+/// for a photo owned by a timeline event, that event's incident (named by
+/// the second call, with the event loaded).
+pub fn references(op: &Operation, existing: Option<&Record>, loaded: &HashMap<String, Record>) -> Vec<String> {
+    let mut fields = existing.map(|e| e.fields.clone()).unwrap_or_default();
+    fields.extend(op.patch.clone());
+    let mut ids: Vec<String> = reference_fields(&op.entity)
+        .iter()
+        .flat_map(|(field, _, _)| ids_in(&fields, field))
+        .collect();
+    match op.entity.as_str() {
+        "incident_event" => ids.extend(ids_in(&fields, "incident_id")),
+        "photo" => {
+            let owner = fields.get("owner");
+            if let Some(id) = owner.and_then(|o| o.get("id")).and_then(Value::as_str) {
+                ids.push(id.to_owned());
+                if let Some(event) = loaded.get(id).filter(|r| r.entity == "incident_event") {
+                    ids.extend(event.str("incident_id").map(str::to_owned));
+                }
+            }
+        }
+        _ => {}
+    }
+    ids.retain(|id| rules::is_record_id(id));
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Decides an admissible operation given its record (if any) and the
+/// records [`references`] named.
+pub fn decide(
+    ctx: &Context<'_>,
+    op: &Operation,
+    existing: Option<&Record>,
+    loaded: &HashMap<String, Record>,
+) -> Decision {
+    if let Some(refused) = admissible(op) {
+        return Decision::refused(refused);
+    }
+    if let Some(e) = existing
+        && e.entity != op.entity
+    {
+        return Decision::refused(reject(
+            codes::NOT_ALLOWED,
+            Some("entity_id"),
+            "the id belongs to a record of another entity",
+        ));
+    }
+    let stamp = |v: i64| {
+        serde_json::to_value(FieldVersion {
+            v,
+            device: ctx.caller.device_id.clone(),
+            op: op.op_id.clone(),
+        })
+        .unwrap_or(Value::Null)
+    };
+    match op.kind {
+        OpKind::Create => {
+            if existing.is_some() {
+                return Decision::refused(reject(codes::NOT_ALLOWED, Some("id"), "a record with this id exists"));
+            }
+            let mut fields = match rules::check(&op.entity, &op.patch, ctx.now, ctx.catalogue) {
+                Ok(f) => f,
+                Err(e) => return Decision::refused(invalid(e)),
+            };
+            let grid = match grid_of_new(&op.entity, &fields, loaded) {
+                Ok(g) => g,
+                Err(outcome) => return Decision::refused(outcome),
+            };
+            if !ctx.caller.may_write(&grid) {
+                return Decision::refused(reject(
+                    codes::FORBIDDEN,
+                    Some("grid_id"),
+                    "the grid is not assigned to this account",
+                ));
+            }
+            if let Err(outcome) = check_references(ctx.caller, &op.entity, &fields, &grid, loaded) {
+                return Decision::refused(outcome);
+            }
+            let mut writes = Vec::new();
+            // The server's own fields.
+            match op.entity.as_str() {
+                "incident" => {
+                    fields.insert("status".into(), json!(IncidentStatus::Draft.as_str()));
+                    fields.insert("reported_at_ms".into(), json!(ctx.now));
+                    fields.insert("reporter".into(), json!(ctx.caller.account_id));
+                }
+                "incident_event" => {
+                    fields.insert("at_ms".into(), json!(ctx.now));
+                    fields.insert("server_at_ms".into(), json!(ctx.now));
+                    fields.insert("actor".into(), json!(ctx.caller.account_id));
+                    let incident_id = fields.get("incident_id").and_then(Value::as_str).unwrap_or_default();
+                    let Some(mut incident) = loaded.get(incident_id).cloned() else {
+                        return Decision::refused(reject(
+                            codes::UNKNOWN_RECORD,
+                            Some("incident_id"),
+                            "no such incident",
+                        ));
+                    };
+                    if let Err(outcome) = apply_event(&mut incident, &fields, &ctx.caller.device_id, ctx.now) {
+                        return Decision::refused(outcome);
+                    }
+                    writes.push(Write::Record(incident));
+                }
+                "photo" => writes.push(Write::PhotoRef(photo_ref(&op.entity_id, &fields, &grid, loaded))),
+                _ => {}
+            }
+            let field_versions: Map<String, Value> = fields.keys().map(|k| (k.clone(), stamp(1))).collect();
+            writes.push(Write::Record(Record {
+                id: op.entity_id.clone(),
+                entity: op.entity.clone(),
+                grid_id: grid,
+                version: 1,
+                deleted: false,
+                fields,
+                field_versions,
+            }));
+            Decision {
+                outcome: Outcome::Applied {
+                    version: 1,
+                    conflicts: vec![],
+                },
+                writes,
+            }
+        }
+        OpKind::Update | OpKind::Delete => {
+            let Some(existing) = existing else {
+                return Decision::refused(reject(
+                    codes::UNKNOWN_RECORD,
+                    Some("id"),
+                    "the server has no such record",
+                ));
+            };
+            let mut rec = existing.clone();
+            if !ctx.caller.may_write(&rec.grid_id) {
+                return Decision::refused(reject(
+                    codes::FORBIDDEN,
+                    Some("grid_id"),
+                    "the grid is not assigned to this account",
+                ));
+            }
+            if rec.deleted {
+                return Decision::refused(reject(codes::NOT_ALLOWED, Some("id"), "the record has been deleted"));
+            }
+            if !MUTABLE.contains(&op.entity.as_str()) {
+                return Decision::refused(reject(
+                    codes::NOT_ALLOWED,
+                    Some("entity"),
+                    "records of this entity cannot be changed",
+                ));
+            }
+            rec.version += 1;
+            if op.kind == OpKind::Delete {
+                rec.deleted = true;
+                return Decision {
+                    outcome: Outcome::Applied {
+                        version: rec.version,
+                        conflicts: vec![],
+                    },
+                    writes: vec![Write::Record(rec)],
+                };
+            }
+            if op
+                .patch
+                .get("grid_id")
+                .is_some_and(|g| g.as_str() != Some(rec.grid_id.as_str()))
+            {
+                return Decision::refused(reject(
+                    codes::NOT_ALLOWED,
+                    Some("grid_id"),
+                    "records do not move between grids",
+                ));
+            }
+            let mut merged = rules::device_fields(&op.entity, &rec.fields);
+            merged.extend(op.patch.clone());
+            let checked = match rules::check(&op.entity, &merged, ctx.now, ctx.catalogue) {
+                Ok(f) => f,
+                Err(e) => return Decision::refused(invalid(e)),
+            };
+            if let Err(outcome) = check_references(ctx.caller, &op.entity, &checked, &rec.grid_id, loaded) {
+                return Decision::refused(outcome);
+            }
+            let base = op.base_version.unwrap_or(0);
+            let mut conflicts = Vec::new();
+            let mut writes = Vec::new();
+            for key in op.patch.keys() {
+                let (old, new) = (rec.fields.get(key), checked.get(key));
+                if old == new {
+                    continue;
+                }
+                let last: Option<FieldVersion> = rec
+                    .field_versions
+                    .get(key)
+                    .and_then(|v| serde_json::from_value(v.clone()).ok());
+                if let Some(last) = last
+                    && last.v > base
+                    && last.device != ctx.caller.device_id
+                {
+                    // A concurrent edit from another device: this later one
+                    // wins (server order), the replaced value is kept.
+                    writes.push(Write::Record(conflict(
+                        &rec, key, old, new, &last.op, &op.op_id, ctx.now,
+                    )));
+                    conflicts.push(key.clone());
+                }
+                rec.field_versions.insert(key.clone(), stamp(rec.version));
+            }
+            rec.fields = checked;
+            let version = rec.version;
+            writes.push(Write::Record(rec));
+            Decision {
+                outcome: Outcome::Applied { version, conflicts },
+                writes,
+            }
+        }
+    }
+}
+
+/// The grid a new record belongs to: its own `grid_id`, or for a timeline
+/// event or a photo, that of the record it belongs to (which must be of
+/// the entity it names, and live).
+fn grid_of_new(entity: &str, fields: &Map<String, Value>, loaded: &HashMap<String, Record>) -> Result<String, Outcome> {
+    let (field, parent_entity, parent) = match entity {
+        "incident_event" => (
+            "incident_id",
+            "incident",
+            fields.get("incident_id").and_then(Value::as_str),
+        ),
+        "photo" => {
+            let owner = fields.get("owner");
+            (
+                "owner",
+                owner
+                    .and_then(|o| o.get("kind"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+                owner.and_then(|o| o.get("id")).and_then(Value::as_str),
+            )
+        }
+        _ => {
+            return match fields.get("grid_id").and_then(Value::as_str) {
+                Some(g) => Ok(g.to_owned()),
+                None => Err(reject("required", Some("grid_id"), "grid_id is required")),
+            };
+        }
+    };
+    let Some(parent) = parent else {
+        return Err(reject("required", Some(field), format!("{field} is required")));
+    };
+    match loaded.get(parent) {
+        Some(p) if !p.deleted && p.entity == parent_entity => Ok(p.grid_id.clone()),
+        Some(p) if !p.deleted => Err(reject(
+            "wrong_kind",
+            Some(field),
+            "the record it belongs to is of another kind",
+        )),
+        _ => Err(reject(
+            codes::UNKNOWN_RECORD,
+            Some(field),
+            "the record it belongs to is not on the server",
+        )),
+    }
+}
+
+/// References to other records (a place's parent, a household's unit, a
+/// resident's household: same grid; residents involved or served: a grid
+/// the caller may write) name records of the right entity the server has.
+fn check_references(
+    caller: &Caller,
+    entity: &str,
+    fields: &Map<String, Value>,
+    grid: &str,
+    loaded: &HashMap<String, Record>,
+) -> Result<(), Outcome> {
+    for (field, target, same_grid) in reference_fields(entity) {
+        for id in ids_in(fields, field) {
+            let refused = match loaded.get(&id) {
+                None => Some(("unknown_reference", "refers to a record the server does not have")),
+                Some(r) if r.entity != *target => Some(("wrong_kind", "refers to a record of the wrong kind")),
+                Some(r) if *same_grid && r.grid_id != grid => {
+                    Some(("other_grid", "refers to a record of another grid"))
+                }
+                Some(r) if !caller.may_write(&r.grid_id) => Some(("other_grid", "refers to a record of another grid")),
+                Some(_) => None,
+            };
+            if let Some((code, message)) = refused {
+                return Err(reject(code, Some(field), format!("{field} {message}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn photo_ref(photo_id: &str, fields: &Map<String, Value>, grid: &str, loaded: &HashMap<String, Record>) -> PhotoRef {
+    let owner = fields.get("owner");
+    let owner_id = owner.and_then(|o| o.get("id")).and_then(Value::as_str);
+    let incident_id = match owner.and_then(|o| o.get("kind")).and_then(Value::as_str) {
+        Some("incident") => owner_id.map(str::to_owned),
+        Some("incident_event") => owner_id
+            .and_then(|id| loaded.get(id))
+            .and_then(|e| e.str("incident_id"))
+            .map(str::to_owned),
+        _ => None,
+    };
+    PhotoRef {
+        photo_id: photo_id.to_owned(),
+        sha256: fields
+            .get("sha256")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        grid_id: grid.to_owned(),
+        size: fields.get("size").and_then(Value::as_i64).unwrap_or(0),
+        incident_id,
+    }
+}
+
+/// Applies a timeline event to its incident's status (transitions shared
+/// with the device: `EventKind::next_status`).
+pub fn apply_event(incident: &mut Record, event: &Map<String, Value>, device: &str, now: i64) -> Result<(), Outcome> {
+    let kind = event.get("kind").and_then(Value::as_str).and_then(EventKind::parse);
+    let Some(kind) = kind.filter(|_| incident.entity == "incident" && !incident.deleted) else {
+        return Err(reject(codes::UNKNOWN_RECORD, Some("incident_id"), "no such incident"));
+    };
+    let status = incident
+        .str("status")
+        .and_then(IncidentStatus::parse)
+        .unwrap_or(IncidentStatus::Draft);
+    let Some(next) = kind.next_status(status) else {
+        return Err(reject(
+            codes::NOT_ALLOWED,
+            Some("kind"),
+            format!("{} is not allowed when {}", kind.as_str(), status.as_str()),
+        ));
+    };
+    let f = &mut incident.fields;
+    f.insert("status".into(), json!(next.as_str()));
+    if kind == EventKind::Dispatched {
+        f.insert(
+            "department".into(),
+            event.get("department").cloned().unwrap_or(Value::Null),
+        );
+        f.insert(
+            "deadline_at_ms".into(),
+            event.get("deadline_at_ms").cloned().unwrap_or(Value::Null),
+        );
+    }
+    if matches!(
+        next,
+        IncidentStatus::Resolved | IncidentStatus::ResolvedOnSite | IncidentStatus::Closed
+    ) && f.get("finished_at_ms").is_none_or(Value::is_null)
+    {
+        f.insert("finished_at_ms".into(), json!(now));
+    }
+    incident.version += 1;
+    let stamp = serde_json::to_value(FieldVersion {
+        v: incident.version,
+        device: device.to_owned(),
+        op: String::new(),
+    })
+    .unwrap_or(Value::Null);
+    for k in ["status", "department", "deadline_at_ms", "finished_at_ms"] {
+        incident.field_versions.insert(k.into(), stamp.clone());
+    }
+    Ok(())
+}
+
+fn conflict(
+    rec: &Record,
+    field: &str,
+    losing: Option<&Value>,
+    winning: Option<&Value>,
+    losing_op: &str,
+    winning_op: &str,
+    now: i64,
+) -> Record {
+    let conflict = ConflictRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        entity: rec.entity.clone(),
+        entity_id: rec.id.clone(),
+        grid_id: rec.grid_id.clone(),
+        field: field.to_owned(),
+        winning_value: winning.cloned().unwrap_or(Value::Null),
+        losing_value: losing.cloned().unwrap_or(Value::Null),
+        winning_op: winning_op.to_owned(),
+        losing_op: losing_op.to_owned(),
+        at_ms: now,
+    };
+    tracing::info!(entity = %rec.entity, field, "concurrent edit recorded as a conflict");
+    let fields = match serde_json::to_value(&conflict) {
+        Ok(Value::Object(f)) => f,
+        _ => Map::new(),
+    };
+    Record {
+        id: conflict.id,
+        entity: "conflict".into(),
+        grid_id: rec.grid_id.clone(),
+        version: 1,
+        deleted: false,
+        fields,
+        field_versions: Map::new(),
+    }
+}
+
+/// The centre's event on an incident: the incident as it becomes and the
+/// event record, or why not. `department_known` says whether the dispatch's
+/// department exists.
+pub fn centre_event(
+    caller: &Caller,
+    mut incident: Record,
+    req: &fieldgrid_protocol::CentreEventRequest,
+    kind: EventKind,
+    department_known: bool,
+    now: i64,
+) -> Result<(Record, Record), crate::error::ApiError> {
+    use crate::error::ApiError;
+    if kind == EventKind::Dispatched {
+        if !department_known {
+            return Err(ApiError::bad_request("dispatch needs a known department"));
+        }
+        if req.deadline_at_ms.is_none_or(|d| d <= now) {
+            return Err(ApiError::bad_request(
+                "dispatch needs a deadline in the future (server time)",
+            ));
+        }
+    }
+    let mut fields = Map::new();
+    fields.insert("incident_id".into(), json!(incident.id));
+    fields.insert("kind".into(), json!(kind.as_str()));
+    fields.insert("actor".into(), json!(caller.account_id));
+    fields.insert("note".into(), json!(req.note));
+    fields.insert("department".into(), json!(req.department));
+    fields.insert("deadline_at_ms".into(), json!(req.deadline_at_ms));
+    fields.insert("at_ms".into(), json!(now));
+    fields.insert("server_at_ms".into(), json!(now));
+    if let Err(Outcome::Rejected { message, .. }) = apply_event(&mut incident, &fields, &caller.device_id, now) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            codes::NOT_ALLOWED,
+            message,
+        ));
+    }
+    let event = Record {
+        id: uuid::Uuid::now_v7().to_string(),
+        entity: "incident_event".into(),
+        grid_id: incident.grid_id.clone(),
+        version: 1,
+        deleted: false,
+        fields,
+        field_versions: Map::new(),
+    };
+    Ok((incident, event))
+}

@@ -1,0 +1,644 @@
+//! The one storage layer the handlers use, with two engines run by the same
+//! end-to-end suite: SQLite (embedded, the default: one writer and a pool of
+//! readers over WAL) and PostgreSQL (a connection pool; several server
+//! processes may share one database). SQL lives here, not in handlers.
+//!
+//! What the server decides is engine-free (`decide.rs`); the pieces both
+//! engines share are the [`Tx`] trait a push or a centre action runs
+//! against, and the loops over it ([`push_in`], [`centre_event_in`]). The
+//! SQLite transaction answers at once (its work runs on a blocking thread and
+//! is polled to completion there); the PostgreSQL one awaits the network.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use fieldgrid_core::catalogue::Catalogue;
+use fieldgrid_core::model::{EventKind, IncidentStatus};
+use fieldgrid_protocol::{
+    CentreEventRequest, CentreIncident, Change, ConflictRecord, GridInfo, Operation, Receipt, Role, StatsResponse,
+    codes,
+};
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::decide::{self, Context, Write};
+use crate::error::{ApiError, ApiResult};
+use crate::records::Record;
+
+/// Grid id of records every worker receives (the catalogue).
+pub const ALL_GRIDS: &str = "*";
+/// Id of the catalogue record.
+pub const CATALOGUE_ID: &str = "catalogue";
+
+/// A receipt as stored, with its sender.
+#[derive(Clone, Debug)]
+pub struct StoredReceipt {
+    /// The sending account.
+    pub account_id: String,
+    /// The sending device.
+    pub device_id: String,
+    /// The answer given.
+    pub receipt: Receipt,
+}
+
+/// An account's sign-in details.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// Account id.
+    pub account_id: String,
+    /// Argon2 hash (PHC string).
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// A token's session: who, from which device, until when, with which grids.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// Account id.
+    pub account_id: String,
+    /// Device the token was issued to.
+    pub device_id: String,
+    /// Expiry (server ms).
+    pub expires_at: i64,
+    /// Role.
+    pub role: Role,
+    /// Grids assigned now.
+    pub grids: Vec<String>,
+    /// Grids taken away within the drain period.
+    pub draining: Vec<String>,
+}
+
+/// How long a device may still push to a grid taken from its account.
+pub const DRAIN_MS: i64 = 7 * 24 * 3_600_000;
+
+/// Filters of the centre's incident list.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct IncidentFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this grid.
+    pub grid: Option<String>,
+    /// Only this sub-district (街道).
+    pub sub_district: Option<String>,
+    /// Only this community (社区).
+    pub community: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this department.
+    pub department: Option<String>,
+    /// Only open incidents past their deadline (server time).
+    #[serde(default)]
+    pub overdue: bool,
+}
+
+/// Order of the centre's incident list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentSort {
+    /// Newest report first.
+    #[default]
+    Reported,
+    /// Earliest deadline first (incidents with a deadline only).
+    Deadline,
+}
+
+/// Where a page of the incident list starts: after this (sort key, id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentCursor {
+    /// The sort key of the last incident of the previous page.
+    pub key: i64,
+    /// Its id.
+    pub id: String,
+}
+
+impl IncidentCursor {
+    /// `key:id`, as the list hands it out.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.key, self.id)
+    }
+
+    /// The cursor of `key:id`, if well-formed.
+    pub fn parse(s: &str) -> Option<IncidentCursor> {
+        let (key, id) = s.split_once(':')?;
+        (id.len() <= 64).then_some(())?;
+        Some(IncidentCursor {
+            key: key.parse().ok()?,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// The statuses still open (the core's rule), for SQL.
+pub fn open_statuses() -> Vec<&'static str> {
+    [
+        IncidentStatus::Draft,
+        IncidentStatus::Reported,
+        IncidentStatus::Dispatched,
+        IncidentStatus::Accepted,
+        IncidentStatus::ResolvedOnSite,
+        IncidentStatus::Resolved,
+        IncidentStatus::Closed,
+        IncidentStatus::Returned,
+    ]
+    .into_iter()
+    .filter(IncidentStatus::is_open)
+    .map(|s| s.as_str())
+    .collect()
+}
+
+/// A centre list row from its columns.
+#[allow(clippy::too_many_arguments)]
+pub fn centre_incident(
+    id: String,
+    grid_id: String,
+    category: String,
+    status: String,
+    department: Option<String>,
+    deadline_at: Option<i64>,
+    reported_at: i64,
+    finished_at: Option<i64>,
+    complete: bool,
+    now: i64,
+) -> CentreIncident {
+    let open = IncidentStatus::parse(&status).is_some_and(|s| s.is_open());
+    CentreIncident {
+        overdue: open && deadline_at.is_some_and(|d| d < now),
+        id,
+        grid_id,
+        category,
+        status,
+        department,
+        deadline_at_ms: deadline_at,
+        reported_at_ms: reported_at,
+        finished_at_ms: finished_at,
+        complete,
+    }
+}
+
+/// What a push or a centre action reads and writes, in one transaction.
+pub trait Tx: Send {
+    /// The records with these ids that exist (any order).
+    fn records(&mut self, ids: &[String]) -> impl Future<Output = ApiResult<Vec<Record>>> + Send;
+    /// The stored receipt of an operation id.
+    fn receipt(&mut self, op_id: &str) -> impl Future<Output = ApiResult<Option<StoredReceipt>>> + Send;
+    /// Stores a receipt.
+    fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Carries out a write.
+    fn write(&mut self, w: &Write, now: i64) -> impl Future<Output = ApiResult<()>> + Send;
+    /// Whether a department exists.
+    fn department_exists(&mut self, id: &str) -> impl Future<Output = ApiResult<bool>> + Send;
+}
+
+/// The catalogue in force: the published one when newer than the built-in.
+pub fn catalogue_of(published: Option<&Record>) -> Catalogue {
+    let builtin = Catalogue::builtin();
+    published
+        .and_then(|r| serde_json::from_value::<Catalogue>(Value::Object(r.fields.clone())).ok())
+        .filter(|c| c.version > builtin.version)
+        .unwrap_or(builtin)
+}
+
+async fn load_into<T: Tx>(tx: &mut T, ids: Vec<String>, loaded: &mut HashMap<String, Record>) -> ApiResult<()> {
+    let missing: Vec<String> = ids.into_iter().filter(|id| !loaded.contains_key(id)).collect();
+    if !missing.is_empty() {
+        for r in tx.records(&missing).await? {
+            loaded.insert(r.id.clone(), r);
+        }
+    }
+    Ok(())
+}
+
+/// Every operation of a push gets a receipt: the stored one for a repeat by
+/// its sender, a refusal for someone else's key, or a new decision carried
+/// out in `tx`. Returns the receipts and the ids of the records written.
+pub async fn push_in<T: Tx>(
+    tx: &mut T,
+    caller: &Caller,
+    ops: &[Operation],
+    now: i64,
+) -> ApiResult<(Vec<Receipt>, Vec<String>)> {
+    let catalogue = catalogue_of(tx.records(&[CATALOGUE_ID.to_owned()]).await?.first());
+    let ctx = Context {
+        caller,
+        now,
+        catalogue: &catalogue,
+    };
+    let mut receipts = Vec::with_capacity(ops.len());
+    let mut written = Vec::new();
+    for op in ops {
+        if let Some(stored) = tx.receipt(&op.op_id).await? {
+            // SYNC.md invariant 12: an idempotency key is its sender's.
+            // Someone else's op_id is refused (nothing stored for it), never
+            // answered with the first sender's receipt.
+            if stored.account_id != caller.account_id || stored.device_id != caller.device_id {
+                tracing::warn!(entity = %op.entity, "an operation id of another sender was reused");
+                receipts.push(Receipt {
+                    op_id: op.op_id.clone(),
+                    duplicate: false,
+                    outcome: decide::reject(
+                        codes::NOT_ALLOWED,
+                        Some("op_id"),
+                        "this operation id was used by another sender: make a new one",
+                    ),
+                });
+                continue;
+            }
+            let mut receipt = stored.receipt;
+            receipt.duplicate = true;
+            receipts.push(receipt);
+            continue;
+        }
+        let decision = match decide::admissible(op) {
+            Some(refused) => decide::Decision {
+                outcome: refused,
+                writes: vec![],
+            },
+            None => {
+                let mut loaded = HashMap::new();
+                load_into(tx, vec![op.entity_id.clone()], &mut loaded).await?;
+                let existing = loaded.remove(&op.entity_id);
+                // Twice: a photo of a timeline event names the event first,
+                // then (once loaded) its incident.
+                for _ in 0..2 {
+                    let ids = decide::references(op, existing.as_ref(), &loaded);
+                    load_into(tx, ids, &mut loaded).await?;
+                }
+                decide::decide(&ctx, op, existing.as_ref(), &loaded)
+            }
+        };
+        for w in &decision.writes {
+            tx.write(w, now).await?;
+            if let Write::Record(r) = w {
+                written.push(r.id.clone());
+            }
+        }
+        let receipt = Receipt {
+            op_id: op.op_id.clone(),
+            duplicate: false,
+            outcome: decision.outcome,
+        };
+        tx.save_receipt(
+            &StoredReceipt {
+                account_id: caller.account_id.clone(),
+                device_id: caller.device_id.clone(),
+                receipt: receipt.clone(),
+            },
+            now,
+        )
+        .await?;
+        receipts.push(receipt);
+    }
+    Ok((receipts, written))
+}
+
+/// The centre's event on incident `id`, carried out in `tx`: the incident
+/// as it becomes, and the ids written.
+pub async fn centre_event_in<T: Tx>(
+    tx: &mut T,
+    caller: &Caller,
+    id: &str,
+    req: &CentreEventRequest,
+    kind: EventKind,
+    now: i64,
+) -> ApiResult<(Record, Vec<String>)> {
+    let incident = tx
+        .records(&[id.to_owned()])
+        .await?
+        .into_iter()
+        .find(|r| r.entity == "incident" && !r.deleted)
+        .ok_or_else(|| ApiError::not_found("no such incident"))?;
+    let known = match (&req.department, kind) {
+        (Some(d), EventKind::Dispatched) => tx.department_exists(d).await?,
+        _ => false,
+    };
+    let (incident, event) = decide::centre_event(caller, incident, req, kind, known, now)?;
+    let ids = vec![incident.id.clone(), event.id.clone()];
+    tx.write(&Write::Record(incident.clone()), now).await?;
+    tx.write(&Write::Record(event), now).await?;
+    Ok((incident, ids))
+}
+
+/// Polls a future that never waits to its end: the SQLite engine's
+/// transaction methods answer at once, so the shared async loops run to
+/// completion on the blocking thread that holds the connection.
+pub(crate) fn run_ready<F: Future>(f: F) -> ApiResult<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Ok(v),
+        std::task::Poll::Pending => Err(ApiError::internal("a SQLite transaction step waited")),
+    }
+}
+
+/// Counters both engines keep.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Database work stopped because its request was abandoned (timed out,
+    /// or the client went away): never started, or interrupted mid-way.
+    pub stopped_calls: AtomicU64,
+}
+
+/// Where the server keeps its data.
+#[derive(Clone, Debug)]
+pub enum Location {
+    /// A SQLite file in this folder.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database (`postgres://user@host:port/db`).
+    Postgres(String),
+}
+
+/// The storage the handlers use.
+#[derive(Clone)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(Arc<sqlite::SqliteStore>),
+    /// PostgreSQL.
+    Postgres(Arc<postgres::PgStore>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            Store::Sqlite($s) => $e,
+            Store::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating or upgrading) the storage; refuses a database made by
+    /// a newer server.
+    pub async fn open(location: &Location, timeout: std::time::Duration) -> Result<Store, String> {
+        Ok(match location {
+            Location::Sqlite(dir) => Store::Sqlite(Arc::new(sqlite::SqliteStore::open(dir)?)),
+            Location::Postgres(url) => Store::Postgres(Arc::new(postgres::PgStore::open(url, timeout).await?)),
+        })
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        dispatch!(self, s => &s.metrics)
+    }
+
+    /// Which engine, for logs.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    // ---- accounts, grids, departments ----
+
+    /// Adds or replaces a grid.
+    pub async fn add_grid(&self, g: &GridInfo) -> ApiResult<()> {
+        dispatch!(self, s => s.add_grid(g).await)
+    }
+
+    /// Adds or renames a department.
+    pub async fn add_department(&self, id: &str, name: &str) -> ApiResult<()> {
+        dispatch!(self, s => s.add_department(id, name).await)
+    }
+
+    /// Adds an account with a password hash (or replaces its hash and role); its id.
+    pub async fn add_account(&self, username: &str, password_hash: &str, role: Role, now: i64) -> ApiResult<String> {
+        dispatch!(self, s => s.add_account(username, password_hash, role, now).await)
+    }
+
+    /// Replaces the grids assigned to an account; grids taken away stay
+    /// writable for [`DRAIN_MS`]. Every grid must exist.
+    pub async fn assign_grids(&self, account_id: &str, grids: &[String], now: i64) -> ApiResult<()> {
+        dispatch!(self, s => s.assign_grids(account_id, grids, now).await)
+    }
+
+    /// The account id of a user name.
+    pub async fn account_id(&self, username: &str) -> ApiResult<Option<String>> {
+        Ok(self.credentials(username).await?.map(|c| c.account_id))
+    }
+
+    /// What signing in as `username` checks.
+    pub async fn credentials(&self, username: &str) -> ApiResult<Option<Credentials>> {
+        dispatch!(self, s => s.credentials(username).await)
+    }
+
+    /// Stores a new token (its hash) and drops expired ones.
+    pub async fn create_token(
+        &self,
+        hash: &str,
+        account_id: &str,
+        device_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> ApiResult<()> {
+        dispatch!(self, s => s.create_token(hash, account_id, device_id, expires_at, now).await)
+    }
+
+    /// The session of a token hash.
+    pub async fn session(&self, token_hash: &str, now: i64) -> ApiResult<Option<Session>> {
+        dispatch!(self, s => s.session(token_hash, now).await)
+    }
+
+    /// The grids assigned to an account now.
+    pub async fn grids_of(&self, account_id: &str) -> ApiResult<Vec<GridInfo>> {
+        dispatch!(self, s => s.grids_of(account_id).await)
+    }
+
+    // ---- sync ----
+
+    /// Applies a push: one receipt per operation.
+    pub async fn push(&self, caller: &Caller, ops: Vec<Operation>, now: i64) -> ApiResult<Vec<Receipt>> {
+        dispatch!(self, s => s.push(caller, ops, now).await)
+    }
+
+    /// Changes in `grids` after `after`, at most `limit` and about
+    /// `max_bytes` of fields: the changes and whether more wait.
+    pub async fn changes(
+        &self,
+        grids: Vec<String>,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> ApiResult<(Vec<Change>, bool)> {
+        dispatch!(self, s => s.changes(grids, after, limit, max_bytes).await)
+    }
+
+    // ---- centre ----
+
+    /// The centre's event on an incident; the incident as it becomes.
+    pub async fn centre_event(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: CentreEventRequest,
+        kind: EventKind,
+        now: i64,
+    ) -> ApiResult<CentreIncident> {
+        dispatch!(self, s => s.centre_event(caller, id, req, kind, now).await)
+    }
+
+    /// A page of incidents (never drafts), filtered and sorted.
+    pub async fn incidents(
+        &self,
+        filter: &IncidentFilter,
+        sort: IncidentSort,
+        after: Option<IncidentCursor>,
+        limit: usize,
+        now: i64,
+    ) -> ApiResult<Vec<CentreIncident>> {
+        dispatch!(self, s => s.incidents(filter, sort, after, limit, now).await)
+    }
+
+    /// Reported, open, overdue and on time per grid and sub-district.
+    pub async fn stats(&self, now: i64) -> ApiResult<StatsResponse> {
+        dispatch!(self, s => s.stats(now).await)
+    }
+
+    /// Conflicts in these grids (all with `None`).
+    pub async fn conflicts(&self, grids: Option<Vec<String>>) -> ApiResult<Vec<ConflictRecord>> {
+        let records = dispatch!(self, s => s.records_of("conflict", None).await)?;
+        let mut out = Vec::new();
+        for rec in records {
+            if grids.as_ref().is_some_and(|g| !g.contains(&rec.grid_id)) {
+                continue;
+            }
+            let mut f = rec.fields.clone();
+            f.insert("id".into(), Value::String(rec.id.clone()));
+            out.push(serde_json::from_value(Value::Object(f))?);
+        }
+        Ok(out)
+    }
+
+    // ---- records and the catalogue ----
+
+    /// A record by id.
+    pub async fn record(&self, id: &str) -> ApiResult<Option<Record>> {
+        dispatch!(self, s => s.record(id).await)
+    }
+
+    /// Records of one entity, optionally of one grid.
+    pub async fn records_of(&self, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
+        dispatch!(self, s => s.records_of(entity, grid).await)
+    }
+
+    /// Receipts stored.
+    pub async fn receipt_count(&self) -> ApiResult<i64> {
+        dispatch!(self, s => s.receipt_count().await)
+    }
+
+    /// The catalogue in force.
+    pub async fn catalogue(&self) -> ApiResult<Catalogue> {
+        Ok(catalogue_of(self.record(CATALOGUE_ID).await?.as_ref()))
+    }
+
+    /// Publishes a catalogue; refused unless newer than the one in force and non-empty.
+    pub async fn publish_catalogue(&self, catalogue: &Catalogue, now: i64) -> ApiResult<()> {
+        let in_force = self.catalogue().await?;
+        if catalogue.version <= in_force.version || catalogue.categories.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "publish a non-empty catalogue newer than version {}",
+                in_force.version
+            )));
+        }
+        let Value::Object(fields) = serde_json::to_value(catalogue)? else {
+            return Err(ApiError::internal("catalogue did not serialise"));
+        };
+        let version = self.record(CATALOGUE_ID).await?.map_or(1, |r| r.version + 1);
+        let record = Record {
+            id: CATALOGUE_ID.into(),
+            entity: "catalogue".into(),
+            grid_id: ALL_GRIDS.into(),
+            version,
+            deleted: false,
+            fields,
+            field_versions: serde_json::Map::new(),
+        };
+        dispatch!(self, s => s.save_records(vec![record], now).await)
+    }
+
+    /// Saves records as they are (bulk building and administration; the
+    /// caller has checked them).
+    pub async fn save_records(&self, records: Vec<Record>, now: i64) -> ApiResult<()> {
+        dispatch!(self, s => s.save_records(records, now).await)
+    }
+
+    // ---- photos ----
+
+    /// The sizes that photo records of these grids give a hash.
+    pub async fn photo_sizes(&self, grids: Vec<String>, sha: &str) -> ApiResult<Vec<i64>> {
+        dispatch!(self, s => s.photo_sizes(grids, sha).await)
+    }
+
+    /// The size of a complete photo.
+    pub async fn blob_size(&self, sha: &str) -> ApiResult<Option<i64>> {
+        dispatch!(self, s => s.blob_size(sha).await)
+    }
+
+    /// An account's unfinished upload of a photo: (received, size).
+    pub async fn upload(&self, sha: &str, account_id: &str) -> ApiResult<Option<(i64, i64)>> {
+        dispatch!(self, s => s.upload(sha, account_id).await)
+    }
+
+    /// An account's unfinished uploads: (count, bytes).
+    pub async fn uploads_of(&self, account_id: &str) -> ApiResult<(i64, i64)> {
+        dispatch!(self, s => s.uploads_of(account_id).await)
+    }
+
+    /// Records that an account's upload reached `received` (from
+    /// `expected`); false when its offset had moved meanwhile.
+    pub async fn advance_upload(
+        &self,
+        sha: &str,
+        account_id: &str,
+        size: i64,
+        expected: i64,
+        received: i64,
+        now: i64,
+    ) -> ApiResult<bool> {
+        dispatch!(self, s => s.advance_upload(sha, account_id, size, expected, received, now).await)
+    }
+
+    /// Forgets an account's upload (its bytes did not match).
+    pub async fn drop_upload(&self, sha: &str, account_id: &str) -> ApiResult<()> {
+        dispatch!(self, s => s.drop_upload(sha, account_id).await)
+    }
+
+    /// A photo arrived whole: recorded, every unfinished upload of it
+    /// forgotten (their accounts returned), the incidents it documents
+    /// complete if nothing else is missing.
+    pub async fn complete_blob(&self, sha: &str, size: i64, now: i64) -> ApiResult<Vec<String>> {
+        dispatch!(self, s => s.complete_blob(sha, size, now).await)
+    }
+
+    /// Unfinished uploads untouched since `before`: removed; (sha, account) of each.
+    pub async fn expire_uploads(&self, before: i64) -> ApiResult<Vec<(String, String)>> {
+        dispatch!(self, s => s.expire_uploads(before).await)
+    }
+
+    /// Whether an unfinished upload row exists.
+    pub async fn upload_exists(&self, sha: &str, account_id: &str) -> ApiResult<bool> {
+        Ok(self.upload(sha, account_id).await?.is_some())
+    }
+
+    // ---- housekeeping ----
+
+    /// Removes receipts stored before `before`, at most `batch` at a time
+    /// (each batch its own short transaction); how many went.
+    pub async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
+        dispatch!(self, s => s.purge_receipts(before, batch).await)
+    }
+}
+
+/// The data folder's SQLite file, or the PostgreSQL URL given.
+pub fn location(data: &Path, database: Option<&str>) -> Location {
+    match database {
+        Some(url) => Location::Postgres(url.to_owned()),
+        None => Location::Sqlite(data.to_path_buf()),
+    }
+}

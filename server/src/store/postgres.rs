@@ -1,0 +1,1136 @@
+//! The PostgreSQL engine, for a district past one machine: a pool of
+//! connections (deadpool-postgres over tokio-postgres), several server
+//! processes may share the database.
+//!
+//! The pull cursor stays exact with many writers. A sequence's values commit
+//! out of order, so rows are written with no `seq`, and just before commit a
+//! transaction takes a transaction-scoped advisory lock and stamps its rows
+//! from the sequence: stamping and committing are serialised, so seq order is
+//! commit order, and a reader that sees seq `n` committed sees every lower
+//! seq that will ever commit. Pulls read in one REPEATABLE READ snapshot.
+//! Conflicting pushes (the same op sent to two processes, the same record
+//! edited at once) lock the rows they change and are retried whole on a
+//! unique violation, serialization failure or deadlock.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use fieldgrid_core::model::EventKind;
+use fieldgrid_protocol::{
+    CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, Stats, StatsResponse, codes,
+};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{NoTls, Row};
+
+use super::sqlite::{change_of, page_of, stats_of};
+use super::{
+    Credentials, DRAIN_MS, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Session, StoredReceipt, Tx,
+    centre_event_in, centre_incident, open_statuses, push_in,
+};
+use crate::auth::Caller;
+use crate::decide::{PhotoRef, Write};
+use crate::error::{ApiError, ApiResult};
+use crate::records::{IncidentRow, Record};
+
+/// Schema migrations, append-only; `schema_version` holds how many ran.
+/// (No migration library supports both engines at our rusqlite version;
+/// this is the same loop as the SQLite engine's, in transactional DDL.)
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE grids (
+    id text PRIMARY KEY, code text NOT NULL UNIQUE, name text NOT NULL,
+    community text NOT NULL, sub_district text NOT NULL
+);
+CREATE TABLE accounts (
+    id            text PRIMARY KEY,
+    username      text NOT NULL UNIQUE,
+    password_hash text NOT NULL,
+    role          text NOT NULL CHECK (role IN ('worker', 'operator')),
+    created_at    bigint NOT NULL
+);
+CREATE TABLE assignments (
+    account_id text NOT NULL REFERENCES accounts(id),
+    grid_id    text NOT NULL REFERENCES grids(id),
+    revoked_at bigint,
+    PRIMARY KEY (account_id, grid_id)
+);
+CREATE TABLE departments (id text PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE tokens (
+    hash       text PRIMARY KEY,
+    account_id text NOT NULL REFERENCES accounts(id),
+    device_id  text NOT NULL,
+    expires_at bigint NOT NULL
+);
+CREATE INDEX tokens_expires ON tokens(expires_at);
+
+-- `seq` is stamped in commit order (see the module's comment); NULL only
+-- inside the transaction that writes the row.
+CREATE SEQUENCE records_seq;
+CREATE TABLE records (
+    id             text PRIMARY KEY,
+    entity         text NOT NULL,
+    grid_id        text NOT NULL,
+    version        bigint NOT NULL,
+    seq            bigint,
+    deleted        boolean NOT NULL DEFAULT false,
+    fields         text NOT NULL,
+    field_versions text NOT NULL DEFAULT '{}',
+    created_at     bigint NOT NULL,
+    updated_at     bigint NOT NULL
+);
+CREATE INDEX records_grid_seq ON records(grid_id, seq);
+CREATE INDEX records_entity ON records(entity, grid_id);
+
+CREATE TABLE receipts (
+    op_id      text PRIMARY KEY,
+    account_id text NOT NULL,
+    device_id  text NOT NULL,
+    receipt    text NOT NULL,
+    created_at bigint NOT NULL
+);
+CREATE INDEX receipts_created ON receipts(created_at);
+
+CREATE TABLE blobs (sha256 text PRIMARY KEY, size bigint NOT NULL, created_at bigint NOT NULL);
+CREATE TABLE photo_refs (
+    photo_id    text PRIMARY KEY,
+    sha256      text NOT NULL,
+    grid_id     text NOT NULL,
+    size        bigint NOT NULL,
+    incident_id text
+);
+CREATE INDEX photo_refs_sha ON photo_refs(sha256, grid_id);
+CREATE INDEX photo_refs_incident ON photo_refs(incident_id);
+CREATE TABLE uploads (
+    sha256     text NOT NULL,
+    account_id text NOT NULL,
+    size       bigint NOT NULL,
+    received   bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    PRIMARY KEY (sha256, account_id)
+);
+CREATE INDEX uploads_account ON uploads(account_id);
+CREATE INDEX uploads_updated ON uploads(updated_at);
+
+CREATE TABLE incidents (
+    id           text PRIMARY KEY,
+    grid_id      text NOT NULL,
+    sub_district text NOT NULL,
+    community    text NOT NULL,
+    category     text NOT NULL,
+    status       text NOT NULL,
+    department   text,
+    deadline_at  bigint,
+    reported_at  bigint NOT NULL,
+    finished_at  bigint,
+    complete     boolean NOT NULL DEFAULT true
+);
+CREATE INDEX incidents_reported ON incidents(reported_at, id);
+CREATE INDEX incidents_deadline ON incidents(deadline_at, id) WHERE deadline_at IS NOT NULL;
+CREATE INDEX incidents_grid ON incidents(grid_id, reported_at);
+CREATE INDEX incidents_status ON incidents(status, reported_at);
+CREATE INDEX incidents_sub_district ON incidents(sub_district, reported_at);
+CREATE INDEX incidents_community ON incidents(community, reported_at);
+CREATE INDEX incidents_category ON incidents(category, reported_at);
+CREATE INDEX incidents_department ON incidents(department, reported_at);
+CREATE INDEX incidents_stats ON incidents(grid_id, status, deadline_at, finished_at);
+"#];
+
+/// The advisory lock key under which rows are stamped with their seq.
+const STAMP_LOCK: i64 = 0x6669_656c_6467; // "fieldg"
+
+/// Times a push is tried when it collides with a concurrent one.
+const ATTEMPTS: usize = 5;
+
+fn pg(e: tokio_postgres::Error) -> ApiError {
+    if e.code() == Some(&SqlState::QUERY_CANCELED) {
+        return ApiError::new(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            codes::TIMEOUT,
+            "the request took too long and was stopped",
+        );
+    }
+    ApiError::internal(format!("postgres: {e}"))
+}
+
+fn pool_error(e: deadpool_postgres::PoolError) -> ApiError {
+    ApiError::internal(format!("postgres pool: {e}"))
+}
+
+/// Whether a failed transaction should simply be run again.
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// Runs `$body` (which uses `$tx`, a [`PgTx`]) in a read-write transaction,
+/// again when it collides with a concurrent one; the records it wrote get
+/// their seq just before commit.
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {{
+        let mut client = $store.client().await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tx = client.transaction().await.map_err(pg)?;
+            let mut $tx = PgTx {
+                tx,
+                written: Vec::new(),
+                collided: false,
+            };
+            let result = $body;
+            let collided = $tx.collided;
+            match result {
+                Ok(v) => match $tx.stamp_and_commit().await {
+                    Ok(()) => break Ok(v),
+                    Err(e) if retryable(&e) && attempt < ATTEMPTS => {
+                        tracing::debug!(attempt, "commit collided with another transaction; again");
+                    }
+                    Err(e) => break Err(pg(e)),
+                },
+                Err(_) if collided && attempt < ATTEMPTS => {
+                    tracing::debug!(attempt, "transaction collided with another; again");
+                }
+                Err(e) => break Err(e),
+            }
+        }
+    }};
+}
+
+/// Cancels the running statement of a request abandoned mid-way (the
+/// statement timeout bounds it anyway).
+struct CancelOnDrop<'a> {
+    token: Option<tokio_postgres::CancelToken>,
+    metrics: &'a Metrics,
+}
+
+impl CancelOnDrop<'_> {
+    fn done(mut self) {
+        self.token = None;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            self.metrics.stopped_calls.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("request abandoned: its database work is cancelled");
+            tokio::spawn(async move {
+                let _ = token.cancel_query(NoTls).await;
+            });
+        }
+    }
+}
+
+/// The PostgreSQL engine.
+pub struct PgStore {
+    pool: Pool,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+fn role_of(s: &str) -> Role {
+    if s == "operator" { Role::Operator } else { Role::Worker }
+}
+
+fn record_of(r: &Row) -> Record {
+    Record::from_columns(
+        r.get(0),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        &r.get::<_, String>(5),
+        &r.get::<_, String>(6),
+    )
+}
+
+fn incident_of(r: &Row, now: i64) -> CentreIncident {
+    centre_incident(
+        r.get(0),
+        r.get(1),
+        r.get(2),
+        r.get(3),
+        r.get(4),
+        r.get(5),
+        r.get(6),
+        r.get(7),
+        r.get(8),
+        now,
+    )
+}
+
+const RECORD_COLUMNS: &str = "id, entity, grid_id, version, deleted, fields, field_versions";
+const INCIDENT_COLUMNS: &str =
+    "id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete";
+
+impl PgStore {
+    /// Connects (a pool sized for the machine), creates or upgrades the
+    /// schema, refuses a database made by a newer server. Every statement is
+    /// bounded by `timeout` (a request that times out stops its work).
+    pub async fn open(url: &str, timeout: Duration) -> Result<PgStore, String> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("bad database URL: {e}"))?;
+        config.options(format!("-c statement_timeout={}", timeout.as_millis()));
+        config.application_name("fieldgrid-server");
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let size = std::thread::available_parallelism().map_or(4, |n| n.get() * 4).max(8);
+        let pool = Pool::builder(manager)
+            .max_size(size)
+            .build()
+            .map_err(|e| format!("cannot build the database pool: {e}"))?;
+        let store = PgStore {
+            pool,
+            metrics: Metrics::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), String> {
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| format!("cannot reach the database: {e}"))?;
+        let tx = client.transaction().await.map_err(|e| e.to_string())?;
+        // One server process migrates at a time.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(STAMP_LOCK + 1)])
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+            .await
+            .map_err(|e| e.to_string())?;
+        let row = tx
+            .query_opt("SELECT version FROM schema_version", &[])
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut version: i32 = match row {
+            Some(r) => r.get(0),
+            None => {
+                tx.execute("INSERT INTO schema_version VALUES (0)", &[])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                0
+            }
+        };
+        if version as usize > MIGRATIONS.len() {
+            return Err(format!(
+                "the database has schema version {version}; this server knows up to {}: use a newer server",
+                MIGRATIONS.len()
+            ));
+        }
+        while let Some(step) = MIGRATIONS.get(version as usize) {
+            tracing::info!(from = version, to = version + 1, "migrating the server database");
+            tx.batch_execute(step).await.map_err(|e| e.to_string())?;
+            version += 1;
+        }
+        tx.execute("UPDATE schema_version SET version = $1", &[&version])
+            .await
+            .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())
+    }
+
+    async fn client(&self) -> ApiResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    fn guard<'a>(&'a self, c: &deadpool_postgres::Object) -> CancelOnDrop<'a> {
+        CancelOnDrop {
+            token: Some(c.cancel_token()),
+            metrics: &self.metrics,
+        }
+    }
+
+    pub(super) async fn add_grid(&self, g: &GridInfo) -> ApiResult<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO grids (id, code, name, community, sub_district) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET code = $2, name = $3, community = $4, sub_district = $5",
+            &[&g.id, &g.code, &g.name, &g.community, &g.sub_district],
+        )
+        .await
+        .map_err(pg)?;
+        c.execute(
+            "UPDATE incidents SET community = $2, sub_district = $3 WHERE grid_id = $1",
+            &[&g.id, &g.community, &g.sub_district],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn add_department(&self, id: &str, name: &str) -> ApiResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO departments (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = $2",
+                &[&id, &name],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn add_account(&self, username: &str, hash: &str, role: Role, now: i64) -> ApiResult<String> {
+        let id = format!("acct-{}", uuid::Uuid::now_v7());
+        let role = match role {
+            Role::Worker => "worker",
+            Role::Operator => "operator",
+        };
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO accounts (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (username) DO UPDATE SET password_hash = $3, role = $4 RETURNING id",
+                &[&id, &username, &hash, &role, &now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+
+    pub(super) async fn assign_grids(&self, account_id: &str, grids: &[String], now: i64) -> ApiResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "UPDATE assignments SET revoked_at = coalesce(revoked_at, $2)
+             WHERE account_id = $1 AND NOT (grid_id = ANY($3))",
+            &[&account_id, &now, &grids],
+        )
+        .await
+        .map_err(pg)?;
+        for g in grids {
+            tx.execute(
+                "INSERT INTO assignments (account_id, grid_id) VALUES ($1, $2)
+                 ON CONFLICT (account_id, grid_id) DO UPDATE SET revoked_at = NULL",
+                &[&account_id, g],
+            )
+            .await
+            .map_err(|_| ApiError::bad_request("unknown account or grid"))?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    pub(super) async fn credentials(&self, username: &str) -> ApiResult<Option<Credentials>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT id, password_hash, role FROM accounts WHERE username = $1",
+                &[&username],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| Credentials {
+            account_id: r.get(0),
+            password_hash: r.get(1),
+            role: role_of(&r.get::<_, String>(2)),
+        }))
+    }
+
+    pub(super) async fn create_token(
+        &self,
+        hash: &str,
+        account_id: &str,
+        device_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> ApiResult<()> {
+        let c = self.client().await?;
+        c.execute("DELETE FROM tokens WHERE expires_at < $1", &[&now])
+            .await
+            .map_err(pg)?;
+        c.execute(
+            "INSERT INTO tokens (hash, account_id, device_id, expires_at) VALUES ($1, $2, $3, $4)",
+            &[&hash, &account_id, &device_id, &expires_at],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn session(&self, token_hash: &str, now: i64) -> ApiResult<Option<Session>> {
+        let c = self.client().await?;
+        let Some(row) = c
+            .query_opt(
+                "SELECT t.account_id, t.device_id, t.expires_at, a.role FROM tokens t
+                 JOIN accounts a ON a.id = t.account_id WHERE t.hash = $1",
+                &[&token_hash],
+            )
+            .await
+            .map_err(pg)?
+        else {
+            return Ok(None);
+        };
+        let account_id: String = row.get(0);
+        let mut grids = Vec::new();
+        let mut draining = Vec::new();
+        for r in c
+            .query(
+                "SELECT grid_id, revoked_at FROM assignments WHERE account_id = $1",
+                &[&account_id],
+            )
+            .await
+            .map_err(pg)?
+        {
+            let (grid, revoked): (String, Option<i64>) = (r.get(0), r.get(1));
+            match revoked {
+                None => grids.push(grid),
+                Some(at) if at > now - DRAIN_MS => draining.push(grid),
+                Some(_) => {}
+            }
+        }
+        grids.sort();
+        Ok(Some(Session {
+            account_id,
+            device_id: row.get(1),
+            expires_at: row.get(2),
+            role: role_of(&row.get::<_, String>(3)),
+            grids,
+            draining,
+        }))
+    }
+
+    pub(super) async fn grids_of(&self, account_id: &str) -> ApiResult<Vec<GridInfo>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT g.id, g.code, g.name, g.community, g.sub_district FROM assignments a JOIN grids g ON g.id = a.grid_id
+                 WHERE a.account_id = $1 AND a.revoked_at IS NULL ORDER BY g.code",
+                &[&account_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| GridInfo {
+                id: r.get(0),
+                code: r.get(1),
+                name: r.get(2),
+                community: r.get(3),
+                sub_district: r.get(4),
+            })
+            .collect())
+    }
+
+    pub(super) async fn push(&self, caller: &Caller, ops: Vec<Operation>, now: i64) -> ApiResult<Vec<Receipt>> {
+        in_transaction!(self, tx => push_in(&mut tx, caller, &ops, now).await.map(|(receipts, _)| receipts))
+    }
+
+    pub(super) async fn changes(
+        &self,
+        grids: Vec<String>,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> ApiResult<(Vec<Change>, bool)> {
+        let mut c = self.client().await?;
+        let guard = self.guard(&c);
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg)?;
+        let stmt = tx
+            .prepare_cached(
+                "SELECT seq, entity, id, grid_id, version, deleted, fields FROM records
+                 WHERE grid_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .await
+            .map_err(pg)?;
+        let mut all = Vec::new();
+        for grid in &grids {
+            for r in tx
+                .query(&stmt, &[grid, &after, &(limit as i64 + 1)])
+                .await
+                .map_err(pg)?
+            {
+                all.push(change_of(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    &r.get::<_, String>(6),
+                ));
+            }
+        }
+        tx.commit().await.map_err(pg)?;
+        guard.done();
+        Ok(page_of(all, limit, max_bytes))
+    }
+
+    pub(super) async fn centre_event(
+        &self,
+        caller: &Caller,
+        id: &str,
+        req: CentreEventRequest,
+        kind: EventKind,
+        now: i64,
+    ) -> ApiResult<CentreIncident> {
+        in_transaction!(self, tx => centre_event_in(&mut tx, caller, id, &req, kind, now).await)?;
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(incident_of(&row, now))
+    }
+
+    pub(super) async fn incidents(
+        &self,
+        filter: &IncidentFilter,
+        sort: IncidentSort,
+        after: Option<IncidentCursor>,
+        limit: usize,
+        now: i64,
+    ) -> ApiResult<Vec<CentreIncident>> {
+        let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status <> 'draft'");
+        let mut args: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
+        for (column, value) in [
+            ("status", &filter.status),
+            ("grid_id", &filter.grid),
+            ("sub_district", &filter.sub_district),
+            ("community", &filter.community),
+            ("category", &filter.category),
+            ("department", &filter.department),
+        ] {
+            if let Some(v) = value {
+                args.push(Box::new(v.clone()));
+                sql.push_str(&format!(" AND {column} = ${}", args.len()));
+            }
+        }
+        if filter.overdue {
+            let open: Vec<String> = open_statuses().iter().map(|s| (*s).to_owned()).collect();
+            args.push(Box::new(open));
+            sql.push_str(&format!(" AND status = ANY(${})", args.len()));
+            args.push(Box::new(now));
+            sql.push_str(&format!(" AND deadline_at < ${}", args.len()));
+        }
+        if let Some(a) = &after {
+            args.push(Box::new(a.key));
+            args.push(Box::new(a.id.clone()));
+            let (k, i) = (args.len() - 1, args.len());
+            sql.push_str(&match sort {
+                IncidentSort::Reported => format!(" AND (reported_at, id) < (${k}, ${i})"),
+                IncidentSort::Deadline => format!(" AND (deadline_at, id) > (${k}, ${i})"),
+            });
+        }
+        match sort {
+            IncidentSort::Reported => sql.push_str(" ORDER BY reported_at DESC, id DESC"),
+            IncidentSort::Deadline => sql.push_str(" AND deadline_at IS NOT NULL ORDER BY deadline_at, id"),
+        }
+        args.push(Box::new(limit as i64));
+        sql.push_str(&format!(" LIMIT ${}", args.len()));
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let c = self.client().await?;
+        let guard = self.guard(&c);
+        let rows = c.query(&sql, &params).await.map_err(pg)?;
+        guard.done();
+        Ok(rows.iter().map(|r| incident_of(r, now)).collect())
+    }
+
+    pub(super) async fn stats(&self, now: i64) -> ApiResult<StatsResponse> {
+        let open: Vec<String> = open_statuses().iter().map(|s| (*s).to_owned()).collect();
+        let c = self.client().await?;
+        let guard = self.guard(&c);
+        let rows = c
+            .query(
+                "SELECT grid_id, max(sub_district), count(*),
+                   count(*) FILTER (WHERE status = ANY($2)),
+                   count(*) FILTER (WHERE status = ANY($2) AND deadline_at < $1),
+                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+                 FROM incidents WHERE status <> 'draft' GROUP BY grid_id ORDER BY grid_id",
+                &[&now, &open],
+            )
+            .await
+            .map_err(pg)?;
+        guard.done();
+        let rows = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, String>(1),
+                    Stats {
+                        key: r.get(0),
+                        reported: r.get::<_, i64>(2) as u64,
+                        open: r.get::<_, i64>(3) as u64,
+                        overdue: r.get::<_, i64>(4) as u64,
+                        finished_with_deadline: r.get::<_, i64>(5) as u64,
+                        finished_on_time: r.get::<_, i64>(6) as u64,
+                        on_time_rate: 0.0,
+                    },
+                )
+            })
+            .collect();
+        Ok(stats_of(rows, now))
+    }
+
+    pub(super) async fn record(&self, id: &str) -> ApiResult<Option<Record>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"), &[&id])
+            .await
+            .map_err(pg)?;
+        Ok(row.as_ref().map(record_of))
+    }
+
+    pub(super) async fn records_of(&self, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
+        let c = self.client().await?;
+        let guard = self.guard(&c);
+        let rows = match grid {
+            Some(g) => {
+                c.query(
+                    &format!("SELECT {RECORD_COLUMNS} FROM records WHERE entity = $1 AND grid_id = $2 ORDER BY seq"),
+                    &[&entity, &g],
+                )
+                .await
+            }
+            None => {
+                c.query(
+                    &format!("SELECT {RECORD_COLUMNS} FROM records WHERE entity = $1 ORDER BY seq"),
+                    &[&entity],
+                )
+                .await
+            }
+        }
+        .map_err(pg)?;
+        guard.done();
+        Ok(rows.iter().map(record_of).collect())
+    }
+
+    pub(super) async fn receipt_count(&self) -> ApiResult<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT count(*) FROM receipts", &[])
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+
+    pub(super) async fn save_records(&self, records: Vec<Record>, now: i64) -> ApiResult<()> {
+        // In batches, each one statement per table (bulk building writes
+        // millions of records).
+        for batch in records.chunks(5_000) {
+            in_transaction!(self, tx => tx.save_many(batch, now).await)?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn photo_sizes(&self, grids: Vec<String>, sha: &str) -> ApiResult<Vec<i64>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT DISTINCT size FROM photo_refs WHERE sha256 = $1 AND grid_id = ANY($2)",
+                &[&sha, &grids],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(super) async fn blob_size(&self, sha: &str) -> ApiResult<Option<i64>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT size FROM blobs WHERE sha256 = $1", &[&sha])
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub(super) async fn upload(&self, sha: &str, account_id: &str) -> ApiResult<Option<(i64, i64)>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT received, size FROM uploads WHERE sha256 = $1 AND account_id = $2",
+                &[&sha, &account_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    pub(super) async fn uploads_of(&self, account_id: &str) -> ApiResult<(i64, i64)> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*), coalesce(sum(size), 0)::bigint FROM uploads WHERE account_id = $1",
+                &[&account_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    pub(super) async fn advance_upload(
+        &self,
+        sha: &str,
+        account_id: &str,
+        size: i64,
+        expected: i64,
+        received: i64,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let c = self.client().await?;
+        let n = if expected == 0 {
+            c.execute(
+                "INSERT INTO uploads (sha256, account_id, size, received, updated_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (sha256, account_id) DO UPDATE SET received = $4, updated_at = $5
+                 WHERE uploads.received = 0",
+                &[&sha, &account_id, &size, &received, &now],
+            )
+            .await
+        } else {
+            c.execute(
+                "UPDATE uploads SET received = $4, updated_at = $5
+                 WHERE sha256 = $1 AND account_id = $2 AND size = $3 AND received = $6",
+                &[&sha, &account_id, &size, &received, &now, &expected],
+            )
+            .await
+        }
+        .map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn drop_upload(&self, sha: &str, account_id: &str) -> ApiResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "DELETE FROM uploads WHERE sha256 = $1 AND account_id = $2",
+                &[&sha, &account_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn complete_blob(&self, sha: &str, size: i64, now: i64) -> ApiResult<Vec<String>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "INSERT INTO blobs (sha256, size, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (sha256) DO UPDATE SET size = $2",
+            &[&sha, &size, &now],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "UPDATE incidents i SET complete = NOT EXISTS (
+                 SELECT 1 FROM photo_refs p WHERE p.incident_id = i.id
+                 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256))
+             WHERE i.id IN (SELECT incident_id FROM photo_refs WHERE sha256 = $1)",
+            &[&sha],
+        )
+        .await
+        .map_err(pg)?;
+        let others = tx
+            .query("DELETE FROM uploads WHERE sha256 = $1 RETURNING account_id", &[&sha])
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        tx.commit().await.map_err(pg)?;
+        Ok(others)
+    }
+
+    pub(super) async fn expire_uploads(&self, before: i64) -> ApiResult<Vec<(String, String)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "DELETE FROM uploads WHERE updated_at < $1 RETURNING sha256, account_id",
+                &[&before],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub(super) async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
+        let c = self.client().await?;
+        let mut total = 0;
+        loop {
+            let n = c
+                .execute(
+                    "DELETE FROM receipts WHERE op_id IN
+                     (SELECT op_id FROM receipts WHERE created_at < $1 LIMIT $2)",
+                    &[&before, &(batch as i64)],
+                )
+                .await
+                .map_err(pg)?;
+            total += n;
+            if n < batch as u64 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// A push or a centre action inside a PostgreSQL transaction.
+struct PgTx<'t> {
+    tx: deadpool_postgres::Transaction<'t>,
+    /// Records written, stamped with their seq before commit.
+    written: Vec<String>,
+    /// A statement failed because a concurrent transaction got there first:
+    /// the whole transaction is worth running again.
+    collided: bool,
+}
+
+impl PgTx<'_> {
+    fn fail(&mut self, e: tokio_postgres::Error) -> ApiError {
+        if retryable(&e) {
+            self.collided = true;
+        }
+        pg(e)
+    }
+
+    /// Stamps the rows written with their seq, in commit order, and commits.
+    async fn stamp_and_commit(self) -> Result<(), tokio_postgres::Error> {
+        if !self.written.is_empty() {
+            self.tx
+                .execute("SELECT pg_advisory_xact_lock($1)", &[&STAMP_LOCK])
+                .await?;
+            self.tx
+                .execute(
+                    "UPDATE records SET seq = nextval('records_seq') WHERE id = ANY($1)",
+                    &[&self.written],
+                )
+                .await?;
+        }
+        self.tx.commit().await
+    }
+}
+
+impl Tx for PgTx<'_> {
+    async fn records(&mut self, ids: &[String]) -> ApiResult<Vec<Record>> {
+        let ids = ids.to_vec();
+        let rows = self
+            .tx
+            .query(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ANY($1) FOR UPDATE"),
+                &[&ids],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(rows.iter().map(record_of).collect())
+    }
+
+    async fn receipt(&mut self, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
+        let row = self
+            .tx
+            .query_opt(
+                "SELECT receipt, account_id, device_id FROM receipts WHERE op_id = $1",
+                &[&op_id],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        row.map(|r| {
+            Ok(StoredReceipt {
+                account_id: r.get(1),
+                device_id: r.get(2),
+                receipt: serde_json::from_str(&r.get::<_, String>(0))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> ApiResult<()> {
+        let json = serde_json::to_string(&r.receipt)?;
+        self.tx
+            .execute(
+                "INSERT INTO receipts (op_id, account_id, device_id, receipt, created_at) VALUES ($1, $2, $3, $4, $5)",
+                &[&r.receipt.op_id, &r.account_id, &r.device_id, &json, &now],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    async fn write(&mut self, w: &Write, now: i64) -> ApiResult<()> {
+        match w {
+            Write::Record(rec) => {
+                self.tx
+                    .execute(
+                        "INSERT INTO records (id, entity, grid_id, version, seq, deleted, fields, field_versions, created_at, updated_at)
+                         VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $8)
+                         ON CONFLICT (id) DO UPDATE SET version = $4, seq = NULL, deleted = $5, fields = $6,
+                           field_versions = $7, updated_at = $8",
+                        &[
+                            &rec.id,
+                            &rec.entity,
+                            &rec.grid_id,
+                            &rec.version,
+                            &rec.deleted,
+                            &rec.fields_json(),
+                            &rec.field_versions_json(),
+                            &now,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                if !self.written.contains(&rec.id) {
+                    self.written.push(rec.id.clone());
+                }
+                if rec.entity == "incident" {
+                    if rec.deleted {
+                        self.tx
+                            .execute("DELETE FROM incidents WHERE id = $1", &[&rec.id])
+                            .await
+                            .map_err(|e| self.fail(e))?;
+                    } else {
+                        let row = IncidentRow::of(rec);
+                        self.tx
+                            .execute(
+                                "INSERT INTO incidents (id, grid_id, sub_district, community, category, status, department,
+                                   deadline_at, reported_at, finished_at)
+                                 SELECT $1, $2, coalesce(g.sub_district, ''), coalesce(g.community, ''), $3, $4, $5, $6, $7, $8
+                                 FROM (SELECT 1) one LEFT JOIN grids g ON g.id = $2
+                                 ON CONFLICT (id) DO UPDATE SET category = $3, status = $4, department = $5,
+                                   deadline_at = $6, reported_at = $7, finished_at = $8",
+                                &[
+                                    &row.id,
+                                    &row.grid_id,
+                                    &row.category,
+                                    &row.status,
+                                    &row.department,
+                                    &row.deadline_at,
+                                    &row.reported_at,
+                                    &row.finished_at,
+                                ],
+                            )
+                            .await
+                            .map_err(|e| self.fail(e))?;
+                    }
+                }
+                Ok(())
+            }
+            Write::PhotoRef(p) => self.photo_ref(p).await,
+        }
+    }
+
+    async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {
+        Ok(self
+            .tx
+            .query_opt("SELECT 1 FROM departments WHERE id = $1", &[&id])
+            .await
+            .map_err(|e| self.fail(e))?
+            .is_some())
+    }
+}
+
+impl PgTx<'_> {
+    /// Saves records as they are, a statement per table.
+    async fn save_many(&mut self, records: &[Record], now: i64) -> ApiResult<()> {
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let entities: Vec<&str> = records.iter().map(|r| r.entity.as_str()).collect();
+        let grids: Vec<&str> = records.iter().map(|r| r.grid_id.as_str()).collect();
+        let versions: Vec<i64> = records.iter().map(|r| r.version).collect();
+        let deleted: Vec<bool> = records.iter().map(|r| r.deleted).collect();
+        let fields: Vec<String> = records.iter().map(Record::fields_json).collect();
+        let versions_of_fields: Vec<String> = records.iter().map(Record::field_versions_json).collect();
+        self.tx
+            .execute(
+                "INSERT INTO records (id, entity, grid_id, version, seq, deleted, fields, field_versions, created_at, updated_at)
+                 SELECT u.id, u.entity, u.grid_id, u.version, NULL, u.deleted, u.fields, u.fv, $8, $8
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[], $6::text[], $7::text[])
+                   AS u(id, entity, grid_id, version, deleted, fields, fv)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, seq = NULL, deleted = excluded.deleted,
+                   fields = excluded.fields, field_versions = excluded.field_versions, updated_at = excluded.updated_at",
+                &[&ids, &entities, &grids, &versions, &deleted, &fields, &versions_of_fields, &now],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        let rows: Vec<IncidentRow> = records
+            .iter()
+            .filter(|r| r.entity == "incident" && !r.deleted)
+            .map(IncidentRow::of)
+            .collect();
+        if !rows.is_empty() {
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let grids: Vec<&str> = rows.iter().map(|r| r.grid_id.as_str()).collect();
+            let categories: Vec<&str> = rows.iter().map(|r| r.category.as_str()).collect();
+            let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+            let departments: Vec<Option<&str>> = rows.iter().map(|r| r.department.as_deref()).collect();
+            let deadlines: Vec<Option<i64>> = rows.iter().map(|r| r.deadline_at).collect();
+            let reported: Vec<i64> = rows.iter().map(|r| r.reported_at).collect();
+            let finished: Vec<Option<i64>> = rows.iter().map(|r| r.finished_at).collect();
+            self.tx
+                .execute(
+                    "INSERT INTO incidents (id, grid_id, sub_district, community, category, status, department,
+                       deadline_at, reported_at, finished_at)
+                     SELECT u.id, u.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), u.category, u.status,
+                       u.department, u.deadline_at, u.reported_at, u.finished_at
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[])
+                       AS u(id, grid_id, category, status, department, deadline_at, reported_at, finished_at)
+                     LEFT JOIN grids g ON g.id = u.grid_id
+                     ON CONFLICT (id) DO UPDATE SET category = excluded.category, status = excluded.status,
+                       department = excluded.department, deadline_at = excluded.deadline_at,
+                       reported_at = excluded.reported_at, finished_at = excluded.finished_at",
+                    &[
+                        &ids,
+                        &grids,
+                        &categories,
+                        &statuses,
+                        &departments,
+                        &deadlines,
+                        &reported,
+                        &finished,
+                    ],
+                )
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        self.written.extend(records.iter().map(|r| r.id.clone()));
+        Ok(())
+    }
+
+    async fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
+        self.tx
+            .execute(
+                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT DO NOTHING",
+                &[&p.photo_id, &p.sha256, &p.grid_id, &p.size, &p.incident_id],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        if let Some(incident) = &p.incident_id {
+            self.tx
+                .execute(
+                    "UPDATE incidents SET complete = false
+                     WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = $2)",
+                    &[incident, &p.sha256],
+                )
+                .await
+                .map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+}

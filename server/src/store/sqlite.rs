@@ -1,0 +1,1193 @@
+//! The embedded engine: `server.db` (SQLite, WAL) in the data folder. One
+//! writer connection (every write is one short transaction on it) and a pool
+//! of reader connections, so the centre's lists and statistics, sign-ins and
+//! pulls never wait for a push, and a push never waits for them. Each call
+//! runs on a blocking thread; an abandoned request stops its work (a call not
+//! yet started never starts; one running is interrupted by SQLite).
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use fieldgrid_core::model::EventKind;
+use fieldgrid_protocol::{
+    CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, Stats, StatsResponse, codes,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::Semaphore;
+
+use super::{
+    Credentials, DRAIN_MS, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Session, StoredReceipt, Tx,
+    centre_event_in, centre_incident, open_statuses, push_in, run_ready,
+};
+use crate::auth::Caller;
+use crate::decide::{PhotoRef, Write};
+use crate::error::{ApiError, ApiResult};
+use crate::records::{IncidentRow, Record};
+
+/// Schema migrations, append-only; `user_version` counts those applied.
+/// (A library runner such as rusqlite_migration or refinery would be the
+/// first choice; none supports rusqlite 0.43, which the SQLCipher build
+/// needs, so this is the same small loop the core uses.)
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('seq', '0');
+
+CREATE TABLE grids (
+    id TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+    community TEXT NOT NULL, sub_district TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE accounts (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('worker', 'operator')),
+    created_at    INTEGER NOT NULL
+);
+-- A grid taken away keeps its row with `revoked_at` for a while: the old
+-- device may still push what it captured there (it no longer reads it).
+CREATE TABLE assignments (
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    grid_id    TEXT NOT NULL REFERENCES grids(id),
+    revoked_at INTEGER,
+    PRIMARY KEY (account_id, grid_id)
+) WITHOUT ROWID;
+CREATE TABLE departments (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+
+-- Bearer tokens, stored as SHA-256 of the token.
+CREATE TABLE tokens (
+    hash       TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    device_id  TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Every record devices and the centre write, one row each; `seq` is the
+-- server sequence of its latest change (the pull cursor orders by it).
+CREATE TABLE records (
+    id             TEXT PRIMARY KEY,
+    entity         TEXT NOT NULL,
+    grid_id        TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    seq            INTEGER NOT NULL,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    fields         TEXT NOT NULL,
+    field_versions TEXT NOT NULL DEFAULT '{}',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+CREATE INDEX records_grid_seq ON records(grid_id, seq);
+CREATE INDEX records_entity ON records(entity, grid_id);
+
+-- The answer to every operation received, for repeats (kept >= 90 days).
+CREATE TABLE receipts (
+    op_id      TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    receipt    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX receipts_created ON receipts(created_at);
+
+-- Photo blobs by SHA-256; bytes in <data>/photos/.
+CREATE TABLE blobs (
+    sha256     TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    received   INTEGER NOT NULL DEFAULT 0,
+    complete   INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+    r#"
+-- Photos belong to records: one row per photo record with its hash, grid,
+-- size and the incident it documents. Uploads are accepted only for a photo
+-- of a grid the uploader may write, at that size; an incident is complete
+-- once every photo of it is here.
+CREATE TABLE photo_refs (
+    photo_id    TEXT PRIMARY KEY,
+    sha256      TEXT NOT NULL,
+    grid_id     TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    incident_id TEXT
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO photo_refs (photo_id, sha256, grid_id, size, incident_id)
+    SELECT r.id, json_extract(r.fields, '$.sha256'), r.grid_id, json_extract(r.fields, '$.size'),
+        CASE json_extract(r.fields, '$.owner.kind')
+            WHEN 'incident' THEN json_extract(r.fields, '$.owner.id')
+            WHEN 'incident_event' THEN (SELECT json_extract(e.fields, '$.incident_id') FROM records e
+                                        WHERE e.id = json_extract(r.fields, '$.owner.id'))
+        END
+    FROM records r
+    WHERE r.entity = 'photo' AND json_type(r.fields, '$.sha256') = 'text' AND json_type(r.fields, '$.size') = 'integer';
+CREATE INDEX photo_refs_sha ON photo_refs(sha256, grid_id);
+CREATE INDEX photo_refs_incident ON photo_refs(incident_id);
+
+-- One partial upload per photo and uploader (bytes in
+-- <data>/photos/partial/<sha256>.<account>.part): one account's bad bytes
+-- never reset another's upload. Rows not touched for a while expire.
+CREATE TABLE uploads (
+    sha256     TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    size       INTEGER NOT NULL,
+    received   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (sha256, account_id)
+) WITHOUT ROWID;
+CREATE INDEX uploads_account ON uploads(account_id);
+CREATE INDEX uploads_updated ON uploads(updated_at);
+
+-- `blobs` lists complete photos only; partial uploads restart.
+DELETE FROM blobs WHERE complete = 0;
+
+-- The centre's columns of every incident, kept up to date on write, so its
+-- lists and statistics are indexed queries; `complete` is stored when
+-- photos arrive.
+CREATE TABLE incidents (
+    id           TEXT PRIMARY KEY,
+    grid_id      TEXT NOT NULL,
+    sub_district TEXT NOT NULL,
+    community    TEXT NOT NULL,
+    category     TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    department   TEXT,
+    deadline_at  INTEGER,
+    reported_at  INTEGER NOT NULL,
+    finished_at  INTEGER,
+    complete     INTEGER NOT NULL DEFAULT 1
+) WITHOUT ROWID;
+INSERT INTO incidents
+    SELECT r.id, r.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''),
+        coalesce(json_extract(r.fields, '$.category'), ''), coalesce(json_extract(r.fields, '$.status'), 'draft'),
+        json_extract(r.fields, '$.department'), json_extract(r.fields, '$.deadline_at_ms'),
+        coalesce(json_extract(r.fields, '$.reported_at_ms'), 0), json_extract(r.fields, '$.finished_at_ms'),
+        NOT EXISTS (SELECT 1 FROM photo_refs p WHERE p.incident_id = r.id
+                    AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256))
+    FROM records r LEFT JOIN grids g ON g.id = r.grid_id
+    WHERE r.entity = 'incident' AND r.deleted = 0;
+CREATE INDEX incidents_reported ON incidents(reported_at, id);
+CREATE INDEX incidents_deadline ON incidents(deadline_at, id) WHERE deadline_at IS NOT NULL;
+CREATE INDEX incidents_grid ON incidents(grid_id, reported_at);
+CREATE INDEX incidents_status ON incidents(status, reported_at);
+CREATE INDEX incidents_sub_district ON incidents(sub_district, reported_at);
+CREATE INDEX incidents_community ON incidents(community, reported_at);
+CREATE INDEX incidents_category ON incidents(category, reported_at);
+CREATE INDEX incidents_department ON incidents(department, reported_at);
+-- What the statistics read, without touching the table.
+CREATE INDEX incidents_stats ON incidents(grid_id, status, deadline_at, finished_at);
+"#,
+];
+
+/// Reader connections in the pool.
+const READERS: usize = 8;
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), String> {
+    loop {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| e.to_string())?;
+        let v: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        if v > MIGRATIONS.len() as i64 {
+            return Err(format!(
+                "the database has schema version {v}; this server knows up to {}: use a newer server",
+                MIGRATIONS.len()
+            ));
+        }
+        let Some(step) = MIGRATIONS.get(v as usize) else {
+            return Ok(());
+        };
+        tracing::info!(from = v, to = v + 1, "migrating the server database");
+        tx.execute_batch(step).map_err(|e| e.to_string())?;
+        tx.pragma_update(None, "user_version", v + 1)
+            .map_err(|e| e.to_string())?;
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+}
+
+/// Where a database call stands, for a request that gives up on it.
+enum Call {
+    /// Waiting for a connection.
+    Waiting,
+    /// Running on a connection, which this handle interrupts.
+    Running(rusqlite::InterruptHandle),
+    /// Finished, or never to start.
+    Over,
+}
+
+/// Stops a call's database work when the request future is dropped before
+/// the call finished: a call not yet started never starts; one running is
+/// interrupted (SQLite stops at its next step; the transaction rolls back).
+struct StopOnDrop {
+    call: Arc<Mutex<Call>>,
+    store: Arc<SqliteStore>,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let mut call = self.call.lock().unwrap_or_else(PoisonError::into_inner);
+        match std::mem::replace(&mut *call, Call::Over) {
+            Call::Waiting => {
+                self.store.metrics.stopped_calls.fetch_add(1, Ordering::Relaxed);
+            }
+            Call::Running(handle) => {
+                // Still under the lock: the call cannot finish and hand its
+                // connection to another request before this lands.
+                handle.interrupt();
+                tracing::info!("request abandoned: its database work is interrupted");
+            }
+            Call::Over => {}
+        }
+    }
+}
+
+/// The SQLite engine.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: Semaphore,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+fn begin(conn: &Connection, how: &str) -> ApiResult<()> {
+    conn.execute_batch(how)?;
+    Ok(())
+}
+
+/// Runs `f` in a transaction begun with `how` (`BEGIN IMMEDIATE` for
+/// writes, `BEGIN` for a read snapshot): committed when it succeeds, rolled
+/// back when it fails.
+fn in_transaction<T>(
+    conn: &mut Connection,
+    how: &str,
+    f: impl FnOnce(&mut Connection) -> ApiResult<T>,
+) -> ApiResult<T> {
+    begin(conn, how)?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("COMMIT")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating or upgrading) `<dir>/server.db`.
+    pub fn open(dir: &Path) -> Result<SqliteStore, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join("server.db");
+        let mut writer = open_connection(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let c = open_connection(&path)?;
+                c.pragma_update(None, "query_only", true)?;
+                Ok(c)
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(readers),
+            reader_slots: Semaphore::new(READERS),
+            metrics: Metrics::default(),
+        })
+    }
+
+    async fn call<T, F>(self: &Arc<Self>, write: bool, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    {
+        let permit = if write {
+            None
+        } else {
+            Some(
+                self.reader_slots
+                    .acquire()
+                    .await
+                    .map_err(|_| ApiError::internal("reader pool closed"))?,
+            )
+        };
+        let call = Arc::new(Mutex::new(Call::Waiting));
+        let guard = StopOnDrop {
+            call: call.clone(),
+            store: self.clone(),
+        };
+        let store = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let run = |conn: &mut Connection| {
+                {
+                    let mut c = call.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !matches!(*c, Call::Waiting) {
+                        return Err(ApiError::new(
+                            axum::http::StatusCode::REQUEST_TIMEOUT,
+                            codes::TIMEOUT,
+                            "the request was abandoned",
+                        ));
+                    }
+                    *c = Call::Running(conn.get_interrupt_handle());
+                }
+                let result = f(conn);
+                *call.lock().unwrap_or_else(PoisonError::into_inner) = Call::Over;
+                if result.as_ref().is_err_and(|e| e.code == codes::TIMEOUT) {
+                    store.metrics.stopped_calls.fetch_add(1, Ordering::Relaxed);
+                }
+                result
+            };
+            if write {
+                let mut conn = store.writer.lock().unwrap_or_else(PoisonError::into_inner);
+                run(&mut conn)
+            } else {
+                let mut conn = store
+                    .readers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .pop()
+                    .ok_or_else(|| ApiError::internal("no reader connection free"))?;
+                let result = run(&mut conn);
+                // A connection interrupted mid-transaction is rolled back before reuse.
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                store.readers.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+                result
+            }
+        })
+        .await;
+        drop(guard);
+        drop(permit);
+        result.map_err(ApiError::internal)?
+    }
+
+    /// A write: one IMMEDIATE transaction on the writer.
+    async fn write<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.call(true, move |conn| in_transaction(conn, "BEGIN IMMEDIATE", f))
+            .await
+    }
+
+    /// A read: one snapshot on a reader.
+    async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+    ) -> ApiResult<T> {
+        self.call(false, move |conn| in_transaction(conn, "BEGIN", f)).await
+    }
+
+    pub(super) async fn add_grid(self: &Arc<Self>, g: &GridInfo) -> ApiResult<()> {
+        let g = g.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO grids (id, code, name, community, sub_district) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET code = ?2, name = ?3, community = ?4, sub_district = ?5",
+                params![g.id, g.code, g.name, g.community, g.sub_district],
+            )?;
+            c.execute(
+                "UPDATE incidents SET community = ?2, sub_district = ?3 WHERE grid_id = ?1",
+                params![g.id, g.community, g.sub_district],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn add_department(self: &Arc<Self>, id: &str, name: &str) -> ApiResult<()> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO departments (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = ?2",
+                params![id, name],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn add_account(
+        self: &Arc<Self>,
+        username: &str,
+        hash: &str,
+        role: Role,
+        now: i64,
+    ) -> ApiResult<String> {
+        let (username, hash) = (username.to_owned(), hash.to_owned());
+        self.write(move |c| {
+            let id = format!("acct-{}", uuid::Uuid::now_v7());
+            Ok(c.query_row(
+                "INSERT INTO accounts (id, username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (username) DO UPDATE SET password_hash = ?3, role = ?4 RETURNING id",
+                params![id, username, hash, role_name(role), now],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    pub(super) async fn assign_grids(self: &Arc<Self>, account_id: &str, grids: &[String], now: i64) -> ApiResult<()> {
+        let (account_id, grids) = (account_id.to_owned(), grids.to_vec());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE assignments SET revoked_at = coalesce(revoked_at, ?2)
+                 WHERE account_id = ?1 AND grid_id NOT IN (SELECT value FROM json_each(?3))",
+                params![account_id, now, serde_json::to_string(&grids)?],
+            )?;
+            for g in &grids {
+                c.execute(
+                    "INSERT INTO assignments (account_id, grid_id) VALUES (?1, ?2)
+                     ON CONFLICT (account_id, grid_id) DO UPDATE SET revoked_at = NULL",
+                    params![account_id, g],
+                )
+                .map_err(|_| ApiError::bad_request("unknown account or grid"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn credentials(self: &Arc<Self>, username: &str) -> ApiResult<Option<Credentials>> {
+        let username = username.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT id, password_hash, role FROM accounts WHERE username = ?1")?
+                    .query_row([username], |r| {
+                        Ok(Credentials {
+                            account_id: r.get(0)?,
+                            password_hash: r.get(1)?,
+                            role: role_of(&r.get::<_, String>(2)?),
+                        })
+                    })
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn create_token(
+        self: &Arc<Self>,
+        hash: &str,
+        account_id: &str,
+        device_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> ApiResult<()> {
+        let (hash, account_id, device_id) = (hash.to_owned(), account_id.to_owned(), device_id.to_owned());
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM tokens WHERE expires_at < ?1")?
+                .execute([now])?;
+            c.prepare_cached("INSERT INTO tokens (hash, account_id, device_id, expires_at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![hash, account_id, device_id, expires_at])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn session(self: &Arc<Self>, token_hash: &str, now: i64) -> ApiResult<Option<Session>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            let row: Option<(String, String, i64, String)> = c
+                .prepare_cached(
+                    "SELECT t.account_id, t.device_id, t.expires_at, a.role FROM tokens t
+                     JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1",
+                )?
+                .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .optional()?;
+            let Some((account_id, device_id, expires_at, role)) = row else {
+                return Ok(None);
+            };
+            let mut grids = Vec::new();
+            let mut draining = Vec::new();
+            let mut stmt = c.prepare_cached("SELECT grid_id, revoked_at FROM assignments WHERE account_id = ?1")?;
+            let mut rows = stmt.query([&account_id])?;
+            while let Some(r) = rows.next()? {
+                let (grid, revoked): (String, Option<i64>) = (r.get(0)?, r.get(1)?);
+                match revoked {
+                    None => grids.push(grid),
+                    Some(at) if at > now - DRAIN_MS => draining.push(grid),
+                    Some(_) => {}
+                }
+            }
+            grids.sort();
+            Ok(Some(Session {
+                account_id,
+                device_id,
+                expires_at,
+                role: role_of(&role),
+                grids,
+                draining,
+            }))
+        })
+        .await
+    }
+
+    pub(super) async fn grids_of(self: &Arc<Self>, account_id: &str) -> ApiResult<Vec<GridInfo>> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT g.id, g.code, g.name, g.community, g.sub_district FROM assignments a JOIN grids g ON g.id = a.grid_id
+                 WHERE a.account_id = ?1 AND a.revoked_at IS NULL ORDER BY g.code",
+            )?;
+            let rows = stmt.query_map([account_id], |r| {
+                Ok(GridInfo {
+                    id: r.get(0)?,
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    community: r.get(3)?,
+                    sub_district: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn push(
+        self: &Arc<Self>,
+        caller: &Caller,
+        ops: Vec<Operation>,
+        now: i64,
+    ) -> ApiResult<Vec<Receipt>> {
+        let caller = caller.clone();
+        self.write(move |conn| {
+            let mut tx = SqliteTx { conn };
+            let (receipts, _) = run_ready(push_in(&mut tx, &caller, &ops, now))??;
+            Ok(receipts)
+        })
+        .await
+    }
+
+    pub(super) async fn changes(
+        self: &Arc<Self>,
+        grids: Vec<String>,
+        after: i64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> ApiResult<(Vec<Change>, bool)> {
+        self.read(move |c| {
+            // One index range per grid, in one snapshot, merged by seq.
+            let mut all: Vec<(Change, usize)> = Vec::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, entity, id, grid_id, version, deleted, fields FROM records
+                 WHERE grid_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            for grid in &grids {
+                let rows = stmt.query_map(params![grid, after, limit as i64 + 1], |r| {
+                    let fields: String = r.get(6)?;
+                    Ok(change_of(
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get::<_, i64>(5)? != 0,
+                        &fields,
+                    ))
+                })?;
+                for row in rows {
+                    all.push(row?);
+                }
+            }
+            Ok(page_of(all, limit, max_bytes))
+        })
+        .await
+    }
+
+    pub(super) async fn centre_event(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: &str,
+        req: CentreEventRequest,
+        kind: EventKind,
+        now: i64,
+    ) -> ApiResult<CentreIncident> {
+        let (caller, id) = (caller.clone(), id.to_owned());
+        self.write(move |conn| {
+            let mut tx = SqliteTx { conn };
+            let (incident, _) = run_ready(centre_event_in(&mut tx, &caller, &id, &req, kind, now))??;
+            incident_row(conn, &incident.id, now)?.ok_or_else(|| ApiError::internal("incident row missing"))
+        })
+        .await
+    }
+
+    pub(super) async fn incidents(
+        self: &Arc<Self>,
+        filter: &IncidentFilter,
+        sort: IncidentSort,
+        after: Option<IncidentCursor>,
+        limit: usize,
+        now: i64,
+    ) -> ApiResult<Vec<CentreIncident>> {
+        let filter = filter.clone();
+        self.read(move |c| {
+            let mut sql = String::from(
+                "SELECT id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete
+                 FROM incidents WHERE status <> 'draft'",
+            );
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+                args.push(v);
+                sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+            };
+            for (column, value) in [
+                ("status", &filter.status),
+                ("grid_id", &filter.grid),
+                ("sub_district", &filter.sub_district),
+                ("community", &filter.community),
+                ("category", &filter.category),
+                ("department", &filter.department),
+            ] {
+                if let Some(v) = value {
+                    arg(&mut sql, &format!(" AND {column} = ?"), v.clone().into());
+                }
+            }
+            if filter.overdue {
+                let open = open_statuses()
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                sql.push_str(&format!(" AND status IN ({open})"));
+                arg(&mut sql, " AND deadline_at < ?", now.into());
+            }
+            match (sort, &after) {
+                (IncidentSort::Reported, Some(a)) => {
+                    arg(&mut sql, " AND (reported_at, id) < (?", a.key.into());
+                    arg(&mut sql, ", ?)", a.id.clone().into());
+                }
+                (IncidentSort::Deadline, Some(a)) => {
+                    arg(&mut sql, " AND (deadline_at, id) > (?", a.key.into());
+                    arg(&mut sql, ", ?)", a.id.clone().into());
+                }
+                _ => {}
+            }
+            match sort {
+                IncidentSort::Reported => sql.push_str(" ORDER BY reported_at DESC, id DESC"),
+                IncidentSort::Deadline => sql.push_str(" AND deadline_at IS NOT NULL ORDER BY deadline_at, id"),
+            }
+            arg(&mut sql, " LIMIT ?", (limit as i64).into());
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| incident_of_row(r, now))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn stats(self: &Arc<Self>, now: i64) -> ApiResult<StatsResponse> {
+        self.read(move |c| {
+            let open = open_statuses().iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT grid_id, max(sub_district), count(*),
+                   count(*) FILTER (WHERE status IN ({open})),
+                   count(*) FILTER (WHERE status IN ({open}) AND deadline_at < ?1),
+                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+                 FROM incidents WHERE status <> 'draft' GROUP BY grid_id ORDER BY grid_id"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map([now], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    Stats {
+                        key: r.get(0)?,
+                        reported: r.get::<_, i64>(2)? as u64,
+                        open: r.get::<_, i64>(3)? as u64,
+                        overdue: r.get::<_, i64>(4)? as u64,
+                        finished_with_deadline: r.get::<_, i64>(5)? as u64,
+                        finished_on_time: r.get::<_, i64>(6)? as u64,
+                        on_time_rate: 0.0,
+                    },
+                ))
+            })?;
+            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(stats_of(rows, now))
+        })
+        .await
+    }
+
+    pub(super) async fn record(self: &Arc<Self>, id: &str) -> ApiResult<Option<Record>> {
+        let id = id.to_owned();
+        self.read(move |c| Ok(load(c, &[id])?.pop())).await
+    }
+
+    pub(super) async fn records_of(self: &Arc<Self>, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
+        let (entity, grid) = (entity.to_owned(), grid.map(str::to_owned));
+        self.read(move |c| {
+            let sql = match grid {
+                Some(_) => {
+                    "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
+                            WHERE entity = ?1 AND grid_id = ?2 ORDER BY seq"
+                }
+                None => {
+                    "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
+                         WHERE entity = ?1 ORDER BY seq"
+                }
+            };
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = match &grid {
+                Some(g) => stmt.query_map(params![entity, g], record_of_row)?,
+                None => stmt.query_map(params![entity], record_of_row)?,
+            };
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn receipt_count(self: &Arc<Self>) -> ApiResult<i64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM receipts", [], |r| r.get(0))?))
+            .await
+    }
+
+    pub(super) async fn save_records(self: &Arc<Self>, records: Vec<Record>, now: i64) -> ApiResult<()> {
+        self.write(move |conn| {
+            let mut tx = SqliteTx { conn };
+            for r in records {
+                tx.save(&r, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn photo_sizes(self: &Arc<Self>, grids: Vec<String>, sha: &str) -> ApiResult<Vec<i64>> {
+        let sha = sha.to_owned();
+        self.read(move |c| {
+            let sizes = c
+                .prepare_cached(
+                    "SELECT DISTINCT size FROM photo_refs
+                     WHERE sha256 = ?1 AND grid_id IN (SELECT value FROM json_each(?2))",
+                )?
+                .query_map(params![sha, serde_json::to_string(&grids)?], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(sizes)
+        })
+        .await
+    }
+
+    pub(super) async fn blob_size(self: &Arc<Self>, sha: &str) -> ApiResult<Option<i64>> {
+        let sha = sha.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT size FROM blobs WHERE sha256 = ?1 AND complete = 1")?
+                    .query_row([sha], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn upload(self: &Arc<Self>, sha: &str, account_id: &str) -> ApiResult<Option<(i64, i64)>> {
+        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT received, size FROM uploads WHERE sha256 = ?1 AND account_id = ?2")?
+                    .query_row([sha, account_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn uploads_of(self: &Arc<Self>, account_id: &str) -> ApiResult<(i64, i64)> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT count(*), coalesce(sum(size), 0) FROM uploads WHERE account_id = ?1")?
+                    .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn advance_upload(
+        self: &Arc<Self>,
+        sha: &str,
+        account_id: &str,
+        size: i64,
+        expected: i64,
+        received: i64,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
+        self.write(move |c| {
+            let n = if expected == 0 {
+                c.prepare_cached(
+                    "INSERT INTO uploads (sha256, account_id, size, received, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (sha256, account_id) DO UPDATE SET received = ?4, updated_at = ?5
+                     WHERE uploads.received = 0",
+                )?
+                .execute(params![sha, account_id, size, received, now])?
+            } else {
+                c.prepare_cached(
+                    "UPDATE uploads SET received = ?4, updated_at = ?5
+                     WHERE sha256 = ?1 AND account_id = ?2 AND size = ?3 AND received = ?6",
+                )?
+                .execute(params![sha, account_id, size, received, now, expected])?
+            };
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub(super) async fn drop_upload(self: &Arc<Self>, sha: &str, account_id: &str) -> ApiResult<()> {
+        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM uploads WHERE sha256 = ?1 AND account_id = ?2",
+                [sha, account_id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn complete_blob(self: &Arc<Self>, sha: &str, size: i64, now: i64) -> ApiResult<Vec<String>> {
+        let sha = sha.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES (?1, ?2, ?2, 1, ?3)
+                 ON CONFLICT (sha256) DO UPDATE SET size = ?2, received = ?2, complete = 1",
+                params![sha, size, now],
+            )?;
+            c.execute(
+                "UPDATE incidents SET complete = NOT EXISTS (
+                     SELECT 1 FROM photo_refs p WHERE p.incident_id = incidents.id
+                     AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256))
+                 WHERE id IN (SELECT incident_id FROM photo_refs WHERE sha256 = ?1)",
+                [&sha],
+            )?;
+            let others = c
+                .prepare_cached("DELETE FROM uploads WHERE sha256 = ?1 RETURNING account_id")?
+                .query_map([&sha], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(others)
+        })
+        .await
+    }
+
+    pub(super) async fn expire_uploads(self: &Arc<Self>, before: i64) -> ApiResult<Vec<(String, String)>> {
+        self.write(move |c| {
+            Ok(
+                c.prepare_cached("DELETE FROM uploads WHERE updated_at < ?1 RETURNING sha256, account_id")?
+                    .query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn purge_receipts(self: &Arc<Self>, before: i64, batch: usize) -> ApiResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = self
+                .write(move |c| {
+                    Ok(c.prepare_cached(
+                        "DELETE FROM receipts WHERE op_id IN
+                         (SELECT op_id FROM receipts WHERE created_at < ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![before, batch as i64])?)
+                })
+                .await?;
+            total += n as u64;
+            if n < batch {
+                return Ok(total);
+            }
+            // Let the phones' writes in between batches.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Worker => "worker",
+        Role::Operator => "operator",
+    }
+}
+
+fn role_of(s: &str) -> Role {
+    if s == "operator" { Role::Operator } else { Role::Worker }
+}
+
+/// A change from its columns, with the size of its fields.
+pub(super) fn change_of(
+    seq: i64,
+    entity: String,
+    id: String,
+    grid_id: String,
+    version: i64,
+    deleted: bool,
+    fields: &str,
+) -> (Change, usize) {
+    let change = Change {
+        seq,
+        entity,
+        entity_id: id,
+        grid_id,
+        version,
+        deleted,
+        fields: if deleted {
+            serde_json::Map::new()
+        } else {
+            serde_json::from_str(fields).unwrap_or_default()
+        },
+    };
+    (change, fields.len())
+}
+
+/// Rows of several grids (each in seq order) merged into one page: bounded
+/// by count and, softly, by bytes (at least one change).
+pub(super) fn page_of(mut all: Vec<(Change, usize)>, limit: usize, max_bytes: usize) -> (Vec<Change>, bool) {
+    all.sort_by_key(|(c, _)| c.seq);
+    let mut bytes = 0;
+    let mut fit = 0;
+    for (_, size) in all.iter().take(limit) {
+        if fit > 0 && bytes + size > max_bytes {
+            break;
+        }
+        bytes += size;
+        fit += 1;
+    }
+    let more = all.len() > fit;
+    (all.into_iter().take(fit).map(|(c, _)| c).collect(), more)
+}
+
+/// Statistics from per-grid rows (sub-district, counts): the grids, and
+/// their sums per sub-district, each with its on-time rate.
+pub(super) fn stats_of(rows: Vec<(String, Stats)>, now: i64) -> StatsResponse {
+    let mut subs: std::collections::BTreeMap<String, Stats> = std::collections::BTreeMap::new();
+    let rate = |mut s: Stats| {
+        s.on_time_rate = if s.finished_with_deadline == 0 {
+            1.0
+        } else {
+            s.finished_on_time as f64 / s.finished_with_deadline as f64
+        };
+        s
+    };
+    let mut grids = Vec::with_capacity(rows.len());
+    for (sub, g) in rows {
+        let s = subs.entry(sub.clone()).or_insert_with(|| Stats {
+            key: sub,
+            ..Default::default()
+        });
+        s.reported += g.reported;
+        s.open += g.open;
+        s.overdue += g.overdue;
+        s.finished_with_deadline += g.finished_with_deadline;
+        s.finished_on_time += g.finished_on_time;
+        grids.push(rate(g));
+    }
+    StatsResponse {
+        grids,
+        sub_districts: subs.into_values().map(rate).collect(),
+        server_time_ms: now,
+    }
+}
+
+fn record_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    let fields: String = r.get(5)?;
+    let fv: String = r.get(6)?;
+    Ok(Record::from_columns(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get::<_, i64>(4)? != 0,
+        &fields,
+        &fv,
+    ))
+}
+
+fn load(c: &Connection, ids: &[String]) -> ApiResult<Vec<Record>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records WHERE id = ?1",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = stmt.query_row([id], record_of_row).optional()? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+fn incident_of_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<CentreIncident> {
+    Ok(centre_incident(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get::<_, i64>(8)? != 0,
+        now,
+    ))
+}
+
+fn incident_row(c: &Connection, id: &str, now: i64) -> ApiResult<Option<CentreIncident>> {
+    Ok(c.prepare_cached(
+        "SELECT id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete
+         FROM incidents WHERE id = ?1",
+    )?
+    .query_row([id], |r| incident_of_row(r, now))
+    .optional()?)
+}
+
+/// A push or a centre action on the writer, inside its IMMEDIATE
+/// transaction (begun and ended by [`SqliteStore::write`]).
+struct SqliteTx<'a> {
+    conn: &'a mut Connection,
+}
+
+impl SqliteTx<'_> {
+    fn next_seq(&self) -> ApiResult<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'seq' RETURNING CAST(value AS INTEGER)",
+            )?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn save(&mut self, rec: &Record, now: i64) -> ApiResult<()> {
+        let seq = self.next_seq()?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO records (id, entity, grid_id, version, seq, deleted, fields, field_versions, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)
+                 ON CONFLICT (id) DO UPDATE SET version = ?4, seq = ?5, deleted = ?6, fields = ?7, field_versions = ?8,
+                   updated_at = ?9",
+            )?
+            .execute(params![
+                rec.id,
+                rec.entity,
+                rec.grid_id,
+                rec.version,
+                seq,
+                rec.deleted as i64,
+                rec.fields_json(),
+                rec.field_versions_json(),
+                now
+            ])?;
+        if rec.entity == "incident" {
+            if rec.deleted {
+                self.conn
+                    .prepare_cached("DELETE FROM incidents WHERE id = ?1")?
+                    .execute([&rec.id])?;
+            } else {
+                let row = IncidentRow::of(rec);
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO incidents (id, grid_id, sub_district, community, category, status, department,
+                           deadline_at, reported_at, finished_at)
+                         SELECT ?1, ?2, coalesce(g.sub_district, ''), coalesce(g.community, ''), ?3, ?4, ?5, ?6, ?7, ?8
+                         FROM (SELECT 1) LEFT JOIN grids g ON g.id = ?2
+                         ON CONFLICT (id) DO UPDATE SET category = ?3, status = ?4, department = ?5, deadline_at = ?6,
+                           reported_at = ?7, finished_at = ?8",
+                    )?
+                    .execute(params![
+                        row.id,
+                        row.grid_id,
+                        row.category,
+                        row.status,
+                        row.department,
+                        row.deadline_at,
+                        row.reported_at,
+                        row.finished_at
+                    ])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![p.photo_id, p.sha256, p.grid_id, p.size, p.incident_id])?;
+        if let Some(incident) = &p.incident_id {
+            self.conn
+                .prepare_cached(
+                    "UPDATE incidents SET complete = 0
+                     WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?2)",
+                )?
+                .execute(params![incident, p.sha256])?;
+        }
+        Ok(())
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    async fn records(&mut self, ids: &[String]) -> ApiResult<Vec<Record>> {
+        load(self.conn, ids)
+    }
+
+    async fn receipt(&mut self, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
+        let row: Option<(String, String, String)> = self
+            .conn
+            .prepare_cached("SELECT receipt, account_id, device_id FROM receipts WHERE op_id = ?1")?
+            .query_row([op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        row.map(|(json, account_id, device_id)| {
+            Ok(StoredReceipt {
+                account_id,
+                device_id,
+                receipt: serde_json::from_str(&json)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> ApiResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO receipts (op_id, account_id, device_id, receipt, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                r.receipt.op_id,
+                r.account_id,
+                r.device_id,
+                serde_json::to_string(&r.receipt)?,
+                now
+            ])?;
+        Ok(())
+    }
+
+    async fn write(&mut self, w: &Write, now: i64) -> ApiResult<()> {
+        match w {
+            Write::Record(r) => self.save(r, now),
+            Write::PhotoRef(p) => self.photo_ref(p),
+        }
+    }
+
+    async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM departments WHERE id = ?1")?
+            .query_row([id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+}
