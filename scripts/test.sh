@@ -31,6 +31,18 @@ set -e
 # last of which is usually an empty doc-test run).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust: %d passed, %d failed\n", p, f }' "$log"
 
+# The end-to-end suite again, with the server on PostgreSQL (a database per
+# test district on the machine's PostgreSQL; scripts/postgres.sh starts or
+# installs one).
+echo "== cargo test (end-to-end, PostgreSQL)"
+pg_url=$(scripts/postgres.sh)
+set +e
+FIELDGRID_TEST_POSTGRES="$pg_url" cargo test -p fieldgrid-tests --test e2e 2>&1 | tee "$log"
+pg_status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { p += $4; f += $6 } END { printf "rust (postgres): %d passed, %d failed\n", p, f }' "$log"
+if ((pg_status != 0)); then rust_status=$pg_status; fi
+
 echo "== schemathesis: docs/openapi.yaml against the real server"
 schema_status=0
 scripts/schemathesis.sh || schema_status=$?

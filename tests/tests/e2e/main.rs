@@ -13,6 +13,7 @@ mod model;
 mod openapi;
 mod privacy;
 mod scope;
+mod storage;
 mod sync;
 mod tls;
 mod trust;

@@ -1,0 +1,169 @@
+//! The storage layer, through the real server on either engine (SQLite by
+//! default, PostgreSQL with `FIELDGRID_TEST_POSTGRES`): the pull cursor under
+//! concurrent writers, receipt retention, schema versions.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use fieldgrid_core::new_id;
+use fieldgrid_server::admin::AdminSession;
+use fieldgrid_server::store::Location;
+use fieldgrid_tests::{District, T0};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn place_op(grid: &str, name: &str) -> (Value, String) {
+    let id = new_id();
+    let op = json!({"op_id": new_id(), "entity": "place", "entity_id": id, "kind": "create",
+        "patch": {"grid_id": grid, "kind": "compound", "parent_id": null, "name": name},
+        "base_version": null, "created_at_ms": T0});
+    (op, id)
+}
+
+/// The cursor stays exact with many writers: pushes commit in any order
+/// while pullers follow the cursor page by page; every record committed
+/// reaches every puller (a cursor that ran past a change still in flight
+/// would lose it for good).
+#[test]
+fn concurrent_pushes_and_pulls_lose_no_change() {
+    let d = Arc::new(District::new());
+    let writers = 6;
+    let batches = 25;
+    let committed = Arc::new(Mutex::new(BTreeSet::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let pullers: Vec<_> = (0..2)
+        .map(|p| {
+            let (d, done) = (d.clone(), done.clone());
+            std::thread::spawn(move || {
+                let t = token(&d, if p == 0 { "wa1" } else { "wa2" });
+                let mut after = 0;
+                let mut seen = BTreeSet::new();
+                let mut last_seq = 0;
+                loop {
+                    let finished = done.load(Ordering::SeqCst);
+                    // Drain to the end of what is committed now.
+                    loop {
+                        let (status, page) = call(
+                            &d,
+                            &t,
+                            "GET",
+                            &format!("/v1/sync/changes?after={after}&limit=7&grid=grid-a"),
+                            None,
+                        );
+                        assert_eq!(status, 200, "{page}");
+                        for c in page["changes"].as_array().unwrap() {
+                            let seq = c["seq"].as_i64().unwrap();
+                            assert!(seq > last_seq, "seqs increase along the cursor");
+                            last_seq = seq;
+                            seen.insert(c["entity_id"].as_str().unwrap().to_owned());
+                        }
+                        after = page["next_after"].as_i64().unwrap();
+                        if !page["more"].as_bool().unwrap() {
+                            break;
+                        }
+                    }
+                    if finished {
+                        return seen;
+                    }
+                }
+            })
+        })
+        .collect();
+    let pushers: Vec<_> = (0..writers)
+        .map(|w| {
+            let (d, committed) = (d.clone(), committed.clone());
+            std::thread::spawn(move || {
+                let t = token(&d, if w % 2 == 0 { "wa1" } else { "wa2" });
+                for b in 0..batches {
+                    let (ops, ids): (Vec<Value>, Vec<String>) =
+                        (0..4).map(|i| place_op("grid-a", &format!("小区{w}-{b}-{i}"))).unzip();
+                    let (status, answer) = call(
+                        &d,
+                        &t,
+                        "POST",
+                        "/v1/sync/push",
+                        Some(json!({"device_id": format!("w{w}"), "operations": ops})),
+                    );
+                    assert_eq!(status, 200, "{answer}");
+                    assert!(
+                        answer["receipts"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .all(|r| r["outcome"] == "applied")
+                    );
+                    committed.lock().unwrap().extend(ids);
+                }
+            })
+        })
+        .collect();
+    for p in pushers {
+        p.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let committed = committed.lock().unwrap().clone();
+    assert_eq!(committed.len(), writers * batches * 4);
+    for p in pullers {
+        let seen = p.join().unwrap();
+        let missing = committed.difference(&seen).count();
+        assert_eq!(missing, 0, "every committed change reached the puller");
+    }
+}
+
+/// Receipts are kept for their retention, then purged in batches; a purge
+/// never touches younger ones.
+#[test]
+fn receipts_are_purged_after_their_retention() {
+    let d = District::new();
+    let t = token(&d, "wa1");
+    let push = |n: usize| {
+        let ops: Vec<Value> = (0..n).map(|i| place_op("grid-a", &format!("小区{i}")).0).collect();
+        let (status, _) = call(
+            &d,
+            &t,
+            "POST",
+            "/v1/sync/push",
+            Some(json!({"device_id": "x", "operations": ops})),
+        );
+        assert_eq!(status, 200);
+    };
+    push(30);
+    d.server_clock.advance(2 * 3_600_000);
+    push(12);
+    assert_eq!(server_receipts(&d), 42);
+    let purged = d.server.admin().purge_receipts(T0 + 3_600_000).unwrap();
+    assert_eq!(purged, 30);
+    assert_eq!(server_receipts(&d), 12);
+}
+
+/// A database written by a newer server is refused, not "upgraded" or used.
+#[test]
+fn a_database_from_a_newer_server_is_refused() {
+    let d = District::new();
+    let location = d.server.state.config.location();
+    match &location {
+        Location::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.join("server.db")).unwrap();
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            conn.pragma_update(None, "user_version", v + 1).unwrap();
+        }
+        Location::Postgres(url) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(conn);
+                client
+                    .batch_execute("UPDATE schema_version SET version = version + 1")
+                    .await
+                    .unwrap();
+            });
+        }
+    }
+    let err = AdminSession::open(&location).err().expect("refused");
+    assert!(err.contains("newer server"), "{err}");
+}
