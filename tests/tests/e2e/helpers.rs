@@ -94,8 +94,13 @@ pub fn token(d: &District, user: &str) -> String {
 
 /// An HTTP call as a given user: (status, body as JSON or Null).
 pub fn call(d: &District, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call_at(&d.server.url(), token, method, path, body)
+}
+
+/// [`call`] to the server at `base` (another process on the same storage).
+pub fn call_at(base: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let url = format!("{}{path}", d.server.url());
+    let url = format!("{base}{path}");
     let auth = format!("Bearer {token}");
     let mut resp = match (method, body) {
         ("GET", _) => agent.get(&url).header("authorization", &auth).call(),
