@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod centre;
 pub mod cli;
 pub mod decide;
