@@ -3,6 +3,7 @@
 //! percentiles and errors. Requests stay on the address given (loopback in
 //! tests and benchmarks); every loop is bounded.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,8 @@ pub struct LoadArgs {
     /// Operations each phone pushes (resident creates, in batches of 500).
     #[arg(long, default_value_t = 100)]
     pub operations: usize,
-    /// Account of phone i: this template with `{i}` replaced (see `fieldgrid server seed-load`).
+    /// Account of phone i: this template with `{i}` replaced (see
+    /// `fieldgrid server seed-load`, or `worker-{i}` for `bulk-district`).
     #[arg(long, default_value = "load-{i}")]
     pub user: String,
     /// Password of every load account.
@@ -31,6 +33,11 @@ pub struct LoadArgs {
     /// Grid of phone i: this template with `{i}` replaced.
     #[arg(long, default_value = "load-grid-{i}")]
     pub grid: String,
+    /// How long a phone keeps trying (seconds): like a phone, each request
+    /// is retried on a network error, a 5xx, a 408 or a 429 (after
+    /// `Retry-After`), with exponential backoff and jitter, until then.
+    #[arg(long, default_value_t = 300)]
+    pub deadline_secs: u64,
 }
 
 /// What a load run measured.
@@ -38,17 +45,22 @@ pub struct LoadArgs {
 pub struct LoadReport {
     /// Requests that succeeded.
     pub requests: usize,
+    /// Requests tried again (after a 429, a 5xx, a timeout or a dropped connection).
+    pub retries: usize,
     /// Operations confirmed.
     pub operations: usize,
+    /// Phones that signed in, pushed everything and pulled to the end.
+    pub completed: usize,
     /// Wall time.
     pub elapsed: Duration,
-    /// Latency percentiles: p50, p99, max.
+    /// Latency percentiles of the requests that succeeded: p50, p99, max.
     pub p50: Duration,
     /// 99th percentile.
     pub p99: Duration,
     /// Slowest.
     pub max: Duration,
-    /// Errors, as text (no personal data: codes and statuses only).
+    /// Phones that did not complete, as `phone i: step: error` (codes and
+    /// statuses only, no personal data).
     pub errors: Vec<String>,
 }
 
@@ -81,26 +93,79 @@ pub fn resident_op(grid: &str, r: fieldgrid_core::NewResident) -> Operation {
     }
 }
 
+/// One phone's requests: each retried like a phone does (backoff with
+/// jitter, `Retry-After` honoured) while the error is transient and the
+/// deadline not passed. (The core's sync engine has the same policy inside
+/// `Store::sync`; a simulated phone has no store, so it is restated here.)
+struct Phone<'a> {
+    deadline: Instant,
+    rng: Rng,
+    latencies: &'a Mutex<Vec<Duration>>,
+    retries: &'a AtomicUsize,
+}
+
+impl Phone<'_> {
+    fn call<T>(&mut self, mut f: impl FnMut() -> Result<T, TransportError>) -> Result<T, TransportError> {
+        let base = Duration::from_millis(500);
+        let max = Duration::from_secs(30);
+        for attempt in 0u32.. {
+            let t0 = Instant::now();
+            match f() {
+                Ok(v) => {
+                    self.latencies.lock().map(|mut l| l.push(t0.elapsed())).ok();
+                    return Ok(v);
+                }
+                Err(e) if e.is_transient() => {
+                    let backoff = base.saturating_mul(1 << attempt.min(16)).min(max);
+                    let jitter = Duration::from_millis(self.rng.below(backoff.as_millis() as u64 / 2 + 1));
+                    let pause = match &e {
+                        TransportError::Overloaded { retry_after: Some(d) } => (*d).max(backoff / 2) + jitter / 4,
+                        _ => backoff / 2 + jitter,
+                    };
+                    if Instant::now() + pause > self.deadline {
+                        return Err(e);
+                    }
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(pause);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop above returns")
+    }
+}
+
 /// Runs the load.
 pub fn run(args: &LoadArgs) -> Result<LoadReport, String> {
     HttpTransport::new(&args.server, &HttpOptions::default()).map_err(|e| e.to_string())?;
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(args.devices * 4)));
+    let retries = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(Mutex::new(Vec::new()));
-    let confirmed = Arc::new(Mutex::new(0usize));
+    let confirmed = Arc::new(AtomicUsize::new(0));
+    let completed = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(Barrier::new(args.devices.max(1)));
     let start = Instant::now();
+    let deadline = start + Duration::from_secs(args.deadline_secs);
     let threads: Vec<_> = (0..args.devices)
         .map(|i| {
-            let (args, latencies, errors, barrier, confirmed) = (
+            let (args, latencies, retries, errors, barrier, confirmed, completed) = (
                 args.clone(),
                 latencies.clone(),
+                retries.clone(),
                 errors.clone(),
                 barrier.clone(),
                 confirmed.clone(),
+                completed.clone(),
             );
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || {
+                    let fail = |step: &str, e: String| {
+                        errors
+                            .lock()
+                            .map(|mut v| v.push(format!("phone {i}: {step}: {e}")))
+                            .ok();
+                    };
                     let Ok(t) = HttpTransport::new(&args.server, &HttpOptions::default()) else {
                         return;
                     };
@@ -110,62 +175,62 @@ pub fn run(args: &LoadArgs) -> Result<LoadReport, String> {
                         .into_iter()
                         .map(|r| resident_op(&grid, r))
                         .collect();
-                    barrier.wait();
-                    // Each call is retried on 429 after Retry-After, as phones do; 20 tries at most.
-                    let timed = |f: &mut dyn FnMut() -> Result<(), TransportError>| -> bool {
-                        for _ in 0..20 {
-                            let t0 = Instant::now();
-                            match f() {
-                                Ok(()) => {
-                                    latencies.lock().map(|mut l| l.push(t0.elapsed())).ok();
-                                    return true;
-                                }
-                                Err(TransportError::Overloaded { retry_after }) => {
-                                    std::thread::sleep(retry_after.unwrap_or(Duration::from_millis(200)));
-                                }
-                                Err(e) => {
-                                    errors.lock().map(|mut v| v.push(e.to_string())).ok();
-                                    return false;
-                                }
-                            }
-                        }
-                        errors.lock().map(|mut v| v.push("gave up after 20 tries".into())).ok();
-                        false
+                    let mut phone = Phone {
+                        deadline,
+                        rng: Rng::new(0x10ad ^ i as u64),
+                        latencies: &latencies,
+                        retries: &retries,
                     };
-                    let mut token = String::new();
+                    barrier.wait();
                     let device_id = format!("load-device-{i}");
-                    if !timed(&mut || {
-                        token = t
-                            .login(&LoginRequest {
-                                username: user.clone(),
-                                password: args.password.clone(),
-                                device_id: device_id.clone(),
-                            })?
-                            .token;
-                        Ok(())
-                    }) {
-                        return;
-                    }
+                    let login = LoginRequest {
+                        username: user,
+                        password: args.password.clone(),
+                        device_id: device_id.clone(),
+                    };
+                    let token = match phone.call(|| t.login(&login)) {
+                        Ok(r) => r.token,
+                        Err(e) => return fail("sign-in", e.to_string()),
+                    };
+                    // A repeated push is answered from the stored receipts.
                     for chunk in ops.chunks(500) {
                         let req = PushRequest {
                             device_id: device_id.clone(),
                             operations: chunk.to_vec(),
                         };
-                        if timed(&mut || t.push(&token, &req).map(drop)) {
-                            confirmed.lock().map(|mut c| *c += chunk.len()).ok();
+                        match phone.call(|| t.push(&token, &req)) {
+                            Ok(resp) => {
+                                let applied = resp
+                                    .receipts
+                                    .iter()
+                                    .filter(|r| matches!(r.outcome, fieldgrid_protocol::Outcome::Applied { .. }))
+                                    .count();
+                                confirmed.fetch_add(applied, Ordering::Relaxed);
+                                if applied < chunk.len() {
+                                    return fail(
+                                        "push",
+                                        format!("{} of {} operations refused", chunk.len() - applied, chunk.len()),
+                                    );
+                                }
+                            }
+                            Err(e) => return fail("push", e.to_string()),
                         }
                     }
-                    timed(&mut || {
-                        let mut after = 0;
-                        for _ in 0..10_000 {
-                            let page = t.changes(&token, after, 500)?;
-                            after = page.next_after;
-                            if !page.more {
-                                break;
+                    // The pull resumes from its cursor after a failed page.
+                    let mut after = 0;
+                    for _ in 0..100_000 {
+                        match phone.call(|| t.changes(&token, after, 500)) {
+                            Ok(page) => {
+                                after = page.next_after;
+                                if !page.more {
+                                    completed.fetch_add(1, Ordering::Relaxed);
+                                    return;
+                                }
                             }
+                            Err(e) => return fail("pull", e.to_string()),
                         }
-                        Ok(())
-                    });
+                    }
+                    fail("pull", "no end of pages".into());
                 })
                 .map_err(|e| e.to_string())
         })
@@ -181,13 +246,17 @@ pub fn run(args: &LoadArgs) -> Result<LoadReport, String> {
             .copied()
             .unwrap_or_default()
     };
+    let mut errors = errors.lock().map_err(|_| "poisoned")?.clone();
+    errors.sort();
     Ok(LoadReport {
         requests: l.len(),
-        operations: *confirmed.lock().map_err(|_| "poisoned")?,
+        retries: retries.load(Ordering::Relaxed),
+        operations: confirmed.load(Ordering::Relaxed),
+        completed: completed.load(Ordering::Relaxed),
         elapsed,
         p50: pct(0.5),
         p99: pct(0.99),
         max: pct(1.0),
-        errors: errors.lock().map_err(|_| "poisoned")?.clone(),
+        errors,
     })
 }

@@ -37,22 +37,33 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Device(cmd) => device::run(&cmd),
-        Command::Load(args) => load::run(&args).map(|r| {
+        Command::Load(args) => load::run(&args).and_then(|r| {
             println!(
-                "{} phones x {} operations: {} operations confirmed, {} requests in {:.1} s ({:.0} operations/s), errors {}; latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                "{} phones x {} operations: {} of {} phones completed, {} operations confirmed, {} requests ({} retried) in {:.1} s ({:.0} operations/s); latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; errors {}",
                 args.devices,
                 args.operations,
+                r.completed,
+                args.devices,
                 r.operations,
                 r.requests,
+                r.retries,
                 r.elapsed.as_secs_f64(),
                 r.operations as f64 / r.elapsed.as_secs_f64(),
-                r.errors.len(),
                 r.p50.as_secs_f64() * 1e3,
                 r.p99.as_secs_f64() * 1e3,
-                r.max.as_secs_f64() * 1e3
+                r.max.as_secs_f64() * 1e3,
+                r.errors.len(),
             );
-            if let Some(e) = r.errors.first() {
-                println!("first error: {e}");
+            for e in r.errors.iter().take(20) {
+                println!("  {e}");
+            }
+            if r.errors.len() > 20 {
+                println!("  ... and {} more", r.errors.len() - 20);
+            }
+            if r.completed == args.devices {
+                Ok(())
+            } else {
+                Err(format!("{} of {} phones did not complete", args.devices - r.completed, args.devices))
             }
         }),
         Command::Server(args) => {

@@ -63,7 +63,7 @@ fn the_load_generator_drives_a_real_server_process() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        text.contains("20 phones x 50 operations: 1000 operations confirmed"),
+        text.contains("20 phones x 50 operations: 20 of 20 phones completed, 1000 operations confirmed"),
         "{text}"
     );
     assert!(text.contains("errors 0"), "{text}");

@@ -133,7 +133,8 @@ fn residents(rng: &mut Rng, grid: &str, n: usize, now: i64, catalogue: &Catalogu
                 "id_number": r.id_number, "birth_date": null, "phone": r.phone, "residence": r.residence.as_str(),
                 "care_tags": r.care_tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(), "notes": "",
             }));
-            let fields = rules::check("resident", &sent, now, catalogue).map_err(|e| format!("a generated resident: {e}"))?;
+            let fields =
+                rules::check("resident", &sent, now, catalogue).map_err(|e| format!("a generated resident: {e}"))?;
             Ok(record(fieldgrid_core::new_id(), "resident", grid, fields))
         })
         .collect()
@@ -184,7 +185,12 @@ fn incident(
     let age = now - reported_at;
     if rng.chance(0.15) && age > DAY_MS {
         // Solved on the spot by the worker.
-        step(&mut incident, EventKind::ResolvedOnSite, reported_at + 1_800_000, json!({"note": "现场已处理"}))?;
+        step(
+            &mut incident,
+            EventKind::ResolvedOnSite,
+            reported_at + 1_800_000,
+            json!({"note": "现场已处理"}),
+        )?;
     } else {
         let dispatched = reported_at + 600_000 + rng.below(7_200_000) as i64;
         let hours = i64::from(category.default_deadline_hours.max(1));
@@ -236,7 +242,14 @@ pub async fn build(store: &Store, plan: &DistrictPlan) -> Result<DistrictReport,
         for k in 0..n {
             // Evenly over two years, a little jitter.
             let at = plan.now_ms - two_years + (two_years * k as i64) / n.max(1) as i64 + rng.below(3_600_000) as i64;
-            let (rs, events) = incident(&mut rng, &g.id, &catalogue, at.min(plan.now_ms - 60_000), plan.now_ms, &worker)?;
+            let (rs, events) = incident(
+                &mut rng,
+                &g.id,
+                &catalogue,
+                at.min(plan.now_ms - 60_000),
+                plan.now_ms,
+                &worker,
+            )?;
             report.events += events;
             records.extend(rs);
         }

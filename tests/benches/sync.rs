@@ -249,11 +249,14 @@ fn many_devices(url: &str, devices: usize) {
         user: "dev-{i}".into(),
         password: PASSWORD.into(),
         grid: "grid-{i}".into(),
+        deadline_secs: 300,
     };
     let r = fieldgrid_cli::load::run(&args).unwrap();
     println!(
-        "(4) {devices} devices x (sign in, push 100, pull): {} requests in {:.1} s, errors {}, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        "(4) {devices} devices x (sign in, push 100, pull): {} of {devices} completed, {} requests ({} retried) in {:.1} s, errors {}, latency p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        r.completed,
         r.requests,
+        r.retries,
         r.elapsed.as_secs_f64(),
         r.errors.len(),
         r.p50.as_secs_f64() * 1e3,

@@ -12,6 +12,7 @@ mod helpers;
 mod model;
 mod openapi;
 mod privacy;
+mod processes;
 mod scope;
 mod storage;
 mod sync;
