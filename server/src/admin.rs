@@ -145,7 +145,11 @@ pub struct AdminSession {
 impl AdminSession {
     /// Opens the storage at `location` (creating or upgrading it).
     pub fn open(location: &Location) -> Result<AdminSession, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // Multi-threaded: the database connections' tasks must run while
+        // `Admin` blocks on a handle (a current-thread runtime drives its
+        // tasks only inside its own `block_on`).
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;

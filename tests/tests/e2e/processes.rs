@@ -219,3 +219,48 @@ fn two_server_processes_one_killed_mid_push_keep_every_promise() {
         let _ = s.wait();
     }
 }
+
+/// District IT's commands run as their own process against the district's
+/// storage, on either engine (on PostgreSQL they once waited forever: the
+/// command's runtime did not drive the database connection).
+#[test]
+fn administration_commands_run_on_the_districts_storage() {
+    let d = District::new();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_serve"));
+    cmd.arg("--data").arg(&d.server.state.config.data_dir);
+    if let Some(url) = &d.database {
+        cmd.arg("--database").arg(url);
+    }
+    let mut child = cmd
+        .args([
+            "add-grid",
+            "--id",
+            "grid-c",
+            "--code",
+            "370502-grid-c",
+            "--name",
+            "丙网格",
+        ])
+        .args(["--community", "中山社区", "--sub-district", "文汇街道"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the command did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let admin = d.server.admin();
+    let id = admin.account_id("wb").unwrap().unwrap();
+    admin
+        .assign_grids(&id, &["grid-b".into(), "grid-c".into()], fieldgrid_tests::T0)
+        .unwrap();
+}
