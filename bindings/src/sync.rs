@@ -161,6 +161,8 @@ impl SyncClient {
                 role: match resp.role {
                     Role::Worker => "worker",
                     Role::Operator => "operator",
+                    Role::Department => "department",
+                    Role::Admin => "admin",
                 }
                 .to_owned(),
                 // The grids assigned now (the store still lists one taken

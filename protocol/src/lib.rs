@@ -75,6 +75,14 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     /// The request took longer than the server allows and was stopped.
     pub const TIMEOUT: &str = "timeout";
+    /// Too many failed sign-ins for this account or from this address: wait `Retry-After`.
+    pub const LOCKED: &str = "locked";
+    /// The account is disabled.
+    pub const ACCOUNT_DISABLED: &str = "account_disabled";
+    /// This device was revoked: it may not sign in.
+    pub const DEVICE_REVOKED: &str = "device_revoked";
+    /// The device is to be wiped (see the `fieldgrid-wipe` header): no more data for it.
+    pub const WIPE_REQUESTED: &str = "wipe_requested";
 }
 
 /// Body of every error answer.
@@ -92,9 +100,44 @@ pub struct ErrorBody {
 pub enum Role {
     /// A grid worker: reads and writes the grids assigned.
     Worker,
-    /// A centre operator: dispatches and tracks every grid's incidents.
+    /// A centre operator: dispatches and tracks every grid's incidents,
+    /// manages workers' accounts and devices.
     Operator,
+    /// A department the centre dispatches to: sees the incidents dispatched
+    /// to it, accepts, resolves or returns them.
+    Department,
+    /// District IT: accounts, devices and the audit log.
+    Admin,
 }
+
+impl Role {
+    /// The role's name on the wire and in the database.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Operator => "operator",
+            Role::Department => "department",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role of a name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "worker" => Role::Worker,
+            "operator" => Role::Operator,
+            "department" => Role::Department,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+/// Response header carrying an instruction for the device that sent the
+/// request: `wipe` (erase the store, its keys and photos now) or
+/// `send-then-wipe` (push what is waiting, then erase). Present on every
+/// authenticated answer until the device confirms with `POST /v1/device/wiped`.
+pub const WIPE_HEADER: &str = "fieldgrid-wipe";
 
 /// `POST /v1/session`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +178,9 @@ pub struct LoginResponse {
     pub role: Role,
     /// The grids assigned (workers); empty for operators.
     pub grids: Vec<GridInfo>,
+    /// The department of a department account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
     /// Server time when answering (ms).
     pub server_time_ms: i64,
 }

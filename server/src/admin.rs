@@ -84,6 +84,91 @@ impl<'a> Admin<'a> {
         Ok(id)
     }
 
+    /// A department's account (created, or its password replaced).
+    pub fn add_department_account(&self, username: &str, password: &str, department: &str) -> Result<String, String> {
+        let hash = auth::hash_password(username, password, &Argon2::default())?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let id = self.run(
+            self.store
+                .add_department_account(username.trim(), &hash, department, now),
+        )?;
+        self.audit(
+            "add_department_account",
+            Some(&id),
+            serde_json::json!({"department": department}),
+        )?;
+        Ok(id)
+    }
+
+    /// Disables an account (every session ends) or enables it again.
+    pub fn set_disabled(&self, account_id: &str, disabled: bool) -> Result<(), String> {
+        let at = disabled.then(|| chrono::Utc::now().timestamp_millis());
+        if !self.run(self.store.set_disabled(account_id, at))? {
+            return Err("no such account".into());
+        }
+        let action = if disabled { "disable_account" } else { "enable_account" };
+        self.audit(action, Some(account_id), serde_json::json!({}))
+    }
+
+    /// Replaces an account's password: every session of it ends.
+    pub fn reset_password(&self, account_id: &str, username: &str, password: &str) -> Result<(), String> {
+        let hash = auth::hash_password(username, password, &Argon2::default())?;
+        if !self.run(self.store.set_password(account_id, &hash))? {
+            return Err("no such account".into());
+        }
+        self.audit("reset_password", Some(account_id), serde_json::json!({}))
+    }
+
+    /// The devices an account signed in from.
+    pub fn devices(&self, account_id: &str) -> Result<Vec<crate::store::DeviceInfo>, String> {
+        self.run(self.store.devices(account_id))
+    }
+
+    /// Revokes a device: its sessions end and it cannot sign in again.
+    pub fn revoke_device(&self, account_id: &str, device_id: &str) -> Result<(), String> {
+        let now = chrono::Utc::now().timestamp_millis();
+        if !self.run(self.store.revoke_device(account_id, device_id, now))? {
+            return Err("no such device".into());
+        }
+        self.audit(
+            "revoke_device",
+            Some(account_id),
+            serde_json::json!({"device": device_id}),
+        )
+    }
+
+    /// Asks a device to wipe itself at its next contact.
+    pub fn wipe_device(&self, account_id: &str, device_id: &str, mode: crate::store::WipeMode) -> Result<(), String> {
+        let now = chrono::Utc::now().timestamp_millis();
+        if !self.run(self.store.request_wipe(account_id, device_id, mode, now))? {
+            return Err("no such device".into());
+        }
+        self.audit(
+            "wipe_device",
+            Some(account_id),
+            serde_json::json!({"device": device_id, "mode": mode.as_str()}),
+        )
+    }
+
+    /// The audit log after a position.
+    pub fn audit_log(&self, after: i64, limit: usize) -> Result<Vec<crate::store::AuditEntry>, String> {
+        self.run(self.store.audit_log(after, limit))
+    }
+
+    /// Writes district IT's action to the audit log (actor `cli`).
+    fn audit(&self, action: &str, target: Option<&str>, detail: serde_json::Value) -> Result<(), String> {
+        self.run(self.store.audit(&crate::store::AuditEntry {
+            id: 0,
+            at_ms: chrono::Utc::now().timestamp_millis(),
+            actor: "cli".into(),
+            role: "admin".into(),
+            action: action.into(),
+            target: target.map(str::to_owned),
+            detail,
+            address: None,
+        }))
+    }
+
     /// The account id of a user name.
     pub fn account_id(&self, username: &str) -> Result<Option<String>, String> {
         self.run(self.store.account_id(username))
@@ -96,7 +181,12 @@ impl<'a> Admin<'a> {
 
     /// Publishes a newer catalogue.
     pub fn publish_catalogue(&self, catalogue: &Catalogue, now: i64) -> Result<(), String> {
-        self.run(self.store.publish_catalogue(catalogue, now))
+        self.run(self.store.publish_catalogue(catalogue, now))?;
+        self.audit(
+            "publish_catalogue",
+            Some(crate::store::CATALOGUE_ID),
+            serde_json::json!({"version": catalogue.version}),
+        )
     }
 
     /// A record by id.

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::store::WipeMode;
 
 pub use crate::store::DRAIN_MS;
 
@@ -42,11 +43,48 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// `POST /v1/session`.
+/// The client address of a request (the TCP peer; the accept loop adds it).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// A hash no password matches, verified when the user name is unknown so
+/// that an unknown name costs the same work and time as a wrong password.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("dummy", "no password matches this one", &Argon2::default()).unwrap_or_default())
+}
+
+/// The lockout keys of a sign-in: the account name and the client address.
+fn lockout_keys(username: &str, addr: Option<ClientAddr>) -> Vec<String> {
+    let mut keys = vec![format!("user:{}", username.trim().to_lowercase())];
+    if let Some(ClientAddr(ip)) = addr {
+        keys.push(format!("addr:{ip}"));
+    }
+    keys
+}
+
+/// `POST /v1/session`: signs in. Failed sign-ins lock the account name and
+/// the client address for a growing time (429 with `Retry-After`); an
+/// unknown name costs the same as a wrong password; a disabled account or a
+/// revoked device cannot sign in.
 pub async fn login(
     State(state): State<Arc<AppState>>,
+    addr: Option<axum::Extension<ClientAddr>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
+    let addr = addr.map(|a| a.0);
+    let now = state.now_ms();
+    let keys = lockout_keys(&req.username, addr);
+    let locked_until = state.store.locked_until(&keys).await?;
+    if locked_until > now {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            codes::LOCKED,
+            "too many failed sign-ins: wait and try again",
+        );
+        e.retry_after = Some(((locked_until - now) / 1000 + 1) as u32);
+        return Err(e);
+    }
     let bad = || {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -54,8 +92,10 @@ pub async fn login(
             "wrong user name or password",
         )
     };
-    let credentials = state.store.credentials(req.username.trim()).await?.ok_or_else(bad)?;
-    let hash = credentials.password_hash.clone();
+    let credentials = state.store.credentials(req.username.trim()).await?;
+    let hash = credentials
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
     let password = req.password;
     let matches = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
@@ -64,16 +104,43 @@ pub async fn login(
     })
     .await
     .map_err(ApiError::internal)?;
-    if !matches {
+    let Some(credentials) = credentials.filter(|_| matches) else {
+        state.store.sign_in_failed(&keys, now).await?;
+        // No name, no password: the account id when there is one, and where from.
+        tracing::warn!(address = ?addr.map(|a| a.0), "failed sign-in");
         return Err(bad());
-    }
+    };
     if req.device_id.trim().is_empty() || req.device_id.len() > 100 {
         return Err(ApiError::bad_request("device_id is required"));
     }
+    if credentials.disabled {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::ACCOUNT_DISABLED,
+            "this account is disabled: ask the grid centre",
+        ));
+    }
+    let device = state
+        .store
+        .devices(&credentials.account_id)
+        .await?
+        .into_iter()
+        .find(|d| d.device_id == req.device_id);
+    if device.as_ref().is_some_and(|d| d.revoked_at_ms.is_some()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::DEVICE_REVOKED,
+            "this device may no longer sign in: ask the grid centre",
+        ));
+    }
+    state.store.sign_in_succeeded(&keys).await?;
+    state
+        .store
+        .touch_device(&credentials.account_id, &req.device_id, now)
+        .await?;
     let mut raw = [0u8; 32];
     getrandom::fill(&mut raw).map_err(ApiError::internal)?;
     let token = hex::encode(raw);
-    let now = state.now_ms();
     let expires = now + state.config.token_ttl_ms;
     state
         .store
@@ -93,9 +160,44 @@ pub async fn login(
         expires_at_ms: expires,
         account_id: credentials.account_id,
         role: credentials.role,
+        department: credentials.department,
         server_time_ms: now,
     }))
 }
+
+/// `DELETE /v1/session`: signs out; the token is dead at once.
+pub async fn logout(State(state): State<Arc<AppState>>, parts: axum::http::HeaderMap) -> ApiResult<StatusCode> {
+    let token = bearer(&parts).ok_or_else(unauthenticated)?;
+    state.store.sign_out(&token_hash(token)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/device/wiped`: the device confirms it wiped itself; its
+/// sessions end.
+pub async fn device_wiped(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<StatusCode> {
+    state
+        .store
+        .confirm_wipe(&caller.account_id, &caller.device_id, state.now_ms())
+        .await?;
+    tracing::info!(account = %caller.account_id, "device wiped");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, "sign in first")
+}
+
+/// Where the accept loop's wipe-signal middleware learns that the caller's
+/// device is to be wiped (the `Caller` extractor fills it in).
+#[derive(Clone, Default)]
+pub struct WipeSignal(pub Arc<std::sync::Mutex<Option<WipeMode>>>);
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
@@ -110,6 +212,10 @@ pub struct Caller {
     pub grids: Vec<String>,
     /// Grids taken away recently: still writable, no longer readable.
     pub draining: Vec<String>,
+    /// The department of a department account.
+    pub department: Option<String>,
+    /// A remote wipe asked of the caller's device.
+    pub wipe: Option<WipeMode>,
 }
 
 impl Caller {
@@ -131,9 +237,15 @@ impl Caller {
 
     /// Refuses anyone but a centre operator.
     pub fn require_operator(&self) -> ApiResult<()> {
-        match self.role {
-            Role::Operator => Ok(()),
-            Role::Worker => Err(ApiError::forbidden("centre operators only")),
+        self.require(&[Role::Operator])
+    }
+
+    /// Refuses anyone whose role is not one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> ApiResult<()> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("not for a {} account", self.role.as_str())))
         }
     }
 }
@@ -142,13 +254,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, "sign in first");
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(unauthenticated)?;
+        let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
         let now = state.now_ms();
         let session = state
             .store
@@ -162,12 +268,24 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 "the session has expired: sign in again",
             ));
         }
+        // Last contact, to the minute (not a write on every request).
+        if now - session.last_seen >= 60_000 {
+            state
+                .store
+                .touch_device(&session.account_id, &session.device_id, now)
+                .await?;
+        }
+        if let (Some(mode), Some(signal)) = (session.wipe, parts.extensions.get::<WipeSignal>()) {
+            *signal.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mode);
+        }
         Ok(Caller {
             account_id: session.account_id,
             role: session.role,
             device_id: session.device_id,
             grids: session.grids,
             draining: session.draining,
+            department: session.department,
+            wipe: session.wipe,
         })
     }
 }

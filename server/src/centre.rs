@@ -8,11 +8,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use fieldgrid_core::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, CentreIncidentPage, ConflictRecord, StatsResponse};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, CentreIncidentPage, ConflictRecord, Role, StatsResponse};
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::accounts;
+use crate::auth::{Caller, ClientAddr};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, safe_integer};
 use crate::store::{IncidentCursor, IncidentFilter, IncidentSort};
 
@@ -45,6 +47,22 @@ pub async fn incidents(
     ApiQuery(q): ApiQuery<IncidentsQuery>,
 ) -> ApiResult<Json<CentreIncidentPage>> {
     caller.require_operator()?;
+    page(&state, q).await
+}
+
+/// `GET /v1/department/incidents`: the incidents dispatched to the
+/// caller's department, with the centre list's filters, order and pages.
+pub async fn department_incidents(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiQuery(mut q): ApiQuery<IncidentsQuery>,
+) -> ApiResult<Json<CentreIncidentPage>> {
+    caller.require(&[Role::Department])?;
+    q.department = Some(caller.department.clone().unwrap_or_default());
+    page(&state, q).await
+}
+
+async fn page(state: &AppState, q: IncidentsQuery) -> ApiResult<Json<CentreIncidentPage>> {
     let limit = q.limit.unwrap_or(PAGE_DEFAULT);
     if !(1..=PAGE_MAX).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit is 1 to {PAGE_MAX} incidents")));
@@ -84,33 +102,81 @@ fn cursor_of(i: &CentreIncident, sort: IncidentSort) -> IncidentCursor {
     }
 }
 
-/// `POST /v1/centre/incidents/{id}/events`: dispatch, progress, resolve,
-/// close or return an incident. Times are the server's.
+/// `POST /v1/centre/incidents/{id}/events`: dispatch (or reassign),
+/// progress, resolve, close or return an incident. Times are the server's.
 pub async fn add_event(
     State(state): State<Arc<AppState>>,
     caller: Caller,
+    addr: Option<axum::Extension<ClientAddr>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CentreEventRequest>,
 ) -> ApiResult<Json<CentreIncident>> {
     caller.require_operator()?;
+    event(&state, &caller, addr.map(|a| a.0), id, req, &CENTRE_KINDS).await
+}
+
+/// What the centre records on an incident.
+const CENTRE_KINDS: [EventKind; 6] = [
+    EventKind::Dispatched,
+    EventKind::Accepted,
+    EventKind::Progress,
+    EventKind::Resolved,
+    EventKind::Closed,
+    EventKind::Returned,
+];
+
+/// What a department records on an incident dispatched to it.
+const DEPARTMENT_KINDS: [EventKind; 4] = [
+    EventKind::Accepted,
+    EventKind::Progress,
+    EventKind::Resolved,
+    EventKind::Returned,
+];
+
+/// `POST /v1/department/incidents/{id}/events`: a department accepts,
+/// records progress on, resolves or returns an incident dispatched to it.
+pub async fn department_event(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    addr: Option<axum::Extension<ClientAddr>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<CentreEventRequest>,
+) -> ApiResult<Json<CentreIncident>> {
+    caller.require(&[Role::Department])?;
+    event(&state, &caller, addr.map(|a| a.0), id, req, &DEPARTMENT_KINDS).await
+}
+
+async fn event(
+    state: &AppState,
+    caller: &Caller,
+    addr: Option<ClientAddr>,
+    id: String,
+    req: CentreEventRequest,
+    allowed: &[EventKind],
+) -> ApiResult<Json<CentreIncident>> {
     if req.deadline_at_ms.is_some_and(|d| !safe_integer(d)) {
         return Err(ApiError::bad_request("deadline_at_ms is a time in milliseconds"));
     }
     let kind = EventKind::parse(&req.kind)
-        .filter(|k| !k.is_worker_event() && *k != EventKind::Reported)
+        .filter(|k| allowed.contains(k))
         .ok_or_else(|| {
-            ApiError::bad_request("kind must be dispatched, accepted, progress, resolved, closed or returned")
+            let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
+            ApiError::bad_request(format!("kind must be one of {}", names.join(", ")))
         })?;
+    let detail = json!({"kind": kind.as_str(), "department": req.department, "deadline_at_ms": req.deadline_at_ms});
     let now = state.now_ms();
-    let incident = state.store.centre_event(&caller, &id, req, kind, now).await?;
+    let incident = state.store.centre_event(caller, &id, req, kind, now).await?;
+    // Notes may name people: the log keeps the kind, department and deadline.
+    accounts::record(state, caller, addr, kind.as_str(), Some(&id), detail).await?;
     Ok(Json(incident))
 }
 
 /// `GET /v1/conflicts`: concurrent edits in the caller's grids (all for operators).
 pub async fn conflicts(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Vec<ConflictRecord>>> {
     let grids = match caller.role {
-        fieldgrid_protocol::Role::Operator => None,
-        fieldgrid_protocol::Role::Worker => Some(caller.grids.clone()),
+        Role::Operator | Role::Admin => None,
+        Role::Worker => Some(caller.grids.clone()),
+        Role::Department => return Err(ApiError::forbidden("not for a department account")),
     };
     Ok(Json(state.store.conflicts(grids).await?))
 }

@@ -114,6 +114,84 @@ enum Command {
         #[arg(long, env = "FIELDGRID_PASSWORD")]
         password: String,
     },
+    /// Add an account for a department (it sees and handles what is dispatched to it).
+    AddDepartmentAccount {
+        /// User name.
+        #[arg(long)]
+        username: String,
+        /// Password (at least 8 characters).
+        #[arg(long, env = "FIELDGRID_PASSWORD")]
+        password: String,
+        /// The department's id.
+        #[arg(long)]
+        department: String,
+    },
+    /// Add an account for district IT (accounts, devices, the audit log).
+    AddAdmin {
+        /// User name.
+        #[arg(long)]
+        username: String,
+        /// Password (at least 8 characters).
+        #[arg(long, env = "FIELDGRID_PASSWORD")]
+        password: String,
+    },
+    /// Disable an account: every session ends at once.
+    DisableAccount {
+        /// User name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again.
+    EnableAccount {
+        /// User name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Set a new password: every old session ends.
+    ResetPassword {
+        /// User name.
+        #[arg(long)]
+        username: String,
+        /// The new password (at least 8 characters).
+        #[arg(long, env = "FIELDGRID_PASSWORD")]
+        password: String,
+    },
+    /// List an account's devices (JSON on stdout): last contact, revoked, wipe state.
+    Devices {
+        /// User name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Revoke a device: its sessions end and it cannot sign in again.
+    RevokeDevice {
+        /// User name.
+        #[arg(long)]
+        username: String,
+        /// The device's id (see `devices`).
+        #[arg(long)]
+        device: String,
+    },
+    /// Wipe a lost phone (`wipe`) or a retired one after it sends what waits (`send-then-wipe`).
+    WipeDevice {
+        /// User name.
+        #[arg(long)]
+        username: String,
+        /// The device's id (see `devices`).
+        #[arg(long)]
+        device: String,
+        /// `wipe` or `send-then-wipe`.
+        #[arg(long, default_value = "wipe")]
+        mode: String,
+    },
+    /// Print the audit log (JSON lines on stdout), from a position on.
+    Audit {
+        /// Lines after this position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many lines.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
     /// Add a department incidents are dispatched to.
     AddDepartment {
         /// Department id.
@@ -237,10 +315,80 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             );
             Ok(())
         }
+        Some(Command::AddDepartmentAccount {
+            username,
+            password,
+            department,
+        }) => {
+            let id = session()?
+                .admin()
+                .add_department_account(username, password, department)?;
+            tracing::info!(account = %id, "department account saved");
+            Ok(())
+        }
+        Some(Command::AddAdmin { username, password }) => {
+            let id = session()?.admin().add_account(username, password, Role::Admin)?;
+            tracing::info!(account = %id, "district IT account saved");
+            Ok(())
+        }
+        Some(Command::DisableAccount { username }) | Some(Command::EnableAccount { username }) => {
+            let s = session()?;
+            let id = account_of(&s, username)?;
+            let disable = matches!(&cli.command, Some(Command::DisableAccount { .. }));
+            s.admin().set_disabled(&id, disable)?;
+            tracing::info!(account = %id, disabled = disable, "account saved");
+            Ok(())
+        }
+        Some(Command::ResetPassword { username, password }) => {
+            let s = session()?;
+            let id = account_of(&s, username)?;
+            s.admin().reset_password(&id, username, password)?;
+            tracing::info!(account = %id, "password reset; every session of the account ended");
+            Ok(())
+        }
+        Some(Command::Devices { username }) => {
+            let s = session()?;
+            let devices = s.admin().devices(&account_of(&s, username)?)?;
+            print_json_lines(devices.iter())
+        }
+        Some(Command::RevokeDevice { username, device }) => {
+            let s = session()?;
+            s.admin().revoke_device(&account_of(&s, username)?, device)?;
+            tracing::info!("device revoked");
+            Ok(())
+        }
+        Some(Command::WipeDevice { username, device, mode }) => {
+            let mode = match mode.as_str() {
+                "wipe" => crate::store::WipeMode::Wipe,
+                "send-then-wipe" | "send_then_wipe" => crate::store::WipeMode::SendThenWipe,
+                _ => return Err("mode is wipe or send-then-wipe".into()),
+            };
+            let s = session()?;
+            s.admin().wipe_device(&account_of(&s, username)?, device, mode)?;
+            tracing::info!("wipe asked for: the device learns it at its next contact");
+            Ok(())
+        }
+        Some(Command::Audit { after, limit }) => print_json_lines(session()?.admin().audit_log(*after, *limit)?.iter()),
         Some(Command::AddDepartment { id, name }) => {
             session()?.admin().add_department(id, name)?;
             tracing::info!(department = %id, "department saved");
             Ok(())
         }
     }
+}
+
+fn account_of(session: &AdminSession, username: &str) -> Result<String, String> {
+    session
+        .admin()
+        .account_id(username)?
+        .ok_or_else(|| "no such account".to_owned())
+}
+
+/// A command that lists prints one JSON object a line on stdout.
+#[allow(clippy::print_stdout)]
+fn print_json_lines<T: serde::Serialize>(items: impl Iterator<Item = T>) -> Result<(), String> {
+    for item in items {
+        println!("{}", serde_json::to_string(&item).map_err(|e| e.to_string())?);
+    }
+    Ok(())
 }

@@ -574,6 +574,13 @@ pub fn centre_event(
     now: i64,
 ) -> Result<(Record, Record), crate::error::ApiError> {
     use crate::error::ApiError;
+    // A department acts only on what was dispatched to it; anything else
+    // does not exist for it.
+    if caller.role == fieldgrid_protocol::Role::Department
+        && (caller.department.is_none() || incident.str("department") != caller.department.as_deref())
+    {
+        return Err(ApiError::not_found("no such incident"));
+    }
     if kind == EventKind::Dispatched {
         if !department_known {
             return Err(ApiError::bad_request("dispatch needs a known department"));

@@ -7,6 +7,7 @@
 //! district past one machine. What a device may write is decided by the
 //! core's rules, the very code devices run (`decide.rs`).
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod bulk;
@@ -116,8 +117,16 @@ pub struct AppState {
     pub config: Config,
     /// Folder of photo blobs.
     pub photo_dir: PathBuf,
+    /// Request slots of requests that carry a token.
     in_flight: Semaphore,
+    /// Request slots of requests that do not (sign-ins, health): a flood of
+    /// them, stalled bodies included, cannot take the slots signed-in
+    /// phones need.
+    anonymous: Semaphore,
 }
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl AppState {
     /// Server time now (ms).
@@ -126,9 +135,15 @@ impl AppState {
     }
 }
 
-/// Answers 429 with `Retry-After` when too many requests are in flight.
+/// Answers 429 with `Retry-After` when too many requests are in flight:
+/// requests with a token and those without each have their own slots.
 async fn shed_load(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    match state.in_flight.try_acquire() {
+    let slots = if request.headers().contains_key(axum::http::header::AUTHORIZATION) {
+        &state.in_flight
+    } else {
+        &state.anonymous
+    };
+    match slots.try_acquire() {
         Ok(_permit) => next.run(request).await,
         Err(_) => {
             let mut e = ApiError::new(
@@ -140,6 +155,26 @@ async fn shed_load(State(state): State<Arc<AppState>>, request: Request, next: N
             axum::response::IntoResponse::into_response(e)
         }
     }
+}
+
+/// Adds the `fieldgrid-wipe` header to every answer to a device that is to
+/// be wiped (the `Caller` extractor learns it from the session).
+async fn wipe_signal(mut request: Request, next: Next) -> Response {
+    let signal = auth::WipeSignal::default();
+    request.extensions_mut().insert(signal.clone());
+    let mut response = next.run(request).await;
+    let mode = *signal.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(mode) = mode {
+        let value = match mode {
+            store::WipeMode::Wipe => "wipe",
+            store::WipeMode::SendThenWipe => "send-then-wipe",
+        };
+        response.headers_mut().insert(
+            fieldgrid_protocol::WIPE_HEADER,
+            axum::http::HeaderValue::from_static(value),
+        );
+    }
+    response
 }
 
 /// Refuses a request that names a protocol version other than this
@@ -163,16 +198,39 @@ pub async fn open_state(config: Config) -> Result<Arc<AppState>, String> {
     if config.receipt_retention_ms < MIN_RECEIPT_RETENTION_MS {
         return Err("receipts are kept at least 90 days".into());
     }
+    private_dir(&config.data_dir)?;
     let store = Store::open(&config.location(), config.request_timeout).await?;
     let photo_dir = config.data_dir.join("photos");
     let partial = photos::partial_dir(&photo_dir);
     std::fs::create_dir_all(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    // Only the server's user reads what it keeps: the folders (and so every
+    // photo in them) and the database file (SQLite gives its WAL the same).
+    for dir in [&photo_dir, &partial] {
+        private_dir(dir)?;
+    }
+    let db = config.data_dir.join("server.db");
+    if db.exists() {
+        set_mode(&db, 0o600)?;
+    }
     Ok(Arc::new(AppState {
         store,
         in_flight: Semaphore::new(config.max_in_flight),
+        anonymous: Semaphore::new((config.max_in_flight / 8).max(16)),
         photo_dir,
         config,
     }))
+}
+
+/// Creates `dir` if needed, readable by the server's user only.
+fn private_dir(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    set_mode(dir, 0o700)
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))
 }
 
 /// Housekeeping while the server runs, off the phones' path: unfinished
@@ -194,25 +252,78 @@ async fn maintain(state: Arc<AppState>) {
     }
 }
 
-/// Serves the protocol on `listener` until `shutdown` completes.
+/// Serves the protocol on `listener` until `shutdown` completes. Each
+/// connection is HTTP/1.1 with a header read timeout (a client that sends
+/// its headers slowly is cut off); each request knows its client address.
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
     let housekeeping = tokio::spawn(maintain(state.clone()));
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let ip = auth::ClientAddr(peer.ip());
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(axum::Extension(ip));
+                request.extensions_mut().insert(ip);
+                request
+            });
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    // Requests in flight finish (up to the request timeout).
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {}
+    }
     housekeeping.abort();
-    served
+    Ok(())
 }
 
 /// Every route of the protocol.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/health", get(|| async { "ok" }))
-        .route("/v1/session", post(auth::login))
+        .route("/v1/session", post(auth::login).delete(auth::logout))
+        .route("/v1/device/wiped", post(auth::device_wiped))
+        .route("/v1/accounts", get(accounts::list))
+        .route("/v1/accounts/{id}/disable", post(accounts::disable))
+        .route("/v1/accounts/{id}/enable", post(accounts::enable))
+        .route("/v1/accounts/{id}/password", post(accounts::reset_password))
+        .route("/v1/accounts/{id}/devices", get(accounts::devices))
+        .route("/v1/accounts/{id}/devices/{device}/revoke", post(accounts::revoke))
+        .route("/v1/accounts/{id}/devices/{device}/wipe", post(accounts::wipe))
+        .route("/v1/audit", get(accounts::audit))
+        .route("/v1/department/incidents", get(centre::department_incidents))
+        .route("/v1/department/incidents/{id}/events", post(centre::department_event))
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/changes", get(sync::changes))
         .route(
@@ -225,6 +336,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/centre/incidents", get(centre::incidents))
         .route("/v1/centre/incidents/{id}/events", post(centre::add_event))
         .route("/v1/centre/stats", get(centre::stats))
+        .layer(middleware::from_fn(wipe_signal))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(middleware::from_fn(protocol_version))
         // Inside the wire limit: bodies are decompressed as they are read,

@@ -24,9 +24,7 @@ pub async fn push(
     caller: Caller,
     ApiJson(req): ApiJson<PushRequest, { limits::PUSH_MAX_BYTES }>,
 ) -> ApiResult<Json<PushResponse>> {
-    if caller.role != Role::Worker {
-        return Err(ApiError::forbidden("only grid workers push operations"));
-    }
+    caller.require(&[Role::Worker])?;
     if req.operations.len() > limits::PUSH_MAX_OPERATIONS {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,6 +78,15 @@ pub async fn changes(
     caller: Caller,
     ApiQuery(q): ApiQuery<ChangesQuery>,
 ) -> ApiResult<Json<ChangesResponse>> {
+    if caller.wipe.is_some() {
+        // No more data for a phone that is to be wiped (its pushes are still
+        // taken: nothing captured is lost).
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::WIPE_REQUESTED,
+            "this device is to be wiped",
+        ));
+    }
     let after = q.after.unwrap_or(0);
     if !safe_integer(after) {
         return Err(ApiError::bad_request("after is a cursor from a previous page"));

@@ -50,6 +50,7 @@ impl Transport for Scripted {
             account_id: "acct-1".into(),
             role: Role::Worker,
             grids: vec![self.grid.clone()],
+            department: None,
             server_time_ms: NOW_MS,
         })
     }

@@ -56,9 +56,14 @@ pub struct Credentials {
     pub password_hash: String,
     /// Role.
     pub role: Role,
+    /// A department account's department.
+    pub department: Option<String>,
+    /// The account is disabled.
+    pub disabled: bool,
 }
 
 /// A token's session: who, from which device, until when, with which grids.
+/// Tokens of a disabled account or a revoked device have none.
 #[derive(Clone, Debug)]
 pub struct Session {
     /// Account id.
@@ -69,10 +74,126 @@ pub struct Session {
     pub expires_at: i64,
     /// Role.
     pub role: Role,
+    /// The department of a department account.
+    pub department: Option<String>,
     /// Grids assigned now.
     pub grids: Vec<String>,
     /// Grids taken away within the drain period.
     pub draining: Vec<String>,
+    /// A remote wipe asked of this device and not yet confirmed.
+    pub wipe: Option<WipeMode>,
+    /// When the device was last seen (server ms, to the minute).
+    pub last_seen: i64,
+}
+
+/// How a device is to be wiped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WipeMode {
+    /// Erase the store, its keys and photos at the next contact.
+    Wipe,
+    /// Push what is waiting first (a phone being retired), then erase.
+    SendThenWipe,
+}
+
+impl WipeMode {
+    /// The stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WipeMode::Wipe => "wipe",
+            WipeMode::SendThenWipe => "send_then_wipe",
+        }
+    }
+
+    /// The mode of a stored name.
+    pub fn parse(s: &str) -> Option<WipeMode> {
+        match s {
+            "wipe" => Some(WipeMode::Wipe),
+            "send_then_wipe" => Some(WipeMode::SendThenWipe),
+            _ => None,
+        }
+    }
+}
+
+/// An account as district IT and operators see it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AccountInfo {
+    /// Id.
+    pub id: String,
+    /// User name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// A department account's department.
+    pub department: Option<String>,
+    /// When it was disabled (server ms), if it is.
+    pub disabled_at_ms: Option<i64>,
+    /// The grids assigned now.
+    pub grids: Vec<String>,
+}
+
+/// A device an account signed in from.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeviceInfo {
+    /// The device's own id.
+    pub device_id: String,
+    /// First sign-in (server ms).
+    pub first_seen_ms: i64,
+    /// Last contact (server ms, to the minute).
+    pub last_seen_ms: i64,
+    /// Revoked (server ms): its sessions ended, no new ones.
+    pub revoked_at_ms: Option<i64>,
+    /// A remote wipe asked for: `wipe` or `send_then_wipe`.
+    pub wipe: Option<WipeMode>,
+    /// When it was asked for (server ms).
+    pub wipe_requested_at_ms: Option<i64>,
+    /// When the device confirmed it (server ms).
+    pub wiped_at_ms: Option<i64>,
+}
+
+impl DeviceInfo {
+    /// `none`, `pending` or `done`.
+    pub fn wipe_state(&self) -> &'static str {
+        match (self.wipe, self.wiped_at_ms) {
+            (None, _) => "none",
+            (Some(_), None) => "pending",
+            (Some(_), Some(_)) => "done",
+        }
+    }
+}
+
+/// One line of the audit log: who did what to what, when, from where.
+/// Never carries personal data (ids, kinds and codes only).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Position in the log (its cursor).
+    #[serde(default)]
+    pub id: i64,
+    /// When (server ms).
+    pub at_ms: i64,
+    /// The acting account (`cli` for district IT's commands).
+    pub actor: String,
+    /// Its role.
+    pub role: String,
+    /// What was done (`dispatch`, `disable_account`, `wipe_device`, ...).
+    pub action: String,
+    /// The record or account acted on.
+    pub target: Option<String>,
+    /// Details without personal data (department, deadline, mode, ...).
+    pub detail: Value,
+    /// The client address, when over HTTP.
+    pub address: Option<String>,
+}
+
+/// How long sign-ins under a key (an account name, a client address) are
+/// locked after `failures` failures in a row: free for the first four, then
+/// one second, doubling with each failure, at most 15 minutes.
+pub fn lock_ms(failures: i64) -> i64 {
+    if failures < 5 {
+        0
+    } else {
+        (1_000i64 << (failures - 5).min(20)).min(15 * 60_000)
+    }
 }
 
 /// How long a device may still push to a grid taken from its account.
@@ -448,6 +569,92 @@ impl Store {
     /// The grids assigned to an account now.
     pub async fn grids_of(&self, account_id: &str) -> ApiResult<Vec<GridInfo>> {
         dispatch!(self, s => s.grids_of(account_id).await)
+    }
+
+    /// Adds a department account (or replaces its hash); its id.
+    pub async fn add_department_account(
+        &self,
+        username: &str,
+        hash: &str,
+        department: &str,
+        now: i64,
+    ) -> ApiResult<String> {
+        dispatch!(self, s => s.add_department_account(username, hash, department, now).await)
+    }
+
+    /// Ends the session of a token.
+    pub async fn sign_out(&self, token_hash: &str) -> ApiResult<()> {
+        dispatch!(self, s => s.sign_out(token_hash).await)
+    }
+
+    /// Every account, in user-name order.
+    pub async fn accounts(&self) -> ApiResult<Vec<AccountInfo>> {
+        dispatch!(self, s => s.accounts().await)
+    }
+
+    /// An account.
+    pub async fn account(&self, id: &str) -> ApiResult<Option<AccountInfo>> {
+        Ok(self.accounts().await?.into_iter().find(|a| a.id == id))
+    }
+
+    /// Disables an account (every session ends at once) or enables it again.
+    pub async fn set_disabled(&self, account_id: &str, disabled_at: Option<i64>) -> ApiResult<bool> {
+        dispatch!(self, s => s.set_disabled(account_id, disabled_at).await)
+    }
+
+    /// Replaces an account's password hash; every session of it ends.
+    pub async fn set_password(&self, account_id: &str, hash: &str) -> ApiResult<bool> {
+        dispatch!(self, s => s.set_password(account_id, hash).await)
+    }
+
+    /// The devices an account signed in from.
+    pub async fn devices(&self, account_id: &str) -> ApiResult<Vec<DeviceInfo>> {
+        dispatch!(self, s => s.devices(account_id).await)
+    }
+
+    /// Notes a device's sign-in or contact (its first and last seen).
+    pub async fn touch_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+        dispatch!(self, s => s.touch_device(account_id, device_id, now).await)
+    }
+
+    /// Revokes a device: its sessions end and it cannot sign in again.
+    pub async fn revoke_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<bool> {
+        dispatch!(self, s => s.revoke_device(account_id, device_id, now).await)
+    }
+
+    /// Asks a device to wipe itself at its next contact.
+    pub async fn request_wipe(&self, account_id: &str, device_id: &str, mode: WipeMode, now: i64) -> ApiResult<bool> {
+        dispatch!(self, s => s.request_wipe(account_id, device_id, mode, now).await)
+    }
+
+    /// A device confirms its wipe: recorded, its sessions end.
+    pub async fn confirm_wipe(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+        dispatch!(self, s => s.confirm_wipe(account_id, device_id, now).await)
+    }
+
+    /// Until when sign-ins under these keys are locked (server ms; 0: not).
+    pub async fn locked_until(&self, keys: &[String]) -> ApiResult<i64> {
+        dispatch!(self, s => s.locked_until(keys).await)
+    }
+
+    /// Counts a failed sign-in under each key; the lock grows with the count.
+    pub async fn sign_in_failed(&self, keys: &[String], now: i64) -> ApiResult<()> {
+        dispatch!(self, s => s.sign_in_failed(keys, now).await)
+    }
+
+    /// Forgets the failures of these keys (a sign-in succeeded).
+    pub async fn sign_in_succeeded(&self, keys: &[String]) -> ApiResult<()> {
+        dispatch!(self, s => s.sign_in_succeeded(keys).await)
+    }
+
+    /// Adds a line to the audit log.
+    pub async fn audit(&self, entry: &AuditEntry) -> ApiResult<()> {
+        dispatch!(self, s => s.audit(entry).await)
+    }
+
+    /// The audit log after a position, oldest first.
+    pub async fn audit_log(&self, after: i64, limit: usize) -> ApiResult<Vec<AuditEntry>> {
+        dispatch!(self, s => s.audit_log(after, limit).await)
     }
 
     // ---- sync ----

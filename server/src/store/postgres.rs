@@ -25,8 +25,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::sqlite::{change_of, page_of, stats_of};
 use super::{
-    Credentials, DRAIN_MS, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Session, StoredReceipt, Tx,
-    centre_event_in, centre_incident, open_statuses, push_in,
+    AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
+    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_statuses, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -36,7 +36,8 @@ use crate::records::{IncidentRow, Record};
 /// Schema migrations, append-only; `schema_version` holds how many ran.
 /// (No migration library supports both engines at our rusqlite version;
 /// this is the same loop as the SQLite engine's, in transactional DDL.)
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE grids (
     id text PRIMARY KEY, code text NOT NULL UNIQUE, name text NOT NULL,
     community text NOT NULL, sub_district text NOT NULL
@@ -133,7 +134,44 @@ CREATE INDEX incidents_community ON incidents(community, reported_at);
 CREATE INDEX incidents_category ON incidents(category, reported_at);
 CREATE INDEX incidents_department ON incidents(department, reported_at);
 CREATE INDEX incidents_stats ON incidents(grid_id, status, deadline_at, finished_at);
-"#];
+"#,
+    r#"
+ALTER TABLE accounts DROP CONSTRAINT accounts_role_check;
+ALTER TABLE accounts ADD CONSTRAINT accounts_role_check CHECK (role IN ('worker', 'operator', 'department', 'admin'));
+ALTER TABLE accounts ADD COLUMN department_id text REFERENCES departments(id);
+ALTER TABLE accounts ADD COLUMN disabled_at bigint;
+CREATE TABLE devices (
+    account_id        text NOT NULL REFERENCES accounts(id),
+    device_id         text NOT NULL,
+    first_seen        bigint NOT NULL,
+    last_seen         bigint NOT NULL,
+    revoked_at        bigint,
+    wipe              text CHECK (wipe IN ('wipe', 'send_then_wipe')),
+    wipe_requested_at bigint,
+    wiped_at          bigint,
+    PRIMARY KEY (account_id, device_id)
+);
+INSERT INTO devices (account_id, device_id, first_seen, last_seen)
+    SELECT account_id, device_id, min(expires_at), max(expires_at) FROM tokens GROUP BY account_id, device_id;
+CREATE TABLE sign_in_failures (
+    key          text PRIMARY KEY,
+    failures     bigint NOT NULL,
+    locked_until bigint NOT NULL,
+    updated_at   bigint NOT NULL
+);
+CREATE TABLE audit (
+    id      bigserial PRIMARY KEY,
+    at      bigint NOT NULL,
+    actor   text NOT NULL,
+    role    text NOT NULL,
+    action  text NOT NULL,
+    target  text,
+    detail  text NOT NULL DEFAULT '{}',
+    address text
+);
+CREATE INDEX audit_at ON audit(at);
+"#,
+];
 
 /// The advisory lock key under which rows are stamped with their seq.
 const STAMP_LOCK: i64 = 0x6669_656c_6467; // "fieldg"
@@ -232,7 +270,7 @@ pub struct PgStore {
 }
 
 fn role_of(s: &str) -> Role {
-    if s == "operator" { Role::Operator } else { Role::Worker }
+    Role::parse(s).unwrap_or(Role::Worker)
 }
 
 fn record_of(r: &Row) -> Record {
@@ -381,10 +419,7 @@ impl PgStore {
 
     pub(super) async fn add_account(&self, username: &str, hash: &str, role: Role, now: i64) -> ApiResult<String> {
         let id = format!("acct-{}", uuid::Uuid::now_v7());
-        let role = match role {
-            Role::Worker => "worker",
-            Role::Operator => "operator",
-        };
+        let role = role.as_str();
         let row = self
             .client()
             .await?
@@ -425,7 +460,7 @@ impl PgStore {
             .client()
             .await?
             .query_opt(
-                "SELECT id, password_hash, role FROM accounts WHERE username = $1",
+                "SELECT id, password_hash, role, department_id, disabled_at IS NOT NULL FROM accounts WHERE username = $1",
                 &[&username],
             )
             .await
@@ -434,6 +469,8 @@ impl PgStore {
             account_id: r.get(0),
             password_hash: r.get(1),
             role: role_of(&r.get::<_, String>(2)),
+            department: r.get(3),
+            disabled: r.get(4),
         }))
     }
 
@@ -462,8 +499,10 @@ impl PgStore {
         let c = self.client().await?;
         let Some(row) = c
             .query_opt(
-                "SELECT t.account_id, t.device_id, t.expires_at, a.role FROM tokens t
-                 JOIN accounts a ON a.id = t.account_id WHERE t.hash = $1",
+                "SELECT t.account_id, t.device_id, t.expires_at, a.role, a.department_id, d.wipe, d.wiped_at, d.last_seen
+                 FROM tokens t JOIN accounts a ON a.id = t.account_id AND a.disabled_at IS NULL
+                 LEFT JOIN devices d ON d.account_id = t.account_id AND d.device_id = t.device_id
+                 WHERE t.hash = $1 AND d.revoked_at IS NULL",
                 &[&token_hash],
             )
             .await
@@ -490,14 +529,291 @@ impl PgStore {
             }
         }
         grids.sort();
+        let wiped_at: Option<i64> = row.get(6);
+        let wipe: Option<String> = row.get(5);
         Ok(Some(Session {
             account_id,
             device_id: row.get(1),
             expires_at: row.get(2),
             role: role_of(&row.get::<_, String>(3)),
+            department: row.get(4),
             grids,
             draining,
+            wipe: wipe.filter(|_| wiped_at.is_none()).as_deref().and_then(WipeMode::parse),
+            last_seen: row.get::<_, Option<i64>>(7).unwrap_or(0),
         }))
+    }
+
+    pub(super) async fn add_department_account(
+        &self,
+        username: &str,
+        hash: &str,
+        department: &str,
+        now: i64,
+    ) -> ApiResult<String> {
+        let id = format!("acct-{}", uuid::Uuid::now_v7());
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "INSERT INTO accounts (id, username, password_hash, role, department_id, created_at)
+                 VALUES ($1, $2, $3, 'department', $4, $5)
+                 ON CONFLICT (username) DO UPDATE SET password_hash = $3, role = 'department', department_id = $4
+                 RETURNING id",
+                &[&id, &username, &hash, &department, &now],
+            )
+            .await
+            .map_err(|_| ApiError::bad_request("unknown department"))?;
+        Ok(row.get(0))
+    }
+
+    pub(super) async fn sign_out(&self, token_hash: &str) -> ApiResult<()> {
+        self.client()
+            .await?
+            .execute("DELETE FROM tokens WHERE hash = $1", &[&token_hash])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn accounts(&self) -> ApiResult<Vec<AccountInfo>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT a.id, a.username, a.role, a.department_id, a.disabled_at,
+                   coalesce((SELECT array_agg(grid_id ORDER BY grid_id) FROM assignments s
+                             WHERE s.account_id = a.id AND s.revoked_at IS NULL), '{}')
+                 FROM accounts a ORDER BY a.username",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| AccountInfo {
+                id: r.get(0),
+                username: r.get(1),
+                role: role_of(&r.get::<_, String>(2)),
+                department: r.get(3),
+                disabled_at_ms: r.get(4),
+                grids: r.get(5),
+            })
+            .collect())
+    }
+
+    pub(super) async fn set_disabled(&self, account_id: &str, disabled_at: Option<i64>) -> ApiResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "UPDATE accounts SET disabled_at = $2 WHERE id = $1",
+                &[&account_id, &disabled_at],
+            )
+            .await
+            .map_err(pg)?;
+        if disabled_at.is_some() {
+            tx.execute("DELETE FROM tokens WHERE account_id = $1", &[&account_id])
+                .await
+                .map_err(pg)?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn set_password(&self, account_id: &str, hash: &str) -> ApiResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "UPDATE accounts SET password_hash = $2 WHERE id = $1",
+                &[&account_id, &hash],
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute("DELETE FROM tokens WHERE account_id = $1", &[&account_id])
+            .await
+            .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn devices(&self, account_id: &str) -> ApiResult<Vec<DeviceInfo>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT device_id, first_seen, last_seen, revoked_at, wipe, wipe_requested_at, wiped_at
+                 FROM devices WHERE account_id = $1 ORDER BY last_seen DESC",
+                &[&account_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| DeviceInfo {
+                device_id: r.get(0),
+                first_seen_ms: r.get(1),
+                last_seen_ms: r.get(2),
+                revoked_at_ms: r.get(3),
+                wipe: r.get::<_, Option<String>>(4).as_deref().and_then(WipeMode::parse),
+                wipe_requested_at_ms: r.get(5),
+                wiped_at_ms: r.get(6),
+            })
+            .collect())
+    }
+
+    pub(super) async fn touch_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO devices (account_id, device_id, first_seen, last_seen) VALUES ($1, $2, $3, $3)
+                 ON CONFLICT (account_id, device_id) DO UPDATE SET last_seen = greatest(devices.last_seen, $3)",
+                &[&account_id, &device_id, &now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn revoke_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<bool> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, $3) WHERE account_id = $1 AND device_id = $2",
+                &[&account_id, &device_id, &now],
+            )
+            .await
+            .map_err(pg)?;
+        tx.execute(
+            "DELETE FROM tokens WHERE account_id = $1 AND device_id = $2",
+            &[&account_id, &device_id],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn request_wipe(
+        &self,
+        account_id: &str,
+        device_id: &str,
+        mode: WipeMode,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE devices SET wipe = $3, wipe_requested_at = $4, wiped_at = NULL
+                 WHERE account_id = $1 AND device_id = $2",
+                &[&account_id, &device_id, &mode.as_str(), &now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn confirm_wipe(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg)?;
+        tx.execute(
+            "UPDATE devices SET wiped_at = $3 WHERE account_id = $1 AND device_id = $2 AND wipe IS NOT NULL",
+            &[&account_id, &device_id, &now],
+        )
+        .await
+        .map_err(pg)?;
+        tx.execute(
+            "DELETE FROM tokens WHERE account_id = $1 AND device_id = $2",
+            &[&account_id, &device_id],
+        )
+        .await
+        .map_err(pg)?;
+        tx.commit().await.map_err(pg)
+    }
+
+    pub(super) async fn locked_until(&self, keys: &[String]) -> ApiResult<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT coalesce(max(locked_until), 0)::bigint FROM sign_in_failures WHERE key = ANY($1)",
+                &[&keys],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+
+    pub(super) async fn sign_in_failed(&self, keys: &[String], now: i64) -> ApiResult<()> {
+        let c = self.client().await?;
+        for key in keys {
+            let row = c
+                .query_one(
+                    "INSERT INTO sign_in_failures (key, failures, locked_until, updated_at) VALUES ($1, 1, 0, $2)
+                     ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, updated_at = $2
+                     RETURNING failures",
+                    &[key, &now],
+                )
+                .await
+                .map_err(pg)?;
+            let failures: i64 = row.get(0);
+            c.execute(
+                "UPDATE sign_in_failures SET locked_until = $2 WHERE key = $1",
+                &[key, &(now + lock_ms(failures))],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn sign_in_succeeded(&self, keys: &[String]) -> ApiResult<()> {
+        self.client()
+            .await?
+            .execute("DELETE FROM sign_in_failures WHERE key = ANY($1)", &[&keys])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn audit(&self, e: &AuditEntry) -> ApiResult<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO audit (at, actor, role, action, target, detail, address) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&e.at_ms, &e.actor, &e.role, &e.action, &e.target, &e.detail.to_string(), &e.address],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    pub(super) async fn audit_log(&self, after: i64, limit: usize) -> ApiResult<Vec<AuditEntry>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, at, actor, role, action, target, detail, address FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after, &(limit as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                id: r.get(0),
+                at_ms: r.get(1),
+                actor: r.get(2),
+                role: r.get(3),
+                action: r.get(4),
+                target: r.get(5),
+                detail: serde_json::from_str(&r.get::<_, String>(6)).unwrap_or_default(),
+                address: r.get(7),
+            })
+            .collect())
     }
 
     pub(super) async fn grids_of(&self, account_id: &str) -> ApiResult<Vec<GridInfo>> {

@@ -17,8 +17,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
-    Credentials, DRAIN_MS, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Session, StoredReceipt, Tx,
-    centre_event_in, centre_incident, open_statuses, push_in, run_ready,
+    AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
+    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_statuses, push_in, run_ready,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -177,6 +177,61 @@ CREATE INDEX incidents_department ON incidents(department, reported_at);
 -- What the statistics read, without touching the table.
 CREATE INDEX incidents_stats ON incidents(grid_id, status, deadline_at, finished_at);
 "#,
+    r#"
+-- Accounts of four roles; departments have accounts; a disabled account
+-- keeps its row (and its history) but no session. (Rebuilt for its CHECK:
+-- the runner turns foreign keys off around migrations and checks them after.)
+CREATE TABLE accounts_v3 (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('worker', 'operator', 'department', 'admin')),
+    department_id TEXT REFERENCES departments(id),
+    disabled_at   INTEGER,
+    created_at    INTEGER NOT NULL
+);
+INSERT INTO accounts_v3 (id, username, password_hash, role, created_at)
+    SELECT id, username, password_hash, role, created_at FROM accounts;
+DROP TABLE accounts;
+ALTER TABLE accounts_v3 RENAME TO accounts;
+
+-- The devices each account signed in from: last contact (to the minute), a
+-- revocation, a remote wipe asked for and confirmed.
+CREATE TABLE devices (
+    account_id        TEXT NOT NULL REFERENCES accounts(id),
+    device_id         TEXT NOT NULL,
+    first_seen        INTEGER NOT NULL,
+    last_seen         INTEGER NOT NULL,
+    revoked_at        INTEGER,
+    wipe              TEXT CHECK (wipe IN ('wipe', 'send_then_wipe')),
+    wipe_requested_at INTEGER,
+    wiped_at          INTEGER,
+    PRIMARY KEY (account_id, device_id)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO devices (account_id, device_id, first_seen, last_seen)
+    SELECT account_id, device_id, min(expires_at), max(expires_at) FROM tokens GROUP BY account_id, device_id;
+
+-- Failed sign-ins per account name and per client address, for growing lockouts.
+CREATE TABLE sign_in_failures (
+    key          TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Every operator, department and administrator action: who, when, what, from where.
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    actor   TEXT NOT NULL,
+    role    TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    target  TEXT,
+    detail  TEXT NOT NULL DEFAULT '{}',
+    address TEXT
+);
+CREATE INDEX audit_at ON audit(at);
+"#,
 ];
 
 /// Reader connections in the pool.
@@ -193,6 +248,17 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {
+    // Rebuilding a table other tables refer to needs foreign keys off
+    // (SQLite's own procedure); they are checked before each step commits.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(|e| e.to_string())?;
+    let migrated = migrate_steps(conn);
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(|e| e.to_string())?;
+    migrated
+}
+
+fn migrate_steps(conn: &mut Connection) -> Result<(), String> {
     loop {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -211,6 +277,12 @@ fn migrate(conn: &mut Connection) -> Result<(), String> {
         };
         tracing::info!(from = v, to = v + 1, "migrating the server database");
         tx.execute_batch(step).map_err(|e| e.to_string())?;
+        let broken: i64 = tx
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .map_err(|e| e.to_string())?;
+        if broken > 0 {
+            return Err(format!("migration {} left {broken} broken references", v + 1));
+        }
         tx.pragma_update(None, "user_version", v + 1)
             .map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
@@ -467,17 +539,20 @@ impl SqliteStore {
     pub(super) async fn credentials(self: &Arc<Self>, username: &str) -> ApiResult<Option<Credentials>> {
         let username = username.to_owned();
         self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT id, password_hash, role FROM accounts WHERE username = ?1")?
-                    .query_row([username], |r| {
-                        Ok(Credentials {
-                            account_id: r.get(0)?,
-                            password_hash: r.get(1)?,
-                            role: role_of(&r.get::<_, String>(2)?),
-                        })
-                    })
-                    .optional()?,
-            )
+            Ok(c.prepare_cached(
+                "SELECT id, password_hash, role, department_id, disabled_at IS NOT NULL FROM accounts
+                     WHERE username = ?1",
+            )?
+            .query_row([username], |r| {
+                Ok(Credentials {
+                    account_id: r.get(0)?,
+                    password_hash: r.get(1)?,
+                    role: role_of(&r.get::<_, String>(2)?),
+                    department: r.get(3)?,
+                    disabled: r.get(4)?,
+                })
+            })
+            .optional()?)
         })
         .await
     }
@@ -504,16 +579,34 @@ impl SqliteStore {
     pub(super) async fn session(self: &Arc<Self>, token_hash: &str, now: i64) -> ApiResult<Option<Session>> {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
-            let row: Option<(String, String, i64, String)> = c
+            let session = c
                 .prepare_cached(
-                    "SELECT t.account_id, t.device_id, t.expires_at, a.role FROM tokens t
-                     JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1",
+                    "SELECT t.account_id, t.device_id, t.expires_at, a.role, a.department_id, d.wipe, d.wiped_at,
+                       d.last_seen
+                     FROM tokens t JOIN accounts a ON a.id = t.account_id AND a.disabled_at IS NULL
+                     LEFT JOIN devices d ON d.account_id = t.account_id AND d.device_id = t.device_id
+                     WHERE t.hash = ?1 AND d.revoked_at IS NULL",
                 )?
-                .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_row([token_hash], |r| {
+                    let wipe: Option<String> = r.get(5)?;
+                    let wiped_at: Option<i64> = r.get(6)?;
+                    Ok(Session {
+                        account_id: r.get(0)?,
+                        device_id: r.get(1)?,
+                        expires_at: r.get(2)?,
+                        role: role_of(&r.get::<_, String>(3)?),
+                        department: r.get(4)?,
+                        grids: Vec::new(),
+                        draining: Vec::new(),
+                        wipe: wipe.filter(|_| wiped_at.is_none()).as_deref().and_then(WipeMode::parse),
+                        last_seen: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
+                    })
+                })
                 .optional()?;
-            let Some((account_id, device_id, expires_at, role)) = row else {
+            let Some(mut session) = session else {
                 return Ok(None);
             };
+            let account_id = session.account_id.clone();
             let mut grids = Vec::new();
             let mut draining = Vec::new();
             let mut stmt = c.prepare_cached("SELECT grid_id, revoked_at FROM assignments WHERE account_id = ?1")?;
@@ -527,14 +620,257 @@ impl SqliteStore {
                 }
             }
             grids.sort();
-            Ok(Some(Session {
-                account_id,
-                device_id,
-                expires_at,
-                role: role_of(&role),
-                grids,
-                draining,
-            }))
+            session.grids = grids;
+            session.draining = draining;
+            Ok(Some(session))
+        })
+        .await
+    }
+
+    pub(super) async fn add_department_account(
+        self: &Arc<Self>,
+        username: &str,
+        hash: &str,
+        department: &str,
+        now: i64,
+    ) -> ApiResult<String> {
+        let (username, hash, department) = (username.to_owned(), hash.to_owned(), department.to_owned());
+        self.write(move |c| {
+            let id = format!("acct-{}", uuid::Uuid::now_v7());
+            c.query_row(
+                "INSERT INTO accounts (id, username, password_hash, role, department_id, created_at)
+                 VALUES (?1, ?2, ?3, 'department', ?4, ?5)
+                 ON CONFLICT (username) DO UPDATE SET password_hash = ?3, role = 'department', department_id = ?4
+                 RETURNING id",
+                params![id, username, hash, department, now],
+                |r| r.get(0),
+            )
+            .map_err(|_| ApiError::bad_request("unknown department"))
+        })
+        .await
+    }
+
+    pub(super) async fn sign_out(self: &Arc<Self>, token_hash: &str) -> ApiResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM tokens WHERE hash = ?1", [token_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn accounts(self: &Arc<Self>) -> ApiResult<Vec<AccountInfo>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT a.id, a.username, a.role, a.department_id, a.disabled_at,
+                   (SELECT json_group_array(grid_id) FROM assignments s WHERE s.account_id = a.id AND s.revoked_at IS NULL)
+                 FROM accounts a ORDER BY a.username",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let grids: String = r.get(5)?;
+                Ok(AccountInfo {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    role: role_of(&r.get::<_, String>(2)?),
+                    department: r.get(3)?,
+                    disabled_at_ms: r.get(4)?,
+                    grids: serde_json::from_str(&grids).unwrap_or_default(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn set_disabled(self: &Arc<Self>, account_id: &str, disabled_at: Option<i64>) -> ApiResult<bool> {
+        let account_id = account_id.to_owned();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE accounts SET disabled_at = ?2 WHERE id = ?1",
+                params![account_id, disabled_at],
+            )?;
+            if disabled_at.is_some() {
+                c.execute("DELETE FROM tokens WHERE account_id = ?1", [&account_id])?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub(super) async fn set_password(self: &Arc<Self>, account_id: &str, hash: &str) -> ApiResult<bool> {
+        let (account_id, hash) = (account_id.to_owned(), hash.to_owned());
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+                params![account_id, hash],
+            )?;
+            c.execute("DELETE FROM tokens WHERE account_id = ?1", [&account_id])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub(super) async fn devices(self: &Arc<Self>, account_id: &str) -> ApiResult<Vec<DeviceInfo>> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT device_id, first_seen, last_seen, revoked_at, wipe, wipe_requested_at, wiped_at
+                 FROM devices WHERE account_id = ?1 ORDER BY last_seen DESC",
+            )?;
+            let rows = stmt.query_map([account_id], |r| {
+                Ok(DeviceInfo {
+                    device_id: r.get(0)?,
+                    first_seen_ms: r.get(1)?,
+                    last_seen_ms: r.get(2)?,
+                    revoked_at_ms: r.get(3)?,
+                    wipe: r.get::<_, Option<String>>(4)?.as_deref().and_then(WipeMode::parse),
+                    wipe_requested_at_ms: r.get(5)?,
+                    wiped_at_ms: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn touch_device(self: &Arc<Self>, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+        let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO devices (account_id, device_id, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (account_id, device_id) DO UPDATE SET last_seen = max(last_seen, ?3)",
+            )?
+            .execute(params![account_id, device_id, now])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn revoke_device(
+        self: &Arc<Self>,
+        account_id: &str,
+        device_id: &str,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?3) WHERE account_id = ?1 AND device_id = ?2",
+                params![account_id, device_id, now],
+            )?;
+            c.execute(
+                "DELETE FROM tokens WHERE account_id = ?1 AND device_id = ?2",
+                params![account_id, device_id],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub(super) async fn request_wipe(
+        self: &Arc<Self>,
+        account_id: &str,
+        device_id: &str,
+        mode: WipeMode,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE devices SET wipe = ?3, wipe_requested_at = ?4, wiped_at = NULL
+                 WHERE account_id = ?1 AND device_id = ?2",
+                params![account_id, device_id, mode.as_str(), now],
+            )? == 1)
+        })
+        .await
+    }
+
+    pub(super) async fn confirm_wipe(self: &Arc<Self>, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+        let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE devices SET wiped_at = ?3 WHERE account_id = ?1 AND device_id = ?2 AND wipe IS NOT NULL",
+                params![account_id, device_id, now],
+            )?;
+            c.execute(
+                "DELETE FROM tokens WHERE account_id = ?1 AND device_id = ?2",
+                params![account_id, device_id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn locked_until(self: &Arc<Self>, keys: &[String]) -> ApiResult<i64> {
+        let keys = keys.to_vec();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT coalesce(max(locked_until), 0) FROM sign_in_failures WHERE key IN (SELECT value FROM json_each(?1))",
+            )?
+            .query_row([serde_json::to_string(&keys)?], |r| r.get(0))?)
+        })
+        .await
+    }
+
+    pub(super) async fn sign_in_failed(self: &Arc<Self>, keys: &[String], now: i64) -> ApiResult<()> {
+        let keys = keys.to_vec();
+        self.write(move |c| {
+            for key in &keys {
+                let failures: i64 = c
+                    .prepare_cached(
+                        "INSERT INTO sign_in_failures (key, failures, locked_until, updated_at) VALUES (?1, 1, 0, ?2)
+                         ON CONFLICT (key) DO UPDATE SET failures = failures + 1, updated_at = ?2 RETURNING failures",
+                    )?
+                    .query_row(params![key, now], |r| r.get(0))?;
+                c.prepare_cached("UPDATE sign_in_failures SET locked_until = ?2 WHERE key = ?1")?
+                    .execute(params![key, now + lock_ms(failures)])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn sign_in_succeeded(self: &Arc<Self>, keys: &[String]) -> ApiResult<()> {
+        let keys = keys.to_vec();
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM sign_in_failures WHERE key IN (SELECT value FROM json_each(?1))")?
+                .execute([serde_json::to_string(&keys)?])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn audit(self: &Arc<Self>, e: &AuditEntry) -> ApiResult<()> {
+        let e = e.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO audit (at, actor, role, action, target, detail, address) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![e.at_ms, e.actor, e.role, e.action, e.target, e.detail.to_string(), e.address])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn audit_log(self: &Arc<Self>, after: i64, limit: usize) -> ApiResult<Vec<AuditEntry>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, at, actor, role, action, target, detail, address FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], |r| {
+                let detail: String = r.get(6)?;
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    actor: r.get(2)?,
+                    role: r.get(3)?,
+                    action: r.get(4)?,
+                    target: r.get(5)?,
+                    detail: serde_json::from_str(&detail).unwrap_or_default(),
+                    address: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }
@@ -917,14 +1253,11 @@ impl SqliteStore {
 }
 
 fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Worker => "worker",
-        Role::Operator => "operator",
-    }
+    role.as_str()
 }
 
 fn role_of(s: &str) -> Role {
-    if s == "operator" { Role::Operator } else { Role::Worker }
+    Role::parse(s).unwrap_or(Role::Worker)
 }
 
 /// A change from its columns, with the size of its fields.
