@@ -80,6 +80,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long receipts are kept for repeats (at least 90 days).
     pub receipt_retention_ms: i64,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
     /// The server clock (tests move it).
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
@@ -99,6 +101,7 @@ impl Config {
             max_in_flight: 256,
             request_timeout: Duration::from_secs(30),
             receipt_retention_ms: 2 * MIN_RECEIPT_RETENTION_MS,
+            header_timeout: Duration::from_secs(10),
             clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
         }
     }
@@ -124,9 +127,6 @@ pub struct AppState {
     /// phones need.
     anonymous: Semaphore,
 }
-
-/// How long a client may take to send a request's headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl AppState {
     /// Server time now (ms).
@@ -263,6 +263,7 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
     let housekeeping = tokio::spawn(maintain(state.clone()));
+    let header_timeout = state.config.header_timeout;
     let app = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -288,7 +289,7 @@ pub async fn serve(
                 request
             });
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
+        http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
         let connection = http.serve_connection(
             TokioIo::new(stream),
             hyper_util::service::TowerToHyperService::new(service),

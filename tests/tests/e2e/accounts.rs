@@ -1,0 +1,471 @@
+//! Accounts, sessions and devices (issue 13), through the real server on
+//! either engine: sign-out, disable, password reset, devices and revocation,
+//! remote wipe, sign-in lockouts, departments, the audit log, slow clients.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use fieldgrid_protocol::Role;
+use fieldgrid_tests::{District, PASSWORD, T0};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// (status, body, the wipe header) of a request.
+fn request(
+    d: &District,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value, Option<String>) {
+    let url = format!("{}{path}", d.server.url());
+    let auth = token.map(|t| format!("Bearer {t}")).unwrap_or_default();
+    let a = agent();
+    let resp = match (method, body) {
+        ("GET", _) => a.get(&url).header("authorization", &auth).call(),
+        ("DELETE", _) => a.delete(&url).header("authorization", &auth).call(),
+        ("POST", Some(b)) => a.post(&url).header("authorization", &auth).send_json(&b),
+        ("POST", None) => a.post(&url).header("authorization", &auth).send_empty(),
+        _ => panic!("{method}"),
+    };
+    let mut resp = resp.unwrap();
+    let wipe = resp
+        .headers()
+        .get("fieldgrid-wipe")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null), wipe)
+}
+
+/// Signs in from a named device: (status, body).
+fn sign_in(d: &District, user: &str, password: &str, device: &str) -> (u16, Value) {
+    let mut resp = agent()
+        .post(format!("{}/v1/session", d.server.url()))
+        .send_json(json!({"username": user, "password": password, "device_id": device}))
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn token_of(d: &District, user: &str, device: &str) -> String {
+    let (status, body) = sign_in(d, user, PASSWORD, device);
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn admin_account(d: &District) -> String {
+    d.server
+        .admin()
+        .add_account_with("it", PASSWORD, Role::Admin, &fieldgrid_server::auth::cheap_hasher())
+        .unwrap()
+}
+
+#[test]
+fn signing_out_ends_the_token() {
+    let d = District::new();
+    let t = token_of(&d, "wa1", "phone-1");
+    assert_eq!(request(&d, Some(&t), "GET", "/v1/sync/changes", None).0, 200);
+    assert_eq!(request(&d, Some(&t), "DELETE", "/v1/session", None).0, 204);
+    let (status, body, _) = request(&d, Some(&t), "GET", "/v1/sync/changes", None);
+    assert_eq!((status, body["code"].as_str()), (401, Some("unauthenticated")));
+}
+
+#[test]
+fn disabling_an_account_ends_every_session_and_sign_in() {
+    let d = District::new();
+    let phone_a = token_of(&d, "wa1", "phone-1");
+    let phone_b = token_of(&d, "wa1", "phone-2");
+    let centre = token_of(&d, "centre", "desk");
+    let wa1 = d.server.admin().account_id("wa1").unwrap().unwrap();
+    let (status, account, _) = request(&d, Some(&centre), "POST", &format!("/v1/accounts/{wa1}/disable"), None);
+    assert_eq!(status, 200, "{account}");
+    assert!(account["disabled_at_ms"].is_i64());
+    for t in [&phone_a, &phone_b] {
+        assert_eq!(request(&d, Some(t), "GET", "/v1/sync/changes", None).0, 401);
+    }
+    let (status, body) = sign_in(&d, "wa1", PASSWORD, "phone-1");
+    assert_eq!((status, body["code"].as_str()), (403, Some("account_disabled")));
+    assert_eq!(
+        request(&d, Some(&centre), "POST", &format!("/v1/accounts/{wa1}/enable"), None).0,
+        200
+    );
+    assert_eq!(sign_in(&d, "wa1", PASSWORD, "phone-1").0, 200);
+    // An operator manages workers and departments, not district IT or itself.
+    let it = admin_account(&d);
+    assert_eq!(
+        request(&d, Some(&centre), "POST", &format!("/v1/accounts/{it}/disable"), None).0,
+        404
+    );
+}
+
+#[test]
+fn a_password_reset_ends_the_old_sessions() {
+    let d = District::new();
+    let old = token_of(&d, "wa1", "phone-1");
+    let centre = token_of(&d, "centre", "desk");
+    let wa1 = d.server.admin().account_id("wa1").unwrap().unwrap();
+    let (status, _, _) = request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/accounts/{wa1}/password"),
+        Some(json!({"password": "a brand new password"})),
+    );
+    assert_eq!(status, 204);
+    assert_eq!(request(&d, Some(&old), "GET", "/v1/sync/changes", None).0, 401);
+    assert_eq!(sign_in(&d, "wa1", PASSWORD, "phone-1").0, 401);
+    assert_eq!(sign_in(&d, "wa1", "a brand new password", "phone-1").0, 200);
+    let (status, _, _) = request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/accounts/{wa1}/password"),
+        Some(json!({"password": "short"})),
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn devices_are_listed_with_their_last_contact_and_can_be_revoked() {
+    let d = District::new();
+    let lost = token_of(&d, "wa1", "phone-lost");
+    d.server_clock.advance(5 * 60_000);
+    let kept = token_of(&d, "wa1", "phone-kept");
+    let centre = token_of(&d, "centre", "desk");
+    let wa1 = d.server.admin().account_id("wa1").unwrap().unwrap();
+    let (status, devices, _) = request(&d, Some(&centre), "GET", &format!("/v1/accounts/{wa1}/devices"), None);
+    assert_eq!(status, 200);
+    let devices = devices.as_array().unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0]["device_id"], "phone-kept", "last contact first");
+    assert_eq!(devices[0]["last_seen_ms"], T0 + 5 * 60_000);
+    let (status, _, _) = request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/accounts/{wa1}/devices/phone-lost/revoke"),
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(request(&d, Some(&lost), "GET", "/v1/sync/changes", None).0, 401);
+    assert_eq!(request(&d, Some(&kept), "GET", "/v1/sync/changes", None).0, 200);
+    let (status, body) = sign_in(&d, "wa1", PASSWORD, "phone-lost");
+    assert_eq!((status, body["code"].as_str()), (403, Some("device_revoked")));
+    // Another account's device, or a device that never signed in: 404.
+    let (status, _, _) = request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/accounts/{wa1}/devices/never-seen/revoke"),
+        None,
+    );
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn a_lost_phone_learns_at_its_next_contact_that_it_is_to_be_wiped() {
+    let d = District::new();
+    let phone = token_of(&d, "wa1", "phone-1");
+    let other = token_of(&d, "wa1", "phone-2");
+    let centre = token_of(&d, "centre", "desk");
+    let wa1 = d.server.admin().account_id("wa1").unwrap().unwrap();
+    assert_eq!(request(&d, Some(&phone), "GET", "/v1/sync/changes", None).2, None);
+    let (status, device, _) = request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/accounts/{wa1}/devices/phone-1/wipe"),
+        Some(json!({"mode": "wipe"})),
+    );
+    assert_eq!((status, device["wipe"].as_str()), (200, Some("wipe")));
+    // Any answer says so; no more data goes to it; what it sends is taken.
+    let (status, body, wipe) = request(&d, Some(&phone), "GET", "/v1/sync/changes", None);
+    assert_eq!(
+        (status, body["code"].as_str(), wipe.as_deref()),
+        (403, Some("wipe_requested"), Some("wipe"))
+    );
+    let (status, _, wipe) = request(
+        &d,
+        Some(&phone),
+        "POST",
+        "/v1/sync/push",
+        Some(json!({"device_id": "phone-1", "operations": []})),
+    );
+    assert_eq!((status, wipe.as_deref()), (200, Some("wipe")));
+    assert_eq!(
+        request(&d, Some(&other), "GET", "/v1/sync/changes", None).2,
+        None,
+        "only that device"
+    );
+    // It wipes itself and confirms: its session ends, the wipe shows done.
+    assert_eq!(request(&d, Some(&phone), "POST", "/v1/device/wiped", None).0, 204);
+    assert_eq!(request(&d, Some(&phone), "GET", "/v1/sync/changes", None).0, 401);
+    let (_, devices, _) = request(&d, Some(&centre), "GET", &format!("/v1/accounts/{wa1}/devices"), None);
+    let wiped = devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["device_id"] == "phone-1")
+        .unwrap();
+    assert!(wiped["wiped_at_ms"].is_i64(), "{wiped}");
+    // A retired phone sends what waits first.
+    let (status, _, _) = request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/accounts/{wa1}/devices/phone-2/wipe"),
+        Some(json!({"mode": "send_then_wipe"})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        request(
+            &d,
+            Some(&other),
+            "POST",
+            "/v1/sync/push",
+            Some(json!({"device_id": "phone-2", "operations": []}))
+        )
+        .2
+        .as_deref(),
+        Some("send-then-wipe")
+    );
+}
+
+#[test]
+fn failed_sign_ins_lock_the_name_and_the_address_for_a_growing_time() {
+    let d = District::new();
+    for _ in 0..5 {
+        assert_eq!(sign_in(&d, "wa1", "wrong password", "p").0, 401);
+    }
+    // Locked: even the right password waits.
+    let mut resp = agent()
+        .post(format!("{}/v1/session", d.server.url()))
+        .send_json(json!({"username": "wa1", "password": PASSWORD, "device_id": "p"}))
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().get("retry-after").is_some());
+    let body: Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(body["code"], "locked");
+    // The client address is locked as well: another name from it waits too.
+    assert_eq!(sign_in(&d, "wb", PASSWORD, "p").0, 429);
+    d.server_clock.advance(1_100);
+    assert_eq!(sign_in(&d, "wa1", "wrong password", "p").0, 401);
+    // The lock grows: a second is no longer enough.
+    d.server_clock.advance(1_100);
+    assert_eq!(sign_in(&d, "wa1", PASSWORD, "p").0, 429);
+    d.server_clock.advance(2_000);
+    assert_eq!(sign_in(&d, "wa1", PASSWORD, "p").0, 200, "a success clears the count");
+    assert_eq!(sign_in(&d, "wa1", "wrong password", "p").0, 401);
+    assert_eq!(sign_in(&d, "wa1", PASSWORD, "p").0, 200);
+}
+
+#[test]
+fn an_unknown_user_name_costs_what_a_wrong_password_costs() {
+    let d = District::new();
+    // An account hashed like real ones (the suite's accounts use cheap hashes).
+    d.server.admin().add_account("real", PASSWORD, Role::Worker).unwrap();
+    let attempt = |user: &str| {
+        let t = Instant::now();
+        assert_eq!(sign_in(&d, user, "wrong password", "p").0, 401);
+        t.elapsed()
+    };
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        known.push(attempt("real"));
+        unknown.push(attempt("nobody-at-all"));
+        // A success clears the failures (no lockout in the way).
+        assert_eq!(sign_in(&d, "real", PASSWORD, "p").0, 200);
+    }
+    known.sort();
+    unknown.sort();
+    let (known, unknown) = (known[1], unknown[1]);
+    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+    assert!((0.5..2.0).contains(&ratio), "known {known:?}, unknown {unknown:?}");
+}
+
+#[test]
+fn a_department_sees_and_handles_only_what_was_dispatched_to_it() {
+    let d = District::new();
+    let admin = d.server.admin();
+    admin.add_department("dept-urban", "城管执法").unwrap();
+    admin.add_department_account("gas", PASSWORD, "dept-gas").unwrap();
+    let a = d.device("a", "wa1", &d.server.url());
+    let mine = a
+        .store
+        .report_incident(&incident("grid-a", "resident_request", T0 - 60_000), &[])
+        .unwrap();
+    let theirs = a
+        .store
+        .report_incident(&incident("grid-a", "neighbour_dispute", T0 - 60_000), &[])
+        .unwrap();
+    a.sync().unwrap();
+    let centre = token_of(&d, "centre", "desk");
+    for (id, dept) in [(&mine.id, "dept-gas"), (&theirs.id, "dept-urban")] {
+        let (status, _, _) = request(
+            &d,
+            Some(&centre),
+            "POST",
+            &format!("/v1/centre/incidents/{id}/events"),
+            Some(json!({"kind": "dispatched", "department": dept, "deadline_at_ms": T0 + 86_400_000})),
+        );
+        assert_eq!(status, 200);
+    }
+    let gas = token_of(&d, "gas", "desk-2");
+    let (status, page, _) = request(&d, Some(&gas), "GET", "/v1/department/incidents", None);
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = page["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [mine.id.as_str()]);
+    let event = |id: &str, kind: &str| {
+        request(
+            &d,
+            Some(&gas),
+            "POST",
+            &format!("/v1/department/incidents/{id}/events"),
+            Some(json!({"kind": kind, "note": "已安排人员处理"})),
+        )
+    };
+    assert_eq!(event(&theirs.id, "accepted").0, 404, "another department's incident");
+    assert_eq!(event(&mine.id, "dispatched").0, 400, "dispatching is the centre's");
+    assert_eq!(event(&mine.id, "accepted").0, 200);
+    let (status, body, _) = event(&mine.id, "resolved");
+    assert_eq!((status, body["status"].as_str()), (200, Some("resolved")));
+    // The centre's endpoints are not a department's.
+    assert_eq!(request(&d, Some(&gas), "GET", "/v1/centre/incidents", None).0, 403);
+    // The phone sees the department's work.
+    a.sync().unwrap();
+    let timeline: Vec<String> = a
+        .store
+        .incident_timeline(&mine.id)
+        .unwrap()
+        .iter()
+        .map(|e| e.kind.as_str().to_owned())
+        .collect();
+    assert_eq!(timeline, ["reported", "dispatched", "accepted", "resolved"]);
+}
+
+#[test]
+fn every_centre_department_and_it_action_is_in_the_audit_log() {
+    let d = District::new();
+    admin_account(&d);
+    d.server
+        .admin()
+        .add_department_account("gas", PASSWORD, "dept-gas")
+        .unwrap();
+    let a = d.device("a", "wa1", &d.server.url());
+    let i = a
+        .store
+        .report_incident(&incident("grid-a", "resident_request", T0 - 60_000), &[])
+        .unwrap();
+    a.sync().unwrap();
+    let centre = token_of(&d, "centre", "desk");
+    request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/centre/incidents/{}/events", i.id),
+        Some(
+            json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 3_600_000,
+                    "note": "请联系住户王芳 13912345678"}),
+        ),
+    );
+    let gas = token_of(&d, "gas", "desk-2");
+    request(
+        &d,
+        Some(&gas),
+        "POST",
+        &format!("/v1/department/incidents/{}/events", i.id),
+        Some(json!({"kind": "accepted", "note": ""})),
+    );
+    let wb = d.server.admin().account_id("wb").unwrap().unwrap();
+    request(&d, Some(&centre), "POST", &format!("/v1/accounts/{wb}/disable"), None);
+    let it = token_of(&d, "it", "it-desk");
+    // Only district IT reads the log.
+    assert_eq!(request(&d, Some(&centre), "GET", "/v1/audit", None).0, 403);
+    let (status, log, _) = request(&d, Some(&it), "GET", "/v1/audit", None);
+    assert_eq!(status, 200);
+    let actions: Vec<(&str, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["role"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("admin", "add_department_account"),
+            ("operator", "dispatched"),
+            ("department", "accepted"),
+            ("operator", "disable_account")
+        ]
+    );
+    let text = log.to_string();
+    assert!(
+        !text.contains("王芳") && !text.contains("13912345678"),
+        "no personal data: {text}"
+    );
+    assert!(text.contains("127.0.0.1"), "where from");
+}
+
+#[test]
+fn a_client_that_sends_its_headers_slowly_is_cut_off() {
+    let d = District::with_config(|c| c.header_timeout = Duration::from_millis(300));
+    let mut stream = std::net::TcpStream::connect(d.server.addr).unwrap();
+    stream.write_all(b"POST /v1/session HTTP/1.1\r\nhost: x\r\n").unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 512];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed after the header timeout"
+    );
+    assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+
+#[test]
+fn stalled_sign_ins_cannot_take_the_slots_of_signed_in_phones() {
+    let d = District::with_config(|c| c.max_in_flight = 16);
+    let t = token_of(&d, "wa1", "phone-1");
+    // Sixteen sign-ins that announce a body and never send it.
+    let stalled: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(d.server.addr).unwrap();
+            s.write_all(
+                b"POST /v1/session HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Another sign-in waits its turn; a signed-in phone does not.
+    let (status, _) = sign_in(&d, "wa2", PASSWORD, "phone-2");
+    assert_eq!(status, 429, "the sign-in slots are taken");
+    assert_eq!(request(&d, Some(&t), "GET", "/v1/sync/changes", None).0, 200);
+    drop(stalled);
+}
+
+#[test]
+fn the_servers_files_are_readable_by_its_user_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = District::new();
+    let data = &d.server.state.config.data_dir;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data), 0o700);
+    assert_eq!(mode(&data.join("photos")), 0o700);
+    if d.database.is_none() {
+        assert_eq!(mode(&data.join("server.db")), 0o600);
+    }
+}
