@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # schemathesis (PyPI) against docs/openapi.yaml and the real server on
-# loopback, every check, a bounded number of examples: once as a grid worker
-# and once as a centre operator. Exits non-zero on any failure. Installs
+# loopback, every check, a bounded number of examples: as a grid worker, a
+# centre operator, a department and district IT. Exits non-zero on any failure. Installs
 # schemathesis in a venv under target/. Called by scripts/test.sh; settings
 # in scripts/schemathesis/schemathesis.toml.
 set -euo pipefail
@@ -37,6 +37,8 @@ export FIELDGRID_DATA="$data/district" FIELDGRID_PASSWORD="schemathesis password
 "$server" add-worker --username worker --grids grid-a 2>>"$log"
 "$server" add-operator --username centre 2>>"$log"
 "$server" add-department --id dept-gas --name 燃气公司 2>>"$log"
+"$server" add-department-account --username gas --department dept-gas 2>>"$log"
+"$server" add-admin --username it 2>>"$log"
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$server" --listen "127.0.0.1:$port" 2>>"$log" &
@@ -91,7 +93,7 @@ PY
 export INCIDENT_ID="$incident_id" PHOTO_SHA="$photo_sha"
 
 status=0
-for who in worker centre; do
+for who in worker centre gas it; do
     echo "== schemathesis as $who"
     "$venv/bin/st" --config-file scripts/schemathesis/schemathesis.toml run docs/openapi.yaml \
         --url "$url" --checks all --no-color \

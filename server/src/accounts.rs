@@ -241,6 +241,9 @@ pub async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     caller.require(&[Role::Admin])?;
+    if q.after.is_some_and(|a| !crate::error::safe_integer(a)) {
+        return Err(ApiError::bad_request("after is a position in the log"));
+    }
     let limit = q.limit.unwrap_or(500);
     if !(1..=1_000).contains(&limit) {
         return Err(ApiError::bad_request("limit is 1 to 1000 lines"));
