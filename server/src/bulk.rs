@@ -260,6 +260,8 @@ pub async fn build(store: &Store, plan: &DistrictPlan) -> Result<DistrictReport,
             tracing::info!(grids = i + 1, incidents = report.incidents, "district building");
         }
     }
+    // The query planner's statistics, for a database that grew from nothing.
+    store.analyze().await.map_err(|e| e.message)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

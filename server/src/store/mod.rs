@@ -274,6 +274,14 @@ pub fn open_statuses() -> Vec<&'static str> {
     .collect()
 }
 
+/// `status IN ('reported', ...)`: the open statuses written out, as the
+/// partial index of open incidents is (a planner uses that index only for
+/// a condition it can prove implies the index's own).
+pub fn open_status_sql() -> String {
+    let open: Vec<String> = open_statuses().iter().map(|s| format!("'{s}'")).collect();
+    format!("status IN ({})", open.join(", "))
+}
+
 /// A centre list row from its columns.
 #[allow(clippy::too_many_arguments)]
 pub fn centre_incident(
@@ -835,6 +843,11 @@ impl Store {
 
     // ---- housekeeping ----
 
+    /// Refreshes the query planner's statistics (after a bulk load).
+    pub async fn analyze(&self) -> ApiResult<()> {
+        dispatch!(self, s => s.analyze().await)
+    }
+
     /// Removes receipts stored before `before`, at most `batch` at a time
     /// (each batch its own short transaction); how many went.
     pub async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
@@ -847,5 +860,28 @@ pub fn location(data: &Path, database: Option<&str>) -> Location {
     match database {
         Some(url) => Location::Postgres(url.to_owned()),
         None => Location::Sqlite(data.to_path_buf()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The partial index of open incidents (both engines' migrations) is
+    /// written for exactly the statuses the core calls open.
+    #[test]
+    fn the_open_incidents_index_matches_the_cores_open_statuses() {
+        let index = format!("WHERE {};", open_status_sql());
+        for migrations in [include_str!("sqlite.rs"), include_str!("postgres.rs")] {
+            assert!(migrations.contains(&index), "{index}");
+        }
+    }
+
+    #[test]
+    fn lockouts_grow_from_the_fifth_failure_and_stop_at_fifteen_minutes() {
+        assert_eq!((1..=4).map(lock_ms).sum::<i64>(), 0);
+        assert_eq!(lock_ms(5), 1_000);
+        assert_eq!(lock_ms(6), 2_000);
+        assert_eq!(lock_ms(100), 15 * 60_000);
     }
 }

@@ -26,7 +26,8 @@ use tokio_postgres::{NoTls, Row};
 use super::sqlite::{change_of, page_of, stats_of};
 use super::{
     AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_statuses, push_in,
+    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql, open_statuses,
+    push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -170,6 +171,12 @@ CREATE TABLE audit (
     address text
 );
 CREATE INDEX audit_at ON audit(at);
+"#,
+    r#"
+-- The open incidents by deadline: the overdue queue reads these few rows,
+-- not every closed incident's.
+CREATE INDEX incidents_open_deadline ON incidents(deadline_at, id)
+    WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
 "#,
 ];
 
@@ -934,9 +941,7 @@ impl PgStore {
             }
         }
         if filter.overdue {
-            let open: Vec<String> = open_statuses().iter().map(|s| (*s).to_owned()).collect();
-            args.push(Box::new(open));
-            sql.push_str(&format!(" AND status = ANY(${})", args.len()));
+            sql.push_str(&format!(" AND {}", open_status_sql()));
             args.push(Box::new(now));
             sql.push_str(&format!(" AND deadline_at < ${}", args.len()));
         }
@@ -1188,6 +1193,10 @@ impl PgStore {
             .await
             .map_err(pg)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub(super) async fn analyze(&self) -> ApiResult<()> {
+        self.client().await?.batch_execute("ANALYZE").await.map_err(pg)
     }
 
     pub(super) async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {

@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 
 use super::{
     AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_statuses, push_in, run_ready,
+    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql, open_statuses,
+    push_in, run_ready,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -231,6 +232,12 @@ CREATE TABLE audit (
     address TEXT
 );
 CREATE INDEX audit_at ON audit(at);
+"#,
+    r#"
+-- The open incidents by deadline: the overdue queue reads these few rows,
+-- not every closed incident's.
+CREATE INDEX incidents_open_deadline ON incidents(deadline_at, id)
+    WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
 "#,
 ];
 
@@ -996,12 +1003,7 @@ impl SqliteStore {
                 }
             }
             if filter.overdue {
-                let open = open_statuses()
-                    .iter()
-                    .map(|s| format!("'{s}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                sql.push_str(&format!(" AND status IN ({open})"));
+                sql.push_str(&format!(" AND {}", open_status_sql()));
                 arg(&mut sql, " AND deadline_at < ?", now.into());
             }
             match (sort, &after) {
@@ -1228,6 +1230,10 @@ impl SqliteStore {
             )
         })
         .await
+    }
+
+    pub(super) async fn analyze(self: &Arc<Self>) -> ApiResult<()> {
+        self.call(true, |c| Ok(c.execute_batch("ANALYZE")?)).await
     }
 
     pub(super) async fn purge_receipts(self: &Arc<Self>, before: i64, batch: usize) -> ApiResult<u64> {
