@@ -84,6 +84,11 @@ pub enum FieldGridError {
     /// The sync was cancelled; what was done stays done.
     #[error("cancelled")]
     Cancelled,
+    /// The district had this phone wiped (lost or retired): the store and
+    /// its photos are gone, and the server was told. Delete the store's key
+    /// and show the sign-in screen.
+    #[error("this phone was wiped at the district's request")]
+    Wiped,
     /// A bug in FieldGrid. The call changed nothing; please report it.
     #[error("internal error: {reason}")]
     Internal {
@@ -119,7 +124,9 @@ impl From<Error> for FieldGridError {
             Error::BadCredentials => FieldGridError::BadCredentials,
             Error::Forbidden => FieldGridError::Forbidden,
             Error::ProtocolTooOld => FieldGridError::ProtocolTooOld,
-            Error::Unsynced { .. } => FieldGridError::Conflict { reason: e.to_string() },
+            Error::Unsynced { .. } | Error::OtherAccount => FieldGridError::Conflict { reason: e.to_string() },
+            // The sync client erases the store before this reaches the app.
+            Error::WipeRequested => FieldGridError::Wiped,
             Error::Cancelled => FieldGridError::Cancelled,
             Error::Internal(_) => FieldGridError::Internal { reason: e.to_string() },
         }

@@ -28,6 +28,27 @@ pub struct FieldGridStore {
 }
 
 impl FieldGridStore {
+    /// Takes the store out for a remote wipe: no call can use it any more;
+    /// waits (up to five seconds) for calls still running to let go of it.
+    pub(crate) fn take_for_remote_wipe(&self) -> Result<core::Store> {
+        let mut store = self
+            .store
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .ok_or_else(closed)?;
+        for _ in 0..250 {
+            match Arc::try_unwrap(store) {
+                Ok(s) => return Ok(s),
+                Err(shared) => store = shared,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Err(FieldGridError::Internal {
+            reason: "the store stayed in use; it is closed and will be wiped at the next sync".to_owned(),
+        })
+    }
+
     /// The open core store, or `Conflict` once closed or wiped.
     pub(crate) fn core(&self) -> Result<Arc<Store>> {
         self.store
@@ -366,6 +387,16 @@ impl FieldGridStore {
     pub fn acknowledge_conflicts(&self, entity_id: String) -> Result<()> {
         self.with(|s| s.acknowledge_conflicts(&entity_id))
     }
+}
+
+/// Where the store of one account lives in a folder of stores (`dir`): a
+/// phone shared by workers in shifts opens one store, with its own key, per
+/// account, so switching accounts never mixes their data.
+#[uniffi::export]
+pub fn store_path_for_account(dir: String, account_id: String) -> String {
+    core::store_path_for_account(std::path::Path::new(&dir), &account_id)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Moves a store that cannot be opened (its key lost, the file damaged) out of

@@ -194,7 +194,7 @@ impl SyncClient {
         let cancel = self.cancel.clone();
         // Dropping this future (the caller's task cancelled) stops the sync.
         let _stop_on_drop = StopOnDrop(self.cancel.clone());
-        blocking(move || {
+        let result = blocking(move || {
             let _running = running;
             let progress = |p: Progress| {
                 if let Some(l) = &listener {
@@ -202,6 +202,58 @@ impl SyncClient {
                 }
             };
             let r = store.sync(&*transport, &options, &progress, &cancel)?;
+            Ok(SyncReport {
+                photos_uploaded: r.photos_uploaded,
+                confirmed: r.confirmed,
+                rejected: r.rejected,
+                pulled: r.pulled,
+                evicted_grids: r.evicted_grids,
+                clock_offset_ms: r.clock_offset_ms,
+            })
+        })
+        .await;
+        match result {
+            // The district asked for this phone to be wiped (what it asked to
+            // be sent first has gone): erase the store now, tell the server.
+            Err(FieldGridError::Wiped) => {
+                let holder = self.store.clone();
+                let transport = self.transport.clone();
+                tokio::task::spawn_blocking(move || {
+                    guard(|| {
+                        let store = holder.take_for_remote_wipe()?;
+                        Ok(store.remote_wipe(&*transport)?)
+                    })
+                })
+                .await
+                .unwrap_or_else(|_| Err(panicked()))?;
+                Err(FieldGridError::Wiped)
+            }
+            other => other,
+        }
+    }
+
+    /// Signs out: the server ends the session (when it can be reached) and
+    /// the phone forgets it; the data stays.
+    pub async fn sign_out(&self) -> Result<()> {
+        let store = self.store.core()?;
+        let transport = self.transport.clone();
+        blocking(move || store.sign_out(&*transport)).await
+    }
+
+    /// Sends what this store holds for the server (operations and photos)
+    /// without receiving anything: a handover, before another worker's store
+    /// takes the phone. What could not be sent stays (`pendingOperations`
+    /// tells), and `wipe(false)` refuses until it is gone.
+    pub async fn send_pending(&self) -> Result<SyncReport> {
+        let store = self.store.core()?;
+        let transport = self.transport.clone();
+        let options = SyncOptions {
+            receive: false,
+            ..self.options.clone()
+        };
+        let cancel = self.cancel.clone();
+        blocking(move || {
+            let r = store.sync(&*transport, &options, &|_| {}, &cancel)?;
             Ok(SyncReport {
                 photos_uploaded: r.photos_uploaded,
                 confirmed: r.confirmed,

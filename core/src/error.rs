@@ -233,6 +233,15 @@ pub enum Error {
     /// The sync was cancelled; what was done stays done.
     #[error("cancelled")]
     Cancelled,
+    /// The store belongs to another account: each worker on a shared phone
+    /// has a store of their own (`store_path_for_account`).
+    #[error("this store belongs to another account: open that account's store")]
+    OtherAccount,
+    /// The district asked for this phone to be wiped (lost, or retired):
+    /// what was asked to be sent first has been sent; the store is to be
+    /// erased now (`Store::remote_wipe`).
+    #[error("the district asked for this phone to be wiped")]
+    WipeRequested,
     /// A bug: an invariant of the core did not hold.
     #[error("internal error: {0}")]
     Internal(String),

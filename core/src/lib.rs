@@ -37,7 +37,7 @@ pub use db::schema::LATEST as SCHEMA_VERSION;
 pub use error::{Code, Error, Result, ValidationError};
 pub use model::*;
 pub use query::{Dashboard, IncidentQuery, Page, PageRequest, ResidentQuery};
-pub use store::{Clock, Store, StoreKey, StoreOptions, SystemClock};
+pub use store::{Clock, Store, StoreKey, StoreOptions, SystemClock, store_path_for_account};
 
 /// A new record or operation id: a UUIDv7, time-ordered and unique without
 /// coordination, generated on the device (SYNC.md invariant 2).

@@ -480,6 +480,16 @@ fn connect(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Where the store of one account lives in a folder of stores: a phone
+/// shared by workers in shifts keeps one store (and one key) per account,
+/// so switching accounts never mixes their data. The file name is derived
+/// from the account id (no personal data in paths).
+pub fn store_path_for_account(dir: &Path, account_id: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(account_id.as_bytes()));
+    dir.join(format!("account-{}.db", &digest[..32]))
+}
+
 fn photo_dir_for(path: &Path) -> PathBuf {
     with_suffix(path, "photos")
 }

@@ -4,11 +4,12 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use fieldgrid_protocol::{
     ChangesResponse, ErrorBody, LoginRequest, LoginResponse, PROTOCOL_HEADER, PROTOCOL_VERSION, PushRequest,
-    PushResponse, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, codes,
+    PushResponse, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, WIPE_HEADER, codes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -16,7 +17,7 @@ use ureq::Agent;
 use ureq::http::Response;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-use super::transport::{Transport, TransportError};
+use super::transport::{Transport, TransportError, WipeRequest};
 use crate::error::{Code, Error, Result};
 
 /// Options of the HTTP transport.
@@ -42,6 +43,8 @@ impl Default for HttpOptions {
 pub struct HttpTransport {
     base: String,
     agent: Agent,
+    /// The wipe the server asked for (0: none, 1: now, 2: after sending).
+    wipe: AtomicU8,
 }
 
 const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
@@ -62,11 +65,28 @@ impl HttpTransport {
             .tls_config(tls.build())
             .build()
             .into();
-        Ok(HttpTransport { base, agent })
+        Ok(HttpTransport {
+            base,
+            agent,
+            wipe: AtomicU8::new(0),
+        })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Notes a wipe request in an answer's headers; passes the answer on.
+    fn noted(&self, resp: Response<ureq::Body>) -> Response<ureq::Body> {
+        let asked = match resp.headers().get(WIPE_HEADER).and_then(|v| v.to_str().ok()) {
+            Some("wipe") => 1,
+            Some("send-then-wipe") => 2,
+            _ => 0,
+        };
+        if asked != 0 {
+            self.wipe.store(asked, Ordering::SeqCst);
+        }
+        resp
     }
 }
 
@@ -160,6 +180,44 @@ fn read_json<T: DeserializeOwned>(mut resp: Response<ureq::Body>) -> std::result
 }
 
 impl Transport for HttpTransport {
+    fn logout(&self, token: &str) -> std::result::Result<(), TransportError> {
+        let mut resp = self
+            .agent
+            .delete(self.url("/v1/session"))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .map_err(offline)?;
+        // An unknown or expired token is as signed out as can be.
+        match resp.status().as_u16() {
+            200..=299 | 401 => Ok(()),
+            _ => Err(error_of(&mut resp)),
+        }
+    }
+
+    fn confirm_wiped(&self, token: &str) -> std::result::Result<(), TransportError> {
+        let mut resp = self
+            .agent
+            .post(self.url("/v1/device/wiped"))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .header("authorization", format!("Bearer {token}"))
+            .send_empty()
+            .map_err(offline)?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_of(&mut resp))
+        }
+    }
+
+    fn wipe_requested(&self) -> Option<WipeRequest> {
+        match self.wipe.load(Ordering::SeqCst) {
+            1 => Some(WipeRequest::Now),
+            2 => Some(WipeRequest::AfterSending),
+            _ => None,
+        }
+    }
+
     fn login(&self, req: &LoginRequest) -> std::result::Result<LoginResponse, TransportError> {
         let resp = self
             .agent
@@ -182,7 +240,7 @@ impl Transport for HttpTransport {
             .header("content-encoding", "gzip")
             .send(&gzip_json(req)?[..])
             .map_err(offline)?;
-        read_json(resp)
+        read_json(self.noted(resp))
     }
 
     fn changes(&self, token: &str, after: i64, limit: u32) -> std::result::Result<ChangesResponse, TransportError> {
@@ -193,17 +251,18 @@ impl Transport for HttpTransport {
             .header("authorization", format!("Bearer {token}"))
             .call()
             .map_err(offline)?;
-        read_json(resp)
+        read_json(self.noted(resp))
     }
 
     fn photo_offset(&self, token: &str, sha256: &str) -> std::result::Result<Option<u64>, TransportError> {
-        let mut resp = self
-            .agent
-            .head(self.url(&format!("/v1/photos/{sha256}")))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .header("authorization", format!("Bearer {token}"))
-            .call()
-            .map_err(offline)?;
+        let mut resp = self.noted(
+            self.agent
+                .head(self.url(&format!("/v1/photos/{sha256}")))
+                .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+                .header("authorization", format!("Bearer {token}"))
+                .call()
+                .map_err(offline)?,
+        );
         if resp.status().as_u16() == 404 {
             return Ok(None);
         }
@@ -235,7 +294,8 @@ impl Transport for HttpTransport {
             .header(UPLOAD_OFFSET_HEADER, offset.to_string())
             .header(UPLOAD_LENGTH_HEADER, total.to_string())
             .send(chunk)
-            .map_err(offline)?;
+            .map_err(offline)
+            .map(|r| self.noted(r))?;
         if !resp.status().is_success() {
             return Err(error_of(&mut resp));
         }

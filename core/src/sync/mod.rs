@@ -21,7 +21,7 @@ use fieldgrid_protocol::{LoginRequest, LoginResponse, Operation, Outcome, PushRe
 use rusqlite::{OptionalExtension, params};
 
 pub use http::{HttpOptions, HttpTransport};
-pub use transport::{Transport, TransportError};
+pub use transport::{Transport, TransportError, WipeRequest};
 
 use crate::error::{Code, Error, Result};
 use crate::model::Grid;
@@ -47,6 +47,9 @@ pub struct SyncOptions {
     pub base_delay: Duration,
     /// Longest pause between tries.
     pub max_delay: Duration,
+    /// Receive the grid's changes after sending (`false`: send only, as
+    /// for a handover, before another worker's store takes the phone).
+    pub receive: bool,
 }
 
 impl Default for SyncOptions {
@@ -60,6 +63,7 @@ impl Default for SyncOptions {
             max_attempts: 5,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
+            receive: true,
         }
     }
 }
@@ -134,6 +138,16 @@ impl Store {
             device_id: self.device_id()?,
         };
         let resp = transport.login(&req).map_err(sync_error)?;
+        // One store, one account: another worker's session never writes here
+        // (a phone shared in shifts has a store per account).
+        if let Some(owner) = self.read(|c| meta_get(c, "account_id"))?
+            && owner != resp.account_id
+        {
+            if let Err(e) = transport.logout(&resp.token) {
+                tracing::info!(error = %e, "the other account's session could not be ended at once");
+            }
+            return Err(Error::OtherAccount);
+        }
         // A grid this phone did not hold (newly assigned, or given back after
         // it was taken away) has changes older than the pull cursor, which one
         // cursor for all grids would never fetch: pull everything again from
@@ -170,7 +184,36 @@ impl Store {
         Ok(resp)
     }
 
-    /// Forgets the session (the data stays).
+    /// Signs out: the server ends the session (when it can be reached; an
+    /// unreachable server lets the token expire on its own), and the phone
+    /// forgets it. The data stays.
+    pub fn sign_out(&self, transport: &dyn Transport) -> Result<()> {
+        if let Some(token) = self.read(|c| meta_get(c, "token"))?
+            && let Err(e) = transport.logout(&token)
+        {
+            tracing::info!(error = %e, "the server could not be told of the sign-out; the session expires on its own");
+        }
+        self.logout()
+    }
+
+    /// Erases the store as the district asked (a lost or retired phone,
+    /// [`Error::WipeRequested`]): database, photos and sync state, whatever
+    /// waits; then tells the server, whose confirmation ends the session.
+    /// The platform's key is the app's to delete.
+    pub fn remote_wipe(self, transport: &dyn Transport) -> Result<()> {
+        let token = self.read(|c| meta_get(c, "token"))?;
+        self.wipe(true)?;
+        if let Some(token) = token
+            && let Err(e) = transport.confirm_wiped(&token)
+        {
+            tracing::warn!(error = %e, "wiped; the server could not be told (it will ask again)");
+        }
+        tracing::warn!("store wiped at the district's request");
+        Ok(())
+    }
+
+    /// Forgets the session here (the data stays; the server is not told:
+    /// see [`Store::sign_out`]).
     pub fn logout(&self) -> Result<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM meta WHERE key IN ('token', 'token_expires_at')", [])?;
@@ -230,6 +273,11 @@ impl Store {
             let (ok, bad) = self.apply_receipts(&seqs, &req.operations, &resp.receipts)?;
             report.confirmed += ok;
             report.rejected += bad;
+            // A lost phone stops here (its receipts are kept); a retired one
+            // sends everything first.
+            if transport.wipe_requested() == Some(WipeRequest::Now) {
+                return Err(Error::WipeRequested);
+            }
             report.clock_offset_ms = resp.server_time_ms - (before + self.now_ms()) / 2;
             progress(Progress {
                 phase: Phase::Push,
@@ -250,6 +298,9 @@ impl Store {
         let mut bytes = 0;
         for (i, (sha, size)) in pending.iter().enumerate() {
             retry.check_cancel()?;
+            if transport.wipe_requested() == Some(WipeRequest::Now) {
+                return Err(Error::WipeRequested);
+            }
             match self.upload_photo(transport, &token, sha, *size, options, &retry) {
                 Ok(sent) => {
                     bytes += sent;
@@ -281,6 +332,14 @@ impl Store {
         //    last commit, and large first syncs do not rewrite every index
         //    page once per small page.
         //    The next page is fetched while this one is applied.
+        //    Nothing more is received by a phone that is to be wiped.
+        if transport.wipe_requested().is_some() {
+            tracing::warn!("the district asked for this phone to be wiped");
+            return Err(Error::WipeRequested);
+        }
+        if !options.receive {
+            return Ok(report);
+        }
         let start_after = self.pull_cursor()?;
         let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel(1);
         let pulled: Result<()> = std::thread::scope(|scope| {
@@ -350,7 +409,13 @@ impl Store {
             }
             Ok(())
         });
-        pulled?;
+        if let Err(e) = pulled {
+            // The server refused the pull because the phone is to be wiped.
+            if transport.wipe_requested().is_some() {
+                return Err(Error::WipeRequested);
+            }
+            return Err(e);
+        }
         self.load_catalogue()?;
         let now = self.now_ms();
         self.write(|tx| {

@@ -58,8 +58,31 @@ impl TransportError {
     }
 }
 
+/// What the district asked of this device (the `fieldgrid-wipe` header on
+/// an answer): a lost phone is wiped at once; a retired one first sends what
+/// waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WipeRequest {
+    /// Erase the store, its photos and its key now.
+    Now,
+    /// Send what waits (operations and photos), then erase.
+    AfterSending,
+}
+
 /// The calls of the sync protocol. Blocking; safe from any thread.
 pub trait Transport: Send + Sync {
+    /// `DELETE /v1/session`: ends the session on the server.
+    fn logout(&self, _token: &str) -> Result<(), TransportError> {
+        Ok(())
+    }
+    /// `POST /v1/device/wiped`: confirms a remote wipe.
+    fn confirm_wiped(&self, _token: &str) -> Result<(), TransportError> {
+        Ok(())
+    }
+    /// A wipe the server asked for in any answer so far.
+    fn wipe_requested(&self) -> Option<WipeRequest> {
+        None
+    }
     /// `POST /v1/session`.
     fn login(&self, req: &LoginRequest) -> Result<LoginResponse, TransportError>;
     /// `POST /v1/sync/push`.

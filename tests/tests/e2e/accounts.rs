@@ -469,3 +469,171 @@ fn the_servers_files_are_readable_by_its_user_only() {
         assert_eq!(mode(&data.join("server.db")), 0o600);
     }
 }
+
+/// A lost phone: at its next sync it learns it is to be wiped, stops, and
+/// erases its store and photos; the server sees the wipe done and the
+/// phone's session ends.
+#[test]
+fn a_lost_phone_wipes_itself_at_its_next_sync() {
+    let d = District::new();
+    let phone = d.device("lost", "wa1", &d.server.url());
+    let h = household(&phone.store, "grid-a");
+    phone
+        .store
+        .create_resident(&resident(
+            &h,
+            "王芳",
+            &id_for("19450312", "042"),
+            fieldgrid_core::Sex::Female,
+        ))
+        .unwrap();
+    phone.sync().unwrap();
+    let device_id = phone.store.device_id().unwrap();
+    let wa1 = d.server.admin().account_id("wa1").unwrap().unwrap();
+    d.server
+        .admin()
+        .wipe_device(&wa1, &device_id, fieldgrid_server::store::WipeMode::Wipe)
+        .unwrap();
+    let err = phone.sync().unwrap_err();
+    assert!(matches!(err, fieldgrid_core::Error::WipeRequested), "{err:?}");
+    let fieldgrid_tests::Device {
+        store, transport, path, ..
+    } = phone;
+    let photos = store.photo_dir().to_path_buf();
+    store.remote_wipe(&transport).unwrap();
+    assert!(!path.exists() && !photos.exists(), "the store and its photos are gone");
+    let devices = d.server.admin().devices(&wa1).unwrap();
+    let lost = devices.iter().find(|x| x.device_id == device_id).unwrap();
+    assert_eq!(lost.wipe_state(), "done");
+}
+
+/// A retired phone: it sends everything that waits, receives nothing, then
+/// is wiped; the server has every operation it held.
+#[test]
+fn a_retired_phone_sends_what_waits_then_wipes() {
+    let d = District::new();
+    let phone = d.device("retired", "wa1", &d.server.url());
+    let h = household(&phone.store, "grid-a");
+    phone.sync().unwrap();
+    let before = server_receipts(&d);
+    let mut rng = fieldgrid_core::datagen::Rng::new(5);
+    for _ in 0..300 {
+        let mut r = fieldgrid_core::datagen::resident(&mut rng, "grid-a", Some(&h.id));
+        r.id_number = None;
+        phone.store.create_resident(&r).unwrap();
+    }
+    let wa1 = d.server.admin().account_id("wa1").unwrap().unwrap();
+    d.server
+        .admin()
+        .wipe_device(
+            &wa1,
+            &phone.store.device_id().unwrap(),
+            fieldgrid_server::store::WipeMode::SendThenWipe,
+        )
+        .unwrap();
+    let err = phone
+        .sync_with(&fieldgrid_core::sync::SyncOptions {
+            batch_operations: 100,
+            ..fieldgrid_tests::quick()
+        })
+        .unwrap_err();
+    assert!(matches!(err, fieldgrid_core::Error::WipeRequested), "{err:?}");
+    assert_eq!(server_receipts(&d) - before, 300, "everything it held was sent first");
+    assert_eq!(phone.store.outbox_counts().unwrap().pending, 0);
+    phone.store.remote_wipe(&phone.transport).unwrap();
+}
+
+/// Signing out on the phone ends the session on the server too.
+#[test]
+fn signing_out_on_the_phone_ends_its_server_session() {
+    let d = District::new();
+    let phone = d.device("p", "wa1", &d.server.url());
+    phone.sync().unwrap();
+    phone.store.sign_out(&phone.transport).unwrap();
+    let err = phone.sync().unwrap_err();
+    assert!(matches!(err, fieldgrid_core::Error::AuthExpired), "{err:?}");
+    assert_eq!(
+        d.server
+            .admin()
+            .devices(&d.server.admin().account_id("wa1").unwrap().unwrap())
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A phone shared in shifts: a store per account; the worker handing over
+/// sends what waits under their own account before their store goes; the
+/// next worker's store never holds the first one's session or work.
+#[test]
+fn a_shift_handover_sends_the_first_workers_work_under_their_account() {
+    use fieldgrid_core::{Store, StoreKey, store_path_for_account};
+    let d = District::new();
+    let stores = d.dir.path().join("phone-stores");
+    std::fs::create_dir_all(&stores).unwrap();
+    let transport = fieldgrid_core::sync::HttpTransport::new(&d.server.url(), &Default::default()).unwrap();
+    let wa1 = d.server.admin().account_id("wa1").unwrap().unwrap();
+    let wa2 = d.server.admin().account_id("wa2").unwrap().unwrap();
+    let first = Store::open(
+        store_path_for_account(&stores, &wa1),
+        Some(&StoreKey::from_bytes(&[1; 32]).unwrap()),
+    )
+    .unwrap();
+    first.login(&transport, "wa1", PASSWORD).unwrap();
+    let h = household(&first, "grid-a");
+    let made = first
+        .create_resident(&resident(
+            &h,
+            "李秀英",
+            &id_for("19520101", "026"),
+            fieldgrid_core::Sex::Female,
+        ))
+        .unwrap();
+    // The next worker may not sign in to the first one's store.
+    let err = first.login(&transport, "wa2", PASSWORD).unwrap_err();
+    assert!(matches!(err, fieldgrid_core::Error::OtherAccount), "{err:?}");
+    // Handover: send only, under wa1; then the store can go.
+    let sent = first
+        .sync(
+            &transport,
+            &fieldgrid_core::sync::SyncOptions {
+                receive: false,
+                ..fieldgrid_tests::quick()
+            },
+            &|_| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+    assert_eq!((sent.confirmed, sent.pulled), (5, 0));
+    first.wipe(false).unwrap();
+    let by = server_record(&d, &made.id);
+    assert_eq!(by.grid_id, "grid-a");
+    // The next worker's own store, key and session.
+    let second = Store::open(
+        store_path_for_account(&stores, &wa2),
+        Some(&StoreKey::from_bytes(&[2; 32]).unwrap()),
+    )
+    .unwrap();
+    second.login(&transport, "wa2", PASSWORD).unwrap();
+    second
+        .sync(
+            &transport,
+            &fieldgrid_tests::quick(),
+            &|_| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+    assert_eq!(
+        second.get_resident(&made.id).unwrap().name.as_str(),
+        "李秀英",
+        "the grid's data, by pull"
+    );
+    assert!(
+        second.pending_operations(10).unwrap().is_empty(),
+        "nothing of the first worker's queued here"
+    );
+    assert_ne!(
+        store_path_for_account(&stores, &wa1),
+        store_path_for_account(&stores, &wa2)
+    );
+}
