@@ -525,6 +525,16 @@ uint64_t uniffi_fieldgrid_fn_method_syncclient_login(uint64_t ptr, RustBuffer us
 void uniffi_fieldgrid_fn_method_syncclient_logout(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_SYNCCLIENT_SEND_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_SYNCCLIENT_SEND_PENDING
+uint64_t uniffi_fieldgrid_fn_method_syncclient_send_pending(uint64_t ptr
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_SYNCCLIENT_SIGN_OUT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_SYNCCLIENT_SIGN_OUT
+uint64_t uniffi_fieldgrid_fn_method_syncclient_sign_out(uint64_t ptr
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_SYNCCLIENT_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_SYNCCLIENT_SYNC
 uint64_t uniffi_fieldgrid_fn_method_syncclient_sync(uint64_t ptr, RustBuffer listener
@@ -578,6 +588,11 @@ RustBuffer uniffi_fieldgrid_fn_func_mask_phone(RustBuffer phone, RustCallStatus 
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_MOVE_STORE_ASIDE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_MOVE_STORE_ASIDE
 RustBuffer uniffi_fieldgrid_fn_func_move_store_aside(RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_STORE_PATH_FOR_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_STORE_PATH_FOR_ACCOUNT
+RustBuffer uniffi_fieldgrid_fn_func_store_path_for_account(RustBuffer dir, RustBuffer account_id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FIELDGRID_RUSTBUFFER_ALLOC
@@ -876,6 +891,12 @@ uint16_t uniffi_fieldgrid_checksum_func_move_store_aside(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_FUNC_STORE_PATH_FOR_ACCOUNT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_FUNC_STORE_PATH_FOR_ACCOUNT
+uint16_t uniffi_fieldgrid_checksum_func_store_path_for_account(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_LOGSINK_LOG
 uint16_t uniffi_fieldgrid_checksum_method_logsink_log(void
@@ -1119,6 +1140,18 @@ uint16_t uniffi_fieldgrid_checksum_method_syncclient_login(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_SYNCCLIENT_LOGOUT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_SYNCCLIENT_LOGOUT
 uint16_t uniffi_fieldgrid_checksum_method_syncclient_logout(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_SYNCCLIENT_SEND_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_SYNCCLIENT_SEND_PENDING
+uint16_t uniffi_fieldgrid_checksum_method_syncclient_send_pending(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_SYNCCLIENT_SIGN_OUT
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_SYNCCLIENT_SIGN_OUT
+uint16_t uniffi_fieldgrid_checksum_method_syncclient_sign_out(void
     
 );
 #endif

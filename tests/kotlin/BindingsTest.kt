@@ -19,6 +19,7 @@ import cn.fieldgrid.core.Sex
 import cn.fieldgrid.core.StorageProblem
 import cn.fieldgrid.core.SyncPhase
 import cn.fieldgrid.core.SyncSettings
+import cn.fieldgrid.core.storePathForAccount
 import cn.fieldgrid.core.SyncStatus
 import cn.fieldgrid.shell.FieldGrid
 import cn.fieldgrid.shell.FieldGridLog
@@ -310,5 +311,74 @@ class BindingsTest {
                 fail("a wiped store answered")
             } catch (_: FieldGridException.Conflict) {
             }
+        }
+
+    @Test
+    fun signingOutEndsTheSession() =
+        runBlocking {
+            val grid = phone("phone.db")
+            grid.syncWith(SyncSettings(serverUrl = TestServer.url)).use { sync ->
+                sync.syncNow()
+                sync.signOut()
+                try {
+                    sync.syncNow()
+                    fail("synced after signing out")
+                } catch (_: FieldGridException.AuthExpired) {
+                }
+            }
+            grid.close()
+        }
+
+    @Test
+    fun aRemoteWipeArrivingDuringSyncErasesTheStore() =
+        runBlocking {
+            val grid = phone("lost.db")
+            grid.syncWith(SyncSettings(serverUrl = TestServer.url)).use { sync ->
+                grid.createResident(resident("钱七", 41))
+                sync.syncNow()
+                TestServer.admin("wipe-device", "--username", "wa1", "--device", grid.call { it.deviceId() })
+                grid.createResident(resident("孙八", 42))
+                try {
+                    sync.run().toList()
+                    fail("the sync did not report the wipe")
+                } catch (_: FieldGridException.Wiped) {
+                }
+            }
+            assertFalse(File(dir, "lost.db").exists())
+            try {
+                grid.statusCounts()
+                fail("a wiped store answered")
+            } catch (_: FieldGridException.Conflict) {
+            }
+        }
+
+    @Test
+    fun switchingAccountsKeepsEachWorkersStoreAndSendsTheFirstOnesWork() =
+        runBlocking {
+            val stores = File(dir, "stores").also { it.mkdirs() }
+            val first = FieldGrid.open(storePathForAccount(stores.path, "wa1"), keys)
+            val firstSync = first.syncWith(SyncSettings(serverUrl = TestServer.url))
+            firstSync.login("wa1", PASSWORD)
+            val r = first.createResident(resident("周九", 43))
+            // The next worker may not use the first one's store.
+            try {
+                firstSync.login("wa2", PASSWORD)
+                fail("another account signed in to the first worker's store")
+            } catch (_: FieldGridException.Conflict) {
+            }
+            val sent = firstSync.sendPending()
+            assertEquals(1uL, sent.confirmed)
+            assertEquals(0uL, sent.pulled)
+            firstSync.close()
+            first.wipe(force = false)
+            val second = FieldGrid.open(storePathForAccount(stores.path, "wa2"), keys)
+            second.syncWith(SyncSettings(serverUrl = TestServer.url)).use {
+                it.login("wa2", PASSWORD)
+                it.syncNow()
+            }
+            assertEquals("周九", second.call { it.getResident(r.id) }.name)
+            val counts = second.statusCounts()
+            assertEquals(0uL, counts.onlyOnDevice + counts.sending)
+            second.close()
         }
 }

@@ -21,7 +21,7 @@ object TestServer {
     private fun start(): String {
         val binary = System.getenv("FIELDGRID_BIN") ?: "target/debug/fieldgrid"
         val data = Files.createTempDirectory("fieldgrid-kt-server-").toFile().also { dataDir = it }
-        val admin = listOf(binary, "server", "--data", data.path)
+        val admin = listOf(binary, "server", "--data", data.path).also { adminCommand = it }
         run(admin + listOf("add-grid", "--id", "grid-a", "--code", "370502001001", "--name", "Grid A"))
         for (user in listOf("wa1", "wa2")) {
             run(admin + listOf("add-worker", "--username", user, "--password", PASSWORD, "--grids", "grid-a"))
@@ -43,6 +43,14 @@ object TestServer {
             check(System.currentTimeMillis() < deadline && process!!.isAlive) { "the reference server did not start" }
             Thread.sleep(100)
         }
+    }
+
+    private var adminCommand: List<String> = emptyList()
+
+    /** Runs a district IT command on the test server's data. */
+    fun admin(vararg args: String) {
+        url // started
+        run(adminCommand + args.toList())
     }
 
     private fun run(command: List<String>) {

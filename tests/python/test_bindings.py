@@ -1,13 +1,15 @@
 """The FieldGrid library as a Python QA engineer (or a shell) uses it."""
 
 import asyncio
+import os
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import fieldgrid as fg
-from conftest import JPEG, PASSWORD, assign, id_number, resident, sign_in
+from conftest import JPEG, PASSWORD, SERVER, assign, id_number, resident, sign_in
 
 
 def test_keyed_store_captures_resident_and_incident_with_photo_and_finds_them(tmp, key, phone):
@@ -321,3 +323,46 @@ def test_a_session_lists_the_grids_assigned_now_and_a_grid_taken_away_leaves_at_
             store.get_resident(r.id)
     finally:
         assign("wa2", ["grid-a"])
+
+
+def test_signing_out_ends_the_session(tmp, key, server):
+    store = fg.FieldGridStore.open(str(tmp / "phone.db"), key)
+    client = sign_in(store, server)
+    asyncio.run(client.sync())
+    asyncio.run(client.sign_out())
+    with pytest.raises(fg.FieldGridError.AuthExpired):
+        asyncio.run(client.sync())
+
+
+def test_a_remote_wipe_arriving_during_sync_erases_the_store(tmp, key, server):
+    store = fg.FieldGridStore.open(str(tmp / "lost.db"), key)
+    client = sign_in(store, server)
+    store.create_resident(resident("吴十", 51))
+    asyncio.run(client.sync())
+    subprocess.run(SERVER["admin"] + ["wipe-device", "--username", "wa1", "--device", store.device_id()],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store.create_resident(resident("郑十一", 52))
+    with pytest.raises(fg.FieldGridError.Wiped):
+        asyncio.run(client.sync())
+    assert not (tmp / "lost.db").exists()
+    with pytest.raises(fg.FieldGridError.Conflict):
+        store.status_counts()
+
+
+def test_switching_accounts_keeps_each_workers_store_and_sends_the_first_ones_work(tmp, key, server):
+    stores = tmp / "stores"
+    stores.mkdir()
+    first = fg.FieldGridStore.open(fg.store_path_for_account(str(stores), "wa1"), key)
+    first_client = sign_in(first, server, "wa1")
+    made = first.create_resident(resident("王十二", 53))
+    with pytest.raises(fg.FieldGridError.Conflict):
+        asyncio.run(first_client.login("wa2", PASSWORD))
+    sent = asyncio.run(first_client.send_pending())
+    assert (sent.confirmed, sent.pulled) == (1, 0)
+    first.wipe(False)
+    second = fg.FieldGridStore.open(fg.store_path_for_account(str(stores), "wa2"), os.urandom(32))
+    second_client = sign_in(second, server, "wa2")
+    asyncio.run(second_client.sync())
+    assert second.get_resident(made.id).name == "王十二"
+    counts = second.status_counts()
+    assert counts.only_on_device + counts.sending == 0

@@ -537,6 +537,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_func_set_log_sink() != 19290:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_func_store_path_for_account() != 24663:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() != 41916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_add_incident_event() != 42952:
@@ -621,6 +623,10 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_syncclient_logout() != 8901:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_syncclient_send_pending() != 49022:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_syncclient_sign_out() != 30622:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_syncclient_sync() != 12579:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_constructor_syncclient_new() != 33096:
@@ -674,6 +680,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_func_move_store_aside.restype = ctypes.c_ui
 _UniffiLib.uniffi_fieldgrid_checksum_func_set_log_sink.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_func_set_log_sink.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_func_store_path_for_account.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_func_store_path_for_account.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts.restype = ctypes.c_uint16
@@ -800,6 +809,12 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_login.restype = ctypes.c_
 _UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_logout.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_logout.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_send_pending.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_send_pending.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_sign_out.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_sign_out.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_sync.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_syncclient_sync.restype = ctypes.c_uint16
@@ -840,6 +855,12 @@ _UniffiLib.uniffi_fieldgrid_fn_func_set_log_sink.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_func_set_log_sink.restype = None
+_UniffiLib.uniffi_fieldgrid_fn_func_store_path_for_account.argtypes = (
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_func_store_path_for_account.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_acknowledge_conflicts.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1094,6 +1115,14 @@ _UniffiLib.uniffi_fieldgrid_fn_method_syncclient_logout.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_syncclient_logout.restype = None
+_UniffiLib.uniffi_fieldgrid_fn_method_syncclient_send_pending.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_syncclient_send_pending.restype = ctypes.c_uint64
+_UniffiLib.uniffi_fieldgrid_fn_method_syncclient_sign_out.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_syncclient_sign_out.restype = ctypes.c_uint64
 _UniffiLib.uniffi_fieldgrid_fn_method_syncclient_sync.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -5569,6 +5598,19 @@ class FieldGridError:  # type: ignore
         def __repr__(self):
             return "FieldGridError.Cancelled({})".format(str(self))
     _UniffiTempFieldGridError.Cancelled = Cancelled # type: ignore
+    class Wiped(_UniffiTempFieldGridError):
+        """
+        The district had this phone wiped (lost or retired): the store and
+        its photos are gone, and the server was told. Delete the store's key
+        and show the sign-in screen.
+"""
+        
+        def __init__(self):
+            pass
+
+        def __repr__(self):
+            return "FieldGridError.Wiped({})".format(str(self))
+    _UniffiTempFieldGridError.Wiped = Wiped # type: ignore
     class Internal(_UniffiTempFieldGridError):
         """
         A bug in FieldGrid. The call changed nothing; please report it.
@@ -5632,6 +5674,9 @@ class _UniffiFfiConverterTypeFieldGridError(_UniffiConverterRustBuffer):
             return FieldGridError.Cancelled(
             )
         if variant == 11:
+            return FieldGridError.Wiped(
+            )
+        if variant == 12:
             return FieldGridError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -5668,6 +5713,8 @@ class _UniffiFfiConverterTypeFieldGridError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, FieldGridError.Cancelled):
             return
+        if isinstance(value, FieldGridError.Wiped):
+            return
         if isinstance(value, FieldGridError.Internal):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
@@ -5703,8 +5750,10 @@ class _UniffiFfiConverterTypeFieldGridError(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, FieldGridError.Cancelled):
             buf.write_i32(10)
-        if isinstance(value, FieldGridError.Internal):
+        if isinstance(value, FieldGridError.Wiped):
             buf.write_i32(11)
+        if isinstance(value, FieldGridError.Internal):
+            buf.write_i32(12)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -8284,6 +8333,20 @@ class SyncClientProtocol(typing.Protocol):
         Forgets the session (captured data stays, and waits for the next sign-in).
 """
         raise NotImplementedError
+    async def send_pending(self, ) -> SyncReport:
+        """
+        Sends what this store holds for the server (operations and photos)
+        without receiving anything: a handover, before another worker's store
+        takes the phone. What could not be sent stays (`pendingOperations`
+        tells), and `wipe(false)` refuses until it is gone.
+"""
+        raise NotImplementedError
+    async def sign_out(self, ) -> None:
+        """
+        Signs out: the server ends the session (when it can be reached) and
+        the phone forgets it; the data stays.
+"""
+        raise NotImplementedError
     async def sync(self, listener: typing.Union[object, typing.Optional[SyncListener]] = _DEFAULT) -> SyncReport:
         """
         Sends what was captured, uploads photos, receives changes. One sync
@@ -8391,6 +8454,44 @@ class SyncClient(SyncClientProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    async def send_pending(self, ) -> SyncReport:
+        """
+        Sends what this store holds for the server (operations and photos)
+        without receiving anything: a handover, before another worker's store
+        takes the phone. What could not be sent stays (`pendingOperations`
+        tells), and `wipe(false)` refuses until it is gone.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSyncReport.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_fieldgrid_fn_method_syncclient_send_pending(*_uniffi_lowered_args),
+            _UniffiLib.ffi_fieldgrid_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_fieldgrid_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_fieldgrid_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def sign_out(self, ) -> None:
+        """
+        Signs out: the server ends the session (when it can be reached) and
+        the phone forgets it; the data stays.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_fieldgrid_fn_method_syncclient_sign_out(*_uniffi_lowered_args),
+            _UniffiLib.ffi_fieldgrid_rust_future_poll_void,
+            _UniffiLib.ffi_fieldgrid_rust_future_complete_void,
+            _UniffiLib.ffi_fieldgrid_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
     async def sync(self, listener: typing.Union[object, typing.Optional[SyncListener]] = _DEFAULT) -> SyncReport:
         """
         Sends what was captured, uploads photos, receives changes. One sync
@@ -8603,6 +8704,28 @@ def set_log_sink(sink: typing.Optional[LogSink],level: LogLevel) -> None:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def store_path_for_account(dir: str,account_id: str) -> str:
+    """
+    Where the store of one account lives in a folder of stores (`dir`): a
+    phone shared by workers in shifts opens one store, with its own key, per
+    account, so switching accounts never mixes their data.
+"""
+    
+    _UniffiFfiConverterString.check_lower(dir)
+
+    _UniffiFfiConverterString.check_lower(account_id)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(dir),
+        _UniffiFfiConverterString.lower(account_id),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterString.lift
+    _uniffi_error_converter = None
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_fieldgrid_fn_func_store_path_for_account,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 
 __all__ = [
     "InternalError",
@@ -8667,6 +8790,7 @@ __all__ = [
     "mask_phone",
     "move_store_aside",
     "set_log_sink",
+    "store_path_for_account",
     "FieldGridStore",
     "FieldGridStoreProtocol",
     "LogSinkImpl",

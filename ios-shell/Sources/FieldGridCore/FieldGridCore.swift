@@ -1673,6 +1673,20 @@ public protocol SyncClientProtocol: AnyObject, Sendable {
     func logout() throws 
     
     /**
+     * Sends what this store holds for the server (operations and photos)
+     * without receiving anything: a handover, before another worker's store
+     * takes the phone. What could not be sent stays (`pendingOperations`
+     * tells), and `wipe(false)` refuses until it is gone.
+     */
+    func sendPending() async throws  -> SyncReport
+    
+    /**
+     * Signs out: the server ends the session (when it can be reached) and
+     * the phone forgets it; the data stays.
+     */
+    func signOut() async throws 
+    
+    /**
      * Sends what was captured, uploads photos, receives changes. One sync
      * runs at a time per store (`Conflict` otherwise). `AuthExpired` means
      * sign in again; `Offline` means try later; nothing is lost either way.
@@ -1790,6 +1804,48 @@ open func logout()throws   {try rustCallWithError(FfiConverterTypeFieldGridError
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * Sends what this store holds for the server (operations and photos)
+     * without receiving anything: a handover, before another worker's store
+     * takes the phone. What could not be sent stays (`pendingOperations`
+     * tells), and `wipe(false)` refuses until it is gone.
+     */
+open func sendPending()async throws  -> SyncReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldgrid_fn_method_syncclient_send_pending(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldgrid_rust_future_poll_rust_buffer,
+            completeFunc: ffi_fieldgrid_rust_future_complete_rust_buffer,
+            freeFunc: ffi_fieldgrid_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeSyncReport_lift,
+            errorHandler: FfiConverterTypeFieldGridError_lift
+        )
+}
+    
+    /**
+     * Signs out: the server ends the session (when it can be reached) and
+     * the phone forgets it; the data stays.
+     */
+open func signOut()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_fieldgrid_fn_method_syncclient_sign_out(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_fieldgrid_rust_future_poll_void,
+            completeFunc: ffi_fieldgrid_rust_future_complete_void,
+            freeFunc: ffi_fieldgrid_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeFieldGridError_lift
+        )
 }
     
     /**
@@ -5812,6 +5868,12 @@ enum FieldGridError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError
      */
     case Cancelled
     /**
+     * The district had this phone wiped (lost or retired): the store and
+     * its photos are gone, and the server was told. Delete the store's key
+     * and show the sign-in screen.
+     */
+    case Wiped
+    /**
      * A bug in FieldGrid. The call changed nothing; please report it.
      */
     case Internal(
@@ -5872,7 +5934,8 @@ public struct FfiConverterTypeFieldGridError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 10: return .Cancelled
-        case 11: return .Internal(
+        case 11: return .Wiped
+        case 12: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -5936,8 +5999,12 @@ public struct FfiConverterTypeFieldGridError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(10))
         
         
-        case let .Internal(reason):
+        case .Wiped:
             writeInt(&buf, Int32(11))
+        
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -8221,6 +8288,20 @@ public func moveStoreAside(path: String)throws  -> String  {
     )
 })
 }
+/**
+ * Where the store of one account lives in a folder of stores (`dir`): a
+ * phone shared by workers in shifts opens one store, with its own key, per
+ * account, so switching accounts never mixes their data.
+ */
+public func storePathForAccount(dir: String, accountId: String) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_func_store_path_for_account(
+        FfiConverterString.lower(dir),
+        FfiConverterString.lower(accountId),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -8253,6 +8334,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_func_move_store_aside() != 27577) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_func_store_path_for_account() != 24663) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_logsink_log() != 14253) {
@@ -8376,6 +8460,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_syncclient_logout() != 8901) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_syncclient_send_pending() != 49022) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_syncclient_sign_out() != 30622) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_syncclient_sync() != 12579) {

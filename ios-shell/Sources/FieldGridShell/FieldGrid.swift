@@ -100,11 +100,26 @@ public final class FieldGridSync: @unchecked Sendable {
         try await client.login(username: username, password: password)
     }
 
+    /// Signs out: the server ends the session (when it can be reached) and
+    /// this phone forgets it; captured data stays.
+    public func signOut() async throws {
+        try await client.signOut()
+    }
+
+    /// A handover: sends what this store holds under its account, receiving
+    /// nothing, before another worker's store takes the phone. Then
+    /// `FieldGrid.wipe(force: false)` removes the store.
+    public func sendPending() async throws -> SyncReport {
+        try await client.sendPending()
+    }
+
     /// One sync as an `AsyncThrowingStream`: iterating starts it; it yields
     /// `.progress` after each step and `.finished` last. Cancelling the
     /// iterating task stops the sync after its current step (what was done
     /// stays done). Errors end the stream: `.AuthExpired` (sign in again),
-    /// `.Offline` (try later).
+    /// `.Offline` (try later), `.Wiped` (the district had this phone wiped:
+    /// the store is gone; delete its key from the Keychain and show the
+    /// sign-in screen).
     public func run() -> AsyncThrowingStream<SyncEvent, Error> {
         AsyncThrowingStream { continuation in
             let listener = StreamListener(continuation)

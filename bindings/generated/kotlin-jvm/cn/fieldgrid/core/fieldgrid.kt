@@ -738,6 +738,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_func_move_store_aside(
     ): Int
+    external fun uniffi_fieldgrid_checksum_func_store_path_for_account(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_logsink_log(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts(
@@ -819,6 +821,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldgrid_checksum_method_syncclient_login(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_syncclient_logout(
+    ): Int
+    external fun uniffi_fieldgrid_checksum_method_syncclient_send_pending(
+    ): Int
+    external fun uniffi_fieldgrid_checksum_method_syncclient_sign_out(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_syncclient_sync(
     ): Int
@@ -950,6 +956,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_fieldgrid_fn_method_syncclient_logout(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldgrid_fn_method_syncclient_send_pending(`ptr`: Long,
+    ): Long
+    external fun uniffi_fieldgrid_fn_method_syncclient_sign_out(`ptr`: Long,
+    ): Long
     external fun uniffi_fieldgrid_fn_method_syncclient_sync(`ptr`: Long,`listener`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_fieldgrid_fn_clone_synclistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -971,6 +981,8 @@ internal object UniffiLib {
     external fun uniffi_fieldgrid_fn_func_mask_phone(`phone`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_func_move_store_aside(`path`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_func_store_path_for_account(`dir`: RustBuffer.ByValue,`accountId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun ffi_fieldgrid_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1109,6 +1121,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_func_move_store_aside() and 0xFFFF) != 27577) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldgrid_checksum_func_store_path_for_account() and 0xFFFF) != 24663) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldgrid_checksum_method_logsink_log() and 0xFFFF) != 14253) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1230,6 +1245,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_syncclient_logout() and 0xFFFF) != 8901) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_syncclient_send_pending() and 0xFFFF) != 49022) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_syncclient_sign_out() and 0xFFFF) != 30622) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_syncclient_sync() and 0xFFFF) != 12579) {
@@ -3242,6 +3263,20 @@ public interface SyncClientInterface {
     fun `logout`()
     
     /**
+     * Sends what this store holds for the server (operations and photos)
+     * without receiving anything: a handover, before another worker's store
+     * takes the phone. What could not be sent stays (`pendingOperations`
+     * tells), and `wipe(false)` refuses until it is gone.
+     */
+    suspend fun `sendPending`(): SyncReport
+    
+    /**
+     * Signs out: the server ends the session (when it can be reached) and
+     * the phone forgets it; the data stays.
+     */
+    suspend fun `signOut`()
+    
+    /**
      * Sends what was captured, uploads photos, receives changes. One sync
      * runs at a time per store (`Conflict` otherwise). `AuthExpired` means
      * sign in again; `Offline` means try later; nothing is lost either way.
@@ -3426,6 +3461,59 @@ open class SyncClient: Disposable, AutoCloseable, SyncClientInterface
     }
     
     
+
+    
+    /**
+     * Sends what this store holds for the server (operations and photos)
+     * without receiving anything: a handover, before another worker's store
+     * takes the phone. What could not be sent stays (`pendingOperations`
+     * tells), and `wipe(false)` refuses until it is gone.
+     */
+    @Throws(FieldGridException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `sendPending`() : SyncReport {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldgrid_fn_method_syncclient_send_pending(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldgrid_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldgrid_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_fieldgrid_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeSyncReport.lift(it) },
+        // Error FFI converter
+        FieldGridException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Signs out: the server ends the session (when it can be reached) and
+     * the phone forgets it; the data stays.
+     */
+    @Throws(FieldGridException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `signOut`() {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_fieldgrid_fn_method_syncclient_sign_out(
+                uniffiHandle,
+                
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_fieldgrid_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_fieldgrid_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_fieldgrid_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        FieldGridException.ErrorHandler,
+    )
+    }
 
     
     /**
@@ -6558,6 +6646,17 @@ sealed class FieldGridException: kotlin.Exception() {
     }
     
     /**
+     * The district had this phone wiped (lost or retired): the store and
+     * its photos are gone, and the server was told. Delete the store's key
+     * and show the sign-in screen.
+     */
+    class Wiped(
+        ) : FieldGridException() {
+        override val message
+            get() = ""
+    }
+    
+    /**
      * A bug in FieldGrid. The call changed nothing; please report it.
      */
     class Internal(
@@ -6614,7 +6713,8 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
                 FfiConverterString.read(buf),
                 )
             10 -> FieldGridException.Cancelled()
-            11 -> FieldGridException.Internal(
+            11 -> FieldGridException.Wiped()
+            12 -> FieldGridException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -6669,6 +6769,10 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
                 + FfiConverterString.allocationSize(value.`reason`)
             )
             is FieldGridException.Cancelled -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+            )
+            is FieldGridException.Wiped -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
             )
@@ -6731,8 +6835,12 @@ public object FfiConverterTypeFieldGridError : FfiConverterRustBuffer<FieldGridE
                 buf.putInt(10)
                 Unit
             }
-            is FieldGridException.Internal -> {
+            is FieldGridException.Wiped -> {
                 buf.putInt(11)
+                Unit
+            }
+            is FieldGridException.Internal -> {
+                buf.putInt(12)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -9047,6 +9155,23 @@ public object FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffer<Lis
     
         
         FfiConverterString.lower(`path`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * Where the store of one account lives in a folder of stores (`dir`): a
+         * phone shared by workers in shifts opens one store, with its own key, per
+         * account, so switching accounts never mixes their data.
+         */ fun `storePathForAccount`(`dir`: kotlin.String, `accountId`: kotlin.String): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_func_store_path_for_account(
+    
+        
+        FfiConverterString.lower(`dir`),
+        FfiConverterString.lower(`accountId`),_status)
 }
     )
     }

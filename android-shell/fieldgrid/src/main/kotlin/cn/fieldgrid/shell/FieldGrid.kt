@@ -135,15 +135,31 @@ class FieldGridSync internal constructor(
         password: String,
     ): Session = client.login(username, password)
 
-    /** Forgets the session; captured data stays. */
+    /**
+     * Signs out: the server ends the session (when it can be reached) and
+     * this phone forgets it; captured data stays.
+     */
+    suspend fun signOut() = client.signOut()
+
+    /** Forgets the session on this phone only (the server is not told). */
     suspend fun logout() = withContext(Dispatchers.IO) { client.logout() }
+
+    /**
+     * A handover: sends what this store holds under its account, receiving
+     * nothing, before another worker's store takes the phone. Then
+     * `FieldGrid.wipe(force = false)` removes the store (refused while
+     * anything could not be sent).
+     */
+    suspend fun sendPending(): SyncReport = client.sendPending()
 
     /**
      * One sync as a cold [Flow]: collecting it starts the sync, which emits
      * [SyncEvent.Progress] after each step and [SyncEvent.Finished] last.
      * Cancelling the collector stops the sync after its current step
      * (what was done stays done). Failures are thrown from `collect`:
-     * `AuthExpired` (sign in again), `Offline` (try later), ...
+     * `AuthExpired` (sign in again), `Offline` (try later), `Wiped` (the
+     * district had this phone wiped: the store is gone; delete its key with
+     * the key provider and show the sign-in screen), ...
      * Progress events may be skipped when the collector is slow; the
      * finished event never is.
      */
