@@ -349,7 +349,16 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
         Some(Command::Devices { username }) => {
             let s = session()?;
             let devices = s.admin().devices(&account_of(&s, username)?)?;
-            print_json_lines(devices.iter())
+            // With the wipe's state spelled out: none, pending, done.
+            let lines: Vec<serde_json::Value> = devices
+                .iter()
+                .map(|d| {
+                    let mut v = serde_json::to_value(d).unwrap_or_default();
+                    v["wipe_state"] = serde_json::Value::from(d.wipe_state());
+                    v
+                })
+                .collect();
+            print_json_lines(lines.iter())
         }
         Some(Command::RevokeDevice { username, device }) => {
             let s = session()?;
