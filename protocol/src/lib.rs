@@ -317,6 +317,21 @@ pub struct CentreEventRequest {
     /// Note.
     #[serde(default)]
     pub note: String,
+    /// Photos of the event (a department's proof of the work done): their
+    /// bytes are then uploaded like a phone's, `PATCH /v1/photos/{sha256}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<EventPhoto>,
+}
+
+/// A photo an event made at the centre or a department carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPhoto {
+    /// SHA-256 of the bytes, lower-case hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `image/jpeg`, `image/png`, `image/webp` or `image/heic`.
+    pub mime: String,
 }
 
 /// An incident as the centre lists it.

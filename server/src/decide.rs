@@ -562,8 +562,9 @@ fn conflict(
     }
 }
 
-/// The centre's event on an incident: the incident as it becomes and the
-/// event record, or why not. `department_known` says whether the dispatch's
+/// The centre's (or a department's) event on an incident: the incident as
+/// it becomes, the event record, and the event's photo records with their
+/// photo refs; or why not. `department_known` says whether the dispatch's
 /// department exists.
 pub fn centre_event(
     caller: &Caller,
@@ -572,7 +573,7 @@ pub fn centre_event(
     kind: EventKind,
     department_known: bool,
     now: i64,
-) -> Result<(Record, Record), crate::error::ApiError> {
+) -> Result<(Record, Record, Vec<Write>), crate::error::ApiError> {
     use crate::error::ApiError;
     // A department acts only on what was dispatched to it; anything else
     // does not exist for it.
@@ -616,5 +617,38 @@ pub fn centre_event(
         fields,
         field_versions: Map::new(),
     };
-    Ok((incident, event))
+    // The event's photos: checked by the same rules as a phone's.
+    let max = fieldgrid_core::validate::limits::PHOTOS_PER_RECORD;
+    if req.photos.len() > max {
+        return Err(ApiError::bad_request(format!("at most {max} photos an event")));
+    }
+    let mut photos = Vec::with_capacity(req.photos.len() * 2);
+    for (i, p) in req.photos.iter().enumerate() {
+        let sent = match json!({"owner": {"kind": "incident_event", "id": event.id}, "sha256": p.sha256,
+                                "size": p.size, "mime": p.mime, "taken_at_ms": null, "location": null})
+        {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let checked = rules::check("photo", &sent, now, &fieldgrid_core::Catalogue::builtin())
+            .map_err(|e| ApiError::bad_request(format!("photos[{i}].{} {}", e.field, e.code)))?;
+        let id = uuid::Uuid::now_v7().to_string();
+        photos.push(Write::PhotoRef(PhotoRef {
+            photo_id: id.clone(),
+            sha256: p.sha256.clone(),
+            grid_id: incident.grid_id.clone(),
+            size: p.size as i64,
+            incident_id: Some(incident.id.clone()),
+        }));
+        photos.push(Write::Record(Record {
+            id,
+            entity: "photo".into(),
+            grid_id: incident.grid_id.clone(),
+            version: 1,
+            deleted: false,
+            fields: checked,
+            field_versions: Map::new(),
+        }));
+    }
+    Ok((incident, event, photos))
 }

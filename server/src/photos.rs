@@ -47,11 +47,16 @@ fn offset_headers(received: i64, size: i64) -> HeaderMap {
     h
 }
 
-/// Uploading is a grid worker's business (the phone that took the photo).
-fn require_worker(caller: &Caller) -> ApiResult<()> {
-    match caller.role {
-        Role::Worker => Ok(()),
-        _ => Err(ApiError::forbidden("photos are uploaded by grid workers")),
+/// The sizes the caller's photo records give a hash: a worker's, those of
+/// its grids; a department's, those of incidents dispatched to it. Anyone
+/// else uploads no photos (403).
+async fn sizes_for(store: &Store, caller: &Caller, sha: &str) -> ApiResult<Vec<i64>> {
+    match (caller.role, &caller.department) {
+        (Role::Worker, _) => store.photo_sizes(caller.writable_grids(), sha).await,
+        (Role::Department, Some(d)) => store.department_photo_sizes(d, sha).await,
+        _ => Err(ApiError::forbidden(
+            "photos are uploaded by grid workers and departments",
+        )),
     }
 }
 
@@ -77,10 +82,9 @@ pub async fn head(
     caller: Caller,
     ApiPath(sha): ApiPath<String>,
 ) -> ApiResult<Response> {
-    require_worker(&caller)?;
     check_sha(&sha)?;
     let store = &state.store;
-    let known = if store.photo_sizes(caller.writable_grids(), &sha).await?.is_empty() {
+    let known = if sizes_for(store, &caller, &sha).await?.is_empty() {
         None
     } else if let Some(size) = store.blob_size(&sha).await? {
         Some((size, size))
@@ -114,14 +118,13 @@ pub async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    require_worker(&caller)?;
     check_sha(&sha)?;
     let offset = header_i64(&headers, UPLOAD_OFFSET_HEADER)?;
     let length = header_i64(&headers, UPLOAD_LENGTH_HEADER)?;
     let store = &state.store;
     // Whether the photo exists for the caller comes first: to anyone else,
     // every PATCH of it is the same 404.
-    let sizes = store.photo_sizes(caller.writable_grids(), &sha).await?;
+    let sizes = sizes_for(store, &caller, &sha).await?;
     if sizes.is_empty() {
         return Err(no_such_photo());
     }

@@ -447,10 +447,13 @@ pub async fn centre_event_in<T: Tx>(
         (Some(d), EventKind::Dispatched) => tx.department_exists(d).await?,
         _ => false,
     };
-    let (incident, event) = decide::centre_event(caller, incident, req, kind, known, now)?;
+    let (incident, event, photos) = decide::centre_event(caller, incident, req, kind, known, now)?;
     let ids = vec![incident.id.clone(), event.id.clone()];
     tx.write(&Write::Record(incident.clone()), now).await?;
     tx.write(&Write::Record(event), now).await?;
+    for w in &photos {
+        tx.write(w, now).await?;
+    }
     Ok((incident, ids))
 }
 
@@ -788,6 +791,12 @@ impl Store {
     /// The sizes that photo records of these grids give a hash.
     pub async fn photo_sizes(&self, grids: Vec<String>, sha: &str) -> ApiResult<Vec<i64>> {
         dispatch!(self, s => s.photo_sizes(grids, sha).await)
+    }
+
+    /// The sizes that photo records of incidents dispatched to this
+    /// department give a hash.
+    pub async fn department_photo_sizes(&self, department: &str, sha: &str) -> ApiResult<Vec<i64>> {
+        dispatch!(self, s => s.department_photo_sizes(department, sha).await)
     }
 
     /// The size of a complete photo.

@@ -1074,6 +1074,20 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    pub(super) async fn department_photo_sizes(&self, department: &str, sha: &str) -> ApiResult<Vec<i64>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT DISTINCT p.size FROM photo_refs p JOIN incidents i ON i.id = p.incident_id
+                 WHERE p.sha256 = $1 AND i.department = $2",
+                &[&sha, &department],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     pub(super) async fn blob_size(&self, sha: &str) -> ApiResult<Option<i64>> {
         let row = self
             .client()

@@ -1120,6 +1120,21 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn department_photo_sizes(self: &Arc<Self>, department: &str, sha: &str) -> ApiResult<Vec<i64>> {
+        let (department, sha) = (department.to_owned(), sha.to_owned());
+        self.read(move |c| {
+            let sizes = c
+                .prepare_cached(
+                    "SELECT DISTINCT p.size FROM photo_refs p JOIN incidents i ON i.id = p.incident_id
+                     WHERE p.sha256 = ?1 AND i.department = ?2",
+                )?
+                .query_map(params![sha, department], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(sizes)
+        })
+        .await
+    }
+
     pub(super) async fn blob_size(self: &Arc<Self>, sha: &str) -> ApiResult<Option<i64>> {
         let sha = sha.to_owned();
         self.read(move |c| {

@@ -637,3 +637,69 @@ fn a_shift_handover_sends_the_first_workers_work_under_their_account() {
         store_path_for_account(&stores, &wa2)
     );
 }
+
+/// A department's event carries photos of the work done: their bytes go up
+/// like a phone's, for incidents dispatched to it only; the phone receives
+/// the photo records with the event, and the centre sees the incident whole
+/// once the bytes arrived.
+#[test]
+fn a_department_documents_its_work_with_photos() {
+    use sha2::{Digest, Sha256};
+    let d = District::new();
+    d.server
+        .admin()
+        .add_department_account("gas", PASSWORD, "dept-gas")
+        .unwrap();
+    let a = d.device("a", "wa1", &d.server.url());
+    let i = a
+        .store
+        .report_incident(&incident("grid-a", "resident_request", T0 - 60_000), &[])
+        .unwrap();
+    a.sync().unwrap();
+    let centre = token_of(&d, "centre", "desk");
+    request(
+        &d,
+        Some(&centre),
+        "POST",
+        &format!("/v1/centre/incidents/{}/events", i.id),
+        Some(json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 86_400_000})),
+    );
+    let photo: Vec<u8> = [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[7u8; 3000][..]].concat();
+    let sha = hex::encode(Sha256::digest(&photo));
+    let gas = token_of(&d, "gas", "desk-2");
+    let (status, body, _) = request(
+        &d,
+        Some(&gas),
+        "POST",
+        &format!("/v1/department/incidents/{}/events", i.id),
+        Some(
+            json!({"kind": "resolved", "note": "已更换", "photos": [{"sha256": sha, "size": photo.len(), "mime": "image/jpeg"}]}),
+        ),
+    );
+    assert_eq!((status, body["complete"].as_bool()), (200, Some(false)), "{body}");
+    let upload = |token: &str| {
+        let mut resp = agent()
+            .patch(format!("{}/v1/photos/{sha}", d.server.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", "0")
+            .header("upload-length", photo.len().to_string())
+            .send(&photo[..])
+            .unwrap();
+        let _ = resp.body_mut().read_to_string();
+        resp.status().as_u16()
+    };
+    assert_eq!(upload(&token_of(&d, "wb", "b")), 404, "not another grid's worker");
+    assert_eq!(upload(&gas), 204);
+    let (_, page, _) = request(&d, Some(&centre), "GET", "/v1/centre/incidents", None);
+    assert_eq!(page["incidents"][0]["complete"], true);
+    a.sync().unwrap();
+    let timeline = a.store.incident_timeline(&i.id).unwrap();
+    let resolved = timeline.last().unwrap();
+    assert_eq!(
+        resolved.photos.len(),
+        1,
+        "the phone holds the department's photo record"
+    );
+    assert_eq!(resolved.photos[0].sha256, sha);
+}

@@ -109,10 +109,11 @@ fn every_role_against_every_endpoint() {
             Some(push("grid-a")),
             [200, 200, 403, 403, 403, 401, 401],
         ),
-        // A hash no photo record of the caller's grids names does not exist
-        // for it; uploading is a worker's business.
-        ("HEAD", photo.clone(), None, [404, 404, 403, 403, 403, 401, 401]),
-        ("PATCH", photo.clone(), None, [404, 404, 403, 403, 403, 401, 401]),
+        // A hash no photo record of the caller's grids (a department: of
+        // incidents dispatched to it) names does not exist for it; uploading
+        // is a worker's and a department's business.
+        ("HEAD", photo.clone(), None, [404, 404, 403, 404, 403, 401, 401]),
+        ("PATCH", photo.clone(), None, [404, 404, 403, 404, 403, 401, 401]),
         ("GET", "/v1/conflicts".into(), None, [200, 200, 200, 403, 200, 401, 401]),
         (
             "GET",
