@@ -368,11 +368,15 @@ pub struct CentreIncidentPage {
     pub next: Option<String>,
 }
 
-/// Counts for one grid or sub-district.
+/// Counts for one grid, community, sub-district or category.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
-    /// Grid id or sub-district name.
+    /// Grid id, community, sub-district or category name.
     pub key: String,
+    /// What it lies in: a grid's community, a community's sub-district
+    /// (absent for sub-districts and categories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     /// Incidents reported.
     pub reported: u64,
     /// Not yet resolved or closed.
@@ -387,13 +391,27 @@ pub struct Stats {
     pub on_time_rate: f64,
 }
 
-/// `GET /v1/centre/stats`.
+/// `GET /v1/centre/stats?from=YYYY-MM&to=YYYY-MM`: the incidents reported
+/// in those months (China time, both included; all when absent). Open and
+/// overdue are as of now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatsResponse {
+    /// First month counted, when given.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last month counted, when given.
+    #[serde(default)]
+    pub to: Option<String>,
     /// Per grid.
     pub grids: Vec<Stats>,
+    /// Per community.
+    #[serde(default)]
+    pub communities: Vec<Stats>,
     /// Per sub-district.
     pub sub_districts: Vec<Stats>,
+    /// Per incident category.
+    #[serde(default)]
+    pub categories: Vec<Stats>,
     /// Server time of the computation.
     pub server_time_ms: i64,
 }

@@ -16,7 +16,7 @@ use crate::AppState;
 use crate::accounts;
 use crate::auth::{Caller, ClientAddr};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, safe_integer};
-use crate::store::{IncidentCursor, IncidentFilter, IncidentSort};
+use crate::store::{IncidentCursor, IncidentFilter, IncidentSort, Period};
 
 /// Incidents per page unless asked otherwise.
 pub const PAGE_DEFAULT: usize = 100;
@@ -181,8 +181,21 @@ pub async fn conflicts(State(state): State<Arc<AppState>>, caller: Caller) -> Ap
     Ok(Json(state.store.conflicts(grids).await?))
 }
 
-/// `GET /v1/centre/stats`: per grid and per sub-district, by server time.
-pub async fn stats(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<StatsResponse>> {
+/// Query of the statistics: the months reported in.
+#[derive(Debug, Deserialize)]
+pub struct StatsQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/centre/stats?from=YYYY-MM&to=YYYY-MM`: per grid, community,
+/// sub-district and category, by server time.
+pub async fn stats(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<StatsQuery>,
+) -> ApiResult<Json<StatsResponse>> {
     caller.require_operator()?;
-    Ok(Json(state.store.stats(state.now_ms()).await?))
+    let period = Period::parse(q.from.as_deref(), q.to.as_deref())?;
+    Ok(Json(state.store.stats(&period, state.now_ms()).await?))
 }

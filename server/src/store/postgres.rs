@@ -17,22 +17,20 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use fieldgrid_core::model::EventKind;
-use fieldgrid_protocol::{
-    CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, Stats, StatsResponse, codes,
-};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, codes};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
-use super::sqlite::{change_of, page_of, stats_of};
+use super::sqlite::{change_of, page_of};
 use super::{
     AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql, open_statuses,
+    Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql,
     push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
 use crate::error::{ApiError, ApiResult};
-use crate::records::{IncidentRow, Record};
+use crate::records::{Contribution, IncidentRow, Record, month_deltas};
 
 /// Schema migrations, append-only; `schema_version` holds how many ran.
 /// (No migration library supports both engines at our rusqlite version;
@@ -177,6 +175,26 @@ CREATE INDEX audit_at ON audit(at);
 -- not every closed incident's.
 CREATE INDEX incidents_open_deadline ON incidents(deadline_at, id)
     WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
+"#,
+    r#"
+-- The centre's statistics kept by month, grid and category (reported,
+-- finished with a deadline, finished by it), moved on every incident write:
+-- statistics over any period read these few rows, not every incident.
+CREATE TABLE incident_months (
+    month                  text NOT NULL,
+    grid_id                text NOT NULL,
+    category               text NOT NULL,
+    reported               bigint NOT NULL DEFAULT 0,
+    finished_with_deadline bigint NOT NULL DEFAULT 0,
+    finished_on_time       bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, grid_id, category)
+);
+INSERT INTO incident_months
+    SELECT to_char(to_timestamp((reported_at + 28800000) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM'), grid_id, category,
+        count(*),
+        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2, 3;
 "#,
 ];
 
@@ -971,41 +989,57 @@ impl PgStore {
         Ok(rows.iter().map(|r| incident_of(r, now)).collect())
     }
 
-    pub(super) async fn stats(&self, now: i64) -> ApiResult<StatsResponse> {
-        let open: Vec<String> = open_statuses().iter().map(|s| (*s).to_owned()).collect();
+    pub(super) async fn stats(&self, period: &Period, now: i64) -> ApiResult<Vec<StatsRow>> {
+        let (first, last) = period.months();
+        let (start, end) = period.reported_ms();
         let c = self.client().await?;
         let guard = self.guard(&c);
-        let rows = c
+        let sums = c
             .query(
-                "SELECT grid_id, max(sub_district), count(*),
-                   count(*) FILTER (WHERE status = ANY($2)),
-                   count(*) FILTER (WHERE status = ANY($2) AND deadline_at < $1),
-                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
-                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
-                 FROM incidents WHERE status <> 'draft' GROUP BY grid_id ORDER BY grid_id",
-                &[&now, &open],
+                "SELECT m.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), m.category,
+                   sum(m.reported)::int8, sum(m.finished_with_deadline)::int8, sum(m.finished_on_time)::int8
+                 FROM incident_months m LEFT JOIN grids g ON g.id = m.grid_id
+                 WHERE m.month >= $1 AND m.month <= $2 GROUP BY m.grid_id, m.category, g.sub_district, g.community",
+                &[&first, &last],
+            )
+            .await
+            .map_err(pg)?;
+        let open = c
+            .query(
+                &format!(
+                    "SELECT i.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), i.category,
+                       count(*), count(*) FILTER (WHERE i.deadline_at < $1)
+                     FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+                     WHERE i.{} AND i.reported_at >= $2 AND i.reported_at < $3
+                     GROUP BY i.grid_id, i.category, g.sub_district, g.community",
+                    open_status_sql()
+                ),
+                &[&now, &start, &end],
             )
             .await
             .map_err(pg)?;
         guard.done();
-        let rows = rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<_, String>(1),
-                    Stats {
-                        key: r.get(0),
-                        reported: r.get::<_, i64>(2) as u64,
-                        open: r.get::<_, i64>(3) as u64,
-                        overdue: r.get::<_, i64>(4) as u64,
-                        finished_with_deadline: r.get::<_, i64>(5) as u64,
-                        finished_on_time: r.get::<_, i64>(6) as u64,
-                        on_time_rate: 0.0,
-                    },
-                )
-            })
-            .collect();
-        Ok(stats_of(rows, now))
+        // Sums by month and open incidents, as rows of their own: the
+        // totals add them up.
+        let grid = |r: &tokio_postgres::Row| StatsRow {
+            grid_id: r.get(0),
+            sub_district: r.get(1),
+            community: r.get(2),
+            category: r.get(3),
+            ..Default::default()
+        };
+        let sums = sums.iter().map(|r| StatsRow {
+            reported: r.get::<_, i64>(4) as u64,
+            finished_with_deadline: r.get::<_, i64>(5) as u64,
+            finished_on_time: r.get::<_, i64>(6) as u64,
+            ..grid(r)
+        });
+        let open = open.iter().map(|r| StatsRow {
+            open: r.get::<_, i64>(4) as u64,
+            overdue: r.get::<_, i64>(5) as u64,
+            ..grid(r)
+        });
+        Ok(sums.chain(open).collect())
     }
 
     pub(super) async fn record(&self, id: &str) -> ApiResult<Option<Record>> {
@@ -1339,6 +1373,9 @@ impl Tx for PgTx<'_> {
                     self.written.push(rec.id.clone());
                 }
                 if rec.entity == "incident" {
+                    let new = (!rec.deleted).then(|| IncidentRow::of(rec));
+                    self.move_months(std::slice::from_ref(&rec.id), new.into_iter().collect())
+                        .await?;
                     if rec.deleted {
                         self.tx
                             .execute("DELETE FROM incidents WHERE id = $1", &[&rec.id])
@@ -1386,6 +1423,73 @@ impl Tx for PgTx<'_> {
 }
 
 impl PgTx<'_> {
+    /// Moves the monthly statistics by the change these incidents' writes
+    /// make (their rows as stored now, against `new`), before the rows are
+    /// written. Keys are applied in order, so concurrent writers lock them
+    /// in the same order.
+    async fn move_months(&mut self, ids: &[String], new: Vec<IncidentRow>) -> ApiResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let old: Vec<IncidentRow> = self
+            .tx
+            .query(
+                "SELECT id, grid_id, category, status, department, deadline_at, reported_at, finished_at
+                 FROM incidents WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .map_err(|e| self.fail(e))?
+            .iter()
+            .map(|r| IncidentRow {
+                id: r.get(0),
+                grid_id: r.get(1),
+                category: r.get(2),
+                status: r.get(3),
+                department: r.get(4),
+                deadline_at: r.get(5),
+                reported_at: r.get(6),
+                finished_at: r.get(7),
+            })
+            .collect();
+        let mut deltas: std::collections::BTreeMap<(String, String, String), Contribution> = Default::default();
+        for id in ids {
+            let before = old.iter().find(|r| &r.id == id);
+            let after = new.iter().find(|r| &r.id == id);
+            for (month, grid, category, d) in month_deltas(before, after) {
+                let e = deltas.entry((month, grid, category)).or_default();
+                *e = e.plus(d);
+            }
+        }
+        deltas.retain(|_, d| !d.is_zero());
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let (mut months, mut grids, mut categories) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut reported, mut fwd, mut fot) = (Vec::new(), Vec::new(), Vec::new());
+        for ((m, g, c), d) in deltas {
+            months.push(m);
+            grids.push(g);
+            categories.push(c);
+            reported.push(d.reported);
+            fwd.push(d.finished_with_deadline);
+            fot.push(d.finished_on_time);
+        }
+        self.tx
+            .execute(
+                "INSERT INTO incident_months AS m (month, grid_id, category, reported, finished_with_deadline,
+                   finished_on_time)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[])
+                 ON CONFLICT (month, grid_id, category) DO UPDATE SET reported = m.reported + excluded.reported,
+                   finished_with_deadline = m.finished_with_deadline + excluded.finished_with_deadline,
+                   finished_on_time = m.finished_on_time + excluded.finished_on_time",
+                &[&months, &grids, &categories, &reported, &fwd, &fot],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
     /// Saves records as they are, a statement per table.
     async fn save_many(&mut self, records: &[Record], now: i64) -> ApiResult<()> {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
@@ -1412,6 +1516,12 @@ impl PgTx<'_> {
             .filter(|r| r.entity == "incident" && !r.deleted)
             .map(IncidentRow::of)
             .collect();
+        let incident_ids: Vec<String> = records
+            .iter()
+            .filter(|r| r.entity == "incident")
+            .map(|r| r.id.clone())
+            .collect();
+        self.move_months(&incident_ids, rows.clone()).await?;
         if !rows.is_empty() {
             let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
             let grids: Vec<&str> = rows.iter().map(|r| r.grid_id.as_str()).collect();

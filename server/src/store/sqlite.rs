@@ -10,21 +10,19 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fieldgrid_core::model::EventKind;
-use fieldgrid_protocol::{
-    CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, Stats, StatsResponse, codes,
-};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, codes};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
     AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    Session, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql, open_statuses,
+    Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql,
     push_in, run_ready,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
 use crate::error::{ApiError, ApiResult};
-use crate::records::{IncidentRow, Record};
+use crate::records::{IncidentRow, Record, month_deltas};
 
 /// Schema migrations, append-only; `user_version` counts those applied.
 /// (A library runner such as rusqlite_migration or refinery would be the
@@ -238,6 +236,25 @@ CREATE INDEX audit_at ON audit(at);
 -- not every closed incident's.
 CREATE INDEX incidents_open_deadline ON incidents(deadline_at, id)
     WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
+"#,
+    r#"
+-- The centre's statistics kept by month, grid and category (reported,
+-- finished with a deadline, finished by it), moved on every incident write:
+-- statistics over any period read these few rows, not every incident.
+CREATE TABLE incident_months (
+    month                  TEXT NOT NULL,
+    grid_id                TEXT NOT NULL,
+    category               TEXT NOT NULL,
+    reported               INTEGER NOT NULL DEFAULT 0,
+    finished_with_deadline INTEGER NOT NULL DEFAULT 0,
+    finished_on_time       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, grid_id, category)
+) WITHOUT ROWID;
+INSERT INTO incident_months
+    SELECT strftime('%Y-%m', reported_at / 1000 + 28800, 'unixepoch'), grid_id, category, count(*),
+        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2, 3;
 "#,
 ];
 
@@ -1029,34 +1046,54 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn stats(self: &Arc<Self>, now: i64) -> ApiResult<StatsResponse> {
+    pub(super) async fn stats(self: &Arc<Self>, period: &Period, now: i64) -> ApiResult<Vec<StatsRow>> {
+        let (first, last) = period.months();
+        let (start, end) = period.reported_ms();
         self.read(move |c| {
-            let open = open_statuses().iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ");
+            // Sums by month and open incidents, as rows of their own: the
+            // totals add them up.
+            let mut rows = Vec::new();
+            let mut stmt = c.prepare_cached(
+                "SELECT m.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), m.category,
+                   sum(m.reported), sum(m.finished_with_deadline), sum(m.finished_on_time)
+                 FROM incident_months m LEFT JOIN grids g ON g.id = m.grid_id
+                 WHERE m.month >= ?1 AND m.month <= ?2 GROUP BY m.grid_id, m.category",
+            )?;
+            let mut q = stmt.query(params![first, last])?;
+            while let Some(r) = q.next()? {
+                rows.push(StatsRow {
+                    grid_id: r.get(0)?,
+                    sub_district: r.get(1)?,
+                    community: r.get(2)?,
+                    category: r.get(3)?,
+                    reported: r.get::<_, i64>(4)? as u64,
+                    finished_with_deadline: r.get::<_, i64>(5)? as u64,
+                    finished_on_time: r.get::<_, i64>(6)? as u64,
+                    ..Default::default()
+                });
+            }
             let sql = format!(
-                "SELECT grid_id, max(sub_district), count(*),
-                   count(*) FILTER (WHERE status IN ({open})),
-                   count(*) FILTER (WHERE status IN ({open}) AND deadline_at < ?1),
-                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
-                   count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
-                 FROM incidents WHERE status <> 'draft' GROUP BY grid_id ORDER BY grid_id"
+                "SELECT i.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), i.category,
+                   count(*), count(*) FILTER (WHERE i.deadline_at < ?1)
+                 FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+                 WHERE i.{} AND i.reported_at >= ?2 AND i.reported_at < ?3
+                 GROUP BY i.grid_id, i.category",
+                open_status_sql()
             );
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map([now], |r| {
-                Ok((
-                    r.get::<_, String>(1)?,
-                    Stats {
-                        key: r.get(0)?,
-                        reported: r.get::<_, i64>(2)? as u64,
-                        open: r.get::<_, i64>(3)? as u64,
-                        overdue: r.get::<_, i64>(4)? as u64,
-                        finished_with_deadline: r.get::<_, i64>(5)? as u64,
-                        finished_on_time: r.get::<_, i64>(6)? as u64,
-                        on_time_rate: 0.0,
-                    },
-                ))
-            })?;
-            let rows = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(stats_of(rows, now))
+            let mut q = stmt.query(params![now, start, end])?;
+            while let Some(r) = q.next()? {
+                rows.push(StatsRow {
+                    grid_id: r.get(0)?,
+                    sub_district: r.get(1)?,
+                    community: r.get(2)?,
+                    category: r.get(3)?,
+                    open: r.get::<_, i64>(4)? as u64,
+                    overdue: r.get::<_, i64>(5)? as u64,
+                    ..Default::default()
+                });
+            }
+            Ok(rows)
         })
         .await
     }
@@ -1326,36 +1363,6 @@ pub(super) fn page_of(mut all: Vec<(Change, usize)>, limit: usize, max_bytes: us
 
 /// Statistics from per-grid rows (sub-district, counts): the grids, and
 /// their sums per sub-district, each with its on-time rate.
-pub(super) fn stats_of(rows: Vec<(String, Stats)>, now: i64) -> StatsResponse {
-    let mut subs: std::collections::BTreeMap<String, Stats> = std::collections::BTreeMap::new();
-    let rate = |mut s: Stats| {
-        s.on_time_rate = if s.finished_with_deadline == 0 {
-            1.0
-        } else {
-            s.finished_on_time as f64 / s.finished_with_deadline as f64
-        };
-        s
-    };
-    let mut grids = Vec::with_capacity(rows.len());
-    for (sub, g) in rows {
-        let s = subs.entry(sub.clone()).or_insert_with(|| Stats {
-            key: sub,
-            ..Default::default()
-        });
-        s.reported += g.reported;
-        s.open += g.open;
-        s.overdue += g.overdue;
-        s.finished_with_deadline += g.finished_with_deadline;
-        s.finished_on_time += g.finished_on_time;
-        grids.push(rate(g));
-    }
-    StatsResponse {
-        grids,
-        sub_districts: subs.into_values().map(rate).collect(),
-        server_time_ms: now,
-    }
-}
-
 fn record_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     let fields: String = r.get(5)?;
     let fv: String = r.get(6)?;
@@ -1444,6 +1451,44 @@ impl SqliteTx<'_> {
                 now
             ])?;
         if rec.entity == "incident" {
+            // The monthly statistics move by this write's change.
+            let old: Option<IncidentRow> = self
+                .conn
+                .prepare_cached(
+                    "SELECT grid_id, category, status, department, deadline_at, reported_at, finished_at
+                     FROM incidents WHERE id = ?1",
+                )?
+                .query_row([&rec.id], |r| {
+                    Ok(IncidentRow {
+                        id: rec.id.clone(),
+                        grid_id: r.get(0)?,
+                        category: r.get(1)?,
+                        status: r.get(2)?,
+                        department: r.get(3)?,
+                        deadline_at: r.get(4)?,
+                        reported_at: r.get(5)?,
+                        finished_at: r.get(6)?,
+                    })
+                })
+                .optional()?;
+            let new = (!rec.deleted).then(|| IncidentRow::of(rec));
+            for (month, grid, category, d) in month_deltas(old.as_ref(), new.as_ref()) {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO incident_months (month, grid_id, category, reported, finished_with_deadline,
+                           finished_on_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (month, grid_id, category) DO UPDATE SET reported = reported + ?4,
+                           finished_with_deadline = finished_with_deadline + ?5, finished_on_time = finished_on_time + ?6",
+                    )?
+                    .execute(params![
+                        month,
+                        grid,
+                        category,
+                        d.reported,
+                        d.finished_with_deadline,
+                        d.finished_on_time
+                    ])?;
+            }
             if rec.deleted {
                 self.conn
                     .prepare_cached("DELETE FROM incidents WHERE id = ?1")?

@@ -81,6 +81,32 @@ fn dispatch_resolve_timeline_and_on_time_rate_by_server_time() {
     assert_eq!(stats["grids"][0]["on_time_rate"].as_f64(), Some(0.5));
     assert_eq!(stats["sub_districts"][0]["key"], "黄河路街道");
     assert_eq!(stats["sub_districts"][0]["finished_on_time"].as_u64(), Some(1));
+    assert_eq!(stats["communities"][0]["key"], "汇泉社区");
+    assert_eq!(stats["communities"][0]["within"], "黄河路街道");
+    assert_eq!(stats["grids"][0]["within"], "汇泉社区");
+    let categories: Vec<(&str, u64)> = stats["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["key"].as_str().unwrap(), c["finished_on_time"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(categories, [("neighbour_dispute", 0), ("resident_request", 1)]);
+
+    // Over a period: the month they were reported in counts them, the next
+    // month (open ones included) does not.
+    let (_, november) = call(&d, &centre, "GET", "/v1/centre/stats?from=2026-11&to=2026-11", None);
+    assert_eq!(november["grids"], stats["grids"]);
+    assert_eq!(november["from"], "2026-11");
+    let (_, december) = call(&d, &centre, "GET", "/v1/centre/stats?from=2026-12", None);
+    assert_eq!(december["grids"], json!([]));
+    for bad in ["from=2026-13", "from=26-11", "to=2026-1", "from=2026-11&to=2026-10"] {
+        let (status, body) = call(&d, &centre, "GET", &format!("/v1/centre/stats?{bad}"), None);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}: {body}"
+        );
+    }
 
     // The worker's phone sees the progress after its next sync.
     a.sync().unwrap();

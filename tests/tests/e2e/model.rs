@@ -449,6 +449,53 @@ fn run(program: &[Step], case: u64) {
         server_incidents, made_incidents,
         "every incident reached the server once"
     );
+    assert_eq!(
+        stats_per_grid(&district, &centre),
+        recount_per_grid(&district),
+        "the statistics kept as writes happen equal a recount of the incidents"
+    );
+}
+
+/// (reported, open, finished with a deadline, finished by it) per grid, as
+/// the centre's statistics give them.
+fn stats_per_grid(d: &District, centre: &str) -> BTreeMap<String, (u64, u64, u64, u64)> {
+    let (status, stats) = call(d, centre, "GET", "/v1/centre/stats", None);
+    assert_eq!(status, 200, "{stats}");
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(u64::MAX);
+    stats["grids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let counts = (
+                n(&g["reported"]),
+                n(&g["open"]),
+                n(&g["finished_with_deadline"]),
+                n(&g["finished_on_time"]),
+            );
+            (g["key"].as_str().unwrap().to_owned(), counts)
+        })
+        .collect()
+}
+
+/// The same, counted from the incidents the server holds.
+fn recount_per_grid(d: &District) -> BTreeMap<String, (u64, u64, u64, u64)> {
+    let ms = |f: &serde_json::Map<String, serde_json::Value>, k: &str| f.get(k).and_then(|v| v.as_i64());
+    let mut out: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
+    for r in d.server.admin().records_of("incident", None).unwrap() {
+        let status = r.fields["status"].as_str().unwrap_or_default();
+        if r.deleted || status == "draft" {
+            continue;
+        }
+        let e = out.entry(r.grid_id.clone()).or_default();
+        e.0 += 1;
+        e.1 += u64::from(matches!(status, "reported" | "dispatched" | "accepted" | "returned"));
+        if let (Some(deadline), Some(finished)) = (ms(&r.fields, "deadline_at_ms"), ms(&r.fields, "finished_at_ms")) {
+            e.2 += 1;
+            e.3 += u64::from(finished <= deadline);
+        }
+    }
+    out
 }
 
 proptest! {
