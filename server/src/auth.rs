@@ -72,7 +72,13 @@ pub async fn login(
     addr: Option<axum::Extension<ClientAddr>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
-    let addr = addr.map(|a| a.0);
+    Ok(axum::Json(sign_in(&state, addr.map(|a| a.0), req).await?))
+}
+
+/// Signs in (the phones' `POST /v1/session` and the console's form): the
+/// lockouts, the password check, the account's and device's state, then a
+/// new token.
+pub async fn sign_in(state: &AppState, addr: Option<ClientAddr>, req: LoginRequest) -> ApiResult<LoginResponse> {
     let now = state.now_ms();
     let keys = lockout_keys(&req.username, addr);
     let locked_until = state.store.locked_until(&keys).await?;
@@ -154,7 +160,7 @@ pub async fn login(
         .await?;
     let grids = state.store.grids_of(&credentials.account_id).await?;
     tracing::info!(account = %credentials.account_id, "signed in");
-    Ok(axum::Json(LoginResponse {
+    Ok(LoginResponse {
         grids,
         token,
         expires_at_ms: expires,
@@ -162,14 +168,19 @@ pub async fn login(
         role: credentials.role,
         department: credentials.department,
         server_time_ms: now,
-    }))
+    })
 }
 
 /// `DELETE /v1/session`: signs out; the token is dead at once.
 pub async fn logout(State(state): State<Arc<AppState>>, parts: axum::http::HeaderMap) -> ApiResult<StatusCode> {
     let token = bearer(&parts).ok_or_else(unauthenticated)?;
-    state.store.sign_out(&token_hash(token)).await?;
+    sign_out(&state, token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends the session of a token at once.
+pub async fn sign_out(state: &AppState, token: &str) -> ApiResult<()> {
+    state.store.sign_out(&token_hash(token)).await
 }
 
 /// `POST /v1/device/wiped`: the device confirms it wiped itself; its
@@ -255,6 +266,18 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
+        let caller = Caller::of_token(state, token).await?;
+        if let (Some(mode), Some(signal)) = (caller.wipe, parts.extensions.get::<WipeSignal>()) {
+            *signal.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mode);
+        }
+        Ok(caller)
+    }
+}
+
+impl Caller {
+    /// The caller a session token belongs to: 401 when unknown, ended or
+    /// expired.
+    pub async fn of_token(state: &AppState, token: &str) -> ApiResult<Caller> {
         let now = state.now_ms();
         let session = state
             .store
@@ -274,9 +297,6 @@ impl FromRequestParts<Arc<AppState>> for Caller {
                 .store
                 .touch_device(&session.account_id, &session.device_id, now)
                 .await?;
-        }
-        if let (Some(mode), Some(signal)) = (session.wipe, parts.extensions.get::<WipeSignal>()) {
-            *signal.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mode);
         }
         Ok(Caller {
             account_id: session.account_id,

@@ -716,8 +716,49 @@ impl Store {
     /// Reported, open, overdue and on time per grid, community,
     /// sub-district and category, for the incidents reported in `period`.
     pub async fn stats(&self, period: &Period, now: i64) -> ApiResult<StatsResponse> {
-        let rows = dispatch!(self, s => s.stats(period, now).await)?;
+        let mut rows = dispatch!(self, s => s.stats(period, now).await)?;
+        let grids: HashMap<String, GridInfo> = self.grids().await?.into_iter().map(|g| (g.id.clone(), g)).collect();
+        for r in &mut rows {
+            if let Some(g) = grids.get(&r.grid_id) {
+                r.sub_district.clone_from(&g.sub_district);
+                r.community.clone_from(&g.community);
+            }
+        }
         Ok(stats_of(rows, period, now))
+    }
+
+    /// An incident with its timeline and photos (`None` when there is none).
+    pub async fn incident_detail(&self, id: &str) -> ApiResult<Option<IncidentDetail>> {
+        let Some(incident) = self.record(id).await?.filter(|r| r.entity == "incident" && !r.deleted) else {
+            return Ok(None);
+        };
+        let events = dispatch!(self, s => s.events_of(id).await)?;
+        let photos = dispatch!(self, s => s.incident_photos(id).await)?;
+        Ok(Some(IncidentDetail {
+            incident,
+            events,
+            photos,
+        }))
+    }
+
+    /// These records, those that exist, in no particular order.
+    pub async fn records(&self, ids: Vec<String>) -> ApiResult<Vec<Record>> {
+        dispatch!(self, s => s.records(ids).await)
+    }
+
+    /// Whether any photo record names this hash.
+    pub async fn photo_referenced(&self, sha: &str) -> ApiResult<bool> {
+        dispatch!(self, s => s.photo_referenced(sha).await)
+    }
+
+    /// Every grid, by code.
+    pub async fn grids(&self) -> ApiResult<Vec<GridInfo>> {
+        dispatch!(self, s => s.grids().await)
+    }
+
+    /// Every department (id, name), by id.
+    pub async fn departments(&self) -> ApiResult<Vec<(String, String)>> {
+        dispatch!(self, s => s.departments().await)
     }
 
     /// Conflicts in these grids (all with `None`).
@@ -1010,11 +1051,17 @@ fn stats_of(rows: Vec<StatsRow>, period: &Period, now: i64) -> StatsResponse {
             .collect()
     }
     let (mut grids, mut communities, mut subs, mut categories) = (Sums::new(), Sums::new(), Sums::new(), Sums::new());
+    // A row counts where it has a key: sums per grid have no category,
+    // sums per category no grid; open incidents have both.
     for r in &rows {
-        add(&mut grids, &r.grid_id, Some(&r.community), r);
-        add(&mut communities, &r.community, Some(&r.sub_district), r);
-        add(&mut subs, &r.sub_district, None, r);
-        add(&mut categories, &r.category, None, r);
+        if !r.grid_id.is_empty() {
+            add(&mut grids, &r.grid_id, Some(&r.community), r);
+            add(&mut communities, &r.community, Some(&r.sub_district), r);
+            add(&mut subs, &r.sub_district, None, r);
+        }
+        if !r.category.is_empty() {
+            add(&mut categories, &r.category, None, r);
+        }
     }
     StatsResponse {
         from: period.from.clone(),
@@ -1025,4 +1072,15 @@ fn stats_of(rows: Vec<StatsRow>, period: &Period, now: i64) -> StatsResponse {
         categories: done(categories),
         server_time_ms: now,
     }
+}
+
+/// An incident as the console shows it.
+#[derive(Clone, Debug)]
+pub struct IncidentDetail {
+    /// The incident record.
+    pub incident: Record,
+    /// Its timeline, oldest first.
+    pub events: Vec<Record>,
+    /// Its photos and its events' photos, each with whether its bytes arrived.
+    pub photos: Vec<(Record, bool)>,
 }

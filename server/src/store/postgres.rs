@@ -12,6 +12,7 @@
 //! edited at once) lock the rows they change and are retried whole on a
 //! unique violation, serialization failure or deadlock.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -177,24 +178,44 @@ CREATE INDEX incidents_open_deadline ON incidents(deadline_at, id)
     WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
 "#,
     r#"
--- The centre's statistics kept by month, grid and category (reported,
--- finished with a deadline, finished by it), moved on every incident write:
--- statistics over any period read these few rows, not every incident.
+-- The centre's statistics kept by month (China time) per grid and per
+-- category (reported, finished with a deadline, finished by it), moved on
+-- every incident write: statistics over any period read these few rows,
+-- not every incident. Open incidents are counted live from their own
+-- partial index (they change by the hour).
 CREATE TABLE incident_months (
     month                  text NOT NULL,
     grid_id                text NOT NULL,
+    reported               bigint NOT NULL DEFAULT 0,
+    finished_with_deadline bigint NOT NULL DEFAULT 0,
+    finished_on_time       bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, grid_id)
+);
+CREATE TABLE incident_category_months (
+    month                  text NOT NULL,
     category               text NOT NULL,
     reported               bigint NOT NULL DEFAULT 0,
     finished_with_deadline bigint NOT NULL DEFAULT 0,
     finished_on_time       bigint NOT NULL DEFAULT 0,
-    PRIMARY KEY (month, grid_id, category)
+    PRIMARY KEY (month, category)
 );
 INSERT INTO incident_months
-    SELECT to_char(to_timestamp((reported_at + 28800000) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM'), grid_id, category,
-        count(*),
-        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
-        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
-    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2, 3;
+    SELECT to_char(to_timestamp((reported_at + 28800000) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM'), grid_id, count(*),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2;
+INSERT INTO incident_category_months
+    SELECT to_char(to_timestamp((reported_at + 28800000) / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM'), category, count(*),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2;
+CREATE INDEX incidents_open ON incidents(grid_id, category, reported_at, deadline_at)
+    WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
+"#,
+    r#"
+-- An incident's timeline, read by the console.
+CREATE INDEX records_event_incident ON records ((fields::jsonb ->> 'incident_id'))
+    WHERE entity = 'incident_event';
 "#,
 ];
 
@@ -994,24 +1015,26 @@ impl PgStore {
         let (start, end) = period.reported_ms();
         let c = self.client().await?;
         let guard = self.guard(&c);
-        let sums = c
-            .query(
-                "SELECT m.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), m.category,
-                   sum(m.reported)::int8, sum(m.finished_with_deadline)::int8, sum(m.finished_on_time)::int8
-                 FROM incident_months m LEFT JOIN grids g ON g.id = m.grid_id
-                 WHERE m.month >= $1 AND m.month <= $2 GROUP BY m.grid_id, m.category, g.sub_district, g.community",
-                &[&first, &last],
+        let sum = |table: &str, key: &str| {
+            format!(
+                "SELECT {key}, sum(reported)::int8, sum(finished_with_deadline)::int8, sum(finished_on_time)::int8
+                 FROM {table} WHERE month >= $1 AND month <= $2 GROUP BY {key}"
             )
+        };
+        let grids = c
+            .query(&sum("incident_months", "grid_id"), &[&first, &last])
+            .await
+            .map_err(pg)?;
+        let categories = c
+            .query(&sum("incident_category_months", "category"), &[&first, &last])
             .await
             .map_err(pg)?;
         let open = c
             .query(
                 &format!(
-                    "SELECT i.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), i.category,
-                       count(*), count(*) FILTER (WHERE i.deadline_at < $1)
-                     FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
-                     WHERE i.{} AND i.reported_at >= $2 AND i.reported_at < $3
-                     GROUP BY i.grid_id, i.category, g.sub_district, g.community",
+                    "SELECT grid_id, category, count(*), count(*) FILTER (WHERE deadline_at < $1)
+                     FROM incidents WHERE {} AND reported_at >= $2 AND reported_at < $3
+                     GROUP BY grid_id, category",
                     open_status_sql()
                 ),
                 &[&now, &start, &end],
@@ -1019,27 +1042,30 @@ impl PgStore {
             .await
             .map_err(pg)?;
         guard.done();
-        // Sums by month and open incidents, as rows of their own: the
-        // totals add them up.
-        let grid = |r: &tokio_postgres::Row| StatsRow {
-            grid_id: r.get(0),
-            sub_district: r.get(1),
-            community: r.get(2),
-            category: r.get(3),
+        // Sums by month per grid and per category, and open incidents per
+        // grid and category, as rows of their own: the totals add them up.
+        let counts = |r: &tokio_postgres::Row| StatsRow {
+            reported: r.get::<_, i64>(1) as u64,
+            finished_with_deadline: r.get::<_, i64>(2) as u64,
+            finished_on_time: r.get::<_, i64>(3) as u64,
             ..Default::default()
         };
-        let sums = sums.iter().map(|r| StatsRow {
-            reported: r.get::<_, i64>(4) as u64,
-            finished_with_deadline: r.get::<_, i64>(5) as u64,
-            finished_on_time: r.get::<_, i64>(6) as u64,
-            ..grid(r)
+        let grids = grids.iter().map(|r| StatsRow {
+            grid_id: r.get(0),
+            ..counts(r)
+        });
+        let categories = categories.iter().map(|r| StatsRow {
+            category: r.get(0),
+            ..counts(r)
         });
         let open = open.iter().map(|r| StatsRow {
-            open: r.get::<_, i64>(4) as u64,
-            overdue: r.get::<_, i64>(5) as u64,
-            ..grid(r)
+            grid_id: r.get(0),
+            category: r.get(1),
+            open: r.get::<_, i64>(2) as u64,
+            overdue: r.get::<_, i64>(3) as u64,
+            ..Default::default()
         });
-        Ok(sums.chain(open).collect())
+        Ok(grids.chain(categories).chain(open).collect())
     }
 
     pub(super) async fn record(&self, id: &str) -> ApiResult<Option<Record>> {
@@ -1050,6 +1076,93 @@ impl PgStore {
             .await
             .map_err(pg)?;
         Ok(row.as_ref().map(record_of))
+    }
+
+    pub(super) async fn records(&self, ids: Vec<String>) -> ApiResult<Vec<Record>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ANY($1)"),
+                &[&ids],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(record_of).collect())
+    }
+
+    pub(super) async fn events_of(&self, incident_id: &str) -> ApiResult<Vec<Record>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM records
+                     WHERE (fields::jsonb ->> 'incident_id') = $1 AND entity = 'incident_event' ORDER BY seq"
+                ),
+                &[&incident_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(record_of).collect())
+    }
+
+    pub(super) async fn incident_photos(&self, incident_id: &str) -> ApiResult<Vec<(Record, bool)>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT r.id, r.entity, r.grid_id, r.version, r.deleted, r.fields, r.field_versions,
+                   EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256)
+                 FROM photo_refs p JOIN records r ON r.id = p.photo_id
+                 WHERE p.incident_id = $1 AND NOT r.deleted",
+                &[&incident_id],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| (record_of(r), r.get(7))).collect())
+    }
+
+    pub(super) async fn photo_referenced(&self, sha: &str) -> ApiResult<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_one("SELECT EXISTS (SELECT 1 FROM photo_refs WHERE sha256 = $1)", &[&sha])
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+
+    pub(super) async fn grids(&self) -> ApiResult<Vec<GridInfo>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, code, name, community, sub_district FROM grids ORDER BY code",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| GridInfo {
+                id: r.get(0),
+                code: r.get(1),
+                name: r.get(2),
+                community: r.get(3),
+                sub_district: r.get(4),
+            })
+            .collect())
+    }
+
+    pub(super) async fn departments(&self) -> ApiResult<Vec<(String, String)>> {
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT id, name FROM departments ORDER BY id", &[])
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     pub(super) async fn records_of(&self, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
@@ -1452,41 +1565,48 @@ impl PgTx<'_> {
                 finished_at: r.get(7),
             })
             .collect();
-        let mut deltas: std::collections::BTreeMap<(String, String, String), Contribution> = Default::default();
+        // Per grid and per category, each in key order (concurrent writers
+        // lock rows in the same order).
+        let old: HashMap<&str, &IncidentRow> = old.iter().map(|r| (r.id.as_str(), r)).collect();
+        let new: HashMap<&str, &IncidentRow> = new.iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut by_grid: BTreeMap<(String, String), Contribution> = BTreeMap::new();
+        let mut by_category: BTreeMap<(String, String), Contribution> = BTreeMap::new();
         for id in ids {
-            let before = old.iter().find(|r| &r.id == id);
-            let after = new.iter().find(|r| &r.id == id);
+            let (before, after) = (old.get(id.as_str()).copied(), new.get(id.as_str()).copied());
             for (month, grid, category, d) in month_deltas(before, after) {
-                let e = deltas.entry((month, grid, category)).or_default();
-                *e = e.plus(d);
+                let g = by_grid.entry((month.clone(), grid)).or_default();
+                *g = g.plus(d);
+                let c = by_category.entry((month, category)).or_default();
+                *c = c.plus(d);
             }
         }
-        deltas.retain(|_, d| !d.is_zero());
-        if deltas.is_empty() {
-            return Ok(());
+        for (table, column, sums) in [
+            ("incident_months", "grid_id", by_grid),
+            ("incident_category_months", "category", by_category),
+        ] {
+            let sums: Vec<_> = sums.into_iter().filter(|(_, d)| !d.is_zero()).collect();
+            if sums.is_empty() {
+                continue;
+            }
+            let months: Vec<&str> = sums.iter().map(|((m, _), _)| m.as_str()).collect();
+            let keys: Vec<&str> = sums.iter().map(|((_, k), _)| k.as_str()).collect();
+            let reported: Vec<i64> = sums.iter().map(|(_, d)| d.reported).collect();
+            let fwd: Vec<i64> = sums.iter().map(|(_, d)| d.finished_with_deadline).collect();
+            let fot: Vec<i64> = sums.iter().map(|(_, d)| d.finished_on_time).collect();
+            self.tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} AS m (month, {column}, reported, finished_with_deadline, finished_on_time)
+                         SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
+                         ON CONFLICT (month, {column}) DO UPDATE SET reported = m.reported + excluded.reported,
+                           finished_with_deadline = m.finished_with_deadline + excluded.finished_with_deadline,
+                           finished_on_time = m.finished_on_time + excluded.finished_on_time"
+                    ),
+                    &[&months, &keys, &reported, &fwd, &fot],
+                )
+                .await
+                .map_err(|e| self.fail(e))?;
         }
-        let (mut months, mut grids, mut categories) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut reported, mut fwd, mut fot) = (Vec::new(), Vec::new(), Vec::new());
-        for ((m, g, c), d) in deltas {
-            months.push(m);
-            grids.push(g);
-            categories.push(c);
-            reported.push(d.reported);
-            fwd.push(d.finished_with_deadline);
-            fot.push(d.finished_on_time);
-        }
-        self.tx
-            .execute(
-                "INSERT INTO incident_months AS m (month, grid_id, category, reported, finished_with_deadline,
-                   finished_on_time)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[])
-                 ON CONFLICT (month, grid_id, category) DO UPDATE SET reported = m.reported + excluded.reported,
-                   finished_with_deadline = m.finished_with_deadline + excluded.finished_with_deadline,
-                   finished_on_time = m.finished_on_time + excluded.finished_on_time",
-                &[&months, &grids, &categories, &reported, &fwd, &fot],
-            )
-            .await
-            .map_err(|e| self.fail(e))?;
         Ok(())
     }
 

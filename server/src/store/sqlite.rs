@@ -238,23 +238,44 @@ CREATE INDEX incidents_open_deadline ON incidents(deadline_at, id)
     WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
 "#,
     r#"
--- The centre's statistics kept by month, grid and category (reported,
--- finished with a deadline, finished by it), moved on every incident write:
--- statistics over any period read these few rows, not every incident.
+-- The centre's statistics kept by month (China time) per grid and per
+-- category (reported, finished with a deadline, finished by it), moved on
+-- every incident write: statistics over any period read these few rows,
+-- not every incident. Open incidents are counted live from their own
+-- partial index (they change by the hour).
 CREATE TABLE incident_months (
     month                  TEXT NOT NULL,
     grid_id                TEXT NOT NULL,
+    reported               INTEGER NOT NULL DEFAULT 0,
+    finished_with_deadline INTEGER NOT NULL DEFAULT 0,
+    finished_on_time       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (month, grid_id)
+) WITHOUT ROWID;
+CREATE TABLE incident_category_months (
+    month                  TEXT NOT NULL,
     category               TEXT NOT NULL,
     reported               INTEGER NOT NULL DEFAULT 0,
     finished_with_deadline INTEGER NOT NULL DEFAULT 0,
     finished_on_time       INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (month, grid_id, category)
+    PRIMARY KEY (month, category)
 ) WITHOUT ROWID;
 INSERT INTO incident_months
-    SELECT strftime('%Y-%m', reported_at / 1000 + 28800, 'unixepoch'), grid_id, category, count(*),
-        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
-        count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
-    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2, 3;
+    SELECT strftime('%Y-%m', reported_at / 1000 + 28800, 'unixepoch'), grid_id, count(*),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2;
+INSERT INTO incident_category_months
+    SELECT strftime('%Y-%m', reported_at / 1000 + 28800, 'unixepoch'), category, count(*),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL),
+    count(*) FILTER (WHERE deadline_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at <= deadline_at)
+    FROM incidents WHERE status <> 'draft' GROUP BY 1, 2;
+CREATE INDEX incidents_open ON incidents(grid_id, category, reported_at, deadline_at)
+    WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
+"#,
+    r#"
+-- An incident's timeline, read by the console.
+CREATE INDEX records_event_incident ON records(json_extract(fields, '$.incident_id'))
+    WHERE entity = 'incident_event';
 "#,
 ];
 
@@ -1050,34 +1071,40 @@ impl SqliteStore {
         let (first, last) = period.months();
         let (start, end) = period.reported_ms();
         self.read(move |c| {
-            // Sums by month and open incidents, as rows of their own: the
-            // totals add them up.
+            // Sums by month per grid and per category, and open incidents
+            // per grid and category, as rows of their own: the totals add
+            // them up.
             let mut rows = Vec::new();
-            let mut stmt = c.prepare_cached(
-                "SELECT m.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), m.category,
-                   sum(m.reported), sum(m.finished_with_deadline), sum(m.finished_on_time)
-                 FROM incident_months m LEFT JOIN grids g ON g.id = m.grid_id
-                 WHERE m.month >= ?1 AND m.month <= ?2 GROUP BY m.grid_id, m.category",
-            )?;
-            let mut q = stmt.query(params![first, last])?;
-            while let Some(r) = q.next()? {
-                rows.push(StatsRow {
-                    grid_id: r.get(0)?,
-                    sub_district: r.get(1)?,
-                    community: r.get(2)?,
-                    category: r.get(3)?,
-                    reported: r.get::<_, i64>(4)? as u64,
-                    finished_with_deadline: r.get::<_, i64>(5)? as u64,
-                    finished_on_time: r.get::<_, i64>(6)? as u64,
-                    ..Default::default()
-                });
+            for (table, key) in [("incident_months", "grid_id"), ("incident_category_months", "category")] {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT m.{key}, sum(m.reported), sum(m.finished_with_deadline), sum(m.finished_on_time)
+                     FROM {table} m WHERE m.month >= ?1 AND m.month <= ?2 GROUP BY m.{key}"
+                ))?;
+                let mut q = stmt.query(params![first, last])?;
+                while let Some(r) = q.next()? {
+                    let counts = StatsRow {
+                        reported: r.get::<_, i64>(1)? as u64,
+                        finished_with_deadline: r.get::<_, i64>(2)? as u64,
+                        finished_on_time: r.get::<_, i64>(3)? as u64,
+                        ..Default::default()
+                    };
+                    rows.push(match key {
+                        "grid_id" => StatsRow {
+                            grid_id: r.get(0)?,
+                            ..counts
+                        },
+                        _ => StatsRow {
+                            category: r.get(0)?,
+                            ..counts
+                        },
+                    });
+                }
             }
             let sql = format!(
-                "SELECT i.grid_id, coalesce(g.sub_district, ''), coalesce(g.community, ''), i.category,
-                   count(*), count(*) FILTER (WHERE i.deadline_at < ?1)
-                 FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
-                 WHERE i.{} AND i.reported_at >= ?2 AND i.reported_at < ?3
-                 GROUP BY i.grid_id, i.category",
+                "SELECT grid_id, category, count(*), count(*) FILTER (WHERE deadline_at < ?1)
+                 FROM incidents INDEXED BY incidents_open
+                 WHERE {} AND reported_at >= ?2 AND reported_at < ?3
+                 GROUP BY grid_id, category",
                 open_status_sql()
             );
             let mut stmt = c.prepare_cached(&sql)?;
@@ -1085,11 +1112,9 @@ impl SqliteStore {
             while let Some(r) = q.next()? {
                 rows.push(StatsRow {
                     grid_id: r.get(0)?,
-                    sub_district: r.get(1)?,
-                    community: r.get(2)?,
-                    category: r.get(3)?,
-                    open: r.get::<_, i64>(4)? as u64,
-                    overdue: r.get::<_, i64>(5)? as u64,
+                    category: r.get(1)?,
+                    open: r.get::<_, i64>(2)? as u64,
+                    overdue: r.get::<_, i64>(3)? as u64,
                     ..Default::default()
                 });
             }
@@ -1101,6 +1126,84 @@ impl SqliteStore {
     pub(super) async fn record(self: &Arc<Self>, id: &str) -> ApiResult<Option<Record>> {
         let id = id.to_owned();
         self.read(move |c| Ok(load(c, &[id])?.pop())).await
+    }
+
+    pub(super) async fn records(self: &Arc<Self>, ids: Vec<String>) -> ApiResult<Vec<Record>> {
+        self.read(move |c| load(c, &ids)).await
+    }
+
+    pub(super) async fn events_of(self: &Arc<Self>, incident_id: &str) -> ApiResult<Vec<Record>> {
+        let id = incident_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
+                 WHERE json_extract(fields, '$.incident_id') = ?1 AND entity = 'incident_event' ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([id], record_of_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn incident_photos(self: &Arc<Self>, incident_id: &str) -> ApiResult<Vec<(Record, bool)>> {
+        let id = incident_id.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT p.photo_id, EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256 AND b.complete = 1)
+                 FROM photo_refs p WHERE p.incident_id = ?1",
+            )?;
+            let refs = stmt
+                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let ids: Vec<String> = refs.iter().map(|(id, _)| id.clone()).collect();
+            Ok(load(c, &ids)?
+                .into_iter()
+                .filter(|r| !r.deleted)
+                .map(|r| {
+                    let uploaded = refs.iter().any(|(id, done)| *id == r.id && *done);
+                    (r, uploaded)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    pub(super) async fn photo_referenced(self: &Arc<Self>, sha: &str) -> ApiResult<bool> {
+        let sha = sha.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM photo_refs WHERE sha256 = ?1)")?
+                    .query_row([sha], |r| r.get(0))?,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn grids(self: &Arc<Self>) -> ApiResult<Vec<GridInfo>> {
+        self.read(move |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, code, name, community, sub_district FROM grids ORDER BY code")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(GridInfo {
+                    id: r.get(0)?,
+                    code: r.get(1)?,
+                    name: r.get(2)?,
+                    community: r.get(3)?,
+                    sub_district: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn departments(self: &Arc<Self>) -> ApiResult<Vec<(String, String)>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached("SELECT id, name FROM departments ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
     }
 
     pub(super) async fn records_of(self: &Arc<Self>, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
@@ -1473,21 +1576,26 @@ impl SqliteTx<'_> {
                 .optional()?;
             let new = (!rec.deleted).then(|| IncidentRow::of(rec));
             for (month, grid, category, d) in month_deltas(old.as_ref(), new.as_ref()) {
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO incident_months (month, grid_id, category, reported, finished_with_deadline,
-                           finished_on_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (month, grid_id, category) DO UPDATE SET reported = reported + ?4,
-                           finished_with_deadline = finished_with_deadline + ?5, finished_on_time = finished_on_time + ?6",
-                    )?
-                    .execute(params![
-                        month,
-                        grid,
-                        category,
-                        d.reported,
-                        d.finished_with_deadline,
-                        d.finished_on_time
-                    ])?;
+                for (table, column, key) in [
+                    ("incident_months", "grid_id", &grid),
+                    ("incident_category_months", "category", &category),
+                ] {
+                    self.conn
+                        .prepare_cached(&format!(
+                            "INSERT INTO {table} (month, {column}, reported, finished_with_deadline, finished_on_time)
+                             VALUES (?1, ?2, ?3, ?4, ?5)
+                             ON CONFLICT (month, {column}) DO UPDATE SET reported = reported + ?3,
+                               finished_with_deadline = finished_with_deadline + ?4,
+                               finished_on_time = finished_on_time + ?5"
+                        ))?
+                        .execute(params![
+                            month,
+                            key,
+                            d.reported,
+                            d.finished_with_deadline,
+                            d.finished_on_time
+                        ])?;
+                }
             }
             if rec.deleted {
                 self.conn

@@ -449,20 +449,22 @@ fn run(program: &[Step], case: u64) {
         server_incidents, made_incidents,
         "every incident reached the server once"
     );
-    assert_eq!(
-        stats_per_grid(&district, &centre),
-        recount_per_grid(&district),
-        "the statistics kept as writes happen equal a recount of the incidents"
-    );
+    for (list, by) in [("grids", By::Grid), ("categories", By::Category)] {
+        assert_eq!(
+            stats_per(&district, &centre, list),
+            recount_per(&district, by),
+            "the statistics kept as writes happen equal a recount of the incidents ({list})"
+        );
+    }
 }
 
-/// (reported, open, finished with a deadline, finished by it) per grid, as
-/// the centre's statistics give them.
-fn stats_per_grid(d: &District, centre: &str) -> BTreeMap<String, (u64, u64, u64, u64)> {
+/// (reported, open, finished with a deadline, finished by it) per grid or
+/// category, as the centre's statistics give them.
+fn stats_per(d: &District, centre: &str, list: &str) -> BTreeMap<String, (u64, u64, u64, u64)> {
     let (status, stats) = call(d, centre, "GET", "/v1/centre/stats", None);
     assert_eq!(status, 200, "{stats}");
     let n = |v: &serde_json::Value| v.as_u64().unwrap_or(u64::MAX);
-    stats["grids"]
+    stats[list]
         .as_array()
         .unwrap()
         .iter()
@@ -478,8 +480,13 @@ fn stats_per_grid(d: &District, centre: &str) -> BTreeMap<String, (u64, u64, u64
         .collect()
 }
 
+enum By {
+    Grid,
+    Category,
+}
+
 /// The same, counted from the incidents the server holds.
-fn recount_per_grid(d: &District) -> BTreeMap<String, (u64, u64, u64, u64)> {
+fn recount_per(d: &District, by: By) -> BTreeMap<String, (u64, u64, u64, u64)> {
     let ms = |f: &serde_json::Map<String, serde_json::Value>, k: &str| f.get(k).and_then(|v| v.as_i64());
     let mut out: BTreeMap<String, (u64, u64, u64, u64)> = BTreeMap::new();
     for r in d.server.admin().records_of("incident", None).unwrap() {
@@ -487,7 +494,11 @@ fn recount_per_grid(d: &District) -> BTreeMap<String, (u64, u64, u64, u64)> {
         if r.deleted || status == "draft" {
             continue;
         }
-        let e = out.entry(r.grid_id.clone()).or_default();
+        let key = match by {
+            By::Grid => r.grid_id.clone(),
+            By::Category => r.fields["category"].as_str().unwrap_or_default().to_owned(),
+        };
+        let e = out.entry(key).or_default();
         e.0 += 1;
         e.1 += u64::from(matches!(status, "reported" | "dispatched" | "accepted" | "returned"));
         if let (Some(deadline), Some(finished)) = (ms(&r.fields, "deadline_at_ms"), ms(&r.fields, "finished_at_ms")) {
