@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Caller, ClientAddr};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult};
-use crate::store::{AccountInfo, AuditEntry, DeviceInfo, WipeMode};
+use crate::store::{AccountInfo, AuditEntry, AuditRange, DeviceInfo, WipeMode};
 
 /// Writes a line to the audit log for an action by `caller`.
 pub async fn record(
@@ -60,14 +60,23 @@ async fn managed(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Accou
 
 /// `GET /v1/accounts`: the accounts the caller manages.
 pub async fn list(State(state): State<Arc<AppState>>, caller: Caller) -> ApiResult<Json<Vec<AccountInfo>>> {
+    Ok(Json(accounts_of(&state, &caller).await?))
+}
+
+/// The accounts the caller manages.
+pub async fn accounts_of(state: &AppState, caller: &Caller) -> ApiResult<Vec<AccountInfo>> {
     caller.require(&[Role::Admin, Role::Operator])?;
     let accounts = state.store.accounts().await?;
-    Ok(Json(
-        accounts
-            .into_iter()
-            .filter(|a| caller.role == Role::Admin || matches!(a.role, Role::Worker | Role::Department))
-            .collect(),
-    ))
+    Ok(accounts
+        .into_iter()
+        .filter(|a| caller.role == Role::Admin || matches!(a.role, Role::Worker | Role::Department))
+        .collect())
+}
+
+/// The account `id` with its devices, if the caller manages it.
+pub async fn account_of(state: &AppState, caller: &Caller, id: &str) -> ApiResult<(AccountInfo, Vec<DeviceInfo>)> {
+    let account = managed(state, caller, id).await?;
+    Ok((account, state.store.devices(id).await?))
 }
 
 /// `POST /v1/accounts/{id}/disable`: every session of the account ends at once.
@@ -77,21 +86,7 @@ pub async fn disable(
     addr: Option<axum::Extension<ClientAddr>>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<AccountInfo>> {
-    managed(&state, &caller, &id).await?;
-    if id == caller.account_id {
-        return Err(ApiError::bad_request("an account cannot disable itself"));
-    }
-    state.store.set_disabled(&id, Some(state.now_ms())).await?;
-    record(
-        &state,
-        &caller,
-        addr.map(|a| a.0),
-        "disable_account",
-        Some(&id),
-        json!({}),
-    )
-    .await?;
-    Ok(Json(managed(&state, &caller, &id).await?))
+    Ok(Json(set_enabled(&state, &caller, addr.map(|a| a.0), &id, false).await?))
 }
 
 /// `POST /v1/accounts/{id}/enable`.
@@ -101,18 +96,26 @@ pub async fn enable(
     addr: Option<axum::Extension<ClientAddr>>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<AccountInfo>> {
-    managed(&state, &caller, &id).await?;
-    state.store.set_disabled(&id, None).await?;
-    record(
-        &state,
-        &caller,
-        addr.map(|a| a.0),
-        "enable_account",
-        Some(&id),
-        json!({}),
-    )
-    .await?;
-    Ok(Json(managed(&state, &caller, &id).await?))
+    Ok(Json(set_enabled(&state, &caller, addr.map(|a| a.0), &id, true).await?))
+}
+
+/// Enables or disables an account (disabling ends its sessions at once).
+pub async fn set_enabled(
+    state: &AppState,
+    caller: &Caller,
+    addr: Option<ClientAddr>,
+    id: &str,
+    enabled: bool,
+) -> ApiResult<AccountInfo> {
+    managed(state, caller, id).await?;
+    if !enabled && id == caller.account_id {
+        return Err(ApiError::bad_request("an account cannot disable itself"));
+    }
+    let disabled_at = (!enabled).then(|| state.now_ms());
+    state.store.set_disabled(id, disabled_at).await?;
+    let action = if enabled { "enable_account" } else { "disable_account" };
+    record(state, caller, addr, action, Some(id), json!({})).await?;
+    managed(state, caller, id).await
 }
 
 /// Body of a password reset.
@@ -130,25 +133,27 @@ pub async fn reset_password(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<PasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    let account = managed(&state, &caller, &id).await?;
-    let password = req.password;
+    set_password(&state, &caller, addr.map(|a| a.0), &id, req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives an account a new password; every old session ends.
+pub async fn set_password(
+    state: &AppState,
+    caller: &Caller,
+    addr: Option<ClientAddr>,
+    id: &str,
+    password: String,
+) -> ApiResult<()> {
+    let account = managed(state, caller, id).await?;
     let hash = tokio::task::spawn_blocking(move || {
         crate::auth::hash_password(&account.username, &password, &argon2::Argon2::default())
     })
     .await
     .map_err(ApiError::internal)?
     .map_err(ApiError::bad_request)?;
-    state.store.set_password(&id, &hash).await?;
-    record(
-        &state,
-        &caller,
-        addr.map(|a| a.0),
-        "reset_password",
-        Some(&id),
-        json!({}),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    state.store.set_password(id, &hash).await?;
+    record(state, caller, addr, "reset_password", Some(id), json!({})).await
 }
 
 /// `GET /v1/accounts/{id}/devices`: the devices the account signed in
@@ -158,8 +163,7 @@ pub async fn devices(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Vec<DeviceInfo>>> {
-    managed(&state, &caller, &id).await?;
-    Ok(Json(state.store.devices(&id).await?))
+    Ok(Json(account_of(&state, &caller, &id).await?.1))
 }
 
 /// `POST /v1/accounts/{id}/devices/{device}/revoke`: the device's sessions
@@ -170,20 +174,31 @@ pub async fn revoke(
     addr: Option<axum::Extension<ClientAddr>>,
     ApiPath((id, device)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    managed(&state, &caller, &id).await?;
-    if !state.store.revoke_device(&id, &device, state.now_ms()).await? {
+    revoke_device(&state, &caller, addr.map(|a| a.0), &id, &device).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes a device of an account.
+pub async fn revoke_device(
+    state: &AppState,
+    caller: &Caller,
+    addr: Option<ClientAddr>,
+    id: &str,
+    device: &str,
+) -> ApiResult<()> {
+    managed(state, caller, id).await?;
+    if !state.store.revoke_device(id, device, state.now_ms()).await? {
         return Err(ApiError::not_found("no such device"));
     }
     record(
-        &state,
-        &caller,
-        addr.map(|a| a.0),
+        state,
+        caller,
+        addr,
         "revoke_device",
-        Some(&id),
+        Some(id),
         json!({"device": device}),
     )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 /// Body of a wipe request.
@@ -204,27 +219,40 @@ pub async fn wipe(
     ApiPath((id, device)): ApiPath<(String, String)>,
     ApiJson(req): ApiJson<WipeRequest>,
 ) -> ApiResult<Json<DeviceInfo>> {
-    managed(&state, &caller, &id).await?;
-    if !state.store.request_wipe(&id, &device, req.mode, state.now_ms()).await? {
+    Ok(Json(
+        wipe_device(&state, &caller, addr.map(|a| a.0), &id, &device, req.mode).await?,
+    ))
+}
+
+/// Asks a device of an account to wipe itself at its next contact.
+pub async fn wipe_device(
+    state: &AppState,
+    caller: &Caller,
+    addr: Option<ClientAddr>,
+    id: &str,
+    device: &str,
+    mode: WipeMode,
+) -> ApiResult<DeviceInfo> {
+    managed(state, caller, id).await?;
+    if !state.store.request_wipe(id, device, mode, state.now_ms()).await? {
         return Err(ApiError::not_found("no such device"));
     }
     record(
-        &state,
-        &caller,
-        addr.map(|a| a.0),
+        state,
+        caller,
+        addr,
         "wipe_device",
-        Some(&id),
-        json!({"device": device, "mode": req.mode.as_str()}),
+        Some(id),
+        json!({"device": device, "mode": mode.as_str()}),
     )
     .await?;
-    let info = state
+    state
         .store
-        .devices(&id)
+        .devices(id)
         .await?
         .into_iter()
         .find(|d| d.device_id == device)
-        .ok_or_else(|| ApiError::not_found("no such device"))?;
-    Ok(Json(info))
+        .ok_or_else(|| ApiError::not_found("no such device"))
 }
 
 /// Query of the audit log.
@@ -248,5 +276,11 @@ pub async fn audit(
     if !(1..=1_000).contains(&limit) {
         return Err(ApiError::bad_request("limit is 1 to 1000 lines"));
     }
-    Ok(Json(state.store.audit_log(q.after.unwrap_or(0), limit).await?))
+    let range = AuditRange {
+        after: q.after.unwrap_or(0),
+        before: i64::MAX,
+        limit,
+        newest_first: false,
+    };
+    Ok(Json(state.store.audit_log(range).await?))
 }

@@ -152,7 +152,12 @@ impl<'a> Admin<'a> {
 
     /// The audit log after a position.
     pub fn audit_log(&self, after: i64, limit: usize) -> Result<Vec<crate::store::AuditEntry>, String> {
-        self.run(self.store.audit_log(after, limit))
+        self.run(self.store.audit_log(crate::store::AuditRange {
+            after,
+            before: i64::MAX,
+            limit,
+            newest_first: false,
+        }))
     }
 
     /// Writes district IT's action to the audit log (actor `cli`).

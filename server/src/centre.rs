@@ -63,17 +63,6 @@ pub async fn department_incidents(
 }
 
 async fn page(state: &AppState, q: IncidentsQuery) -> ApiResult<Json<CentreIncidentPage>> {
-    let limit = q.limit.unwrap_or(PAGE_DEFAULT);
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit is 1 to {PAGE_MAX} incidents")));
-    }
-    let after = match &q.after {
-        Some(a) => Some(
-            IncidentCursor::parse(a).ok_or_else(|| ApiError::bad_request("after is a cursor from a previous page"))?,
-        ),
-        None => None,
-    };
-    let sort = q.sort.unwrap_or_default();
     let filter = IncidentFilter {
         status: q.status,
         grid: q.grid,
@@ -83,13 +72,37 @@ async fn page(state: &AppState, q: IncidentsQuery) -> ApiResult<Json<CentreIncid
         department: q.department,
         overdue: q.overdue,
     };
+    let sort = q.sort.unwrap_or_default();
+    Ok(Json(
+        list(state, filter, sort, q.after.as_deref(), q.limit.unwrap_or(PAGE_DEFAULT)).await?,
+    ))
+}
+
+/// A page of the incident list (the caller's right to it checked by the
+/// caller): `limit` incidents after the cursor `after`, and the next cursor.
+pub async fn list(
+    state: &AppState,
+    filter: IncidentFilter,
+    sort: IncidentSort,
+    after: Option<&str>,
+    limit: usize,
+) -> ApiResult<CentreIncidentPage> {
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit is 1 to {PAGE_MAX} incidents")));
+    }
+    let after = match after {
+        Some(a) => Some(
+            IncidentCursor::parse(a).ok_or_else(|| ApiError::bad_request("after is a cursor from a previous page"))?,
+        ),
+        None => None,
+    };
     let now = state.now_ms();
     let incidents = state.store.incidents(&filter, sort, after, limit, now).await?;
     let next = (incidents.len() == limit)
         .then(|| incidents.last())
         .flatten()
         .map(|i| cursor_of(i, sort).encode());
-    Ok(Json(CentreIncidentPage { incidents, next }))
+    Ok(CentreIncidentPage { incidents, next })
 }
 
 fn cursor_of(i: &CentreIncident, sort: IncidentSort) -> IncidentCursor {
@@ -112,7 +125,7 @@ pub async fn add_event(
     ApiJson(req): ApiJson<CentreEventRequest>,
 ) -> ApiResult<Json<CentreIncident>> {
     caller.require_operator()?;
-    event(&state, &caller, addr.map(|a| a.0), id, req, &CENTRE_KINDS).await
+    Ok(Json(act(&state, &caller, addr.map(|a| a.0), id, req).await?))
 }
 
 /// What the centre records on an incident.
@@ -143,17 +156,28 @@ pub async fn department_event(
     ApiJson(req): ApiJson<CentreEventRequest>,
 ) -> ApiResult<Json<CentreIncident>> {
     caller.require(&[Role::Department])?;
-    event(&state, &caller, addr.map(|a| a.0), id, req, &DEPARTMENT_KINDS).await
+    Ok(Json(act(&state, &caller, addr.map(|a| a.0), id, req).await?))
 }
 
-async fn event(
+/// The kinds of event a role records on an incident.
+pub fn kinds_for(role: Role) -> &'static [EventKind] {
+    match role {
+        Role::Operator => &CENTRE_KINDS,
+        Role::Department => &DEPARTMENT_KINDS,
+        Role::Worker | Role::Admin => &[],
+    }
+}
+
+/// Records an event on an incident, as the centre or a department (the
+/// kinds the caller's role may record), and writes it to the audit log.
+pub async fn act(
     state: &AppState,
     caller: &Caller,
     addr: Option<ClientAddr>,
     id: String,
     req: CentreEventRequest,
-    allowed: &[EventKind],
-) -> ApiResult<Json<CentreIncident>> {
+) -> ApiResult<CentreIncident> {
+    let allowed = kinds_for(caller.role);
     if req.deadline_at_ms.is_some_and(|d| !safe_integer(d)) {
         return Err(ApiError::bad_request("deadline_at_ms is a time in milliseconds"));
     }
@@ -168,7 +192,7 @@ async fn event(
     let incident = state.store.centre_event(caller, &id, req, kind, now).await?;
     // Notes may name people: the log keeps the kind, department and deadline.
     accounts::record(state, caller, addr, kind.as_str(), Some(&id), detail).await?;
-    Ok(Json(incident))
+    Ok(incident)
 }
 
 /// `GET /v1/conflicts`: concurrent edits in the caller's grids (all for operators).

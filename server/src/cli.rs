@@ -31,6 +31,15 @@ pub struct ServerArgs {
     /// Requests handled at once before answering 429.
     #[arg(long, env = "FIELDGRID_MAX_IN_FLIGHT", default_value_t = 256)]
     max_in_flight: usize,
+    /// Map tiles for the console's map, as a URL with {z}, {x} and {y}
+    /// (GCJ-02 tiles, as Chinese map services serve them); without it the
+    /// map is drawn with no background, needing nothing outside the LAN.
+    #[arg(long, env = "FIELDGRID_MAP_TILES")]
+    map_tiles: Option<String>,
+    /// Mark the console's cookie Secure: set it when the server is reached
+    /// over HTTPS (a TLS proxy in front of it).
+    #[arg(long, env = "FIELDGRID_SECURE_COOKIES")]
+    secure_cookies: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -214,6 +223,8 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             config.database_url = cli.database.clone();
             config.token_ttl_ms = cli.token_minutes * 60_000;
             config.max_in_flight = cli.max_in_flight;
+            config.map_tiles = cli.map_tiles.clone();
+            config.secure_cookies = cli.secure_cookies;
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(async move {
                 let state = crate::open_state(config).await?;

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bulk;
 pub mod centre;
 pub mod cli;
+pub mod console;
 pub mod decide;
 pub mod error;
 pub mod photos;
@@ -84,6 +85,10 @@ pub struct Config {
     pub header_timeout: Duration,
     /// The server clock (tests move it).
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// The console map's tiles (`https://host/{z}/{x}/{y}.png`), if any.
+    pub map_tiles: Option<String>,
+    /// The console's cookie is sent over HTTPS only.
+    pub secure_cookies: bool,
 }
 
 /// The shortest receipt retention allowed: a phone offline for a season
@@ -103,6 +108,8 @@ impl Config {
             receipt_retention_ms: 2 * MIN_RECEIPT_RETENTION_MS,
             header_timeout: Duration::from_secs(10),
             clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+            map_tiles: None,
+            secure_cookies: false,
         }
     }
 
@@ -138,7 +145,10 @@ impl AppState {
 /// Answers 429 with `Retry-After` when too many requests are in flight:
 /// requests with a token and those without each have their own slots.
 async fn shed_load(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let slots = if request.headers().contains_key(axum::http::header::AUTHORIZATION) {
+    let headers = request.headers();
+    let slots = if headers.contains_key(axum::http::header::AUTHORIZATION)
+        || headers.contains_key(axum::http::header::COOKIE)
+    {
         &state.in_flight
     } else {
         &state.anonymous
@@ -309,8 +319,21 @@ pub async fn serve(
     Ok(())
 }
 
-/// Every route of the protocol.
+/// Every route: the protocol and the console.
 pub fn router(state: Arc<AppState>) -> Router {
+    let console = console::router(state.clone())
+        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
+        .layer(RequestBodyLimitLayer::new(error::SMALL_BODY))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout,
+        ));
+    api_router(state).merge(console)
+}
+
+/// Every route of the protocol.
+fn api_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/health", get(|| async { "ok" }))
         .route("/v1/session", post(auth::login).delete(auth::logout))
@@ -330,6 +353,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v1/photos/{sha256}",
             head(photos::head)
+                .get(photos::get)
                 .patch(photos::patch)
                 .layer(DefaultBodyLimit::max(limits::PHOTO_MAX_CHUNK)),
         )

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldgrid_protocol::{Role, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, codes, limits};
 use sha2::{Digest, Sha256};
@@ -94,6 +94,86 @@ pub async fn head(
     match known {
         Some((received, size)) => Ok((StatusCode::OK, offset_headers(received, size)).into_response()),
         None => Ok(StatusCode::NOT_FOUND.into_response()),
+    }
+}
+
+/// `GET /v1/photos/{sha256}`: the photo's bytes, to those who may see
+/// them (see [`may_read`]); 404 otherwise, and until all its bytes arrived.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiPath(sha): ApiPath<String>,
+) -> ApiResult<Response> {
+    serve(&state, &caller, &sha).await
+}
+
+/// Whether the caller may see a photo: the centre any photo a record
+/// names; a department those of incidents dispatched to it (and their
+/// events); a worker those of its grids. District IT sees none (403).
+pub async fn may_read(store: &Store, caller: &Caller, sha: &str) -> ApiResult<bool> {
+    match (caller.role, &caller.department) {
+        (Role::Operator, _) => store.photo_referenced(sha).await,
+        (Role::Department, Some(d)) => Ok(!store.department_photo_sizes(d, sha).await?.is_empty()),
+        (Role::Worker, _) => Ok(!store.photo_sizes(caller.grids.clone(), sha).await?.is_empty()),
+        _ => Err(ApiError::forbidden("photos are not for this account")),
+    }
+}
+
+/// The bytes of a photo the caller may see, typed by what they are (an
+/// upload whose bytes are not an image is offered as a download, never
+/// shown), never cached by anyone but the caller.
+pub async fn serve(state: &AppState, caller: &Caller, sha: &str) -> ApiResult<Response> {
+    check_sha(sha)?;
+    let missing = || ApiError::not_found("no such photo, or its bytes have not arrived");
+    if !may_read(&state.store, caller, sha).await? || state.store.blob_size(sha).await?.is_none() {
+        return Err(missing());
+    }
+    let path = state.photo_dir.join(sha);
+    let bytes = match blocking(move || std::fs::read(path)).await {
+        Ok(b) => b,
+        Err(_) => return Err(missing()),
+    };
+    let mut headers = HeaderMap::new();
+    match image_type(&bytes) {
+        Some(mime) => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+        }
+        None => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+        }
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=86400"),
+    );
+    Ok((StatusCode::OK, headers, bytes).into_response())
+}
+
+/// The image type of these bytes, from their first bytes (JPEG, PNG, WebP,
+/// HEIC), or `None`.
+pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else if bytes.len() >= 12
+        && &bytes[4..8] == b"ftyp"
+        && matches!(&bytes[8..12], b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc")
+    {
+        Some("image/heic")
+    } else {
+        None
     }
 }
 

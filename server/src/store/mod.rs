@@ -664,8 +664,8 @@ impl Store {
     }
 
     /// The audit log after a position, oldest first.
-    pub async fn audit_log(&self, after: i64, limit: usize) -> ApiResult<Vec<AuditEntry>> {
-        dispatch!(self, s => s.audit_log(after, limit).await)
+    pub async fn audit_log(&self, range: AuditRange) -> ApiResult<Vec<AuditEntry>> {
+        dispatch!(self, s => s.audit_log(range).await)
     }
 
     // ---- sync ----
@@ -1083,4 +1083,24 @@ pub struct IncidentDetail {
     pub events: Vec<Record>,
     /// Its photos and its events' photos, each with whether its bytes arrived.
     pub photos: Vec<(Record, bool)>,
+}
+
+/// Which lines of the audit log: ids strictly between `after` and
+/// `before`, at most `limit`, oldest or newest first.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditRange {
+    /// Lines after this id.
+    pub after: i64,
+    /// Lines before this id.
+    pub before: i64,
+    /// At most this many.
+    pub limit: usize,
+    /// Newest first (the console) rather than oldest first (the API).
+    pub newest_first: bool,
+}
+
+impl AuditRange {
+    fn order(&self) -> &'static str {
+        if self.newest_first { "DESC" } else { "ASC" }
+    }
 }

@@ -24,9 +24,9 @@ use tokio_postgres::{NoTls, Row};
 
 use super::sqlite::{change_of, page_of};
 use super::{
-    AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql,
-    push_in,
+    AccountInfo, AuditEntry, AuditRange, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter,
+    IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
+    lock_ms, open_status_sql, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -837,13 +837,17 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn audit_log(&self, after: i64, limit: usize) -> ApiResult<Vec<AuditEntry>> {
+    pub(super) async fn audit_log(&self, range: AuditRange) -> ApiResult<Vec<AuditEntry>> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT id, at, actor, role, action, target, detail, address FROM audit WHERE id > $1 ORDER BY id LIMIT $2",
-                &[&after, &(limit as i64)],
+                &format!(
+                    "SELECT id, at, actor, role, action, target, detail, address FROM audit WHERE id > $1 AND id < $2
+                     ORDER BY id {} LIMIT $3",
+                    range.order()
+                ),
+                &[&range.after, &range.before, &(range.limit as i64)],
             )
             .await
             .map_err(pg)?;

@@ -15,9 +15,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
-    AccountInfo, AuditEntry, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql,
-    push_in, run_ready,
+    AccountInfo, AuditEntry, AuditRange, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter,
+    IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
+    lock_ms, open_status_sql, push_in, run_ready,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -897,12 +897,14 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn audit_log(self: &Arc<Self>, after: i64, limit: usize) -> ApiResult<Vec<AuditEntry>> {
+    pub(super) async fn audit_log(self: &Arc<Self>, range: AuditRange) -> ApiResult<Vec<AuditEntry>> {
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, at, actor, role, action, target, detail, address FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after, limit as i64], |r| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT id, at, actor, role, action, target, detail, address FROM audit WHERE id > ?1 AND id < ?2
+                 ORDER BY id {} LIMIT ?3",
+                range.order()
+            ))?;
+            let rows = stmt.query_map(params![range.after, range.before, range.limit as i64], |r| {
                 let detail: String = r.get(6)?;
                 Ok(AuditEntry {
                     id: r.get(0)?,

@@ -114,6 +114,9 @@ fn every_role_against_every_endpoint() {
         // is a worker's and a department's business.
         ("HEAD", photo.clone(), None, [404, 404, 403, 404, 403, 401, 401]),
         ("PATCH", photo.clone(), None, [404, 404, 403, 404, 403, 401, 401]),
+        // Reading photos: the centre too; district IT never (console.rs
+        // reads real photos role by role).
+        ("GET", photo.clone(), None, [404, 404, 404, 404, 403, 401, 401]),
         ("GET", "/v1/conflicts".into(), None, [200, 200, 200, 403, 200, 401, 401]),
         (
             "GET",

@@ -6,6 +6,7 @@
 mod accounts;
 mod authz;
 mod centre;
+mod console;
 mod convergence;
 mod crash;
 mod faults;

@@ -1,0 +1,537 @@
+//! The incident queue, an incident (details, timeline, photos, location,
+//! actions) and its photos. A department sees only what was dispatched to
+//! it, through the same rules as its JSON endpoints.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect};
+use fieldgrid_core::Catalogue;
+use fieldgrid_core::model::{EventKind, IncidentStatus};
+use fieldgrid_core::validate::{CoordinateSystem, Location};
+use fieldgrid_protocol::{CentreEventRequest, GridInfo, Role};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::map::to_gcj02;
+use super::{Chrome, PageError, PageResult, User, china_time, event_label, query_string, render, status_label};
+use crate::AppState;
+use crate::auth::ClientAddr;
+use crate::centre;
+use crate::error::ApiError;
+use crate::store::{IncidentFilter, IncidentSort};
+
+/// Incidents per page of the queue.
+const PAGE: usize = 50;
+
+/// The queue's filters as the form sends them (empty means any).
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueQuery {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub sub_district: String,
+    #[serde(default)]
+    pub community: String,
+    #[serde(default)]
+    pub grid: String,
+    #[serde(default)]
+    pub department: String,
+    #[serde(default)]
+    pub overdue: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub after: String,
+}
+
+impl QueueQuery {
+    /// The filter it asks for; a department sees its own incidents only.
+    /// A grid is given by its code (or id).
+    pub fn filter(&self, user: &User, grids: &[GridInfo]) -> IncidentFilter {
+        let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        let grid = some(&self.grid).map(|g| {
+            grids
+                .iter()
+                .find(|x| x.code == g || x.id == g)
+                .map_or(g, |x| x.id.clone())
+        });
+        IncidentFilter {
+            status: some(&self.status),
+            grid,
+            sub_district: some(&self.sub_district),
+            community: some(&self.community),
+            category: some(&self.category),
+            department: match user.caller.role {
+                Role::Department => Some(user.caller.department.clone().unwrap_or_default()),
+                _ => some(&self.department),
+            },
+            overdue: self.overdue == "1",
+        }
+    }
+
+    fn sort(&self) -> IncidentSort {
+        if self.sort == "deadline" {
+            IncidentSort::Deadline
+        } else {
+            IncidentSort::Reported
+        }
+    }
+
+    /// The query string of these filters (without the page).
+    fn without_page(&self) -> String {
+        query_string([
+            ("status", self.status.as_str()),
+            ("category", &self.category),
+            ("sub_district", &self.sub_district),
+            ("community", &self.community),
+            ("grid", &self.grid),
+            ("department", &self.department),
+            ("overdue", &self.overdue),
+            ("sort", &self.sort),
+        ])
+    }
+}
+
+/// An option of a select.
+pub struct Choice {
+    /// Value sent.
+    pub value: String,
+    /// Label shown.
+    pub label: String,
+    /// Selected now.
+    pub selected: bool,
+}
+
+fn choices(values: impl IntoIterator<Item = (String, String)>, current: &str) -> Vec<Choice> {
+    values
+        .into_iter()
+        .map(|(value, label)| Choice {
+            selected: value == current,
+            value,
+            label,
+        })
+        .collect()
+}
+
+/// A row of the queue.
+pub struct Row {
+    id: String,
+    reported: String,
+    grid: String,
+    community: String,
+    category: String,
+    status: &'static str,
+    department: String,
+    deadline: String,
+    overdue: bool,
+    complete: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/queue.html")]
+struct QueuePage {
+    chrome: Chrome,
+    q: QueueQuery,
+    is_department: bool,
+    statuses: Vec<Choice>,
+    categories: Vec<Choice>,
+    sub_districts: Vec<Choice>,
+    communities: Vec<Choice>,
+    departments: Vec<Choice>,
+    rows: Vec<Row>,
+    next: Option<String>,
+    first: Option<String>,
+}
+
+/// Names the pages show for ids: categories, grids, departments.
+pub struct Names {
+    /// The district's catalogue.
+    pub catalogue: Catalogue,
+    /// Grids by id.
+    pub grids: HashMap<String, GridInfo>,
+    /// Departments by id.
+    pub departments: Vec<(String, String)>,
+}
+
+impl Names {
+    /// Reads them (a few thousand rows at most: a district's grids).
+    pub async fn load(state: &AppState) -> Result<Names, ApiError> {
+        Ok(Names {
+            catalogue: state.store.catalogue().await?,
+            grids: state
+                .store
+                .grids()
+                .await?
+                .into_iter()
+                .map(|g| (g.id.clone(), g))
+                .collect(),
+            departments: state.store.departments().await?,
+        })
+    }
+
+    /// A category's name.
+    pub fn category(&self, code: &str) -> String {
+        self.catalogue
+            .get(code)
+            .map_or_else(|| code.to_owned(), |c| c.name_zh.clone())
+    }
+
+    /// A department's name.
+    pub fn department(&self, id: &str) -> String {
+        self.departments
+            .iter()
+            .find(|(d, _)| d == id)
+            .map_or_else(|| id.to_owned(), |(_, n)| n.clone())
+    }
+
+    /// A grid's name (and code).
+    pub fn grid(&self, id: &str) -> String {
+        self.grids
+            .get(id)
+            .map_or_else(|| id.to_owned(), |g| format!("{}（{}）", g.name, g.code))
+    }
+
+    /// The sub-districts and communities, sorted.
+    pub fn places(&self) -> (Vec<String>, Vec<String>) {
+        let subs: BTreeSet<&String> = self.grids.values().map(|g| &g.sub_district).collect();
+        let communities: BTreeSet<&String> = self.grids.values().map(|g| &g.community).collect();
+        (
+            subs.into_iter().filter(|s| !s.is_empty()).cloned().collect(),
+            communities.into_iter().filter(|s| !s.is_empty()).cloned().collect(),
+        )
+    }
+}
+
+/// `GET /console/incidents`: the queue, filtered, a page at a time.
+pub async fn queue(State(state): State<Arc<AppState>>, user: User, Query(q): Query<QueueQuery>) -> PageResult {
+    user.require(&[Role::Operator, Role::Department])?;
+    let names = Names::load(&state).await?;
+    let grids: Vec<GridInfo> = names.grids.values().cloned().collect();
+    let filter = q.filter(&user, &grids);
+    let after = (!q.after.is_empty()).then_some(q.after.as_str());
+    let page = centre::list(&state, filter, q.sort(), after, PAGE).await?;
+    let rows = page
+        .incidents
+        .iter()
+        .map(|i| Row {
+            id: i.id.clone(),
+            reported: china_time(i.reported_at_ms),
+            grid: names.grid(&i.grid_id),
+            community: names
+                .grids
+                .get(&i.grid_id)
+                .map(|g| g.community.clone())
+                .unwrap_or_default(),
+            category: names.category(&i.category),
+            status: status_label(&i.status),
+            department: i.department.as_deref().map(|d| names.department(d)).unwrap_or_default(),
+            deadline: i.deadline_at_ms.map(china_time).unwrap_or_default(),
+            overdue: i.overdue,
+            complete: i.complete,
+        })
+        .collect();
+    let base = q.without_page();
+    let next = page.next.map(|n| {
+        let mut s = base.clone();
+        if !s.is_empty() {
+            s.push('&');
+        }
+        s.push_str(&query_string([("after", n.as_str())]));
+        format!("/console/incidents?{s}")
+    });
+    let first = (!q.after.is_empty()).then(|| format!("/console/incidents?{base}"));
+    let statuses = [
+        "reported",
+        "dispatched",
+        "accepted",
+        "returned",
+        "resolved_on_site",
+        "resolved",
+        "closed",
+    ]
+    .iter()
+    .map(|s| ((*s).to_owned(), status_label(s).to_owned()));
+    let (subs, communities) = names.places();
+    let chrome = user.chrome(
+        if user.caller.role == Role::Department {
+            "本部门事件"
+        } else {
+            "事件队列"
+        },
+        "/console/incidents",
+    );
+    render(&QueuePage {
+        chrome,
+        is_department: user.caller.role == Role::Department,
+        statuses: choices(statuses, &q.status),
+        categories: choices(
+            names
+                .catalogue
+                .categories
+                .iter()
+                .map(|c| (c.code.clone(), c.name_zh.clone())),
+            &q.category,
+        ),
+        sub_districts: choices(subs.into_iter().map(|s| (s.clone(), s)), &q.sub_district),
+        communities: choices(communities.into_iter().map(|s| (s.clone(), s)), &q.community),
+        departments: choices(names.departments.iter().cloned(), &q.department),
+        rows,
+        next,
+        first,
+        q,
+    })
+}
+
+/// A line of the timeline.
+pub struct TimelineLine {
+    at: String,
+    kind: &'static str,
+    actor: String,
+    department: String,
+    deadline: String,
+    note: String,
+}
+
+/// A photo of the incident.
+pub struct PhotoLine {
+    sha256: String,
+    of_event: bool,
+    uploaded: bool,
+}
+
+/// An action form on the incident page.
+pub struct Action {
+    kind: &'static str,
+    label: &'static str,
+    /// Dispatch: department and deadline too.
+    dispatch: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/incident.html")]
+struct IncidentPage {
+    chrome: Chrome,
+    id: String,
+    fields: Vec<(&'static str, String)>,
+    status: &'static str,
+    overdue: bool,
+    location: Option<String>,
+    timeline: Vec<TimelineLine>,
+    photos: Vec<PhotoLine>,
+    actions: Vec<Action>,
+    departments: Vec<Choice>,
+    default_deadline: String,
+}
+
+fn text(fields: &serde_json::Map<String, Value>, key: &str) -> String {
+    match fields.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn time(fields: &serde_json::Map<String, Value>, key: &str) -> String {
+    fields
+        .get(key)
+        .and_then(Value::as_i64)
+        .map(china_time)
+        .unwrap_or_default()
+}
+
+/// The incident's location in GCJ-02, as the district's maps use it.
+pub fn gcj02_of(fields: &serde_json::Map<String, Value>) -> Option<(f64, f64)> {
+    let loc: Location = serde_json::from_value(fields.get("location")?.clone()).ok()?;
+    Some(to_gcj02(loc.latitude, loc.longitude, loc.crs))
+}
+
+/// `GET /console/incidents/{id}`: details, timeline, photos and the actions
+/// the user's role may take in its current status.
+pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Path<String>) -> PageResult {
+    user.require(&[Role::Operator, Role::Department])?;
+    let not_found = || PageError::Api(ApiError::not_found("no such incident"));
+    let detail = state.store.incident_detail(&id).await?.ok_or_else(not_found)?;
+    let f = &detail.incident.fields;
+    if user.caller.role == Role::Department
+        && f.get("department").and_then(Value::as_str) != user.caller.department.as_deref()
+    {
+        return Err(not_found());
+    }
+    let names = Names::load(&state).await?;
+    let category_code = text(f, "category");
+    let status = IncidentStatus::parse(&text(f, "status")).unwrap_or_default();
+    let now = state.now_ms();
+    let deadline = f.get("deadline_at_ms").and_then(Value::as_i64);
+    let overdue = status.is_open() && deadline.is_some_and(|d| d < now);
+    let grid = names.grids.get(&detail.incident.grid_id);
+    let fields = vec![
+        ("类别", names.category(&category_code)),
+        ("标题", text(f, "title")),
+        ("描述", text(f, "description")),
+        ("地址", text(f, "address")),
+        ("网格", names.grid(&detail.incident.grid_id)),
+        ("社区", grid.map(|g| g.community.clone()).unwrap_or_default()),
+        ("街道", grid.map(|g| g.sub_district.clone()).unwrap_or_default()),
+        ("上报人", text(f, "reporter")),
+        ("发生时间", time(f, "occurred_at_ms")),
+        ("上报时间", time(f, "reported_at_ms")),
+        (
+            "承办部门",
+            f.get("department")
+                .and_then(Value::as_str)
+                .map(|d| names.department(d))
+                .unwrap_or_default(),
+        ),
+        ("办理期限", deadline.map(china_time).unwrap_or_default()),
+        ("办结时间", time(f, "finished_at_ms")),
+    ];
+    let location = f
+        .get("location")
+        .and_then(|v| serde_json::from_value::<Location>(v.clone()).ok())
+        .map(|loc| {
+            let (lat, lon) = to_gcj02(loc.latitude, loc.longitude, loc.crs);
+            let datum = match loc.crs {
+                CoordinateSystem::Wgs84 => "WGS-84",
+                CoordinateSystem::Gcj02 => "GCJ-02",
+                CoordinateSystem::Bd09 => "BD-09",
+            };
+            let accuracy = loc
+                .accuracy_m
+                .map(|a| format!("，精度约 {a:.0} 米"))
+                .unwrap_or_default();
+            format!(
+                "{:.6}, {:.6}（GCJ-02）；上报为 {datum} {:.6}, {:.6}{accuracy}",
+                lat, lon, loc.latitude, loc.longitude
+            )
+        });
+    let timeline = detail
+        .events
+        .iter()
+        .filter(|e| !e.deleted)
+        .map(|e| {
+            let g = &e.fields;
+            TimelineLine {
+                at: time(g, "server_at_ms"),
+                kind: event_label(&text(g, "kind")),
+                actor: text(g, "actor"),
+                department: g
+                    .get("department")
+                    .and_then(Value::as_str)
+                    .map(|d| names.department(d))
+                    .unwrap_or_default(),
+                deadline: time(g, "deadline_at_ms"),
+                note: text(g, "note"),
+            }
+        })
+        .collect();
+    let photos = detail
+        .photos
+        .iter()
+        .map(|(p, uploaded)| PhotoLine {
+            sha256: text(&p.fields, "sha256"),
+            of_event: p
+                .fields
+                .get("owner")
+                .and_then(|o| o.get("kind"))
+                .and_then(Value::as_str)
+                == Some("incident_event"),
+            uploaded: *uploaded,
+        })
+        .filter(|p| p.sha256.len() == 64)
+        .collect();
+    let actions = centre::kinds_for(user.caller.role)
+        .iter()
+        .filter(|k| k.next_status(status).is_some())
+        .map(|k| Action {
+            kind: k.as_str(),
+            label: if *k == EventKind::Dispatched && status == IncidentStatus::Dispatched {
+                "改派"
+            } else {
+                event_label(k.as_str())
+            },
+            dispatch: *k == EventKind::Dispatched,
+        })
+        .collect();
+    let hours = names
+        .catalogue
+        .get(&category_code)
+        .map_or(72, |c| c.default_deadline_hours);
+    let default_deadline = chrono::DateTime::from_timestamp_millis(now + i64::from(hours) * 3_600_000 + 8 * 3_600_000)
+        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default();
+    let current_department = f.get("department").and_then(Value::as_str).unwrap_or_default();
+    render(&IncidentPage {
+        chrome: user.chrome(
+            format!("事件：{}", names.category(&category_code)),
+            "/console/incidents",
+        ),
+        id,
+        fields,
+        status: status_label(status.as_str()),
+        overdue,
+        location,
+        timeline,
+        photos,
+        actions,
+        departments: choices(names.departments.iter().cloned(), current_department),
+        default_deadline,
+    })
+}
+
+/// An action's form.
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    deadline: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/incidents/{id}/events`: the JSON API's dispatch,
+/// reassign, accept, progress, resolve, close or return, by role.
+pub async fn act(
+    State(state): State<Arc<AppState>>,
+    user: User,
+    addr: Option<axum::Extension<ClientAddr>>,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<ActionForm>,
+) -> PageResult {
+    user.require(&[Role::Operator, Role::Department])?;
+    user.check_csrf(&form.csrf)?;
+    let deadline_at_ms = match form.deadline.trim() {
+        "" => None,
+        d => Some(
+            super::parse_china_time(d)
+                .ok_or_else(|| PageError::Api(ApiError::bad_request("deadline: a date and time")))?,
+        ),
+    };
+    let req = CentreEventRequest {
+        kind: form.kind,
+        department: (!form.department.is_empty()).then_some(form.department),
+        deadline_at_ms,
+        note: form.note,
+        photos: Vec::new(),
+    };
+    centre::act(&state, &user.caller, addr.map(|a| a.0), id.clone(), req).await?;
+    let to = format!(
+        "/console/incidents/{}",
+        form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+    );
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// `GET /console/photos/{sha256}`: a photo, to those who may see it.
+pub async fn photo(State(state): State<Arc<AppState>>, user: User, Path(sha): Path<String>) -> PageResult {
+    Ok(crate::photos::serve(&state, &user.caller, &sha).await?)
+}

@@ -1,0 +1,405 @@
+//! The console over HTTP, as a browser and as an attacker would use it:
+//! sessions in a protected cookie, CSRF and origin checks on every change,
+//! each role's pages, photos only to those who may see them. (The browser
+//! test, `tests/console/`, drives the same pages in Chromium.)
+
+use fieldgrid_core::*;
+use fieldgrid_protocol::Role;
+use fieldgrid_tests::{District, PASSWORD, T0};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A browser-like client: keeps nothing between calls but what we pass.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+/// An answer: status, headers we look at, body.
+struct Page {
+    status: u16,
+    location: String,
+    set_cookie: String,
+    headers: ureq::http::HeaderMap,
+    body: String,
+}
+
+fn answer(mut r: ureq::http::Response<ureq::Body>) -> Page {
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (location, set_cookie) = (header("location"), header("set-cookie"));
+    let headers = r.headers().clone();
+    let body = r.body_mut().read_to_string().unwrap_or_default();
+    Page {
+        status: r.status().as_u16(),
+        location,
+        set_cookie,
+        headers,
+        body,
+    }
+}
+
+fn get(d: &District, cookie: &str, path: &str) -> Page {
+    let mut req = agent().get(format!("{}{path}", d.server.url()));
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    answer(req.call().unwrap())
+}
+
+/// A form POST; `origin` as a browser would send it (`None`: not a browser).
+fn post(d: &District, cookie: &str, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> Page {
+    let mut req = agent().post(format!("{}{path}", d.server.url()));
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    answer(req.send_form(form.iter().copied()).unwrap())
+}
+
+/// Signs in through the form: the cookie to send back.
+fn sign_in(d: &District, user: &str) -> String {
+    let page = post(
+        d,
+        "",
+        "/console/login",
+        &[("username", user), ("password", PASSWORD), ("next", "")],
+        Some(&d.server.url()),
+    );
+    assert_eq!(page.status, 303, "{user}: {}", page.body);
+    page.set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf_of(page: &Page) -> String {
+    let at = page
+        .body
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    page.body[at..at + 64].to_owned()
+}
+
+/// A reported incident of grid-a with one photo, synced with its photo.
+fn reported_with_photo(d: &District) -> (Incident, String, Vec<u8>) {
+    let a = d.device("a", "wa1", &d.server.url());
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let photo = NewPhoto {
+        source: PhotoSource::Bytes(bytes.clone()),
+        taken_at_ms: Some(T0 - 5000),
+        location: None,
+    };
+    let i = a
+        .store
+        .report_incident(&incident("grid-a", "gas_pipe_objects", T0 - 60_000), &[photo])
+        .unwrap();
+    a.sync().unwrap();
+    let sha = i.photos[0].sha256.clone();
+    (i, sha, bytes)
+}
+
+#[test]
+fn signing_in_gives_a_protected_cookie_and_every_page_asks_for_it() {
+    let d = District::new();
+    // Not signed in: the sign-in page, then back to where one was going.
+    let page = get(&d, "", "/console/incidents?status=reported");
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        page.location,
+        "/console/login?next=%2Fconsole%2Fincidents%3Fstatus%3Dreported"
+    );
+    let login = get(&d, "", "/console/login?next=//evil.example/");
+    assert!(
+        !login.body.contains("evil.example"),
+        "an outside address is not followed"
+    );
+
+    let wrong = post(
+        &d,
+        "",
+        "/console/login",
+        &[("username", "centre"), ("password", "not the password")],
+        None,
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("用户名或密码错误") && wrong.set_cookie.is_empty());
+    assert!(!wrong.body.contains("not the password"), "the password is never echoed");
+    let worker = post(
+        &d,
+        "",
+        "/console/login",
+        &[("username", "wa1"), ("password", PASSWORD)],
+        None,
+    );
+    assert_eq!(worker.status, 403);
+    assert!(worker.body.contains("手机应用") && worker.set_cookie.is_empty());
+
+    let ok = post(
+        &d,
+        "",
+        "/console/login",
+        &[
+            ("username", "centre"),
+            ("password", PASSWORD),
+            ("next", "/console/stats"),
+        ],
+        None,
+    );
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/console/stats"));
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="] {
+        assert!(ok.set_cookie.contains(part), "{part} in {}", ok.set_cookie);
+    }
+    let cookie = ok.set_cookie.split(';').next().unwrap().to_owned();
+    let queue = get(&d, &cookie, "/console/incidents");
+    assert_eq!(queue.status, 200);
+    assert!(queue.body.contains("事件队列"));
+    let csp = queue.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(queue.headers["x-frame-options"], "DENY");
+    assert_eq!(queue.headers["cache-control"], "no-store");
+
+    // Signing out ends the session on the server, not only in the browser.
+    let out = post(&d, &cookie, "/console/logout", &[("csrf", &csrf_of(&queue))], None);
+    assert_eq!(out.status, 303);
+    assert!(out.set_cookie.contains("Max-Age=0"));
+    assert_eq!(get(&d, &cookie, "/console/incidents").status, 303);
+}
+
+#[test]
+fn a_change_needs_the_sessions_csrf_token_and_the_consoles_own_origin() {
+    let d = District::new();
+    let (i, _, _) = reported_with_photo(&d);
+    let cookie = sign_in(&d, "centre");
+    let page = get(&d, &cookie, &format!("/console/incidents/{}", i.id));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("交办"), "the dispatch form is offered");
+    let csrf = csrf_of(&page);
+    let path = format!("/console/incidents/{}/events", i.id);
+    let dispatch = |csrf: &str| {
+        vec![
+            ("kind", "dispatched".to_owned()),
+            ("department", "dept-gas".to_owned()),
+            ("deadline", "2026-11-27T12:00".to_owned()),
+            ("note", "请燃气公司上门".to_owned()),
+            ("csrf", csrf.to_owned()),
+        ]
+    };
+    let form = |v: &Vec<(&'static str, String)>| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let send = |fields: Vec<(&'static str, String)>, origin: Option<&str>| {
+        let f = form(&fields);
+        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        post(&d, &cookie, &path, &pairs, origin)
+    };
+    let status = || server_record(&d, &i.id).fields["status"].as_str().unwrap().to_owned();
+
+    let mut without = dispatch("");
+    without.retain(|(k, _)| *k != "csrf");
+    assert_eq!(send(without, None).status, 403, "a form without its token");
+    assert_eq!(send(dispatch(&"0".repeat(64)), None).status, 403);
+    assert_eq!(send(dispatch(&csrf), Some("http://evil.example")).status, 403);
+    let other = sign_in(&d, "centre");
+    let other_csrf = csrf_of(&get(&d, &other, "/console/incidents"));
+    assert_eq!(send(dispatch(&other_csrf), None).status, 403, "another session's token");
+    assert_eq!(status(), "reported", "no refused request changed anything");
+
+    let done = send(dispatch(&csrf), Some(&d.server.url()));
+    assert_eq!(
+        (done.status, done.location.as_str()),
+        (303, format!("/console/incidents/{}", i.id).as_str())
+    );
+    assert_eq!(status(), "dispatched");
+    let record = server_record(&d, &i.id);
+    assert_eq!(record.fields["department"], "dept-gas");
+    // 2026-11-27 12:00 China time is T0 + 24 h.
+    assert_eq!(record.fields["deadline_at_ms"], T0 + 24 * 3_600_000);
+    // The same transitions as the API: a second "accepted" by the centre
+    // after closing is refused with the page, not a change.
+    let page = get(&d, &cookie, &format!("/console/incidents/{}", i.id));
+    assert!(page.body.contains("改派"), "a dispatched incident can be reassigned");
+    let bad = send(vec![("kind", "reported".to_owned()), ("csrf", csrf.clone())], None);
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("输入有误"));
+}
+
+#[test]
+fn each_role_sees_its_own_pages_and_a_department_only_its_incidents() {
+    let d = District::new();
+    let (dispatched, sha, _) = reported_with_photo(&d);
+    let a = d.device("a2", "wa2", &d.server.url());
+    let other = a
+        .store
+        .report_incident(&incident("grid-a", "resident_request", T0 - 60_000), &[])
+        .unwrap();
+    a.sync().unwrap();
+    let centre = token(&d, "centre");
+    let body = json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 3_600_000});
+    let (s, _) = call(
+        &d,
+        &centre,
+        "POST",
+        &format!("/v1/centre/incidents/{}/events", dispatched.id),
+        Some(body),
+    );
+    assert_eq!(s, 200);
+    let admin = d.server.admin();
+    admin.add_department_account("gas", PASSWORD, "dept-gas").unwrap();
+    admin
+        .add_account_with("it", PASSWORD, Role::Admin, &fieldgrid_server::auth::cheap_hasher())
+        .unwrap();
+
+    let gas = sign_in(&d, "gas");
+    let queue = get(&d, &gas, "/console/incidents");
+    assert_eq!(queue.status, 200);
+    assert!(
+        queue.body.contains(&dispatched.id) && !queue.body.contains(&other.id),
+        "its own incidents only"
+    );
+    // Asking for another department's incidents by the filter changes nothing.
+    let forced = get(&d, &gas, "/console/incidents?department=dept-water");
+    assert!(forced.body.contains(&dispatched.id));
+    assert_eq!(
+        get(&d, &gas, &format!("/console/incidents/{}", dispatched.id)).status,
+        200
+    );
+    assert_eq!(get(&d, &gas, &format!("/console/incidents/{}", other.id)).status, 404);
+    assert_eq!(get(&d, &gas, &format!("/console/photos/{sha}")).status, 200);
+    for denied in [
+        "/console/stats",
+        "/console/stats.csv",
+        "/console/map",
+        "/console/conflicts",
+        "/console/audit",
+        "/console/accounts",
+    ] {
+        let page = get(&d, &gas, denied);
+        assert_eq!(page.status, 403, "{denied}");
+        assert!(page.body.contains("无权访问"), "{denied}: the denied page");
+    }
+    // A department resolves; the centre may not be acted for.
+    let page = get(&d, &gas, &format!("/console/incidents/{}", dispatched.id));
+    assert!(
+        page.body.contains("办结") && !page.body.contains("结案</button>"),
+        "a department's actions only"
+    );
+    let csrf = csrf_of(&page);
+    let close = post(
+        &d,
+        &gas,
+        &format!("/console/incidents/{}/events", dispatched.id),
+        &[("kind", "closed"), ("csrf", &csrf)],
+        None,
+    );
+    assert_eq!(close.status, 400, "closing is the centre's");
+
+    let it = sign_in(&d, "it");
+    for (path, status) in [
+        ("/console/accounts", 200),
+        ("/console/audit", 200),
+        ("/console/incidents", 403),
+        ("/console/stats", 403),
+    ] {
+        assert_eq!(get(&d, &it, path).status, status, "district IT: {path}");
+    }
+    assert_eq!(get(&d, &it, &format!("/console/photos/{sha}")).status, 403);
+    let centre_cookie = sign_in(&d, "centre");
+    assert_eq!(get(&d, &centre_cookie, "/console/audit").status, 403);
+    for path in [
+        "/console/incidents",
+        "/console/map",
+        "/console/stats",
+        "/console/conflicts",
+        "/console/accounts",
+    ] {
+        assert_eq!(get(&d, &centre_cookie, path).status, 200, "centre: {path}");
+    }
+}
+
+#[test]
+fn photos_reach_only_those_who_may_see_them_and_only_as_images() {
+    let d = District::new();
+    let (i, sha, bytes) = reported_with_photo(&d);
+    let centre = token(&d, "centre");
+    let fetch = |token: &str| {
+        let mut r = agent()
+            .get(format!("{}/v1/photos/{sha}", d.server.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        let status = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        let nosniff = r.headers().get("x-content-type-options").is_some();
+        (status, kind, nosniff, r.body_mut().read_to_vec().unwrap_or_default())
+    };
+    let (status, kind, nosniff, got) = fetch(&centre);
+    assert_eq!((status, kind.as_str(), nosniff), (200, "image/jpeg", true));
+    assert_eq!(got, bytes);
+    assert_eq!(fetch(&token(&d, "wa2")).0, 200, "a worker of the grid");
+    assert_eq!(fetch(&token(&d, "wb")).0, 404, "a worker of another grid");
+    d.server
+        .admin()
+        .add_department_account("gas", PASSWORD, "dept-gas")
+        .unwrap();
+    let gas = token(&d, "gas");
+    assert_eq!(fetch(&gas).0, 404, "a department before dispatch");
+    let body = json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 3_600_000});
+    call(
+        &d,
+        &centre,
+        "POST",
+        &format!("/v1/centre/incidents/{}/events", i.id),
+        Some(body),
+    );
+    assert_eq!(fetch(&gas).0, 200, "the department it was dispatched to");
+    let (status, _) = call(&d, &centre, "GET", "/v1/photos/not-a-hash", None);
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn statistics_page_and_csv_agree_with_the_api() {
+    let d = District::new();
+    reported_with_photo(&d);
+    let cookie = sign_in(&d, "centre");
+    let page = get(&d, &cookie, "/console/stats?from=2026-01&to=2026-12&by=category");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("燃气"), "categories by their Chinese names");
+    let csv = get(
+        &d,
+        &cookie,
+        "/console/stats.csv?from=2026-01&to=2026-12&by=sub_district",
+    );
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("\u{feff}街道,所属,上报,在办,超期,有期限办结,按期办结,按期办结率")
+    );
+    assert_eq!(lines.next(), Some("黄河路街道,,1,1,0,0,0,—"));
+    assert_eq!(lines.next(), Some("合计,,1,1,0,0,0,—"));
+    let bad = get(&d, &cookie, "/console/stats?from=2026-13");
+    assert_eq!(bad.status, 400);
+}
