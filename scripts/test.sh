@@ -51,7 +51,11 @@ echo "== bindings: generated code current, Python and Kotlin tests"
 bindings_status=0
 scripts/test-bindings.sh || bindings_status=$?
 
-if ((rust_status != 0 || schema_status != 0 || bindings_status != 0)); then
-    echo "FAILED (rust exit $rust_status, schemathesis exit $schema_status, bindings exit $bindings_status)" >&2
+echo "== console: Chromium (Playwright) against the real server, SQLite and PostgreSQL"
+console_status=0
+scripts/test-console.sh || console_status=$?
+
+if ((rust_status != 0 || schema_status != 0 || bindings_status != 0 || console_status != 0)); then
+    echo "FAILED (rust exit $rust_status, schemathesis exit $schema_status, bindings exit $bindings_status, console exit $console_status)" >&2
     exit 1
 fi

@@ -363,6 +363,20 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
         return Err(not_found());
     }
     let names = Names::load(&state).await?;
+    // Accounts by user name: the reporter and whoever acted.
+    let mut people: HashMap<String, String> = HashMap::new();
+    let ids = std::iter::once(text(f, "reporter")).chain(detail.events.iter().map(|e| text(&e.fields, "actor")));
+    for id in ids {
+        if !id.is_empty() && !people.contains_key(&id) {
+            let name = state
+                .store
+                .account(&id)
+                .await?
+                .map_or_else(|| id.clone(), |a| a.username);
+            people.insert(id, name);
+        }
+    }
+    let person = |id: String| people.get(&id).cloned().unwrap_or(id);
     let category_code = text(f, "category");
     let status = IncidentStatus::parse(&text(f, "status")).unwrap_or_default();
     let now = state.now_ms();
@@ -377,7 +391,7 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
         ("网格", names.grid(&detail.incident.grid_id)),
         ("社区", grid.map(|g| g.community.clone()).unwrap_or_default()),
         ("街道", grid.map(|g| g.sub_district.clone()).unwrap_or_default()),
-        ("上报人", text(f, "reporter")),
+        ("上报人", person(text(f, "reporter"))),
         ("发生时间", time(f, "occurred_at_ms")),
         ("上报时间", time(f, "reported_at_ms")),
         (
@@ -418,7 +432,7 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
             TimelineLine {
                 at: time(g, "server_at_ms"),
                 kind: event_label(&text(g, "kind")),
-                actor: text(g, "actor"),
+                actor: person(text(g, "actor")),
                 department: g
                     .get("department")
                     .and_then(Value::as_str)

@@ -98,6 +98,32 @@ pub struct Point {
     title: String,
 }
 
+/// A place name drawn on the map.
+pub struct Label {
+    name: String,
+    x: String,
+    y: String,
+}
+
+/// A scale bar at this latitude and zoom: its length in px and its label
+/// (a round number of metres or kilometres near 120 px).
+fn scale_bar(lat: f64, zoom: u32) -> (String, String) {
+    let metres_per_px = 156_543.033_92 * lat.to_radians().cos() / f64::from(1u32 << zoom);
+    let target = metres_per_px * 120.0;
+    let magnitude = 10f64.powf(target.log10().floor());
+    let metres = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .rfind(|m| *m <= target)
+        .unwrap_or(magnitude);
+    let label = if metres >= 1000.0 {
+        format!("{} 公里", metres / 1000.0)
+    } else {
+        format!("{metres} 米")
+    };
+    (format!("{:.1}", metres / metres_per_px), label)
+}
+
 /// A tile laid under the points.
 pub struct Tile {
     href: String,
@@ -115,6 +141,8 @@ struct MapPage {
     categories: Vec<super::incidents::Choice>,
     points: Vec<Point>,
     tiles: Vec<Tile>,
+    labels: Vec<Label>,
+    scale: (String, String),
     without_location: usize,
     capped: bool,
     width: f64,
@@ -189,6 +217,25 @@ pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Quer
             }
         })
         .collect();
+    // Without tiles, where is what: each community's name at the middle of
+    // its points, and a scale bar.
+    let mut places: std::collections::BTreeMap<String, (f64, f64, usize)> = Default::default();
+    for (i, (lat, lon)) in &located {
+        let Some(g) = names.grids.get(&i.grid_id) else { continue };
+        let (x, y) = world_px(*lat, *lon, zoom);
+        let e = places.entry(g.community.clone()).or_default();
+        *e = (e.0 + x - ox, e.1 + y - oy, e.2 + 1);
+    }
+    let labels = places
+        .into_iter()
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(name, (x, y, n))| Label {
+            x: format!("{:.1}", x / n as f64),
+            y: format!("{:.1}", y / n as f64 - 10.0),
+            name,
+        })
+        .collect();
+    let scale = scale_bar((min_lat + max_lat) / 2.0, zoom);
     let tiles = match (&state.config.map_tiles, located.is_empty()) {
         (Some(template), false) => {
             let n = 1i64 << zoom;
@@ -247,6 +294,8 @@ pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Quer
         q,
         points,
         tiles,
+        labels,
+        scale,
         without_location,
         capped,
         width: WIDTH,
@@ -293,6 +342,16 @@ mod tests {
         let (blat, blon) = (z * theta.sin() + 0.006, z * theta.cos() + 0.0065);
         let (a, b) = to_gcj02(blat, blon, CoordinateSystem::Bd09);
         assert!((a - glat).abs() < 1e-5 && (b - glon).abs() < 1e-5, "{a},{b}");
+    }
+
+    #[test]
+    fn the_scale_bar_is_a_round_distance() {
+        // Zoom 15 at 37.5°N: about 3.8 m a pixel, so 120 px is ~455 m.
+        let (px, label) = scale_bar(37.5, 15);
+        assert_eq!(label, "200 米");
+        let px: f64 = px.parse().unwrap();
+        assert!((50.0..=120.0).contains(&px), "{px}");
+        assert_eq!(scale_bar(37.5, 8).1, "50 公里");
     }
 
     #[test]

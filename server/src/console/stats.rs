@@ -112,13 +112,16 @@ struct StatsPage {
 
 /// The period asked for, or the last twelve months to this one.
 fn period_of(q: &StatsQuery, now: i64) -> Result<Period, crate::error::ApiError> {
-    let month = |ms: i64| crate::records::month_of(ms);
+    let this_month = crate::records::month_of(now);
     let from = if q.from.is_empty() {
-        month(now - 335 * 86_400_000)
+        chrono::NaiveDate::parse_from_str(&format!("{this_month}-01"), "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.checked_sub_months(chrono::Months::new(11)))
+            .map_or_else(|| this_month.clone(), |d| d.format("%Y-%m").to_string())
     } else {
         q.from.clone()
     };
-    let to = if q.to.is_empty() { month(now) } else { q.to.clone() };
+    let to = if q.to.is_empty() { this_month } else { q.to.clone() };
     Period::parse(Some(&from), Some(&to))
 }
 
