@@ -5,7 +5,6 @@
 // Commands print their results.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -14,9 +13,12 @@ use std::time::{Duration, Instant};
 use fieldgrid_core::datagen::{self, Rng};
 use fieldgrid_core::sync::{HttpOptions, HttpTransport, Progress, SyncOptions, Transport, TransportError};
 use fieldgrid_core::*;
-use fieldgrid_protocol::{ChangesResponse, GridInfo, LoginRequest, LoginResponse, PushRequest, PushResponse, Role};
+use fieldgrid_protocol::{
+    CentreEventRequest, CentreIncident, CentreIncidentPage, ChangesResponse, GridInfo, LoginRequest, LoginResponse,
+    PushRequest, PushResponse, Role, StatsResponse,
+};
 use fieldgrid_server::{Config, RunningServer, auth};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Options of the demo.
 #[derive(clap::Args, Debug)]
@@ -172,8 +174,9 @@ fn location(rng: &mut Rng) -> validate::Location {
     }
 }
 
-/// The grid centre's desk, talking to the server over HTTP as a centre
-/// application would.
+/// The grid centre's desk, talking to the server over HTTP with the
+/// protocol's typed requests, through the endpoints the web console's
+/// actions use (`centre::list`, `centre::act`, the statistics).
 struct Centre {
     agent: ureq::Agent,
     base: String,
@@ -184,44 +187,68 @@ struct Centre {
 impl Centre {
     fn sign_in(base: &str) -> std::result::Result<Centre, String> {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let body = json!({"username": "centre", "password": PASSWORD, "device_id": "centre-desk"});
-        let login: Value = agent
+        let body = LoginRequest {
+            username: "centre".into(),
+            password: PASSWORD.into(),
+            device_id: "centre-desk".into(),
+        };
+        let mut answer = agent
             .post(format!("{base}/v1/session"))
             .send_json(&body)
-            .map_err(|e| e.to_string())?
-            .body_mut()
-            .read_json()
             .map_err(|e| e.to_string())?;
+        if answer.status() != 200 {
+            return Err(format!("centre sign-in: {}", answer.status()));
+        }
+        let login: LoginResponse = answer.body_mut().read_json().map_err(|e| e.to_string())?;
         Ok(Centre {
-            token: login["token"].as_str().ok_or("centre login failed")?.to_owned(),
-            server_time_ms: login["server_time_ms"].as_i64().unwrap_or(0),
+            token: login.token,
+            server_time_ms: login.server_time_ms,
             agent,
             base: base.to_owned(),
         })
     }
 
-    fn get(&self, path: &str) -> std::result::Result<Value, String> {
-        self.agent
+    fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> std::result::Result<T, String> {
+        let mut answer = self
+            .agent
             .get(format!("{}{path}", self.base))
             .header("authorization", &format!("Bearer {}", self.token))
             .call()
-            .map_err(|e| e.to_string())?
-            .body_mut()
-            .read_json()
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if answer.status() != 200 {
+            return Err(format!("GET {path}: {}", answer.status()));
+        }
+        answer.body_mut().read_json().map_err(|e| e.to_string())
     }
 
-    /// Adds a timeline event to an incident (as listed by the centre).
-    fn event(&self, incident: &Value, body: Value) -> std::result::Result<Value, String> {
-        let id = incident["id"].as_str().unwrap_or_default();
-        self.agent
-            .post(format!("{}/v1/centre/incidents/{id}/events", self.base))
+    /// A page of the centre's incident list.
+    fn incidents(&self, query: &str) -> std::result::Result<CentreIncidentPage, String> {
+        self.get(&format!("/v1/centre/incidents?{query}"))
+    }
+
+    /// Records an event on an incident (dispatch, resolve, ...).
+    fn event(&self, incident: &CentreIncident, body: &CentreEventRequest) -> std::result::Result<CentreIncident, String> {
+        let mut answer = self
+            .agent
+            .post(format!("{}/v1/centre/incidents/{}/events", self.base, incident.id))
             .header("authorization", &format!("Bearer {}", self.token))
-            .send_json(&body)
-            .map_err(|e| e.to_string())?
-            .body_mut()
-            .read_json()
-            .map_err(|e| e.to_string())
+            .send_json(body)
+            .map_err(|e| e.to_string())?;
+        if answer.status() != 200 {
+            return Err(format!("{} on an incident: {}", body.kind, answer.status()));
+        }
+        answer.body_mut().read_json().map_err(|e| e.to_string())
+    }
+}
+
+/// A centre event of `kind` with a note.
+fn centre_event(kind: &str, note: &str) -> CentreEventRequest {
+    CentreEventRequest {
+        kind: kind.into(),
+        department: None,
+        deadline_at_ms: None,
+        note: note.into(),
+        photos: Vec::new(),
     }
 }
 
@@ -485,14 +512,10 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
         "The grid centre dispatches with deadlines (server time) and tracks to closure",
     );
     let centre = Centre::sign_in(&server.url())?;
-    let list = centre.get("/v1/centre/incidents?status=reported&limit=1000")?["incidents"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let list = centre.incidents("status=reported&limit=1000")?.incidents;
     let now = centre.server_time_ms;
     for (i, inc) in list.iter().enumerate() {
-        let category = inc["category"].as_str().unwrap_or_default();
-        let cat = catalogue.get(category).ok_or("unknown category")?;
+        let cat = catalogue.get(&inc.category).ok_or("unknown category")?;
         let department = match cat.group {
             CategoryGroup::SafetyHazard => "dept-gas",
             CategoryGroup::Governance => {
@@ -504,10 +527,14 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             }
             CategoryGroup::Livelihood => "dept-civil",
         };
-        let body = json!({"kind": "dispatched", "department": department, "deadline_at_ms": now + i64::from(cat.default_deadline_hours) * 3_600_000, "note": "请按时处置"});
-        centre.event(inc, body)?;
+        let dispatch = CentreEventRequest {
+            department: Some(department.into()),
+            deadline_at_ms: Some(now + i64::from(cat.default_deadline_hours) * 3_600_000),
+            ..centre_event("dispatched", "请按时处置")
+        };
+        centre.event(inc, &dispatch)?;
         if i % 3 == 0 {
-            centre.event(inc, json!({"kind": "resolved", "note": "已处置完毕"}))?;
+            centre.event(inc, &centre_event("resolved", "已处置完毕"))?;
         }
         bar("dispatched", i as u64 + 1, list.len() as u64);
     }
@@ -521,7 +548,7 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
         };
     }
     for inc in list.iter().skip(1).step_by(3) {
-        centre.event(inc, json!({"kind": "resolved", "note": "逾期后处置完毕"}))?;
+        centre.event(inc, &centre_event("resolved", "逾期后处置完毕"))?;
     }
     for p in &phones {
         sync(p, &p.transport).map_err(e)?;
@@ -558,34 +585,20 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             masked(replaced)
         );
     }
-    let incidents = centre.get("/v1/centre/incidents?limit=1000")?;
-    let mut by_category: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    for inc in incidents["incidents"].as_array().cloned().unwrap_or_default() {
-        let name = catalogue
-            .get(inc["category"].as_str().unwrap_or_default())
-            .map_or("?".to_owned(), |c| c.name_zh.clone());
-        let entry = by_category.entry(name).or_default();
-        entry.0 += 1;
-        if IncidentStatus::parse(inc["status"].as_str().unwrap_or_default()).is_some_and(|s| s.is_open()) {
-            entry.1 += 1;
-        }
-        if inc["overdue"].as_bool() == Some(true) {
-            entry.2 += 1;
-        }
-    }
+    let stats: StatsResponse = centre.get("/v1/centre/stats")?;
     println!("    server, events by category (reported / open / overdue):");
-    for (name, (n, open, overdue)) in &by_category {
-        println!("        {n:>3} / {open:>3} / {overdue:>3}  {name}");
+    for c in &stats.categories {
+        let name = catalogue.get(&c.key).map_or("?".to_owned(), |c| c.name_zh.clone());
+        println!("        {:>3} / {:>3} / {:>3}  {name}", c.reported, c.open, c.overdue);
     }
-    let stats = centre.get("/v1/centre/stats")?;
-    for s in stats["sub_districts"].as_array().cloned().unwrap_or_default() {
+    for s in &stats.sub_districts {
         println!(
             "    {}: {} reported, {} open, {} overdue, on-time rate {:.0}%",
-            s["key"].as_str().unwrap_or_default(),
-            s["reported"],
-            s["open"],
-            s["overdue"],
-            s["on_time_rate"].as_f64().unwrap_or(0.0) * 100.0
+            s.key,
+            s.reported,
+            s.open,
+            s.overdue,
+            s.on_time_rate * 100.0
         );
     }
     println!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
