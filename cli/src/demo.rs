@@ -227,7 +227,11 @@ impl Centre {
     }
 
     /// Records an event on an incident (dispatch, resolve, ...).
-    fn event(&self, incident: &CentreIncident, body: &CentreEventRequest) -> std::result::Result<CentreIncident, String> {
+    fn event(
+        &self,
+        incident: &CentreIncident,
+        body: &CentreEventRequest,
+    ) -> std::result::Result<CentreIncident, String> {
         let mut answer = self
             .agent
             .post(format!("{}/v1/centre/incidents/{}/events", self.base, incident.id))

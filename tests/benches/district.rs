@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use fieldgrid_core::sync::{HttpOptions, HttpTransport, SyncOptions, Transport};
 use fieldgrid_core::{Store, StoreKey};
-use fieldgrid_protocol::LoginRequest;
+use fieldgrid_protocol::{LoginRequest, Role};
 use fieldgrid_server::admin::AdminSession;
 use fieldgrid_server::bulk::{self, DistrictPlan};
 use fieldgrid_server::store::Period;
@@ -80,6 +80,13 @@ fn main() {
             r.events,
             (r.residents + r.incidents + r.events) as f64 / r.seconds
         );
+    }
+    // District IT, for the console's account pages.
+    if session.admin().account_id("it").unwrap().is_none() {
+        session
+            .admin()
+            .add_account_with("it", PASSWORD, Role::Admin, &auth::cheap_hasher())
+            .unwrap();
     }
     drop(session);
 
@@ -209,6 +216,84 @@ fn main() {
         "an authenticated empty list",
     );
     println!("    (health round trip: {health:.2} ms)");
+
+    // The console's pages as a browser gets them: cookie session, HTML.
+    let console = |user: &str| -> String {
+        let no_redirects: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let r = no_redirects
+            .post(format!("{url}/console/login"))
+            .send_form([("username", user), ("password", PASSWORD)])
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap();
+        cookie.split(';').next().unwrap().to_owned()
+    };
+    let page = |cookie: &str, path: &str| -> Duration {
+        let t = Instant::now();
+        let mut r = agent
+            .get(format!("{url}{path}"))
+            .header("cookie", cookie)
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let _ = r.body_mut().read_to_string();
+        t.elapsed()
+    };
+    let (centre_cookie, it_cookie) = (console("centre"), console("it"));
+    let (console_floor, _) = timed(20, &|| page(&centre_cookie, "/console/incidents?grid=no-such-grid"));
+    let (_, newest) = get(&centre, "/v1/centre/incidents?limit=1");
+    let incident = newest["incidents"][0]["id"].as_str().unwrap().to_owned();
+    let pages = [
+        ("queue, first page", &centre_cookie, "/console/incidents".to_owned()),
+        (
+            "queue, sub-district + status + deadline order",
+            &centre_cookie,
+            "/console/incidents?sub_district=胜园街道&status=dispatched&sort=deadline".to_owned(),
+        ),
+        (
+            "queue, overdue",
+            &centre_cookie,
+            "/console/incidents?overdue=1&sort=deadline".to_owned(),
+        ),
+        (
+            "an incident with timeline and photos",
+            &centre_cookie,
+            format!("/console/incidents/{incident}"),
+        ),
+        (
+            "statistics, 12 months by sub-district",
+            &centre_cookie,
+            "/console/stats".to_owned(),
+        ),
+        (
+            "statistics, 2 years by grid (973 rows)",
+            &centre_cookie,
+            "/console/stats?from=2024-12&to=2026-12&by=grid".to_owned(),
+        ),
+        (
+            "statistics CSV, 2 years by grid",
+            &centre_cookie,
+            "/console/stats.csv?from=2024-12&to=2026-12&by=grid".to_owned(),
+        ),
+        ("map, 1,000 newest incidents", &centre_cookie, "/console/map".to_owned()),
+        ("map, overdue", &centre_cookie, "/console/map?overdue=1".to_owned()),
+        ("conflicts", &centre_cookie, "/console/conflicts".to_owned()),
+        ("accounts (district IT)", &it_cookie, "/console/accounts".to_owned()),
+        ("audit log (district IT)", &it_cookie, "/console/audit".to_owned()),
+    ];
+    for (what, cookie, path) in &pages {
+        let (p50, max) = timed(10, &|| page(cookie, path));
+        row(
+            &format!("console: {what}, p50 (max {max:.0} ms)"),
+            p50,
+            console_floor,
+            "ms",
+            "a console page that reads nothing",
+        );
+    }
 
     // A phone's first sync of a whole grid, into an encrypted store.
     let key = StoreKey::from_bytes(&[9; 32]).unwrap();

@@ -195,3 +195,93 @@ fn a_database_from_a_newer_server_is_refused() {
     let err = AdminSession::open(&location).err().expect("refused");
     assert!(err.contains("newer server"), "{err}");
 }
+
+/// The statistics the migration builds from an existing district's
+/// incidents equal those kept as the incidents changed: month by month, per
+/// grid and per category, on both engines (the two compute China-time
+/// months in their own SQL).
+#[test]
+fn the_statistics_migration_counts_what_the_writes_kept() {
+    use fieldgrid_server::store::Period;
+    // Sessions outlive the months the server clock crosses.
+    let d = District::with_config(|c| c.token_ttl_ms = 365 * 24 * 3_600_000);
+    let a = d.device("a", "wa1", &d.server.url());
+    let b = d.device("b", "wb", &d.server.url());
+    let centre = token(&d, "centre");
+    // Incidents over three months (server time), some finished on time,
+    // some late, some open; a reported-at just before a China-time month
+    // boundary (2026-11-30 23:30 China time is still November).
+    let mut months = BTreeSet::new();
+    let mut n = 0;
+    for minutes in [0i64, (4 * 24 + 11) * 60 + 30, 35 * 24 * 60, 66 * 24 * 60] {
+        let at = T0 + minutes * 60_000;
+        d.server_clock.0.store(at, Ordering::SeqCst);
+        months.insert(fieldgrid_server::records::month_of(at));
+        for (p, grid, category) in [(&a, "grid-a", "neighbour_dispute"), (&b, "grid-b", "resident_request")] {
+            let i = p
+                .store
+                .report_incident(&incident(grid, category, T0 - 60_000), &[])
+                .unwrap();
+            p.sync().unwrap();
+            n += 1;
+            let deadline = d.server_clock.now() + 3_600_000;
+            let dispatch = json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": deadline});
+            let path = format!("/v1/centre/incidents/{}/events", i.id);
+            if n % 3 != 0 {
+                assert_eq!(call(&d, &centre, "POST", &path, Some(dispatch)).0, 200);
+            }
+            if n % 3 == 1 {
+                d.server_clock
+                    .advance(if n % 2 == 0 { 30 * 60_000 } else { 2 * 3_600_000 });
+                assert_eq!(
+                    call(&d, &centre, "POST", &path, Some(json!({"kind": "resolved"}))).0,
+                    200
+                );
+            }
+        }
+    }
+    assert!(months.len() >= 3, "{months:?}");
+    let location = d.server.state.config.location();
+    let stats_of = |session: &AdminSession| {
+        let mut all = Vec::new();
+        for m in months.iter().map(Some).chain([None]) {
+            let period = Period::parse(m.map(String::as_str), m.map(String::as_str)).unwrap();
+            let mut s = session.block_on(session.store().stats(&period, T0)).unwrap();
+            s.server_time_ms = 0;
+            all.push(s);
+        }
+        all
+    };
+    let kept = stats_of(&AdminSession::open(&location).unwrap());
+    assert!(kept.iter().any(|s| s.grids.iter().any(|g| g.finished_on_time > 0)));
+
+    // Back to before the statistics migration, then forward again.
+    let undo = "DROP TABLE incident_months; DROP TABLE incident_category_months; DROP INDEX incidents_open;";
+    match &location {
+        Location::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.join("server.db")).unwrap();
+            let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+            conn.execute_batch(&format!("DROP INDEX records_event_incident; {undo}"))
+                .unwrap();
+            conn.pragma_update(None, "user_version", v - 2).unwrap();
+        }
+        Location::Postgres(url) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!(
+                        "DROP INDEX records_event_incident; {undo} UPDATE schema_version SET version = version - 2"
+                    ))
+                    .await
+                    .unwrap();
+            });
+        }
+    }
+    let migrated = stats_of(&AdminSession::open(&location).unwrap());
+    assert_eq!(migrated, kept);
+}
