@@ -983,8 +983,10 @@ impl PgStore {
                 sql.push_str(&format!(" AND {column} = ${}", args.len()));
             }
         }
-        if filter.overdue {
+        if filter.open_only() {
             sql.push_str(&format!(" AND {}", open_status_sql()));
+        }
+        if filter.overdue {
             args.push(Box::new(now));
             sql.push_str(&format!(" AND deadline_at < ${}", args.len()));
         }
