@@ -220,11 +220,13 @@ pub struct IncidentFilter {
 }
 
 impl IncidentFilter {
-    /// Whether only open incidents can match (overdue, or an open status):
-    /// the query then says so in the words of the open incidents' partial
-    /// indexes, a few thousand rows instead of millions.
-    pub fn open_only(&self) -> bool {
-        self.overdue || self.status.as_deref().is_some_and(|s| open_statuses().contains(&s))
+    /// Whether the query should name the open incidents in the words of
+    /// their partial index (`incidents_open_deadline`, a few thousand rows
+    /// instead of millions): overdue lists, and an open status in deadline
+    /// order. (An open status newest first walks its own index in order.)
+    pub fn via_open_index(&self, sort: IncidentSort) -> bool {
+        let open_status = self.status.as_deref().is_some_and(|s| open_statuses().contains(&s));
+        self.overdue || (open_status && sort == IncidentSort::Deadline)
     }
 }
 

@@ -983,7 +983,7 @@ impl PgStore {
                 sql.push_str(&format!(" AND {column} = ${}", args.len()));
             }
         }
-        if filter.open_only() {
+        if filter.via_open_index(sort) {
             sql.push_str(&format!(" AND {}", open_status_sql()));
         }
         if filter.overdue {

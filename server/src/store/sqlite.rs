@@ -1456,7 +1456,7 @@ fn incident_list_sql(
             arg(&mut sql, &format!(" AND {column} = ?"), v.clone().into());
         }
     }
-    if filter.open_only() {
+    if filter.via_open_index(sort) {
         sql.push_str(&format!(" AND {}", open_status_sql()));
     }
     if filter.overdue {
@@ -1474,10 +1474,10 @@ fn incident_list_sql(
         _ => {}
     }
     match sort {
-        // Open incidents are few: found through their partial index
-        // and sorted, not found by walking every incident newest
-        // first (`+` keeps SQLite's planner off the order's index).
-        IncidentSort::Reported if filter.open_only() => sql.push_str(" ORDER BY +reported_at DESC, +id DESC"),
+        // Overdue incidents are few: found through the open incidents'
+        // partial index and sorted, not found by walking every incident
+        // newest first (`+` keeps SQLite's planner off the order's index).
+        IncidentSort::Reported if filter.overdue => sql.push_str(" ORDER BY +reported_at DESC, +id DESC"),
         IncidentSort::Reported => sql.push_str(" ORDER BY reported_at DESC, id DESC"),
         IncidentSort::Deadline => sql.push_str(" AND deadline_at IS NOT NULL ORDER BY deadline_at, id"),
     }
@@ -1768,14 +1768,16 @@ mod tests {
             sub_district: Some("胜园街道".into()),
             ..Default::default()
         };
-        for (filter, sort) in [
-            (&overdue, IncidentSort::Reported),
-            (&overdue, IncidentSort::Deadline),
-            (&dispatched, IncidentSort::Deadline),
+        for (filter, sort, index) in [
+            (&overdue, IncidentSort::Reported, "incidents_open_deadline"),
+            (&overdue, IncidentSort::Deadline, "incidents_open_deadline"),
+            (&dispatched, IncidentSort::Deadline, "incidents_open_deadline"),
+            // Newest first, a status walks its own index in order.
+            (&dispatched, IncidentSort::Reported, "incidents_status (status=?)"),
         ] {
             let plan = plan(filter, sort);
             assert!(
-                plan.starts_with("SEARCH") && !plan.contains("SCAN"),
+                plan.starts_with(&format!("SEARCH incidents USING INDEX {index}")) && !plan.contains("SCAN"),
                 "{filter:?} {sort:?}: {plan}"
             );
         }
