@@ -403,3 +403,39 @@ fn statistics_page_and_csv_agree_with_the_api() {
     let bad = get(&d, &cookie, "/console/stats?from=2026-13");
     assert_eq!(bad.status, 400);
 }
+
+#[test]
+fn the_map_draws_incidents_in_gcj02_and_lays_configured_tiles_under_them() {
+    let d = District::with_config(|c| c.map_tiles = Some("https://tiles.district.lan/{z}/{x}/{y}.png".into()));
+    let (i, _, _) = reported_with_photo(&d);
+    let cookie = sign_in(&d, "centre");
+    let map = get(&d, &cookie, "/console/map");
+    assert_eq!(map.status, 200);
+    assert!(
+        map.body.contains(&format!("/console/incidents/{}", i.id)),
+        "the incident is a point"
+    );
+    assert!(map.body.contains("汇泉社区"), "its community is named on the map");
+    assert!(
+        map.body.contains("<image href=\"https://tiles.district.lan/18/"),
+        "tiles at the zoom that fits"
+    );
+    let csp = map.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("img-src 'self' data: https://tiles.district.lan;"),
+        "{csp}"
+    );
+    // Without tiles: nothing from outside the server.
+    let plain = District::new();
+    reported_with_photo(&plain);
+    let cookie = sign_in(&plain, "centre");
+    let map = get(&plain, &cookie, "/console/map");
+    assert!(!map.body.contains("<image") && !map.body.contains("https://"));
+    // The incident page gives the GCJ-02 position of the WGS-84 report.
+    let page = get(&d, &sign_in(&d, "centre"), &format!("/console/incidents/{}", i.id));
+    let (lat, lon) = fieldgrid_server::console::map::to_gcj02(37.4563, 118.5031, validate::CoordinateSystem::Wgs84);
+    assert!(
+        page.body.contains(&format!("{lat:.6}, {lon:.6}（GCJ-02）")),
+        "{lat} {lon}"
+    );
+}
