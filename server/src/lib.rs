@@ -329,7 +329,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.config.request_timeout,
         ));
-    api_router(state).merge(console)
+    // Anything else is the protocol's JSON 404 (the merged router's own
+    // fallback would be a bare one).
+    api_router(state)
+        .merge(console)
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
 }
 
 /// Every route of the protocol.

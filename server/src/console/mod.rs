@@ -67,6 +67,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/console/audit", get(accounts::audit))
         .route("/console/static/console.css", get(css))
+        .route(
+            "/console/{*rest}",
+            axum::routing::any(|| async { PageError::Api(ApiError::not_found("no such page")) }),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), protect))
         .with_state(state)
 }

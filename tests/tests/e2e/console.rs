@@ -172,6 +172,9 @@ fn signing_in_gives_a_protected_cookie_and_every_page_asks_for_it() {
     );
     assert_eq!(queue.headers["x-frame-options"], "DENY");
     assert_eq!(queue.headers["cache-control"], "no-store");
+    let missing = get(&d, &cookie, "/console/no-such-page");
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("未找到"), "an HTML page in the console");
 
     // Signing out ends the session on the server, not only in the browser.
     let out = post(&d, &cookie, "/console/logout", &[("csrf", &csrf_of(&queue))], None);
