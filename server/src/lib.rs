@@ -323,7 +323,9 @@ pub async fn serve(
 pub fn router(state: Arc<AppState>) -> Router {
     let console = console::router(state.clone())
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
-        .layer(RequestBodyLimitLayer::new(error::SMALL_BODY))
+        // Each route bounds what its extractors read (64 KiB, or an
+        // action's photos); this caps any body on the wire.
+        .layer(RequestBodyLimitLayer::new(console::MAX_BODY))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

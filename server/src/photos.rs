@@ -310,6 +310,31 @@ pub async fn patch(
     Ok((StatusCode::NO_CONTENT, offset_headers(length, length)).into_response())
 }
 
+/// Keeps a whole photo that arrived in one piece (the console's form
+/// upload; its photo record was written first): the bytes go to the photo
+/// folder under their hash, then the blob is recorded complete.
+pub async fn store_whole(state: &AppState, sha: &str, bytes: Vec<u8>) -> ApiResult<()> {
+    check_sha(sha)?;
+    if hex::encode(Sha256::digest(&bytes)) != sha {
+        return Err(ApiError::bad_request("the bytes do not match the photo's hash"));
+    }
+    let size = bytes.len() as i64;
+    if state.store.blob_size(sha).await?.is_none() {
+        let part = partial_dir(&state.photo_dir).join(format!("{sha}.{}.part", uuid::Uuid::now_v7()));
+        let whole = state.photo_dir.join(sha);
+        blocking(move || {
+            std::fs::write(&part, &bytes)?;
+            std::fs::File::open(&part)?.sync_all()?;
+            std::fs::rename(&part, &whole)
+        })
+        .await?;
+    }
+    for other in state.store.complete_blob(sha, size, state.now_ms()).await? {
+        let _ = std::fs::remove_file(part_path(&state.photo_dir, sha, &other));
+    }
+    Ok(())
+}
+
 /// Removes unfinished uploads not touched for [`UPLOAD_EXPIRY_MS`] (their
 /// rows and files), and partial files no upload row knows (left by a crash)
 /// once they are as old. Returns how many went.

@@ -136,8 +136,13 @@ test('the centre dispatches, the phone sees it, the department resolves, the rat
   await page.getByRole('row').filter({ hasText: '燃气管道悬挂物品' }).getByRole('link').click();
   const resolve = page.locator('form').filter({ has: page.getByRole('button', { name: '办结' }) });
   await resolve.getByLabel('说明').fill('已上门拆除悬挂物');
+  await resolve.getByLabel(/照片/).setInputFiles(process.env.FIELDGRID_PHOTO);
   await resolve.getByRole('button', { name: '办结' }).click();
   await expect(page.locator('p.status')).toContainText('已办结');
+  // The department's photo of its work is on the incident.
+  const proof = page.getByRole('img', { name: /办理照片 / });
+  await expect(proof).toBeVisible();
+  expect(await proof.evaluate((img) => img.complete && img.naturalWidth)).toBe(64);
   await expect(page.getByRole('button', { name: '结案' })).toHaveCount(0);
   const denied = await page.goto(`${url()}/console/stats`);
   expect(denied.status()).toBe(403);

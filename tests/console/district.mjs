@@ -110,6 +110,7 @@ export default async function setup() {
   process.env.FIELDGRID_URL = url;
   process.env.FIELDGRID_PHONE = phone;
   process.env.FIELDGRID_INCIDENT = incident;
+  process.env.FIELDGRID_PHOTO = photo;
   return async () => {
     server.kill('SIGTERM');
   };

@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Redirect};
 use fieldgrid_core::Catalogue;
 use fieldgrid_core::model::{EventKind, IncidentStatus};
 use fieldgrid_core::validate::{CoordinateSystem, Location};
-use fieldgrid_protocol::{CentreEventRequest, GridInfo, Role};
+use fieldgrid_protocol::{CentreEventRequest, EventPhoto, GridInfo, Role};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::map::to_gcj02;
 use super::{Chrome, PageError, PageResult, User, china_time, event_label, query_string, render, status_label};
@@ -497,31 +498,77 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
     })
 }
 
-/// An action's form.
-#[derive(Debug, Deserialize)]
-pub struct ActionForm {
-    #[serde(default)]
+/// Photos one action may carry from the console.
+pub const ACTION_PHOTOS: usize = 3;
+/// The largest body of an action: its photos and a little text.
+pub const ACTION_MAX_BYTES: usize = ACTION_PHOTOS * fieldgrid_protocol::limits::PHOTO_MAX_BYTES as usize + 64 * 1024;
+
+/// An action's form (multipart: it may carry photos).
+#[derive(Debug, Default)]
+struct ActionForm {
     csrf: String,
-    #[serde(default)]
     kind: String,
-    #[serde(default)]
     department: String,
-    #[serde(default)]
     deadline: String,
-    #[serde(default)]
     note: String,
+    /// (bytes, their image type).
+    photos: Vec<(Vec<u8>, &'static str)>,
+}
+
+impl ActionForm {
+    /// Reads the form's fields; a photo must be an image (by its bytes) of
+    /// at most 10 MiB, at most [`ACTION_PHOTOS`] of them.
+    async fn read(mut multipart: axum::extract::Multipart) -> Result<ActionForm, ApiError> {
+        let bad = |m: &str| ApiError::bad_request(m.to_owned());
+        let mut form = ActionForm::default();
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| bad("the form could not be read"))?
+        {
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "photo" {
+                let bytes = field.bytes().await.map_err(|_| bad("a photo could not be read"))?;
+                if bytes.is_empty() {
+                    continue; // the file input left empty
+                }
+                if form.photos.len() == ACTION_PHOTOS {
+                    return Err(bad("photo: at most 3 photos an action"));
+                }
+                if bytes.len() as u64 > fieldgrid_protocol::limits::PHOTO_MAX_BYTES {
+                    return Err(bad("photo: at most 10 MiB"));
+                }
+                let mime = crate::photos::image_type(&bytes).ok_or_else(|| bad("photo: JPEG, PNG, WebP or HEIC"))?;
+                form.photos.push((bytes.to_vec(), mime));
+                continue;
+            }
+            let text = field.text().await.map_err(|_| bad("the form could not be read"))?;
+            match name.as_str() {
+                "csrf" => form.csrf = text,
+                "kind" => form.kind = text,
+                "department" => form.department = text,
+                "deadline" => form.deadline = text,
+                "note" => form.note = text,
+                _ => {}
+            }
+        }
+        Ok(form)
+    }
 }
 
 /// `POST /console/incidents/{id}/events`: the JSON API's dispatch,
-/// reassign, accept, progress, resolve, close or return, by role.
+/// reassign, accept, progress, resolve, close or return, by role, with
+/// photos of the work: the event and its photo records are written first,
+/// then the bytes are kept and the incident is complete again.
 pub async fn act(
     State(state): State<Arc<AppState>>,
     user: User,
     addr: Option<axum::Extension<ClientAddr>>,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<ActionForm>,
+    multipart: axum::extract::Multipart,
 ) -> PageResult {
     user.require(&[Role::Operator, Role::Department])?;
+    let form = ActionForm::read(multipart).await?;
     user.check_csrf(&form.csrf)?;
     let deadline_at_ms = match form.deadline.trim() {
         "" => None,
@@ -530,14 +577,26 @@ pub async fn act(
                 .ok_or_else(|| PageError::Api(ApiError::bad_request("deadline: a date and time")))?,
         ),
     };
+    let photos = form
+        .photos
+        .iter()
+        .map(|(bytes, mime)| EventPhoto {
+            sha256: hex::encode(Sha256::digest(bytes)),
+            size: bytes.len() as u64,
+            mime: (*mime).to_owned(),
+        })
+        .collect::<Vec<_>>();
     let req = CentreEventRequest {
         kind: form.kind,
         department: (!form.department.is_empty()).then_some(form.department),
         deadline_at_ms,
         note: form.note,
-        photos: Vec::new(),
+        photos: photos.clone(),
     };
     centre::act(&state, &user.caller, addr.map(|a| a.0), id.clone(), req).await?;
+    for ((bytes, _), p) in form.photos.into_iter().zip(&photos) {
+        crate::photos::store_whole(&state, &p.sha256, bytes).await?;
+    }
     let to = format!(
         "/console/incidents/{}",
         form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()

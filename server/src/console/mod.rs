@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -36,6 +36,9 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::auth::{Caller, ClientAddr};
 use crate::error::ApiError;
+
+/// The largest body the console reads (an action with its photos).
+pub const MAX_BODY: usize = incidents::ACTION_MAX_BYTES;
 
 /// The session cookie.
 const COOKIE: &str = "fieldgrid_console";
@@ -52,7 +55,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/logout", post(logout))
         .route("/console/incidents", get(incidents::queue))
         .route("/console/incidents/{id}", get(incidents::detail))
-        .route("/console/incidents/{id}/events", post(incidents::act))
+        .route(
+            "/console/incidents/{id}/events",
+            post(incidents::act).layer(DefaultBodyLimit::max(incidents::ACTION_MAX_BYTES)),
+        )
         .route("/console/photos/{sha256}", get(incidents::photo))
         .route("/console/map", get(map::page))
         .route("/console/stats", get(stats::page))
@@ -71,6 +77,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/console/{*rest}",
             axum::routing::any(|| async { PageError::Api(ApiError::not_found("no such page")) }),
         )
+        // Forms are small; an action with photos says so for itself.
+        .layer(DefaultBodyLimit::max(crate::error::SMALL_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), protect))
         .with_state(state)
 }

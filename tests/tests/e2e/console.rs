@@ -68,6 +68,45 @@ fn post(d: &District, cookie: &str, path: &str, form: &[(&str, &str)], origin: O
     answer(req.send_form(form.iter().copied()).unwrap())
 }
 
+/// A multipart form POST (the incident actions, which may carry photos).
+fn post_multipart(
+    d: &District,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+    photos: &[&[u8]],
+    origin: Option<&str>,
+) -> Page {
+    let boundary = "fieldgrid-test-boundary-7c1f";
+    let mut body: Vec<u8> = Vec::new();
+    for (name, value) in form {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+        );
+    }
+    for (i, bytes) in photos.iter().enumerate() {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p{i}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").bytes());
+    let mut req = agent()
+        .post(format!("{}{path}", d.server.url()))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"));
+    if !cookie.is_empty() {
+        req = req.header("cookie", cookie);
+    }
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    answer(req.send(&body[..]).unwrap())
+}
+
 /// Signs in through the form: the cookie to send back.
 fn sign_in(d: &District, user: &str) -> String {
     let page = post(
@@ -206,7 +245,7 @@ fn a_change_needs_the_sessions_csrf_token_and_the_consoles_own_origin() {
     let send = |fields: Vec<(&'static str, String)>, origin: Option<&str>| {
         let f = form(&fields);
         let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        post(&d, &cookie, &path, &pairs, origin)
+        post_multipart(&d, &cookie, &path, &pairs, &[], origin)
     };
     let status = || server_record(&d, &i.id).fields["status"].as_str().unwrap().to_owned();
 
@@ -300,11 +339,12 @@ fn each_role_sees_its_own_pages_and_a_department_only_its_incidents() {
         "a department's actions only"
     );
     let csrf = csrf_of(&page);
-    let close = post(
+    let close = post_multipart(
         &d,
         &gas,
         &format!("/console/incidents/{}/events", dispatched.id),
         &[("kind", "closed"), ("csrf", &csrf)],
+        &[],
         None,
     );
     assert_eq!(close.status, 400, "closing is the centre's");
@@ -441,4 +481,78 @@ fn the_map_draws_incidents_in_gcj02_and_lays_configured_tiles_under_them() {
         page.body.contains(&format!("{lat:.6}, {lon:.6}（GCJ-02）")),
         "{lat} {lon}"
     );
+}
+
+#[test]
+fn a_department_resolves_with_photos_of_its_work_that_only_images_pass() {
+    let d = District::new();
+    let (i, _, _) = reported_with_photo(&d);
+    let centre = token(&d, "centre");
+    let body = json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 3_600_000});
+    call(
+        &d,
+        &centre,
+        "POST",
+        &format!("/v1/centre/incidents/{}/events", i.id),
+        Some(body),
+    );
+    d.server
+        .admin()
+        .add_department_account("gas", PASSWORD, "dept-gas")
+        .unwrap();
+    let gas = sign_in(&d, "gas");
+    let path = format!("/console/incidents/{}/events", i.id);
+    let page = get(&d, &gas, &format!("/console/incidents/{}", i.id));
+    let csrf = csrf_of(&page);
+    let events = || server_count(&d, "incident_event");
+    let before = events();
+
+    // Not an image: refused, nothing written.
+    let html = b"<html><script>alert(1)</script></html>";
+    let refused = post_multipart(&d, &gas, &path, &[("csrf", &csrf), ("kind", "resolved")], &[html], None);
+    assert_eq!(refused.status, 400);
+    assert_eq!(events(), before);
+    // Too many photos: refused.
+    let jpeg: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xE0]
+        .into_iter()
+        .chain((0..2048u32).map(|i| (i * 7) as u8))
+        .collect();
+    let four = [&jpeg[..], &jpeg[..], &jpeg[..], &jpeg[..]];
+    let refused = post_multipart(&d, &gas, &path, &[("csrf", &csrf), ("kind", "resolved")], &four, None);
+    assert_eq!(refused.status, 400);
+    assert_eq!(events(), before);
+
+    let done = post_multipart(
+        &d,
+        &gas,
+        &path,
+        &[("csrf", &csrf), ("kind", "resolved"), ("note", "已上门拆除")],
+        &[&jpeg[..]],
+        None,
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(server_record(&d, &i.id).fields["status"], "resolved");
+    // The photo is a record of the event, its bytes are kept, the incident
+    // is complete, and the centre sees it on the incident's page.
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&jpeg))
+    };
+    let (_, list) = call(&d, &centre, "GET", "/v1/centre/incidents", None);
+    assert_eq!(list["incidents"][0]["complete"], true);
+    let centre_cookie = sign_in(&d, "centre");
+    let page = get(&d, &centre_cookie, &format!("/console/incidents/{}", i.id));
+    assert!(page.body.contains(&format!("/console/photos/{sha}")) && page.body.contains("办理照片"));
+    let mut r = agent()
+        .get(format!("{}/v1/photos/{sha}", d.server.url()))
+        .header("authorization", format!("Bearer {centre}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.body_mut().read_to_vec().unwrap(), jpeg);
+    // The worker's phone pulls the event with its photo record.
+    let a = d.device("a3", "wa1", &d.server.url());
+    a.sync().unwrap();
+    let timeline = a.store.incident_timeline(&i.id).unwrap();
+    assert!(timeline.iter().any(|e| e.kind == EventKind::Resolved));
 }
