@@ -39,6 +39,18 @@ pub fn hash_password(username: &str, password: &str, hasher: &Argon2<'_>) -> Res
         .to_string())
 }
 
+/// A device id as the server keeps it: 1 to 100 of `[A-Za-z0-9._:-]`, not
+/// starting with a dot. It becomes a path segment of the account pages
+/// (revoke, wipe): a `/` or a dot segment there would point the form at
+/// another account's device.
+pub fn valid_device_id(id: &str) -> bool {
+    (1..=100).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -116,8 +128,10 @@ pub async fn sign_in(state: &AppState, addr: Option<ClientAddr>, req: LoginReque
         tracing::warn!(address = ?addr.map(|a| a.0), "failed sign-in");
         return Err(bad());
     };
-    if req.device_id.trim().is_empty() || req.device_id.len() > 100 {
-        return Err(ApiError::bad_request("device_id is required"));
+    if !valid_device_id(&req.device_id) {
+        return Err(ApiError::bad_request(
+            "device_id: 1 to 100 letters, digits, '.', '_', ':' or '-', not starting with '.'",
+        ));
     }
     if credentials.disabled {
         return Err(ApiError::new(

@@ -178,6 +178,11 @@ pub async fn act(
     req: CentreEventRequest,
 ) -> ApiResult<CentreIncident> {
     let allowed = kinds_for(caller.role);
+    // A note travels to every phone of the grid: the phones' own limit.
+    let max = fieldgrid_core::validate::limits::NOTES;
+    if req.note.chars().count() > max {
+        return Err(ApiError::bad_request(format!("note: at most {max} characters")));
+    }
     if req.deadline_at_ms.is_some_and(|d| !safe_integer(d)) {
         return Err(ApiError::bad_request("deadline_at_ms is a time in milliseconds"));
     }

@@ -121,7 +121,7 @@ pub async fn may_read(store: &Store, caller: &Caller, sha: &str) -> ApiResult<bo
 
 /// The bytes of a photo the caller may see, typed by what they are (an
 /// upload whose bytes are not an image is offered as a download, never
-/// shown), never cached by anyone but the caller.
+/// shown), never cached.
 pub async fn serve(state: &AppState, caller: &Caller, sha: &str) -> ApiResult<Response> {
     check_sha(sha)?;
     let missing = || ApiError::not_found("no such photo, or its bytes have not arrived");
@@ -151,10 +151,9 @@ pub async fn serve(state: &AppState, caller: &Caller, sha: &str) -> ApiResult<Re
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=86400"),
-    );
+    // Photos of residents: kept by no cache (a shared office PC keeps no
+    // copy after sign-out, a department none after a reassignment).
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((StatusCode::OK, headers, bytes).into_response())
 }
 

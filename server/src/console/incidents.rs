@@ -359,7 +359,8 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
     let detail = state.store.incident_detail(&id).await?.ok_or_else(not_found)?;
     let f = &detail.incident.fields;
     if user.caller.role == Role::Department
-        && f.get("department").and_then(Value::as_str) != user.caller.department.as_deref()
+        && (user.caller.department.is_none()
+            || f.get("department").and_then(Value::as_str) != user.caller.department.as_deref())
     {
         return Err(not_found());
     }
@@ -498,6 +499,8 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
     })
 }
 
+/// The longest text field of an action form (a note is 2,000 characters).
+const TEXT_FIELD_MAX: usize = 16 * 1024;
 /// Photos one action may carry from the console.
 pub const ACTION_PHOTOS: usize = 3;
 /// The largest body of an action: its photos and a little text.
@@ -516,35 +519,56 @@ struct ActionForm {
 }
 
 impl ActionForm {
-    /// Reads the form's fields; a photo must be an image (by its bytes) of
-    /// at most 10 MiB, at most [`ACTION_PHOTOS`] of them.
-    async fn read(mut multipart: axum::extract::Multipart) -> Result<ActionForm, ApiError> {
-        let bad = |m: &str| ApiError::bad_request(m.to_owned());
+    /// Reads the form's fields: the CSRF token first (the form puts it
+    /// there; nothing else is read without it), text fields of a few KiB,
+    /// photos that are images by their bytes, at most 10 MiB each and
+    /// [`ACTION_PHOTOS`] in all, each cut off as soon as it is too big.
+    async fn read(user: &User, mut multipart: axum::extract::Multipart) -> Result<ActionForm, PageError> {
+        let bad = |m: &str| PageError::Api(ApiError::bad_request(m.to_owned()));
         let mut form = ActionForm::default();
-        while let Some(field) = multipart
+        let mut first = true;
+        while let Some(mut field) = multipart
             .next_field()
             .await
             .map_err(|_| bad("the form could not be read"))?
         {
             let name = field.name().unwrap_or_default().to_owned();
+            if std::mem::take(&mut first) && name != "csrf" {
+                user.check_csrf("")?;
+            }
+            let limit = if name == "photo" {
+                fieldgrid_protocol::limits::PHOTO_MAX_BYTES as usize
+            } else {
+                TEXT_FIELD_MAX
+            };
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|_| bad("the form could not be read"))? {
+                if bytes.len() + chunk.len() > limit {
+                    return Err(bad(if name == "photo" {
+                        "photo: at most 10 MiB"
+                    } else {
+                        "a field is too long"
+                    }));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
             if name == "photo" {
-                let bytes = field.bytes().await.map_err(|_| bad("a photo could not be read"))?;
                 if bytes.is_empty() {
                     continue; // the file input left empty
                 }
                 if form.photos.len() == ACTION_PHOTOS {
                     return Err(bad("photo: at most 3 photos an action"));
                 }
-                if bytes.len() as u64 > fieldgrid_protocol::limits::PHOTO_MAX_BYTES {
-                    return Err(bad("photo: at most 10 MiB"));
-                }
                 let mime = crate::photos::image_type(&bytes).ok_or_else(|| bad("photo: JPEG, PNG, WebP or HEIC"))?;
-                form.photos.push((bytes.to_vec(), mime));
+                form.photos.push((bytes, mime));
                 continue;
             }
-            let text = field.text().await.map_err(|_| bad("the form could not be read"))?;
+            let text = String::from_utf8(bytes).map_err(|_| bad("the form could not be read"))?;
             match name.as_str() {
-                "csrf" => form.csrf = text,
+                "csrf" => {
+                    user.check_csrf(&text)?;
+                    form.csrf = text;
+                }
                 "kind" => form.kind = text,
                 "department" => form.department = text,
                 "deadline" => form.deadline = text,
@@ -558,8 +582,8 @@ impl ActionForm {
 
 /// `POST /console/incidents/{id}/events`: the JSON API's dispatch,
 /// reassign, accept, progress, resolve, close or return, by role, with
-/// photos of the work: the event and its photo records are written first,
-/// then the bytes are kept and the incident is complete again.
+/// photos of the work: their bytes are kept first, then the event and its
+/// photo records are written (the incident complete, its photos present).
 pub async fn act(
     State(state): State<Arc<AppState>>,
     user: User,
@@ -568,7 +592,7 @@ pub async fn act(
     multipart: axum::extract::Multipart,
 ) -> PageResult {
     user.require(&[Role::Operator, Role::Department])?;
-    let form = ActionForm::read(multipart).await?;
+    let form = ActionForm::read(&user, multipart).await?;
     user.check_csrf(&form.csrf)?;
     let deadline_at_ms = match form.deadline.trim() {
         "" => None,
@@ -593,10 +617,13 @@ pub async fn act(
         note: form.note,
         photos: photos.clone(),
     };
-    centre::act(&state, &user.caller, addr.map(|a| a.0), id.clone(), req).await?;
+    // The bytes first: a photo kept without its record harms nothing (it is
+    // addressed by its hash), a record without its bytes would leave the
+    // incident incomplete.
     for ((bytes, _), p) in form.photos.into_iter().zip(&photos) {
         crate::photos::store_whole(&state, &p.sha256, bytes).await?;
     }
+    centre::act(&state, &user.caller, addr.map(|a| a.0), id.clone(), req).await?;
     let to = format!(
         "/console/incidents/{}",
         form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()

@@ -150,7 +150,7 @@ struct MapPage {
 }
 
 /// `GET /console/map`: the newest incidents that match the queue's filters
-/// (open ones by default), as points.
+/// (at most [`MAX_POINTS`]), as points.
 pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Query<QueueQuery>) -> PageResult {
     user.require(&[Role::Operator])?;
     let names = Names::load(&state).await?;

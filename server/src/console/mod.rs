@@ -301,7 +301,11 @@ fn next_of(parts: &Parts) -> Option<String> {
 
 /// Only a path of the console itself (never `//host` or another scheme).
 fn safe_next(p: &str) -> bool {
-    p.starts_with("/console/") && !p.starts_with("//") && !p.contains('\\') && !p.contains("://")
+    p.starts_with("/console/")
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && !p.contains("://")
+        && !p.chars().any(char::is_control)
 }
 
 /// Why a page is not shown.
@@ -578,6 +582,7 @@ mod tests {
             "//evil.example/",
             "https://evil.example/console/",
             "/console/\\evil",
+            "/console/\n",
             "/v1/accounts",
             "console/",
         ] {

@@ -234,11 +234,11 @@ fn a_change_needs_the_sessions_csrf_token_and_the_consoles_own_origin() {
     let path = format!("/console/incidents/{}/events", i.id);
     let dispatch = |csrf: &str| {
         vec![
+            ("csrf", csrf.to_owned()),
             ("kind", "dispatched".to_owned()),
             ("department", "dept-gas".to_owned()),
             ("deadline", "2026-11-27T12:00".to_owned()),
             ("note", "请燃气公司上门".to_owned()),
-            ("csrf", csrf.to_owned()),
         ]
     };
     let form = |v: &Vec<(&'static str, String)>| v.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
@@ -273,7 +273,7 @@ fn a_change_needs_the_sessions_csrf_token_and_the_consoles_own_origin() {
     // after closing is refused with the page, not a change.
     let page = get(&d, &cookie, &format!("/console/incidents/{}", i.id));
     assert!(page.body.contains("改派"), "a dispatched incident can be reassigned");
-    let bad = send(vec![("kind", "reported".to_owned()), ("csrf", csrf.clone())], None);
+    let bad = send(vec![("csrf", csrf.clone()), ("kind", "reported".to_owned())], None);
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("输入有误"));
 }
@@ -343,7 +343,7 @@ fn each_role_sees_its_own_pages_and_a_department_only_its_incidents() {
         &d,
         &gas,
         &format!("/console/incidents/{}/events", dispatched.id),
-        &[("kind", "closed"), ("csrf", &csrf)],
+        &[("csrf", &csrf), ("kind", "closed")],
         &[],
         None,
     );
@@ -389,7 +389,8 @@ fn photos_reach_only_those_who_may_see_them_and_only_as_images() {
             .get("content-type")
             .map(|v| v.to_str().unwrap_or_default().to_owned())
             .unwrap_or_default();
-        let nosniff = r.headers().get("x-content-type-options").is_some();
+        let nosniff = r.headers().get("x-content-type-options").is_some()
+            && r.headers().get("cache-control").is_some_and(|v| v == "no-store");
         (status, kind, nosniff, r.body_mut().read_to_vec().unwrap_or_default())
     };
     let (status, kind, nosniff, got) = fetch(&centre);
@@ -555,4 +556,94 @@ fn a_department_resolves_with_photos_of_its_work_that_only_images_pass() {
     a.sync().unwrap();
     let timeline = a.store.incident_timeline(&i.id).unwrap();
     assert!(timeline.iter().any(|e| e.kind == EventKind::Resolved));
+}
+
+#[test]
+fn a_device_id_cannot_point_the_account_forms_at_another_device() {
+    let d = District::new();
+    let sign_in_from = |device: &str| {
+        let mut r = agent()
+            .post(format!("{}/v1/session", d.server.url()))
+            .send_json(json!({"username": "wa1", "password": PASSWORD, "device_id": device}))
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().unwrap_or_default())
+    };
+    let long = "x".repeat(101);
+    for device in ["../../acct-x/devices/phone-y", "a/b", "..", "", "手机", long.as_str()] {
+        let (status, text) = sign_in_from(device);
+        assert_eq!(status, 400, "{device:?}");
+        assert!(device.len() < 3 || !text.contains(device), "not echoed: {text}");
+    }
+    // An ordinary id with a dot and a colon: its forms reach it.
+    assert_eq!(sign_in_from("phone.1:a").0, 200);
+    d.server
+        .admin()
+        .add_account_with("it", PASSWORD, Role::Admin, &fieldgrid_server::auth::cheap_hasher())
+        .unwrap();
+    let it = sign_in(&d, "it");
+    let worker = d.server.admin().account_id("wa1").unwrap().unwrap();
+    let page = get(&d, &it, &format!("/console/accounts/{worker}"));
+    assert!(
+        page.body.contains("/devices/phone.1%3Aa/revoke"),
+        "each segment encoded"
+    );
+    let revoked = post(
+        &d,
+        &it,
+        &format!("/console/accounts/{worker}/devices/phone.1%3Aa/revoke"),
+        &[("csrf", &csrf_of(&page))],
+        None,
+    );
+    assert_eq!(revoked.status, 303);
+    let devices = d.server.admin().devices(&worker).unwrap();
+    assert!(
+        devices
+            .iter()
+            .any(|x| x.device_id == "phone.1:a" && x.revoked_at_ms.is_some())
+    );
+}
+
+#[test]
+fn notes_are_bounded_and_the_csrf_token_comes_before_anything_else() {
+    let d = District::new();
+    let (i, _, _) = reported_with_photo(&d);
+    let centre = token(&d, "centre");
+    let path = format!("/v1/centre/incidents/{}/events", i.id);
+    let long = "字".repeat(2_001);
+    let (status, body) = call(
+        &d,
+        &centre,
+        "POST",
+        &path,
+        Some(json!({"kind": "resolved", "note": long})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(server_record(&d, &i.id).fields["status"], "reported");
+    let cookie = sign_in(&d, "centre");
+    let csrf = csrf_of(&get(&d, &cookie, &format!("/console/incidents/{}", i.id)));
+    let console = format!("/console/incidents/{}/events", i.id);
+    let huge = "x".repeat(64 * 1024);
+    let form = [("csrf", csrf.as_str()), ("kind", "resolved"), ("note", huge.as_str())];
+    assert_eq!(post_multipart(&d, &cookie, &console, &form, &[], None).status, 400);
+    // A photo sent before the token is not read: refused as a forgery.
+    let boundary = "b";
+    let mut body =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\n\r\n")
+            .into_bytes();
+    body.extend([0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]);
+    body.extend(
+        format!(
+            "\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}--\r\n"
+        )
+        .bytes(),
+    );
+    let r = agent()
+        .post(format!("{}{console}", d.server.url()))
+        .header("cookie", &cookie)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .send(&body[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(server_record(&d, &i.id).fields["status"], "reported");
 }
