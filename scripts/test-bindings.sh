@@ -33,8 +33,12 @@ mkdir -p "$py_dir"
 cp bindings/generated/python/fieldgrid.py "$lib_dir/libfieldgrid.so" "$py_dir/"
 if [[ ! -x "$tools/venv/bin/pytest" ]]; then
     python3 -m venv "$tools/venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$tools/venv"; }
-    "$tools/venv/bin/pip" install --quiet 'pytest>=8,<10'
 fi
+# sqlcipher3-binary: the reference SQLCipher 4 (over OpenSSL), which must
+# read the stores the library writes with its own crypto provider.
+"$tools/venv/bin/python" -c 'import pytest, sqlcipher3' 2>/dev/null ||
+    "$tools/venv/bin/pip" install --quiet 'pytest>=8,<10' 'sqlcipher3-binary==0.6.0'
+
 set +e
 FIELDGRID_PY_DIR="$py_dir" "$tools/venv/bin/pytest" -q -p no:cacheprovider tests/python | tee "$tools/pytest.log"
 py_status=${PIPESTATUS[0]}

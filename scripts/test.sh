@@ -31,6 +31,15 @@ set -e
 # last of which is usually an empty doc-test run).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "rust: %d passed, %d failed\n", p, f }' "$log"
 
+# The core's suite again on encrypted stores (every fixture keyed).
+echo "== cargo test (core, keyed stores)"
+set +e
+FIELDGRID_TEST_KEYED=1 cargo test -p fieldgrid-core --test it 2>&1 | tee "$log"
+keyed_status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { p += $4; f += $6 } END { printf "rust (core, keyed): %d passed, %d failed\n", p, f }' "$log"
+if ((keyed_status != 0)); then rust_status=$keyed_status; fi
+
 # The end-to-end suite again, with the server on PostgreSQL (a database per
 # test district on the machine's PostgreSQL; scripts/postgres.sh starts or
 # installs one).

@@ -30,31 +30,51 @@ impl StoreKey {
         Ok(StoreKey(Zeroizing::new(arr)))
     }
 
-    /// The key of the photo files: SHA-256 of a label and the store key, so
-    /// the database key itself never encrypts anything else.
-    fn photo_key(&self) -> Zeroizing<[u8; 32]> {
+    /// The keys of the photo files, derived from the store key so that the
+    /// database key itself never encrypts anything else.
+    fn photo_keys(&self) -> PhotoKeys {
         use sha2::{Digest, Sha256};
+        let mut v2 = Zeroizing::new([0u8; 32]);
+        // HKDF-SHA256 (RFC 5869) with the store key as input keying material.
+        // Expanding 32 bytes cannot fail (the limit is 255 blocks).
+        let expanded =
+            hkdf::Hkdf::<Sha256>::new(None, self.0.as_slice()).expand(b"fieldgrid photo files v2", &mut v2[..]);
+        debug_assert!(expanded.is_ok());
+        // Files written before version 2: SHA-256 of a label and the key.
         let mut h = Sha256::new();
         h.update(b"fieldgrid photo files v1");
-        h.update(*self.0);
-        Zeroizing::new(h.finalize().into())
+        h.update(self.0.as_slice());
+        let v1 = Zeroizing::new(h.finalize().into());
+        PhotoKeys { v1, v2 }
     }
 
-    /// The statements that unlock a connection. A raw key (`x'...'`) skips
-    /// SQLCipher's PBKDF2: the key is already random. Pages are authenticated
-    /// with HMAC-SHA256 instead of SQLCipher 4's default SHA-512: as strong
-    /// here, and several times faster on phones, whose ARMv8 crypto
-    /// extensions accelerate SHA-256 but (mostly) not SHA-512. Pages are 8 KiB:
-    /// SQLCipher's per-page work (IV, HMAC) halves against 4 KiB, which is what
-    /// lets a 100,000-resident import pass 50,000 rows/s here, while a single
-    /// capture still writes little (docs/PERFORMANCE.md has both figures).
-    /// Both are part of the file format: never change them for existing stores.
-    fn pragmas(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!(
-            "PRAGMA key = \"x'{}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;",
-            hex::encode(*self.0)
-        ))
+    /// Applies the key and the cipher settings to a fresh connection. The
+    /// key goes through `sqlite3_key` (db/cipher.rs), never through SQL text.
+    /// A raw key skips SQLCipher's PBKDF2 over a passphrase: the key is
+    /// already random. Pages are authenticated with HMAC-SHA256 instead of
+    /// SQLCipher 4's default SHA-512: as strong here, and several times faster
+    /// on phones, whose ARMv8 crypto extensions accelerate SHA-256 but
+    /// (mostly) not SHA-512. Pages are 8 KiB: SQLCipher's per-page work (IV,
+    /// HMAC) halves against 4 KiB, which is what lets a 100,000-resident
+    /// import pass 50,000 rows/s here, while a single capture still writes
+    /// little (docs/PERFORMANCE.md has both figures). Both are part of the
+    /// file format: never change them for existing stores
+    /// (core/tests/fixtures/sqlcipher4-fieldgrid.db, written by stock
+    /// SQLCipher, holds them).
+    fn apply(&self, conn: &Connection) -> Result<()> {
+        crate::db::cipher::key_connection(conn, &self.0)?;
+        conn.execute_batch("PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;")?;
+        Ok(())
     }
+}
+
+/// The keys of a keyed store's photo files.
+struct PhotoKeys {
+    /// `FGP1` files: no associated data.
+    v1: Zeroizing<[u8; 32]>,
+    /// `FGP2` files: the photo's SHA-256 as associated data, so a file
+    /// moved to another photo's name does not open.
+    v2: Zeroizing<[u8; 32]>,
 }
 
 impl fmt::Debug for StoreKey {
@@ -107,8 +127,8 @@ pub struct Store {
     photo_dir: PathBuf,
     clock: Arc<dyn Clock>,
     catalogue: RwLock<Arc<Catalogue>>,
-    /// Key of the photo files when the store is keyed (derived from its key).
-    photo_key: Option<Zeroizing<[u8; 32]>>,
+    /// Keys of the photo files when the store is keyed (derived from its key).
+    photo_keys: Option<PhotoKeys>,
 }
 
 impl fmt::Debug for Store {
@@ -120,7 +140,8 @@ impl fmt::Debug for Store {
 }
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
-const PHOTO_MAGIC: &[u8; 4] = b"FGP1";
+const PHOTO_MAGIC_V1: &[u8; 4] = b"FGP1";
+const PHOTO_MAGIC_V2: &[u8; 4] = b"FGP2";
 
 impl Store {
     /// Opens (or creates) the store at `path`, encrypted with `key` if given.
@@ -183,7 +204,7 @@ impl Store {
             photo_dir,
             clock: options.clock,
             catalogue: RwLock::new(Arc::new(Catalogue::builtin())),
-            photo_key: key.map(StoreKey::photo_key),
+            photo_keys: key.map(StoreKey::photo_keys),
         };
         store.load_catalogue()?;
         store.collect_orphan_photos()?;
@@ -250,40 +271,53 @@ impl Store {
     }
 
     /// Bytes as they go to a photo file: AES-256-GCM sealed when the store is
-    /// keyed (`FGP1`, a random nonce, the ciphertext and tag), as they are otherwise.
-    pub(crate) fn seal_photo(&self, plain: &[u8]) -> Result<Vec<u8>> {
-        use aes_gcm::aead::Aead;
+    /// keyed (`FGP2`, a random nonce, the ciphertext and tag; the photo's
+    /// SHA-256 as associated data), as they are otherwise.
+    pub(crate) fn seal_photo(&self, plain: &[u8], sha256: &str) -> Result<Vec<u8>> {
+        use aes_gcm::aead::{Aead, Payload};
         use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
-        let Some(key) = &self.photo_key else {
+        let Some(keys) = &self.photo_keys else {
             return Ok(plain.to_vec());
         };
-        let cipher = Aes256Gcm::new_from_slice(&key[..]).map_err(|_| Error::Internal("photo key".into()))?;
+        let aad = hex::decode(sha256).map_err(|_| Error::Internal("photo name is not a SHA-256".into()))?;
+        let cipher = Aes256Gcm::new_from_slice(&keys.v2[..]).map_err(|_| Error::Internal("photo key".into()))?;
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|e| Error::Internal(format!("random: {e}")))?;
         let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), plain)
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: &aad })
             .map_err(|_| Error::Internal("photo encryption failed".into()))?;
         let mut out = Vec::with_capacity(16 + sealed.len());
-        out.extend_from_slice(PHOTO_MAGIC);
+        out.extend_from_slice(PHOTO_MAGIC_V2);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         Ok(out)
     }
 
-    /// The plain bytes of a photo file written by [`Store::seal_photo`].
-    pub(crate) fn open_photo(&self, stored: Vec<u8>) -> Result<Vec<u8>> {
-        use aes_gcm::aead::Aead;
+    /// The plain bytes of the photo file named `sha256`, written by
+    /// [`Store::seal_photo`] or by a version before it (`FGP1`).
+    pub(crate) fn open_photo(&self, stored: Vec<u8>, sha256: &str) -> Result<Vec<u8>> {
+        use aes_gcm::aead::{Aead, Payload};
         use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
-        let Some(key) = &self.photo_key else {
+        let Some(keys) = &self.photo_keys else {
             return Ok(stored);
         };
-        let unreadable = || Error::Internal("a photo file cannot be decrypted with this store's key".into());
-        if stored.len() < 16 || &stored[..4] != PHOTO_MAGIC {
+        // Damaged, moved to another photo's name, or sealed under another
+        // key: this photo's error (it is not sent, and shows so), not the store's.
+        let unreadable = || Error::invalid("photo", Code::Unreadable);
+        if stored.len() < 16 {
             return Err(unreadable());
         }
+        let (magic, rest) = stored.split_at(4);
+        let (nonce, sealed) = rest.split_at(12);
+        let aad = hex::decode(sha256).map_err(|_| unreadable())?;
+        let (key, payload) = match magic {
+            m if m == PHOTO_MAGIC_V2 => (&keys.v2, Payload { msg: sealed, aad: &aad }),
+            m if m == PHOTO_MAGIC_V1 => (&keys.v1, Payload::from(sealed)),
+            _ => return Err(unreadable()),
+        };
         let cipher = Aes256Gcm::new_from_slice(&key[..]).map_err(|_| unreadable())?;
         cipher
-            .decrypt(Nonce::from_slice(&stored[4..16]), &stored[16..])
+            .decrypt(Nonce::from_slice(nonce), payload)
             .map_err(|_| unreadable())
     }
 
@@ -459,8 +493,16 @@ impl Store {
 fn connect(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
+    let version: String = conn.query_row("PRAGMA cipher_version", [], |r| r.get(0))?;
+    if !version.starts_with(crate::db::cipher::SQLCIPHER_MAJOR) {
+        // A build linked against another SQLCipher: its file format and
+        // provider interface are not the ones this code was checked with.
+        return Err(Error::Internal(format!(
+            "SQLCipher {version} is linked; FieldGrid needs version 4"
+        )));
+    }
     match key {
-        Some(key) => conn.execute_batch(&key.pragmas())?,
+        Some(key) => key.apply(&conn)?,
         // Plain (QA) stores use the same page size; no effect on an existing file.
         None => conn.pragma_update(None, "page_size", 8192)?,
     }

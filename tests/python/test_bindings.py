@@ -366,3 +366,30 @@ def test_switching_accounts_keeps_each_workers_store_and_sends_the_first_ones_wo
     assert second.get_resident(made.id).name == "王十二"
     counts = second.status_counts()
     assert counts.only_on_device + counts.sending == 0
+
+
+def test_a_keyed_store_is_stock_sqlcipher_4(tmp, key, phone):
+    """The store the library writes with its own crypto provider opens in the
+    reference SQLCipher 4 (over OpenSSL), with the settings the core documents
+    (core/src/store.rs): a raw key, HMAC-SHA256, 8 KiB pages."""
+    import sqlcipher3
+
+    r = phone.create_resident(resident("王五", 5))
+    path = str(tmp / "phone.db")
+    stock = sqlcipher3.connect(path)
+    stock.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    stock.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
+    stock.execute("PRAGMA cipher_page_size = 8192")
+    assert stock.execute("PRAGMA cipher_provider").fetchone()[0] == "openssl"
+    assert stock.execute("SELECT name FROM residents WHERE id = ?", (r.id,)).fetchone() == ("王五",)
+    assert stock.execute("PRAGMA cipher_integrity_check").fetchall() == []
+    stock.close()
+    # And with a byte of the key changed, it cannot read a thing.
+    wrong = bytearray(key)
+    wrong[0] ^= 1
+    other = sqlcipher3.connect(path)
+    other.execute(f"PRAGMA key = \"x'{bytes(wrong).hex()}'\"")
+    other.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
+    other.execute("PRAGMA cipher_page_size = 8192")
+    with pytest.raises(sqlcipher3.DatabaseError):
+        other.execute("SELECT count(*) FROM residents").fetchone()

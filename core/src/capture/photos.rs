@@ -90,7 +90,7 @@ impl Store {
         for (bytes, mime, p) in loaded {
             let sha256 = hex::encode(Sha256::digest(&bytes));
             if !self.photo_dir().join(&sha256).exists() {
-                write_durably(self.photo_dir(), &sha256, &self.seal_photo(&bytes)?)?;
+                write_durably(self.photo_dir(), &sha256, &self.seal_photo(&bytes, &sha256)?)?;
             }
             staged.push(StagedPhoto {
                 sha256,
@@ -141,7 +141,7 @@ impl Store {
 
     /// The plain bytes of the photo file named `sha256`.
     pub(crate) fn photo_file_bytes(&self, sha256: &str) -> Result<Vec<u8>> {
-        self.open_photo(fs::read(self.photo_dir().join(sha256))?)
+        self.open_photo(fs::read(self.photo_dir().join(sha256))?, sha256)
     }
 }
 

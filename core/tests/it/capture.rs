@@ -180,7 +180,7 @@ fn drafts_survive_a_restart_and_are_queued_only_when_submitted() {
     let path = f.path();
     let clock = f.clock.clone();
     drop(f.store);
-    let store = open(&path, None, &clock).unwrap();
+    let store = Fixture::reopen(&path, &clock);
     let again = store.get_incident(&draft.id).unwrap();
     assert_eq!(again.status, IncidentStatus::Draft);
     assert_eq!(again.photos.len(), 1);
@@ -375,7 +375,7 @@ fn catalogue_is_versioned() {
     // kept across a restart
     let (path, clock) = (f.path(), f.clock.clone());
     drop(f.store);
-    assert_eq!(open(&path, None, &clock).unwrap().catalogue().version, 2);
+    assert_eq!(Fixture::reopen(&path, &clock).catalogue().version, 2);
 }
 
 #[test]
@@ -410,7 +410,7 @@ fn report_in_one_step_and_orphan_photos_are_collected_at_open() {
     assert_eq!(std::fs::read_dir(f.store.photo_dir()).unwrap().count(), 2);
     let (path, clock) = (f.path(), f.clock.clone());
     drop(f.store);
-    let store = open(&path, None, &clock).unwrap();
+    let store = Fixture::reopen(&path, &clock);
     let files: Vec<String> = std::fs::read_dir(store.photo_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

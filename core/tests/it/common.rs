@@ -20,6 +20,8 @@ impl Clock for TestClock {
 
 pub struct Fixture {
     pub dir: tempfile::TempDir,
+    /// The store's key (the suite's: [`suite_key`], unless a test chose one).
+    pub key: Option<StoreKey>,
     pub store: Store,
     pub clock: Arc<TestClock>,
     pub grid: Grid,
@@ -53,13 +55,39 @@ pub fn location() -> validate::Location {
     }
 }
 
+/// The key of the suite's stores: none, or a fixed one when
+/// `FIELDGRID_TEST_KEYED=1` (scripts/test.sh runs the suite both ways, so
+/// everything it checks holds on encrypted stores as on plain ones).
+pub fn suite_key() -> Option<StoreKey> {
+    std::env::var("FIELDGRID_TEST_KEYED")
+        .is_ok_and(|v| v == "1")
+        .then(|| StoreKey::from_bytes(&SUITE_KEY).unwrap())
+}
+
+const SUITE_KEY: [u8; 32] = [0x5a; 32];
+
+/// A connection past the store, to the file at `path`, with the key of the
+/// suite's stores when they are keyed.
+pub fn raw_connection(path: &Path, keyed: bool) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    if keyed {
+        let statements = format!(
+            "PRAGMA key = \"x'{}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;",
+            hex::encode(SUITE_KEY)
+        );
+        conn.execute_batch(&statements).unwrap();
+    }
+    conn
+}
+
 pub fn open(path: &Path, key: Option<&StoreKey>, clock: &Arc<TestClock>) -> Result<Store> {
     Store::open_with(path, key, StoreOptions { clock: clock.clone() })
 }
 
 impl Fixture {
+    /// A store with the suite's key (none, unless the suite runs keyed).
     pub fn new() -> Fixture {
-        Fixture::with_key(None)
+        Fixture::with_key(suite_key().as_ref())
     }
 
     pub fn with_key(key: Option<&StoreKey>) -> Fixture {
@@ -102,6 +130,7 @@ impl Fixture {
             .unwrap();
         Fixture {
             dir,
+            key: key.cloned(),
             store,
             clock,
             grid,
@@ -114,6 +143,21 @@ impl Fixture {
 
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("device.db")
+    }
+
+    /// A connection past the store to its file (a fixture with the suite's key
+    /// or none only).
+    pub fn raw(&self) -> rusqlite::Connection {
+        assert!(
+            self.key.is_none() || suite_key().is_some(),
+            "raw connections know the suite's key only"
+        );
+        raw_connection(&self.path(), self.key.is_some())
+    }
+
+    /// Opens the fixture's file again, after `self.store` was dropped.
+    pub fn reopen(path: &Path, clock: &Arc<TestClock>) -> Store {
+        open(path, suite_key().as_ref(), clock).unwrap()
     }
 
     /// A valid resident of the fixture's household.
@@ -148,12 +192,11 @@ impl Fixture {
     /// Every row of every table, and the photo files, as text: two equal
     /// snapshots mean nothing was written in between.
     pub fn snapshot(&self) -> Vec<String> {
-        snapshot_file(&self.path(), &self.store)
+        snapshot_file(&self.raw(), &self.store)
     }
 }
 
-pub fn snapshot_file(path: &Path, store: &Store) -> Vec<String> {
-    let conn = rusqlite::Connection::open(path).unwrap();
+pub fn snapshot_file(conn: &rusqlite::Connection, store: &Store) -> Vec<String> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         .unwrap()

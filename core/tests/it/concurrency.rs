@@ -38,7 +38,7 @@ fn eight_threads_write_and_read_one_store() {
         t.join().unwrap();
     }
     assert_eq!(f.store.dashboard(&f.grid.id).unwrap().residents, 200);
-    let raw = rusqlite::Connection::open(f.path()).unwrap();
+    let raw = f.raw();
     let ok: String = raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
     let ops: i64 = raw

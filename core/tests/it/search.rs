@@ -395,7 +395,7 @@ fn dashboard_counts_a_grid() {
     f.store.submit_incident(&d1.id).unwrap();
     f.store.submit_incident(&d2.id).unwrap();
     // The centre's deadlines arrive by sync; written here as sync will write them.
-    let raw = rusqlite::Connection::open(f.path()).unwrap();
+    let raw = f.raw();
     raw.execute(
         "UPDATE incidents SET status = 'dispatched', deadline_at = ?2 WHERE id = ?1",
         rusqlite::params![d1.id, NOW_MS - 1],

@@ -56,7 +56,7 @@ fn a_keyed_store_is_encrypted_and_needs_its_key() {
 
 #[test]
 fn a_plain_store_opened_with_a_key_is_refused() {
-    let f = Fixture::new();
+    let f = Fixture::with_key(None);
     let path = f.path();
     drop(f.store);
     assert!(std::fs::read(&path).unwrap().starts_with(b"SQLite format 3\0"));
@@ -86,13 +86,13 @@ fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
 fn a_store_from_a_newer_version_is_refused_untouched() {
     let f = Fixture::new();
     let path = f.path();
+    let raw = f.raw();
     drop(f.store);
-    let raw = rusqlite::Connection::open(&path).unwrap();
     raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
     raw.pragma_update(None, "journal_mode", "DELETE").unwrap();
     drop(raw);
     let hash = file_hash(&path);
-    match open(&path, None, &clock()) {
+    match open(&path, f.key.as_ref(), &clock()) {
         Err(Error::NewerSchema { found, supported }) => {
             assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
         }
@@ -104,7 +104,7 @@ fn a_store_from_a_newer_version_is_refused_untouched() {
 #[test]
 fn the_store_is_wal_with_full_sync_and_foreign_keys() {
     let f = Fixture::new();
-    let raw = rusqlite::Connection::open(f.path()).unwrap();
+    let raw = f.raw();
     let mode: String = raw.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
     let v: i64 = raw.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
@@ -120,7 +120,7 @@ fn the_store_is_wal_with_full_sync_and_foreign_keys() {
 fn a_write_killed_between_record_and_outbox_leaves_neither() {
     let f = Fixture::new();
     let before = f.snapshot();
-    let raw = rusqlite::Connection::open(f.path()).unwrap();
+    let raw = f.raw();
     raw.execute_batch(
         "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
     )
@@ -153,7 +153,7 @@ fn wipe_refuses_while_work_is_unsent_and_removes_everything_when_told() {
         other => panic!("expected a refusal, got {other:?}"),
     }
     // Refused: the store is intact and opens again.
-    let store = open(&path, None, &clock).unwrap();
+    let store = Fixture::reopen(&path, &clock);
     assert_eq!(store.get_incident(&d.id).unwrap().photos.len(), 1);
     store.wipe(true).unwrap();
     assert!(!path.exists());
@@ -180,8 +180,51 @@ fn photos_of_a_keyed_store_are_encrypted_on_disk() {
         "named by the plain bytes' hash"
     );
     // A plain (QA) store keeps them as they are.
-    let g = Fixture::new();
+    let g = Fixture::with_key(None);
     let d = g.store.create_incident_draft(&g.incident("gas_no_alarm")).unwrap();
     let q = g.store.attach_incident_photo(&d.id, &photo(8)).unwrap();
     assert_eq!(std::fs::read(g.store.photo_dir().join(&q.sha256)).unwrap(), plain);
+}
+
+/// Seals `plain` as stores before photo format 2 did: AES-256-GCM under
+/// SHA-256("fieldgrid photo files v1" || key), no associated data.
+fn seal_v1(key: &[u8; 32], plain: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::Aead;
+    use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
+    let mut h = sha2::Sha256::new();
+    h.update(b"fieldgrid photo files v1");
+    h.update(key);
+    let photo_key: [u8; 32] = h.finalize().into();
+    let nonce = [9u8; 12];
+    let sealed = Aes256Gcm::new_from_slice(&photo_key)
+        .unwrap()
+        .encrypt(Nonce::from_slice(&nonce), plain)
+        .unwrap();
+    [b"FGP1".as_slice(), &nonce, &sealed].concat()
+}
+
+#[test]
+fn photo_files_are_bound_to_their_names_and_older_files_still_open() {
+    let f = Fixture::with_key(Some(&key(4)));
+    let d = f.store.create_incident_draft(&f.incident("gas_no_alarm")).unwrap();
+    let a = f.store.attach_incident_photo(&d.id, &photo(8)).unwrap();
+    let b = f.store.attach_incident_photo(&d.id, &photo(9)).unwrap();
+    let (path_a, path_b) = (f.store.photo_dir().join(&a.sha256), f.store.photo_dir().join(&b.sha256));
+    assert!(std::fs::read(&path_a).unwrap().starts_with(b"FGP2"));
+
+    // A file moved to another photo's name does not open as that photo,
+    // though it was sealed with the same store's key.
+    let b_file = std::fs::read(&path_b).unwrap();
+    std::fs::copy(&path_a, &path_b).unwrap();
+    let e = f.store.photo_bytes(&b).unwrap_err();
+    assert_eq!(e.as_validation().unwrap().code, Code::Unreadable, "{e:?}");
+    std::fs::write(&path_b, &b_file).unwrap();
+    assert_eq!(f.store.photo_bytes(&b).unwrap(), jpeg(9, 2048));
+
+    // A file written before format 2 still opens.
+    std::fs::write(&path_a, seal_v1(&[4; 32], &jpeg(8, 2048))).unwrap();
+    assert_eq!(f.store.photo_bytes(&a).unwrap(), jpeg(8, 2048));
+    // And a format-1 file under another key does not.
+    std::fs::write(&path_a, seal_v1(&[5; 32], &jpeg(8, 2048))).unwrap();
+    assert!(f.store.photo_bytes(&a).is_err());
 }
