@@ -83,10 +83,18 @@ impl fmt::Debug for StoreKey {
     }
 }
 
-/// Source of the current time. Tests and the simulator substitute their own.
+/// Source of the current time, and of the sync's pauses between retries.
+/// Tests and the simulator substitute their own (a test clock's `sleep` can
+/// move its time on at once, so backoff runs in microseconds).
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
+
+    /// Waits `duration` (the sync's backoff calls it in slices of at most
+    /// 20 ms, checking for a cancel between them).
+    fn sleep(&self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
+    }
 }
 
 /// The device clock.
@@ -329,6 +337,11 @@ impl Store {
     /// Folder holding the photo files.
     pub fn photo_dir(&self) -> &Path {
         &self.photo_dir
+    }
+
+    /// The store's clock.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
     }
 
     /// Device time now, in ms.

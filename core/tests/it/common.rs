@@ -16,6 +16,12 @@ impl Clock for TestClock {
     fn now_ms(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Time moves on at once: a sync's backoff costs no real time, and the
+    /// pauses it took show as the clock's advance.
+    fn sleep(&self, duration: std::time::Duration) {
+        self.0.fetch_add(duration.as_millis() as i64, Ordering::SeqCst);
+    }
 }
 
 pub struct Fixture {

@@ -1,9 +1,13 @@
-//! The sync engine against a scripted transport (no network): pages in any
-//! order, a fetcher that fails, a photo file that no longer matches its
-//! record. The real server on loopback is exercised by `tests/` (e2e).
+//! The sync engine against a scripted transport (no network) and the test
+//! clock (pauses cost no real time): receipts, backoff, `Retry-After`,
+//! cancellation, pages in any order, a fetcher that fails, a photo file that
+//! no longer matches its record. The real server on loopback is exercised by
+//! `tests/` (e2e).
 
-use std::sync::Mutex;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use fieldgrid_core::sync::{SyncOptions, Transport, TransportError};
 use fieldgrid_core::*;
@@ -14,14 +18,36 @@ use serde_json::{Map, Value, json};
 
 use crate::common::*;
 
+type Receipts = Box<dyn Fn(&PushRequest) -> Vec<Receipt> + Send + Sync>;
+
 /// A server that answers from a script: pull pages in order, a panic when
-/// asked for page `panic_at`, every push applied, photos accepted.
+/// asked for page `panic_at`, pushes failing with `push_errors` first and
+/// then answered by `receipts` (every operation applied, by default),
+/// photos accepted.
 struct Scripted {
     grid: GridInfo,
     pages: Vec<Vec<Change>>,
     panic_at: Option<usize>,
     pulls: AtomicUsize,
     chunks: Mutex<Vec<(u64, usize)>>,
+    push_errors: Mutex<VecDeque<TransportError>>,
+    receipts: Option<Receipts>,
+    /// The test clock's time at each push: the pauses between tries.
+    push_times: Mutex<Vec<i64>>,
+    clock: Option<Arc<TestClock>>,
+    /// Set during a push (the caller cancelling while a request is out).
+    cancel_during_push: Option<Arc<AtomicBool>>,
+}
+
+fn applied(op: &fieldgrid_protocol::Operation) -> Receipt {
+    Receipt {
+        op_id: op.op_id.clone(),
+        duplicate: false,
+        outcome: Outcome::Applied {
+            version: 1,
+            conflicts: vec![],
+        },
+    }
 }
 
 impl Scripted {
@@ -38,7 +64,34 @@ impl Scripted {
             panic_at: None,
             pulls: AtomicUsize::new(0),
             chunks: Mutex::new(Vec::new()),
+            push_errors: Mutex::new(VecDeque::new()),
+            receipts: None,
+            push_times: Mutex::new(Vec::new()),
+            clock: None,
+            cancel_during_push: None,
         }
+    }
+
+    /// Pushes fail with `errors`, in order, before the server answers.
+    fn failing(f: &Fixture, errors: Vec<TransportError>) -> Scripted {
+        let mut t = Scripted::new(&f.grid, vec![]);
+        t.push_errors = Mutex::new(errors.into());
+        t.clock = Some(f.clock.clone());
+        t
+    }
+
+    fn pushes(&self) -> usize {
+        self.push_times.lock().unwrap().len()
+    }
+
+    /// The pauses between consecutive pushes, in ms of the test clock.
+    fn pauses(&self) -> Vec<i64> {
+        self.push_times
+            .lock()
+            .unwrap()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect()
     }
 }
 
@@ -56,19 +109,20 @@ impl Transport for Scripted {
     }
 
     fn push(&self, _token: &str, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        let now = self.clock.as_ref().map_or(NOW_MS, |c| c.now_ms());
+        self.push_times.lock().unwrap().push(now);
+        if let Some(cancel) = &self.cancel_during_push {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        if let Some(e) = self.push_errors.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        let receipts = match &self.receipts {
+            Some(answer) => answer(req),
+            None => req.operations.iter().map(applied).collect(),
+        };
         Ok(PushResponse {
-            receipts: req
-                .operations
-                .iter()
-                .map(|op| Receipt {
-                    op_id: op.op_id.clone(),
-                    duplicate: false,
-                    outcome: Outcome::Applied {
-                        version: 1,
-                        conflicts: vec![],
-                    },
-                })
-                .collect(),
+            receipts,
             server_time_ms: NOW_MS,
         })
     }
@@ -297,4 +351,229 @@ fn a_photo_file_shorter_than_its_record_is_an_error_not_a_panic() {
     assert!(t.chunks.lock().unwrap().is_empty(), "nothing of the bad file was sent");
     assert!(report.confirmed >= 3, "the records went out all the same");
     assert!(!f.store.get_incident(&incident.id).unwrap().photos[0].uploaded);
+}
+
+fn retrying() -> SyncOptions {
+    SyncOptions {
+        max_attempts: 5,
+        base_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(30),
+        ..SyncOptions::default()
+    }
+}
+
+fn sync_with(f: &Fixture, t: &Scripted, options: &SyncOptions, cancel: &AtomicBool) -> Result<sync::SyncReport> {
+    f.store.login(t, "w", "password").unwrap();
+    f.store.sync(t, options, &|_| {}, cancel)
+}
+
+fn waiting(f: &Fixture) -> u64 {
+    let c = f.store.outbox_counts().unwrap();
+    c.pending + c.sending
+}
+
+/// Transient failures are retried after pauses that double from
+/// `base_delay`, each between half and all of its backoff (jitter); the
+/// fourth try gets through and everything is confirmed.
+#[test]
+fn transient_failures_back_off_exponentially_with_jitter() {
+    let f = Fixture::new();
+    let offline = || TransportError::Offline("reset".into());
+    let t = Scripted::failing(&f, vec![offline(), offline(), offline()]);
+    let started = Instant::now();
+    let report = sync_with(&f, &t, &retrying(), &AtomicBool::new(false)).unwrap();
+    assert_eq!(report.confirmed, 4, "the fixture's places and household");
+    assert_eq!(t.pushes(), 4);
+    let pauses = t.pauses();
+    for (i, pause) in pauses.iter().enumerate() {
+        let backoff = 1000 << i;
+        assert!(
+            (backoff / 2..=backoff).contains(pause),
+            "pause {i}: {pause} ms, backoff {backoff} ms"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "no real time spent pausing");
+}
+
+/// The backoff never exceeds `max_delay`.
+#[test]
+fn backoff_is_capped_at_max_delay() {
+    let f = Fixture::new();
+    let errors = (0..6)
+        .map(|_| TransportError::Server {
+            status: 503,
+            code: "unavailable".into(),
+        })
+        .collect();
+    let t = Scripted::failing(&f, errors);
+    let options = SyncOptions {
+        max_attempts: 10,
+        max_delay: Duration::from_secs(4),
+        ..retrying()
+    };
+    sync_with(&f, &t, &options, &AtomicBool::new(false)).unwrap();
+    let pauses = t.pauses();
+    assert_eq!(pauses.len(), 6);
+    assert!(pauses[3..].iter().all(|p| (2000..=4000).contains(p)), "{pauses:?}");
+}
+
+/// `Retry-After` is honoured (when longer than half the backoff), and a
+/// zero one does not make the phone hammer the server.
+#[test]
+fn retry_after_is_honoured() {
+    let f = Fixture::new();
+    let busy = |s| TransportError::Overloaded {
+        retry_after: Some(Duration::from_secs(s)),
+    };
+    let t = Scripted::failing(&f, vec![busy(7), busy(0)]);
+    sync_with(&f, &t, &retrying(), &AtomicBool::new(false)).unwrap();
+    assert_eq!(
+        t.pauses(),
+        vec![7000, 1000],
+        "Retry-After 7 s; then half the 2 s backoff"
+    );
+}
+
+/// After `max_attempts` tries the sync is `Offline` and loses nothing: the
+/// batch may have reached the server, so it stays "sending" and the next
+/// sync sends it again (the server answers a repeat with its receipt).
+#[test]
+fn giving_up_is_offline_and_loses_nothing() {
+    let f = Fixture::new();
+    let errors = (0..5).map(|_| TransportError::Offline("timeout".into())).collect();
+    let t = Scripted::failing(&f, errors);
+    let options = SyncOptions {
+        max_attempts: 3,
+        ..retrying()
+    };
+    let err = sync_with(&f, &t, &options, &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(err, Error::Offline), "{err:?}");
+    assert_eq!(t.pushes(), 3);
+    assert_eq!(f.store.outbox_counts().unwrap().sending, 4);
+    let t = Scripted::failing(&f, vec![]);
+    assert_eq!(
+        sync_with(&f, &t, &options, &AtomicBool::new(false)).unwrap().confirmed,
+        4
+    );
+    assert_eq!(waiting(&f), 0);
+}
+
+/// An answer retrying cannot fix is not retried, and the batch waits again.
+#[test]
+fn a_refusal_is_not_retried_and_the_batch_waits_again() {
+    let f = Fixture::new();
+    let t = Scripted::failing(&f, vec![TransportError::AuthExpired]);
+    let err = sync_with(&f, &t, &retrying(), &AtomicBool::new(false)).unwrap_err();
+    assert!(matches!(err, Error::AuthExpired), "{err:?}");
+    assert_eq!(t.pushes(), 1);
+    let c = f.store.outbox_counts().unwrap();
+    assert_eq!((c.pending, c.sending), (4, 0));
+}
+
+/// A cancel while a request is out: the answer that comes back is still
+/// applied (nothing done is undone or lost), then the sync stops before the
+/// next step, without pulling.
+#[test]
+fn a_cancel_during_a_request_keeps_its_answer_and_stops_before_the_next_step() {
+    let f = Fixture::new();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut t = Scripted::failing(&f, vec![]);
+    t.cancel_during_push = Some(cancel.clone());
+    let err = sync_with(&f, &t, &retrying(), &cancel).unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert_eq!(waiting(&f), 0, "the receipts were applied");
+    assert_eq!(t.pulls.load(Ordering::SeqCst), 0, "no pull after the cancel");
+}
+
+/// A cancel during a backoff pause ends the sync within one 20 ms slice of
+/// the pause, not at its end.
+#[test]
+fn a_cancel_during_a_backoff_pause_stops_the_sync() {
+    let f = Fixture::new();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut t = Scripted::failing(
+        &f,
+        vec![TransportError::Overloaded {
+            retry_after: Some(Duration::from_secs(600)),
+        }],
+    );
+    t.cancel_during_push = Some(cancel.clone());
+    let before = f.clock.now_ms();
+    let err = sync_with(&f, &t, &retrying(), &cancel).unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert_eq!(t.pushes(), 1);
+    assert!(
+        f.clock.now_ms() - before <= 20,
+        "stopped within a slice of the 10-minute pause"
+    );
+    assert_eq!(f.store.outbox_counts().unwrap().sending, 4, "kept, to be sent again");
+}
+
+/// Receipts: applied ones leave the outbox, a rejected one is quarantined
+/// with the server's reason and shows on its record, one without a receipt
+/// waits for the next sync, and a receipt for an operation not sent is
+/// ignored.
+#[test]
+fn receipts_confirm_quarantine_or_leave_waiting() {
+    let f = Fixture::new();
+    let mut t = Scripted::failing(&f, vec![]);
+    t.receipts = Some(Box::new(|req: &PushRequest| {
+        let ops = &req.operations;
+        if ops.len() < 4 {
+            return ops.iter().map(applied).collect(); // the next sync's
+        }
+        let mut out: Vec<Receipt> = ops[..2].iter().map(applied).collect();
+        out.push(Receipt {
+            op_id: ops[2].op_id.clone(),
+            duplicate: false,
+            outcome: Outcome::Rejected {
+                code: "not_allowed".into(),
+                field: Some("name".into()),
+                message: "not yours".into(),
+            },
+        });
+        // ops[3]: no receipt. And one for an operation never sent.
+        out.push(applied(&fieldgrid_protocol::Operation {
+            op_id: uuid(),
+            ..ops[0].clone()
+        }));
+        out
+    }));
+    let options = SyncOptions {
+        receive: false,
+        ..retrying()
+    };
+    let report = sync_with(&f, &t, &options, &AtomicBool::new(false)).unwrap();
+    assert_eq!(
+        (report.confirmed, report.rejected),
+        (3, 1),
+        "the unanswered one was sent again"
+    );
+    let c = f.store.outbox_counts().unwrap();
+    assert_eq!((c.pending, c.sending, c.rejected), (0, 0, 1));
+    assert_eq!(t.pushes(), 2);
+    let unit = f.store.get_place(&f.unit.id).unwrap();
+    match unit.meta.sync {
+        SyncStatus::Rejected { code, field, .. } => {
+            assert_eq!((code.as_str(), field.as_deref()), ("not_allowed", Some("name")));
+        }
+        other => panic!("the third operation (the unit) shows its rejection, got {other:?}"),
+    }
+}
+
+/// A server that answers a push without receipts for what was sent (a bug,
+/// or a hostile proxy) does not keep the phone sending the same batch for
+/// ever: the sync fails with a bad answer, and the operations wait.
+#[test]
+fn a_push_answered_without_receipts_ends_the_sync() {
+    let f = Fixture::new();
+    let mut t = Scripted::failing(&f, vec![]);
+    t.receipts = Some(Box::new(|_: &PushRequest| Vec::new()));
+    let err = sync_with(&f, &t, &retrying(), &AtomicBool::new(false)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Server { status: 0, code } if code == "bad_response"),
+        "{err:?}"
+    );
+    assert_eq!(t.pushes(), 1);
+    assert_eq!(f.store.outbox_counts().unwrap().pending, 4);
 }
