@@ -179,101 +179,6 @@ pub enum DeviceCommand {
     Status(StoreArgs),
 }
 
-fn parse_sex(s: &str) -> Option<Sex> {
-    match s.trim() {
-        "男" | "male" | "m" | "M" => Some(Sex::Male),
-        "女" | "female" | "f" | "F" => Some(Sex::Female),
-        _ => None,
-    }
-}
-
-fn parse_residence(s: &str) -> Option<ResidenceStatus> {
-    match s.trim() {
-        "" | "户籍" => Some(ResidenceStatus::Registered),
-        "实有" | "常住" => Some(ResidenceStatus::Actual),
-        "流动" => Some(ResidenceStatus::Floating),
-        other => ResidenceStatus::parse(other),
-    }
-}
-
-/// Rows to import with their CSV line numbers, and lines refused with why.
-pub type ParsedCsv = (Vec<(u64, NewResident)>, Vec<(u64, String)>);
-
-/// Reads a residents CSV (header: name,sex,id_number,phone,residence,care_tags,
-/// notes,household_id; sex 男/女 or male/female; residence 户籍/实有/流动 or
-/// registered/actual/floating; care tags separated by `;`). Returns the rows
-/// to import with their line numbers, and the lines refused with why. Field
-/// rules (ID numbers, phones, lengths) are the store's, applied on import.
-pub fn parse_residents_csv(input: impl std::io::Read, grid: &str) -> Result<ParsedCsv, String> {
-    let mut reader = csv::Reader::from_reader(input);
-    let headers = reader
-        .headers()
-        .map_err(|x| format!("unreadable CSV header: {x}"))?
-        .clone();
-    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
-    let name_col = col("name").ok_or("the CSV needs a 'name' column")?;
-    let mut rows = Vec::new();
-    let mut refused: Vec<(u64, String)> = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i as u64 + 2;
-        let record = match record {
-            Ok(r) => r,
-            Err(x) => {
-                refused.push((line, format!("unreadable CSV row ({x})")));
-                continue;
-            }
-        };
-        let get = |name: &str| col(name).and_then(|c| record.get(c)).unwrap_or("").trim().to_owned();
-        let Some(sex) = parse_sex(&get("sex")) else {
-            refused.push((line, "sex must be 男/女 or male/female".into()));
-            continue;
-        };
-        let Some(residence) = parse_residence(&get("residence")) else {
-            refused.push((
-                line,
-                "residence must be registered/actual/floating (户籍/实有/流动)".into(),
-            ));
-            continue;
-        };
-        let mut care_tags = Vec::new();
-        let mut bad_tag = None;
-        for t in get("care_tags")
-            .split([';', '；'])
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            match CareTag::parse(t) {
-                Some(tag) => care_tags.push(tag),
-                None => {
-                    bad_tag = Some(t.to_owned());
-                    break;
-                }
-            }
-        }
-        if let Some(t) = bad_tag {
-            refused.push((line, format!("care_tags: unknown tag {t:?}")));
-            continue;
-        }
-        let opt = |v: String| if v.is_empty() { None } else { Some(v) };
-        rows.push((
-            line,
-            NewResident {
-                grid_id: grid.to_owned(),
-                household_id: opt(get("household_id")),
-                name: record.get(name_col).unwrap_or("").to_owned(),
-                sex,
-                id_number: opt(get("id_number")),
-                birth_date: None,
-                phone: opt(get("phone")),
-                residence,
-                care_tags,
-                notes: get("notes"),
-            },
-        ));
-    }
-    Ok((rows, refused))
-}
-
 /// Runs a device command.
 pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
     let e = |x: Error| x.to_string();
@@ -290,20 +195,14 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
         DeviceCommand::ImportResidents { store, grid, file } => {
             let st = store.open()?;
             let input = std::fs::File::open(file).map_err(|x| format!("{}: {x}", file.display()))?;
-            let (parsed, mut refused) = parse_residents_csv(input, grid)?;
-            let (lines, rows): (Vec<u64>, Vec<NewResident>) = parsed.into_iter().unzip();
-            let report = st.import_residents(&rows).map_err(e)?;
-            for (i, v) in &report.rejected {
-                refused.push((lines[*i], v.to_string()));
-            }
-            refused.sort();
-            for (line, why) in &refused {
+            let report = st.import_residents_csv(input, grid).map_err(e)?;
+            for (line, why) in &report.refused {
                 println!("line {line}: {why}");
             }
             println!(
                 "imported {} residents, refused {} rows (nothing of a refused row was written)",
                 report.created.len(),
-                refused.len()
+                report.refused.len()
             );
         }
         DeviceCommand::Export { store, what } => {

@@ -29,8 +29,9 @@ pub mod sync;
 pub mod validate;
 
 pub use capture::{
-    HouseholdChange, ImportReport, IncidentChange, NewHousehold, NewIncident, NewIncidentEvent, NewPhoto, NewPlace,
-    NewResident, NewServiceLog, PhotoSource, PlaceChange, ResidentChange,
+    CsvImportReport, HouseholdChange, ImportReport, IncidentChange, NewHousehold, NewIncident, NewIncidentEvent,
+    NewPhoto, NewPlace, NewResident, NewServiceLog, PhotoSource, PlaceChange, ResidentChange, ResidentsCsv,
+    parse_residence_label, parse_residents_csv, parse_sex_label,
 };
 pub use catalogue::{Catalogue, Category, CategoryGroup};
 pub use db::schema::LATEST as SCHEMA_VERSION;

@@ -9,6 +9,7 @@ pub(crate) mod incidents;
 mod photos;
 mod places;
 pub(crate) mod residents;
+mod residents_csv;
 mod service_logs;
 
 use chrono::NaiveDate;
@@ -31,6 +32,7 @@ pub(crate) mod load {
     pub(crate) use super::service_logs::load_service_log as service_log;
 }
 pub use residents::ImportReport;
+pub use residents_csv::{CsvImportReport, ResidentsCsv, parse_residence_label, parse_residents_csv, parse_sex_label};
 
 /// A new compound, building or unit.
 #[derive(Clone, Debug)]

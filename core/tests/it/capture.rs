@@ -417,3 +417,53 @@ fn report_in_one_step_and_orphan_photos_are_collected_at_open() {
         .collect();
     assert_eq!(files, [i.photos[0].sha256.clone()]);
 }
+
+/// A district spreadsheet: Chinese labels read, each bad line refused on its
+/// own with the field and the rule (by line number, header = 1), and the
+/// store's own rules applied to the rest.
+#[test]
+fn a_residents_csv_with_chinese_labels_imports_and_refuses_by_line() {
+    let f = Fixture::new();
+    let csv = format!(
+        "name,sex,id_number,phone,residence,care_tags,notes\n\
+         张伟,男,{},13812345678,户籍,elderly_living_alone；disabled,\n\
+         李娜,女,,,流动,,二楼\n\
+         王五,未知,,,,,\n\
+         赵六,男,,,临时,,\n\
+         孙七,女,,,,pets,\n\
+         周八,男,110101199003070000,,,,\n\
+         \"吴九,男\n",
+        id_for("19500101", "011")
+    );
+    let report = f.store.import_residents_csv(csv.as_bytes(), &f.grid.id).unwrap();
+    assert_eq!(report.created.len(), 2);
+    let refused: Vec<(u64, &str, Code)> = report
+        .refused
+        .iter()
+        .map(|(line, v)| (*line, v.field.as_str(), v.code.clone()))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![
+            (4, "sex", Code::BadFormat),
+            (5, "residence", Code::BadFormat),
+            (6, "care_tags", Code::BadFormat),
+            (7, "id_number", Code::BadCheckCharacter),
+            (8, "row", Code::Unreadable),
+        ]
+    );
+    let first = f.store.get_resident(&report.created[0]).unwrap();
+    assert_eq!((first.sex, first.residence), (Sex::Male, ResidenceStatus::Registered));
+    assert_eq!(first.care_tags, vec![CareTag::ElderlyLivingAlone, CareTag::Disabled]);
+    let second = f.store.get_resident(&report.created[1]).unwrap();
+    assert_eq!((second.sex, second.residence), (Sex::Female, ResidenceStatus::Floating));
+
+    // A file that is not a residents table is an error, and writes nothing.
+    let before = f.snapshot();
+    let e = f
+        .store
+        .import_residents_csv("姓名,性别\n张伟,男\n".as_bytes(), &f.grid.id)
+        .unwrap_err();
+    assert_eq!(e.as_validation().unwrap().field, "name");
+    assert_eq!(f.snapshot(), before);
+}
