@@ -440,7 +440,7 @@ fn a_residents_csv_with_chinese_labels_imports_and_refuses_by_line() {
     let refused: Vec<(u64, &str, Code)> = report
         .refused
         .iter()
-        .map(|(line, v)| (*line, v.field.as_str(), v.code.clone()))
+        .map(|(line, v)| (*line, v.field.as_str(), v.code))
         .collect();
     assert_eq!(
         refused,
