@@ -8,8 +8,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use fieldgrid_core::outbox::StatusCounts;
 use fieldgrid_core::privacy;
+use fieldgrid_core::query::StatusCounts;
 use fieldgrid_core::validate::{self, IdNumber};
 use fieldgrid_core::{
     self as core, Category, Grid, HouseholdChange, IncidentChange, NewHousehold, NewIncident, NewPlace, Photo, Place,

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use fieldgrid_core as core;
-use fieldgrid_core::outbox::StatusCounts;
+use fieldgrid_core::query::StatusCounts;
 use fieldgrid_core::validate::CoordinateSystem;
 use fieldgrid_core::validate::Location;
 use fieldgrid_core::{

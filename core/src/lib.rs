@@ -17,6 +17,7 @@ mod capture;
 pub mod catalogue;
 pub mod datagen;
 mod db;
+pub mod entity;
 pub mod error;
 pub mod model;
 pub mod outbox;
@@ -35,6 +36,7 @@ pub use capture::{
 };
 pub use catalogue::{Catalogue, Category, CategoryGroup};
 pub use db::schema::LATEST as SCHEMA_VERSION;
+pub use entity::Entity;
 pub use error::{Code, Error, Result, ValidationError};
 pub use model::*;
 pub use query::{Dashboard, IncidentQuery, Page, PageRequest, ResidentQuery};

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::model::SyncStatus;
 use crate::store::Store;
+use fieldgrid_protocol::Entity;
 
 /// What an operation does to its entity (the wire type: create, update, delete).
 pub use fieldgrid_protocol::OpKind;
@@ -69,13 +70,15 @@ pub struct Operation {
     pub seq: i64,
     /// UUIDv7, the server's idempotency key.
     pub op_id: String,
-    /// `resident`, `household`, `place`, `incident`, `incident_event`, `service_log`, `photo`.
-    pub entity: String,
+    /// The kind of record.
+    pub entity: Entity,
     /// The record's id.
     pub entity_id: String,
     /// Create, update or delete.
     pub kind: OpKind,
-    /// The fields written (all for a create, the changed ones for an update).
+    /// The fields an update wrote (the changed ones). Empty for a create,
+    /// whose record is read as it stands when the operation is sent, and for
+    /// a delete.
     pub patch: Map<String, Value>,
     /// The server version the edit was based on (`None`: never on the server).
     pub base_version: Option<i64>,
@@ -116,7 +119,7 @@ pub(crate) enum Change<'a> {
 /// Queues an operation inside the caller's transaction; returns its id.
 pub(crate) fn enqueue(
     tx: &Transaction<'_>,
-    entity: &str,
+    entity: Entity,
     entity_id: &str,
     change: Change<'_>,
     now_ms: i64,
@@ -131,23 +134,16 @@ pub(crate) fn enqueue(
         "INSERT INTO outbox (op_id, entity, entity_id, kind, patch, base_version, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![op_id, entity, entity_id, kind_str(kind), patch, base, now_ms])?;
+    .execute(params![
+        op_id,
+        entity.as_str(),
+        entity_id,
+        kind_str(kind),
+        patch,
+        base,
+        now_ms
+    ])?;
     Ok(op_id)
-}
-
-/// The fields of a record as they stand: the payload of a create operation.
-fn snapshot(conn: &Connection, entity: &str, id: &str) -> Result<Map<String, Value>> {
-    use crate::capture::{fields_of, load};
-    match entity {
-        "place" => fields_of(&load::place(conn, id)?),
-        "household" => fields_of(&load::household(conn, id)?),
-        "resident" => fields_of(&crate::capture::residents::resident_fields(conn, id)?),
-        "incident" => fields_of(&load::incident(conn, id)?),
-        "incident_event" => fields_of(&load::incident_event(conn, id)?),
-        "service_log" => fields_of(&load::service_log(conn, id)?),
-        "photo" => fields_of(&load::photo(conn, id)?),
-        other => Err(Error::Internal(format!("no snapshot for entity {other}"))),
-    }
 }
 
 /// The honest status of one record from its queued operations: rejected
@@ -195,13 +191,24 @@ pub(crate) fn record_status(conn: &Connection, entity_id: &str, server_version: 
     })
 }
 
-fn operation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Operation> {
+fn parse_state(s: &str) -> Result<OpState> {
+    match s {
+        "pending" => Ok(OpState::Pending),
+        "sending" => Ok(OpState::Sending),
+        "rejected" => Ok(OpState::Rejected),
+        other => Err(Error::Internal(format!("unknown outbox state {other}"))),
+    }
+}
+
+fn operation_from_row(r: &rusqlite::Row<'_>) -> Result<Operation> {
     let patch: Option<String> = r.get(5)?;
     let entity: String = r.get(2)?;
+    let entity = Entity::parse(&entity).ok_or_else(|| Error::Internal(format!("unknown outbox entity {entity}")))?;
     let entity_id: String = r.get(3)?;
+    // A create's fields are read when it is sent (the push step).
     let patch = match patch {
         Some(json) => serde_json::from_str(&json)?,
-        None => snapshot(conn, &entity, &entity_id)?,
+        None => Map::new(),
     };
     let state: String = r.get(8)?;
     let err: Option<String> = r.get(10)?;
@@ -214,11 +221,7 @@ fn operation_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> Result<Operat
         patch,
         base_version: r.get(6)?,
         created_at_ms: r.get(7)?,
-        state: match state.as_str() {
-            "pending" => OpState::Pending,
-            "sending" => OpState::Sending,
-            _ => OpState::Rejected,
-        },
+        state: parse_state(&state)?,
         attempts: r.get(9)?,
         rejection: err.map(|e| serde_json::from_str(&e)).transpose()?,
     })
@@ -238,7 +241,7 @@ impl Store {
             let mut rows = stmt.query([limit])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(operation_from_row(c, r)?);
+                out.push(operation_from_row(r)?);
             }
             Ok(out)
         })
@@ -253,7 +256,7 @@ impl Store {
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(operation_from_row(c, r)?);
+                out.push(operation_from_row(r)?);
             }
             Ok(out)
         })
@@ -268,69 +271,10 @@ impl Store {
             while let Some(r) = rows.next()? {
                 let n: i64 = r.get(1)?;
                 let n = n.unsigned_abs();
-                match r.get::<_, String>(0)?.as_str() {
-                    "pending" => counts.pending = n,
-                    "sending" => counts.sending = n,
-                    _ => counts.rejected = n,
-                }
-            }
-            Ok(counts)
-        })
-    }
-}
-
-/// How the records on this phone stand, counted the way each record's
-/// [`SyncStatus`] is decided (drafts and deleted records are not counted).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct StatusCounts {
-    /// Records counted.
-    pub records: u64,
-    /// Confirmed by the server, nothing waiting.
-    pub on_server: u64,
-    /// Changes saved here, not yet sent.
-    pub only_on_device: u64,
-    /// Sent, no receipt yet.
-    pub sending: u64,
-    /// Refused by the server.
-    pub rejected: u64,
-    /// Concurrent edits not yet acknowledged.
-    pub in_conflict: u64,
-}
-
-impl Store {
-    /// Counts the records on this phone by sync status.
-    pub fn status_counts(&self) -> Result<StatusCounts> {
-        self.read(|c| {
-            let mut counts = StatusCounts::default();
-            for (table, live) in [
-                ("places", "t.deleted_at IS NULL"),
-                ("households", "t.deleted_at IS NULL"),
-                ("residents", "t.deleted_at IS NULL"),
-                ("incidents", "t.deleted_at IS NULL AND t.status <> 'draft'"),
-                ("incident_events", "1"),
-                ("service_logs", "t.deleted_at IS NULL"),
-            ] {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT CASE
-                       WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.entity_id = t.id AND o.state = 'rejected') THEN 'rejected'
-                       WHEN EXISTS (SELECT 1 FROM conflicts k WHERE k.entity_id = t.id AND k.seen = 0) THEN 'conflict'
-                       WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.entity_id = t.id AND o.state = 'sending') THEN 'sending'
-                       WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.entity_id = t.id) THEN 'local'
-                       WHEN t.server_version IS NOT NULL THEN 'server'
-                       ELSE 'local' END AS s, count(*)
-                     FROM {table} t WHERE {live} GROUP BY s"
-                ))?;
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
-                    let n = r.get::<_, i64>(1)?.unsigned_abs();
-                    counts.records += n;
-                    match r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)? {
-                        "rejected" => counts.rejected += n,
-                        "conflict" => counts.in_conflict += n,
-                        "sending" => counts.sending += n,
-                        "server" => counts.on_server += n,
-                        _ => counts.only_on_device += n,
-                    }
+                match parse_state(&r.get::<_, String>(0)?)? {
+                    OpState::Pending => counts.pending = n,
+                    OpState::Sending => counts.sending = n,
+                    OpState::Rejected => counts.rejected = n,
                 }
             }
             Ok(counts)

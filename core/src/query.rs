@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::capture::incidents::{INCIDENT_COLUMNS, incident_from_row};
 use crate::capture::residents::{RESIDENT_COLUMNS, resident_from_row};
+use crate::entity::{self, Entity};
 use crate::error::{Code, Error, Result};
 use crate::model::{CareTag, Incident, IncidentStatus, Resident};
 use crate::search;
@@ -354,4 +355,61 @@ fn paginate<T>(mut items: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> Page
         None
     };
     Page { items, next }
+}
+
+/// How the records on this phone stand, counted the way each record's
+/// [`SyncStatus`] is decided (drafts and deleted records are not counted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    /// Records counted.
+    pub records: u64,
+    /// Confirmed by the server, nothing waiting.
+    pub on_server: u64,
+    /// Changes saved here, not yet sent.
+    pub only_on_device: u64,
+    /// Sent, no receipt yet.
+    pub sending: u64,
+    /// Refused by the server.
+    pub rejected: u64,
+    /// Concurrent edits not yet acknowledged.
+    pub in_conflict: u64,
+}
+
+impl Store {
+    /// Counts the records on this phone by sync status.
+    pub fn status_counts(&self) -> Result<StatusCounts> {
+        self.read(|c| {
+            let mut counts = StatusCounts::default();
+            for kind in Entity::ALL {
+                let Some(live) = entity::status_rows(kind) else {
+                    continue;
+                };
+                let table = entity::table(kind);
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT CASE
+                       WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.entity_id = t.id AND o.state = 'rejected') THEN 'rejected'
+                       WHEN EXISTS (SELECT 1 FROM conflicts k WHERE k.entity_id = t.id AND k.seen = 0) THEN 'conflict'
+                       WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.entity_id = t.id AND o.state = 'sending') THEN 'sending'
+                       WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.entity_id = t.id) THEN 'local'
+                       WHEN t.server_version IS NOT NULL THEN 'server'
+                       ELSE 'local' END AS s, count(*)
+                     FROM {table} t WHERE {live} GROUP BY s"
+                ))?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let n = r.get::<_, i64>(1)?.unsigned_abs();
+                    counts.records += n;
+                    match r.get_ref(0)?.as_str().map_err(rusqlite::Error::from)? {
+                        "rejected" => counts.rejected += n,
+                        "conflict" => counts.in_conflict += n,
+                        "sending" => counts.sending += n,
+                        "server" => counts.on_server += n,
+                        "local" => counts.only_on_device += n,
+                        other => return Err(Error::Internal(format!("unknown status {other}"))),
+                    }
+                }
+            }
+            Ok(counts)
+        })
+    }
 }

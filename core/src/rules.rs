@@ -15,23 +15,13 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::catalogue::Catalogue;
+use crate::entity::Entity;
 use crate::error::{Code, ValidationError};
 use crate::model::{CareTag, EventKind, PhotoOwner, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::{self, IdNumber, Location, Phone, limits};
 
 type Fields = Map<String, Value>;
 type Checked = Result<Fields, ValidationError>;
-
-/// Entities a device may send.
-pub const ENTITIES: [&str; 7] = [
-    "place",
-    "household",
-    "resident",
-    "incident",
-    "incident_event",
-    "service_log",
-    "photo",
-];
 
 /// Largest record a device may send: its fields as compact JSON. The field
 /// limits keep every valid record well below it (a resident with every field
@@ -53,19 +43,18 @@ pub enum Writer {
 
 use Writer::{Device as D, Server as S};
 
-/// The fields of a record of `entity` and who writes each; `None` for an
-/// entity devices do not send.
-pub fn fields_of(entity: &str) -> Option<&'static [(&'static str, Writer)]> {
-    Some(match entity {
-        "place" => &[("grid_id", D), ("kind", D), ("parent_id", D), ("name", D)],
-        "household" => &[
+/// The fields of a record of `entity` and who writes each.
+pub fn fields_of(entity: Entity) -> &'static [(&'static str, Writer)] {
+    match entity {
+        Entity::Place => &[("grid_id", D), ("kind", D), ("parent_id", D), ("name", D)],
+        Entity::Household => &[
             ("grid_id", D),
             ("unit_id", D),
             ("room", D),
             ("address", D),
             ("notes", D),
         ],
-        "resident" => &[
+        Entity::Resident => &[
             ("grid_id", D),
             ("household_id", D),
             ("name", D),
@@ -77,7 +66,7 @@ pub fn fields_of(entity: &str) -> Option<&'static [(&'static str, Writer)]> {
             ("care_tags", D),
             ("notes", D),
         ],
-        "incident" => &[
+        Entity::Incident => &[
             ("grid_id", D),
             ("category", D),
             ("title", D),
@@ -93,7 +82,7 @@ pub fn fields_of(entity: &str) -> Option<&'static [(&'static str, Writer)]> {
             ("reported_at_ms", S),
             ("finished_at_ms", S),
         ],
-        "incident_event" => &[
+        Entity::IncidentEvent => &[
             ("incident_id", D),
             ("kind", D),
             ("note", D),
@@ -103,14 +92,14 @@ pub fn fields_of(entity: &str) -> Option<&'static [(&'static str, Writer)]> {
             ("at_ms", S),
             ("server_at_ms", S),
         ],
-        "service_log" => &[
+        Entity::ServiceLog => &[
             ("grid_id", D),
             ("kind", D),
             ("resident_ids", D),
             ("notes", D),
             ("occurred_at_ms", D),
         ],
-        "photo" => &[
+        Entity::Photo => &[
             ("owner", D),
             ("sha256", D),
             ("size", D),
@@ -118,17 +107,16 @@ pub fn fields_of(entity: &str) -> Option<&'static [(&'static str, Writer)]> {
             ("taken_at_ms", D),
             ("location", D),
         ],
-        _ => return None,
-    })
+    }
 }
 
 /// Whether a device may write `field` of an `entity` record.
-pub fn device_writes(entity: &str, field: &str) -> bool {
-    fields_of(entity).is_some_and(|fields| fields.iter().any(|(f, w)| *f == field && *w == D))
+pub fn device_writes(entity: Entity, field: &str) -> bool {
+    fields_of(entity).iter().any(|(f, w)| *f == field && *w == D)
 }
 
 /// Keeps only the fields a device writes: what the push step sends.
-pub fn device_fields(entity: &str, fields: &Fields) -> Fields {
+pub fn device_fields(entity: Entity, fields: &Fields) -> Fields {
     fields
         .iter()
         .filter(|(k, _)| device_writes(entity, k))
@@ -138,7 +126,7 @@ pub fn device_fields(entity: &str, fields: &Fields) -> Fields {
 
 /// The first field of a device's `patch` it may not write: a server-owned
 /// field or one the entity does not have.
-pub fn refused_field<'a>(entity: &str, patch: &'a Fields) -> Option<&'a str> {
+pub fn refused_field(entity: Entity, patch: &Fields) -> Option<&str> {
     patch.keys().map(String::as_str).find(|k| !device_writes(entity, k))
 }
 
@@ -157,31 +145,31 @@ pub fn is_record_id(id: &str) -> bool {
 /// Validates and normalises the complete device fields of a record of
 /// `entity`. `now_ms` is the server's clock. The answer holds only the
 /// entity's device fields, each re-encoded from its checked value.
-pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) -> Checked {
+pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue) -> Checked {
     let today = chrono::DateTime::from_timestamp_millis(now_ms + 8 * 3_600_000)
         .unwrap_or_default()
         .date_naive();
     let mut f = fields.clone();
     match entity {
-        "place" => {
+        Entity::Place => {
             enumerated(&f, "kind", |s| PlaceKind::parse(s).is_some())?;
             text(&mut f, "name", limits::LABEL, Need::Required, false)?;
             grid(&f)?;
             reference(&f, "parent_id")?;
         }
-        "household" => {
+        Entity::Household => {
             text(&mut f, "room", limits::LABEL, Need::Required, false)?;
             text(&mut f, "address", limits::ADDRESS, Need::Optional, false)?;
             text(&mut f, "notes", limits::NOTES, Need::Optional, true)?;
             grid(&f)?;
             reference(&f, "unit_id")?;
         }
-        "resident" => {
+        Entity::Resident => {
             resident(&mut f, today)?;
             grid(&f)?;
             reference(&f, "household_id")?;
         }
-        "incident" => {
+        Entity::Incident => {
             let category = string(&f, "category")?.unwrap_or_default();
             let cat = catalogue
                 .get(&category)
@@ -199,7 +187,7 @@ pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) 
             id_list(&f, "involved_residents")?;
             grid(&f)?;
         }
-        "incident_event" => {
+        Entity::IncidentEvent => {
             enumerated(&f, "kind", |s| {
                 EventKind::parse(s).is_some_and(|k| k.is_worker_event() || k == EventKind::Reported)
             })?;
@@ -207,14 +195,14 @@ pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) 
             reference(&f, "incident_id")?;
             string(&f, "incident_id")?.ok_or_else(|| ValidationError::new("incident_id", Code::Required))?;
         }
-        "service_log" => {
+        Entity::ServiceLog => {
             enumerated(&f, "kind", |s| ServiceKind::parse(s).is_some())?;
             text(&mut f, "notes", limits::NOTES, Need::Optional, true)?;
             time(&f, "occurred_at_ms", now_ms)?;
             id_list(&f, "resident_ids")?;
             grid(&f)?;
         }
-        "photo" => {
+        Entity::Photo => {
             let sha = string(&f, "sha256")?.unwrap_or_default();
             if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
                 return Err(ValidationError::new("sha256", Code::BadFormat));
@@ -254,7 +242,6 @@ pub fn check(entity: &str, fields: &Fields, now_ms: i64, catalogue: &Catalogue) 
                 serde_json::to_value(&owner).map_err(|_| ValidationError::new("owner", Code::BadFormat))?,
             );
         }
-        _ => return Err(ValidationError::new("entity", Code::UnsupportedType)),
     }
     // Only the entity's device fields leave, each as checked above.
     Ok(device_fields(entity, &f))
@@ -425,7 +412,7 @@ mod tests {
         v.as_object().cloned().unwrap()
     }
 
-    fn field_of(entity: &str, v: Value) -> String {
+    fn field_of(entity: Entity, v: Value) -> String {
         check(entity, &obj(v), NOW, &Catalogue::builtin()).unwrap_err().field
     }
 
@@ -433,23 +420,23 @@ mod tests {
     fn residents_follow_the_device_rules() {
         let ok = json!({"grid_id": "g", "name": " 张伟 ", "sex": "female", "id_number": "11010519491231002x",
                         "phone": "+86 138 1234 5678", "residence": "registered", "care_tags": ["disabled"], "notes": ""});
-        let f = check("resident", &obj(ok.clone()), NOW, &Catalogue::builtin()).unwrap();
+        let f = check(Entity::Resident, &obj(ok.clone()), NOW, &Catalogue::builtin()).unwrap();
         assert_eq!(f["name"], "张伟");
         assert_eq!(f["id_number"], "11010519491231002X");
         assert_eq!(f["birth_date"], "1949-12-31");
         assert_eq!(f["phone"], "13812345678");
         let mut bad = ok.clone();
         bad["sex"] = json!("male");
-        assert_eq!(field_of("resident", bad), "sex");
+        assert_eq!(field_of(Entity::Resident, bad), "sex");
         let mut bad = ok.clone();
         bad["id_number"] = json!("110105194912310021");
-        assert_eq!(field_of("resident", bad), "id_number");
+        assert_eq!(field_of(Entity::Resident, bad), "id_number");
         let mut bad = ok.clone();
         bad["care_tags"] = json!(["vip"]);
-        assert_eq!(field_of("resident", bad), "care_tags");
+        assert_eq!(field_of(Entity::Resident, bad), "care_tags");
         let mut bad = ok;
         bad["name"] = json!(42);
-        assert_eq!(field_of("resident", bad), "name");
+        assert_eq!(field_of(Entity::Resident, bad), "name");
     }
 
     #[test]
@@ -457,19 +444,19 @@ mod tests {
         let ok = json!({"grid_id": "g", "category": "broken_facility", "title": "", "description": "路灯损坏", "address": "",
                         "location": {"latitude": 37.4, "longitude": 118.5, "accuracy_m": 5.0, "crs": "wgs84"},
                         "occurred_at_ms": NOW - 1000, "involved_residents": []});
-        assert!(check("incident", &obj(ok.clone()), NOW, &Catalogue::builtin()).is_ok());
+        assert!(check(Entity::Incident, &obj(ok.clone()), NOW, &Catalogue::builtin()).is_ok());
         let mut bad = ok.clone();
         bad["category"] = json!("ufo");
-        assert_eq!(field_of("incident", bad), "category");
+        assert_eq!(field_of(Entity::Incident, bad), "category");
         let mut bad = ok.clone();
         bad["location"] = Value::Null;
-        assert_eq!(field_of("incident", bad), "location");
+        assert_eq!(field_of(Entity::Incident, bad), "location");
         let mut bad = ok;
         bad["occurred_at_ms"] = json!(NOW + 86_400_000);
-        assert_eq!(field_of("incident", bad), "occurred_at_ms");
-        assert_eq!(field_of("bogus", json!({})), "entity");
+        assert_eq!(field_of(Entity::Incident, bad), "occurred_at_ms");
+        assert_eq!(Entity::parse("bogus"), None, "not a kind: refused before any rule");
         assert_eq!(
-            field_of("photo", json!({"sha256": "zz", "size": 1, "mime": "image/jpeg"})),
+            field_of(Entity::Photo, json!({"sha256": "zz", "size": 1, "mime": "image/jpeg"})),
             "sha256"
         );
     }
@@ -480,8 +467,8 @@ mod tests {
                           "location": {"latitude": 37.4, "longitude": 118.5, "accuracy_m": 5.0, "crs": "wgs84",
                                        "junk": "x".repeat(100_000)},
                           "occurred_at_ms": NOW - 1000, "finished_at_ms": 1, "status": "closed", "whatever": 1});
-        let f = check("incident", &obj(sent), NOW, &Catalogue::builtin()).unwrap();
-        assert!(f.keys().all(|k| device_writes("incident", k)), "{:?}", f.keys());
+        let f = check(Entity::Incident, &obj(sent), NOW, &Catalogue::builtin()).unwrap();
+        assert!(f.keys().all(|k| device_writes(Entity::Incident, k)), "{:?}", f.keys());
         assert!(f.get("finished_at_ms").is_none() && f.get("status").is_none());
         assert!(
             f["location"].get("junk").is_none(),
@@ -489,7 +476,7 @@ mod tests {
         );
         let photo = json!({"owner": {"kind": "incident", "id": crate::new_id(), "extra": 1}, "sha256": "a".repeat(64),
                            "size": 10, "mime": "image/jpeg"});
-        let f = check("photo", &obj(photo), NOW, &Catalogue::builtin()).unwrap();
+        let f = check(Entity::Photo, &obj(photo), NOW, &Catalogue::builtin()).unwrap();
         assert_eq!(f["owner"].as_object().unwrap().len(), 2);
     }
 
@@ -507,16 +494,20 @@ mod tests {
             ("incident_event", "department"),
             ("resident", "server_version"),
             ("place", "catalogue"),
-            ("bogus", "name"),
         ] {
             let patch = obj(json!({ field: 1 }));
+            let entity = Entity::parse(entity).unwrap();
             assert_eq!(refused_field(entity, &patch), Some(field), "{entity}.{field}");
         }
-        assert_eq!(refused_field("resident", &obj(json!({"name": "x", "notes": ""}))), None);
+        assert_eq!(Entity::parse("bogus"), None, "an unknown entity is not a kind");
+        assert_eq!(
+            refused_field(Entity::Resident, &obj(json!({"name": "x", "notes": ""}))),
+            None
+        );
         // What a device's own record holds beyond that never travels.
         let local = obj(json!({"incident_id": "i", "kind": "note", "note": "n", "actor": "a", "at_ms": 5}));
         assert_eq!(
-            device_fields("incident_event", &local).keys().collect::<Vec<_>>(),
+            device_fields(Entity::IncidentEvent, &local).keys().collect::<Vec<_>>(),
             ["incident_id", "kind", "note"]
         );
     }
@@ -539,26 +530,26 @@ mod tests {
             assert!(!is_record_id(&bad), "{}", &bad[..bad.len().min(40)]);
         }
         let f = json!({"grid_id": "g", "kind": "unit", "name": "1单元", "parent_id": "catalogue"});
-        assert_eq!(field_of("place", f), "parent_id");
+        assert_eq!(field_of(Entity::Place, f), "parent_id");
         let f = json!({"grid_id": "g", "kind": "visit", "occurred_at_ms": NOW, "resident_ids": ["r1"]});
-        assert_eq!(field_of("service_log", f), "resident_ids");
+        assert_eq!(field_of(Entity::ServiceLog, f), "resident_ids");
     }
 
     /// A valid record of every entity (a photo's owner id is a record id).
-    fn valid(entity: &str) -> Fields {
+    fn valid(entity: Entity) -> Fields {
         let id = "0190f1d2-8c1a-7b3e-9f00-0123456789ab";
         obj(match entity {
-            "place" => json!({"grid_id": "g", "kind": "compound", "parent_id": null, "name": "科教小区"}),
-            "household" => json!({"grid_id": "g", "unit_id": id, "room": "301", "address": "", "notes": ""}),
-            "resident" => json!({"grid_id": "g", "household_id": id, "name": "王芳", "sex": "female",
+            Entity::Place => json!({"grid_id": "g", "kind": "compound", "parent_id": null, "name": "科教小区"}),
+            Entity::Household => json!({"grid_id": "g", "unit_id": id, "room": "301", "address": "", "notes": ""}),
+            Entity::Resident => json!({"grid_id": "g", "household_id": id, "name": "王芳", "sex": "female",
                                  "residence": "registered", "care_tags": ["elderly_living_alone"], "notes": ""}),
-            "incident" => json!({"grid_id": "g", "category": "hornets_nest", "title": "", "description": "",
+            Entity::Incident => json!({"grid_id": "g", "category": "hornets_nest", "title": "", "description": "",
                                  "address": "", "occurred_at_ms": NOW - 1, "involved_residents": [id],
                                  "location": {"latitude": 37.4, "longitude": 118.5, "accuracy_m": 5.0}}),
-            "incident_event" => json!({"incident_id": id, "kind": "note", "note": "n"}),
-            "service_log" => json!({"grid_id": "g", "kind": "visit", "resident_ids": [id], "notes": "",
+            Entity::IncidentEvent => json!({"incident_id": id, "kind": "note", "note": "n"}),
+            Entity::ServiceLog => json!({"grid_id": "g", "kind": "visit", "resident_ids": [id], "notes": "",
                                     "occurred_at_ms": NOW - 1}),
-            _ => json!({"owner": {"kind": "incident", "id": id}, "sha256": "a".repeat(64), "size": 10,
+            Entity::Photo => json!({"owner": {"kind": "incident", "id": id}, "sha256": "a".repeat(64), "size": 10,
                         "mime": "image/jpeg", "taken_at_ms": null, "location": null}),
         })
     }
@@ -570,11 +561,11 @@ mod tests {
         /// within the record size cap.
         #[test]
         fn checked_records_hold_device_fields_only_and_fit_the_cap(
-            which in 0..ENTITIES.len(),
+            which in 0..Entity::ALL.len(),
             extra in proptest::collection::vec(("[a-z_]{1,16}", ".{0,2000}"), 0..8),
             notes in "[^\\p{Cc}]{0,2000}",
         ) {
-            let entity = ENTITIES[which];
+            let entity = Entity::ALL[which];
             let mut f = valid(entity);
             for (k, v) in &extra {
                 if !device_writes(entity, k) {

@@ -197,6 +197,75 @@ pub enum OpKind {
     Delete,
 }
 
+/// The kinds of record devices write and the server keeps: the wire names
+/// of [`Operation::entity`] and [`Change::entity`]. What each kind is, on the
+/// phone (its table, its loader) and in the rules (its fields), is decided by
+/// `match`es on this enum with no catch-all, so a new kind does not compile
+/// until every one of them handles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    /// A compound, building or unit.
+    Place,
+    /// A household in a unit.
+    Household,
+    /// A resident.
+    Resident,
+    /// An incident report.
+    Incident,
+    /// A step in an incident's life (note, dispatch, resolution...).
+    IncidentEvent,
+    /// A service given to residents (a visit, a delivery...).
+    ServiceLog,
+    /// A photo's record (its bytes travel separately).
+    Photo,
+}
+
+impl Entity {
+    /// Every kind, in the order parents come before children.
+    pub const ALL: [Entity; 7] = [
+        Entity::Place,
+        Entity::Household,
+        Entity::Resident,
+        Entity::Incident,
+        Entity::IncidentEvent,
+        Entity::ServiceLog,
+        Entity::Photo,
+    ];
+
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Entity::Place => "place",
+            Entity::Household => "household",
+            Entity::Resident => "resident",
+            Entity::Incident => "incident",
+            Entity::IncidentEvent => "incident_event",
+            Entity::ServiceLog => "service_log",
+            Entity::Photo => "photo",
+        }
+    }
+
+    /// The kind of a wire name; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<Entity> {
+        Entity::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What else a pull carries besides records ([`Change::entity`]).
+pub mod pulled {
+    /// A conflict the server recorded on one of the device's edits.
+    pub const CONFLICT: &str = "conflict";
+    /// A new version of the district's catalogue.
+    pub const CATALOGUE: &str = "catalogue";
+}
+
 /// One operation of a push.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Operation {

@@ -19,7 +19,7 @@ use fieldgrid_core::catalogue::{Catalogue, CategoryGroup};
 use fieldgrid_core::datagen::{self, Rng};
 use fieldgrid_core::model::EventKind;
 use fieldgrid_core::rules;
-use fieldgrid_protocol::{GridInfo, Role};
+use fieldgrid_protocol::{Entity, GridInfo, Role};
 use serde_json::{Map, Value, json};
 
 use crate::admin::Admin;
@@ -133,8 +133,8 @@ fn residents(rng: &mut Rng, grid: &str, n: usize, now: i64, catalogue: &Catalogu
                 "id_number": r.id_number, "birth_date": null, "phone": r.phone, "residence": r.residence.as_str(),
                 "care_tags": r.care_tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(), "notes": "",
             }));
-            let fields =
-                rules::check("resident", &sent, now, catalogue).map_err(|e| format!("a generated resident: {e}"))?;
+            let fields = rules::check(Entity::Resident, &sent, now, catalogue)
+                .map_err(|e| format!("a generated resident: {e}"))?;
             Ok(record(fieldgrid_core::new_id(), "resident", grid, fields))
         })
         .collect()
@@ -166,8 +166,8 @@ fn incident(
         "address": "", "location": location, "occurred_at_ms": reported_at - rng.below(3_600_000) as i64,
         "involved_residents": [],
     }));
-    let mut fields =
-        rules::check("incident", &sent, reported_at, catalogue).map_err(|e| format!("a generated incident: {e}"))?;
+    let mut fields = rules::check(Entity::Incident, &sent, reported_at, catalogue)
+        .map_err(|e| format!("a generated incident: {e}"))?;
     fields.insert("status".into(), json!("draft"));
     fields.insert("reported_at_ms".into(), json!(reported_at));
     fields.insert("reporter".into(), json!(worker));

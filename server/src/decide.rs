@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use fieldgrid_core::catalogue::Catalogue;
 use fieldgrid_core::model::{EventKind, IncidentStatus};
 use fieldgrid_core::rules;
-use fieldgrid_protocol::{ConflictRecord, OpKind, Operation, Outcome, codes};
+use fieldgrid_protocol::{ConflictRecord, Entity, OpKind, Operation, Outcome, codes};
 use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
@@ -99,16 +99,22 @@ fn field_name(name: &str) -> &str {
     }
 }
 
-/// Entities whose records devices may change after creating them.
-const MUTABLE: [&str; 3] = ["place", "household", "resident"];
+/// Whether devices may change records of this kind after creating them
+/// (incidents change through their timeline events, which never change).
+fn devices_change(entity: Entity) -> bool {
+    match entity {
+        Entity::Place | Entity::Household | Entity::Resident => true,
+        Entity::Incident | Entity::IncidentEvent | Entity::ServiceLog | Entity::Photo => false,
+    }
+}
 
 /// What a device may send, decided before anything is read: a known entity,
 /// a well-formed record id, only fields the entity lets a device write, and
 /// a bounded size.
 pub fn admissible(op: &Operation) -> Option<Outcome> {
-    if !rules::ENTITIES.contains(&op.entity.as_str()) {
-        return Some(reject(codes::UNSUPPORTED, Some("entity"), "unknown entity"));
-    }
+    let Some(entity) = Entity::parse(&op.entity) else {
+        return Some(unknown_entity());
+    };
     if !rules::is_record_id(&op.entity_id) {
         return Some(reject(
             "bad_format",
@@ -116,7 +122,7 @@ pub fn admissible(op: &Operation) -> Option<Outcome> {
             "a record id is a UUID in lower-case hyphenated form",
         ));
     }
-    if let Some(field) = rules::refused_field(&op.entity, &op.patch) {
+    if let Some(field) = rules::refused_field(entity, &op.patch) {
         let field = field_name(field);
         return Some(reject(
             codes::NOT_ALLOWED,
@@ -137,15 +143,19 @@ pub fn admissible(op: &Operation) -> Option<Outcome> {
 
 /// How a record refers to others: (field, entity referred to, same grid
 /// required). Events and photos take their grid from what they refer to.
-fn reference_fields(entity: &str) -> &'static [(&'static str, &'static str, bool)] {
+fn reference_fields(entity: Entity) -> &'static [(&'static str, Entity, bool)] {
     match entity {
-        "place" => &[("parent_id", "place", true)],
-        "household" => &[("unit_id", "place", true)],
-        "resident" => &[("household_id", "household", true)],
-        "incident" => &[("involved_residents", "resident", false)],
-        "service_log" => &[("resident_ids", "resident", false)],
-        _ => &[],
+        Entity::Place => &[("parent_id", Entity::Place, true)],
+        Entity::Household => &[("unit_id", Entity::Place, true)],
+        Entity::Resident => &[("household_id", Entity::Household, true)],
+        Entity::Incident => &[("involved_residents", Entity::Resident, false)],
+        Entity::ServiceLog => &[("resident_ids", Entity::Resident, false)],
+        Entity::IncidentEvent | Entity::Photo => &[],
     }
+}
+
+fn unknown_entity() -> Outcome {
+    reject(codes::UNSUPPORTED, Some("entity"), "unknown entity")
 }
 
 fn ids_in(fields: &Map<String, Value>, field: &str) -> Vec<String> {
@@ -161,24 +171,27 @@ fn ids_in(fields: &Map<String, Value>, field: &str) -> Vec<String> {
 /// for a photo owned by a timeline event, that event's incident (named by
 /// the second call, with the event loaded).
 pub fn references(op: &Operation, existing: Option<&Record>, loaded: &HashMap<String, Record>) -> Vec<String> {
+    let Some(entity) = Entity::parse(&op.entity) else {
+        return Vec::new();
+    };
     let mut fields = existing.map(|e| e.fields.clone()).unwrap_or_default();
     fields.extend(op.patch.clone());
-    let mut ids: Vec<String> = reference_fields(&op.entity)
+    let mut ids: Vec<String> = reference_fields(entity)
         .iter()
         .flat_map(|(field, _, _)| ids_in(&fields, field))
         .collect();
-    match op.entity.as_str() {
-        "incident_event" => ids.extend(ids_in(&fields, "incident_id")),
-        "photo" => {
+    match entity {
+        Entity::IncidentEvent => ids.extend(ids_in(&fields, "incident_id")),
+        Entity::Photo => {
             let owner = fields.get("owner");
             if let Some(id) = owner.and_then(|o| o.get("id")).and_then(Value::as_str) {
                 ids.push(id.to_owned());
-                if let Some(event) = loaded.get(id).filter(|r| r.entity == "incident_event") {
+                if let Some(event) = loaded.get(id).filter(|r| r.entity == Entity::IncidentEvent.as_str()) {
                     ids.extend(event.str("incident_id").map(str::to_owned));
                 }
             }
         }
-        _ => {}
+        Entity::Place | Entity::Household | Entity::Resident | Entity::Incident | Entity::ServiceLog => {}
     }
     ids.retain(|id| rules::is_record_id(id));
     ids.sort();
@@ -197,6 +210,9 @@ pub fn decide(
     if let Some(refused) = admissible(op) {
         return Decision::refused(refused);
     }
+    let Some(entity) = Entity::parse(&op.entity) else {
+        return Decision::refused(unknown_entity());
+    };
     if let Some(e) = existing
         && e.entity != op.entity
     {
@@ -219,11 +235,11 @@ pub fn decide(
             if existing.is_some() {
                 return Decision::refused(reject(codes::NOT_ALLOWED, Some("id"), "a record with this id exists"));
             }
-            let mut fields = match rules::check(&op.entity, &op.patch, ctx.now, ctx.catalogue) {
+            let mut fields = match rules::check(entity, &op.patch, ctx.now, ctx.catalogue) {
                 Ok(f) => f,
                 Err(e) => return Decision::refused(invalid(e)),
             };
-            let grid = match grid_of_new(&op.entity, &fields, loaded) {
+            let grid = match grid_of_new(entity, &fields, loaded) {
                 Ok(g) => g,
                 Err(outcome) => return Decision::refused(outcome),
             };
@@ -234,18 +250,18 @@ pub fn decide(
                     "the grid is not assigned to this account",
                 ));
             }
-            if let Err(outcome) = check_references(ctx.caller, &op.entity, &fields, &grid, loaded) {
+            if let Err(outcome) = check_references(ctx.caller, entity, &fields, &grid, loaded) {
                 return Decision::refused(outcome);
             }
             let mut writes = Vec::new();
             // The server's own fields.
-            match op.entity.as_str() {
-                "incident" => {
+            match entity {
+                Entity::Incident => {
                     fields.insert("status".into(), json!(IncidentStatus::Draft.as_str()));
                     fields.insert("reported_at_ms".into(), json!(ctx.now));
                     fields.insert("reporter".into(), json!(ctx.caller.account_id));
                 }
-                "incident_event" => {
+                Entity::IncidentEvent => {
                     fields.insert("at_ms".into(), json!(ctx.now));
                     fields.insert("server_at_ms".into(), json!(ctx.now));
                     fields.insert("actor".into(), json!(ctx.caller.account_id));
@@ -262,8 +278,8 @@ pub fn decide(
                     }
                     writes.push(Write::Record(incident));
                 }
-                "photo" => writes.push(Write::PhotoRef(photo_ref(&op.entity_id, &fields, &grid, loaded))),
-                _ => {}
+                Entity::Photo => writes.push(Write::PhotoRef(photo_ref(&op.entity_id, &fields, &grid, loaded))),
+                Entity::Place | Entity::Household | Entity::Resident | Entity::ServiceLog => {}
             }
             let field_versions: Map<String, Value> = fields.keys().map(|k| (k.clone(), stamp(1))).collect();
             writes.push(Write::Record(Record {
@@ -302,7 +318,7 @@ pub fn decide(
             if rec.deleted {
                 return Decision::refused(reject(codes::NOT_ALLOWED, Some("id"), "the record has been deleted"));
             }
-            if !MUTABLE.contains(&op.entity.as_str()) {
+            if !devices_change(entity) {
                 return Decision::refused(reject(
                     codes::NOT_ALLOWED,
                     Some("entity"),
@@ -331,13 +347,13 @@ pub fn decide(
                     "records do not move between grids",
                 ));
             }
-            let mut merged = rules::device_fields(&op.entity, &rec.fields);
+            let mut merged = rules::device_fields(entity, &rec.fields);
             merged.extend(op.patch.clone());
-            let checked = match rules::check(&op.entity, &merged, ctx.now, ctx.catalogue) {
+            let checked = match rules::check(entity, &merged, ctx.now, ctx.catalogue) {
                 Ok(f) => f,
                 Err(e) => return Decision::refused(invalid(e)),
             };
-            if let Err(outcome) = check_references(ctx.caller, &op.entity, &checked, &rec.grid_id, loaded) {
+            if let Err(outcome) = check_references(ctx.caller, entity, &checked, &rec.grid_id, loaded) {
                 return Decision::refused(outcome);
             }
             let base = op.base_version.unwrap_or(0);
@@ -379,14 +395,18 @@ pub fn decide(
 /// The grid a new record belongs to: its own `grid_id`, or for a timeline
 /// event or a photo, that of the record it belongs to (which must be of
 /// the entity it names, and live).
-fn grid_of_new(entity: &str, fields: &Map<String, Value>, loaded: &HashMap<String, Record>) -> Result<String, Outcome> {
+fn grid_of_new(
+    entity: Entity,
+    fields: &Map<String, Value>,
+    loaded: &HashMap<String, Record>,
+) -> Result<String, Outcome> {
     let (field, parent_entity, parent) = match entity {
-        "incident_event" => (
+        Entity::IncidentEvent => (
             "incident_id",
-            "incident",
+            Entity::Incident.as_str(),
             fields.get("incident_id").and_then(Value::as_str),
         ),
-        "photo" => {
+        Entity::Photo => {
             let owner = fields.get("owner");
             (
                 "owner",
@@ -397,7 +417,7 @@ fn grid_of_new(entity: &str, fields: &Map<String, Value>, loaded: &HashMap<Strin
                 owner.and_then(|o| o.get("id")).and_then(Value::as_str),
             )
         }
-        _ => {
+        Entity::Place | Entity::Household | Entity::Resident | Entity::Incident | Entity::ServiceLog => {
             return match fields.get("grid_id").and_then(Value::as_str) {
                 Some(g) => Ok(g.to_owned()),
                 None => Err(reject("required", Some("grid_id"), "grid_id is required")),
@@ -427,7 +447,7 @@ fn grid_of_new(entity: &str, fields: &Map<String, Value>, loaded: &HashMap<Strin
 /// the caller may write) name records of the right entity the server has.
 fn check_references(
     caller: &Caller,
-    entity: &str,
+    entity: Entity,
     fields: &Map<String, Value>,
     grid: &str,
     loaded: &HashMap<String, Record>,
@@ -436,7 +456,7 @@ fn check_references(
         for id in ids_in(fields, field) {
             let refused = match loaded.get(&id) {
                 None => Some(("unknown_reference", "refers to a record the server does not have")),
-                Some(r) if r.entity != *target => Some(("wrong_kind", "refers to a record of the wrong kind")),
+                Some(r) if r.entity != target.as_str() => Some(("wrong_kind", "refers to a record of the wrong kind")),
                 Some(r) if *same_grid && r.grid_id != grid => {
                     Some(("other_grid", "refers to a record of another grid"))
                 }
@@ -610,7 +630,7 @@ pub fn centre_event(
     }
     let event = Record {
         id: uuid::Uuid::now_v7().to_string(),
-        entity: "incident_event".into(),
+        entity: Entity::IncidentEvent.as_str().into(),
         grid_id: incident.grid_id.clone(),
         version: 1,
         deleted: false,
@@ -630,7 +650,7 @@ pub fn centre_event(
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        let checked = rules::check("photo", &sent, now, &fieldgrid_core::Catalogue::builtin())
+        let checked = rules::check(Entity::Photo, &sent, now, &fieldgrid_core::Catalogue::builtin())
             .map_err(|e| ApiError::bad_request(format!("photos[{i}].{} {}", e.field, e.code)))?;
         let id = uuid::Uuid::now_v7().to_string();
         photos.push(Write::PhotoRef(PhotoRef {
@@ -642,7 +662,7 @@ pub fn centre_event(
         }));
         photos.push(Write::Record(Record {
             id,
-            entity: "photo".into(),
+            entity: Entity::Photo.as_str().into(),
             grid_id: incident.grid_id.clone(),
             version: 1,
             deleted: false,

@@ -6,6 +6,7 @@ use rusqlite::{Connection, Row, Transaction, params};
 use super::photos::{NewPhoto, insert_photos, photos_of, queue_photo};
 use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, require_grid};
 use crate::catalogue::Catalogue;
+use crate::entity::Entity;
 use crate::error::{Code, Error, Result};
 use crate::model::{EventKind, Incident, IncidentEvent, IncidentStatus, PhotoOwner, SyncStatus};
 use crate::outbox::{self, Change};
@@ -238,7 +239,7 @@ fn submit(tx: &Transaction<'_>, catalogue: &Catalogue, id: &str, now: i64) -> Re
            updated_at = ?4 WHERE id = ?1",
     )?
     .execute(params![id, incident.title, incident.reporter, now])?;
-    outbox::enqueue(tx, "incident", id, Change::Create, now)?;
+    outbox::enqueue(tx, Entity::Incident, id, Change::Create, now)?;
     for photo in &incident.photos {
         queue_photo(tx, photo, now)?;
     }
@@ -305,7 +306,7 @@ fn insert_event(
         "INSERT INTO incident_events (id, incident_id, kind, actor, note, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![event.id, incident_id, kind.as_str(), event.actor, note, now])?;
-    outbox::enqueue(tx, "incident_event", &event.id, Change::Create, now)?;
+    outbox::enqueue(tx, Entity::IncidentEvent, &event.id, Change::Create, now)?;
     Ok(event.id)
 }
 

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::entity::Entity;
 use crate::error::{Code, Error, Result};
 use crate::model::{CareTag, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::Location;
@@ -28,7 +29,6 @@ pub(crate) mod load {
     pub(crate) use super::incidents::{load_event as incident_event, load_incident as incident};
     pub(crate) use super::photos::load_photo as photo;
     pub(crate) use super::places::{load_household as household, load_place as place};
-    pub(crate) use super::residents::load_resident as resident;
     pub(crate) use super::service_logs::load_service_log as service_log;
 }
 pub use residents::ImportReport;
@@ -263,14 +263,15 @@ pub(crate) fn check_resident_refs(conn: &Connection, field: &str, ids: &[String]
 
 /// Loads the `(server_version, deleted_at)` of a record for an edit, with the
 /// right errors for a missing or deleted one.
-pub(crate) fn editable(conn: &Connection, table: &str, entity: &'static str, id: &str) -> Result<Option<i64>> {
+pub(crate) fn editable(conn: &Connection, entity: Entity, id: &str) -> Result<Option<i64>> {
+    let table = crate::entity::table(entity);
     let row: Option<(Option<i64>, Option<i64>)> = conn
         .prepare_cached(&format!("SELECT server_version, deleted_at FROM {table} WHERE id = ?1"))?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
         None => Err(Error::NotFound {
-            entity,
+            entity: entity.as_str(),
             id: id.to_owned(),
         }),
         Some((_, Some(_))) => Err(Error::invalid("id", Code::Deleted)),

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, Transaction, params};
 use sha2::{Digest, Sha256};
 
+use crate::entity::Entity;
 use crate::error::{Code, Error, Result};
 use crate::model::{Photo, PhotoOwner};
 use crate::outbox::{self, Change};
@@ -190,7 +191,7 @@ pub(crate) fn insert_photos(
 
 /// Queues the create operation of a photo's metadata.
 pub(crate) fn queue_photo(tx: &Transaction<'_>, photo: &Photo, now: i64) -> Result<()> {
-    outbox::enqueue(tx, "photo", &photo.id, Change::Create, now)?;
+    outbox::enqueue(tx, Entity::Photo, &photo.id, Change::Create, now)?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use super::{
     HouseholdChange, ImportReport, NewHousehold, NewPlace, PlaceChange, changed_fields, editable, fields_of,
     record_meta, require_grid,
 };
+use crate::entity::Entity;
 use crate::error::{Code, Error, Result};
 use crate::model::{Household, Place, PlaceKind};
 use crate::outbox::{self, Change};
@@ -45,7 +46,7 @@ impl Store {
                     now
                 ],
             )?;
-            outbox::enqueue(tx, "place", &place.id, Change::Create, now)?;
+            outbox::enqueue(tx, Entity::Place, &place.id, Change::Create, now)?;
             load_place(tx, &place.id)
         })
     }
@@ -54,7 +55,7 @@ impl Store {
     pub fn update_place(&self, id: &str, changes: &[PlaceChange]) -> Result<Place> {
         let now = self.now_ms();
         self.write(|tx| {
-            let base = editable(tx, "places", "place", id)?;
+            let base = editable(tx, Entity::Place, id)?;
             let old = load_place(tx, id)?;
             let mut new = old.clone();
             for change in changes {
@@ -70,7 +71,7 @@ impl Store {
                 "UPDATE places SET name = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id, new.name, now],
             )?;
-            outbox::enqueue(tx, "place", id, Change::Update { patch: &patch, base }, now)?;
+            outbox::enqueue(tx, Entity::Place, id, Change::Update { patch: &patch, base }, now)?;
             load_place(tx, id)
         })
     }
@@ -79,7 +80,7 @@ impl Store {
     pub fn delete_place(&self, id: &str) -> Result<()> {
         let now = self.now_ms();
         self.write(|tx| {
-            let base = editable(tx, "places", "place", id)?;
+            let base = editable(tx, Entity::Place, id)?;
             let children: i64 = tx.query_row(
                 "SELECT (SELECT count(*) FROM places WHERE parent_id = ?1 AND deleted_at IS NULL)
                       + (SELECT count(*) FROM households WHERE unit_id = ?1 AND deleted_at IS NULL)",
@@ -93,7 +94,7 @@ impl Store {
                 "UPDATE places SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, now],
             )?;
-            outbox::enqueue(tx, "place", id, Change::Delete { base }, now)?;
+            outbox::enqueue(tx, Entity::Place, id, Change::Delete { base }, now)?;
             Ok(())
         })
     }
@@ -140,7 +141,7 @@ impl Store {
     pub fn update_household(&self, id: &str, changes: &[HouseholdChange]) -> Result<Household> {
         let now = self.now_ms();
         self.write(|tx| {
-            let base = editable(tx, "households", "household", id)?;
+            let base = editable(tx, Entity::Household, id)?;
             let old = load_household(tx, id)?;
             let mut new = old.clone();
             for change in changes {
@@ -162,7 +163,7 @@ impl Store {
                 "UPDATE households SET room = ?2, address = ?3, notes = ?4, updated_at = ?5 WHERE id = ?1",
                 params![id, new.room, new.address.as_str(), new.notes.as_str(), now],
             )?;
-            outbox::enqueue(tx, "household", id, Change::Update { patch: &patch, base }, now)?;
+            outbox::enqueue(tx, Entity::Household, id, Change::Update { patch: &patch, base }, now)?;
             load_household(tx, id)
         })
     }
@@ -171,7 +172,7 @@ impl Store {
     pub fn delete_household(&self, id: &str) -> Result<()> {
         let now = self.now_ms();
         self.write(|tx| {
-            let base = editable(tx, "households", "household", id)?;
+            let base = editable(tx, Entity::Household, id)?;
             let residents: i64 = tx.query_row(
                 "SELECT count(*) FROM residents WHERE household_id = ?1 AND deleted_at IS NULL",
                 [id],
@@ -184,7 +185,7 @@ impl Store {
                 "UPDATE households SET deleted_at = ?2, updated_at = ?2 WHERE id = ?1",
                 params![id, now],
             )?;
-            outbox::enqueue(tx, "household", id, Change::Delete { base }, now)?;
+            outbox::enqueue(tx, Entity::Household, id, Change::Delete { base }, now)?;
             Ok(())
         })
     }
@@ -253,7 +254,7 @@ fn insert_household(tx: &Transaction<'_>, input: &NewHousehold, now: i64) -> Res
         household.notes.as_str(),
         now
     ])?;
-    outbox::enqueue(tx, "household", &household.id, Change::Create, now)?;
+    outbox::enqueue(tx, Entity::Household, &household.id, Change::Create, now)?;
     Ok(household.id)
 }
 

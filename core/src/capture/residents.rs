@@ -4,6 +4,7 @@ use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{NewResident, ResidentChange, changed_fields, editable, fields_of, record_meta, require_grid};
+use crate::entity::Entity;
 use crate::error::{Code, Error, Result, ValidationError};
 use crate::model::{CareTag, ResidenceStatus, Resident, Sex};
 use crate::outbox::{self, Change};
@@ -91,7 +92,7 @@ impl Store {
         let today = self.today();
         let now = self.now_ms();
         self.write(|tx| {
-            let base = editable(tx, "residents", "resident", id)?;
+            let base = editable(tx, Entity::Resident, id)?;
             let (rid, old_building, old) = load_resident_row(tx, id)?;
             let mut input = NewResident {
                 grid_id: old.grid_id.clone(),
@@ -155,7 +156,7 @@ impl Store {
             ])?;
             search::unindex_resident(tx, rid, &old, old_building.as_deref())?;
             search::index_resident(tx, rid, &new, building.as_deref())?;
-            outbox::enqueue(tx, "resident", id, Change::Update { patch: &patch, base }, now)?;
+            outbox::enqueue(tx, Entity::Resident, id, Change::Update { patch: &patch, base }, now)?;
             load_resident(tx, id)
         })
     }
@@ -164,14 +165,14 @@ impl Store {
     pub fn delete_resident(&self, id: &str) -> Result<()> {
         let now = self.now_ms();
         self.write(|tx| {
-            let base = editable(tx, "residents", "resident", id)?;
+            let base = editable(tx, Entity::Resident, id)?;
             let (rid, building, old) = load_resident_row(tx, id)?;
             tx.execute(
                 "UPDATE residents SET deleted_at = ?2, updated_at = ?2 WHERE rid = ?1",
                 params![rid, now],
             )?;
             search::unindex_resident(tx, rid, &old, building.as_deref())?;
-            outbox::enqueue(tx, "resident", id, Change::Delete { base }, now)?;
+            outbox::enqueue(tx, Entity::Resident, id, Change::Delete { base }, now)?;
             Ok(())
         })
     }
@@ -191,7 +192,7 @@ fn insert_resident(tx: &Transaction<'_>, input: &NewResident, today: NaiveDate, 
         .execute(resident_row(&resident, building.as_deref(), now, None)?)?;
     let rid = tx.last_insert_rowid();
     search::index_resident(tx, rid, &resident, building.as_deref())?;
-    outbox::enqueue(tx, "resident", &id, Change::Create, now)?;
+    outbox::enqueue(tx, Entity::Resident, &id, Change::Create, now)?;
     Ok(id)
 }
 

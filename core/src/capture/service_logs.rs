@@ -4,6 +4,7 @@ use rusqlite::{Connection, params};
 
 use super::photos::{insert_photos, photos_of};
 use super::{NewServiceLog, check_resident_refs, record_meta, require_grid};
+use crate::entity::Entity;
 use crate::error::{Error, Result};
 use crate::model::{PhotoOwner, ServiceKind, ServiceLog};
 use crate::outbox::{self, Change};
@@ -47,7 +48,7 @@ impl Store {
                     now
                 ],
             )?;
-            outbox::enqueue(tx, "service_log", &log.id, Change::Create, now)?;
+            outbox::enqueue(tx, Entity::ServiceLog, &log.id, Change::Create, now)?;
             insert_photos(tx, &PhotoOwner::ServiceLog(log.id.clone()), staged, true, now)?;
             load_service_log(tx, &log.id)
         })

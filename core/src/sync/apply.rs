@@ -1,37 +1,26 @@
 //! Writing what the server says into the local store: receipts of pushed
 //! operations, and pulled changes (with local pending edits kept on top).
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 
 use crate::capture::residents::{INSERT_RESIDENT, resident_row};
-use crate::capture::{fields_of, load};
+use crate::entity::{self, Entity};
 use crate::error::{Error, Result};
 use crate::model::{Household, Incident, IncidentEvent, IncidentStatus, Photo, Place, Resident, ServiceLog};
 use crate::search;
-use fieldgrid_protocol::Change;
-
-/// The local table of an entity.
-pub(crate) fn table_of(entity: &str) -> Option<&'static str> {
-    Some(match entity {
-        "place" => "places",
-        "household" => "households",
-        "resident" => "residents",
-        "incident" => "incidents",
-        "incident_event" => "incident_events",
-        "service_log" => "service_logs",
-        _ => return None,
-    })
-}
+use fieldgrid_protocol::{Change, pulled};
 
 /// Records that the server has the record at `version` (never moving back).
-pub(crate) fn set_server_version(tx: &Transaction<'_>, entity: &str, id: &str, version: i64) -> Result<()> {
-    if let Some(table) = table_of(entity) {
-        tx.prepare_cached(&format!(
-            "UPDATE {table} SET server_version = ?2 WHERE id = ?1 AND (server_version IS NULL OR server_version < ?2)"
-        ))?
-        .execute(params![id, version])?;
+pub(crate) fn set_server_version(tx: &Transaction<'_>, entity: Entity, id: &str, version: i64) -> Result<()> {
+    if !entity::has_versions(entity) {
+        return Ok(());
     }
+    let table = entity::table(entity);
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET server_version = ?2 WHERE id = ?1 AND (server_version IS NULL OR server_version < ?2)"
+    ))?
+    .execute(params![id, version])?;
     Ok(())
 }
 
@@ -58,9 +47,9 @@ fn pending_fields(tx: &Transaction<'_>, id: &str) -> Result<Option<Vec<String>>>
 }
 
 /// Applies one pulled change. Returns whether it was applied (false for
-/// entities this version does not keep).
+/// kinds this version does not know: a newer server's).
 pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<bool> {
-    if c.entity == "conflict" {
+    if c.entity == pulled::CONFLICT {
         let get = |k: &str| c.fields.get(k).cloned().unwrap_or(Value::Null);
         tx.prepare_cached(
             "INSERT INTO conflicts (id, entity, entity_id, grid_id, field, winning_value, losing_value, at)
@@ -78,10 +67,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
         ])?;
         return Ok(true);
     }
-    if c.entity == "photo" {
-        return apply_photo(tx, c, now);
-    }
-    if c.entity == "catalogue" {
+    if c.entity == pulled::CATALOGUE {
         // Installed if newer; the store reloads it after the pull.
         let Ok(catalogue) = serde_json::from_value::<crate::Catalogue>(Value::Object(c.fields.clone())) else {
             return Ok(false);
@@ -93,9 +79,13 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
         .execute(params![catalogue.version, serde_json::to_string(&catalogue)?])?;
         return Ok(true);
     }
-    let Some(table) = table_of(&c.entity) else {
+    let Some(kind) = Entity::parse(&c.entity) else {
         return Ok(false);
     };
+    if !entity::has_versions(kind) {
+        return apply_photo(tx, c, now); // a photo never changes
+    }
+    let table = entity::table(kind);
     let exists: Option<Option<i64>> = tx
         .prepare_cached(&format!("SELECT server_version FROM {table} WHERE id = ?1"))?
         .query_row([&c.entity_id], |r| r.get(0))
@@ -108,7 +98,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
             "UPDATE {table} SET deleted_at = coalesce(deleted_at, ?2), server_version = ?3 WHERE id = ?1"
         ))?
         .execute(params![c.entity_id, now, c.version])?;
-        if c.entity == "resident" && exists.is_some() {
+        if kind == Entity::Resident && exists.is_some() {
             let (rid, building, old) = load_resident_raw(tx, &c.entity_id)?;
             search::unindex_resident(tx, rid, &old, building.as_deref())?;
         }
@@ -124,7 +114,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
                 return Ok(true);
             }
             Some(keep) if !keep.is_empty() => {
-                let local = local_fields(tx, &c.entity, &c.entity_id)?;
+                let local = entity::current_fields(tx, kind, &c.entity_id)?;
                 for k in keep {
                     if let Some(v) = local.get(&k) {
                         fields.insert(k, v.clone());
@@ -136,26 +126,27 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
     }
     let value = Value::Object(fields);
     let bad = |_| Error::Internal(format!("the server sent a {} this version cannot read", c.entity));
-    match c.entity.as_str() {
-        "place" => upsert_place(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
-        "household" => upsert_household(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
-        "resident" => upsert_resident(
+    match kind {
+        Entity::Place => upsert_place(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        Entity::Household => upsert_household(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        Entity::Resident => upsert_resident(
             tx,
             &serde_json::from_value(value).map_err(bad)?,
             exists.is_some(),
             c.version,
             now,
         )?,
-        "incident" => upsert_incident(
+        Entity::Incident => upsert_incident(
             tx,
             &c.fields,
             &serde_json::from_value(value).map_err(bad)?,
             c.version,
             now,
         )?,
-        "incident_event" => upsert_event(tx, &c.fields, &serde_json::from_value(value).map_err(bad)?, c.version)?,
-        "service_log" => upsert_service_log(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
-        _ => return Ok(false),
+        Entity::IncidentEvent => upsert_event(tx, &c.fields, &serde_json::from_value(value).map_err(bad)?, c.version)?,
+        Entity::ServiceLog => upsert_service_log(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        // Photos have no versions (they never change): applied above.
+        Entity::Photo => return apply_photo(tx, c, now),
     }
     Ok(true)
 }
@@ -166,15 +157,6 @@ fn set_version(tx: &Transaction<'_>, table: &str, id: &str, version: i64) -> Res
     ))?
     .execute(params![id, version])?;
     Ok(())
-}
-
-fn local_fields(conn: &Connection, entity: &str, id: &str) -> Result<Map<String, Value>> {
-    match entity {
-        "place" => fields_of(&load::place(conn, id)?),
-        "household" => fields_of(&load::household(conn, id)?),
-        "resident" => fields_of(&load::resident(conn, id)?),
-        _ => Ok(Map::new()),
-    }
 }
 
 fn upsert_place(tx: &Transaction<'_>, p: &Place, version: i64, now: i64) -> Result<()> {

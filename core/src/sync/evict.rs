@@ -1,6 +1,7 @@
 //! Grids taken away from the worker: their data leaves the phone once none
 //! of their operations waits to be sent.
 
+use crate::entity::{self, Entity};
 use crate::error::Result;
 use crate::store::Store;
 
@@ -16,11 +17,16 @@ impl Store {
         let mut evicted = Vec::new();
         for grid in revoked {
             let done = self.write(|tx| {
+                let in_grid: Vec<String> = Entity::ALL
+                    .into_iter()
+                    .filter(|&e| entity::has_grid(e))
+                    .map(|e| format!("SELECT id FROM {} WHERE grid_id = ?1", entity::table(e)))
+                    .collect();
                 let waiting: i64 = tx.query_row(
-                    "SELECT count(*) FROM outbox o WHERE o.state <> 'rejected' AND o.entity_id IN (
-                        SELECT id FROM places WHERE grid_id = ?1 UNION ALL SELECT id FROM households WHERE grid_id = ?1
-                        UNION ALL SELECT id FROM residents WHERE grid_id = ?1 UNION ALL SELECT id FROM incidents WHERE grid_id = ?1
-                        UNION ALL SELECT id FROM service_logs WHERE grid_id = ?1)",
+                    &format!(
+                        "SELECT count(*) FROM outbox o WHERE o.state <> 'rejected' AND o.entity_id IN ({})",
+                        in_grid.join(" UNION ALL ")
+                    ),
                     [&grid],
                     |r| r.get(0),
                 )?;
@@ -28,8 +34,8 @@ impl Store {
                     return Ok(false);
                 }
                 tx.execute_batch("CREATE TEMP TABLE IF NOT EXISTS gone (id TEXT PRIMARY KEY); DELETE FROM gone;")?;
-                for table in ["places", "households", "residents", "incidents", "service_logs"] {
-                    tx.execute(&format!("INSERT OR IGNORE INTO gone SELECT id FROM {table} WHERE grid_id = ?1"), [&grid])?;
+                for select in &in_grid {
+                    tx.execute(&format!("INSERT OR IGNORE INTO gone {select}"), [&grid])?;
                 }
                 tx.execute("INSERT OR IGNORE INTO gone SELECT id FROM incident_events WHERE incident_id IN (SELECT id FROM gone)", [])?;
                 tx.execute_batch(

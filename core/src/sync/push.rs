@@ -1,13 +1,15 @@
 //! Step 1 of a sync: the outbox goes to the server in bounded batches, and
 //! each batch's receipts are applied in one transaction.
 
-use fieldgrid_protocol::{Operation, Outcome, PushRequest, limits};
+use fieldgrid_protocol::{OpKind, Operation, Outcome, PushRequest, limits};
 use rusqlite::params;
 
 use super::retry::Retry;
 use super::{Phase, Progress, ProgressSink, SyncOptions, SyncReport, Transport, WipeRequest, apply};
+use crate::entity::{self, Entity};
 use crate::error::{Error, Result};
 use crate::outbox::Rejection;
+use crate::rules;
 use crate::store::Store;
 
 impl Store {
@@ -86,6 +88,18 @@ impl Store {
         Ok(())
     }
 
+    /// What the push step sends for `op`: a create's record as it stands
+    /// now (it is not on the server yet, so its current state is exactly
+    /// what the server must get), an update's changed fields; in both, only
+    /// the fields a device writes (the local record holds the server's too).
+    pub fn payload(&self, op: &crate::outbox::Operation) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let fields = match op.kind {
+            OpKind::Create => self.read(|c| entity::current_fields(c, op.entity, &op.entity_id))?,
+            OpKind::Update | OpKind::Delete => op.patch.clone(),
+        };
+        Ok(rules::device_fields(op.entity, &fields))
+    }
+
     /// The next operations to send, oldest first, marked as sending.
     /// Operations left "sending" by an interrupted sync are sent again: the
     /// server answers a repeat with its original receipt.
@@ -94,21 +108,19 @@ impl Store {
         let mut batch = Vec::with_capacity(ops.len());
         let mut bytes = 0;
         for op in ops {
-            let size = serde_json::to_vec(&op.patch).map(|v| v.len()).unwrap_or(0) + 200;
+            let patch = self.payload(&op)?;
+            let size = serde_json::to_vec(&patch).map(|v| v.len()).unwrap_or(0) + 200;
             if !batch.is_empty() && bytes + size > options.batch_bytes.min(limits::PUSH_MAX_BYTES) {
                 break;
             }
             bytes += size;
-            let patch = crate::rules::device_fields(&op.entity, &op.patch);
             batch.push((
                 op.seq,
                 Operation {
                     op_id: op.op_id,
-                    entity: op.entity,
+                    entity: op.entity.as_str().to_owned(),
                     entity_id: op.entity_id,
                     kind: op.kind,
-                    // Only what a device writes travels (a create is the
-                    // whole local record, server-owned fields included).
                     patch,
                     base_version: op.base_version,
                     created_at_ms: op.created_at_ms,
@@ -156,8 +168,8 @@ impl Store {
                             fieldgrid_protocol::OpKind::Create => *version == 1,
                             _ => op.base_version == Some(version - 1),
                         };
-                        if exact {
-                            apply::set_server_version(tx, &op.entity, &op.entity_id, *version)?;
+                        if exact && let Some(kind) = Entity::parse(&op.entity) {
+                            apply::set_server_version(tx, kind, &op.entity_id, *version)?;
                         }
                         ok += 1;
                     }

@@ -8,6 +8,7 @@ mod common;
 mod concurrency;
 mod privacy;
 mod robustness;
+mod rules_agree;
 mod search;
 mod storage;
 mod sync_engine;
