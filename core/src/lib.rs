@@ -19,6 +19,7 @@ pub mod datagen;
 mod db;
 pub mod entity;
 pub mod error;
+pub mod migrate;
 pub mod model;
 pub mod outbox;
 pub mod privacy;

@@ -7,9 +7,10 @@
 //! checks that a database at every earlier version ends at exactly the schema
 //! of a fresh one.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+use crate::migrate::{MigrateError, Migrations};
 
 /// The migrations, in order; migration `i` takes the schema from version `i`
 /// to `i + 1`.
@@ -324,27 +325,19 @@ CREATE INDEX places_parent ON places(parent_id);
 CREATE INDEX places_grid ON places(grid_id, kind);
 "#;
 
-/// Brings `conn` from its `user_version` to the end of `migrations`, each step
-/// in its own IMMEDIATE transaction. Refuses a database newer than the list.
+/// Brings `conn` from its `user_version` to the end of `migrations` with the
+/// shared runner ([`crate::migrate`]). References between synced records are
+/// not foreign keys since version 3, so no foreign-key pass is needed.
 pub fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
-    let latest = migrations.len() as i64;
-    loop {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version > latest {
-            return Err(Error::NewerSchema {
-                found: version,
-                supported: latest,
-            });
-        }
-        if version == latest {
-            return Ok(());
-        }
-        let step = usize::try_from(version).map_err(|_| Error::Internal("negative schema version".into()))?;
-        tracing::info!(from = version, to = version + 1, "migrating store schema");
-        tx.execute_batch(migrations[step])?;
-        tx.pragma_update(None, "user_version", version + 1)?;
-        tx.commit()?;
+    let runner = Migrations {
+        steps: migrations,
+        check_foreign_keys: false,
+    };
+    match runner.run(conn) {
+        Ok(_) => Ok(()),
+        Err(MigrateError::Newer { found, supported }) => Err(Error::NewerSchema { found, supported }),
+        Err(MigrateError::Step { source, .. } | MigrateError::Sqlite(source)) => Err(source.into()),
+        Err(e @ MigrateError::BrokenReferences { .. }) => Err(Error::Internal(e.to_string())),
     }
 }
 

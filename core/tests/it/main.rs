@@ -12,3 +12,4 @@ mod rules_agree;
 mod search;
 mod storage;
 mod sync_engine;
+mod upgrade;

@@ -19,15 +19,15 @@ use super::{
     IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
     lock_ms, open_status_sql, push_in, run_ready,
 };
+use fieldgrid_core::migrate::{MigrateError, Migrations};
+
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
 use crate::error::{ApiError, ApiResult};
 use crate::records::{IncidentRow, Record, month_deltas};
 
-/// Schema migrations, append-only; `user_version` counts those applied.
-/// (A library runner such as rusqlite_migration or refinery would be the
-/// first choice; none supports rusqlite 0.43, which the SQLCipher build
-/// needs, so this is the same small loop the core uses.)
+/// Schema migrations, append-only; `user_version` counts those applied. Run
+/// by the core's runner (`fieldgrid_core::migrate`), as the phone's are.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -294,44 +294,15 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 
 fn migrate(conn: &mut Connection) -> Result<(), String> {
     // Rebuilding a table other tables refer to needs foreign keys off
-    // (SQLite's own procedure); they are checked before each step commits.
-    conn.pragma_update(None, "foreign_keys", false)
-        .map_err(|e| e.to_string())?;
-    let migrated = migrate_steps(conn);
-    conn.pragma_update(None, "foreign_keys", true)
-        .map_err(|e| e.to_string())?;
-    migrated
-}
-
-fn migrate_steps(conn: &mut Connection) -> Result<(), String> {
-    loop {
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| e.to_string())?;
-        let v: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| e.to_string())?;
-        if v > MIGRATIONS.len() as i64 {
-            return Err(format!(
-                "the database has schema version {v}; this server knows up to {}: use a newer server",
-                MIGRATIONS.len()
-            ));
-        }
-        let Some(step) = MIGRATIONS.get(v as usize) else {
-            return Ok(());
-        };
-        tracing::info!(from = v, to = v + 1, "migrating the server database");
-        tx.execute_batch(step).map_err(|e| e.to_string())?;
-        let broken: i64 = tx
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
-            .map_err(|e| e.to_string())?;
-        if broken > 0 {
-            return Err(format!("migration {} left {broken} broken references", v + 1));
-        }
-        tx.pragma_update(None, "user_version", v + 1)
-            .map_err(|e| e.to_string())?;
-        tx.commit().map_err(|e| e.to_string())?;
-    }
+    // (SQLite's own procedure); the runner checks them before each step commits.
+    let runner = Migrations {
+        steps: MIGRATIONS,
+        check_foreign_keys: true,
+    };
+    runner.run(conn).map(|_| ()).map_err(|e| match e {
+        MigrateError::Newer { .. } => format!("{e}: use a newer server"),
+        e => e.to_string(),
+    })
 }
 
 /// Where a database call stands, for a request that gives up on it.

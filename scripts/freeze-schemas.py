@@ -1,0 +1,127 @@
+"""Writes frozen snapshots of earlier schema versions, holding data, for the
+upgrade tests: core/tests/fixtures/schema/store-v<N>.sql (the phone's store)
+and tests/fixtures/schema/server-v<N>.sql (the district server's SQLite).
+
+Each snapshot's schema is the migration SQL *as it was in the commit that
+shipped that version* (read with `git show`), not today's list: an edit to a
+shipped step, or a step that loses rows, then fails the upgrade tests. The
+rows are written here, by hand, the way that version's code wrote them.
+
+Run once per new schema version (append its entry below); commit the output.
+    python3 scripts/freeze-schemas.py
+"""
+
+import os
+import re
+import sqlite3
+import subprocess
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+def show(commit: str, path: str) -> str:
+    return subprocess.run(
+        ["git", "show", f"{commit}:{path}"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def core_steps(commit: str) -> list[str]:
+    src = show(commit, "core/src/db/schema.rs")
+    consts = dict(re.findall(r'const (V\d+): &str = r#"(.*?)"#;', src, re.S))
+    order = re.search(r"pub const MIGRATIONS: &\[&str\] = &\[(.*?)\];", src, re.S).group(1)
+    return [consts[name.strip()] for name in order.split(",") if name.strip()]
+
+
+def server_steps(commit: str) -> list[str]:
+    src = show(commit, "server/src/store/sqlite.rs")
+    i = src.index("const MIGRATIONS: &[&str] = &[")
+    j = src.index("\n];", i)
+    return re.findall(r'r#"(.*?)"#', src[i:j], re.S)
+
+
+GRID = "'g-1'"
+# Ids as devices make them (UUIDv7).
+PLACE, BUILDING, UNIT = (
+    "'0190f1d2-8c1a-7b3e-9f00-000000000001'",
+    "'0190f1d2-8c1a-7b3e-9f00-000000000002'",
+    "'0190f1d2-8c1a-7b3e-9f00-000000000003'",
+)
+HOUSEHOLD = "'0190f1d2-8c1a-7b3e-9f00-000000000004'"
+RESIDENT = "'0190f1d2-8c1a-7b3e-9f00-000000000005'"
+INCIDENT = "'0190f1d2-8c1a-7b3e-9f00-000000000006'"
+EVENT = "'0190f1d2-8c1a-7b3e-9f00-000000000007'"
+LOG = "'0190f1d2-8c1a-7b3e-9f00-000000000008'"
+PHOTO = "'0190f1d2-8c1a-7b3e-9f00-000000000009'"
+SHA = "'" + "ab" * 32 + "'"
+T = 1795665600000  # 2026-11-26 12:00 in China
+
+CORE_V1_ROWS = f"""
+INSERT INTO meta (key, value) VALUES ('device_id', '0190f1d2-8c1a-7b3e-9f00-0000000000aa'), ('pull_cursor', '42');
+INSERT INTO grids (id, code, name, community, sub_district) VALUES ({GRID}, '370502001001', '一网格', '科教社区', '东城街道');
+INSERT INTO places (id, grid_id, kind, parent_id, name, created_at, updated_at, server_version)
+  VALUES ({PLACE}, {GRID}, 'compound', NULL, '格林盛景小区', {T}, {T}, 1),
+         ({BUILDING}, {GRID}, 'building', {PLACE}, '3号楼', {T}, {T}, 1),
+         ({UNIT}, {GRID}, 'unit', {BUILDING}, '2单元', {T}, {T}, NULL);
+INSERT INTO households (id, grid_id, unit_id, building_id, room, address, notes, created_at, updated_at)
+  VALUES ({HOUSEHOLD}, {GRID}, {UNIT}, {BUILDING}, '301', '', '', {T}, {T});
+INSERT INTO residents (rid, id, grid_id, household_id, building_id, name, sex, id_number, id_rev, birth_date,
+    phone, phone_rev, residence, care_tags, notes, created_at, updated_at)
+  VALUES (1, {RESIDENT}, {GRID}, {HOUSEHOLD}, {BUILDING}, '王秀英', 'female', '370502194503150222',
+    '222051305491205073', '1945-03-15', '13812345678', '87654321831', 'registered', '["elderly_living_alone"]',
+    '独居', {T}, {T});
+INSERT INTO resident_name_grams (gram, rid) VALUES ('王', 1), ('秀', 1), ('英', 1), ('王秀', 1), ('秀英', 1);
+INSERT INTO resident_tags (tag, building_id, rid) VALUES ('elderly_living_alone', '', 1),
+    ('elderly_living_alone', {BUILDING}, 1);
+INSERT INTO incidents (id, grid_id, category, title, description, location, address, occurred_at, reporter,
+    involved, status, department, deadline_at, submitted_at, created_at, updated_at, server_version)
+  VALUES ({INCIDENT}, {GRID}, 'hornets_nest', '', '三楼窗外马蜂窝',
+    '{{"latitude":37.4563,"longitude":118.5031,"accuracy_m":6.5,"crs":"wgs84"}}', '', {T - 60000}, 'acct-1',
+    '[]', 'dispatched', 'fire', {T + 86400000}, {T}, {T}, {T}, 2);
+INSERT INTO incident_events (id, incident_id, kind, actor, note, department, deadline_at, at, server_at,
+    server_version)
+  VALUES ({EVENT}, {INCIDENT}, 'reported', 'acct-1', '', NULL, NULL, {T}, {T}, 1);
+INSERT INTO service_logs (id, grid_id, kind, residents, notes, occurred_at, created_at, updated_at)
+  VALUES ({LOG}, {GRID}, 'visit', '["{RESIDENT.strip("'")}"]', '送药', {T - 3600000}, {T}, {T});
+INSERT INTO photos (id, owner_kind, owner_id, sha256, size, mime, taken_at, location, created_at)
+  VALUES ({PHOTO}, 'incident', {INCIDENT}, {SHA}, 2052, 'image/jpeg', {T - 60000}, NULL, {T});
+INSERT INTO outbox (seq, op_id, entity, entity_id, kind, patch, base_version, created_at)
+  VALUES (1, '0190f1d2-8c1a-7b3e-9f00-0000000000b1', 'place', {UNIT}, 'create', NULL, NULL, {T}),
+         (2, '0190f1d2-8c1a-7b3e-9f00-0000000000b2', 'household', {HOUSEHOLD}, 'create', NULL, NULL, {T}),
+         (3, '0190f1d2-8c1a-7b3e-9f00-0000000000b3', 'resident', {RESIDENT}, 'create', NULL, NULL, {T}),
+         (4, '0190f1d2-8c1a-7b3e-9f00-0000000000b4', 'service_log', {LOG}, 'create', NULL, NULL, {T}),
+         (5, '0190f1d2-8c1a-7b3e-9f00-0000000000b5', 'photo', {PHOTO}, 'create', NULL, NULL, {T});
+"""
+
+CORE_V2_ROWS = CORE_V1_ROWS + f"""
+INSERT INTO conflicts (id, entity, entity_id, grid_id, field, winning_value, losing_value, at, seen)
+  VALUES ('0190f1d2-8c1a-7b3e-9f00-0000000000c1', 'place', {BUILDING}, {GRID}, 'name', '"3号楼"', '"三号楼"',
+    {T}, 0);
+"""
+
+
+def freeze(steps: list[str], version: int, rows: str, out: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    for step in steps[:version]:
+        conn.executescript(step)
+    conn.executescript(rows)
+    conn.commit()
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(f"-- Frozen by scripts/freeze-schemas.py: schema version {version}, with data.\n")
+        f.write(f"PRAGMA user_version = {version};\n")
+        # Tables come in name order, children before parents.
+        f.write("PRAGMA foreign_keys = OFF;\n")
+        for line in conn.iterdump():
+            f.write(line + "\n")
+    print(f"{os.path.relpath(out, ROOT)}: version {version}")
+
+
+def main() -> None:
+    core = os.path.join(ROOT, "core", "tests", "fixtures", "schema")
+    os.makedirs(core, exist_ok=True)
+    # The last commit at which each version was the newest.
+    freeze(core_steps("27edc83"), 1, CORE_V1_ROWS, os.path.join(core, "store-v1.sql"))
+    freeze(core_steps("b0f4186"), 2, CORE_V2_ROWS, os.path.join(core, "store-v2.sql"))
+
+
+if __name__ == "__main__":
+    main()
