@@ -99,11 +99,79 @@ INSERT INTO conflicts (id, entity, entity_id, grid_id, field, winning_value, los
 """
 
 
-def freeze(steps: list[str], version: int, rows: str, out: str) -> None:
+# The district server's database as its first version held it: two workers'
+# grid, an operator, a department; a grid's records as devices and the
+# centre wrote them (JSON fields); a dispatched incident with its timeline and
+# a photo; a receipt. Later versions' migrations (from the same commit as the
+# snapshot's version) carry these rows forward, as they did in the field.
+# Password of both accounts: "correct horse battery" (Argon2id, cheap cost).
+HASH = "'$argon2id$v=19$m=64,t=1,p=1$oj2VPeEFWdlP4T6MOBA91g$6fBQteP7w8fcCQ8HUIIZLj5pCWHy8Xn2WcuoONBTePk'"
+WORKER, OPERATOR = "'acct-w'", "'acct-o'"
+
+
+def record(rid: str, entity: str, seq: int, fields: str, version: int = 1) -> str:
+    return (
+        f"INSERT INTO records (id, entity, grid_id, version, seq, deleted, fields, field_versions, created_at,"
+        f" updated_at) VALUES ({rid}, '{entity}', 'grid-a', {version}, {seq}, 0, '{fields}', '{{}}', {T}, {T});\n"
+    )
+
+
+def bare(quoted: str) -> str:
+    return quoted.strip("'")
+
+
+SERVER_V1_ROWS = (
+    f"""
+UPDATE meta SET value = '7' WHERE key = 'seq';
+INSERT INTO grids (id, code, name, community, sub_district)
+  VALUES ('grid-a', '370502-grid-a', 'grid-a 网格', '汇泉社区', '黄河路街道');
+INSERT INTO accounts (id, username, password_hash, role, created_at)
+  VALUES ({WORKER}, 'wa1', {HASH}, 'worker', {T}), ({OPERATOR}, 'centre', {HASH}, 'operator', {T});
+INSERT INTO assignments (account_id, grid_id, revoked_at) VALUES ({WORKER}, 'grid-a', NULL);
+INSERT INTO departments (id, name) VALUES ('dept-gas', '燃气公司');
+INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES ({SHA}, 2052, 2052, 1, {T});
+INSERT INTO receipts (op_id, account_id, device_id, receipt, created_at)
+  VALUES ('0190f1d2-8c1a-7b3e-9f00-0000000000b3', {WORKER}, 'phone-1',
+    '{{"op_id":"0190f1d2-8c1a-7b3e-9f00-0000000000b3","duplicate":false,"outcome":"applied","version":1}}', {T});
+"""
+    + record(PLACE, "place", 1, '{"grid_id":"grid-a","kind":"compound","parent_id":null,"name":"格林盛景小区"}')
+    + record(UNIT, "place", 2, f'{{"grid_id":"grid-a","kind":"unit","parent_id":"{bare(PLACE)}","name":"2单元"}}')
+    + record(HOUSEHOLD, "household", 3,
+             f'{{"grid_id":"grid-a","unit_id":"{bare(UNIT)}","room":"301","address":"","notes":""}}')
+    + record(RESIDENT, "resident", 4,
+             f'{{"grid_id":"grid-a","household_id":"{bare(HOUSEHOLD)}","name":"王秀英","sex":"female",'
+             '"id_number":"370502194503150222","birth_date":"1945-03-15","phone":"13812345678",'
+             '"residence":"registered","care_tags":["elderly_living_alone"],"notes":""}')
+    + record(EVENT, "incident_event", 5,
+             f'{{"incident_id":"{bare(INCIDENT)}","kind":"reported","note":"","actor":"acct-w",'
+             f'"department":null,"deadline_at_ms":null,"at_ms":{T},"server_at_ms":{T}}}')
+    + record("'0190f1d2-8c1a-7b3e-9f00-00000000000a'", "incident_event", 6,
+             f'{{"incident_id":"{bare(INCIDENT)}","kind":"dispatched","note":"","actor":"acct-o",'
+             f'"department":"dept-gas","deadline_at_ms":{T + 86400000},"at_ms":{T + 60000},'
+             f'"server_at_ms":{T + 60000}}}')
+    + record(INCIDENT, "incident", 7,
+             '{"grid_id":"grid-a","category":"gas_no_alarm","title":"","description":"燃气报警器未安装",'
+             '"location":{"latitude":37.4563,"longitude":118.5031,"accuracy_m":6.5,"crs":"wgs84"},"address":"",'
+             f'"occurred_at_ms":{T - 60000},"involved_residents":["{bare(RESIDENT)}"],"reporter":"acct-w",'
+             f'"status":"dispatched","department":"dept-gas","deadline_at_ms":{T + 86400000},'
+             f'"reported_at_ms":{T},"finished_at_ms":null}}', version=2)
+    + record(PHOTO, "photo", 8,
+             f'{{"owner":{{"kind":"incident","id":"{bare(INCIDENT)}"}},"sha256":"{bare(SHA)}","size":2052,'
+             f'"mime":"image/jpeg","taken_at_ms":{T - 60000},"location":null}}')
+    + "UPDATE meta SET value = '8' WHERE key = 'seq';\n"
+)
+
+
+def freeze(steps: list[str], version: int, rows: str, out: str, rows_at: int | None = None) -> None:
+    """`steps[:version]` as that version shipped, with `rows` written once
+    the first `rows_at` steps had run (default: all of them)."""
+    rows_at = version if rows_at is None else rows_at
     conn = sqlite3.connect(":memory:")
-    for step in steps[:version]:
+    for step in steps[:rows_at]:
         conn.executescript(step)
     conn.executescript(rows)
+    for step in steps[rows_at:version]:
+        conn.executescript(step)
     conn.commit()
     with open(out, "w", encoding="utf-8") as f:
         f.write(f"-- Frozen by scripts/freeze-schemas.py: schema version {version}, with data.\n")
@@ -121,6 +189,11 @@ def main() -> None:
     # The last commit at which each version was the newest.
     freeze(core_steps("27edc83"), 1, CORE_V1_ROWS, os.path.join(core, "store-v1.sql"))
     freeze(core_steps("b0f4186"), 2, CORE_V2_ROWS, os.path.join(core, "store-v2.sql"))
+    server = os.path.join(ROOT, "tests", "fixtures", "schema")
+    os.makedirs(server, exist_ok=True)
+    for version, commit in [(1, "6db560c"), (2, "6db560c"), (3, "a878d48"), (4, "e276a29"), (5, "4881fcf")]:
+        out = os.path.join(server, f"server-v{version}.sql")
+        freeze(server_steps(commit), version, SERVER_V1_ROWS, out, rows_at=1)
 
 
 if __name__ == "__main__":

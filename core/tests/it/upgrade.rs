@@ -38,8 +38,12 @@ fn schema_of(path: &Path) -> Vec<(String, String, String)> {
 }
 
 fn restore(snapshot: &str, path: &Path) {
-    let sql = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema").join(snapshot))
-        .unwrap();
+    let sql = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/schema")
+            .join(snapshot),
+    )
+    .unwrap();
     let conn = rusqlite::Connection::open(path).unwrap();
     conn.execute_batch(&sql).unwrap();
 }
@@ -57,7 +61,11 @@ fn upgrades(snapshot: &str, version: i64) {
     let clock = Arc::new(TestClock(AtomicI64::new(NOW_MS)));
     let store = open(&old, None, &clock).unwrap();
     drop(open(&fresh, None, &clock).unwrap());
-    assert_eq!(schema_of(&old), schema_of(&fresh), "{snapshot}: upgraded schema = fresh schema");
+    assert_eq!(
+        schema_of(&old),
+        schema_of(&fresh),
+        "{snapshot}: upgraded schema = fresh schema"
+    );
 
     // Every record reads back.
     let r = store.get_resident(RESIDENT).unwrap();
@@ -78,7 +86,10 @@ fn upgrades(snapshot: &str, version: i64) {
     assert_eq!(incident.status, IncidentStatus::Dispatched);
     assert_eq!(incident.photos.len(), 1);
     assert_eq!(store.incident_timeline(INCIDENT).unwrap().len(), 1);
-    assert_eq!(store.get_service_log(LOG).unwrap().resident_ids, vec![RESIDENT.to_owned()]);
+    assert_eq!(
+        store.get_service_log(LOG).unwrap().resident_ids,
+        vec![RESIDENT.to_owned()]
+    );
     // The outbox still sends what it held, as the records now stand.
     let ops = store.pending_operations(100).unwrap();
     assert_eq!(ops.len(), 5);

@@ -20,3 +20,4 @@ mod storage;
 mod sync;
 mod tls;
 mod trust;
+mod upgrade;

@@ -1,0 +1,147 @@
+//! District databases written by earlier server versions upgrade in place:
+//! each frozen snapshot (tests/fixtures/schema/server-v<N>.sql, written by
+//! scripts/freeze-schemas.py from the migrations as that version shipped
+//! them, with a grid's records) is opened by today's server on loopback,
+//! which migrates it to a fresh database's schema; the centre then sees the
+//! incident in its queue and statistics, and a new phone's first sync brings
+//! the grid's records. (SQLite: the engine whose files districts carry from
+//! version to version; PostgreSQL's migrations run in every e2e test.)
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fieldgrid_core::sync::{HttpOptions, HttpTransport};
+use fieldgrid_core::{IncidentStatus, Store, StoreOptions};
+use fieldgrid_server::{Config, RunningServer};
+use fieldgrid_tests::{ManualClock, PASSWORD, T0};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const RESIDENT: &str = "0190f1d2-8c1a-7b3e-9f00-000000000005";
+const INCIDENT: &str = "0190f1d2-8c1a-7b3e-9f00-000000000006";
+
+fn schema_of(path: &Path) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
+        .unwrap();
+    stmt.query_map([], |r| {
+        let sql: String = r.get(2)?;
+        let words: Vec<&str> = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or(""))
+            .flat_map(str::split_whitespace)
+            .collect();
+        Ok((r.get(0)?, r.get(1)?, words.join(" ")))
+    })
+    .unwrap()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+fn server(data: &Path) -> RunningServer {
+    let mut config = Config::new(data);
+    let clock = ManualClock::at(T0 + 3_600_000);
+    config.clock = Arc::new(move || clock.now());
+    config.database_url = None;
+    RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap()
+}
+
+fn sign_in(base: &str, user: &str) -> String {
+    let (status, body) = call_at(
+        base,
+        "",
+        "POST",
+        "/v1/session",
+        Some(json!({"username": user, "password": PASSWORD, "device_id": "tester"})),
+    );
+    assert_eq!(
+        status, 200,
+        "{user} signs in with the password kept across versions: {body}"
+    );
+    body["token"].as_str().unwrap().to_owned()
+}
+
+fn upgrades(version: i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, fresh) = (dir.path().join("old"), dir.path().join("fresh"));
+    std::fs::create_dir_all(&old).unwrap();
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/schema/server-v{version}.sql"));
+    let conn = rusqlite::Connection::open(old.join("server.db")).unwrap();
+    conn.execute_batch(&std::fs::read_to_string(snapshot).unwrap()).unwrap();
+    assert_eq!(
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        version
+    );
+    drop(conn);
+
+    let s = server(&old);
+    drop(server(&fresh));
+    assert_eq!(
+        schema_of(&old.join("server.db")),
+        schema_of(&fresh.join("server.db")),
+        "version {version} upgraded = a fresh database"
+    );
+
+    // The centre: the incident in its queue, its timeline, the statistics.
+    let base = s.url();
+    let centre = sign_in(&base, "centre");
+    let (status, list) = call_at(&base, &centre, "GET", "/v1/centre/incidents?status=dispatched", None);
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, [INCIDENT], "version {version}");
+    let (_, stats) = call_at(&base, &centre, "GET", "/v1/centre/stats?from=2026-11&to=2026-11", None);
+    let grid: &Value = &stats["grids"][0];
+    assert_eq!(
+        (grid["key"].as_str(), grid["reported"].as_u64(), grid["open"].as_u64()),
+        (Some("grid-a"), Some(1), Some(1)),
+        "{stats}"
+    );
+
+    // A new phone's first sync brings the grid.
+    let phone = Store::open_with(
+        dir.path().join("phone.db"),
+        None,
+        StoreOptions {
+            clock: Arc::new(ManualClock::at(T0 + 3_600_000)),
+        },
+    )
+    .unwrap();
+    let transport = HttpTransport::new(
+        &base,
+        &HttpOptions {
+            timeout: Duration::from_secs(5),
+            pinned_ca_pem: None,
+        },
+    )
+    .unwrap();
+    phone.login(&transport, "wa1", PASSWORD).unwrap();
+    phone
+        .sync(
+            &transport,
+            &fieldgrid_tests::quick(),
+            &|_| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap();
+    assert_eq!(phone.get_resident(RESIDENT).unwrap().name.as_str(), "王秀英");
+    let incident = phone.get_incident(INCIDENT).unwrap();
+    assert_eq!(incident.status, IncidentStatus::Dispatched);
+    assert_eq!(incident.photos.len(), 1);
+    assert_eq!(phone.incident_timeline(INCIDENT).unwrap().len(), 2);
+}
+
+#[test]
+fn server_databases_of_every_earlier_version_upgrade_in_place() {
+    for version in 1..=5 {
+        upgrades(version);
+    }
+}
