@@ -183,6 +183,49 @@ def freeze(steps: list[str], version: int, rows: str, out: str, rows_at: int | N
     print(f"{os.path.relpath(out, ROOT)}: version {version}")
 
 
+def postgres_steps(commit: str) -> list[str]:
+    src = show(commit, "server/src/store/postgres.rs")
+    i = src.index("const MIGRATIONS: &[&str] = &[")
+    j = src.index("\n];", i)
+    return re.findall(r'r#"(.*?)"#', src[i:j], re.S)
+
+
+def pg_rows() -> str:
+    """SERVER_V1_ROWS as the PostgreSQL engine's first version held them:
+    seq from a sequence, booleans, the centre's incident columns and photo
+    references written with the records (no `meta`)."""
+    rows = SERVER_V1_ROWS.replace("UPDATE meta SET value = '7' WHERE key = 'seq';", "")
+    rows = rows.replace("UPDATE meta SET value = '8' WHERE key = 'seq';", "SELECT setval('records_seq', 8);")
+    rows = rows.replace(
+        f"INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES ({SHA}, 2052, 2052, 1, {T});",
+        f"INSERT INTO blobs (sha256, size, created_at) VALUES ({SHA}, 2052, {T});",
+    )
+    rows = re.sub(r"(\d+), 0, '\{", r"\1, false, '{", rows)
+    rows += (
+        f"INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id)"
+        f" VALUES ({PHOTO}, {SHA}, 'grid-a', 2052, {INCIDENT});\n"
+        f"INSERT INTO incidents (id, grid_id, sub_district, community, category, status, department, deadline_at,"
+        f" reported_at, finished_at, complete) VALUES ({INCIDENT}, 'grid-a', '黄河路街道', '汇泉社区',"
+        f" 'gas_no_alarm', 'dispatched', 'dept-gas', {T + 86400000}, {T}, NULL, true);\n"
+    )
+    return rows
+
+
+def freeze_postgres(commit: str, version: int, out: str) -> None:
+    """PostgreSQL cannot be dumped from here: the snapshot is the shipped
+    steps' SQL with the rows between the first and the rest, and the version
+    row the server reads, for the test to run in a fresh database."""
+    steps = postgres_steps(commit)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(f"-- Frozen by scripts/freeze-schemas.py: PostgreSQL schema version {version} as {commit}\n")
+        f.write("-- shipped it, with a grid's records written after its first step.\n")
+        f.write(steps[0] + "\n" + pg_rows() + "\n")
+        for step in steps[1:version]:
+            f.write(step + "\n")
+        f.write(f"CREATE TABLE schema_version (version integer NOT NULL);\nINSERT INTO schema_version VALUES ({version});\n")
+    print(f"{os.path.relpath(out, ROOT)}: version {version}")
+
+
 def main() -> None:
     core = os.path.join(ROOT, "core", "tests", "fixtures", "schema")
     os.makedirs(core, exist_ok=True)
@@ -194,6 +237,8 @@ def main() -> None:
     for version, commit in [(1, "6db560c"), (2, "6db560c"), (3, "a878d48"), (4, "e276a29"), (5, "4881fcf")]:
         out = os.path.join(server, f"server-v{version}.sql")
         freeze(server_steps(commit), version, SERVER_V1_ROWS, out, rows_at=1)
+    # PostgreSQL: version 4 as shipped, the last before its statistics step was rewritten.
+    freeze_postgres("4881fcf", 4, os.path.join(server, "postgres-v4.sql"))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 //! them, with a grid's records) is opened by today's server on loopback,
 //! which migrates it to a fresh database's schema; the centre then sees the
 //! incident in its queue and statistics, and a new phone's first sync brings
-//! the grid's records. (SQLite: the engine whose files districts carry from
-//! version to version; PostgreSQL's migrations run in every e2e test.)
+//! the grid's records. On SQLite every earlier version; on PostgreSQL (when
+//! the suite runs on it) version 4, the last before its statistics step was
+//! rewritten.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use fieldgrid_core::sync::{HttpOptions, HttpTransport};
 use fieldgrid_core::{IncidentStatus, Store, StoreOptions};
 use fieldgrid_server::{Config, RunningServer};
-use fieldgrid_tests::{ManualClock, PASSWORD, T0};
+use fieldgrid_tests::{ManualClock, PASSWORD, T0, postgres_admin, test_database, test_postgres};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -41,11 +42,11 @@ fn schema_of(path: &Path) -> Vec<(String, String, String)> {
     .collect()
 }
 
-fn server(data: &Path) -> RunningServer {
+fn server(data: &Path, database_url: Option<String>) -> RunningServer {
     let mut config = Config::new(data);
     let clock = ManualClock::at(T0 + 3_600_000);
     config.clock = Arc::new(move || clock.now());
-    config.database_url = None;
+    config.database_url = database_url;
     RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap()
 }
 
@@ -78,14 +79,19 @@ fn upgrades(version: i64) {
     );
     drop(conn);
 
-    let s = server(&old);
-    drop(server(&fresh));
+    let s = server(&old, None);
+    drop(server(&fresh, None));
     assert_eq!(
         schema_of(&old.join("server.db")),
         schema_of(&fresh.join("server.db")),
         "version {version} upgraded = a fresh database"
     );
+    works(&s, dir.path(), version);
+}
 
+/// What a district needs of its upgraded database: the centre's queue and
+/// statistics, and a phone's first sync of the grid.
+fn works(s: &RunningServer, dir: &Path, version: i64) {
     // The centre: the incident in its queue, its timeline, the statistics.
     let base = s.url();
     let centre = sign_in(&base, "centre");
@@ -108,7 +114,7 @@ fn upgrades(version: i64) {
 
     // A new phone's first sync brings the grid.
     let phone = Store::open_with(
-        dir.path().join("phone.db"),
+        dir.join(format!("phone-{version}.db")),
         None,
         StoreOptions {
             clock: Arc::new(ManualClock::at(T0 + 3_600_000)),
@@ -143,5 +149,32 @@ fn upgrades(version: i64) {
 fn server_databases_of_every_earlier_version_upgrade_in_place() {
     for version in 1..=5 {
         upgrades(version);
+    }
+}
+
+#[test]
+fn a_postgresql_database_of_version_4_upgrades_in_place() {
+    let (Some(pg), Some(url)) = (test_postgres(), test_database()) else {
+        return; // the suite runs on SQLite: covered above
+    };
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/schema/postgres-v4.sql");
+    let sql = std::fs::read_to_string(snapshot).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let task = tokio::spawn(conn);
+        client.batch_execute(&sql).await.unwrap();
+        drop(client);
+        let _ = task.await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&dir.path().join("server"), Some(url.clone()));
+    works(&s, dir.path(), 4);
+    drop(s);
+    if let Some(name) = url.rsplit('/').next() {
+        postgres_admin(&pg, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
 }
