@@ -11,12 +11,14 @@
 //! Every object is safe to use from any thread. A panic inside becomes
 //! `FieldGridError::Internal`; it never unwinds into the app.
 
+mod changes;
 mod error;
 mod logging;
 mod store;
 mod sync;
 mod types;
 
+pub use changes::{ChangeListener, DataChange, RecordKind};
 pub use error::{FieldGridError, StorageProblem};
 pub use logging::{LogLevel, LogRecord, LogSink, set_log_sink};
 pub use store::{

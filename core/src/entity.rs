@@ -24,6 +24,35 @@ pub(crate) fn table(entity: Entity) -> &'static str {
     }
 }
 
+/// The kind whose records live in `table`, if any.
+pub(crate) fn of_table(name: &str) -> Option<Entity> {
+    Entity::ALL.into_iter().find(|&e| table(e) == name)
+}
+
+/// The grid of each of the given rows of a kind's table (`rowids` as a JSON
+/// array), as SQL with `?1` for the array. Rows no longer there give none.
+pub(crate) fn grids_of_rows(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Place => "SELECT grid_id FROM places WHERE rowid IN (SELECT value FROM json_each(?1))",
+        Entity::Household => "SELECT grid_id FROM households WHERE rowid IN (SELECT value FROM json_each(?1))",
+        Entity::Resident => "SELECT grid_id FROM residents WHERE rowid IN (SELECT value FROM json_each(?1))",
+        Entity::Incident => "SELECT grid_id FROM incidents WHERE rowid IN (SELECT value FROM json_each(?1))",
+        Entity::ServiceLog => "SELECT grid_id FROM service_logs WHERE rowid IN (SELECT value FROM json_each(?1))",
+        Entity::IncidentEvent => {
+            "SELECT i.grid_id FROM incident_events e JOIN incidents i ON i.id = e.incident_id
+             WHERE e.rowid IN (SELECT value FROM json_each(?1))"
+        }
+        Entity::Photo => {
+            "SELECT coalesce(i.grid_id, s.grid_id, ei.grid_id) FROM photos p
+             LEFT JOIN incidents i ON i.id = p.owner_id
+             LEFT JOIN service_logs s ON s.id = p.owner_id
+             LEFT JOIN incident_events e ON e.id = p.owner_id
+             LEFT JOIN incidents ei ON ei.id = e.incident_id
+             WHERE p.rowid IN (SELECT value FROM json_each(?1))"
+        }
+    }
+}
+
 /// Whether the kind's records have server versions (photos never change).
 pub(crate) fn has_versions(entity: Entity) -> bool {
     match entity {

@@ -41,7 +41,9 @@ pub use entity::Entity;
 pub use error::{Code, Error, Result, ValidationError};
 pub use model::*;
 pub use query::{Dashboard, IncidentQuery, Page, PageRequest, ResidentQuery};
-pub use store::{Clock, Store, StoreKey, StoreOptions, SystemClock, store_path_for_account};
+pub use store::{
+    ChangeListener, Clock, DataChange, Store, StoreKey, StoreOptions, SystemClock, store_path_for_account,
+};
 
 /// A new record or operation id: a UUIDv7, time-ordered and unique without
 /// coordination, generated on the device (SYNC.md invariant 2).

@@ -7,6 +7,7 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -14,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::catalogue::Catalogue;
 use crate::db::schema;
+use crate::entity::{self, Entity};
 use crate::error::{Code, Error, Result};
 use crate::model::Grid;
 use crate::validate::{self, limits};
@@ -107,6 +109,27 @@ impl Clock for SystemClock {
     }
 }
 
+/// What one committed write changed, for screens that follow the data: the
+/// kinds of record and their grids, never a record's content. Reported after
+/// each capture and each applied pull page (one per transaction).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DataChange {
+    /// Kinds of record written, inserted or removed.
+    pub entities: Vec<Entity>,
+    /// Grids of the records changed that are still on the phone.
+    pub grids: Vec<String>,
+    /// Some changed record's grid is unknown (it was removed, or arrived
+    /// before what gives it one): treat every grid as changed.
+    pub any_grid: bool,
+}
+
+/// Told of every [`DataChange`], on the thread that wrote, after the commit.
+/// Keep it quick (post to the UI) and never block on the store in it.
+pub trait ChangeListener: Send + Sync {
+    /// One transaction's changes.
+    fn changed(&self, change: &DataChange);
+}
+
 /// Options for [`Store::open_with`].
 #[derive(Clone)]
 pub struct StoreOptions {
@@ -137,6 +160,11 @@ pub struct Store {
     catalogue: RwLock<Arc<Catalogue>>,
     /// Keys of the photo files when the store is keyed (derived from its key).
     photo_keys: Option<PhotoKeys>,
+    /// Rows of record tables the writer's open transaction touched (its
+    /// update hook), and who is told once it commits.
+    touched: Arc<Mutex<Vec<(Entity, i64)>>>,
+    listening: Arc<AtomicBool>,
+    listener: RwLock<Option<Arc<dyn ChangeListener>>>,
 }
 
 impl fmt::Debug for Store {
@@ -201,6 +229,20 @@ impl Store {
         writer.pragma_update(None, "synchronous", "FULL")?;
         schema::migrate(&mut writer, schema::MIGRATIONS)?;
 
+        let touched: Arc<Mutex<Vec<(Entity, i64)>>> = Arc::default();
+        let listening = Arc::new(AtomicBool::new(false));
+        let (hook, on) = (touched.clone(), listening.clone());
+        writer.update_hook(Some(
+            move |_: rusqlite::hooks::Action, _: &str, table: &str, rowid: i64| {
+                if !on.load(Ordering::Relaxed) {
+                    return; // nobody to tell: nothing kept
+                }
+                if let Some(kind) = entity::of_table(table) {
+                    hook.lock().unwrap_or_else(PoisonError::into_inner).push((kind, rowid));
+                }
+            },
+        ))?;
+
         let reader = connect(&path, key)?;
         reader.pragma_update(None, "query_only", true)?;
 
@@ -213,6 +255,9 @@ impl Store {
             clock: options.clock,
             catalogue: RwLock::new(Arc::new(Catalogue::builtin())),
             photo_keys: key.map(StoreKey::photo_keys),
+            touched,
+            listening,
+            listener: RwLock::new(None),
         };
         store.load_catalogue()?;
         store.collect_orphan_photos()?;
@@ -368,10 +413,40 @@ impl Store {
     /// if it returns `Ok`, rolls back otherwise.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.take_touched(); // left by a transaction that failed
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
+        let touched = self.take_touched();
+        let listener = self.listener.read().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(listener) = listener
+            && !touched.is_empty()
+        {
+            let change = describe(&conn, touched);
+            drop(conn);
+            match change {
+                Ok(change) => {
+                    // A listener's panic is its own; the write has committed.
+                    let told = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| listener.changed(&change)));
+                    if told.is_err() {
+                        tracing::error!("a change listener panicked");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "changes not reported"),
+            }
+        }
         Ok(out)
+    }
+
+    fn take_touched(&self) -> Vec<(Entity, i64)> {
+        std::mem::take(&mut *self.touched.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Tells `listener` of every committed change from now on (`None`: stop).
+    /// One listener per store; a new one replaces the last.
+    pub fn set_change_listener(&self, listener: Option<Arc<dyn ChangeListener>>) {
+        self.listening.store(listener.is_some(), Ordering::Relaxed);
+        *self.listener.write().unwrap_or_else(PoisonError::into_inner) = listener;
     }
 
     /// Runs `f` in one read transaction on the reader connection, so that
@@ -500,6 +575,29 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The kinds and grids of the rows a transaction touched.
+fn describe(conn: &Connection, touched: Vec<(Entity, i64)>) -> Result<DataChange> {
+    let mut by_kind: std::collections::BTreeMap<Entity, Vec<i64>> = std::collections::BTreeMap::new();
+    for (kind, rowid) in touched {
+        by_kind.entry(kind).or_default().push(rowid);
+    }
+    let mut change = DataChange::default();
+    let mut grids = std::collections::BTreeSet::new();
+    for (kind, mut rowids) in by_kind {
+        rowids.sort_unstable();
+        rowids.dedup();
+        let found: Vec<Option<String>> = conn
+            .prepare_cached(entity::grids_of_rows(kind))?
+            .query_map([serde_json::to_string(&rowids)?], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        change.any_grid |= found.len() < rowids.len() || found.iter().any(Option::is_none);
+        grids.extend(found.into_iter().flatten());
+        change.entities.push(kind);
+    }
+    change.grids = grids.into_iter().collect();
+    Ok(change)
 }
 
 /// Opens one connection, applies the key, and proves the key by reading.

@@ -243,6 +243,13 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHANGE_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_CHANGE_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceChangeListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_SINK_METHOD0
 typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -255,6 +262,15 @@ typedef void (*UniffiCallbackInterfaceLogSinkMethod0)(uint64_t, RustBuffer, void
 typedef void (*UniffiCallbackInterfaceSyncListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHANGE_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_CHANGE_LISTENER
+typedef struct UniffiVTableCallbackInterfaceChangeListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceChangeListenerMethod0 _Nonnull onChange;
+} UniffiVTableCallbackInterfaceChangeListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_SINK
@@ -274,6 +290,26 @@ typedef struct UniffiVTableCallbackInterfaceSyncListener {
     UniffiCallbackInterfaceSyncListenerMethod0 _Nonnull onProgress;
 } UniffiVTableCallbackInterfaceSyncListener;
 
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_CLONE_CHANGELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_CLONE_CHANGELISTENER
+uint64_t uniffi_fieldgrid_fn_clone_changelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FREE_CHANGELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FREE_CHANGELISTENER
+void uniffi_fieldgrid_fn_free_changelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_INIT_CALLBACK_VTABLE_CHANGELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_INIT_CALLBACK_VTABLE_CHANGELISTENER
+void uniffi_fieldgrid_fn_init_callback_vtable_changelistener(const UniffiVTableCallbackInterfaceChangeListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_CHANGELISTENER_ON_CHANGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_CHANGELISTENER_ON_CHANGE
+void uniffi_fieldgrid_fn_method_changelistener_on_change(uint64_t ptr, RustBuffer change, RustCallStatus *_Nonnull out_status
+);
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_CLONE_LOGSINK
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_CLONE_LOGSINK
@@ -308,6 +344,11 @@ void uniffi_fieldgrid_fn_free_fieldgridstore(uint64_t handle, RustCallStatus *_N
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_CONSTRUCTOR_FIELDGRIDSTORE_OPEN
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_CONSTRUCTOR_FIELDGRIDSTORE_OPEN
 uint64_t uniffi_fieldgrid_fn_constructor_fieldgridstore_open(RustBuffer path, RustBuffer key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_SET_CHANGE_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_SET_CHANGE_LISTENER
+void uniffi_fieldgrid_fn_method_fieldgridstore_set_change_listener(uint64_t ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_ACKNOWLEDGE_CONFLICTS
@@ -897,9 +938,21 @@ uint16_t uniffi_fieldgrid_checksum_func_store_path_for_account(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_CHANGELISTENER_ON_CHANGE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_CHANGELISTENER_ON_CHANGE
+uint16_t uniffi_fieldgrid_checksum_method_changelistener_on_change(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_LOGSINK_LOG
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_LOGSINK_LOG
 uint16_t uniffi_fieldgrid_checksum_method_logsink_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_SET_CHANGE_LISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_SET_CHANGE_LISTENER
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener(void
     
 );
 #endif

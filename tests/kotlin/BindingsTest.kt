@@ -29,6 +29,9 @@ import cn.fieldgrid.shell.maskedName
 import cn.fieldgrid.shell.maskedPhone
 import cn.fieldgrid.shell.safeLabel
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.delay
@@ -172,6 +175,33 @@ class BindingsTest {
             assertEquals(IncidentStatus.REPORTED, other.call { it.getIncident(incident.id) }.status)
             grid.close()
             other.close()
+        }
+
+    @Test
+    fun anObservedListUpdatesWhenASyncBringsAnotherPhonesRecord() =
+        runBlocking {
+            val first = phone("observer-a.db")
+            val second = phone("observer-b.db", user = "wa2")
+            val query = ResidentQuery(gridId = "grid-a", name = "郑十")
+            val seen = Channel<List<String>>(Channel.UNLIMITED)
+            val watching =
+                launch(Dispatchers.IO) {
+                    second.observeResidents(query).collect { page -> seen.send(page.items.map { it.name }) }
+                }
+            assertEquals(emptyList<String>(), withTimeout(5_000) { seen.receive() })
+            val r = first.createResident(resident("郑十", 8))
+            first.syncWith(SyncSettings(serverUrl = TestServer.url)).use { it.syncNow() }
+            second.syncWith(SyncSettings(serverUrl = TestServer.url)).use { it.syncNow() }
+            // The list re-ran by itself once the pulled page was committed.
+            assertEquals(listOf("郑十"), withTimeout(5_000) { seen.receive() })
+            // A capture on this phone in another kind does not re-run it.
+            second.reportIncident(NewIncident(gridId = "grid-a", category = "neighbour_dispute", description = "噪音"))
+            delay(400)
+            assertTrue("no re-run for an incident", seen.tryReceive().isFailure)
+            watching.cancel()
+            assertEquals(r.id, second.call { it.getResident(r.id) }.id)
+            first.close()
+            second.close()
         }
 
     @Test

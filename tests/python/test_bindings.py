@@ -393,3 +393,39 @@ def test_a_keyed_store_is_stock_sqlcipher_4(tmp, key, phone):
     other.execute("PRAGMA cipher_page_size = 8192")
     with pytest.raises(sqlcipher3.DatabaseError):
         other.execute("SELECT count(*) FROM residents").fetchone()
+
+
+class Changes(fg.ChangeListener):
+    def __init__(self):
+        self.seen = []
+        self.lock = threading.Lock()
+
+    def on_change(self, change):
+        with self.lock:
+            self.seen.append(change)
+
+
+def test_a_phone_hears_which_kinds_and_grids_a_sync_changed(tmp, key, server):
+    """The change listener (what the Kotlin and Swift layers' observed lists
+    stand on): a record another phone made arrives by sync, and the listener
+    is told its kind and grid, never its content."""
+    first = fg.FieldGridStore.open(str(tmp / "first.db"), key)
+    first_client = sign_in(first, server)
+    second = fg.FieldGridStore.open(str(tmp / "second.db"), key)
+    second_client = sign_in(second, server, user="wa2")
+    asyncio.run(second_client.sync())
+    heard = Changes()
+    second.set_change_listener(heard)
+
+    r = first.create_resident(resident("冯十一", 9))
+    asyncio.run(first_client.sync())
+    assert heard.seen == [], "nothing changed on this phone yet"
+    asyncio.run(second_client.sync())
+    assert any(fg.RecordKind.RESIDENT in c.kinds and "grid-a" in c.grids for c in heard.seen), heard.seen
+    assert second.get_resident(r.id).name == "冯十一"
+    assert "冯十一" not in repr(heard.seen)
+
+    second.set_change_listener(None)
+    heard.seen.clear()
+    second.create_resident(resident("陈十二", 10))
+    assert heard.seen == []

@@ -539,6 +539,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_func_store_path_for_account() != 24663:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_changelistener_on_change() != 23750:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() != 41916:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_add_incident_event() != 42952:
@@ -598,6 +600,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_residents_of_household() != 49427:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents() != 34611:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener() != 62984:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts() != 60148:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -683,6 +687,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_func_set_log_sink.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_func_store_path_for_account.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_func_store_path_for_account.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_changelistener_on_change.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_changelistener_on_change.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts.restype = ctypes.c_uint16
@@ -773,6 +780,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_residents_of_househol
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts.restype = ctypes.c_uint16
@@ -861,6 +871,12 @@ _UniffiLib.uniffi_fieldgrid_fn_func_store_path_for_account.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_func_store_path_for_account.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_changelistener_on_change.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_changelistener_on_change.restype = None
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_acknowledge_conflicts.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1042,6 +1058,12 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_search_residents.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_search_residents.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_set_change_listener.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_set_change_listener.restype = None
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_status_counts.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1140,6 +1162,16 @@ _UniffiLib.uniffi_fieldgrid_fn_method_synclistener_on_progress.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_synclistener_on_progress.restype = None
+_UniffiLib.uniffi_fieldgrid_fn_clone_changelistener.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_clone_changelistener.restype = ctypes.c_uint64
+_UniffiLib.uniffi_fieldgrid_fn_free_changelistener.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_free_changelistener.restype = None
 _UniffiLib.uniffi_fieldgrid_fn_clone_fieldgridstore.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1180,6 +1212,23 @@ _UniffiLib.uniffi_fieldgrid_fn_free_synclistener.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_free_synclistener.restype = None
+_UNIFFI_CALLBACK_INTERFACE_FIELDGRID_CHANGE_LISTENER_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UNIFFI_CALLBACK_INTERFACE_CLONE_FIELDGRID_CHANGE_LISTENER = ctypes.CFUNCTYPE(ctypes.c_uint64,ctypes.c_uint64,
+)
+_UNIFFI_CALLBACK_INTERFACE_FREE_FIELDGRID_CHANGE_LISTENER = ctypes.CFUNCTYPE(None,ctypes.c_uint64,
+)
+class _UniffiVTableCallbackInterfaceFieldgridChangeListener(ctypes.Structure):
+    _fields_ = [
+        ("uniffi_free", _UNIFFI_CALLBACK_INTERFACE_FREE_FIELDGRID_CHANGE_LISTENER),
+        ("uniffi_clone", _UNIFFI_CALLBACK_INTERFACE_CLONE_FIELDGRID_CHANGE_LISTENER),
+        ("on_change", _UNIFFI_CALLBACK_INTERFACE_FIELDGRID_CHANGE_LISTENER_METHOD0),
+    ]
+_UniffiLib.uniffi_fieldgrid_fn_init_callback_vtable_changelistener.argtypes = (
+    ctypes.POINTER(_UniffiVTableCallbackInterfaceFieldgridChangeListener),
+)
+_UniffiLib.uniffi_fieldgrid_fn_init_callback_vtable_changelistener.restype = None
 _UNIFFI_CALLBACK_INTERFACE_FIELDGRID_LOG_SINK_METHOD0 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -1927,6 +1976,201 @@ class _UniffiFfiConverterTypeDashboard(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.overdue_incidents, buf)
         _UniffiFfiConverterUInt64.write(value.drafts, buf)
 
+
+
+
+
+
+class RecordKind(enum.Enum):
+    """
+    A kind of record.
+"""
+    
+    PLACE = 0
+    """
+    Compounds, buildings and units.
+"""
+    
+    HOUSEHOLD = 1
+    """
+    Households.
+"""
+    
+    RESIDENT = 2
+    """
+    Residents.
+"""
+    
+    INCIDENT = 3
+    """
+    Incidents.
+"""
+    
+    INCIDENT_EVENT = 4
+    """
+    Steps of an incident's timeline.
+"""
+    
+    SERVICE_LOG = 5
+    """
+    Services given.
+"""
+    
+    PHOTO = 6
+    """
+    Photos' records.
+"""
+    
+
+
+class _UniffiFfiConverterTypeRecordKind(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return RecordKind.PLACE
+        if variant == 2:
+            return RecordKind.HOUSEHOLD
+        if variant == 3:
+            return RecordKind.RESIDENT
+        if variant == 4:
+            return RecordKind.INCIDENT
+        if variant == 5:
+            return RecordKind.INCIDENT_EVENT
+        if variant == 6:
+            return RecordKind.SERVICE_LOG
+        if variant == 7:
+            return RecordKind.PHOTO
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == RecordKind.PLACE:
+            return
+        if value == RecordKind.HOUSEHOLD:
+            return
+        if value == RecordKind.RESIDENT:
+            return
+        if value == RecordKind.INCIDENT:
+            return
+        if value == RecordKind.INCIDENT_EVENT:
+            return
+        if value == RecordKind.SERVICE_LOG:
+            return
+        if value == RecordKind.PHOTO:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == RecordKind.PLACE:
+            buf.write_i32(1)
+        if value == RecordKind.HOUSEHOLD:
+            buf.write_i32(2)
+        if value == RecordKind.RESIDENT:
+            buf.write_i32(3)
+        if value == RecordKind.INCIDENT:
+            buf.write_i32(4)
+        if value == RecordKind.INCIDENT_EVENT:
+            buf.write_i32(5)
+        if value == RecordKind.SERVICE_LOG:
+            buf.write_i32(6)
+        if value == RecordKind.PHOTO:
+            buf.write_i32(7)
+
+
+
+class _UniffiFfiConverterSequenceTypeRecordKind(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeRecordKind.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeRecordKind.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeRecordKind.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterString.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterString.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterString.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class DataChange:
+    """
+    What one committed write (a capture, a pulled page) changed.
+"""
+    def __init__(self, *, kinds:typing.List[RecordKind], grids:typing.List[str], any_grid:bool):
+        self.kinds = kinds
+        self.grids = grids
+        self.any_grid = any_grid
+        
+        
+
+    
+    def __str__(self):
+        return "DataChange(kinds={}, grids={}, any_grid={})".format(self.kinds, self.grids, self.any_grid)
+    def __eq__(self, other):
+        if self.kinds != other.kinds:
+            return False
+        if self.grids != other.grids:
+            return False
+        if self.any_grid != other.any_grid:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDataChange(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DataChange(
+            kinds=_UniffiFfiConverterSequenceTypeRecordKind.read(buf),
+            grids=_UniffiFfiConverterSequenceString.read(buf),
+            any_grid=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypeRecordKind.check_lower(value.kinds)
+        _UniffiFfiConverterSequenceString.check_lower(value.grids)
+        _UniffiFfiConverterBoolean.check_lower(value.any_grid)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypeRecordKind.write(value.kinds, buf)
+        _UniffiFfiConverterSequenceString.write(value.grids, buf)
+        _UniffiFfiConverterBoolean.write(value.any_grid, buf)
+
 @dataclass
 class FieldConflict:
     """
@@ -2089,29 +2333,6 @@ class _UniffiFfiConverterOptionalInt64(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterInt64.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterString.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterString.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterString.read(buf) for i in range(count)
-        ]
 
 
 
@@ -6771,6 +6992,150 @@ class _UniffiFfiConverterTypeResidentChange(_UniffiConverterRustBuffer):
 
 
 
+
+class ChangeListener():
+    """
+    Receives [`DataChange`]s, on the thread that wrote, after the commit.
+    Keep it quick (post to the UI's scheduler), never call the store from it,
+    and never throw from it.
+"""
+    
+    def on_change(self, change: DataChange) -> None:
+        """
+        One write's changes.
+"""
+        raise NotImplementedError
+
+class ChangeListenerImpl(ChangeListener):
+    """
+    Receives [`DataChange`]s, on the thread that wrote, after the commit.
+    Keep it quick (post to the UI's scheduler), never call the store from it,
+    and never throw from it.
+"""
+    
+    _handle: ctypes.c_uint64
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_fieldgrid_fn_free_changelistener, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_fieldgrid_fn_clone_changelistener, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def on_change(self, change: DataChange) -> None:
+        """
+        One write's changes.
+"""
+        
+        _UniffiFfiConverterTypeDataChange.check_lower(change)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeDataChange.lower(change),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_changelistener_on_change,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+# Put all the bits inside a class to keep the top-level namespace clean
+class _UniffiTraitImplChangeListenerImpl:
+    # For each method, generate a callback function to pass to Rust
+
+    @_UNIFFI_CALLBACK_INTERFACE_FIELDGRID_CHANGE_LISTENER_METHOD0
+    def on_change(
+            uniffi_handle,
+            change,
+            uniffi_out_return,
+            uniffi_call_status_ptr,
+        ):
+        uniffi_obj = _UniffiFfiConverterTypeChangeListener._handle_map.get(uniffi_handle)
+        def make_call():
+            uniffi_args = (_UniffiFfiConverterTypeDataChange.lift(change), )
+            uniffi_method = uniffi_obj.on_change
+            return uniffi_method(*uniffi_args)
+        write_return_value = lambda v: None
+        _uniffi_trait_interface_call(
+                uniffi_call_status_ptr.contents,
+                make_call,
+                write_return_value,
+        )
+
+    @_UNIFFI_CALLBACK_INTERFACE_FREE_FIELDGRID_CHANGE_LISTENER
+    def _uniffi_free(uniffi_handle):
+        _UniffiFfiConverterTypeChangeListener._handle_map.remove(uniffi_handle)
+
+    @_UNIFFI_CALLBACK_INTERFACE_CLONE_FIELDGRID_CHANGE_LISTENER
+    def _uniffi_clone(uniffi_handle):
+        return _UniffiFfiConverterTypeChangeListener._handle_map.clone(uniffi_handle)
+
+    # Generate the FFI VTable.  This has a field for each callback interface method.
+    _uniffi_vtable = _UniffiVTableCallbackInterfaceFieldgridChangeListener(
+        _uniffi_free,
+        _uniffi_clone,
+        on_change,
+    )
+    # Send Rust a pointer to the VTable.  Note: this means we need to keep the struct alive forever,
+    # or else bad things will happen when Rust tries to access it.
+    _UniffiLib.uniffi_fieldgrid_fn_init_callback_vtable_changelistener(ctypes.byref(_uniffi_vtable))
+
+class _UniffiFfiConverterTypeChangeListener:
+    _handle_map = _UniffiHandleMap()
+
+    @staticmethod
+    def lift(value: int):
+        if (value & 1) == 0:
+            # Rust-generated handle, construct a new class that uses the handle to implement the
+            # interface
+            return ChangeListenerImpl._uniffi_make_instance(value)
+        else:
+            # Python-generated handle, get the object from the handle map
+            return _UniffiFfiConverterTypeChangeListener._handle_map.remove(value)
+
+    @staticmethod
+    def check_lower(value: ChangeListener):
+        if not isinstance(value, ChangeListener):
+            raise TypeError("Expected ChangeListener subclass, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: ChangeListener):
+         if isinstance(value, ChangeListenerImpl):
+            # Rust-implementated object.  Clone the handle and return it
+            return value._uniffi_clone_handle()
+         else:
+            # Python-implementated object, generate a new vtable handle and return that.
+            return _UniffiFfiConverterTypeChangeListener._handle_map.insert(value)
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer):
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: ChangeListener, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
 class _UniffiFfiConverterSequenceTypeCategory(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -6933,6 +7298,31 @@ class _UniffiFfiConverterSequenceTypePlace(_UniffiConverterRustBuffer):
         return [
             _UniffiFfiConverterTypePlace.read(buf) for i in range(count)
         ]
+
+class _UniffiFfiConverterOptionalTypeChangeListener(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypeChangeListener.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypeChangeListener.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypeChangeListener.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
 
 class _UniffiFfiConverterSequenceTypeHouseholdChange(_UniffiConverterRustBuffer):
     @classmethod
@@ -7189,6 +7579,12 @@ class FieldGridStoreProtocol(typing.Protocol):
     def search_residents(self, query: ResidentQuery,page: PageRequest) -> ResidentPage:
         """
         Residents matching every filter given, a page at a time.
+"""
+        raise NotImplementedError
+    def set_change_listener(self, listener: typing.Optional[ChangeListener]) -> None:
+        """
+        Tells `listener` of every change committed from now on (`None`:
+        stop). One listener per store; a new one replaces the last.
 """
         raise NotImplementedError
     def status_counts(self, ) -> StatusCounts:
@@ -7832,6 +8228,25 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_search_residents,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_change_listener(self, listener: typing.Optional[ChangeListener]) -> None:
+        """
+        Tells `listener` of every change committed from now on (`None`:
+        stop). One listener per store; a new one replaces the last.
+"""
+        
+        _UniffiFfiConverterOptionalTypeChangeListener.check_lower(listener)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterOptionalTypeChangeListener.lower(listener),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_set_change_listener,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8731,6 +9146,7 @@ __all__ = [
     "InternalError",
     "CareTag",
     "CategoryGroup",
+    "RecordKind",
     "SyncStatus",
     "Sex",
     "CoordinateSystem",
@@ -8752,6 +9168,7 @@ __all__ = [
     "CareTagCount",
     "Category",
     "Dashboard",
+    "DataChange",
     "FieldConflict",
     "Grid",
     "RecordMeta",
@@ -8791,6 +9208,8 @@ __all__ = [
     "move_store_aside",
     "set_log_sink",
     "store_path_for_account",
+    "ChangeListenerImpl",
+    "ChangeListener",
     "FieldGridStore",
     "FieldGridStoreProtocol",
     "LogSinkImpl",

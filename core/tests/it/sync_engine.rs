@@ -577,3 +577,75 @@ fn a_push_answered_without_receipts_ends_the_sync() {
     assert_eq!(t.pushes(), 1);
     assert_eq!(f.store.outbox_counts().unwrap().pending, 4);
 }
+
+struct Recorder(Mutex<Vec<DataChange>>);
+
+impl ChangeListener for Recorder {
+    fn changed(&self, change: &DataChange) {
+        self.0.lock().unwrap().push(change.clone());
+    }
+}
+
+/// Screens follow the data: each capture and each applied pull page tells
+/// the one listener which kinds of record and which grids changed (nothing
+/// of their content); reads tell nothing, and a failed write tells nothing.
+#[test]
+fn captures_and_pulled_pages_report_what_changed() {
+    let f = Fixture::new();
+    let heard = Arc::new(Recorder(Mutex::new(Vec::new())));
+    f.store.set_change_listener(Some(heard.clone()));
+    let g = f.grid.id.clone();
+
+    let r = f
+        .store
+        .create_resident(&f.resident("王秀英", &id_for("19450315", "022"), Sex::Female))
+        .unwrap();
+    f.store.get_resident(&r.id).unwrap();
+    assert!(f.store.create_resident(&f.resident("", "x", Sex::Male)).is_err());
+    f.store
+        .report_incident(&f.incident("hornets_nest"), &[photo(2)])
+        .unwrap();
+    {
+        let heard = heard.0.lock().unwrap();
+        assert_eq!(heard.len(), 2, "one per committed write: {heard:?}");
+        assert_eq!(
+            heard[0],
+            DataChange {
+                entities: vec![Entity::Resident],
+                grids: vec![g.clone()],
+                any_grid: false
+            }
+        );
+        assert!(heard[1].entities.contains(&Entity::Incident) && heard[1].entities.contains(&Entity::Photo));
+        assert_eq!(heard[1].grids, vec![g.clone()]);
+    }
+
+    // A pulled page: a place another phone made, in this grid.
+    heard.0.lock().unwrap().clear();
+    let pages = vec![vec![change(
+        1,
+        "place",
+        &uuid(),
+        &g,
+        1,
+        json!({"grid_id": g, "kind": "compound", "parent_id": null, "name": "新小区"}),
+    )]];
+    let t = Scripted::new(&f.grid, pages);
+    f.store.login(&t, "w", "password").unwrap();
+    sync(&f.store, &t).unwrap();
+    let heard_now = heard.0.lock().unwrap().clone();
+    assert!(
+        heard_now
+            .iter()
+            .any(|c| c.entities == vec![Entity::Place] && c.grids == vec![g.clone()]),
+        "{heard_now:?}"
+    );
+
+    // No listener: nothing kept, nothing told.
+    f.store.set_change_listener(None);
+    heard.0.lock().unwrap().clear();
+    f.store
+        .create_resident(&f.resident("李强", &id_for("19800101", "011"), Sex::Male))
+        .unwrap();
+    assert!(heard.0.lock().unwrap().is_empty());
+}

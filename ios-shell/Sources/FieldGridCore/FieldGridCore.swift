@@ -624,10 +624,230 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
+ * Receives [`DataChange`]s, on the thread that wrote, after the commit.
+ * Keep it quick (post to the UI's scheduler), never call the store from it,
+ * and never throw from it.
+ */
+public protocol ChangeListener: AnyObject, Sendable {
+    
+    /**
+     * One write's changes.
+     */
+    func onChange(change: DataChange) 
+    
+}
+/**
+ * Receives [`DataChange`]s, on the thread that wrote, after the commit.
+ * Keep it quick (post to the UI's scheduler), never call the store from it,
+ * and never throw from it.
+ */
+open class ChangeListenerImpl: ChangeListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_fieldgrid_fn_clone_changelistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_fieldgrid_fn_free_changelistener(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * One write's changes.
+     */
+open func onChange(change: DataChange)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_changelistener_on_change(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDataChange_lower(change),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceChangeListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceChangeListener = UniffiVTableCallbackInterfaceChangeListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeChangeListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ChangeListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeChangeListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ChangeListener: handle missing in uniffiClone")
+            }
+        },
+        onChange: { (
+            uniffiHandle: UInt64,
+            change: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeChangeListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.onChange(
+                     change: try FfiConverterTypeDataChange_lift(change)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceChangeListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceChangeListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitChangeListener() {
+    uniffi_fieldgrid_fn_init_callback_vtable_changelistener(UniffiCallbackInterfaceChangeListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ChangeListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ChangeListener
+
+    public static func lift(_ handle: UInt64) throws -> ChangeListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ChangeListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ChangeListener) -> UInt64 {
+         if let rustImpl = value as? ChangeListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ChangeListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeListener_lift(_ handle: UInt64) throws -> ChangeListener {
+    return try FfiConverterTypeChangeListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeListener_lower(_ value: ChangeListener) -> UInt64 {
+    return FfiConverterTypeChangeListener.lower(value)
+}
+
+
+
+
+
+
+/**
  * An open FieldGrid store. Open one per signed-in worker and keep it for
  * the life of the app; `close_store` or `wipe` ends it.
  */
 public protocol FieldGridStoreProtocol: AnyObject, Sendable {
+    
+    /**
+     * Tells `listener` of every change committed from now on (`None`:
+     * stop). One listener per store; a new one replaces the last.
+     */
+    func setChangeListener(listener: ChangeListener?) 
     
     /**
      * Marks a record's conflicts as seen by the worker (its status returns
@@ -898,6 +1118,19 @@ public static func `open`(path: String, key: Data? = nil)throws  -> FieldGridSto
 }
     
 
+    
+    /**
+     * Tells `listener` of every change committed from now on (`None`:
+     * stop). One listener per store; a new one replaces the last.
+     */
+open func setChangeListener(listener: ChangeListener?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_set_change_listener(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeChangeListener.lower(listener),uniffiCallStatus
+    )
+}
+}
     
     /**
      * Marks a record's conflicts as seen by the worker (its status returns
@@ -2382,6 +2615,85 @@ public func FfiConverterTypeDashboard_lift(_ buf: RustBuffer) throws -> Dashboar
 #endif
 public func FfiConverterTypeDashboard_lower(_ value: Dashboard) -> RustBuffer {
     return FfiConverterTypeDashboard.lower(value)
+}
+
+
+/**
+ * What one committed write (a capture, a pulled page) changed.
+ */
+public struct DataChange: Equatable, Hashable {
+    /**
+     * Kinds of record changed.
+     */
+    public var kinds: [RecordKind]
+    /**
+     * Grids of the changed records still on the phone.
+     */
+    public var grids: [String]
+    /**
+     * Some change's grid is unknown (a record removed): every grid counts.
+     */
+    public var anyGrid: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Kinds of record changed.
+         */kinds: [RecordKind], 
+        /**
+         * Grids of the changed records still on the phone.
+         */grids: [String], 
+        /**
+         * Some change's grid is unknown (a record removed): every grid counts.
+         */anyGrid: Bool) {
+        self.kinds = kinds
+        self.grids = grids
+        self.anyGrid = anyGrid
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DataChange: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDataChange: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DataChange {
+        return
+            try DataChange(
+                kinds: FfiConverterSequenceTypeRecordKind.read(from: &buf), 
+                grids: FfiConverterSequenceString.read(from: &buf), 
+                anyGrid: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DataChange, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeRecordKind.write(value.kinds, into: &buf)
+        FfiConverterSequenceString.write(value.grids, into: &buf)
+        FfiConverterBool.write(value.anyGrid, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataChange_lift(_ buf: RustBuffer) throws -> DataChange {
+    return try FfiConverterTypeDataChange.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataChange_lower(_ value: DataChange) -> RustBuffer {
+    return FfiConverterTypeDataChange.lower(value)
 }
 
 
@@ -6742,6 +7054,131 @@ public func FfiConverterTypePlaceKind_lower(_ value: PlaceKind) -> RustBuffer {
 
 
 
+/**
+ * A kind of record.
+ */
+
+public enum RecordKind: Equatable, Hashable {
+    
+    /**
+     * Compounds, buildings and units.
+     */
+    case place
+    /**
+     * Households.
+     */
+    case household
+    /**
+     * Residents.
+     */
+    case resident
+    /**
+     * Incidents.
+     */
+    case incident
+    /**
+     * Steps of an incident's timeline.
+     */
+    case incidentEvent
+    /**
+     * Services given.
+     */
+    case serviceLog
+    /**
+     * Photos' records.
+     */
+    case photo
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RecordKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecordKind: FfiConverterRustBuffer {
+    typealias SwiftType = RecordKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecordKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .place
+        
+        case 2: return .household
+        
+        case 3: return .resident
+        
+        case 4: return .incident
+        
+        case 5: return .incidentEvent
+        
+        case 6: return .serviceLog
+        
+        case 7: return .photo
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RecordKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .place:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .household:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .resident:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .incident:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .incidentEvent:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .serviceLog:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .photo:
+            writeInt(&buf, Int32(7))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecordKind_lift(_ buf: RustBuffer) throws -> RecordKind {
+    return try FfiConverterTypeRecordKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecordKind_lower(_ value: RecordKind) -> RustBuffer {
+    return FfiConverterTypeRecordKind.lower(value)
+}
+
+
+
 
 public enum ResidenceStatus: Equatable, Hashable {
     
@@ -7554,6 +7991,30 @@ fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeChangeListener: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeListener?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeChangeListener.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeChangeListener.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeLogSink: FfiConverterRustBuffer {
     typealias SwiftType = LogSink?
 
@@ -8149,6 +8610,31 @@ fileprivate struct FfiConverterSequenceTypePlaceChange: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeRecordKind: FfiConverterRustBuffer {
+    typealias SwiftType = [RecordKind]
+
+    public static func write(_ value: [RecordKind], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRecordKind.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RecordKind] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RecordKind]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRecordKind.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffer {
     typealias SwiftType = [ResidentChange]
 
@@ -8339,7 +8825,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_func_store_path_for_account() != 24663) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldgrid_checksum_method_changelistener_on_change() != 23750) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldgrid_checksum_method_logsink_log() != 14253) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener() != 62984) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_acknowledge_conflicts() != 41916) {
@@ -8481,6 +8973,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitChangeListener()
     uniffiCallbackInitLogSink()
     uniffiCallbackInitSyncListener()
     return InitializationResult.ok

@@ -11,9 +11,65 @@ public final class FieldGrid: @unchecked Sendable {
     /// The generated object, for calls this layer does not wrap. Its calls block: never on the main thread.
     public let store: FieldGridStore
     private let queue = DispatchQueue(label: "cn.fieldgrid.store", qos: .userInitiated, attributes: .concurrent)
+    private let hub = ChangeHub()
 
     private init(store: FieldGridStore) {
         self.store = store
+        store.setChangeListener(listener: hub)
+    }
+
+    deinit {
+        store.setChangeListener(listener: nil)
+    }
+
+    /// A list that follows the data (like Kotlin's `Flow` from Room): `query`
+    /// runs at once, and again whenever a change to one of `kinds` (in
+    /// `gridId`, or any grid when `nil`) is committed, here or by a sync; at
+    /// most once per `debounceMs`. Iterate it from the view's task; ending
+    /// the iteration stops it.
+    public func observe<T: Sendable>(
+        kinds: Set<RecordKind>,
+        gridId: String? = nil,
+        debounceMs: UInt64 = 100,
+        query: @escaping @Sendable (FieldGrid) async throws -> T
+    ) -> AsyncThrowingStream<T, Error> {
+        AsyncThrowingStream { continuation in
+            let id = UUID()
+            // Changes while a query runs or waits collapse into one re-run.
+            let (signals, signal) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            hub.add(id) { change in
+                guard change.kinds.contains(where: { kinds.contains($0) }) else { return }
+                if let gridId, !change.anyGrid, !change.grids.contains(gridId) { return }
+                signal.yield(())
+            }
+            let task = Task { [weak self] in
+                do {
+                    guard let self else { return }
+                    continuation.yield(try await query(self))
+                    for await _ in signals {
+                        try await Task.sleep(nanoseconds: debounceMs * 1_000_000)
+                        continuation.yield(try await query(self))
+                    }
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { [hub] _ in
+                hub.remove(id)
+                signal.finish()
+                task.cancel()
+            }
+        }
+    }
+
+    /// Residents matching `query`, re-read when residents change.
+    public func observeResidents(_ query: ResidentQuery, page: PageRequest = PageRequest()) -> AsyncThrowingStream<ResidentPage, Error> {
+        observe(kinds: [.resident], gridId: query.gridId) { try await $0.searchResidents(query, page: page) }
+    }
+
+    /// Incidents matching `query`, re-read when incidents or their timelines change.
+    public func observeIncidents(_ query: IncidentQuery = IncidentQuery(), page: PageRequest = PageRequest()) -> AsyncThrowingStream<IncidentPage, Error> {
+        observe(kinds: [.incident, .incidentEvent], gridId: query.gridId) { try await $0.listIncidents(query, page: page) }
     }
 
     /// Opens (or creates) the store at `path`, encrypted with the key from
@@ -152,5 +208,32 @@ private final class StreamListener: SyncListener, @unchecked Sendable {
 
     func onProgress(progress: SyncProgress) {
         continuation.yield(.progress(progress))
+    }
+}
+
+/// Fans the store's one change listener out to every observed list.
+private final class ChangeHub: ChangeListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var subscribers: [UUID: (DataChange) -> Void] = [:]
+
+    func onChange(change: DataChange) {
+        lock.lock()
+        let targets = Array(subscribers.values)
+        lock.unlock()
+        for target in targets {
+            target(change)
+        }
+    }
+
+    func add(_ id: UUID, _ target: @escaping (DataChange) -> Void) {
+        lock.lock()
+        subscribers[id] = target
+        lock.unlock()
+    }
+
+    func remove(_ id: UUID) {
+        lock.lock()
+        subscribers[id] = nil
+        lock.unlock()
     }
 }

@@ -1,6 +1,8 @@
 package cn.fieldgrid.shell
 
+import cn.fieldgrid.core.ChangeListener
 import cn.fieldgrid.core.Dashboard
+import cn.fieldgrid.core.DataChange
 import cn.fieldgrid.core.FieldGridStore
 import cn.fieldgrid.core.Grid
 import cn.fieldgrid.core.Incident
@@ -11,6 +13,7 @@ import cn.fieldgrid.core.NewPhoto
 import cn.fieldgrid.core.NewResident
 import cn.fieldgrid.core.NewServiceLog
 import cn.fieldgrid.core.PageRequest
+import cn.fieldgrid.core.RecordKind
 import cn.fieldgrid.core.Resident
 import cn.fieldgrid.core.ResidentChange
 import cn.fieldgrid.core.ResidentPage
@@ -25,10 +28,17 @@ import cn.fieldgrid.core.SyncReport
 import cn.fieldgrid.core.SyncSettings
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.FlowPreview
+import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.channelFlow
+import kotlinx.coroutines.flow.debounce
+import kotlinx.coroutines.flow.filter
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.onStart
 import kotlinx.coroutines.withContext
 
 /**
@@ -65,6 +75,59 @@ class FieldGrid private constructor(
                 }
             }
     }
+
+    /**
+     * Every change committed to this store (captures here, pages a sync
+     * brought): kinds of record and grids, never content. Busy moments drop
+     * the oldest; [observe] only needs to know that something changed.
+     */
+    val changes = MutableSharedFlow<DataChange>(extraBufferCapacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+
+    init {
+        store.setChangeListener(
+            object : ChangeListener {
+                override fun onChange(change: DataChange) {
+                    changes.tryEmit(change)
+                }
+            },
+        )
+    }
+
+    /**
+     * A list that follows the data, like Room's `Flow<List<T>>`: [query] runs
+     * at once, and again whenever a change to one of [kinds] (in [gridId],
+     * or any grid when `null`) is committed, at most once per [debounceMs].
+     * Collect it from the screen's lifecycle scope; it runs [query] on [io].
+     */
+    @OptIn(FlowPreview::class)
+    fun <T> observe(
+        kinds: Set<RecordKind>,
+        gridId: String? = null,
+        debounceMs: Long = 100,
+        query: suspend FieldGrid.() -> T,
+    ): Flow<T> =
+        changes
+            .filter { c -> c.kinds.any { it in kinds } && (gridId == null || c.anyGrid || gridId in c.grids) }
+            .map { }
+            .onStart { emit(Unit) }
+            .debounce(debounceMs)
+            .map { withContext(io) { query() } }
+
+    /** Residents matching [query], re-read when residents change. */
+    fun observeResidents(
+        query: ResidentQuery,
+        page: PageRequest = PageRequest(),
+    ): Flow<ResidentPage> = observe(setOf(RecordKind.RESIDENT), query.gridId) { searchResidents(query, page) }
+
+    /** Incidents matching [query], re-read when incidents or their timelines change. */
+    fun observeIncidents(
+        query: IncidentQuery = IncidentQuery(),
+        page: PageRequest = PageRequest(),
+    ): Flow<IncidentPage> =
+        observe(setOf(RecordKind.INCIDENT, RecordKind.INCIDENT_EVENT), query.gridId) { listIncidents(query, page) }
+
+    /** A grid's dashboard, re-read when anything in it changes. */
+    fun observeDashboard(gridId: String): Flow<Dashboard> = observe(RecordKind.entries.toSet(), gridId) { dashboard(gridId) }
 
     /** Runs any blocking store call on the IO dispatcher. */
     suspend fun <T> call(block: (FieldGridStore) -> T): T = withContext(io) { block(store) }
@@ -107,6 +170,7 @@ class FieldGrid private constructor(
 
     /** Closes the database file and releases the native object. */
     override fun close() {
+        store.setChangeListener(null)
         store.closeStore()
         store.close()
     }
