@@ -179,6 +179,22 @@ pub enum DeviceCommand {
     Status(StoreArgs),
 }
 
+/// What a CSV column accepts, after a refusal of its format.
+fn csv_hint(why: &ValidationError) -> String {
+    if why.code != Code::BadFormat {
+        return String::new();
+    }
+    match why.field.as_str() {
+        "sex" => " (男/女 or male/female)".into(),
+        "residence" => " (户籍/实有/流动 or registered/actual/floating)".into(),
+        "care_tags" => {
+            let tags: Vec<&str> = CareTag::ALL.iter().map(|t| t.as_str()).collect();
+            format!(" (separated by ';': {})", tags.join(", "))
+        }
+        _ => String::new(),
+    }
+}
+
 /// Runs a device command.
 pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
     let e = |x: Error| x.to_string();
@@ -197,7 +213,7 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             let input = std::fs::File::open(file).map_err(|x| format!("{}: {x}", file.display()))?;
             let report = st.import_residents_csv(input, grid).map_err(e)?;
             for (line, why) in &report.refused {
-                println!("line {line}: {why}");
+                println!("line {line}: {why}{}", csv_hint(why));
             }
             println!(
                 "imported {} residents, refused {} rows (nothing of a refused row was written)",
