@@ -111,3 +111,21 @@ impl Migrations<'_> {
         }
     }
 }
+
+/// The schema as SQLite records it, comments and whitespace aside: (type,
+/// name, SQL) of every table, index and trigger, for upgrade tests that
+/// compare an upgraded database with a fresh one.
+pub fn schema(conn: &Connection) -> rusqlite::Result<Vec<(String, String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")?;
+    let rows = stmt.query_map([], |r| {
+        let sql: String = r.get(2)?;
+        let words: Vec<&str> = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or(""))
+            .flat_map(str::split_whitespace)
+            .collect();
+        Ok((r.get(0)?, r.get(1)?, words.join(" ")))
+    })?;
+    rows.collect()
+}

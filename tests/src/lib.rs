@@ -194,13 +194,17 @@ fn uuid_simple() -> String {
 
 /// Runs one statement on the PostgreSQL server's `postgres` database.
 pub fn postgres_admin(server: &str, sql: &str) {
-    let url = format!("{}/postgres", server.trim_end_matches('/'));
+    postgres_execute(&format!("{}/postgres", server.trim_end_matches('/')), sql);
+}
+
+/// Runs `sql` (any number of statements) in the database at `url`.
+pub fn postgres_execute(url: &str, sql: &str) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
         let task = tokio::spawn(conn);
         client.batch_execute(sql).await.unwrap();
         drop(client);

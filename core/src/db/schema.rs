@@ -347,20 +347,7 @@ mod tests {
 
     /// The schema as SQLite records it, ignoring whitespace differences.
     fn schema_of(conn: &Connection) -> Vec<(String, String, String)> {
-        let mut stmt = conn
-            .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
-            .unwrap();
-        stmt.query_map([], |r| {
-            let sql: String = r.get(2)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                sql.split_whitespace().collect::<Vec<_>>().join(" "),
-            ))
-        })
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+        crate::migrate::schema(conn).unwrap()
     }
 
     fn at_version(n: usize) -> Connection {

@@ -12,30 +12,14 @@ use fieldgrid_core::*;
 
 use crate::common::*;
 
+fn schema_of(path: &Path) -> Vec<(String, String, String)> {
+    migrate::schema(&rusqlite::Connection::open(path).unwrap()).unwrap()
+}
+
 const RESIDENT: &str = "0190f1d2-8c1a-7b3e-9f00-000000000005";
 const INCIDENT: &str = "0190f1d2-8c1a-7b3e-9f00-000000000006";
 const LOG: &str = "0190f1d2-8c1a-7b3e-9f00-000000000008";
 const BUILDING: &str = "0190f1d2-8c1a-7b3e-9f00-000000000002";
-
-/// The schema as SQLite records it, whitespace and comments aside.
-fn schema_of(path: &Path) -> Vec<(String, String, String)> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
-        .unwrap();
-    stmt.query_map([], |r| {
-        let sql: String = r.get(2)?;
-        let sql: Vec<&str> = sql
-            .lines()
-            .map(|l| l.split("--").next().unwrap_or(""))
-            .flat_map(str::split_whitespace)
-            .collect();
-        Ok((r.get(0)?, r.get(1)?, sql.join(" ")))
-    })
-    .unwrap()
-    .map(|r| r.unwrap())
-    .collect()
-}
 
 fn restore(snapshot: &str, path: &Path) {
     let sql = std::fs::read_to_string(

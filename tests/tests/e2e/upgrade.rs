@@ -15,7 +15,7 @@ use std::time::Duration;
 use fieldgrid_core::sync::{HttpOptions, HttpTransport};
 use fieldgrid_core::{IncidentStatus, Store, StoreOptions};
 use fieldgrid_server::{Config, RunningServer};
-use fieldgrid_tests::{ManualClock, PASSWORD, T0, postgres_admin, test_database, test_postgres};
+use fieldgrid_tests::{ManualClock, PASSWORD, T0, postgres_admin, postgres_execute, test_database, test_postgres};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -24,22 +24,7 @@ const RESIDENT: &str = "0190f1d2-8c1a-7b3e-9f00-000000000005";
 const INCIDENT: &str = "0190f1d2-8c1a-7b3e-9f00-000000000006";
 
 fn schema_of(path: &Path) -> Vec<(String, String, String)> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
-        .unwrap();
-    stmt.query_map([], |r| {
-        let sql: String = r.get(2)?;
-        let words: Vec<&str> = sql
-            .lines()
-            .map(|l| l.split("--").next().unwrap_or(""))
-            .flat_map(str::split_whitespace)
-            .collect();
-        Ok((r.get(0)?, r.get(1)?, words.join(" ")))
-    })
-    .unwrap()
-    .map(|r| r.unwrap())
-    .collect()
+    fieldgrid_core::migrate::schema(&rusqlite::Connection::open(path).unwrap()).unwrap()
 }
 
 fn server(data: &Path, database_url: Option<String>) -> RunningServer {
@@ -159,17 +144,7 @@ fn a_postgresql_database_of_version_4_upgrades_in_place() {
     };
     let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/schema/postgres-v4.sql");
     let sql = std::fs::read_to_string(snapshot).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        let task = tokio::spawn(conn);
-        client.batch_execute(&sql).await.unwrap();
-        drop(client);
-        let _ = task.await;
-    });
+    postgres_execute(&url, &sql);
     let dir = tempfile::tempdir().unwrap();
     let s = server(&dir.path().join("server"), Some(url.clone()));
     works(&s, dir.path(), 4);
