@@ -113,6 +113,14 @@ fn capture(dir: &Path, n: usize) {
     .unwrap();
     let mut rng = Rng::new(1);
     let (mut ours, mut base) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut heard = Vec::with_capacity(n);
+    struct Listener;
+    impl ChangeListener for Listener {
+        fn changed(&self, change: &DataChange) {
+            std::hint::black_box(change);
+        }
+    }
+    let listener: std::sync::Arc<dyn ChangeListener> = std::sync::Arc::new(Listener);
     // Interleaved, so that both see the same machine noise. No photos: their
     // file copy and fsync are the same work either way.
     for _ in 0..n {
@@ -120,6 +128,14 @@ fn capture(dir: &Path, n: usize) {
         let t = Instant::now();
         store.report_incident(&input, &[]).unwrap();
         ours.push(t.elapsed());
+
+        // The same capture with a screen following the data.
+        let input2 = incident(&grid, &mut rng);
+        store.set_change_listener(Some(listener.clone()));
+        let t = Instant::now();
+        store.report_incident(&input2, &[]).unwrap();
+        heard.push(t.elapsed());
+        store.set_change_listener(None);
 
         let id = new_id();
         let patch = serde_json::json!({"grid_id": input.grid_id, "category": input.category,
@@ -165,6 +181,14 @@ fn capture(dir: &Path, n: usize) {
         ms(b99),
         p99.as_secs_f64() / b99.as_secs_f64(),
         "",
+    );
+    let h50 = percentile(&mut heard, 0.5);
+    row(
+        "(a) same, with a change listener, p50",
+        ms(h50),
+        ms(p50),
+        h50.as_secs_f64() / p50.as_secs_f64(),
+        "within noise of no listener",
     );
 }
 
