@@ -25,7 +25,7 @@ for line in sys.stdin:
         continue
     size, name = int(parts[1], 16), parts[3]
     if name.startswith(("_ZN", "_R")):
-        m = re.search(r"(fieldgrid_core|fieldgrid|uniffi|tokio|rustls|webpki|ring|ureq|serde_json|rusqlite|tracing|chrono)", name)
+        m = re.search(r"(fieldgrid_core|fieldgrid_domain|fieldgrid_sqlite|fieldgrid|uniffi|tokio|rustls|webpki|ring|reqwest|hyper_util|hyper|ureq|serde_json|rusqlite|tracing|chrono)", name)
         origin = "Rust: " + (m.group(1) if m else "std, core, alloc, other")
     elif name.startswith(("sqlite3", "sqlcipher")):
         origin = "C: SQLite + SQLCipher (sqlite3*, sqlcipher*)"

@@ -1,4 +1,4 @@
-"""Writes the SQLCipher fixture databases in core/tests/fixtures/ with stock
+"""Writes the SQLCipher fixture databases in sqlite/tests/fixtures/ with stock
 SQLCipher (the `sqlcipher3-binary` wheel: SQLCipher 4 over OpenSSL), so the
 core's tests prove that its Rust crypto provider reads what the reference
 implementation writes, byte for byte.
@@ -16,7 +16,7 @@ import os
 
 import sqlcipher3
 
-HERE = os.path.join(os.path.dirname(__file__), "..", "core", "tests", "fixtures")
+HERE = os.path.join(os.path.dirname(__file__), "..", "sqlite", "tests", "fixtures")
 
 # The key a FieldGrid store uses: 32 raw bytes (here 0x00, 0x01, ... 0x1f).
 RAW_KEY = bytes(range(32)).hex()

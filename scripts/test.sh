@@ -20,6 +20,15 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The layering (ARCHITECTURE.md): the server builds on the domain and the
+# protocol, never on the phone's core or an HTTP client.
+echo "== layering: what the server links"
+forbidden=$(cargo tree -p fieldgrid-server -e normal --prefix none --quiet | awk '{print $1}' |
+    grep -E '^(fieldgrid-core|fieldgrid-ffi|reqwest|ureq|uniffi)$' | sort -u || true)
+if [[ -n "$forbidden" ]]; then
+    echo "fieldgrid-server depends on: $forbidden" >&2
+    exit 1
+fi
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

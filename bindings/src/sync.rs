@@ -1,13 +1,16 @@
 //! [`SyncClient`]: signs in and syncs a store with the district server.
 //!
-//! `login` and `sync` are async (a `suspend fun` in Kotlin, `async` in Swift):
-//! the network work runs on a blocking thread pool, never on the caller's
-//! thread. Cancelling the caller's task (or calling `cancel`) stops the sync
-//! between two steps; everything done so far stays done.
+//! `login` and `sync` are async (a `suspend fun` in Kotlin, `async` in Swift)
+//! and run the core's async engine as a task on tokio: the caller's thread is
+//! never held while a request is out. Cancelling the caller's task (or calling
+//! `cancel`) stops the sync at once, abandoning a request in flight;
+//! everything committed so far stays.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::task::AbortHandle;
 
 use fieldgrid_core::Grid;
 use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, Progress, SyncOptions};
@@ -121,6 +124,8 @@ pub struct SyncClient {
     transport: Arc<HttpTransport>,
     options: SyncOptions,
     cancel: Arc<AtomicBool>,
+    /// The task of the running sync, for `cancel`.
+    running: Mutex<Option<AbortHandle>>,
 }
 
 #[uniffi::export(async_runtime = "tokio")]
@@ -145,6 +150,7 @@ impl SyncClient {
                 transport: Arc::new(transport),
                 options,
                 cancel: Arc::new(AtomicBool::new(false)),
+                running: Mutex::new(None),
             }))
         })
     }
@@ -154,8 +160,8 @@ impl SyncClient {
     pub async fn login(&self, username: String, password: String) -> Result<Session> {
         let store = self.store.core()?;
         let transport = self.transport.clone();
-        blocking(move || {
-            let resp = store.login(&*transport, &username, &password)?;
+        task(async move {
+            let resp = store.login_async(&*transport, &username, &password).await?;
             Ok(Session {
                 account_id: resp.account_id,
                 role: match resp.role {
@@ -192,40 +198,29 @@ impl SyncClient {
         let options = self.options.clone();
         self.cancel.store(false, Ordering::Release);
         let cancel = self.cancel.clone();
-        // Dropping this future (the caller's task cancelled) stops the sync.
-        let _stop_on_drop = StopOnDrop(self.cancel.clone());
-        let result = blocking(move || {
-            let _running = running;
-            let progress = |p: Progress| {
-                if let Some(l) = &listener {
-                    l.on_progress(p.into());
-                }
-            };
-            let r = store.sync(&*transport, &options, &progress, &cancel)?;
-            Ok(SyncReport {
-                photos_uploaded: r.photos_uploaded,
-                confirmed: r.confirmed,
-                rejected: r.rejected,
-                pulled: r.pulled,
-                evicted_grids: r.evicted_grids,
-                clock_offset_ms: r.clock_offset_ms,
+        let result = self
+            .run(async move {
+                let _running = running;
+                let progress = |p: Progress| {
+                    if let Some(l) = &listener {
+                        l.on_progress(p.into());
+                    }
+                };
+                let r = store.sync_async(&*transport, &options, &progress, &cancel).await?;
+                Ok(report(r))
             })
-        })
-        .await;
+            .await;
         match result {
             // The district asked for this phone to be wiped (what it asked to
             // be sent first has gone): erase the store now, tell the server.
             Err(FieldGridError::Wiped) => {
                 let holder = self.store.clone();
                 let transport = self.transport.clone();
-                tokio::task::spawn_blocking(move || {
-                    guard(|| {
-                        let store = holder.take_for_remote_wipe()?;
-                        Ok(store.remote_wipe(&*transport)?)
-                    })
-                })
-                .await
-                .unwrap_or_else(|_| Err(panicked()))?;
+                // Waits (on a blocking thread) for other calls to let go of the store.
+                let store = tokio::task::spawn_blocking(move || holder.take_for_remote_wipe())
+                    .await
+                    .unwrap_or_else(|_| Err(panicked()))?;
+                task(async move { store.remote_wipe_async(&*transport).await }).await?;
                 Err(FieldGridError::Wiped)
             }
             other => other,
@@ -237,7 +232,7 @@ impl SyncClient {
     pub async fn sign_out(&self) -> Result<()> {
         let store = self.store.core()?;
         let transport = self.transport.clone();
-        blocking(move || store.sign_out(&*transport)).await
+        task(async move { store.sign_out_async(&*transport).await }).await
     }
 
     /// Sends what this store holds for the server (operations and photos)
@@ -251,40 +246,72 @@ impl SyncClient {
             receive: false,
             ..self.options.clone()
         };
+        self.cancel.store(false, Ordering::Release);
         let cancel = self.cancel.clone();
-        blocking(move || {
-            let r = store.sync(&*transport, &options, &|_| {}, &cancel)?;
-            Ok(SyncReport {
-                photos_uploaded: r.photos_uploaded,
-                confirmed: r.confirmed,
-                rejected: r.rejected,
-                pulled: r.pulled,
-                evicted_grids: r.evicted_grids,
-                clock_offset_ms: r.clock_offset_ms,
-            })
+        self.run(async move {
+            let r = store.sync_async(&*transport, &options, &|_| {}, &cancel).await?;
+            Ok(report(r))
         })
         .await
     }
 
-    /// Asks a running sync to stop after its current step (it returns `Cancelled`).
+    /// Stops a running sync at once: a request in flight is abandoned, what
+    /// was committed stays, and the sync returns `Cancelled`.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Release);
+        if let Some(task) = self.running.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            task.abort();
+        }
     }
 }
 
-struct StopOnDrop(Arc<AtomicBool>);
+impl SyncClient {
+    /// [`task`], remembered for `cancel` while it runs.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = fieldgrid_core::Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let handle = tokio::spawn(work);
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle.abort_handle());
+        let result = joined(handle).await;
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        result
+    }
+}
 
-impl Drop for StopOnDrop {
+fn report(r: fieldgrid_core::sync::SyncReport) -> SyncReport {
+    SyncReport {
+        photos_uploaded: r.photos_uploaded,
+        confirmed: r.confirmed,
+        rejected: r.rejected,
+        pulled: r.pulled,
+        evicted_grids: r.evicted_grids,
+        clock_offset_ms: r.clock_offset_ms,
+    }
+}
+
+/// Runs `work` as a task on the tokio runtime uniffi polls us on: a panic
+/// inside is an `Internal` error instead of an unwind across the FFI, and
+/// dropping the returned future (the caller's coroutine or task cancelled)
+/// aborts the task, and with it any request in flight.
+async fn task<T: Send + 'static>(work: impl Future<Output = fieldgrid_core::Result<T>> + Send + 'static) -> Result<T> {
+    joined(tokio::spawn(work)).await
+}
+
+async fn joined<T>(handle: tokio::task::JoinHandle<fieldgrid_core::Result<T>>) -> Result<T> {
+    let _abort = AbortOnDrop(handle.abort_handle());
+    match handle.await {
+        Ok(result) => Ok(result?),
+        Err(e) if e.is_cancelled() => Err(FieldGridError::Cancelled),
+        Err(_) => Err(panicked()),
+    }
+}
+
+/// Aborts a task when the future awaiting it is dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
+        self.0.abort();
     }
-}
-
-/// Runs `f` on tokio's blocking pool, inside the panic guard.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::result::Result<T, fieldgrid_core::Error> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(move || guard(|| Ok(f()?)))
-        .await
-        .unwrap_or_else(|_| Err(panicked()))
 }

@@ -76,23 +76,23 @@ impl Flaky<'_> {
 }
 
 impl Transport for Flaky<'_> {
-    fn login(&self, req: &LoginRequest) -> Result<LoginResponse, TransportError> {
+    async fn login(&self, req: &LoginRequest) -> Result<LoginResponse, TransportError> {
         self.take()?;
-        self.inner.login(req)
+        self.inner.login(req).await
     }
-    fn push(&self, token: &str, req: &PushRequest) -> Result<PushResponse, TransportError> {
+    async fn push(&self, token: &str, req: &PushRequest) -> Result<PushResponse, TransportError> {
         self.take()?;
-        self.inner.push(token, req)
+        self.inner.push(token, req).await
     }
-    fn changes(&self, token: &str, after: i64, limit: u32) -> Result<ChangesResponse, TransportError> {
+    async fn changes(&self, token: &str, after: i64, limit: u32) -> Result<ChangesResponse, TransportError> {
         self.take()?;
-        self.inner.changes(token, after, limit)
+        self.inner.changes(token, after, limit).await
     }
-    fn photo_offset(&self, token: &str, sha256: &str) -> Result<Option<u64>, TransportError> {
+    async fn photo_offset(&self, token: &str, sha256: &str) -> Result<Option<u64>, TransportError> {
         self.take()?;
-        self.inner.photo_offset(token, sha256)
+        self.inner.photo_offset(token, sha256).await
     }
-    fn upload_chunk(
+    async fn upload_chunk(
         &self,
         token: &str,
         sha: &str,
@@ -101,7 +101,7 @@ impl Transport for Flaky<'_> {
         chunk: &[u8],
     ) -> Result<u64, TransportError> {
         self.take()?;
-        self.inner.upload_chunk(token, sha, offset, total, chunk)
+        self.inner.upload_chunk(token, sha, offset, total, chunk).await
     }
 }
 
@@ -136,13 +136,13 @@ fn options() -> SyncOptions {
     }
 }
 
-fn sync(phone: &Phone, transport: &dyn Transport) -> Result<fieldgrid_core::sync::SyncReport> {
+fn sync(phone: &Phone, transport: &impl Transport) -> Result<fieldgrid_core::sync::SyncReport> {
     sync_with(phone, transport, &options())
 }
 
 fn sync_with(
     phone: &Phone,
-    transport: &dyn Transport,
+    transport: &impl Transport,
     options: &SyncOptions,
 ) -> Result<fieldgrid_core::sync::SyncReport> {
     let label = format!("{} sending", phone.label);

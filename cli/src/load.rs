@@ -105,12 +105,18 @@ struct Phone<'a> {
 }
 
 impl Phone<'_> {
-    fn call<T>(&mut self, mut f: impl FnMut() -> Result<T, TransportError>) -> Result<T, TransportError> {
+    fn call<T, F>(&mut self, mut f: impl FnMut() -> F) -> Result<T, TransportError>
+    where
+        F: Future<Output = Result<T, TransportError>>,
+    {
         let base = Duration::from_millis(500);
         let max = Duration::from_secs(30);
         for attempt in 0u32.. {
             let t0 = Instant::now();
-            match f() {
+            // Each phone is a thread; its requests run on the core's shared runtime.
+            let answer =
+                fieldgrid_core::sync::block_on(f()).unwrap_or_else(|e| Err(TransportError::Offline(e.to_string())));
+            match answer {
                 Ok(v) => {
                     self.latencies.lock().map(|mut l| l.push(t0.elapsed())).ok();
                     return Ok(v);

@@ -2,33 +2,33 @@
 //!
 //! - [`Store`]: the on-device SQLite store (SQLCipher-encrypted when keyed),
 //!   with append-only migrations and one writer connection.
-//! - [`model`]: grids, places, households, residents, incidents with their
-//!   timeline, service logs, photos.
-//! - [`validate`]: the rules every write obeys (ID numbers, phones, text,
-//!   coordinates, photos), shared with the server.
+//! - [`model`], [`validate`], [`rules`], [`catalogue`], [`privacy`]: the
+//!   domain (fieldgrid-domain, shared with the server), re-exported.
 //! - Capture (`create_*`, `update_*`, `delete_*`, drafts, photos) and queries
 //!   (search, paging, dashboard) are methods of [`Store`].
 //! - [`outbox`]: the operations waiting for the server.
-//! - [`privacy`]: masked forms; no record prints personal data in `Debug`.
+//! - [`sync`]: the sync engine, async on tokio over reqwest
+//!   ([`Store::sync_async`]; [`Store::sync`] for blocking callers).
 //!
-//! Every call is blocking and safe from any thread.
+//! Store calls are blocking and safe from any thread; the calls that reach
+//! the server are async, each with a blocking twin.
 
 mod capture;
-pub mod catalogue;
 pub mod datagen;
 mod db;
 pub mod entity;
 pub mod error;
-pub mod migrate;
-pub mod model;
 pub mod outbox;
-pub mod privacy;
 pub mod query;
-pub mod rules;
 mod search;
 mod store;
 pub mod sync;
-pub mod validate;
+
+// The domain (model, rules, validation, catalogue, masking) is shared with
+// the server in fieldgrid-domain; the migration runner in fieldgrid-sqlite.
+// Re-exported whole, so an app needs one crate.
+pub use fieldgrid_domain::{catalogue, input, model, new_id, privacy, rules, validate};
+pub use fieldgrid_sqlite::migrate;
 
 pub use capture::{
     CsvImportReport, HouseholdChange, ImportReport, IncidentChange, NewHousehold, NewIncident, NewIncidentEvent,
@@ -44,9 +44,3 @@ pub use query::{Dashboard, IncidentQuery, Page, PageRequest, ResidentQuery};
 pub use store::{
     ChangeListener, Clock, DataChange, Store, StoreKey, StoreOptions, SystemClock, store_path_for_account,
 };
-
-/// A new record or operation id: a UUIDv7, time-ordered and unique without
-/// coordination, generated on the device (SYNC.md invariant 2).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}

@@ -115,7 +115,7 @@ fn check_limit(page: &PageRequest) -> Result<u32> {
 
 /// Trims a search term; refuses blank, over-long or control characters.
 fn term(field: &str, v: &str) -> Result<String> {
-    crate::validate::text(field, v, limits::ADDRESS, false)
+    Ok(crate::validate::text(field, v, limits::ADDRESS, false)?)
 }
 
 impl Store {

@@ -7,6 +7,7 @@ use std::fmt;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -51,7 +52,7 @@ impl StoreKey {
     }
 
     /// Applies the key and the cipher settings to a fresh connection. The
-    /// key goes through `sqlite3_key` (db/cipher.rs), never through SQL text.
+    /// key goes through `sqlite3_key` (fieldgrid-sqlite's cipher.rs), never through SQL text.
     /// A raw key skips SQLCipher's PBKDF2 over a passphrase: the key is
     /// already random. Pages are authenticated with HMAC-SHA256 instead of
     /// SQLCipher 4's default SHA-512: as strong here, and several times faster
@@ -61,7 +62,7 @@ impl StoreKey {
     /// import pass 50,000 rows/s here, while a single capture still writes
     /// little (docs/PERFORMANCE.md has both figures). Both are part of the
     /// file format: never change them for existing stores
-    /// (core/tests/fixtures/sqlcipher4-fieldgrid.db, written by stock
+    /// (sqlite/tests/fixtures/sqlcipher4-fieldgrid.db, written by stock
     /// SQLCipher, holds them).
     fn apply(&self, conn: &Connection) -> Result<()> {
         crate::db::cipher::key_connection(conn, &self.0)?;
@@ -92,10 +93,11 @@ pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
 
-    /// Waits `duration` (the sync's backoff calls it in slices of at most
-    /// 20 ms, checking for a cancel between them).
-    fn sleep(&self, duration: std::time::Duration) {
-        std::thread::sleep(duration);
+    /// Waits `duration` without holding a thread (the sync's backoff calls
+    /// it in slices of at most 20 ms, checking for a cancel between them).
+    /// Runs on tokio's timer unless a test clock says otherwise.
+    fn sleep(&self, duration: std::time::Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(duration))
     }
 }
 

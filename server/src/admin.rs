@@ -3,7 +3,7 @@
 //! catalogue, bulk building, reading records back).
 
 use argon2::Argon2;
-use fieldgrid_core::catalogue::Catalogue;
+use fieldgrid_domain::catalogue::Catalogue;
 use fieldgrid_protocol::{GridInfo, Role};
 use tokio::runtime::Handle;
 

@@ -6,7 +6,7 @@
 //! 570,000 residents and 3 million incidents.
 //!
 //! Nothing skips the protocol's rules: every resident and incident is
-//! checked by `fieldgrid_core::rules::check` (what a device may send), and
+//! checked by `fieldgrid_domain::rules::check` (what a device may send), and
 //! every timeline step is applied with `decide::apply_event` (the transition
 //! table both sides use), as a push and the centre's actions would. Only the
 //! HTTP round trips are skipped; records are written a grid at a time, in
@@ -15,10 +15,10 @@
 use std::time::Instant;
 
 use argon2::Argon2;
-use fieldgrid_core::catalogue::{Catalogue, CategoryGroup};
-use fieldgrid_core::datagen::{self, Rng};
-use fieldgrid_core::model::EventKind;
-use fieldgrid_core::rules;
+use fieldgrid_domain::catalogue::{Catalogue, CategoryGroup};
+use fieldgrid_domain::datagen::{self, Rng};
+use fieldgrid_domain::model::EventKind;
+use fieldgrid_domain::rules;
 use fieldgrid_protocol::{Entity, GridInfo, Role};
 use serde_json::{Map, Value, json};
 
@@ -135,7 +135,7 @@ fn residents(rng: &mut Rng, grid: &str, n: usize, now: i64, catalogue: &Catalogu
             }));
             let fields = rules::check(Entity::Resident, &sent, now, catalogue)
                 .map_err(|e| format!("a generated resident: {e}"))?;
-            Ok(record(fieldgrid_core::new_id(), "resident", grid, fields))
+            Ok(record(fieldgrid_domain::new_id(), "resident", grid, fields))
         })
         .collect()
 }
@@ -171,14 +171,14 @@ fn incident(
     fields.insert("status".into(), json!("draft"));
     fields.insert("reported_at_ms".into(), json!(reported_at));
     fields.insert("reporter".into(), json!(worker));
-    let mut incident = record(fieldgrid_core::new_id(), "incident", grid, fields);
+    let mut incident = record(fieldgrid_domain::new_id(), "incident", grid, fields);
     let mut out = Vec::new();
     let mut step = |incident: &mut Record, kind: EventKind, at: i64, extra: Value| -> Result<(), String> {
         let mut event = object(json!({"incident_id": incident.id, "kind": kind.as_str(), "note": "",
                                       "actor": worker, "at_ms": at, "server_at_ms": at}));
         event.extend(object(extra));
         decide::apply_event(incident, &event, "", at).map_err(|e| format!("a generated timeline: {e:?}"))?;
-        out.push(record(fieldgrid_core::new_id(), "incident_event", grid, event));
+        out.push(record(fieldgrid_domain::new_id(), "incident_event", grid, event));
         Ok(())
     };
     step(&mut incident, EventKind::Reported, reported_at, json!({}))?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use fieldgrid_core::model::EventKind;
+use fieldgrid_domain::model::EventKind;
 use fieldgrid_protocol::{CentreEventRequest, CentreIncident, CentreIncidentPage, ConflictRecord, Role, StatsResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -179,7 +179,7 @@ pub async fn act(
 ) -> ApiResult<CentreIncident> {
     let allowed = kinds_for(caller.role);
     // A note travels to every phone of the grid: the phones' own limit.
-    let max = fieldgrid_core::validate::limits::NOTES;
+    let max = fieldgrid_domain::validate::limits::NOTES;
     if req.note.chars().count() > max {
         return Err(ApiError::bad_request(format!("note: at most {max} characters")));
     }

@@ -275,7 +275,7 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
         }
         Some(Command::SetCatalogue { file }) => {
             let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let catalogue: fieldgrid_core::Catalogue =
+            let catalogue: fieldgrid_domain::Catalogue =
                 serde_json::from_str(&text).map_err(|e| format!("{} is not a catalogue: {e}", file.display()))?;
             session()?.admin().publish_catalogue(&catalogue, now())?;
             tracing::info!(version = catalogue.version, "catalogue published");

@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
-use fieldgrid_core::catalogue::Catalogue;
-use fieldgrid_core::model::{EventKind, IncidentStatus};
-use fieldgrid_core::rules;
+use fieldgrid_domain::catalogue::Catalogue;
+use fieldgrid_domain::model::{EventKind, IncidentStatus};
+use fieldgrid_domain::rules;
 use fieldgrid_protocol::{ConflictRecord, Entity, OpKind, Operation, Outcome, codes};
 use serde_json::{Map, Value, json};
 
@@ -80,7 +80,7 @@ pub fn reject(code: &str, field: Option<&str>, message: impl Into<String>) -> Ou
     }
 }
 
-fn invalid(e: fieldgrid_core::ValidationError) -> Outcome {
+fn invalid(e: fieldgrid_domain::ValidationError) -> Outcome {
     reject(e.code.as_str(), Some(&e.field), e.to_string())
 }
 
@@ -638,7 +638,7 @@ pub fn centre_event(
         field_versions: Map::new(),
     };
     // The event's photos: checked by the same rules as a phone's.
-    let max = fieldgrid_core::validate::limits::PHOTOS_PER_RECORD;
+    let max = fieldgrid_domain::validate::limits::PHOTOS_PER_RECORD;
     if req.photos.len() > max {
         return Err(ApiError::bad_request(format!("at most {max} photos an event")));
     }
@@ -650,7 +650,7 @@ pub fn centre_event(
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        let checked = rules::check(Entity::Photo, &sent, now, &fieldgrid_core::Catalogue::builtin())
+        let checked = rules::check(Entity::Photo, &sent, now, &fieldgrid_domain::Catalogue::builtin())
             .map_err(|e| ApiError::bad_request(format!("photos[{i}].{} {}", e.field, e.code)))?;
         let id = uuid::Uuid::now_v7().to_string();
         photos.push(Write::PhotoRef(PhotoRef {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fieldgrid_core::rules;
+use fieldgrid_domain::rules;
 use fieldgrid_protocol::{ChangesResponse, PushRequest, PushResponse, Role, codes, limits};
 use serde::Deserialize;
 

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fieldgrid_core::sync::{HttpOptions, HttpTransport, SyncOptions, Transport};
+use fieldgrid_core::sync::{HttpOptions, HttpTransport, SyncOptions, Transport, block_on};
 use fieldgrid_core::{Store, StoreKey};
 use fieldgrid_protocol::{LoginRequest, Role};
 use fieldgrid_server::admin::AdminSession;
@@ -305,18 +305,18 @@ fn main() {
         .sync(&http, &sync_options(), &|_| {}, &AtomicBool::new(false))
         .unwrap();
     let first_sync = t.elapsed().as_secs_f64();
-    let worker = http
-        .login(&LoginRequest {
-            username: "worker-3".into(),
-            password: PASSWORD.into(),
-            device_id: "raw".into(),
-        })
-        .unwrap()
-        .token;
+    let worker = block_on(http.login(&LoginRequest {
+        username: "worker-3".into(),
+        password: PASSWORD.into(),
+        device_id: "raw".into(),
+    }))
+    .unwrap()
+    .unwrap()
+    .token;
     let t = Instant::now();
     let (mut after, mut fetched) = (0, 0usize);
     loop {
-        let page = http.changes(&worker, after, 2_000).unwrap();
+        let page = block_on(http.changes(&worker, after, 2_000)).unwrap().unwrap();
         fetched += page.changes.len();
         after = page.next_after;
         if !page.more {
@@ -336,7 +336,7 @@ fn main() {
     let pull_latency = |n: usize| -> (f64, f64) {
         timed(n, &|| {
             let t = Instant::now();
-            http.changes(&worker, 0, 500).unwrap();
+            block_on(http.changes(&worker, 0, 500)).unwrap().unwrap();
             t.elapsed()
         })
     };

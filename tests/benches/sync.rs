@@ -25,7 +25,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use fieldgrid_core::datagen::{self, Rng};
-use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, SyncOptions, Transport};
+use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, SyncOptions, Transport, block_on};
 use fieldgrid_core::{Store, StoreKey};
 use fieldgrid_protocol::{GridInfo, LoginRequest, Operation, PushRequest};
 use fieldgrid_server::{Config, RunningServer, auth};
@@ -186,18 +186,18 @@ fn push_and_pull(dir: &std::path::Path, url: &str, n: usize) {
 
     // Baselines: the same exchanges through the bare transport.
     let ta = http();
-    let token = ta
-        .login(&LoginRequest {
-            username: "bench-a".into(),
-            password: PASSWORD.into(),
-            device_id: "raw".into(),
-        })
-        .unwrap()
-        .token;
+    let token = block_on(ta.login(&LoginRequest {
+        username: "bench-a".into(),
+        password: PASSWORD.into(),
+        device_id: "raw".into(),
+    }))
+    .unwrap()
+    .unwrap()
+    .token;
     let t = Instant::now();
     let (mut after, mut fetched) = (0, 0usize);
     loop {
-        let page = ta.changes(&token, after, 2_000).unwrap();
+        let page = block_on(ta.changes(&token, after, 2_000)).unwrap().unwrap();
         fetched += page.changes.len();
         after = page.next_after;
         if !page.more {
@@ -212,13 +212,14 @@ fn push_and_pull(dir: &std::path::Path, url: &str, n: usize) {
         .collect();
     let t = Instant::now();
     for chunk in raw_ops.chunks(500) {
-        ta.push(
+        block_on(ta.push(
             &token,
             &PushRequest {
                 device_id: "raw".into(),
                 operations: chunk.to_vec(),
             },
-        )
+        ))
+        .unwrap()
         .unwrap();
     }
     let raw_push = t.elapsed();

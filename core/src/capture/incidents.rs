@@ -3,7 +3,8 @@
 
 use rusqlite::{Connection, Row, Transaction, params};
 
-use super::photos::{NewPhoto, insert_photos, photos_of, queue_photo};
+use super::NewPhoto;
+use super::photos::{insert_photos, photos_of, queue_photo};
 use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, require_grid};
 use crate::catalogue::Catalogue;
 use crate::entity::Entity;
@@ -55,9 +56,9 @@ impl Store {
                 match change {
                     IncidentChange::Category(v) => draft.category = v.clone(),
                     IncidentChange::Title(v) => draft.title = v.clone(),
-                    IncidentChange::Description(v) => draft.description = PrivateText(v.clone()),
+                    IncidentChange::Description(v) => draft.description = PrivateText::new(v.clone()),
                     IncidentChange::Location(v) => draft.location = *v,
-                    IncidentChange::Address(v) => draft.address = PrivateText(v.clone()),
+                    IncidentChange::Address(v) => draft.address = PrivateText::new(v.clone()),
                     IncidentChange::OccurredAt(v) => draft.occurred_at_ms = *v,
                     IncidentChange::InvolvedResidents(v) => draft.involved_residents = v.clone(),
                 }
@@ -180,9 +181,9 @@ fn insert_draft(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewIncident
         grid_id: input.grid_id.clone(),
         category: input.category.clone(),
         title: input.title.clone(),
-        description: PrivateText(input.description.clone()),
+        description: PrivateText::new(input.description.clone()),
         location: input.location,
-        address: PrivateText(input.address.clone()),
+        address: PrivateText::new(input.address.clone()),
         occurred_at_ms: input.occurred_at_ms.unwrap_or(now),
         reporter: None,
         involved_residents: input.involved_residents.clone(),
@@ -253,13 +254,13 @@ fn check_draft(conn: &Connection, catalogue: &Catalogue, mut d: Incident, now: i
         return Err(Error::invalid("category", Code::UnknownCategory));
     }
     d.title = validate::optional_text("title", &d.title, limits::TITLE, false)?;
-    d.description = PrivateText(validate::optional_text(
+    d.description = PrivateText::new(validate::optional_text(
         "description",
         d.description.as_str(),
         limits::NOTES,
         true,
     )?);
-    d.address = PrivateText(validate::optional_text(
+    d.address = PrivateText::new(validate::optional_text(
         "address",
         d.address.as_str(),
         limits::ADDRESS,
@@ -294,7 +295,7 @@ fn insert_event(
         incident_id: incident_id.to_owned(),
         kind,
         actor,
-        note: PrivateText(note.to_owned()),
+        note: PrivateText::new(note.to_owned()),
         department: None,
         deadline_at_ms: None,
         at_ms: now,
@@ -339,9 +340,9 @@ pub(crate) fn incident_from_row(conn: &Connection, r: &Row<'_>) -> Result<Incide
         grid_id: r.get(1)?,
         category: r.get(2)?,
         title: r.get(3)?,
-        description: PrivateText(r.get(4)?),
+        description: PrivateText::new(r.get::<_, String>(4)?),
         location: location.map(|l| serde_json::from_str(&l)).transpose()?,
-        address: PrivateText(r.get(6)?),
+        address: PrivateText::new(r.get::<_, String>(6)?),
         occurred_at_ms: r.get(7)?,
         reporter: r.get(8)?,
         involved_residents: serde_json::from_str(&involved)?,
@@ -377,7 +378,7 @@ pub(crate) fn load_event(conn: &Connection, id: &str) -> Result<IncidentEvent> {
         incident_id,
         kind: EventKind::parse(&kind).ok_or_else(|| Error::Internal("unknown event kind".into()))?,
         actor,
-        note: PrivateText(note),
+        note: PrivateText::new(note),
         department,
         deadline_at_ms,
         at_ms,

@@ -5,46 +5,18 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{Connection, Transaction, params};
 use sha2::{Digest, Sha256};
 
 use crate::entity::Entity;
 use crate::error::{Code, Error, Result};
+use crate::input::{NewPhoto, PhotoSource};
 use crate::model::{Photo, PhotoOwner};
 use crate::outbox::{self, Change};
 use crate::store::Store;
 use crate::validate::{self, Location, limits};
-
-/// Where a photo's bytes come from.
-#[derive(Clone)]
-pub enum PhotoSource {
-    /// A file the camera wrote; it is copied, the original is left alone.
-    File(PathBuf),
-    /// Bytes in memory.
-    Bytes(Vec<u8>),
-}
-
-impl std::fmt::Debug for PhotoSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PhotoSource::File(_) => f.write_str("PhotoSource::File(..)"),
-            PhotoSource::Bytes(b) => write!(f, "PhotoSource::Bytes({} bytes)", b.len()),
-        }
-    }
-}
-
-/// A photo to attach.
-#[derive(Clone, Debug)]
-pub struct NewPhoto {
-    /// The bytes.
-    pub source: PhotoSource,
-    /// When it was taken (device clock), if known.
-    pub taken_at_ms: Option<i64>,
-    /// Where it was taken, if known.
-    pub location: Option<Location>,
-}
 
 /// A photo whose bytes are safely in the photo folder, ready to be recorded.
 pub(crate) struct StagedPhoto {

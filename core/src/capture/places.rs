@@ -148,10 +148,10 @@ impl Store {
                 match change {
                     HouseholdChange::Room(v) => new.room = validate::text("room", v, limits::LABEL, false)?,
                     HouseholdChange::Address(v) => {
-                        new.address = PrivateText(validate::text("address", v, limits::ADDRESS, false)?)
+                        new.address = PrivateText::new(validate::text("address", v, limits::ADDRESS, false)?)
                     }
                     HouseholdChange::Notes(v) => {
-                        new.notes = PrivateText(validate::optional_text("notes", v, limits::NOTES, true)?)
+                        new.notes = PrivateText::new(validate::optional_text("notes", v, limits::NOTES, true)?)
                     }
                 }
             }
@@ -236,8 +236,8 @@ fn insert_household(tx: &Transaction<'_>, input: &NewHousehold, now: i64) -> Res
         unit_id: input.unit_id.clone(),
         building_id,
         room,
-        address: PrivateText(address),
-        notes: PrivateText(notes),
+        address: PrivateText::new(address),
+        notes: PrivateText::new(notes),
         meta: Default::default(),
     };
     tx.prepare_cached(
@@ -376,8 +376,8 @@ fn household_from_row(conn: &Connection, r: &Row<'_>) -> Result<Household> {
         unit_id: r.get(2)?,
         building_id: r.get(3)?,
         room: r.get(4)?,
-        address: PrivateText(r.get(5)?),
-        notes: PrivateText(r.get(6)?),
+        address: PrivateText::new(r.get::<_, String>(5)?),
+        notes: PrivateText::new(r.get::<_, String>(6)?),
         id,
     })
 }

@@ -298,14 +298,14 @@ fn build_resident(
         id: id.to_owned(),
         grid_id: input.grid_id.clone(),
         household_id: input.household_id.clone(),
-        name: PersonName(name),
+        name: PersonName::new(name),
         sex: input.sex,
         id_number,
         birth_date,
         phone,
         residence: input.residence,
         care_tags,
-        notes: PrivateText(notes),
+        notes: PrivateText::new(notes),
         meta: Default::default(),
     };
     Ok((resident, building))
@@ -362,7 +362,7 @@ fn resident_fields_from_row(r: &Row<'_>) -> Result<Resident> {
         meta: Default::default(),
         grid_id: r.get(2)?,
         household_id: r.get(3)?,
-        name: PersonName(r.get(5)?),
+        name: PersonName::new(r.get::<_, String>(5)?),
         sex: Sex::parse(&sex).ok_or_else(|| corrupt("sex"))?,
         id_number: id_number
             .map(IdNumber::try_from)
@@ -378,7 +378,7 @@ fn resident_fields_from_row(r: &Row<'_>) -> Result<Resident> {
             .map_err(|_| corrupt("phone"))?,
         residence: ResidenceStatus::parse(&residence).ok_or_else(|| corrupt("residence"))?,
         care_tags: serde_json::from_str(&tags)?,
-        notes: PrivateText(r.get(12)?),
+        notes: PrivateText::new(r.get::<_, String>(12)?),
         id,
     })
 }

@@ -1,4 +1,4 @@
 //! Storage internals: the schema and its migrations.
 
-pub(crate) mod cipher;
+pub(crate) use fieldgrid_sqlite::cipher;
 pub mod schema;

@@ -1,8 +1,13 @@
-//! The HTTP transport: JSON bodies, gzip both ways, rustls for HTTPS with an
-//! optional pinned district CA. Plain HTTP is refused for anything but a
-//! loopback address.
+//! The HTTP transport: reqwest on tokio, JSON bodies, gzip both ways,
+//! rustls (with the *ring* provider) for HTTPS with an optional pinned
+//! district CA. Plain HTTP is refused for anything but a loopback address.
+//!
+//! The TLS configuration is built here and handed to reqwest whole: trust
+//! is either the public web PKI (webpki-roots, compiled in) or the district's
+//! CA alone. reqwest's own rustls setup would use the platform verifier,
+//! which needs a JNI initialisation on Android, and aws-lc-rs, a C build
+//! that doubles the TLS code in the library.
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -11,11 +16,12 @@ use fieldgrid_protocol::{
     ChangesResponse, ErrorBody, LoginRequest, LoginResponse, PROTOCOL_HEADER, PROTOCOL_VERSION, PushRequest,
     PushResponse, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, WIPE_HEADER, codes,
 };
+use reqwest::header::HeaderMap;
+use reqwest::{Client, RequestBuilder, Response};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use ureq::Agent;
-use ureq::http::Response;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use super::transport::{Transport, TransportError, WipeRequest};
 use crate::error::{Code, Error, Result};
@@ -39,36 +45,41 @@ impl Default for HttpOptions {
     }
 }
 
-/// The protocol over HTTP(S).
+/// The protocol over HTTP(S). Cheap to clone (one connection pool).
+#[derive(Clone)]
 pub struct HttpTransport {
     base: String,
-    agent: Agent,
+    client: Client,
     /// The wipe the server asked for (0: none, 1: now, 2: after sending).
-    wipe: AtomicU8,
+    wipe: Arc<AtomicU8>,
 }
 
-const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
+/// The largest answer read (a pull page is at most a few MiB).
+const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+/// The largest error answer read.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
 impl HttpTransport {
     /// A transport to the server at `base_url` (`https://…`, or `http://`
     /// to a loopback address only).
     pub fn new(base_url: &str, options: &HttpOptions) -> Result<HttpTransport> {
         let base = server_base(base_url)?;
-        let mut tls = TlsConfig::builder();
-        if let Some(pem) = &options.pinned_ca_pem {
-            let cert = Certificate::from_pem(pem).map_err(|_| Error::invalid("pinned_ca_pem", Code::BadFormat))?;
-            tls = tls.root_certs(RootCerts::Specific(Arc::new(vec![cert.to_owned()])));
-        }
-        let agent: Agent = Agent::config_builder()
-            .timeout_global(Some(options.timeout))
-            .http_status_as_error(false)
-            .tls_config(tls.build())
+        let tls = tls_config(options.pinned_ca_pem.as_deref())?;
+        let client = Client::builder()
+            .tls_backend_preconfigured(tls)
+            .http1_only()
+            .gzip(true)
+            // A phone's proxy settings are the platform's business, not the
+            // environment's: no proxy from variables.
+            .no_proxy()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(15)))
             .build()
-            .into();
+            .map_err(|e| Error::Internal(format!("http client: {}", chain(&e))))?;
         Ok(HttpTransport {
             base,
-            agent,
-            wipe: AtomicU8::new(0),
+            client,
+            wipe: Arc::new(AtomicU8::new(0)),
         })
     }
 
@@ -76,8 +87,21 @@ impl HttpTransport {
         format!("{}{path}", self.base)
     }
 
-    /// Notes a wipe request in an answer's headers; passes the answer on.
-    fn noted(&self, resp: Response<ureq::Body>) -> Response<ureq::Body> {
+    /// A request with the protocol version and, when given, the session.
+    fn request(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let req = self
+            .client
+            .request(method, self.url(path))
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
+        match token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        }
+    }
+
+    /// Sends `req`; notes a wipe request in the answer's headers.
+    async fn send(&self, req: RequestBuilder) -> std::result::Result<Response, TransportError> {
+        let resp = req.send().await.map_err(offline)?;
         let asked = match resp.headers().get(WIPE_HEADER).and_then(|v| v.to_str().ok()) {
             Some("wipe") => 1,
             Some("send-then-wipe") => 2,
@@ -86,8 +110,34 @@ impl HttpTransport {
         if asked != 0 {
             self.wipe.store(asked, Ordering::SeqCst);
         }
-        resp
+        Ok(resp)
     }
+}
+
+/// The client's TLS: TLS 1.2 and 1.3 with the ring provider, trusting the
+/// pinned CA alone when there is one, the public web PKI otherwise.
+fn tls_config(pinned_ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig> {
+    let bad_pem = || Error::invalid("pinned_ca_pem", Code::BadFormat);
+    let mut roots = rustls::RootCertStore::empty();
+    match pinned_ca_pem {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                roots.add(cert.map_err(|_| bad_pem())?).map_err(|_| bad_pem())?;
+            }
+            if roots.is_empty() {
+                return Err(bad_pem());
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Internal(format!("tls: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    // reqwest sets ALPN only on configurations it builds itself.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// Checks a server URL with a real URL parser and returns it without a
@@ -118,7 +168,9 @@ fn server_base(base_url: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
+/// A JSON body, gzipped (reqwest decompresses answers, not requests).
 fn gzip_json<T: Serialize>(body: &T) -> std::result::Result<Vec<u8>, TransportError> {
+    use std::io::Write;
     let json = serde_json::to_vec(body).map_err(|e| TransportError::BadResponse(format!("encode: {e}")))?;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     enc.write_all(&json)
@@ -126,32 +178,53 @@ fn gzip_json<T: Serialize>(body: &T) -> std::result::Result<Vec<u8>, TransportEr
     enc.finish().map_err(|e| TransportError::BadResponse(e.to_string()))
 }
 
-fn offline(e: ureq::Error) -> TransportError {
-    TransportError::Offline(e.to_string())
+/// An error with its causes (the TLS reason of a refused connection is a
+/// cause), without the URL.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    message
+}
+
+fn offline(e: reqwest::Error) -> TransportError {
+    TransportError::Offline(chain(&e.without_url()))
+}
+
+/// At most `limit` bytes of an answer's body.
+async fn body(mut resp: Response, limit: usize) -> std::result::Result<Vec<u8>, TransportError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(offline)? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(TransportError::BadResponse(format!("answer larger than {limit} bytes")));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Maps an error answer to a typed error.
-fn error_of(resp: &mut Response<ureq::Body>) -> TransportError {
+async fn error_of(resp: Response) -> TransportError {
     let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let offset = resp
-        .headers()
-        .get(UPLOAD_OFFSET_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let body: Option<ErrorBody> = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024)
-        .read_to_vec()
+    let retry_after = header_u64(resp.headers(), "retry-after").map(Duration::from_secs);
+    let offset = header_u64(resp.headers(), UPLOAD_OFFSET_HEADER);
+    let code = body(resp, MAX_ERROR_BODY)
+        .await
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    let code = body.map(|b| b.code).unwrap_or_default();
+        .and_then(|b| serde_json::from_slice::<ErrorBody>(&b).ok())
+        .map(|b| b.code)
+        .unwrap_or_default();
     match (status, code.as_str()) {
         (401, codes::BAD_CREDENTIALS) => TransportError::BadCredentials,
         (401, _) => TransportError::AuthExpired,
@@ -166,47 +239,40 @@ fn error_of(resp: &mut Response<ureq::Body>) -> TransportError {
     }
 }
 
-fn read_json<T: DeserializeOwned>(mut resp: Response<ureq::Body>) -> std::result::Result<T, TransportError> {
+async fn read_json<T: DeserializeOwned>(resp: Response) -> std::result::Result<T, TransportError> {
     if !resp.status().is_success() {
-        return Err(error_of(&mut resp));
+        return Err(error_of(resp).await);
     }
-    let bytes = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_RESPONSE)
-        .read_to_vec()
-        .map_err(|e| TransportError::Offline(e.to_string()))?;
+    let bytes = body(resp, MAX_RESPONSE).await?;
     serde_json::from_slice(&bytes).map_err(|e| TransportError::BadResponse(format!("decode: {e}")))
 }
 
+/// The `Upload-Offset` of a successful answer.
+fn upload_offset(resp: &Response) -> std::result::Result<u64, TransportError> {
+    header_u64(resp.headers(), UPLOAD_OFFSET_HEADER)
+        .ok_or_else(|| TransportError::BadResponse("no upload offset".into()))
+}
+
 impl Transport for HttpTransport {
-    fn logout(&self, token: &str) -> std::result::Result<(), TransportError> {
-        let mut resp = self
-            .agent
-            .delete(self.url("/v1/session"))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .header("authorization", format!("Bearer {token}"))
-            .call()
-            .map_err(offline)?;
+    async fn logout(&self, token: &str) -> std::result::Result<(), TransportError> {
+        let resp = self
+            .send(self.request(reqwest::Method::DELETE, "/v1/session", Some(token)))
+            .await?;
         // An unknown or expired token is as signed out as can be.
         match resp.status().as_u16() {
             200..=299 | 401 => Ok(()),
-            _ => Err(error_of(&mut resp)),
+            _ => Err(error_of(resp).await),
         }
     }
 
-    fn confirm_wiped(&self, token: &str) -> std::result::Result<(), TransportError> {
-        let mut resp = self
-            .agent
-            .post(self.url("/v1/device/wiped"))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .header("authorization", format!("Bearer {token}"))
-            .send_empty()
-            .map_err(offline)?;
+    async fn confirm_wiped(&self, token: &str) -> std::result::Result<(), TransportError> {
+        let resp = self
+            .send(self.request(reqwest::Method::POST, "/v1/device/wiped", Some(token)))
+            .await?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(error_of(&mut resp))
+            Err(error_of(resp).await)
         }
     }
 
@@ -218,66 +284,55 @@ impl Transport for HttpTransport {
         }
     }
 
-    fn login(&self, req: &LoginRequest) -> std::result::Result<LoginResponse, TransportError> {
-        let resp = self
-            .agent
-            .post(self.url("/v1/session"))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+    async fn login(&self, req: &LoginRequest) -> std::result::Result<LoginResponse, TransportError> {
+        let body = gzip_json(req)?;
+        let req = self
+            .request(reqwest::Method::POST, "/v1/session", None)
             .header("content-type", "application/json")
             .header("content-encoding", "gzip")
-            .send(&gzip_json(req)?[..])
-            .map_err(offline)?;
-        read_json(resp)
+            .body(body);
+        read_json(self.send(req).await?).await
     }
 
-    fn push(&self, token: &str, req: &PushRequest) -> std::result::Result<PushResponse, TransportError> {
-        let resp = self
-            .agent
-            .post(self.url("/v1/sync/push"))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .header("authorization", format!("Bearer {token}"))
+    async fn push(&self, token: &str, req: &PushRequest) -> std::result::Result<PushResponse, TransportError> {
+        let body = gzip_json(req)?;
+        let req = self
+            .request(reqwest::Method::POST, "/v1/sync/push", Some(token))
             .header("content-type", "application/json")
             .header("content-encoding", "gzip")
-            .send(&gzip_json(req)?[..])
-            .map_err(offline)?;
-        read_json(self.noted(resp))
+            .body(body);
+        read_json(self.send(req).await?).await
     }
 
-    fn changes(&self, token: &str, after: i64, limit: u32) -> std::result::Result<ChangesResponse, TransportError> {
+    async fn changes(
+        &self,
+        token: &str,
+        after: i64,
+        limit: u32,
+    ) -> std::result::Result<ChangesResponse, TransportError> {
+        let path = format!("/v1/sync/changes?after={after}&limit={limit}");
+        read_json(
+            self.send(self.request(reqwest::Method::GET, &path, Some(token)))
+                .await?,
+        )
+        .await
+    }
+
+    async fn photo_offset(&self, token: &str, sha256: &str) -> std::result::Result<Option<u64>, TransportError> {
+        let path = format!("/v1/photos/{sha256}");
         let resp = self
-            .agent
-            .get(self.url(&format!("/v1/sync/changes?after={after}&limit={limit}")))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .header("authorization", format!("Bearer {token}"))
-            .call()
-            .map_err(offline)?;
-        read_json(self.noted(resp))
-    }
-
-    fn photo_offset(&self, token: &str, sha256: &str) -> std::result::Result<Option<u64>, TransportError> {
-        let mut resp = self.noted(
-            self.agent
-                .head(self.url(&format!("/v1/photos/{sha256}")))
-                .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-                .header("authorization", format!("Bearer {token}"))
-                .call()
-                .map_err(offline)?,
-        );
+            .send(self.request(reqwest::Method::HEAD, &path, Some(token)))
+            .await?;
         if resp.status().as_u16() == 404 {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            return Err(error_of(&mut resp));
+            return Err(error_of(resp).await);
         }
-        resp.headers()
-            .get(UPLOAD_OFFSET_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .map(Some)
-            .ok_or_else(|| TransportError::BadResponse("no upload offset".into()))
+        upload_offset(&resp).map(Some)
     }
 
-    fn upload_chunk(
+    async fn upload_chunk(
         &self,
         token: &str,
         sha256: &str,
@@ -285,27 +340,21 @@ impl Transport for HttpTransport {
         total: u64,
         chunk: &[u8],
     ) -> std::result::Result<u64, TransportError> {
-        let mut resp = self
-            .agent
-            .patch(self.url(&format!("/v1/photos/{sha256}")))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-            .header("authorization", format!("Bearer {token}"))
+        let path = format!("/v1/photos/{sha256}");
+        let req = self
+            .request(reqwest::Method::PATCH, &path, Some(token))
             .header("content-type", "application/offset+octet-stream")
             .header(UPLOAD_OFFSET_HEADER, offset.to_string())
             .header(UPLOAD_LENGTH_HEADER, total.to_string())
-            .send(chunk)
-            .map_err(offline)
-            .map(|r| self.noted(r))?;
+            .body(chunk.to_vec());
+        let resp = self.send(req).await?;
         if !resp.status().is_success() {
-            return Err(error_of(&mut resp));
+            return Err(error_of(resp).await);
         }
-        let mut sink = Vec::new();
-        let _ = resp.body_mut().as_reader().read_to_end(&mut sink);
-        resp.headers()
-            .get(UPLOAD_OFFSET_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| TransportError::BadResponse("no upload offset".into()))
+        let offset = upload_offset(&resp)?;
+        // Read the (empty) body, so that the connection goes back to the pool.
+        body(resp, MAX_ERROR_BODY).await?;
+        Ok(offset)
     }
 }
 
@@ -340,6 +389,24 @@ mod tests {
         ] {
             let e = HttpTransport::new(bad, &o).err().unwrap();
             assert_eq!(e.as_validation().unwrap().field, "server_url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_ca_must_hold_a_certificate() {
+        let pinned = |pem: &str| HttpOptions {
+            pinned_ca_pem: Some(pem.as_bytes().to_vec()),
+            ..HttpOptions::default()
+        };
+        for bad in [
+            "",
+            "not a certificate",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let e = HttpTransport::new("https://grid.example.cn", &pinned(bad))
+                .err()
+                .unwrap();
+            assert_eq!(e.as_validation().unwrap().field, "pinned_ca_pem", "{bad:?}");
         }
     }
 }

@@ -4,6 +4,14 @@
 //! page by page, and learns the offset between the phone's clock and the
 //! server's.
 //!
+//! The engine is async, on tokio: [`Store::sync_async`] and the other
+//! `*_async` calls run on the caller's runtime, and dropping their future
+//! abandons the request in flight at once (what was committed stays). The
+//! calls without the suffix ([`Store::sync`], [`Store::login`], …) are the
+//! same calls for blocking code (the CLI, tests): they run on one small
+//! runtime the process shares ([`block_on`]), and must not be called from
+//! inside an async task.
+//!
 //! Invariants (SYNC.md): an operation leaves the outbox only when its receipt
 //! is committed; a rejected one is quarantined with the server's reason and
 //! never blocks the others; every pulled page is committed with its cursor, so
@@ -21,6 +29,7 @@ mod retry;
 mod session;
 mod transport;
 
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
@@ -116,10 +125,11 @@ pub struct SyncReport {
 pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Sync);
 impl Store {
     /// Runs one sync: push, then photos, then pull. Stops between steps when
-    /// `cancel` is set (everything done so far stays done).
-    pub fn sync(
+    /// `cancel` is set, and at once when the future is dropped; everything
+    /// done so far stays done.
+    pub async fn sync_async(
         &self,
-        transport: &dyn Transport,
+        transport: &impl Transport,
         options: &SyncOptions,
         progress: ProgressSink<'_>,
         cancel: &AtomicBool,
@@ -129,15 +139,17 @@ impl Store {
         let retry = Retry::new(options, cancel, self.clock());
 
         // 1. Push, in bounded batches, until nothing is pending.
-        self.push_outbox(transport, &token, &retry, &mut report, progress)?;
+        self.push_outbox(transport, &token, &retry, &mut report, progress)
+            .await?;
 
         // 2. Grids taken away: their operations are sent; now their data leaves.
-        report.evicted_grids = self.evict_revoked_grids()?;
+        report.evicted_grids = blocking_section(|| self.evict_revoked_grids())?;
 
         // 3. Photos, after the records that reference them: a photo that
         //    cannot be sent now never holds back the records, and the server
         //    shows a record complete only once its photos' hashes matched.
-        self.upload_photos(transport, &token, &retry, &mut report, progress)?;
+        self.upload_photos(transport, &token, &retry, &mut report, progress)
+            .await?;
 
         // 4. Pull. Nothing more is received by a phone that is to be wiped.
         if transport.wipe_requested().is_some() {
@@ -147,7 +159,8 @@ impl Store {
         if !options.receive {
             return Ok(report);
         }
-        self.pull_changes(transport, &token, &retry, &mut report, progress)?;
+        self.pull_changes(transport, &token, &retry, &mut report, progress)
+            .await?;
         self.load_catalogue()?;
         let now = self.now_ms();
         self.write(|tx| {
@@ -162,5 +175,49 @@ impl Store {
             "sync finished"
         );
         Ok(report)
+    }
+
+    /// [`Store::sync_async`], for blocking code.
+    pub fn sync(
+        &self,
+        transport: &impl Transport,
+        options: &SyncOptions,
+        progress: ProgressSink<'_>,
+        cancel: &AtomicBool,
+    ) -> Result<SyncReport> {
+        block_on(self.sync_async(transport, options, progress, cancel))?
+    }
+}
+
+/// Runs `future` to completion on the runtime blocking callers share: one
+/// worker thread, started on first use, whose timer and connection pools
+/// outlive each call. Panics if called from inside an async task (as
+/// tokio's `block_on` does); async code awaits the `*_async` calls instead.
+/// `Internal` if the runtime cannot start (no thread, no poller).
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let runtime = match RUNTIME.get() {
+        Some(runtime) => runtime,
+        None => {
+            let built = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("fieldgrid-sync")
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Internal(format!("the sync runtime could not start: {e}")))?;
+            // Another thread may have won the race: then this one is dropped.
+            RUNTIME.get_or_init(|| built)
+        }
+    };
+    Ok(runtime.block_on(future))
+}
+
+/// Store work (a page applied, receipts committed) inside the engine's
+/// future: on a multi-threaded tokio runtime the other tasks move to another
+/// worker meanwhile (`block_in_place`); elsewhere it simply runs.
+pub(crate) fn blocking_section<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }

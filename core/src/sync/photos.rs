@@ -10,9 +10,9 @@ use crate::store::Store;
 impl Store {
     /// Uploads every photo the server has not confirmed; a photo refused on
     /// its own is logged and left for next time.
-    pub(super) fn upload_photos(
+    pub(super) async fn upload_photos(
         &self,
-        transport: &dyn Transport,
+        transport: &impl Transport,
         token: &str,
         retry: &Retry<'_>,
         report: &mut SyncReport,
@@ -30,7 +30,7 @@ impl Store {
             if transport.wipe_requested() == Some(WipeRequest::Now) {
                 return Err(Error::WipeRequested);
             }
-            match self.upload_photo(transport, token, sha, *size, options, retry) {
+            match self.upload_photo(transport, token, sha, *size, options, retry).await {
                 Ok(sent) => {
                     bytes += sent;
                     report.photos_uploaded += 1;
@@ -74,9 +74,9 @@ impl Store {
     }
 
     /// Uploads one photo from the server's offset; marks it confirmed.
-    fn upload_photo(
+    async fn upload_photo(
         &self,
-        transport: &dyn Transport,
+        transport: &impl Transport,
         token: &str,
         sha: &str,
         size: u64,
@@ -89,7 +89,7 @@ impl Store {
             // (truncated, or replaced): nothing sensible can be sent.
             return Err(Error::invalid("photo", Code::Unreadable));
         }
-        let mut offset = retry.run(|| transport.photo_offset(token, sha))?.unwrap_or(0);
+        let mut offset = retry.run(|| transport.photo_offset(token, sha)).await?.unwrap_or(0);
         let mut sent = 0;
         while offset < size {
             retry.check_cancel()?;
@@ -100,14 +100,17 @@ impl Store {
                 status: 0,
                 code: "bad_response".into(),
             })?;
-            offset = match retry.run(|| transport.upload_chunk(token, sha, offset, size, chunk)) {
+            offset = match retry
+                .run(|| transport.upload_chunk(token, sha, offset, size, chunk))
+                .await
+            {
                 Ok(o) => {
                     sent += chunk.len() as u64;
                     o
                 }
                 // The server has a different offset (a reply was lost): resume there.
                 Err(Error::Server { status: 409, .. }) => {
-                    retry.run(|| transport.photo_offset(token, sha))?.unwrap_or(0)
+                    retry.run(|| transport.photo_offset(token, sha)).await?.unwrap_or(0)
                 }
                 Err(e) => return Err(e),
             };

@@ -14,9 +14,9 @@ use crate::store::Store;
 
 impl Store {
     /// Sends every pending operation, batch by batch, applying receipts.
-    pub(super) fn push_outbox(
+    pub(super) async fn push_outbox(
         &self,
-        transport: &dyn Transport,
+        transport: &impl Transport,
         token: &str,
         retry: &Retry<'_>,
         report: &mut SyncReport,
@@ -41,7 +41,7 @@ impl Store {
             };
             bytes += serde_json::to_vec(&req).map(|v| v.len() as u64).unwrap_or(0);
             let before = self.now_ms();
-            let resp = match retry.run(|| transport.push(token, &req)) {
+            let resp = match retry.run(|| transport.push(token, &req)).await {
                 Ok(resp) => resp,
                 Err(e) => {
                     // Refused outright (signed out, too old, forbidden): not

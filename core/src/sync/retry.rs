@@ -1,7 +1,7 @@
 //! Retries of one request: exponential backoff with jitter, `Retry-After`,
 //! cancellation between tries, and the error a sync reports when retrying
-//! did not help. Pauses go through the store's [`Clock`], so tests run a
-//! minute of backoff in microseconds.
+//! did not help. Pauses go through the store's [`Clock`] (tokio's timer:
+//! no thread is held), so tests run a minute of backoff in microseconds.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -37,10 +37,13 @@ impl<'a> Retry<'a> {
     }
 
     /// Runs `call` until it succeeds, fails for good, or runs out of tries.
-    pub(super) fn run<T>(&self, mut call: impl FnMut() -> std::result::Result<T, TransportError>) -> Result<T> {
+    pub(super) async fn run<T, F>(&self, mut call: impl FnMut() -> F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, TransportError>>,
+    {
         let mut attempt = 0;
         loop {
-            match call() {
+            match call().await {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_transient() && attempt + 1 < self.options.max_attempts => {
                     let pause = self.pause_after(&e, attempt);
@@ -49,7 +52,7 @@ impl<'a> Retry<'a> {
                         pause_ms = pause.as_millis() as u64,
                         "retrying after a transient error"
                     );
-                    self.sleep(pause)?;
+                    self.sleep(pause).await?;
                     attempt += 1;
                 }
                 Err(e) => return Err(sync_error(e)),
@@ -77,13 +80,13 @@ impl<'a> Retry<'a> {
     }
 
     /// Sleeps `pause` in slices, so that a cancel is noticed within one.
-    fn sleep(&self, pause: Duration) -> Result<()> {
+    async fn sleep(&self, pause: Duration) -> Result<()> {
         const SLICE: Duration = Duration::from_millis(20);
         let mut left = pause;
         while !left.is_zero() {
             self.check_cancel()?;
             let slice = left.min(SLICE);
-            self.clock.sleep(slice);
+            self.clock.sleep(slice).await;
             left -= slice;
         }
         self.check_cancel()

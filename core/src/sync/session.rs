@@ -3,8 +3,8 @@
 
 use fieldgrid_protocol::{LoginRequest, LoginResponse};
 
-use super::Transport;
 use super::retry::sync_error;
+use super::{Transport, block_on};
 use crate::error::{Error, Result};
 use crate::model::Grid;
 use crate::store::{Store, meta_get, meta_set};
@@ -28,19 +28,24 @@ impl Store {
     /// Signs in: keeps the session, records the grids assigned, and marks
     /// grids no longer assigned (their data leaves after their operations are
     /// sent, at the next sync).
-    pub fn login(&self, transport: &dyn Transport, username: &str, password: &str) -> Result<LoginResponse> {
+    pub async fn login_async(
+        &self,
+        transport: &impl Transport,
+        username: &str,
+        password: &str,
+    ) -> Result<LoginResponse> {
         let req = LoginRequest {
             username: username.to_owned(),
             password: password.to_owned(),
             device_id: self.device_id()?,
         };
-        let resp = transport.login(&req).map_err(sync_error)?;
+        let resp = transport.login(&req).await.map_err(sync_error)?;
         // One store, one account: another worker's session never writes here
         // (a phone shared in shifts has a store per account).
         if let Some(owner) = self.read(|c| meta_get(c, "account_id"))?
             && owner != resp.account_id
         {
-            if let Err(e) = transport.logout(&resp.token) {
+            if let Err(e) = transport.logout(&resp.token).await {
                 tracing::info!(error = %e, "the other account's session could not be ended at once");
             }
             return Err(Error::OtherAccount);
@@ -84,9 +89,9 @@ impl Store {
     /// Signs out: the server ends the session (when it can be reached; an
     /// unreachable server lets the token expire on its own), and the phone
     /// forgets it. The data stays.
-    pub fn sign_out(&self, transport: &dyn Transport) -> Result<()> {
+    pub async fn sign_out_async(&self, transport: &impl Transport) -> Result<()> {
         if let Some(token) = self.read(|c| meta_get(c, "token"))?
-            && let Err(e) = transport.logout(&token)
+            && let Err(e) = transport.logout(&token).await
         {
             tracing::info!(error = %e, "the server could not be told of the sign-out; the session expires on its own");
         }
@@ -97,16 +102,31 @@ impl Store {
     /// [`Error::WipeRequested`]): database, photos and sync state, whatever
     /// waits; then tells the server, whose confirmation ends the session.
     /// The platform's key is the app's to delete.
-    pub fn remote_wipe(self, transport: &dyn Transport) -> Result<()> {
+    pub async fn remote_wipe_async(self, transport: &impl Transport) -> Result<()> {
         let token = self.read(|c| meta_get(c, "token"))?;
         self.wipe(true)?;
         if let Some(token) = token
-            && let Err(e) = transport.confirm_wiped(&token)
+            && let Err(e) = transport.confirm_wiped(&token).await
         {
             tracing::warn!(error = %e, "wiped; the server could not be told (it will ask again)");
         }
         tracing::warn!("store wiped at the district's request");
         Ok(())
+    }
+
+    /// [`Store::login_async`], for blocking code.
+    pub fn login(&self, transport: &impl Transport, username: &str, password: &str) -> Result<LoginResponse> {
+        block_on(self.login_async(transport, username, password))?
+    }
+
+    /// [`Store::sign_out_async`], for blocking code.
+    pub fn sign_out(&self, transport: &impl Transport) -> Result<()> {
+        block_on(self.sign_out_async(transport))?
+    }
+
+    /// [`Store::remote_wipe_async`], for blocking code.
+    pub fn remote_wipe(self, transport: &impl Transport) -> Result<()> {
+        block_on(self.remote_wipe_async(transport))?
     }
 
     /// Forgets the session here (the data stays; the server is not told:

@@ -69,28 +69,43 @@ pub enum WipeRequest {
     AfterSending,
 }
 
-/// The calls of the sync protocol. Blocking; safe from any thread.
+/// The calls of the sync protocol, as futures that can be sent between
+/// threads. Dropping a call's future abandons the request at once.
+///
+/// Implement the methods with `async fn`. The engine is generic over this
+/// trait (a future per method, no boxing); tests of the engine substitute a
+/// scripted server.
 pub trait Transport: Send + Sync {
     /// `DELETE /v1/session`: ends the session on the server.
-    fn logout(&self, _token: &str) -> Result<(), TransportError> {
-        Ok(())
+    fn logout(&self, _token: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async { Ok(()) }
     }
     /// `POST /v1/device/wiped`: confirms a remote wipe.
-    fn confirm_wiped(&self, _token: &str) -> Result<(), TransportError> {
-        Ok(())
+    fn confirm_wiped(&self, _token: &str) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async { Ok(()) }
     }
     /// A wipe the server asked for in any answer so far.
     fn wipe_requested(&self) -> Option<WipeRequest> {
         None
     }
     /// `POST /v1/session`.
-    fn login(&self, req: &LoginRequest) -> Result<LoginResponse, TransportError>;
+    fn login(&self, req: &LoginRequest) -> impl Future<Output = Result<LoginResponse, TransportError>> + Send;
     /// `POST /v1/sync/push`.
-    fn push(&self, token: &str, req: &PushRequest) -> Result<PushResponse, TransportError>;
+    fn push(&self, token: &str, req: &PushRequest)
+    -> impl Future<Output = Result<PushResponse, TransportError>> + Send;
     /// `GET /v1/sync/changes`.
-    fn changes(&self, token: &str, after: i64, limit: u32) -> Result<ChangesResponse, TransportError>;
+    fn changes(
+        &self,
+        token: &str,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<ChangesResponse, TransportError>> + Send;
     /// `HEAD /v1/photos/{sha256}`: bytes the server has (`None`: none).
-    fn photo_offset(&self, token: &str, sha256: &str) -> Result<Option<u64>, TransportError>;
+    fn photo_offset(
+        &self,
+        token: &str,
+        sha256: &str,
+    ) -> impl Future<Output = Result<Option<u64>, TransportError>> + Send;
     /// `PATCH /v1/photos/{sha256}`: appends `chunk` at `offset`; returns the new offset.
     fn upload_chunk(
         &self,
@@ -99,5 +114,5 @@ pub trait Transport: Send + Sync {
         offset: u64,
         total: u64,
         chunk: &[u8],
-    ) -> Result<u64, TransportError>;
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
 }

@@ -19,8 +19,9 @@ impl Clock for TestClock {
 
     /// Time moves on at once: a sync's backoff costs no real time, and the
     /// pauses it took show as the clock's advance.
-    fn sleep(&self, duration: std::time::Duration) {
+    fn sleep(&self, duration: std::time::Duration) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         self.0.fetch_add(duration.as_millis() as i64, Ordering::SeqCst);
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -20,14 +20,17 @@ use crate::common::*;
 
 type Receipts = Box<dyn Fn(&PushRequest) -> Vec<Receipt> + Send + Sync>;
 
-/// A server that answers from a script: pull pages in order, a panic when
-/// asked for page `panic_at`, pushes failing with `push_errors` first and
-/// then answered by `receipts` (every operation applied, by default),
-/// photos accepted.
+/// A server that answers from a script: pull pages in order, an error when
+/// asked for page `fail_at`, pushes failing with `push_errors` first and
+/// then answered by `receipts` (every operation applied, by default), or
+/// never answered while `hang_push` is set; photos accepted.
 struct Scripted {
     grid: GridInfo,
     pages: Vec<Vec<Change>>,
-    panic_at: Option<usize>,
+    fail_at: Option<usize>,
+    hang_push: AtomicBool,
+    /// Requests whose future was dropped before an answer came.
+    abandoned: Arc<AtomicUsize>,
     pulls: AtomicUsize,
     chunks: Mutex<Vec<(u64, usize)>>,
     push_errors: Mutex<VecDeque<TransportError>>,
@@ -61,7 +64,9 @@ impl Scripted {
                 sub_district: grid.sub_district.clone(),
             },
             pages,
-            panic_at: None,
+            fail_at: None,
+            hang_push: AtomicBool::new(false),
+            abandoned: Arc::new(AtomicUsize::new(0)),
             pulls: AtomicUsize::new(0),
             chunks: Mutex::new(Vec::new()),
             push_errors: Mutex::new(VecDeque::new()),
@@ -96,7 +101,7 @@ impl Scripted {
 }
 
 impl Transport for Scripted {
-    fn login(&self, _req: &LoginRequest) -> Result<LoginResponse, TransportError> {
+    async fn login(&self, _req: &LoginRequest) -> Result<LoginResponse, TransportError> {
         Ok(LoginResponse {
             token: "t".into(),
             expires_at_ms: NOW_MS + 3_600_000,
@@ -108,9 +113,13 @@ impl Transport for Scripted {
         })
     }
 
-    fn push(&self, _token: &str, req: &PushRequest) -> Result<PushResponse, TransportError> {
+    async fn push(&self, _token: &str, req: &PushRequest) -> Result<PushResponse, TransportError> {
         let now = self.clock.as_ref().map_or(NOW_MS, |c| c.now_ms());
         self.push_times.lock().unwrap().push(now);
+        if self.hang_push.load(Ordering::SeqCst) {
+            let _abandoned = Abandoned(self.abandoned.clone());
+            std::future::pending::<()>().await;
+        }
         if let Some(cancel) = &self.cancel_during_push {
             cancel.store(true, Ordering::SeqCst);
         }
@@ -127,10 +136,13 @@ impl Transport for Scripted {
         })
     }
 
-    fn changes(&self, _token: &str, after: i64, _limit: u32) -> Result<ChangesResponse, TransportError> {
+    async fn changes(&self, _token: &str, after: i64, _limit: u32) -> Result<ChangesResponse, TransportError> {
         let n = self.pulls.fetch_add(1, Ordering::SeqCst);
-        if self.panic_at == Some(n) {
-            panic!("the fetcher fails on page {n}");
+        if self.fail_at == Some(n) {
+            return Err(TransportError::Server {
+                status: 500,
+                code: "internal".into(),
+            });
         }
         // Pages are numbered by their cursor: page i starts after cursor i.
         let i = after as usize;
@@ -143,11 +155,11 @@ impl Transport for Scripted {
         })
     }
 
-    fn photo_offset(&self, _token: &str, _sha256: &str) -> Result<Option<u64>, TransportError> {
+    async fn photo_offset(&self, _token: &str, _sha256: &str) -> Result<Option<u64>, TransportError> {
         Ok(None)
     }
 
-    fn upload_chunk(
+    async fn upload_chunk(
         &self,
         _token: &str,
         _sha256: &str,
@@ -157,6 +169,15 @@ impl Transport for Scripted {
     ) -> Result<u64, TransportError> {
         self.chunks.lock().unwrap().push((offset, chunk.len()));
         Ok(offset + chunk.len() as u64)
+    }
+}
+
+/// Counts a request abandoned: dropped with the future that awaited it.
+struct Abandoned(Arc<AtomicUsize>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -300,8 +321,9 @@ fn a_pull_applies_children_before_their_parents() {
     );
 }
 
-/// A fetcher that fails (here, panics) is the sync's failure, not a quiet
-/// success; the cursor stays at the last page committed.
+/// A page that fails is the sync's failure, not a quiet success (while the
+/// next page's request is already out); the cursor stays at the last page
+/// committed.
 #[test]
 fn a_failed_pull_fetcher_fails_the_sync_and_keeps_the_cursor_honest() {
     let f = Fixture::new();
@@ -319,13 +341,13 @@ fn a_failed_pull_fetcher_fails_the_sync_and_keeps_the_cursor_honest() {
         })
         .collect();
     let mut t = Scripted::new(&f.grid, pages);
-    t.panic_at = Some(2);
+    t.fail_at = Some(2);
     f.store.login(&t, "w", "password").unwrap();
     let err = sync(&f.store, &t).unwrap_err();
-    assert!(matches!(err, Error::Internal(_)), "{err:?}");
+    assert!(matches!(err, Error::Server { status: 500, .. }), "{err:?}");
     assert_eq!(f.store.pull_cursor().unwrap(), 2, "two pages committed, no more");
     // The next sync resumes at the cursor and finishes.
-    t.panic_at = None;
+    t.fail_at = None;
     let report = sync(&f.store, &t).unwrap();
     assert_eq!(report.pulled, 2);
     assert_eq!(f.store.pull_cursor().unwrap(), 4);
@@ -483,6 +505,38 @@ fn a_cancel_during_a_request_keeps_its_answer_and_stops_before_the_next_step() {
     assert!(matches!(err, Error::Cancelled), "{err:?}");
     assert_eq!(waiting(&f), 0, "the receipts were applied");
     assert_eq!(t.pulls.load(Ordering::SeqCst), 0, "no pull after the cancel");
+}
+
+/// Dropping the sync's future (a Kotlin coroutine cancelled, a Swift task
+/// cancelled, a timeout) abandons the request in flight at once, not after
+/// its answer; nothing is lost: the batch stays "sending" and the next sync
+/// sends it again.
+#[test]
+fn dropping_the_sync_abandons_the_request_in_flight_and_loses_nothing() {
+    let f = Fixture::new();
+    let t = Scripted::failing(&f, vec![]);
+    t.hang_push.store(true, Ordering::SeqCst);
+    f.store.login(&t, "w", "password").unwrap();
+    let cancel = AtomicBool::new(false);
+    let started = Instant::now();
+    let options = retrying();
+    let outcome = sync::block_on(async {
+        let sync = f.store.sync_async(&t, &options, &|_| {}, &cancel);
+        tokio::time::timeout(Duration::from_millis(30), sync).await
+    })
+    .unwrap();
+    assert!(outcome.is_err(), "the server never answered: only the timeout ends it");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(t.pushes(), 1);
+    assert_eq!(
+        t.abandoned.load(Ordering::SeqCst),
+        1,
+        "the request was dropped, not awaited"
+    );
+    assert_eq!(f.store.outbox_counts().unwrap().sending, 4, "kept, to be sent again");
+    t.hang_push.store(false, Ordering::SeqCst);
+    assert_eq!(sync_with(&f, &t, &retrying(), &cancel).unwrap().confirmed, 4);
+    assert_eq!(waiting(&f), 0);
 }
 
 /// A cancel during a backoff pause ends the sync within one 20 ms slice of

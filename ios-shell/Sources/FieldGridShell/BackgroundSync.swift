@@ -33,7 +33,7 @@ public enum FieldGridBackgroundSync {
                     task.setTaskCompleted(success: false)
                 }
             }
-            // Cancelling the work ends the stream, which stops the sync between steps.
+            // Cancelling the work ends the stream, which stops the sync at once (a request in flight is abandoned; what was committed stays).
             task.expirationHandler = { work.cancel() }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use fieldgrid_core::validate::CoordinateSystem;
+use fieldgrid_domain::validate::CoordinateSystem;
 use fieldgrid_protocol::{GridInfo, Role};
 
 use super::incidents::{Names, QueueQuery, gcj02_of};

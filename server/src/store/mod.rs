@@ -18,8 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use fieldgrid_core::catalogue::Catalogue;
-use fieldgrid_core::model::{EventKind, IncidentStatus};
+use fieldgrid_domain::catalogue::Catalogue;
+use fieldgrid_domain::model::{EventKind, IncidentStatus};
 use fieldgrid_protocol::{
     CentreEventRequest, CentreIncident, Change, ConflictRecord, GridInfo, Operation, Receipt, Role, StatsResponse,
     codes,

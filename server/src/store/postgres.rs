@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use fieldgrid_core::model::EventKind;
+use fieldgrid_domain::model::EventKind;
 use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, codes};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use fieldgrid_core::model::EventKind;
+use fieldgrid_domain::model::EventKind;
 use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, Role, codes};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
@@ -19,7 +19,7 @@ use super::{
     IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
     lock_ms, open_status_sql, push_in, run_ready,
 };
-use fieldgrid_core::migrate::{MigrateError, Migrations};
+use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::records::{IncidentRow, Record, month_deltas};
 
 /// Schema migrations, append-only; `user_version` counts those applied. Run
-/// by the core's runner (`fieldgrid_core::migrate`), as the phone's are.
+/// by the core's runner (`fieldgrid_domain::migrate`), as the phone's are.
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;

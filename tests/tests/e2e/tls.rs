@@ -94,13 +94,13 @@ fn login(port: u16, pinned: &str) -> Result<(), TransportError> {
         ..HttpOptions::default()
     };
     let transport = HttpTransport::new(&format!("https://localhost:{port}"), &options).unwrap();
-    transport
-        .login(&LoginRequest {
-            username: "u".into(),
-            password: "p".into(),
-            device_id: "d".into(),
-        })
-        .map(drop)
+    fieldgrid_core::sync::block_on(transport.login(&LoginRequest {
+        username: "u".into(),
+        password: "p".into(),
+        device_id: "d".into(),
+    }))
+    .unwrap()
+    .map(drop)
 }
 
 #[test]

@@ -219,8 +219,8 @@ class FieldGridSync internal constructor(
     /**
      * One sync as a cold [Flow]: collecting it starts the sync, which emits
      * [SyncEvent.Progress] after each step and [SyncEvent.Finished] last.
-     * Cancelling the collector stops the sync after its current step
-     * (what was done stays done). Failures are thrown from `collect`:
+     * Cancelling the collector stops the sync at once: a request in flight
+     * is abandoned, and what was committed stays. Failures are thrown from `collect`:
      * `AuthExpired` (sign in again), `Offline` (try later), `Wiped` (the
      * district had this phone wiped: the store is gone; delete its key with
      * the key provider and show the sign-in screen), ...
@@ -247,7 +247,7 @@ class FieldGridSync internal constructor(
             },
         )
 
-    /** Stops a running sync after its current step. */
+    /** Stops a running sync at once (it throws `Cancelled`); what was committed stays. */
     fun cancel() = client.cancel()
 
     override fun close() = client.close()

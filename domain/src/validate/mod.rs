@@ -6,7 +6,10 @@ pub mod phone;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Code, Error, Result};
+use crate::error::{Code, ValidationError};
+
+/// A checked value, or the rule it broke.
+type Result<T> = std::result::Result<T, ValidationError>;
 
 pub use id_number::IdNumber;
 pub use phone::{Phone, PhoneKind};
@@ -37,7 +40,7 @@ pub mod limits {
 pub fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String> {
     let v = value.trim();
     if v.is_empty() {
-        return Err(Error::invalid(field, Code::Required));
+        return Err(ValidationError::new(field, Code::Required));
     }
     optional_text(field, v, max, multiline)
 }
@@ -46,12 +49,12 @@ pub fn text(field: &str, value: &str, max: usize, multiline: bool) -> Result<Str
 pub fn optional_text(field: &str, value: &str, max: usize, multiline: bool) -> Result<String> {
     let v = value.trim();
     if v.chars().count() > max {
-        return Err(Error::invalid(field, Code::TooLong { max }));
+        return Err(ValidationError::new(field, Code::TooLong { max }));
     }
     if v.chars()
         .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r')))
     {
-        return Err(Error::invalid(field, Code::ControlCharacter));
+        return Err(ValidationError::new(field, Code::ControlCharacter));
     }
     Ok(v.to_owned())
 }
@@ -89,15 +92,15 @@ impl Location {
     /// Checks the ranges; `field` prefixes the error's field name.
     pub fn validate(&self, field: &str) -> Result<()> {
         if !self.latitude.is_finite() || !(-90.0..=90.0).contains(&self.latitude) {
-            return Err(Error::invalid(format!("{field}.latitude"), Code::OutOfRange));
+            return Err(ValidationError::new(format!("{field}.latitude"), Code::OutOfRange));
         }
         if !self.longitude.is_finite() || !(-180.0..=180.0).contains(&self.longitude) {
-            return Err(Error::invalid(format!("{field}.longitude"), Code::OutOfRange));
+            return Err(ValidationError::new(format!("{field}.longitude"), Code::OutOfRange));
         }
         if let Some(a) = self.accuracy_m
             && (!a.is_finite() || !(0.0..=100_000.0).contains(&a))
         {
-            return Err(Error::invalid(format!("{field}.accuracy_m"), Code::OutOfRange));
+            return Err(ValidationError::new(format!("{field}.accuracy_m"), Code::OutOfRange));
         }
         Ok(())
     }
@@ -125,10 +128,10 @@ pub fn photo_mime(bytes: &[u8]) -> Option<&'static str> {
 pub fn not_in_future(field: &str, at_ms: i64, now_ms: i64) -> Result<()> {
     const SKEW_MS: i64 = 10 * 60 * 1000;
     if at_ms > now_ms + SKEW_MS {
-        return Err(Error::invalid(field, Code::InFuture));
+        return Err(ValidationError::new(field, Code::InFuture));
     }
     if at_ms < 0 {
-        return Err(Error::invalid(field, Code::OutOfRange));
+        return Err(ValidationError::new(field, Code::OutOfRange));
     }
     Ok(())
 }
@@ -138,7 +141,7 @@ mod tests {
     use super::*;
 
     fn code(r: Result<impl std::fmt::Debug>) -> Code {
-        r.unwrap_err().as_validation().unwrap().code
+        r.unwrap_err().code
     }
 
     #[test]
@@ -179,7 +182,7 @@ mod tests {
             }
             .validate("location")
             .unwrap_err();
-            assert_eq!(e.as_validation().unwrap().field, field);
+            assert_eq!(e.field, field);
         }
     }
 

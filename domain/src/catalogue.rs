@@ -1,7 +1,7 @@
 //! The incident category catalogue.
 //!
 //! Built in from DOMAIN.md (version 1) and versioned, so that a catalogue sent
-//! by the district server can replace it: [`crate::Store::replace_catalogue`]
+//! by the district server can replace it: the core's `Store::replace_catalogue`
 //! keeps whichever has the higher version. Incidents keep their category code
 //! even if a later catalogue retires it.
 

@@ -14,8 +14,8 @@
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
+use crate::Entity;
 use crate::catalogue::Catalogue;
-use crate::entity::Entity;
 use crate::error::{Code, ValidationError};
 use crate::model::{CareTag, EventKind, PhotoOwner, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::{self, IdNumber, Location, Phone, limits};
@@ -331,12 +331,7 @@ fn text(f: &mut Fields, field: &str, max: usize, need: Need, multiline: bool) ->
     let checked = match need {
         Need::Required => validate::text(field, &value, max, multiline),
         Need::Optional => validate::optional_text(field, &value, max, multiline),
-    }
-    .map_err(|e| {
-        e.as_validation()
-            .cloned()
-            .unwrap_or_else(|| ValidationError::new(field, Code::BadFormat))
-    })?;
+    }?;
     if f.contains_key(field) || need == Need::Required {
         f.insert(field.to_owned(), Value::String(checked));
     }
@@ -358,11 +353,7 @@ fn location(f: &mut Fields, field: &str, required: bool) -> Result<(), Validatio
         Some(v) => {
             let loc: Location =
                 serde_json::from_value(v.clone()).map_err(|_| ValidationError::new(field, Code::BadFormat))?;
-            loc.validate(field).map_err(|e| {
-                e.as_validation()
-                    .cloned()
-                    .unwrap_or_else(|| ValidationError::new(field, Code::BadFormat))
-            })?;
+            loc.validate(field)?;
             // Re-encoded: keys the location does not have do not travel on.
             let encoded = serde_json::to_value(loc).map_err(|_| ValidationError::new(field, Code::BadFormat))?;
             f.insert(field.to_owned(), encoded);
@@ -384,11 +375,7 @@ fn time(f: &Fields, field: &str, now_ms: i64) -> Result<(), ValidationError> {
         .get(field)
         .and_then(Value::as_i64)
         .ok_or_else(|| ValidationError::new(field, Code::Required))?;
-    validate::not_in_future(field, t, now_ms).map_err(|e| {
-        e.as_validation()
-            .cloned()
-            .unwrap_or_else(|| ValidationError::new(field, Code::OutOfRange))
-    })
+    validate::not_in_future(field, t, now_ms)
 }
 
 fn id_list(f: &Fields, field: &str) -> Result<(), ValidationError> {

@@ -104,9 +104,10 @@ pub unsafe extern "C" fn fieldgrid_sqlcipher_setup(p: *mut Provider) -> c_int {
     SQLITE_OK
 }
 
-/// The address of the setup function, kept by the store so that the linker
-/// always includes this module (SQLCipher's C code is linked after it).
-pub(crate) fn linked() -> usize {
+/// The address of the setup function. Whatever opens a database (the
+/// phone's store, the migration runner) keeps it, so that the linker always
+/// includes this module: SQLCipher's C code, linked after it, calls it.
+pub fn linked() -> usize {
     fieldgrid_sqlcipher_setup as *const () as usize
 }
 
@@ -306,14 +307,14 @@ unsafe extern "C" fn cipher(
 }
 
 /// The SQLCipher major version whose file format and provider interface
-/// this module implements (the source is pinned in core/Cargo.toml).
-pub(crate) const SQLCIPHER_MAJOR: &str = "4.";
+/// this module implements (the source is pinned in sqlite/Cargo.toml).
+pub const SQLCIPHER_MAJOR: &str = "4.";
 
 /// Keys `conn` with a raw 32-byte key through `sqlite3_key`, so the key's
 /// only copies are this function's wiped buffer and SQLCipher's own (which
 /// it wipes when the connection closes): a `PRAGMA key` statement would
 /// leave the key in the statement's SQL text, freed but not wiped.
-pub(crate) fn key_connection(conn: &rusqlite::Connection, key: &[u8; 32]) -> rusqlite::Result<()> {
+pub fn key_connection(conn: &rusqlite::Connection, key: &[u8; 32]) -> rusqlite::Result<()> {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // SQLCipher's raw key literal: x'<64 hex digits>'.
     let mut literal = zeroize::Zeroizing::new([0u8; 67]);

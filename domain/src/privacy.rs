@@ -17,6 +17,11 @@ pub use crate::validate::phone::mask_phone;
 pub struct PersonName(pub(crate) String);
 
 impl PersonName {
+    /// Wraps a name (checked by the caller: see the core's capture rules).
+    pub fn new(name: impl Into<String>) -> PersonName {
+        PersonName(name.into())
+    }
+
     /// The real name, for display on the worker's own screen.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -41,6 +46,11 @@ impl fmt::Debug for PersonName {
 pub struct PrivateText(pub(crate) String);
 
 impl PrivateText {
+    /// Wraps free text (checked by the caller: see the core's capture rules).
+    pub fn new(text: impl Into<String>) -> PrivateText {
+        PrivateText(text.into())
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,4 +1,4 @@
-//! SQLCipher is built with a custom crypto provider (src/db/cipher.rs), but
+//! SQLCipher is built with a custom crypto provider (src/cipher.rs), but
 //! `libsqlite3-sys` still asks the linker for `-lcrypto` (OpenSSL) on Linux and
 //! Android. Nothing references it: an empty archive satisfies the request, so
 //! no OpenSSL is needed to build and none is linked (Android's NDK has none).
