@@ -621,7 +621,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_logsink_log() != 14253:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_method_syncclient_cancel() != 9011:
+    if lib.uniffi_fieldgrid_checksum_method_syncclient_cancel() != 17257:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_syncclient_login() != 62134:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -8734,7 +8734,8 @@ class SyncClientProtocol(typing.Protocol):
     
     def cancel(self, ) -> None:
         """
-        Asks a running sync to stop after its current step (it returns `Cancelled`).
+        Stops a running sync at once: a request in flight is abandoned, what
+        was committed stays, and the sync returns `Cancelled`.
 """
         raise NotImplementedError
     async def login(self, username: str,password: str) -> Session:
@@ -8817,7 +8818,8 @@ class SyncClient(SyncClientProtocol):
         return inst
     def cancel(self, ) -> None:
         """
-        Asks a running sync to stop after its current step (it returns `Cancelled`).
+        Stops a running sync at once: a request in flight is abandoned, what
+        was committed stays, and the sync returns `Cancelled`.
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),

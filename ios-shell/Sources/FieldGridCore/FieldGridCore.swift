@@ -1890,7 +1890,8 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 public protocol SyncClientProtocol: AnyObject, Sendable {
     
     /**
-     * Asks a running sync to stop after its current step (it returns `Cancelled`).
+     * Stops a running sync at once: a request in flight is abandoned, what
+     * was committed stays, and the sync returns `Cancelled`.
      */
     func cancel() 
     
@@ -1998,7 +1999,8 @@ public convenience init(store: FieldGridStore, settings: SyncSettings)throws  {
 
     
     /**
-     * Asks a running sync to stop after its current step (it returns `Cancelled`).
+     * Stops a running sync at once: a request in flight is abandoned, what
+     * was committed stays, and the sync returns `Cancelled`.
      */
 open func cancel()  {try! rustCall() {
         uniffiCallStatus in
@@ -8945,7 +8947,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_wipe() != 15394) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_method_syncclient_cancel() != 9011) {
+    if (uniffi_fieldgrid_checksum_method_syncclient_cancel() != 17257) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_syncclient_login() != 62134) {

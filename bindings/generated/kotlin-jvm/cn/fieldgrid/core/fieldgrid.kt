@@ -1281,7 +1281,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_wipe() and 0xFFFF) != 15394) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_method_syncclient_cancel() and 0xFFFF) != 9011) {
+    if ((lib.uniffi_fieldgrid_checksum_method_syncclient_cancel() and 0xFFFF) != 17257) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_syncclient_login() and 0xFFFF) != 62134) {
@@ -3640,7 +3640,8 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
 public interface SyncClientInterface {
     
     /**
-     * Asks a running sync to stop after its current step (it returns `Cancelled`).
+     * Stops a running sync at once: a request in flight is abandoned, what
+     * was committed stays, and the sync returns `Cancelled`.
      */
     fun `cancel`()
     
@@ -3799,7 +3800,8 @@ open class SyncClient: Disposable, AutoCloseable, SyncClientInterface
 
     
     /**
-     * Asks a running sync to stop after its current step (it returns `Cancelled`).
+     * Stops a running sync at once: a request in flight is abandoned, what
+     * was committed stays, and the sync returns `Cancelled`.
      */override fun `cancel`()
         = 
     callWithHandle {
