@@ -159,6 +159,41 @@ def test_sync_to_an_unreachable_server_is_offline_and_loses_nothing(phone, serve
     assert phone.get_resident(r.id).meta.sync == fg.SyncStatus.ON_SERVER()
 
 
+def test_a_cancelled_call_abandons_its_request_at_once(phone):
+    """The request in flight stops with the caller's task (not after its
+    answer, nor after the request timeout): a server that never answers
+    sees the connection closed as soon as the task is cancelled."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    client = fg.SyncClient(phone, fg.SyncSettings(server_url=url, max_attempts=1, request_timeout_ms=60_000))
+
+    def closed_within(conn, seconds):
+        """Reads the request, then waits for the client to hang up."""
+        conn.settimeout(seconds)
+        try:
+            while conn.recv(65536):
+                pass
+            return True  # end of stream: the client closed the connection
+        except (socket.timeout, ConnectionResetError):
+            return False
+        finally:
+            conn.close()
+
+    async def sign_in_then_give_up():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.login("wa1", PASSWORD), 0.5)
+
+    listener.settimeout(10)
+    asyncio.run(sign_in_then_give_up())
+    conn, _ = listener.accept()
+    assert closed_within(conn, 5), "the abandoned sign-in kept its connection open"
+    listener.close()
+
+
 class Lines(fg.LogSink):
     def __init__(self):
         self.records = []
