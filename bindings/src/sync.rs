@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::task::AbortHandle;
 
 use fieldgrid_core::Grid;
-use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, Progress, SyncOptions};
+use fieldgrid_core::sync::{HttpOptions, HttpTransport, Phase, Progress, SyncOptions, runtime};
 use fieldgrid_protocol::Role;
 
 use crate::error::{FieldGridError, Result, guard, panicked};
@@ -213,14 +213,20 @@ impl SyncClient {
         match result {
             // The district asked for this phone to be wiped (what it asked to
             // be sent first has gone): erase the store now, tell the server.
+            // The wipe runs to its end even if the caller gives up waiting
+            // (a background task's time running out): it is not aborted.
             Err(FieldGridError::Wiped) => {
                 let holder = self.store.clone();
                 let transport = self.transport.clone();
-                // Waits (on a blocking thread) for other calls to let go of the store.
-                let store = tokio::task::spawn_blocking(move || holder.take_for_remote_wipe())
-                    .await
-                    .unwrap_or_else(|_| Err(panicked()))?;
-                task(async move { store.remote_wipe_async(&*transport).await }).await?;
+                let wipe = runtime()?.spawn(async move {
+                    // Waits (on a blocking thread) for other calls to let go
+                    // of the store, then erases it there.
+                    let store = tokio::task::spawn_blocking(move || holder.take_for_remote_wipe())
+                        .await
+                        .unwrap_or_else(|_| Err(panicked()))?;
+                    Ok::<_, FieldGridError>(store.remote_wipe_async(&*transport).await?)
+                });
+                wipe.await.unwrap_or_else(|_| Err(panicked()))?;
                 Err(FieldGridError::Wiped)
             }
             other => other,
@@ -240,6 +246,9 @@ impl SyncClient {
     /// takes the phone. What could not be sent stays (`pendingOperations`
     /// tells), and `wipe(false)` refuses until it is gone.
     pub async fn send_pending(&self) -> Result<SyncReport> {
+        let running = self.store.begin_sync().ok_or_else(|| FieldGridError::Conflict {
+            reason: "a sync of this store is already running".to_owned(),
+        })?;
         let store = self.store.core()?;
         let transport = self.transport.clone();
         let options = SyncOptions {
@@ -249,6 +258,7 @@ impl SyncClient {
         self.cancel.store(false, Ordering::Release);
         let cancel = self.cancel.clone();
         self.run(async move {
+            let _running = running;
             let r = store.sync_async(&*transport, &options, &|_| {}, &cancel).await?;
             Ok(report(r))
         })
@@ -266,16 +276,30 @@ impl SyncClient {
 }
 
 impl SyncClient {
-    /// [`task`], remembered for `cancel` while it runs.
+    /// [`task`], remembered for `cancel` while it runs (one sync per store
+    /// runs at a time: `begin_sync`).
     async fn run<T: Send + 'static>(
         &self,
         work: impl Future<Output = fieldgrid_core::Result<T>> + Send + 'static,
     ) -> Result<T> {
-        let handle = tokio::spawn(work);
+        let handle = runtime()?.spawn(work);
+        let id = handle.id();
         *self.running.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle.abort_handle());
-        let result = joined(handle).await;
-        *self.running.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        result
+        // Forgotten when this call ends, however it ends (even dropped).
+        let _forget = Forget(&self.running, id);
+        joined(handle).await
+    }
+}
+
+/// Clears the running task's handle if it is still this task's.
+struct Forget<'a>(&'a Mutex<Option<AbortHandle>>, tokio::task::Id);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.as_ref().is_some_and(|h| h.id() == self.1) {
+            *running = None;
+        }
     }
 }
 
@@ -290,12 +314,14 @@ fn report(r: fieldgrid_core::sync::SyncReport) -> SyncReport {
     }
 }
 
-/// Runs `work` as a task on the tokio runtime uniffi polls us on: a panic
-/// inside is an `Internal` error instead of an unwind across the FFI, and
-/// dropping the returned future (the caller's coroutine or task cancelled)
-/// aborts the task, and with it any request in flight.
+/// Runs `work` as a task on the library's multi-threaded runtime (uniffi's
+/// own, which polls our futures, has one thread: store work there would
+/// stall every call): a panic inside is an `Internal` error instead of an
+/// unwind across the FFI, and dropping the returned future (the caller's
+/// coroutine or task cancelled) aborts the task at its next await, and with
+/// it any request in flight.
 async fn task<T: Send + 'static>(work: impl Future<Output = fieldgrid_core::Result<T>> + Send + 'static) -> Result<T> {
-    joined(tokio::spawn(work)).await
+    joined(runtime()?.spawn(work)).await
 }
 
 async fn joined<T>(handle: tokio::task::JoinHandle<fieldgrid_core::Result<T>>) -> Result<T> {
@@ -313,5 +339,31 @@ struct AbortOnDrop(AbortHandle);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// uniffi polls our futures on a one-thread runtime; the engine must run
+    /// elsewhere, on a runtime where store work can step aside
+    /// (`block_in_place`) without stalling every other call.
+    #[test]
+    fn tasks_run_on_the_multi_threaded_runtime_and_a_panic_is_an_error() {
+        let caller = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime like uniffi's");
+        let flavour = caller
+            .block_on(task(async { Ok(tokio::runtime::Handle::current().runtime_flavor()) }))
+            .expect("the task ran");
+        assert_eq!(flavour, tokio::runtime::RuntimeFlavor::MultiThread);
+        let crashed = caller.block_on(task(async move {
+            if flavour == tokio::runtime::RuntimeFlavor::MultiThread {
+                panic!("a bug inside the engine");
+            }
+            Ok(())
+        }));
+        assert!(matches!(crashed, Err(FieldGridError::Internal { .. })), "{crashed:?}");
     }
 }

@@ -306,7 +306,7 @@ class BindingsTest {
                     try {
                         rest = sync.syncNow()
                     } catch (_: FieldGridException.Conflict) {
-                        delay(50) // the cancelled sync is finishing its current step
+                        delay(50) // the cancelled sync is finishing the store write under way
                     }
                 }
             }

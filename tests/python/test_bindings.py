@@ -291,7 +291,8 @@ def test_cancelling_the_callers_task_stops_the_sync_and_loses_nothing(tmp, phone
 
     asyncio.run(start_then_cancel())
 
-    # The cancelled sync stops after its current step; until then a new one is refused.
+    # The cancelled sync stops at its next await (a store write under way finishes first);
+    # until then a new one is refused.
     async def sync_when_free():
         for _ in range(300):
             try:

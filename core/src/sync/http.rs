@@ -69,8 +69,11 @@ impl HttpTransport {
             .tls_backend_preconfigured(tls)
             .http1_only()
             .gzip(true)
-            // A phone's proxy settings are the platform's business, not the
-            // environment's: no proxy from variables.
+            // A redirect would send the body (personal data) and the session
+            // elsewhere, perhaps over plain HTTP: answers are taken as they are.
+            .redirect(reqwest::redirect::Policy::none())
+            // Connections go straight to the district server: proxy
+            // variables of the environment are not read.
             .no_proxy()
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(15)))

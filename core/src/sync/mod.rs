@@ -8,9 +8,8 @@
 //! `*_async` calls run on the caller's runtime, and dropping their future
 //! abandons the request in flight at once (what was committed stays). The
 //! calls without the suffix ([`Store::sync`], [`Store::login`], …) are the
-//! same calls for blocking code (the CLI, tests): they run on one small
-//! runtime the process shares ([`block_on`]), and must not be called from
-//! inside an async task.
+//! same calls for blocking code (the CLI, tests): they run with the
+//! library's runtime ([`block_on`]), and refuse to run inside an async task.
 //!
 //! Invariants (SYNC.md): an operation leaves the outbox only when its receipt
 //! is committed; a rejected one is quarantined with the server's reason and
@@ -189,27 +188,36 @@ impl Store {
     }
 }
 
-/// Runs `future` to completion on the runtime blocking callers share: one
-/// worker thread, started on first use, whose timer and connection pools
-/// outlive each call. Panics if called from inside an async task (as
-/// tokio's `block_on` does); async code awaits the `*_async` calls instead.
-/// `Internal` if the runtime cannot start (no thread, no poller).
-pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+/// The library's tokio runtime: two workers, started on first use, whose
+/// timers and connection pools outlive each call. The bindings run every
+/// sync on it as a task; [`block_on`] drives blocking callers' futures with
+/// it. `Internal` if it cannot start (no thread, no poller).
+pub fn runtime() -> Result<&'static tokio::runtime::Runtime> {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    let runtime = match RUNTIME.get() {
-        Some(runtime) => runtime,
-        None => {
-            let built = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("fieldgrid-sync")
-                .enable_all()
-                .build()
-                .map_err(|e| Error::Internal(format!("the sync runtime could not start: {e}")))?;
-            // Another thread may have won the race: then this one is dropped.
-            RUNTIME.get_or_init(|| built)
-        }
-    };
-    Ok(runtime.block_on(future))
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime);
+    }
+    let built = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("fieldgrid-sync")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("the sync runtime could not start: {e}")))?;
+    // Another thread may have won the race: then this one is dropped.
+    Ok(RUNTIME.get_or_init(|| built))
+}
+
+/// Runs `future` to completion on the calling thread, with the library's
+/// [`runtime`] for its I/O and timers. For blocking code only: inside an
+/// async task it is an `Internal` error (blocking there would stall the
+/// task's runtime), and async code awaits the `*_async` calls instead.
+pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::Internal(
+            "a blocking sync call inside an async runtime: await the *_async call instead".into(),
+        ));
+    }
+    Ok(runtime()?.block_on(future))
 }
 
 /// Store work (a page applied, receipts committed) inside the engine's

@@ -3,7 +3,7 @@
 //! `pull_commit_changes` have arrived (or the last page): an interrupted pull
 //! resumes from the last commit, and large first syncs do not rewrite every
 //! index page once per small page. The next page's request goes out before
-//! the pages received are applied, so the server prepares it meanwhile.
+//! the pages received are applied, so the server can prepare it meanwhile.
 
 use std::pin::Pin;
 use std::task::Poll;
@@ -56,6 +56,8 @@ impl Store {
         let mut fetched = None;
         let mut bytes = 0;
         let mut pending: Vec<fieldgrid_protocol::Change> = Vec::new();
+        // Whether the page awaited next went out before an apply.
+        let mut overlapped = false;
         loop {
             let (before, page) = match (fetched.take(), fetching.take()) {
                 (Some(done), _) => done,
@@ -63,7 +65,11 @@ impl Store {
                 (None, None) => return Ok(()),
             };
             let page = page?;
-            report.clock_offset_ms = page.server_time_ms - (before + self.now_ms()) / 2;
+            // A page answered while others were applied does not measure
+            // the round trip: the clock offset comes from the others.
+            if !std::mem::take(&mut overlapped) {
+                report.clock_offset_ms = page.server_time_ms - (before + self.now_ms()) / 2;
+            }
             bytes += page.changes.iter().map(|c| c.fields.len() as u64 * 32).sum::<u64>();
             after = page.next_after;
             pending.extend(page.changes);
@@ -73,12 +79,17 @@ impl Store {
             if pending.len() < options.pull_commit_changes && page.more {
                 continue;
             }
-            // The next request goes out now; it is answered while we apply.
-            if let Some(request) = fetching.as_mut()
-                && let Some(done) = poll_once(request).await
-            {
-                fetched = Some(done);
-                fetching = None;
+            // The next request goes out now (on a connection the pool holds;
+            // a new one is opened when it is next polled), so that the server
+            // prepares it while we apply. Its timeout runs meanwhile: an apply
+            // longer than the request timeout makes it a transient failure,
+            // retried like any other.
+            if let Some(request) = fetching.as_mut() {
+                overlapped = true;
+                if let Some(done) = poll_once(request).await {
+                    fetched = Some(done);
+                    fetching = None;
+                }
             }
             let now = self.now_ms();
             let n = blocking_section(|| {

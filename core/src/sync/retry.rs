@@ -10,6 +10,9 @@ use super::{SyncOptions, TransportError};
 use crate::error::{Error, Result};
 use crate::store::Clock;
 
+/// The longest `Retry-After` obeyed as it is (unless `max_delay` is longer).
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
+
 /// Retries transient failures with exponential backoff and jitter,
 /// honouring `Retry-After`, and maps the final error.
 pub(super) struct Retry<'a> {
@@ -74,7 +77,12 @@ impl<'a> Retry<'a> {
         let jitter =
             Duration::from_millis(uuid::Uuid::now_v7().as_u128() as u64 % (backoff.as_millis() as u64 / 2 + 1));
         match e {
-            TransportError::Overloaded { retry_after: Some(d) } => (*d).max(backoff / 2),
+            // A server's Retry-After is honoured up to a minute (or
+            // `max_delay`, if longer): a misconfigured one cannot hold a
+            // sync for a day.
+            TransportError::Overloaded { retry_after: Some(d) } => {
+                (*d).min(self.options.max_delay.max(RETRY_AFTER_MAX)).max(backoff / 2)
+            }
             _ => backoff / 2 + jitter,
         }
     }

@@ -90,12 +90,16 @@ impl Store {
     /// unreachable server lets the token expire on its own), and the phone
     /// forgets it. The data stays.
     pub async fn sign_out_async(&self, transport: &impl Transport) -> Result<()> {
-        if let Some(token) = self.read(|c| meta_get(c, "token"))?
+        // Forgotten here first: a sign-out abandoned while the server is
+        // being told still leaves the phone signed out.
+        let token = self.read(|c| meta_get(c, "token"))?;
+        self.logout()?;
+        if let Some(token) = token
             && let Err(e) = transport.logout(&token).await
         {
             tracing::info!(error = %e, "the server could not be told of the sign-out; the session expires on its own");
         }
-        self.logout()
+        Ok(())
     }
 
     /// Erases the store as the district asked (a lost or retired phone,

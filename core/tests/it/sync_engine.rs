@@ -1,6 +1,6 @@
 //! The sync engine against a scripted transport (no network) and the test
 //! clock (pauses cost no real time): receipts, backoff, `Retry-After`,
-//! cancellation, pages in any order, a fetcher that fails, a photo file that
+//! cancellation, pages in any order, a page that fails, a photo file that
 //! no longer matches its record. The real server on loopback is exercised by
 //! `tests/` (e2e).
 
@@ -325,7 +325,7 @@ fn a_pull_applies_children_before_their_parents() {
 /// next page's request is already out); the cursor stays at the last page
 /// committed.
 #[test]
-fn a_failed_pull_fetcher_fails_the_sync_and_keeps_the_cursor_honest() {
+fn a_failed_pull_page_fails_the_sync_and_keeps_the_cursor_honest() {
     let f = Fixture::new();
     let g = f.grid.id.clone();
     let pages: Vec<Vec<Change>> = (1..=4)
@@ -439,20 +439,21 @@ fn backoff_is_capped_at_max_delay() {
     assert!(pauses[3..].iter().all(|p| (2000..=4000).contains(p)), "{pauses:?}");
 }
 
-/// `Retry-After` is honoured (when longer than half the backoff), and a
-/// zero one does not make the phone hammer the server.
+/// `Retry-After` is honoured (when longer than half the backoff, and up to
+/// a minute): a zero one does not make the phone hammer the server, and a
+/// day-long one does not hold the sync for a day.
 #[test]
 fn retry_after_is_honoured() {
     let f = Fixture::new();
     let busy = |s| TransportError::Overloaded {
         retry_after: Some(Duration::from_secs(s)),
     };
-    let t = Scripted::failing(&f, vec![busy(7), busy(0)]);
+    let t = Scripted::failing(&f, vec![busy(7), busy(0), busy(86_400)]);
     sync_with(&f, &t, &retrying(), &AtomicBool::new(false)).unwrap();
     assert_eq!(
         t.pauses(),
-        vec![7000, 1000],
-        "Retry-After 7 s; then half the 2 s backoff"
+        vec![7000, 1000, 60_000],
+        "Retry-After 7 s; then half the 2 s backoff; then a minute, not a day"
     );
 }
 

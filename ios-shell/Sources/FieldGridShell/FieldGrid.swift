@@ -171,8 +171,8 @@ public final class FieldGridSync: @unchecked Sendable {
 
     /// One sync as an `AsyncThrowingStream`: iterating starts it; it yields
     /// `.progress` after each step and `.finished` last. Cancelling the
-    /// iterating task stops the sync after its current step (what was done
-    /// stays done). Errors end the stream: `.AuthExpired` (sign in again),
+    /// iterating task stops the sync at once (a request in flight is
+    /// abandoned; what was committed stays). Errors end the stream: `.AuthExpired` (sign in again),
     /// `.Offline` (try later), `.Wiped` (the district had this phone wiped:
     /// the store is gone; delete its key from the Keychain and show the
     /// sign-in screen).
@@ -195,7 +195,7 @@ public final class FieldGridSync: @unchecked Sendable {
         }
     }
 
-    /// Stops a running sync after its current step.
+    /// Stops a running sync at once (it throws `.Cancelled`); what was committed stays.
     public func cancel() { client.cancel() }
 }
 

@@ -1,5 +1,6 @@
-//! HTTPS with the district's CA pinned: a server certificate issued by that
-//! CA is trusted; one issued by another CA is refused, whatever it claims.
+//! The transport's trust. HTTPS with the district's CA pinned: a server
+//! certificate issued by that CA is trusted; one issued by another CA is
+//! refused, whatever it claims. A redirect is never followed.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -115,4 +116,37 @@ fn a_pinned_ca_trusts_its_own_server_and_refuses_another_cas() {
         matches!(&err, TransportError::Offline(m) if m.to_lowercase().contains("certificate") || m.to_lowercase().contains("issuer")),
         "{err:?}"
     );
+}
+
+/// A server (or something in its place) that answers with a redirect does
+/// not get the phone to send its body and session elsewhere: the answer is
+/// an error, and the other address sees no connection.
+#[test]
+fn a_redirect_is_not_followed() {
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let target = format!("http://127.0.0.1:{}/v1/session", elsewhere.local_addr().unwrap().port());
+    let redirector = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = redirector.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in redirector.incoming().take(1) {
+            let Ok(mut tcp) = stream else { continue };
+            let mut buf = [0u8; 65536];
+            let _ = tcp.read(&mut buf);
+            let _ = write!(
+                tcp,
+                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {target}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    let transport = HttpTransport::new(&format!("http://127.0.0.1:{port}"), &HttpOptions::default()).unwrap();
+    let err = fieldgrid_core::sync::block_on(transport.login(&LoginRequest {
+        username: "u".into(),
+        password: "p".into(),
+        device_id: "d".into(),
+    }))
+    .unwrap()
+    .unwrap_err();
+    assert!(matches!(err, TransportError::Server { status: 307, .. }), "{err:?}");
+    assert!(elsewhere.accept().is_err(), "the redirect was followed");
 }
