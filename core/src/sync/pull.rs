@@ -2,16 +2,17 @@
 //! are applied together with their cursor in one transaction once
 //! `pull_commit_changes` have arrived (or the last page): an interrupted pull
 //! resumes from the last commit, and large first syncs do not rewrite every
-//! index page once per small page. The next page's request goes out before
-//! the pages received are applied, so the server can prepare it meanwhile.
+//! index page once per small page. The next page is requested, received and
+//! decoded while the pages before it are applied.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::Poll;
 
 use rusqlite::OptionalExtension;
 
 use super::retry::Retry;
-use super::{Phase, Progress, ProgressSink, SyncReport, Transport, apply, blocking_section};
+use super::{Phase, Progress, ProgressSink, SyncReport, Transport, apply};
 use crate::error::{Error, Result};
 use crate::store::{Store, meta_get, meta_set};
 
@@ -51,59 +52,35 @@ impl Store {
                 )
             }
         };
-        let mut after = self.pull_cursor()?;
-        let mut fetching = Some(Box::pin(fetch(after)));
-        let mut fetched = None;
+        let mut pages = Pages {
+            in_flight: Some(Box::pin(fetch(self.pull_cursor()?))),
+            ready: VecDeque::new(),
+            fetch: &fetch,
+        };
+        let mut after;
         let mut bytes = 0;
         let mut pending: Vec<fieldgrid_protocol::Change> = Vec::new();
-        // Whether the page awaited next went out before an apply.
-        let mut overlapped = false;
         loop {
-            let (before, page) = match (fetched.take(), fetching.take()) {
-                (Some(done), _) => done,
-                (None, Some(request)) => request.await,
-                (None, None) => return Ok(()),
+            let Some(((before, page), measured)) = pages.next().await else {
+                return Ok(());
             };
             let page = page?;
-            // A page answered while others were applied does not measure
-            // the round trip: the clock offset comes from the others.
-            if !std::mem::take(&mut overlapped) {
+            // A page answered while others were applied does not measure the
+            // round trip: the clock offset comes from the pages awaited.
+            if measured {
                 report.clock_offset_ms = page.server_time_ms - (before + self.now_ms()) / 2;
             }
             bytes += page.changes.iter().map(|c| c.fields.len() as u64 * 32).sum::<u64>();
             after = page.next_after;
             pending.extend(page.changes);
-            if page.more {
-                fetching = Some(Box::pin(fetch(after)));
-            }
             if pending.len() < options.pull_commit_changes && page.more {
                 continue;
             }
-            // The next request goes out now (on a connection the pool holds;
-            // a new one is opened when it is next polled), so that the server
-            // prepares it while we apply. Its timeout runs meanwhile: an apply
-            // longer than the request timeout makes it a transient failure,
-            // retried like any other.
-            if let Some(request) = fetching.as_mut() {
-                overlapped = true;
-                if let Some(done) = poll_once(request).await {
-                    fetched = Some(done);
-                    fetching = None;
-                }
-            }
-            let now = self.now_ms();
-            let n = blocking_section(|| {
-                self.write(|tx| {
-                    let mut n = 0;
-                    for change in &pending {
-                        if apply::apply_change(tx, change, now)? {
-                            n += 1;
-                        }
-                    }
-                    meta_set(tx, "pull_cursor", &after.to_string())?;
-                    Ok(n)
-                })
-            })?;
+            // The next pages are requested, received and decoded while these
+            // are applied. A request's timeout runs meanwhile: an apply longer
+            // than the request timeout makes it a transient failure, retried
+            // like any other.
+            let n = self.apply_while_fetching(&pending, after, &mut pages).await?;
             pending.clear();
             report.pulled += n;
             progress(Progress {
@@ -114,6 +91,71 @@ impl Store {
             });
             retry.check_cancel()?;
         }
+    }
+
+    /// Applies `pending` and moves the cursor to `after`, in one transaction;
+    /// returns how many changes were new.
+    fn apply_pages(&self, pending: &[fieldgrid_protocol::Change], after: i64) -> Result<u64> {
+        let now = self.now_ms();
+        self.write(|tx| {
+            let mut n = 0;
+            for change in pending {
+                if apply::apply_change(tx, change, now)? {
+                    n += 1;
+                }
+            }
+            meta_set(tx, "pull_cursor", &after.to_string())?;
+            Ok(n)
+        })
+    }
+
+    /// [`Store::apply_pages`] while the next pages arrive. On a
+    /// multi-threaded runtime the pages are applied on a scoped thread while
+    /// this one drives the requests (answers received and decoded, up to
+    /// [`AHEAD`] pages) until the apply is done: two cores share the work.
+    /// Elsewhere the next request is sent (one poll) and the pages are
+    /// applied here.
+    async fn apply_while_fetching<F: Future<Output = Page>>(
+        &self,
+        pending: &[fieldgrid_protocol::Change],
+        after: i64,
+        pages: &mut Pages<'_, impl Fn(i64) -> F, F>,
+    ) -> Result<u64> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let Some(handle) = Handle::try_current()
+            .ok()
+            .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+        else {
+            std::future::poll_fn(|cx| {
+                pages.poll_ahead(cx);
+                Poll::Ready(())
+            })
+            .await;
+            return self.apply_pages(pending, after);
+        };
+        tokio::task::block_in_place(|| {
+            let applied = tokio::sync::Notify::new();
+            std::thread::scope(|scope| {
+                let applier = scope.spawn(|| {
+                    let n = self.apply_pages(pending, after);
+                    applied.notify_one();
+                    n
+                });
+                // Until the apply is done: then the task is back in its
+                // runtime (and can be dropped), whatever is still in flight.
+                handle.block_on(async {
+                    let mut done = std::pin::pin!(applied.notified());
+                    std::future::poll_fn(|cx| {
+                        pages.poll_ahead(cx);
+                        done.as_mut().poll(cx)
+                    })
+                    .await
+                });
+                applier
+                    .join()
+                    .map_err(|_| Error::Internal("applying pulled changes failed".into()))?
+            })
+        })
     }
 
     /// The pull cursor: the server sequence up to which changes are applied.
@@ -139,14 +181,55 @@ impl Store {
     }
 }
 
-/// Polls `future` once, so that its request goes out; its output if it is
-/// already done.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
-    std::future::poll_fn(|cx| {
-        Poll::Ready(match Pin::new(&mut *future).poll(cx) {
-            Poll::Ready(output) => Some(output),
-            Poll::Pending => None,
-        })
-    })
-    .await
+/// A page as received: the device time its request went out, and the answer.
+type Page = (i64, Result<fieldgrid_protocol::ChangesResponse>);
+
+/// Pages received ahead of the one being applied, at most.
+const AHEAD: usize = 2;
+
+/// The pull's pages in order: the one request in flight (each answer with
+/// more after it starts the next request at once) and the pages received
+/// ahead of their turn.
+struct Pages<'f, Fetch, F> {
+    in_flight: Option<Pin<Box<F>>>,
+    ready: VecDeque<Page>,
+    fetch: &'f Fetch,
+}
+
+impl<Fetch: Fn(i64) -> F, F: Future<Output = Page>> Pages<'_, Fetch, F> {
+    /// The next page, and whether it was awaited (not received ahead);
+    /// `None` after the last.
+    async fn next(&mut self) -> Option<(Page, bool)> {
+        if let Some(page) = self.ready.pop_front() {
+            return Some((page, false));
+        }
+        let page = self.in_flight.take()?.await;
+        self.chain(&page);
+        Some((page, true))
+    }
+
+    /// Starts the request after `page`, if there is more.
+    fn chain(&mut self, page: &Page) {
+        if let (_, Ok(p)) = page
+            && p.more
+        {
+            self.in_flight = Some(Box::pin((self.fetch)(p.next_after)));
+        }
+    }
+
+    /// Drives the request in flight (and those after it) while fewer than
+    /// [`AHEAD`] pages wait.
+    fn poll_ahead(&mut self, cx: &mut std::task::Context<'_>) {
+        while self.ready.len() < AHEAD {
+            let Some(request) = self.in_flight.as_mut() else {
+                return;
+            };
+            let Poll::Ready(page) = request.as_mut().poll(cx) else {
+                return;
+            };
+            self.in_flight = None;
+            self.chain(&page);
+            self.ready.push_back(page);
+        }
+    }
 }
