@@ -68,7 +68,6 @@ impl HttpTransport {
         let client = Client::builder()
             .tls_backend_preconfigured(tls)
             .http1_only()
-            .gzip(true)
             // A redirect would send the body (personal data) and the session
             // elsewhere, perhaps over plain HTTP: answers are taken as they are.
             .redirect(reqwest::redirect::Policy::none())
@@ -95,7 +94,8 @@ impl HttpTransport {
         let req = self
             .client
             .request(method, self.url(path))
-            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
+            .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip");
         match token {
             Some(token) => req.bearer_auth(token),
             None => req,
@@ -171,7 +171,7 @@ fn server_base(base_url: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-/// A JSON body, gzipped (reqwest decompresses answers, not requests).
+/// A JSON body, gzipped (answers are decompressed by [`body`]).
 fn gzip_json<T: Serialize>(body: &T) -> std::result::Result<Vec<u8>, TransportError> {
     use std::io::Write;
     let json = serde_json::to_vec(body).map_err(|e| TransportError::BadResponse(format!("encode: {e}")))?;
@@ -198,16 +198,38 @@ fn offline(e: reqwest::Error) -> TransportError {
     TransportError::Offline(chain(&e.without_url()))
 }
 
-/// At most `limit` bytes of an answer's body.
+/// An answer's body, decompressed, if it is at most `limit` bytes (before
+/// and after decompression: a small gzip bomb is refused too).
+///
+/// gzip is decoded here with flate2, which the request side needs anyway,
+/// rather than by reqwest's `gzip` feature (tower-http and
+/// async-compression in the shipped library, for the same inflate).
 async fn body(mut resp: Response, limit: usize) -> std::result::Result<Vec<u8>, TransportError> {
+    let too_large = || TransportError::BadResponse(format!("answer larger than {limit} bytes"));
+    let gzipped = resp
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let mut bytes = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(offline)? {
         if bytes.len() + chunk.len() > limit {
-            return Err(TransportError::BadResponse(format!("answer larger than {limit} bytes")));
+            return Err(too_large());
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(bytes)
+    if !gzipped {
+        return Ok(bytes);
+    }
+    use std::io::Read;
+    let mut plain = Vec::with_capacity(bytes.len() * 4);
+    flate2::read::GzDecoder::new(&bytes[..])
+        .take(limit as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| TransportError::BadResponse(format!("gzip: {e}")))?;
+    if plain.len() > limit {
+        return Err(too_large());
+    }
+    Ok(plain)
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -393,6 +415,41 @@ mod tests {
             let e = HttpTransport::new(bad, &o).err().unwrap();
             assert_eq!(e.as_validation().unwrap().field, "server_url", "{bad}");
         }
+    }
+
+    fn answer(gzipped: bool, bytes: Vec<u8>) -> Response {
+        let mut answer = http::Response::builder();
+        if gzipped {
+            answer = answer.header("content-encoding", "gzip");
+        }
+        Response::from(answer.body(bytes).unwrap())
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// Answers are read up to a limit, before and after decompression: a
+    /// megabyte of zeros gzipped to a kilobyte is refused at 64 KiB.
+    #[test]
+    fn answers_are_decompressed_within_their_limit() {
+        let read = |gzipped, bytes| crate::sync::block_on(body(answer(gzipped, bytes), 64 * 1024)).unwrap();
+        assert_eq!(read(false, b"{}".to_vec()).unwrap(), b"{}");
+        assert_eq!(read(true, gzip(b"{\"a\":1}")).unwrap(), b"{\"a\":1}");
+        let bomb = gzip(&vec![0u8; 1024 * 1024]);
+        assert!(bomb.len() < 64 * 1024);
+        assert!(matches!(read(true, bomb), Err(TransportError::BadResponse(_))));
+        assert!(matches!(
+            read(false, vec![b' '; 65 * 1024]),
+            Err(TransportError::BadResponse(_))
+        ));
+        assert!(matches!(
+            read(true, b"not gzip".to_vec()),
+            Err(TransportError::BadResponse(_))
+        ));
     }
 
     #[test]
