@@ -29,6 +29,13 @@ if [[ -n "$forbidden" ]]; then
     echo "fieldgrid-server depends on: $forbidden" >&2
     exit 1
 fi
+# Built alone (as district IT builds it), the server links plain SQLite.
+if cargo tree -p fieldgrid-server -e features --prefix none --quiet |
+    grep -q 'libsqlite3-sys feature "bundled-sqlcipher"'; then
+    echo "fieldgrid-server built alone links SQLCipher" >&2
+    exit 1
+fi
+scripts/server-alone.sh
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

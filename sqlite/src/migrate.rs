@@ -69,8 +69,9 @@ impl Migrations<'_> {
     /// Brings `conn` from its `user_version` to [`Migrations::latest`];
     /// returns how many steps ran.
     pub fn run(&self, conn: &mut Connection) -> Result<u32, MigrateError> {
-        // The server opens its databases without the core's store: this
-        // keeps SQLCipher's crypto provider in its binary too (crate docs).
+        // The server opens its databases without the core's store: with
+        // SQLCipher, this keeps its crypto provider in the binary too.
+        #[cfg(feature = "sqlcipher")]
         std::hint::black_box(crate::cipher::linked());
         if self.check_foreign_keys {
             conn.pragma_update(None, "foreign_keys", false)?;
