@@ -134,7 +134,7 @@ pub async fn serve(state: &AppState, caller: &Caller, sha: &str) -> ApiResult<Re
         Err(_) => return Err(missing()),
     };
     let mut headers = HeaderMap::new();
-    match image_type(&bytes) {
+    match fieldgrid_domain::validate::photo_mime(&bytes) {
         Some(mime) => {
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
         }
@@ -155,25 +155,6 @@ pub async fn serve(state: &AppState, caller: &Caller, sha: &str) -> ApiResult<Re
     // copy after sign-out, a department none after a reassignment).
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((StatusCode::OK, headers, bytes).into_response())
-}
-
-/// The image type of these bytes, from their first bytes (JPEG, PNG, WebP,
-/// HEIC), or `None`.
-pub fn image_type(bytes: &[u8]) -> Option<&'static str> {
-    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some("image/png")
-    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
-        Some("image/webp")
-    } else if bytes.len() >= 12
-        && &bytes[4..8] == b"ftyp"
-        && matches!(&bytes[8..12], b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc")
-    {
-        Some("image/heic")
-    } else {
-        None
-    }
 }
 
 fn header_i64(headers: &HeaderMap, name: &str) -> ApiResult<i64> {

@@ -122,6 +122,14 @@ pub struct SyncReport {
 
 /// A place to report progress; `|_| {}` for none.
 pub type ProgressSink<'a> = &'a (dyn Fn(Progress) + Sync);
+
+/// What every step of one sync works with.
+pub(super) struct Run<'a, T> {
+    transport: &'a T,
+    token: &'a str,
+    retry: Retry<'a>,
+    progress: ProgressSink<'a>,
+}
 impl Store {
     /// Runs one sync: push, then photos, then pull. Stops between steps when
     /// `cancel` is set, and at once when the future is dropped; everything
@@ -135,11 +143,15 @@ impl Store {
     ) -> Result<SyncReport> {
         let token = self.read(|c| meta_get(c, "token"))?.ok_or(Error::AuthExpired)?;
         let mut report = SyncReport::default();
-        let retry = Retry::new(options, cancel, self.clock());
+        let run = Run {
+            transport,
+            token: &token,
+            retry: Retry::new(options, cancel, self.clock()),
+            progress,
+        };
 
         // 1. Push, in bounded batches, until nothing is pending.
-        self.push_outbox(transport, &token, &retry, &mut report, progress)
-            .await?;
+        self.push_outbox(&run, &mut report).await?;
 
         // 2. Grids taken away: their operations are sent; now their data leaves.
         report.evicted_grids = blocking_section(|| self.evict_revoked_grids())?;
@@ -147,8 +159,7 @@ impl Store {
         // 3. Photos, after the records that reference them: a photo that
         //    cannot be sent now never holds back the records, and the server
         //    shows a record complete only once its photos' hashes matched.
-        self.upload_photos(transport, &token, &retry, &mut report, progress)
-            .await?;
+        self.upload_photos(&run, &mut report).await?;
 
         // 4. Pull. Nothing more is received by a phone that is to be wiped.
         if transport.wipe_requested().is_some() {
@@ -158,8 +169,7 @@ impl Store {
         if !options.receive {
             return Ok(report);
         }
-        self.pull_changes(transport, &token, &retry, &mut report, progress)
-            .await?;
+        self.pull_changes(&run, &mut report).await?;
         self.load_catalogue()?;
         let now = self.now_ms();
         self.write(|tx| {

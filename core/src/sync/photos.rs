@@ -2,22 +2,20 @@
 
 use rusqlite::params;
 
-use super::retry::Retry;
-use super::{Phase, Progress, ProgressSink, SyncOptions, SyncReport, Transport, WipeRequest};
+use super::{Phase, Progress, Run, SyncOptions, SyncReport, Transport, WipeRequest};
 use crate::error::{Code, Error, Result};
 use crate::store::Store;
 
 impl Store {
     /// Uploads every photo the server has not confirmed; a photo refused on
     /// its own is logged and left for next time.
-    pub(super) async fn upload_photos(
-        &self,
-        transport: &impl Transport,
-        token: &str,
-        retry: &Retry<'_>,
-        report: &mut SyncReport,
-        progress: ProgressSink<'_>,
-    ) -> Result<()> {
+    pub(super) async fn upload_photos(&self, run: &Run<'_, impl Transport>, report: &mut SyncReport) -> Result<()> {
+        let Run {
+            transport,
+            retry,
+            progress,
+            ..
+        } = run;
         let options = retry.options();
         // 3. Photos, after the records that reference them: a photo that
         //    cannot be sent now never holds back the records, and the server
@@ -30,7 +28,7 @@ impl Store {
             if transport.wipe_requested() == Some(WipeRequest::Now) {
                 return Err(Error::WipeRequested);
             }
-            match self.upload_photo(transport, token, sha, *size, options, retry).await {
+            match self.upload_photo(run, sha, *size, options).await {
                 Ok(sent) => {
                     bytes += sent;
                     report.photos_uploaded += 1;
@@ -76,13 +74,17 @@ impl Store {
     /// Uploads one photo from the server's offset; marks it confirmed.
     async fn upload_photo(
         &self,
-        transport: &impl Transport,
-        token: &str,
+        run: &Run<'_, impl Transport>,
         sha: &str,
         size: u64,
         options: &SyncOptions,
-        retry: &Retry<'_>,
     ) -> Result<u64> {
+        let Run {
+            transport,
+            token,
+            retry,
+            ..
+        } = run;
         let bytes = self.photo_file_bytes(sha)?;
         if bytes.len() as u64 != size {
             // The file on the phone is not the photo its record describes

@@ -11,36 +11,27 @@ use std::task::Poll;
 
 use rusqlite::OptionalExtension;
 
-use super::retry::Retry;
-use super::{Phase, Progress, ProgressSink, SyncReport, Transport, apply};
+use super::{Phase, Progress, Run, SyncReport, Transport, apply};
 use crate::error::{Error, Result};
 use crate::store::{Store, meta_get, meta_set};
 
 impl Store {
     /// Receives and applies every change after the pull cursor.
-    pub(super) async fn pull_changes(
-        &self,
-        transport: &impl Transport,
-        token: &str,
-        retry: &Retry<'_>,
-        report: &mut SyncReport,
-        progress: ProgressSink<'_>,
-    ) -> Result<()> {
-        match self.pull_pages(transport, token, retry, report, progress).await {
+    pub(super) async fn pull_changes(&self, run: &Run<'_, impl Transport>, report: &mut SyncReport) -> Result<()> {
+        match self.pull_pages(run, report).await {
             // The server refused the pull because the phone is to be wiped.
-            Err(_) if transport.wipe_requested().is_some() => Err(Error::WipeRequested),
+            Err(_) if run.transport.wipe_requested().is_some() => Err(Error::WipeRequested),
             other => other,
         }
     }
 
-    async fn pull_pages(
-        &self,
-        transport: &impl Transport,
-        token: &str,
-        retry: &Retry<'_>,
-        report: &mut SyncReport,
-        progress: ProgressSink<'_>,
-    ) -> Result<()> {
+    async fn pull_pages(&self, run: &Run<'_, impl Transport>, report: &mut SyncReport) -> Result<()> {
+        let Run {
+            transport,
+            token,
+            retry,
+            progress,
+        } = run;
         let options = retry.options();
         // One page's request, with the device time it went out.
         let fetch = |after: i64| {

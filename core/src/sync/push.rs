@@ -4,8 +4,7 @@
 use fieldgrid_protocol::{OpKind, Operation, Outcome, PushRequest, limits};
 use rusqlite::params;
 
-use super::retry::Retry;
-use super::{Phase, Progress, ProgressSink, SyncOptions, SyncReport, Transport, WipeRequest, apply};
+use super::{Phase, Progress, Run, SyncOptions, SyncReport, Transport, WipeRequest, apply};
 use crate::entity::{self, Entity};
 use crate::error::{Error, Result};
 use crate::outbox::Rejection;
@@ -14,14 +13,13 @@ use crate::store::Store;
 
 impl Store {
     /// Sends every pending operation, batch by batch, applying receipts.
-    pub(super) async fn push_outbox(
-        &self,
-        transport: &impl Transport,
-        token: &str,
-        retry: &Retry<'_>,
-        report: &mut SyncReport,
-        progress: ProgressSink<'_>,
-    ) -> Result<()> {
+    pub(super) async fn push_outbox(&self, run: &Run<'_, impl Transport>, report: &mut SyncReport) -> Result<()> {
+        let Run {
+            transport,
+            token,
+            retry,
+            progress,
+        } = run;
         let options = retry.options();
         // 1. Push, in bounded batches, until nothing is pending.
         let total = self.outbox_counts()?;

@@ -106,7 +106,9 @@ impl Location {
     }
 }
 
-/// Photo types accepted, recognised by their first bytes (never by a file name).
+/// Photo types accepted, recognised by their first bytes (never by a file
+/// name): on the phone at capture, and on the server for a department's
+/// photos and for serving any photo.
 pub fn photo_mime(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some("image/jpeg")
@@ -116,7 +118,7 @@ pub fn photo_mime(bytes: &[u8]) -> Option<&'static str> {
         Some("image/webp")
     } else if bytes.len() >= 12
         && &bytes[4..8] == b"ftyp"
-        && matches!(&bytes[8..12], b"heic" | b"heix" | b"mif1" | b"heif")
+        && matches!(&bytes[8..12], b"heic" | b"heix" | b"hevc" | b"heif" | b"mif1" | b"msf1")
     {
         Some("image/heic")
     } else {
@@ -191,7 +193,11 @@ mod tests {
         assert_eq!(photo_mime(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0]), Some("image/jpeg"));
         assert_eq!(photo_mime(b"\x89PNG\r\n\x1a\n...."), Some("image/png"));
         assert_eq!(photo_mime(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
-        assert_eq!(photo_mime(b"\0\0\0\x18ftypheic\0\0"), Some("image/heic"));
+        for brand in ["heic", "heix", "hevc", "heif", "mif1", "msf1"] {
+            let header = format!("\0\0\0\x18ftyp{brand}\0\0");
+            assert_eq!(photo_mime(header.as_bytes()), Some("image/heic"), "{brand}");
+        }
+        assert_eq!(photo_mime(b"\0\0\0\x18ftypisom\0\0"), None, "an MP4 video");
         assert_eq!(photo_mime(b"%PDF-1.7"), None);
         assert_eq!(photo_mime(b""), None);
     }

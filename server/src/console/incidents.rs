@@ -559,7 +559,8 @@ impl ActionForm {
                 if form.photos.len() == ACTION_PHOTOS {
                     return Err(bad("photo: at most 3 photos an action"));
                 }
-                let mime = crate::photos::image_type(&bytes).ok_or_else(|| bad("photo: JPEG, PNG, WebP or HEIC"))?;
+                let mime = fieldgrid_domain::validate::photo_mime(&bytes)
+                    .ok_or_else(|| bad("photo: JPEG, PNG, WebP or HEIC"))?;
                 form.photos.push((bytes, mime));
                 continue;
             }
