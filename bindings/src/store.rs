@@ -445,6 +445,34 @@ pub fn check_id_number(value: String) -> Result<IdNumberInfo> {
     })
 }
 
+/// A phone number as the form should show it.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct PhoneInfo {
+    /// Normalised: `13812345678`, `0546-8123456`.
+    pub normalized: String,
+    /// `true` for a mobile, `false` for a landline.
+    pub mobile: bool,
+    /// Something the worker should confirm before saving (the number is
+    /// saved either way): `unallocated_segment` for a mobile number in a
+    /// segment no operator has today (a typo, or a segment newer than this
+    /// app).
+    pub warning: Option<String>,
+}
+
+/// Checks a phone number as it is typed; a `Validation` error on field
+/// `phone` if it is not a mainland mobile or landline number.
+#[uniffi::export]
+pub fn check_phone(value: String) -> Result<PhoneInfo> {
+    guard(|| {
+        let phone = validate::Phone::parse(&value).map_err(|code| core::Error::invalid("phone", code))?;
+        Ok(PhoneInfo {
+            normalized: phone.as_str().to_owned(),
+            mobile: phone.kind() == validate::phone::PhoneKind::Mobile,
+            warning: phone.warning().map(|w| w.as_str().to_owned()),
+        })
+    })
+}
+
 /// A name masked for lists and notices (`张*明`).
 #[uniffi::export]
 pub fn mask_name(name: String) -> String {

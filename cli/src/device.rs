@@ -215,6 +215,9 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             for (line, why) in &report.refused {
                 println!("line {line}: {why}{}", csv_hint(why));
             }
+            for (line, field, _) in &report.warnings {
+                println!("line {line}: {field} is a mobile number in a segment no operator has: saved; check it");
+            }
             println!(
                 "imported {} residents, refused {} rows (nothing of a refused row was written)",
                 report.created.len(),

@@ -78,8 +78,8 @@ fn csv_import_takes_good_rows_and_reports_each_bad_one_by_line_and_field() {
     let csv = format!(
         "name,sex,id_number,phone,residence,care_tags,notes\n\
          张伟,男,{},13800000001,户籍,elderly_living_alone,\n\
-         王芳,女,{},13800000002,户籍,,\n\
-         李娜,女,{},13800000003,实有,disabled;subsistence_allowance,\"住3楼, 行动不便\"\n\
+         王芳,女,{},14000000002,户籍,,\n\
+         李娜,女,{},14000000003,实有,disabled;subsistence_allowance,\"住3楼, 行动不便\"\n\
          赵敏,女,{},1380000,流动,,\n\
          刘洋,未知,{},,户籍,,\n\
          陈静,女,{},,户籍,vip,\n\
@@ -111,11 +111,13 @@ fn csv_import_takes_good_rows_and_reports_each_bad_one_by_line_and_field() {
         "line 5: phone has an invalid format",
         "line 6: sex has an invalid format (男/女 or male/female)",
         "line 7: care_tags has an invalid format (separated by ';': elderly_living_alone,",
+        "line 4: phone is a mobile number in a segment no operator has: saved; check it",
         "imported 3 residents, refused 4 rows",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
     assert!(!out.contains(&bad_check), "errors never echo the value");
+    assert!(!out.contains("line 3: phone"), "a refused line warns of nothing");
     let (ok, exported, _) = fieldgrid(&["device", "export", "residents", "--store", store, "--key-hex", &key]);
     assert!(ok);
     assert_eq!(exported.lines().count(), 1 + 3, "{exported}");

@@ -611,6 +611,11 @@ void uniffi_fieldgrid_fn_func_set_log_sink(RustBuffer sink, RustBuffer level, Ru
 RustBuffer uniffi_fieldgrid_fn_func_check_id_number(RustBuffer value, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_CHECK_PHONE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_CHECK_PHONE
+RustBuffer uniffi_fieldgrid_fn_func_check_phone(RustBuffer value, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_MASK_ID_NUMBER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_FUNC_MASK_ID_NUMBER
 RustBuffer uniffi_fieldgrid_fn_func_mask_id_number(RustBuffer id_number, RustCallStatus *_Nonnull out_status
@@ -905,6 +910,12 @@ uint16_t uniffi_fieldgrid_checksum_func_set_log_sink(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_FUNC_CHECK_ID_NUMBER
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_FUNC_CHECK_ID_NUMBER
 uint16_t uniffi_fieldgrid_checksum_func_check_id_number(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_FUNC_CHECK_PHONE
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_FUNC_CHECK_PHONE
+uint16_t uniffi_fieldgrid_checksum_func_check_phone(void
     
 );
 #endif

@@ -100,6 +100,23 @@ def test_form_helpers_check_id_numbers_and_mask_personal_data():
     assert "19800229" not in fg.mask_id_number(id_number("370502", "19800229", 12))
 
 
+def test_a_mobile_number_in_an_unallocated_segment_is_a_warning_the_worker_confirms(phone):
+    fine = fg.check_phone("+86 138 1234 5678")
+    assert (fine.normalized, fine.mobile, fine.warning) == ("13812345678", True, None)
+    odd = fg.check_phone("140-1234-5678")
+    assert (odd.normalized, odd.warning) == ("14012345678", "unallocated_segment")
+    assert fg.check_phone("0546-8123456").warning is None
+    with pytest.raises(fg.FieldGridError.Validation) as e:
+        fg.check_phone("12812345678")
+    assert e.value.field == "phone"
+    # Confirmed by the worker, it is saved as typed: a warning never refuses.
+    saved = phone.create_resident(
+        fg.NewResident(grid_id="grid-a", name="钱十", sex=fg.Sex.MALE, phone=odd.normalized,
+                       residence=fg.ResidenceStatus.REGISTERED)
+    )
+    assert phone.get_resident(saved.id).phone == "14012345678"
+
+
 class Progress(fg.SyncListener):
     def __init__(self):
         self.events = []

@@ -527,6 +527,8 @@ def _uniffi_check_contract_api_version(lib):
 def _uniffi_check_api_checksums(lib):
     if lib.uniffi_fieldgrid_checksum_func_check_id_number() != 26111:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_func_check_phone() != 17046:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_func_mask_id_number() != 17472:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_func_mask_name() != 8972:
@@ -669,6 +671,9 @@ _UniffiLib.ffi_fieldgrid_uniffi_contract_version.restype = ctypes.c_uint32
 _UniffiLib.uniffi_fieldgrid_checksum_func_check_id_number.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_func_check_id_number.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_func_check_phone.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_func_check_phone.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_func_mask_id_number.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_func_mask_id_number.restype = ctypes.c_uint16
@@ -839,6 +844,11 @@ _UniffiLib.uniffi_fieldgrid_fn_func_check_id_number.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_func_check_id_number.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_func_check_phone.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_func_check_phone.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_func_mask_id_number.argtypes = (
     _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -4803,6 +4813,51 @@ class _UniffiFfiConverterTypePageRequest(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterUInt32.write(value.limit, buf)
         _UniffiFfiConverterOptionalString.write(value.after, buf)
+
+@dataclass
+class PhoneInfo:
+    """
+    A phone number as the form should show it.
+"""
+    def __init__(self, *, normalized:str, mobile:bool, warning:typing.Optional[str]):
+        self.normalized = normalized
+        self.mobile = mobile
+        self.warning = warning
+        
+        
+
+    
+    def __str__(self):
+        return "PhoneInfo(normalized={}, mobile={}, warning={})".format(self.normalized, self.mobile, self.warning)
+    def __eq__(self, other):
+        if self.normalized != other.normalized:
+            return False
+        if self.mobile != other.mobile:
+            return False
+        if self.warning != other.warning:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePhoneInfo(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PhoneInfo(
+            normalized=_UniffiFfiConverterString.read(buf),
+            mobile=_UniffiFfiConverterBoolean.read(buf),
+            warning=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.normalized)
+        _UniffiFfiConverterBoolean.check_lower(value.mobile)
+        _UniffiFfiConverterOptionalString.check_lower(value.warning)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.normalized, buf)
+        _UniffiFfiConverterBoolean.write(value.mobile, buf)
+        _UniffiFfiConverterOptionalString.write(value.warning, buf)
 
 @dataclass
 class Place:
@@ -9030,6 +9085,24 @@ def check_id_number(value: str) -> IdNumberInfo:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def check_phone(value: str) -> PhoneInfo:
+    """
+    Checks a phone number as it is typed; a `Validation` error on field
+    `phone` if it is not a mainland mobile or landline number.
+"""
+    
+    _UniffiFfiConverterString.check_lower(value)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterString.lower(value),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterTypePhoneInfo.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_fieldgrid_fn_func_check_phone,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def mask_id_number(id_number: str) -> str:
     """
     An ID number masked for display (region and check character kept).
@@ -9193,6 +9266,7 @@ __all__ = [
     "NewResident",
     "NewServiceLog",
     "PageRequest",
+    "PhoneInfo",
     "Place",
     "Resident",
     "ResidentPage",
@@ -9204,6 +9278,7 @@ __all__ = [
     "SyncReport",
     "SyncSettings",
     "check_id_number",
+    "check_phone",
     "mask_id_number",
     "mask_name",
     "mask_phone",

@@ -28,6 +28,9 @@ pub struct CsvImportReport {
     /// Lines refused, by the reader or by the store's rules, in line order.
     /// Nothing of them was written.
     pub refused: Vec<(u64, ValidationError)>,
+    /// Lines saved with something to check (a mobile number in a segment
+    /// not allocated today): line, field, and the warning's code.
+    pub warnings: Vec<(u64, &'static str, &'static str)>,
 }
 
 /// `男`/`女` as districts write them, or the wire names.
@@ -111,15 +114,30 @@ impl Store {
         let (lines, rows): (Vec<u64>, Vec<NewResident>) = parsed.rows.into_iter().unzip();
         let imported = self.import_residents(&rows)?;
         let mut refused = parsed.refused;
+        let mut saved = vec![true; rows.len()];
         for (index, why) in imported.rejected {
             if let Some(&line) = lines.get(index) {
                 refused.push((line, why));
             }
+            if let Some(s) = saved.get_mut(index) {
+                *s = false;
+            }
         }
         refused.sort_by_key(|(line, _)| *line);
+        let warnings = rows
+            .iter()
+            .zip(&lines)
+            .zip(saved)
+            .filter(|(_, saved)| *saved)
+            .filter_map(|((row, &line), _)| {
+                let warning = crate::validate::Phone::parse(row.phone.as_deref()?).ok()?.warning()?;
+                Some((line, "phone", warning.as_str()))
+            })
+            .collect();
         Ok(CsvImportReport {
             created: imported.created,
             refused,
+            warnings,
         })
     }
 }

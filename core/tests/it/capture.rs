@@ -429,11 +429,11 @@ fn a_residents_csv_with_chinese_labels_imports_and_refuses_by_line() {
     let csv = format!(
         "name,sex,id_number,phone,residence,care_tags,notes\n\
          张伟,男,{},13812345678,户籍,elderly_living_alone；disabled,\n\
-         李娜,女,,,流动,,二楼\n\
+         李娜,女,,14012345678,流动,,二楼\n\
          王五,未知,,,,,\n\
          赵六,男,,,临时,,\n\
          孙七,女,,,,pets,\n\
-         周八,男,110101199003070000,,,,\n\
+         周八,男,110101199003070000,19412345678,,,\n\
          \"吴九,男\n",
         id_for("19500101", "011")
     );
@@ -459,6 +459,10 @@ fn a_residents_csv_with_chinese_labels_imports_and_refuses_by_line() {
     assert_eq!(first.care_tags, vec![CareTag::ElderlyLivingAlone, CareTag::Disabled]);
     let second = f.store.get_resident(&report.created[1]).unwrap();
     assert_eq!((second.sex, second.residence), (Sex::Female, ResidenceStatus::Floating));
+    // 140 is no operator's segment: saved, with a warning. Line 7's (194)
+    // was refused for its ID number, so it warns of nothing.
+    assert_eq!(second.phone.as_ref().map(|p| p.as_str()), Some("14012345678"));
+    assert_eq!(report.warnings, vec![(3, "phone", "unallocated_segment")]);
 
     // A file that is not a residents table is an error, and writes nothing.
     let before = f.snapshot();

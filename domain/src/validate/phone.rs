@@ -78,6 +78,54 @@ impl Phone {
     pub fn masked(&self) -> String {
         mask_phone(&self.0)
     }
+
+    /// What the worker should look at again before saving, though the
+    /// number is well formed: a mobile number in a segment not allocated
+    /// today. A warning, never a refusal: segments are added every few years
+    /// and a phone's copy of the list can be older than the SIM card.
+    pub fn warning(&self) -> Option<PhoneWarning> {
+        (self.kind() == PhoneKind::Mobile && !mobile_segment_allocated(&self.0))
+            .then_some(PhoneWarning::UnallocatedSegment)
+    }
+}
+
+/// Something to check about a well-formed number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhoneWarning {
+    /// A mobile number whose first digits no operator has been given.
+    UnallocatedSegment,
+}
+
+impl PhoneWarning {
+    /// The stable machine code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneWarning::UnallocatedSegment => "unallocated_segment",
+        }
+    }
+}
+
+/// Whether an 11-digit mobile number (`1` then ten digits) is in an
+/// allocated segment. The allocation is libphonenumber's (version 9.0.43,
+/// its CN mobile pattern
+/// `1(?:610\d|740[0-5])\d{6}|1(?:[38]\d|4[57]|[59][0-35-9]|6[25-7]|7[0-35-8])\d{8}`),
+/// written out as a match on the leading digits rather than with a regular
+/// expression engine: update both together.
+fn mobile_segment_allocated(number: &str) -> bool {
+    let d = number.as_bytes();
+    if d.len() != 11 || d[0] != b'1' {
+        return false;
+    }
+    match (d[1], d[2]) {
+        (b'3' | b'8', _) => true,
+        (b'4', c) => matches!(c, b'5' | b'7'),
+        (b'5' | b'9', c) => c != b'4',
+        (b'6', b'1') => d[3] == b'0',
+        (b'6', c) => matches!(c, b'2' | b'5'..=b'7'),
+        (b'7', b'4') => d[3] == b'0' && (b'0'..=b'5').contains(&d[4]),
+        (b'7', c) => matches!(c, b'0'..=b'3' | b'5'..=b'8'),
+        _ => false,
+    }
 }
 
 /// Masks a phone-like string: keeps the first three (or the area code) and the
@@ -122,6 +170,39 @@ impl From<Phone> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Known answers from libphonenumber 9.0.43 (Python `phonenumbers`,
+    /// `number_type` of `<segment>12345678` is MOBILE): the allocated
+    /// three-digit segments, and the four- and five-digit ones inside 161
+    /// and 174.
+    #[test]
+    fn unallocated_segments_are_a_warning_not_an_error() {
+        const ALLOCATED: &str = "130 131 132 133 134 135 136 137 138 139 145 147 150 151 152 153 155 156 157 158 \
+            159 162 165 166 167 170 171 172 173 175 176 177 178 180 181 182 183 184 185 186 187 188 189 190 191 192 \
+            193 195 196 197 198 199";
+        let allocated: Vec<&str> = ALLOCATED.split_whitespace().collect();
+        for segment in 130..200 {
+            let number = Phone::parse(&format!("{segment}12345678")).unwrap();
+            let expected =
+                (!allocated.contains(&segment.to_string().as_str())).then_some(PhoneWarning::UnallocatedSegment);
+            assert_eq!(number.warning(), expected, "{segment}");
+        }
+        for (number, fine) in [
+            ("16101234567", true),
+            ("16111234567", false),
+            ("17400123456", true),
+            ("17405123456", true),
+            ("17406123456", false),
+            ("17412345678", false),
+        ] {
+            assert_eq!(Phone::parse(number).unwrap().warning().is_none(), fine, "{number}");
+        }
+        assert_eq!(
+            Phone::parse("0546-8123456").unwrap().warning(),
+            None,
+            "landlines have no segments"
+        );
+    }
 
     #[test]
     fn mobiles() {

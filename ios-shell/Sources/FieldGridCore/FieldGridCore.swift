@@ -4470,6 +4470,91 @@ public func FfiConverterTypePageRequest_lower(_ value: PageRequest) -> RustBuffe
 }
 
 
+/**
+ * A phone number as the form should show it.
+ */
+public struct PhoneInfo: Equatable, Hashable {
+    /**
+     * Normalised: `13812345678`, `0546-8123456`.
+     */
+    public var normalized: String
+    /**
+     * `true` for a mobile, `false` for a landline.
+     */
+    public var mobile: Bool
+    /**
+     * Something the worker should confirm before saving (the number is
+     * saved either way): `unallocated_segment` for a mobile number in a
+     * segment no operator has today (a typo, or a segment newer than this
+     * app).
+     */
+    public var warning: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Normalised: `13812345678`, `0546-8123456`.
+         */normalized: String, 
+        /**
+         * `true` for a mobile, `false` for a landline.
+         */mobile: Bool, 
+        /**
+         * Something the worker should confirm before saving (the number is
+         * saved either way): `unallocated_segment` for a mobile number in a
+         * segment no operator has today (a typo, or a segment newer than this
+         * app).
+         */warning: String?) {
+        self.normalized = normalized
+        self.mobile = mobile
+        self.warning = warning
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PhoneInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePhoneInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PhoneInfo {
+        return
+            try PhoneInfo(
+                normalized: FfiConverterString.read(from: &buf), 
+                mobile: FfiConverterBool.read(from: &buf), 
+                warning: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PhoneInfo, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.normalized, into: &buf)
+        FfiConverterBool.write(value.mobile, into: &buf)
+        FfiConverterOptionString.write(value.warning, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePhoneInfo_lift(_ buf: RustBuffer) throws -> PhoneInfo {
+    return try FfiConverterTypePhoneInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePhoneInfo_lower(_ value: PhoneInfo) -> RustBuffer {
+    return FfiConverterTypePhoneInfo.lower(value)
+}
+
+
 public struct Photo: Equatable, Hashable {
     public var id: String
     public var owner: PhotoOwner
@@ -8731,6 +8816,18 @@ public func checkIdNumber(value: String)throws  -> IdNumberInfo  {
 })
 }
 /**
+ * Checks a phone number as it is typed; a `Validation` error on field
+ * `phone` if it is not a mainland mobile or landline number.
+ */
+public func checkPhone(value: String)throws  -> PhoneInfo  {
+    return try  FfiConverterTypePhoneInfo_lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_func_check_phone(
+        FfiConverterString.lower(value),uniffiCallStatus
+    )
+})
+}
+/**
  * An ID number masked for display (region and check character kept).
  */
 public func maskIdNumber(idNumber: String) -> String  {
@@ -8810,6 +8907,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_func_check_id_number() != 26111) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_func_check_phone() != 17046) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_func_mask_id_number() != 17472) {

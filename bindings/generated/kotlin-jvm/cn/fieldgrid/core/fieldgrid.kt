@@ -752,6 +752,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_func_check_id_number(
     ): Int
+    external fun uniffi_fieldgrid_checksum_func_check_phone(
+    ): Int
     external fun uniffi_fieldgrid_checksum_func_mask_id_number(
     ): Int
     external fun uniffi_fieldgrid_checksum_func_mask_name(
@@ -1011,6 +1013,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldgrid_fn_func_check_id_number(`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_func_check_phone(`value`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_func_mask_id_number(`idNumber`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_func_mask_name(`name`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1144,6 +1148,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_func_check_id_number() and 0xFFFF) != 26111) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_func_check_phone() and 0xFFFF) != 17046) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_func_mask_id_number() and 0xFFFF) != 17472) {
@@ -5856,6 +5863,64 @@ public object FfiConverterTypePageRequest: FfiConverterRustBuffer<PageRequest> {
 
 
 
+/**
+ * A phone number as the form should show it.
+ */
+data class PhoneInfo (
+    /**
+     * Normalised: `13812345678`, `0546-8123456`.
+     */
+    var `normalized`: kotlin.String
+    , 
+    /**
+     * `true` for a mobile, `false` for a landline.
+     */
+    var `mobile`: kotlin.Boolean
+    , 
+    /**
+     * Something the worker should confirm before saving (the number is
+     * saved either way): `unallocated_segment` for a mobile number in a
+     * segment no operator has today (a typo, or a segment newer than this
+     * app).
+     */
+    var `warning`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePhoneInfo: FfiConverterRustBuffer<PhoneInfo> {
+    override fun read(buf: ByteBuffer): PhoneInfo {
+        return PhoneInfo(
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PhoneInfo) = (
+            FfiConverterString.allocationSize(value.`normalized`) +
+            FfiConverterBoolean.allocationSize(value.`mobile`) +
+            FfiConverterOptionalString.allocationSize(value.`warning`)
+    )
+
+    override fun write(value: PhoneInfo, buf: ByteBuffer) {
+            FfiConverterString.write(value.`normalized`, buf)
+            FfiConverterBoolean.write(value.`mobile`, buf)
+            FfiConverterOptionalString.write(value.`warning`, buf)
+    }
+}
+
+
+
 data class Photo (
     var `id`: kotlin.String
     , 
@@ -9666,6 +9731,22 @@ public object FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffer<Lis
             return FfiConverterTypeIdNumberInfo.lift(
     uniffiRustCallWithError(FieldGridException) { _status ->
     UniffiLib.uniffi_fieldgrid_fn_func_check_id_number(
+    
+        
+        FfiConverterString.lower(`value`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * Checks a phone number as it is typed; a `Validation` error on field
+         * `phone` if it is not a mainland mobile or landline number.
+         */
+    @Throws(FieldGridException::class) fun `checkPhone`(`value`: kotlin.String): PhoneInfo {
+            return FfiConverterTypePhoneInfo.lift(
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_func_check_phone(
     
         
         FfiConverterString.lower(`value`),_status)
