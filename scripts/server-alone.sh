@@ -10,15 +10,23 @@ cd "$(dirname "$0")/.."
 cargo build --quiet -p fieldgrid-server
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 server="$target_dir/debug/fieldgrid-server"
-if nm "$server" | grep -qi sqlcipher; then
+# Captured first (a missing nm fails here): `grep -q` on a pipe would end
+# nm early, and pipefail would read that as "not found".
+symbols=$(nm "$server")
+if grep -qi sqlcipher <<<"$symbols"; then
     echo "server-alone: fieldgrid-server links SQLCipher" >&2
     exit 1
 fi
 
+# Its own SQLite database in a fresh folder, whatever the environment says.
+unset FIELDGRID_DATABASE_URL
 data=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$data"' EXIT
-"$server" --data "$data" add-grid --id g1 --code 370502001 --name 一网格 --community 汇泉社区 --sub-district 黄河路街道 >/dev/null 2>&1
-"$server" --data "$data" add-worker --username zhang --password 'a long password 1' --grids g1 >/dev/null 2>&1
+pid=""
+trap 'if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; rm -rf "$data"' EXIT
+"$server" --data "$data" add-grid --id g1 --code 370502001 --name 一网格 --community 汇泉社区 --sub-district 黄河路街道 >"$data/setup.log" 2>&1 ||
+    { cat "$data/setup.log" >&2; exit 1; }
+"$server" --data "$data" add-worker --username zhang --password 'a long password 1' --grids g1 >>"$data/setup.log" 2>&1 ||
+    { cat "$data/setup.log" >&2; exit 1; }
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$server" --data "$data" --listen "127.0.0.1:$port" >"$data/log" 2>&1 &
 pid=$!

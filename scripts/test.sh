@@ -23,15 +23,17 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The layering (ARCHITECTURE.md): the server builds on the domain and the
 # protocol, never on the phone's core or an HTTP client.
 echo "== layering: what the server links"
-forbidden=$(cargo tree -p fieldgrid-server -e normal --prefix none --quiet | awk '{print $1}' |
-    grep -E '^(fieldgrid-core|fieldgrid-ffi|reqwest|ureq|uniffi)$' | sort -u || true)
+# (Each listing is captured first: `grep -q` on a pipe would end the
+# listing early, and pipefail would read that as "not found".)
+tree=$(cargo tree -p fieldgrid-server -e normal --prefix none --quiet)
+forbidden=$(awk '{print $1}' <<<"$tree" | grep -E '^(fieldgrid-core|fieldgrid-ffi|reqwest|ureq|uniffi)$' | sort -u || true)
 if [[ -n "$forbidden" ]]; then
     echo "fieldgrid-server depends on: $forbidden" >&2
     exit 1
 fi
 # Built alone (as district IT builds it), the server links plain SQLite.
-if cargo tree -p fieldgrid-server -e features --prefix none --quiet |
-    grep -q 'libsqlite3-sys feature "bundled-sqlcipher"'; then
+features=$(cargo tree -p fieldgrid-server -e features --prefix none --quiet)
+if grep -q 'libsqlite3-sys feature "bundled-sqlcipher"' <<<"$features"; then
     echo "fieldgrid-server built alone links SQLCipher" >&2
     exit 1
 fi

@@ -221,8 +221,9 @@ async fn body(mut resp: Response, limit: usize) -> std::result::Result<Vec<u8>, 
         return Ok(bytes);
     }
     use std::io::Read;
-    let mut plain = Vec::with_capacity(bytes.len() * 4);
-    flate2::read::GzDecoder::new(&bytes[..])
+    let mut plain = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit + 1));
+    // Every gzip member, as HTTP's gzip coding allows several.
+    flate2::read::MultiGzDecoder::new(&bytes[..])
         .take(limit as u64 + 1)
         .read_to_end(&mut plain)
         .map_err(|e| TransportError::BadResponse(format!("gzip: {e}")))?;

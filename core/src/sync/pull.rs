@@ -33,18 +33,18 @@ impl Store {
             progress,
         } = run;
         let options = retry.options();
-        // One page's request, with the device time it went out.
-        let fetch = |after: i64| {
+        // One page's request, with the device time it went out (when the
+        // request is first polled, not when it is made).
+        let fetch = |after: i64| async move {
             let before = self.now_ms();
-            async move {
-                (
-                    before,
-                    retry.run(|| transport.changes(token, after, options.page_limit)).await,
-                )
-            }
+            (
+                before,
+                retry.run(|| transport.changes(token, after, options.page_limit)).await,
+            )
         };
         let mut pages = Pages {
             in_flight: Some(Box::pin(fetch(self.pull_cursor()?))),
+            started_early: false,
             ready: VecDeque::new(),
             fetch: &fetch,
         };
@@ -104,8 +104,8 @@ impl Store {
     /// multi-threaded runtime the pages are applied on a scoped thread while
     /// this one drives the requests (answers received and decoded, up to
     /// [`AHEAD`] pages) until the apply is done: two cores share the work.
-    /// Elsewhere the next request is sent (one poll) and the pages are
-    /// applied here.
+    /// Elsewhere the next request is started (one poll: a pooled connection
+    /// sends it; a new one waits) and the pages are applied here.
     async fn apply_while_fetching<F: Future<Output = Page>>(
         &self,
         pending: &[fieldgrid_protocol::Change],
@@ -128,9 +128,10 @@ impl Store {
             let applied = tokio::sync::Notify::new();
             std::thread::scope(|scope| {
                 let applier = scope.spawn(|| {
-                    let n = self.apply_pages(pending, after);
-                    applied.notify_one();
-                    n
+                    // Told however the apply ends, a panic included: this
+                    // thread must not wait for ever on a dead one.
+                    let _done = Notified(&applied);
+                    self.apply_pages(pending, after)
                 });
                 // Until the apply is done: then the task is back in its
                 // runtime (and can be dropped), whatever is still in flight.
@@ -178,29 +179,44 @@ type Page = (i64, Result<fieldgrid_protocol::ChangesResponse>);
 /// Pages received ahead of the one being applied, at most.
 const AHEAD: usize = 2;
 
+/// Wakes the waiter of a [`tokio::sync::Notify`] when dropped.
+struct Notified<'a>(&'a tokio::sync::Notify);
+
+impl Drop for Notified<'_> {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
 /// The pull's pages in order: the one request in flight (each answer with
-/// more after it starts the next request at once) and the pages received
+/// more after it makes the next request at once) and the pages received
 /// ahead of their turn.
 struct Pages<'f, Fetch, F> {
     in_flight: Option<Pin<Box<F>>>,
+    /// The request in flight was polled while pages were applied: its
+    /// round trip includes the apply.
+    started_early: bool,
     ready: VecDeque<Page>,
     fetch: &'f Fetch,
 }
 
 impl<Fetch: Fn(i64) -> F, F: Future<Output = Page>> Pages<'_, Fetch, F> {
-    /// The next page, and whether it was awaited (not received ahead);
+    /// The next page, and whether its round trip measures the network
+    /// (awaited from its start, not received or started during an apply);
     /// `None` after the last.
     async fn next(&mut self) -> Option<(Page, bool)> {
         if let Some(page) = self.ready.pop_front() {
             return Some((page, false));
         }
+        let measured = !self.started_early;
         let page = self.in_flight.take()?.await;
         self.chain(&page);
-        Some((page, true))
+        Some((page, measured))
     }
 
-    /// Starts the request after `page`, if there is more.
+    /// Makes the request after `page`, if there is more.
     fn chain(&mut self, page: &Page) {
+        self.started_early = false;
         if let (_, Ok(p)) = page
             && p.more
         {
@@ -216,11 +232,39 @@ impl<Fetch: Fn(i64) -> F, F: Future<Output = Page>> Pages<'_, Fetch, F> {
                 return;
             };
             let Poll::Ready(page) = request.as_mut().poll(cx) else {
+                self.started_early = true;
                 return;
             };
             self.in_flight = None;
             self.chain(&page);
             self.ready.push_back(page);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The task waits for the apply thread's word; a panicking apply must
+    /// still give it, or the sync would hang for ever (and hold its store's
+    /// sync slot).
+    #[test]
+    fn the_waiter_is_told_when_the_apply_thread_panics() {
+        let applied = tokio::sync::Notify::new();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        std::thread::scope(|scope| {
+            let applier = scope.spawn(|| {
+                let _done = Notified(&applied);
+                panic!("an apply that fails");
+            });
+            let told = runtime
+                .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(10), applied.notified()).await });
+            assert!(told.is_ok(), "never told");
+            assert!(applier.join().is_err());
+        });
     }
 }
