@@ -357,6 +357,15 @@ impl FieldGridStore {
         self.with(|s| s.dashboard(&grid_id)).map(Into::into)
     }
 
+    /// The visits and phone check-ins of a grid not yet made in their
+    /// period under the district's visit rules, by server time: overdue
+    /// first, then by due date. A service log of a kind the rule counts,
+    /// linked to the resident, completes one.
+    pub fn due_visits(&self, grid_id: String) -> Result<Vec<DueVisit>> {
+        self.with(|s| s.due_visits(&grid_id))
+            .map(|v| v.into_iter().map(Into::into).collect())
+    }
+
     /// How the records on this phone stand against the server.
     pub fn status_counts(&self) -> Result<StatusCounts> {
         self.with(|s| s.status_counts())

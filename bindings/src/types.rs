@@ -17,7 +17,7 @@ use fieldgrid_core::validate::Location;
 use fieldgrid_core::{
     CareTag, Category, CategoryGroup, Code, EventKind, Grid, HouseholdChange, IncidentChange, IncidentStatus,
     NewHousehold, NewIncident, NewPlace, Photo, PhotoOwner, Place, PlaceChange, PlaceKind, RecordMeta, ResidenceStatus,
-    ServiceKind, Sex, SyncStatus, ValidationError,
+    ServiceKind, Sex, SyncStatus, ValidationError, VisitCounts, VisitState,
 };
 
 // ----- Enums and plain records of the core, exposed as they are -----
@@ -45,6 +45,22 @@ pub enum CareTag {
     LeftBehindChild,
     SeriousIllness,
     Veteran,
+}
+
+#[uniffi::remote(Enum)]
+pub enum VisitState {
+    Overdue,
+    DueSoon,
+    Due,
+    Done,
+}
+
+#[uniffi::remote(Record)]
+pub struct VisitCounts {
+    pub overdue: u64,
+    pub due_soon: u64,
+    pub due: u64,
+    pub done: u64,
 }
 
 #[uniffi::remote(Enum)]
@@ -851,6 +867,39 @@ pub struct Dashboard {
     pub overdue_incidents: u64,
     /// Incident drafts on this phone.
     pub drafts: u64,
+    /// Visits and check-ins under the district's visit rules, by server time.
+    pub visits: VisitCounts,
+}
+
+/// One resident's visit or phone check-in under one visit rule, not yet
+/// made in its period.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct DueVisit {
+    /// The rule's code.
+    pub rule: String,
+    /// The rule's name, for the worker.
+    pub rule_name: String,
+    /// Overdue, due soon or due.
+    pub state: VisitState,
+    /// When it is (or was) due: the end of its period, server time.
+    pub due_by_ms: i64,
+    /// The latest visit the rule counts, if within the last two periods.
+    pub last_visit_ms: Option<i64>,
+    /// Who to visit or call.
+    pub resident: Resident,
+}
+
+impl From<core::DueVisit> for DueVisit {
+    fn from(d: core::DueVisit) -> Self {
+        DueVisit {
+            rule: d.rule,
+            rule_name: d.rule_name,
+            state: d.state,
+            due_by_ms: d.due_by_ms,
+            last_visit_ms: d.last_visit_ms,
+            resident: d.resident.into(),
+        }
+    }
 }
 
 impl From<core::Dashboard> for Dashboard {
@@ -866,6 +915,7 @@ impl From<core::Dashboard> for Dashboard {
             open_incidents: d.open_incidents,
             overdue_incidents: d.overdue_incidents,
             drafts: d.drafts,
+            visits: d.visits,
         }
     }
 }

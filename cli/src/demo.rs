@@ -14,8 +14,8 @@ use fieldgrid_core::datagen::{self, Rng};
 use fieldgrid_core::sync::{HttpOptions, HttpTransport, Progress, SyncOptions, Transport, TransportError};
 use fieldgrid_core::*;
 use fieldgrid_protocol::{
-    CentreEventRequest, CentreIncident, CentreIncidentPage, ChangesResponse, GridInfo, LoginRequest, LoginResponse,
-    PushRequest, PushResponse, Role, StatsResponse,
+    CentreEventRequest, CentreIncident, CentreIncidentPage, ChangesResponse, CoverageResponse, GridInfo, LoginRequest,
+    LoginResponse, PushRequest, PushResponse, Role, StatsResponse,
 };
 use fieldgrid_server::{Config, RunningServer, auth};
 use serde_json::Value;
@@ -409,24 +409,63 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             p.store.report_incident(&input, &photos).map_err(e)?;
             reported += 1;
         }
-        for r in elderly.iter().take(4) {
-            let kind = *rng.pick(&[
-                ServiceKind::Visit,
-                ServiceKind::MedicineDelivery,
-                ServiceKind::FoodDelivery,
-                ServiceKind::PhoneCheckIn,
-            ]);
+        // The visit round: the due list (offline, by server time) says who
+        // to visit; each visit logged takes its resident off the list.
+        let due = p.store.due_visits(&p.grid).map_err(e)?;
+        let round = |rule: &'static str| {
+            due.iter()
+                .filter(move |d| d.rule == rule)
+                .map(|d| d.resident.id.clone())
+        };
+        let visits: Vec<String> = round("elderly_alone_monthly_visit").take(4).collect();
+        let calls: Vec<String> = round("elderly_alone_weekly_call")
+            .filter(|id| !visits.contains(id))
+            .take(2)
+            .collect();
+        for (id, kind, notes) in visits
+            .iter()
+            .map(|id| (id, ServiceKind::Visit, "入户走访，为独居老人送药并检查燃气报警器"))
+            .chain(
+                calls
+                    .iter()
+                    .map(|id| (id, ServiceKind::PhoneCheckIn, "电话问候，身体状况良好")),
+            )
+        {
             p.store
                 .create_service_log(&NewServiceLog {
                     grid_id: p.grid.clone(),
                     kind,
-                    resident_ids: vec![r.id.clone()],
-                    notes: "为独居老人送药并检查燃气报警器".into(),
+                    resident_ids: vec![id.clone()],
+                    notes: notes.into(),
                     occurred_at_ms: None,
                     photos: vec![],
                 })
                 .map_err(e)?;
         }
+        for r in elderly.iter().take(2) {
+            let kind = *rng.pick(&[ServiceKind::MedicineDelivery, ServiceKind::FoodDelivery]);
+            p.store
+                .create_service_log(&NewServiceLog {
+                    grid_id: p.grid.clone(),
+                    kind,
+                    resident_ids: vec![r.id.clone()],
+                    notes: "代购生活用品和药品".into(),
+                    occurred_at_ms: None,
+                    photos: vec![],
+                })
+                .map_err(e)?;
+        }
+        let after = p.store.visit_counts(&p.grid).map_err(e)?;
+        println!(
+            "    {} visit round: {} visits and calls due ({} overdue); {} visits, {} calls and 2 deliveries made; now {} due, {} done",
+            p.label,
+            due.len(),
+            due.iter().filter(|d| d.state == VisitState::Overdue).count(),
+            visits.len(),
+            calls.len(),
+            after.overdue + after.due_soon + after.due,
+            after.done
+        );
     }
     // Phones 1 and 2 both update one resident's phone number, offline.
     let shared = phones[0]
@@ -588,6 +627,13 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             masked(kept),
             masked(replaced)
         );
+    }
+    let coverage: CoverageResponse = centre.get("/v1/centre/coverage?rule=elderly_alone_monthly_visit")?;
+    println!(
+        "    server, monthly visits to elderly residents living alone, this month (on time / pending of residents):"
+    );
+    for s in &coverage.sub_districts {
+        println!("        {}: {} / {} of {}", s.key, s.on_time, s.pending, s.residents);
     }
     let stats: StatsResponse = centre.get("/v1/centre/stats")?;
     println!("    server, events by category (reported / open / overdue):");

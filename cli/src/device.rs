@@ -177,6 +177,16 @@ pub enum DeviceCommand {
     },
     /// Outbox, refused operations with reasons, conflicts, last sync, clock offset.
     Status(StoreArgs),
+    /// The visits and phone check-ins due in a grid under the district's
+    /// visit rules (server time), overdue first; names masked.
+    Due {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Grid.
+        #[arg(long)]
+        grid: String,
+    },
 }
 
 /// What a CSV column accepts, after a refusal of its format.
@@ -481,6 +491,26 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             let r = st.login(&t, username, password).map_err(e)?;
             let grids: Vec<&str> = r.grids.iter().map(|g| g.id.as_str()).collect();
             println!("signed in; grids: {}", grids.join(", "));
+        }
+        DeviceCommand::Due { store, grid } => {
+            let st = store.open()?;
+            let due = st.due_visits(grid).map_err(e)?;
+            let c = st.visit_counts(grid).map_err(e)?;
+            println!(
+                "{} overdue, {} due soon, {} due, {} done this period",
+                c.overdue, c.due_soon, c.due, c.done
+            );
+            for d in &due {
+                // The last day of the period (China time).
+                let by = fieldgrid_core::visits::china_date(d.due_by_ms - 1);
+                println!(
+                    "{:<8} by {by}  {}  {}  {}",
+                    d.state.as_str(),
+                    d.rule_name,
+                    fieldgrid_core::privacy::mask_name(d.resident.name.as_str()),
+                    d.resident.id
+                );
+            }
         }
         DeviceCommand::Sync { store, server } => {
             let st = store.open()?;

@@ -19,6 +19,8 @@ fn the_demo_runs_the_whole_loop_and_reports_from_the_stores_and_the_server() {
         "refused service_log: occurred_at_ms is in the future (in_future)",
         "1 in conflict",
         "on-time rate",
+        "phone 1 visit round: ",
+        "monthly visits to elderly residents living alone",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }

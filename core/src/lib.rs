@@ -5,7 +5,7 @@
 //! - [`model`], [`validate`], [`rules`], [`catalogue`], [`privacy`]: the
 //!   domain (fieldgrid-domain, shared with the server), re-exported.
 //! - Capture (`create_*`, `update_*`, `delete_*`, drafts, photos) and queries
-//!   (search, paging, dashboard) are methods of [`Store`].
+//!   (search, paging, dashboard, the due list of [`visits`]) are methods of [`Store`].
 //! - [`outbox`]: the operations waiting for the server.
 //! - [`sync`]: the sync engine, async on tokio over reqwest
 //!   ([`Store::sync_async`]; [`Store::sync`] for blocking callers).
@@ -23,6 +23,7 @@ pub mod query;
 mod search;
 mod store;
 pub mod sync;
+pub mod visits;
 
 // The domain (model, rules, validation, catalogue, masking) is shared with
 // the server in fieldgrid-domain; the migration runner in fieldgrid-sqlite.
@@ -35,7 +36,7 @@ pub use capture::{
     NewPhoto, NewPlace, NewResident, NewServiceLog, PhotoSource, PlaceChange, ResidentChange, ResidentsCsv,
     parse_residence_label, parse_residents_csv, parse_sex_label,
 };
-pub use catalogue::{Catalogue, Category, CategoryGroup};
+pub use catalogue::{Catalogue, Category, CategoryGroup, Every, VisitRule};
 pub use db::schema::LATEST as SCHEMA_VERSION;
 pub use entity::Entity;
 pub use error::{Code, Error, Result, ValidationError};
@@ -44,3 +45,4 @@ pub use query::{Dashboard, IncidentQuery, Page, PageRequest, ResidentQuery};
 pub use store::{
     ChangeListener, Clock, DataChange, Store, StoreKey, StoreOptions, SystemClock, store_path_for_account,
 };
+pub use visits::{DueVisit, VisitCounts, VisitState};

@@ -89,6 +89,8 @@ pub struct Dashboard {
     pub overdue_incidents: u64,
     /// Incident drafts on this phone.
     pub drafts: u64,
+    /// Visits and check-ins under the district's visit rules, by server time.
+    pub visits: crate::visits::VisitCounts,
 }
 
 /// SQL being assembled: clauses and their parameters, numbered in order.
@@ -292,6 +294,7 @@ impl Store {
     /// Counts for a grid's home screen. Overdue uses server time.
     pub fn dashboard(&self, grid_id: &str) -> Result<Dashboard> {
         let server_now = self.server_now_ms()?;
+        let catalogue = self.catalogue();
         self.read(|c| {
             let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64> {
                 let n: i64 = c.prepare_cached(sql)?.query_row(p, |r| r.get(0))?;
@@ -315,6 +318,7 @@ impl Store {
                 )?,
                 drafts: count("SELECT count(*) FROM incidents WHERE grid_id = ?1 AND status = 'draft'", &[&grid_id])?,
                 care_tags: Vec::new(),
+                visits: crate::visits::visit_counts_in(c, grid_id, &catalogue.visit_rules, server_now)?,
             };
             for tag in CareTag::ALL {
                 let n = count(

@@ -562,19 +562,29 @@ impl Store {
             Ok(c.query_row("SELECT body FROM catalogue WHERE id = 1", [], |r| r.get(0))
                 .optional()?)
         })?;
-        match stored {
-            Some(body) => {
-                let stored: Catalogue = serde_json::from_str(&body)?;
-                if stored.version >= Catalogue::builtin().version {
-                    *self.catalogue.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(stored);
-                    return Ok(());
-                }
-                self.replace_catalogue(Catalogue::builtin())?;
-            }
-            None => {
-                self.replace_catalogue(Catalogue::builtin())?;
+        // A district's catalogue replaces the built-in one only when newer:
+        // at the same version, this build's text wins (a newer build may have
+        // added parts, such as visit rules, to the same version).
+        let builtin = Catalogue::builtin();
+        let builtin_body = serde_json::to_string(&builtin)?;
+        if let Some(body) = &stored {
+            let stored: Catalogue = serde_json::from_str(body)?;
+            if stored.version > builtin.version {
+                *self.catalogue.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(stored);
+                return Ok(());
             }
         }
+        if stored.as_ref() != Some(&builtin_body) {
+            self.write(|tx| {
+                tx.execute(
+                    "INSERT INTO catalogue (id, version, body) VALUES (1, ?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET version = ?1, body = ?2",
+                    params![builtin.version, builtin_body],
+                )?;
+                Ok(())
+            })?;
+        }
+        *self.catalogue.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(builtin);
         Ok(())
     }
 }

@@ -1,9 +1,13 @@
-//! The incident category catalogue.
+//! The district's catalogue: incident categories and visit rules.
 //!
 //! Built in from DOMAIN.md (version 1) and versioned, so that a catalogue sent
 //! by the district server can replace it: the core's `Store::replace_catalogue`
 //! keeps whichever has the higher version. Incidents keep their category code
 //! even if a later catalogue retires it.
+//!
+//! Parts added after version 1 (visit rules) are `#[serde(default)]`, and
+//! codes inside a rule are strings, not enums: a phone reads a catalogue from
+//! a newer server, skipping what it does not know, instead of refusing it.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,19 +44,139 @@ pub struct Category {
     pub default_deadline_hours: u32,
 }
 
-/// A versioned list of categories.
+/// A versioned list of categories and visit rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalogue {
     /// Increases with every catalogue the district publishes.
     pub version: i64,
     /// The categories.
     pub categories: Vec<Category>,
+    /// Which residents are to be visited or phoned, and how often.
+    #[serde(default)]
+    pub visit_rules: Vec<VisitRule>,
+}
+
+/// How often a visit rule wants each of its residents seen: once in every
+/// calendar week (Monday to Sunday), month or quarter, China time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Every {
+    /// Once a week.
+    Week,
+    /// Once a calendar month.
+    Month,
+    /// Once a calendar quarter.
+    Quarter,
+    /// A period this build does not know (from a newer server): the rule is skipped.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A district's rule for regular visits (the centre wants to know that every
+/// elderly resident living alone was visited this month).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitRule {
+    /// Stable code (`elderly_alone_monthly`).
+    pub code: String,
+    /// Name shown to workers.
+    pub name_zh: String,
+    /// English name.
+    #[serde(default)]
+    pub name_en: String,
+    /// Residents with any of these care tags are covered.
+    #[serde(default)]
+    pub care_tags: Vec<String>,
+    /// And these residents, by id, whatever their tags.
+    #[serde(default)]
+    pub resident_ids: Vec<String>,
+    /// How often.
+    pub every: Every,
+    /// Service logs of these kinds (`visit`, `phone_check_in`, ...) linked
+    /// to a resident complete that resident's visit.
+    pub kinds: Vec<String>,
+    /// Days before the period ends from which a visit not yet made is due
+    /// soon; 0 means the default (2 for a week, 7 for a month, 14 for a quarter).
+    #[serde(default)]
+    pub soon_days: u32,
+}
+
+impl VisitRule {
+    /// Whether a service log of `kind` completes this rule's visit.
+    pub fn completed_by(&self, kind: &str) -> bool {
+        self.kinds.iter().any(|k| k == kind)
+    }
+
+    /// Whether this build can apply the rule: a known period, and at least
+    /// one care tag or resident to cover and one service kind to count.
+    pub fn applies(&self) -> bool {
+        self.every != Every::Unknown
+            && (!self.care_tags.is_empty() || !self.resident_ids.is_empty())
+            && !self.kinds.is_empty()
+    }
+
+    /// The rule's problem, if any, for a catalogue about to be published:
+    /// unknown tags, kinds or period, or nothing to cover.
+    pub fn problem(&self) -> Option<String> {
+        use crate::model::{CareTag, ServiceKind};
+        let code = &self.code;
+        if code.is_empty()
+            || code.len() > 64
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Some(format!("visit rule code {code:?}: use 1 to 64 of a-z, 0-9 and _"));
+        }
+        if self.name_zh.trim().is_empty() {
+            return Some(format!("visit rule {code}: name_zh is required"));
+        }
+        if let Some(t) = self.care_tags.iter().find(|t| CareTag::parse(t).is_none()) {
+            return Some(format!("visit rule {code}: unknown care tag {t:?}"));
+        }
+        if let Some(k) = self.kinds.iter().find(|k| ServiceKind::parse(k).is_none()) {
+            return Some(format!("visit rule {code}: unknown service kind {k:?}"));
+        }
+        if let Some(id) = self.resident_ids.iter().find(|id| !crate::rules::is_record_id(id)) {
+            return Some(format!("visit rule {code}: {id:?} is not a record id"));
+        }
+        if self.resident_ids.len() > 10_000 {
+            return Some(format!("visit rule {code}: list at most 10000 residents"));
+        }
+        if self.soon_days > 92 {
+            return Some(format!("visit rule {code}: soon_days is at most 92"));
+        }
+        (!self.applies())
+            .then(|| format!("visit rule {code}: give a period, care tags or residents, and service kinds"))
+    }
 }
 
 impl Catalogue {
     /// The category with `code`.
     pub fn get(&self, code: &str) -> Option<&Category> {
         self.categories.iter().find(|c| c.code == code)
+    }
+
+    /// The visit rule with `code`.
+    pub fn visit_rule(&self, code: &str) -> Option<&VisitRule> {
+        self.visit_rules.iter().find(|r| r.code == code)
+    }
+
+    /// What stops this catalogue from being published, if anything: no
+    /// categories, or a visit rule that is wrong or given twice.
+    pub fn problem(&self) -> Option<String> {
+        if self.categories.is_empty() {
+            return Some("a catalogue needs categories".into());
+        }
+        let mut codes = std::collections::HashSet::new();
+        for rule in &self.visit_rules {
+            if let Some(p) = rule.problem() {
+                return Some(p);
+            }
+            if !codes.insert(rule.code.as_str()) {
+                return Some(format!("visit rule {} is given twice", rule.code));
+            }
+        }
+        None
     }
 
     /// The catalogue this build ships with.
@@ -231,8 +355,49 @@ impl Catalogue {
                 72,
             ),
         ];
+        let rule = |code: &str, zh: &str, en: &str, tags: &[&str], every, kinds: &[&str]| VisitRule {
+            code: code.to_owned(),
+            name_zh: zh.to_owned(),
+            name_en: en.to_owned(),
+            care_tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            resident_ids: Vec::new(),
+            every,
+            kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
+            soon_days: 0,
+        };
         Catalogue {
             version: 1,
+            visit_rules: vec![
+                rule(
+                    "elderly_alone_weekly_call",
+                    "独居老人每周电话问候",
+                    "Weekly call to elderly living alone",
+                    &["elderly_living_alone"],
+                    Every::Week,
+                    &["phone_check_in", "visit"],
+                ),
+                rule(
+                    "elderly_alone_monthly_visit",
+                    "独居老人每月走访",
+                    "Monthly visit to elderly living alone",
+                    &["elderly_living_alone"],
+                    Every::Month,
+                    &["visit", "food_delivery", "medicine_delivery"],
+                ),
+                rule(
+                    "care_quarterly_visit",
+                    "困难群众每季度走访",
+                    "Quarterly visit to residents in hardship",
+                    &[
+                        "disabled",
+                        "special_hardship",
+                        "subsistence_allowance",
+                        "empty_nest_elderly",
+                    ],
+                    Every::Quarter,
+                    &["visit"],
+                ),
+            ],
             categories: rows
                 .into_iter()
                 .map(|(code, group, zh, en, photo, location, description, hours)| Category {

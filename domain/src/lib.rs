@@ -6,7 +6,8 @@
 //! - [`validate`]: ID numbers, phones, text, coordinates, photo types, limits.
 //! - [`rules`]: each record kind's fields (who writes each one, how it is
 //!   checked); the phone's capture and the server's `check` apply the same table.
-//! - [`catalogue`]: the district's incident categories and deadlines.
+//! - [`catalogue`]: the district's incident categories and deadlines, and visit rules.
+//! - [`visits`]: visit periods and where a resident stands in one.
 //! - [`privacy`]: masked forms; no record prints personal data in `Debug`.
 //! - [`datagen`]: realistic generated people and places, for tests and load.
 //!
@@ -20,8 +21,9 @@ pub mod model;
 pub mod privacy;
 pub mod rules;
 pub mod validate;
+pub mod visits;
 
-pub use catalogue::{Catalogue, Category, CategoryGroup};
+pub use catalogue::{Catalogue, Category, CategoryGroup, Every, VisitRule};
 pub use error::{Code, ValidationError};
 pub use fieldgrid_protocol::Entity;
 

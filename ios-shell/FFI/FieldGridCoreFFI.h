@@ -426,6 +426,11 @@ RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_device_id(uint64_t ptr, Rus
 void uniffi_fieldgrid_fn_method_fieldgridstore_discard_incident_draft(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_DUE_VISITS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_DUE_VISITS
+RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(uint64_t ptr, RustBuffer grid_id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_INCIDENT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_INCIDENT
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_get_incident(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -1054,6 +1059,12 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_device_id(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_DISCARD_INCIDENT_DRAFT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_DISCARD_INCIDENT_DRAFT
 uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draft(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_DUE_VISITS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_DUE_VISITS
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits(void
     
 );
 #endif

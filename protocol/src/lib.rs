@@ -485,6 +485,54 @@ pub struct StatsResponse {
     pub server_time_ms: i64,
 }
 
+/// How one grid, sub-district or the district stands under a visit rule in
+/// one period: of the residents the rule covers now, those visited in the
+/// period (on time), after it in the next period (late), not at all
+/// (missed, once the period is over; pending while it runs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Grid id, sub-district name, or "district".
+    pub key: String,
+    /// The sub-district a grid lies in (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
+    /// Residents the rule covers.
+    pub residents: u64,
+    /// Visited within the period.
+    pub on_time: u64,
+    /// Visited in the period after it.
+    pub late: u64,
+    /// Not visited by the end of the period after it (or yet), the period over.
+    pub missed: u64,
+    /// Not visited yet, the period still running.
+    pub pending: u64,
+    /// `on_time / residents`, 1.0 when the rule covers no one.
+    pub on_time_rate: f64,
+}
+
+/// `GET /v1/centre/coverage?rule=CODE&at=YYYY-MM-DD`: visit coverage under
+/// one of the catalogue's visit rules, in the period containing `at`
+/// (China time; today when absent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CoverageResponse {
+    /// The rule's code.
+    pub rule: String,
+    /// Its period: `week`, `month` or `quarter`.
+    pub every: String,
+    /// First instant of the period (server ms).
+    pub period_start_ms: i64,
+    /// First instant after it.
+    pub period_end_ms: i64,
+    /// Per grid (grids with residents the rule covers).
+    pub grids: Vec<Coverage>,
+    /// Per sub-district.
+    pub sub_districts: Vec<Coverage>,
+    /// The whole district.
+    pub district: Coverage,
+    /// Server time of the computation.
+    pub server_time_ms: i64,
+}
+
 /// A concurrent edit of one field, as kept by the server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConflictRecord {

@@ -228,3 +228,35 @@ pub async fn stats(
     let period = Period::parse(q.from.as_deref(), q.to.as_deref())?;
     Ok(Json(state.store.stats(&period, state.now_ms()).await?))
 }
+
+/// Query of the coverage report.
+#[derive(Debug, Deserialize)]
+pub struct CoverageQuery {
+    rule: Option<String>,
+    at: Option<String>,
+}
+
+/// `GET /v1/centre/coverage?rule=CODE&at=YYYY-MM-DD`: visit coverage per
+/// grid, sub-district and district under a visit rule, in the period
+/// containing `at` (China time; today when absent), by server time.
+pub async fn coverage(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<CoverageQuery>,
+) -> ApiResult<Json<fieldgrid_protocol::CoverageResponse>> {
+    caller.require_operator()?;
+    let rule = q
+        .rule
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("rule: give the code of a visit rule"))?;
+    let at = match q.at.as_deref() {
+        None => None,
+        Some(s) => Some(
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .filter(|_| s.len() == 10)
+                .ok_or_else(|| ApiError::bad_request("at: expected a date as YYYY-MM-DD"))?,
+        ),
+    };
+    Ok(Json(state.store.coverage(&rule, at, state.now_ms()).await?))
+}

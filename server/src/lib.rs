@@ -367,6 +367,7 @@ fn api_router(state: Arc<AppState>) -> Router {
         .route("/v1/centre/incidents", get(centre::incidents))
         .route("/v1/centre/incidents/{id}/events", post(centre::add_event))
         .route("/v1/centre/stats", get(centre::stats))
+        .route("/v1/centre/coverage", get(centre::coverage))
         .layer(middleware::from_fn(wipe_signal))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(middleware::from_fn(protocol_version))

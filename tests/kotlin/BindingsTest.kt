@@ -1,6 +1,8 @@
 package cn.fieldgrid.tests
 
+import cn.fieldgrid.core.CareTag
 import cn.fieldgrid.core.CoordinateSystem
+import cn.fieldgrid.core.DueVisit
 import cn.fieldgrid.core.FieldGridException
 import cn.fieldgrid.core.FieldGridStore
 import cn.fieldgrid.core.IncidentQuery
@@ -11,16 +13,19 @@ import cn.fieldgrid.core.LogRecord
 import cn.fieldgrid.core.NewIncident
 import cn.fieldgrid.core.NewPhoto
 import cn.fieldgrid.core.NewResident
+import cn.fieldgrid.core.NewServiceLog
 import cn.fieldgrid.core.PageRequest
 import cn.fieldgrid.core.PhotoSource
 import cn.fieldgrid.core.ResidenceStatus
 import cn.fieldgrid.core.ResidentQuery
+import cn.fieldgrid.core.ServiceKind
 import cn.fieldgrid.core.Sex
 import cn.fieldgrid.core.StorageProblem
 import cn.fieldgrid.core.SyncPhase
 import cn.fieldgrid.core.SyncSettings
-import cn.fieldgrid.core.storePathForAccount
 import cn.fieldgrid.core.SyncStatus
+import cn.fieldgrid.core.VisitState
+import cn.fieldgrid.core.storePathForAccount
 import cn.fieldgrid.shell.FieldGrid
 import cn.fieldgrid.shell.FieldGridLog
 import cn.fieldgrid.shell.KeyProvider
@@ -28,16 +33,22 @@ import cn.fieldgrid.shell.SyncEvent
 import cn.fieldgrid.shell.maskedName
 import cn.fieldgrid.shell.maskedPhone
 import cn.fieldgrid.shell.safeLabel
+import java.io.File
+import java.nio.file.Files
+import java.util.Collections
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.Executors
+import java.util.concurrent.TimeUnit
 import kotlinx.coroutines.Dispatchers
-import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.launch
-import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
 import org.junit.After
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
@@ -46,12 +57,6 @@ import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
 import org.junit.Before
 import org.junit.Test
-import java.io.File
-import java.nio.file.Files
-import java.util.Collections
-import java.util.concurrent.CountDownLatch
-import java.util.concurrent.Executors
-import java.util.concurrent.TimeUnit
 
 /** The library as an Android app uses it, on the desktop JVM. */
 class BindingsTest {
@@ -120,6 +125,25 @@ class BindingsTest {
             } catch (e: FieldGridException.Storage) {
                 assertEquals(StorageProblem.WRONG_KEY, e.problem)
             }
+        }
+
+    @Test
+    fun theDueListShowsWhoToVisitAndAServiceLogCompletesTheVisit() =
+        runBlocking {
+            val grid = phone("visits.db")
+            val alone = grid.createResident(resident("王秀英", 21).copy(careTags = listOf(CareTag.ELDERLY_LIVING_ALONE)))
+            grid.createResident(resident("刘强", 22))
+            val due = grid.dueVisits("grid-a")
+            assertEquals(
+                listOf("elderly_alone_monthly_visit", "elderly_alone_weekly_call"),
+                due.map { it.rule }.sorted(),
+            )
+            assertTrue(due.all { it.resident.id == alone.id && it.state == VisitState.OVERDUE })
+            assertEquals(2uL, grid.dashboard("grid-a").visits.overdue)
+            grid.createServiceLog(NewServiceLog(gridId = "grid-a", kind = ServiceKind.VISIT, residentIds = listOf(alone.id)))
+            assertEquals(emptyList<DueVisit>(), grid.dueVisits("grid-a"))
+            assertEquals(2uL, grid.dashboard("grid-a").visits.done)
+            grid.close()
         }
 
     @Test

@@ -573,6 +573,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draft() != 65269:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits() != 29363:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() != 32610:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident() != 21764:
@@ -740,6 +742,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_device_id.restype = c
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draft.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draft.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident.restype = ctypes.c_uint16
@@ -976,6 +981,12 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_discard_incident_draft.argt
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_discard_incident_draft.restype = None
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_due_visits.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_due_visits.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_incident.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1924,23 +1935,72 @@ class _UniffiFfiConverterSequenceTypeCareTagCount(_UniffiConverterRustBuffer):
         ]
 
 @dataclass
+class VisitCounts:
+    def __init__(self, *, overdue:int, due_soon:int, due:int, done:int):
+        self.overdue = overdue
+        self.due_soon = due_soon
+        self.due = due
+        self.done = done
+        
+        
+
+    
+    def __str__(self):
+        return "VisitCounts(overdue={}, due_soon={}, due={}, done={})".format(self.overdue, self.due_soon, self.due, self.done)
+    def __eq__(self, other):
+        if self.overdue != other.overdue:
+            return False
+        if self.due_soon != other.due_soon:
+            return False
+        if self.due != other.due:
+            return False
+        if self.done != other.done:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeVisitCounts(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return VisitCounts(
+            overdue=_UniffiFfiConverterUInt64.read(buf),
+            due_soon=_UniffiFfiConverterUInt64.read(buf),
+            due=_UniffiFfiConverterUInt64.read(buf),
+            done=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterUInt64.check_lower(value.overdue)
+        _UniffiFfiConverterUInt64.check_lower(value.due_soon)
+        _UniffiFfiConverterUInt64.check_lower(value.due)
+        _UniffiFfiConverterUInt64.check_lower(value.done)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterUInt64.write(value.overdue, buf)
+        _UniffiFfiConverterUInt64.write(value.due_soon, buf)
+        _UniffiFfiConverterUInt64.write(value.due, buf)
+        _UniffiFfiConverterUInt64.write(value.done, buf)
+
+@dataclass
 class Dashboard:
     """
     The counts on a grid's home screen.
 """
-    def __init__(self, *, residents:int, households:int, care_tags:typing.List[CareTagCount], open_incidents:int, overdue_incidents:int, drafts:int):
+    def __init__(self, *, residents:int, households:int, care_tags:typing.List[CareTagCount], open_incidents:int, overdue_incidents:int, drafts:int, visits:VisitCounts):
         self.residents = residents
         self.households = households
         self.care_tags = care_tags
         self.open_incidents = open_incidents
         self.overdue_incidents = overdue_incidents
         self.drafts = drafts
+        self.visits = visits
         
         
 
     
     def __str__(self):
-        return "Dashboard(residents={}, households={}, care_tags={}, open_incidents={}, overdue_incidents={}, drafts={})".format(self.residents, self.households, self.care_tags, self.open_incidents, self.overdue_incidents, self.drafts)
+        return "Dashboard(residents={}, households={}, care_tags={}, open_incidents={}, overdue_incidents={}, drafts={}, visits={})".format(self.residents, self.households, self.care_tags, self.open_incidents, self.overdue_incidents, self.drafts, self.visits)
     def __eq__(self, other):
         if self.residents != other.residents:
             return False
@@ -1954,6 +2014,8 @@ class Dashboard:
             return False
         if self.drafts != other.drafts:
             return False
+        if self.visits != other.visits:
+            return False
         return True
 
 class _UniffiFfiConverterTypeDashboard(_UniffiConverterRustBuffer):
@@ -1966,6 +2028,7 @@ class _UniffiFfiConverterTypeDashboard(_UniffiConverterRustBuffer):
             open_incidents=_UniffiFfiConverterUInt64.read(buf),
             overdue_incidents=_UniffiFfiConverterUInt64.read(buf),
             drafts=_UniffiFfiConverterUInt64.read(buf),
+            visits=_UniffiFfiConverterTypeVisitCounts.read(buf),
         )
 
     @staticmethod
@@ -1976,6 +2039,7 @@ class _UniffiFfiConverterTypeDashboard(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.check_lower(value.open_incidents)
         _UniffiFfiConverterUInt64.check_lower(value.overdue_incidents)
         _UniffiFfiConverterUInt64.check_lower(value.drafts)
+        _UniffiFfiConverterTypeVisitCounts.check_lower(value.visits)
 
     @staticmethod
     def write(value, buf):
@@ -1985,6 +2049,7 @@ class _UniffiFfiConverterTypeDashboard(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.open_incidents, buf)
         _UniffiFfiConverterUInt64.write(value.overdue_incidents, buf)
         _UniffiFfiConverterUInt64.write(value.drafts, buf)
+        _UniffiFfiConverterTypeVisitCounts.write(value.visits, buf)
 
 
 
@@ -2181,130 +2246,61 @@ class _UniffiFfiConverterTypeDataChange(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceString.write(value.grids, buf)
         _UniffiFfiConverterBoolean.write(value.any_grid, buf)
 
-@dataclass
-class FieldConflict:
-    """
-    A concurrent edit of one field: another phone changed it too, the server
-    kept the later change and recorded the other.
-"""
-    def __init__(self, *, field:str, kept_json:str, replaced_json:str):
-        self.field = field
-        self.kept_json = kept_json
-        self.replaced_json = replaced_json
-        
-        
 
+
+
+
+
+class VisitState(enum.Enum):
     
-    def __str__(self):
-        return "FieldConflict(field={}, kept_json={}, replaced_json={})".format(self.field, self.kept_json, self.replaced_json)
-    def __eq__(self, other):
-        if self.field != other.field:
-            return False
-        if self.kept_json != other.kept_json:
-            return False
-        if self.replaced_json != other.replaced_json:
-            return False
-        return True
+    OVERDUE = 0
+    
+    DUE_SOON = 1
+    
+    DUE = 2
+    
+    DONE = 3
+    
 
-class _UniffiFfiConverterTypeFieldConflict(_UniffiConverterRustBuffer):
+
+class _UniffiFfiConverterTypeVisitState(_UniffiConverterRustBuffer):
     @staticmethod
     def read(buf):
-        return FieldConflict(
-            field=_UniffiFfiConverterString.read(buf),
-            kept_json=_UniffiFfiConverterString.read(buf),
-            replaced_json=_UniffiFfiConverterString.read(buf),
-        )
+        variant = buf.read_i32()
+        if variant == 1:
+            return VisitState.OVERDUE
+        if variant == 2:
+            return VisitState.DUE_SOON
+        if variant == 3:
+            return VisitState.DUE
+        if variant == 4:
+            return VisitState.DONE
+        raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
     def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.field)
-        _UniffiFfiConverterString.check_lower(value.kept_json)
-        _UniffiFfiConverterString.check_lower(value.replaced_json)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterString.write(value.field, buf)
-        _UniffiFfiConverterString.write(value.kept_json, buf)
-        _UniffiFfiConverterString.write(value.replaced_json, buf)
-
-@dataclass
-class Grid:
-    def __init__(self, *, id:str, code:str, name:str, community:str, sub_district:str):
-        self.id = id
-        self.code = code
-        self.name = name
-        self.community = community
-        self.sub_district = sub_district
-        
-        
-
-    
-    def __str__(self):
-        return "Grid(id={}, code={}, name={}, community={}, sub_district={})".format(self.id, self.code, self.name, self.community, self.sub_district)
-    def __eq__(self, other):
-        if self.id != other.id:
-            return False
-        if self.code != other.code:
-            return False
-        if self.name != other.name:
-            return False
-        if self.community != other.community:
-            return False
-        if self.sub_district != other.sub_district:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeGrid(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return Grid(
-            id=_UniffiFfiConverterString.read(buf),
-            code=_UniffiFfiConverterString.read(buf),
-            name=_UniffiFfiConverterString.read(buf),
-            community=_UniffiFfiConverterString.read(buf),
-            sub_district=_UniffiFfiConverterString.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.id)
-        _UniffiFfiConverterString.check_lower(value.code)
-        _UniffiFfiConverterString.check_lower(value.name)
-        _UniffiFfiConverterString.check_lower(value.community)
-        _UniffiFfiConverterString.check_lower(value.sub_district)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterString.write(value.id, buf)
-        _UniffiFfiConverterString.write(value.code, buf)
-        _UniffiFfiConverterString.write(value.name, buf)
-        _UniffiFfiConverterString.write(value.community, buf)
-        _UniffiFfiConverterString.write(value.sub_district, buf)
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
+        if value == VisitState.OVERDUE:
             return
+        if value == VisitState.DUE_SOON:
+            return
+        if value == VisitState.DUE:
+            return
+        if value == VisitState.DONE:
+            return
+        raise ValueError(value)
 
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
+    @staticmethod
+    def write(value, buf):
+        if value == VisitState.OVERDUE:
+            buf.write_i32(1)
+        if value == VisitState.DUE_SOON:
+            buf.write_i32(2)
+        if value == VisitState.DUE:
+            buf.write_i32(3)
+        if value == VisitState.DONE:
+            buf.write_i32(4)
 
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
+
 
 class _UniffiFfiConverterInt64(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "i64"
@@ -2343,6 +2339,142 @@ class _UniffiFfiConverterOptionalInt64(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterInt64.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+
+
+
+class Sex(enum.Enum):
+    
+    MALE = 0
+    
+    FEMALE = 1
+    
+
+
+class _UniffiFfiConverterTypeSex(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Sex.MALE
+        if variant == 2:
+            return Sex.FEMALE
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Sex.MALE:
+            return
+        if value == Sex.FEMALE:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Sex.MALE:
+            buf.write_i32(1)
+        if value == Sex.FEMALE:
+            buf.write_i32(2)
+
+
+
+
+
+
+
+
+class ResidenceStatus(enum.Enum):
+    
+    REGISTERED = 0
+    
+    ACTUAL = 1
+    
+    FLOATING = 2
+    
+
+
+class _UniffiFfiConverterTypeResidenceStatus(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ResidenceStatus.REGISTERED
+        if variant == 2:
+            return ResidenceStatus.ACTUAL
+        if variant == 3:
+            return ResidenceStatus.FLOATING
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ResidenceStatus.REGISTERED:
+            return
+        if value == ResidenceStatus.ACTUAL:
+            return
+        if value == ResidenceStatus.FLOATING:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ResidenceStatus.REGISTERED:
+            buf.write_i32(1)
+        if value == ResidenceStatus.ACTUAL:
+            buf.write_i32(2)
+        if value == ResidenceStatus.FLOATING:
+            buf.write_i32(3)
+
+
+
+class _UniffiFfiConverterSequenceTypeCareTag(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeCareTag.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeCareTag.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeCareTag.read(buf) for i in range(count)
+        ]
 
 
 
@@ -2655,6 +2787,270 @@ class _UniffiFfiConverterTypeRecordMeta(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeSyncStatus.write(value.sync, buf)
 
 @dataclass
+class Resident:
+    """
+    A resident (居民). `name`, `id_number`, `phone` and `notes` are personal
+    data: show them masked unless the worker is looking at this resident.
+"""
+    def __init__(self, *, id:str, grid_id:str, household_id:typing.Optional[str], name:str, sex:Sex, id_number:typing.Optional[str], birth_date:typing.Optional[str], phone:typing.Optional[str], residence:ResidenceStatus, care_tags:typing.List[CareTag], notes:str, meta:RecordMeta):
+        self.id = id
+        self.grid_id = grid_id
+        self.household_id = household_id
+        self.name = name
+        self.sex = sex
+        self.id_number = id_number
+        self.birth_date = birth_date
+        self.phone = phone
+        self.residence = residence
+        self.care_tags = care_tags
+        self.notes = notes
+        self.meta = meta
+        
+        
+
+    
+    def __str__(self):
+        return "Resident(id={}, grid_id={}, household_id={}, name={}, sex={}, id_number={}, birth_date={}, phone={}, residence={}, care_tags={}, notes={}, meta={})".format(self.id, self.grid_id, self.household_id, self.name, self.sex, self.id_number, self.birth_date, self.phone, self.residence, self.care_tags, self.notes, self.meta)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.grid_id != other.grid_id:
+            return False
+        if self.household_id != other.household_id:
+            return False
+        if self.name != other.name:
+            return False
+        if self.sex != other.sex:
+            return False
+        if self.id_number != other.id_number:
+            return False
+        if self.birth_date != other.birth_date:
+            return False
+        if self.phone != other.phone:
+            return False
+        if self.residence != other.residence:
+            return False
+        if self.care_tags != other.care_tags:
+            return False
+        if self.notes != other.notes:
+            return False
+        if self.meta != other.meta:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeResident(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Resident(
+            id=_UniffiFfiConverterString.read(buf),
+            grid_id=_UniffiFfiConverterString.read(buf),
+            household_id=_UniffiFfiConverterOptionalString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            sex=_UniffiFfiConverterTypeSex.read(buf),
+            id_number=_UniffiFfiConverterOptionalString.read(buf),
+            birth_date=_UniffiFfiConverterOptionalString.read(buf),
+            phone=_UniffiFfiConverterOptionalString.read(buf),
+            residence=_UniffiFfiConverterTypeResidenceStatus.read(buf),
+            care_tags=_UniffiFfiConverterSequenceTypeCareTag.read(buf),
+            notes=_UniffiFfiConverterString.read(buf),
+            meta=_UniffiFfiConverterTypeRecordMeta.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.grid_id)
+        _UniffiFfiConverterOptionalString.check_lower(value.household_id)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterTypeSex.check_lower(value.sex)
+        _UniffiFfiConverterOptionalString.check_lower(value.id_number)
+        _UniffiFfiConverterOptionalString.check_lower(value.birth_date)
+        _UniffiFfiConverterOptionalString.check_lower(value.phone)
+        _UniffiFfiConverterTypeResidenceStatus.check_lower(value.residence)
+        _UniffiFfiConverterSequenceTypeCareTag.check_lower(value.care_tags)
+        _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterTypeRecordMeta.check_lower(value.meta)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.grid_id, buf)
+        _UniffiFfiConverterOptionalString.write(value.household_id, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterTypeSex.write(value.sex, buf)
+        _UniffiFfiConverterOptionalString.write(value.id_number, buf)
+        _UniffiFfiConverterOptionalString.write(value.birth_date, buf)
+        _UniffiFfiConverterOptionalString.write(value.phone, buf)
+        _UniffiFfiConverterTypeResidenceStatus.write(value.residence, buf)
+        _UniffiFfiConverterSequenceTypeCareTag.write(value.care_tags, buf)
+        _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
+
+@dataclass
+class DueVisit:
+    """
+    One resident's visit or phone check-in under one visit rule, not yet
+    made in its period.
+"""
+    def __init__(self, *, rule:str, rule_name:str, state:VisitState, due_by_ms:int, last_visit_ms:typing.Optional[int], resident:Resident):
+        self.rule = rule
+        self.rule_name = rule_name
+        self.state = state
+        self.due_by_ms = due_by_ms
+        self.last_visit_ms = last_visit_ms
+        self.resident = resident
+        
+        
+
+    
+    def __str__(self):
+        return "DueVisit(rule={}, rule_name={}, state={}, due_by_ms={}, last_visit_ms={}, resident={})".format(self.rule, self.rule_name, self.state, self.due_by_ms, self.last_visit_ms, self.resident)
+    def __eq__(self, other):
+        if self.rule != other.rule:
+            return False
+        if self.rule_name != other.rule_name:
+            return False
+        if self.state != other.state:
+            return False
+        if self.due_by_ms != other.due_by_ms:
+            return False
+        if self.last_visit_ms != other.last_visit_ms:
+            return False
+        if self.resident != other.resident:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDueVisit(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DueVisit(
+            rule=_UniffiFfiConverterString.read(buf),
+            rule_name=_UniffiFfiConverterString.read(buf),
+            state=_UniffiFfiConverterTypeVisitState.read(buf),
+            due_by_ms=_UniffiFfiConverterInt64.read(buf),
+            last_visit_ms=_UniffiFfiConverterOptionalInt64.read(buf),
+            resident=_UniffiFfiConverterTypeResident.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.rule)
+        _UniffiFfiConverterString.check_lower(value.rule_name)
+        _UniffiFfiConverterTypeVisitState.check_lower(value.state)
+        _UniffiFfiConverterInt64.check_lower(value.due_by_ms)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.last_visit_ms)
+        _UniffiFfiConverterTypeResident.check_lower(value.resident)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.rule, buf)
+        _UniffiFfiConverterString.write(value.rule_name, buf)
+        _UniffiFfiConverterTypeVisitState.write(value.state, buf)
+        _UniffiFfiConverterInt64.write(value.due_by_ms, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.last_visit_ms, buf)
+        _UniffiFfiConverterTypeResident.write(value.resident, buf)
+
+@dataclass
+class FieldConflict:
+    """
+    A concurrent edit of one field: another phone changed it too, the server
+    kept the later change and recorded the other.
+"""
+    def __init__(self, *, field:str, kept_json:str, replaced_json:str):
+        self.field = field
+        self.kept_json = kept_json
+        self.replaced_json = replaced_json
+        
+        
+
+    
+    def __str__(self):
+        return "FieldConflict(field={}, kept_json={}, replaced_json={})".format(self.field, self.kept_json, self.replaced_json)
+    def __eq__(self, other):
+        if self.field != other.field:
+            return False
+        if self.kept_json != other.kept_json:
+            return False
+        if self.replaced_json != other.replaced_json:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeFieldConflict(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return FieldConflict(
+            field=_UniffiFfiConverterString.read(buf),
+            kept_json=_UniffiFfiConverterString.read(buf),
+            replaced_json=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.field)
+        _UniffiFfiConverterString.check_lower(value.kept_json)
+        _UniffiFfiConverterString.check_lower(value.replaced_json)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.field, buf)
+        _UniffiFfiConverterString.write(value.kept_json, buf)
+        _UniffiFfiConverterString.write(value.replaced_json, buf)
+
+@dataclass
+class Grid:
+    def __init__(self, *, id:str, code:str, name:str, community:str, sub_district:str):
+        self.id = id
+        self.code = code
+        self.name = name
+        self.community = community
+        self.sub_district = sub_district
+        
+        
+
+    
+    def __str__(self):
+        return "Grid(id={}, code={}, name={}, community={}, sub_district={})".format(self.id, self.code, self.name, self.community, self.sub_district)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.code != other.code:
+            return False
+        if self.name != other.name:
+            return False
+        if self.community != other.community:
+            return False
+        if self.sub_district != other.sub_district:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeGrid(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Grid(
+            id=_UniffiFfiConverterString.read(buf),
+            code=_UniffiFfiConverterString.read(buf),
+            name=_UniffiFfiConverterString.read(buf),
+            community=_UniffiFfiConverterString.read(buf),
+            sub_district=_UniffiFfiConverterString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.code)
+        _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterString.check_lower(value.community)
+        _UniffiFfiConverterString.check_lower(value.sub_district)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.code, buf)
+        _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterString.write(value.community, buf)
+        _UniffiFfiConverterString.write(value.sub_district, buf)
+
+@dataclass
 class Household:
     """
     A room / household (户). `address` and `notes` are personal data.
@@ -2728,46 +3124,6 @@ class _UniffiFfiConverterTypeHousehold(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.address, buf)
         _UniffiFfiConverterString.write(value.notes, buf)
         _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
-
-
-
-
-
-
-class Sex(enum.Enum):
-    
-    MALE = 0
-    
-    FEMALE = 1
-    
-
-
-class _UniffiFfiConverterTypeSex(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return Sex.MALE
-        if variant == 2:
-            return Sex.FEMALE
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == Sex.MALE:
-            return
-        if value == Sex.FEMALE:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == Sex.MALE:
-            buf.write_i32(1)
-        if value == Sex.FEMALE:
-            buf.write_i32(2)
-
-
 
 @dataclass
 class IdNumberInfo:
@@ -4481,77 +4837,6 @@ class _UniffiFfiConverterTypeNewPlace(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.parent_id, buf)
         _UniffiFfiConverterString.write(value.name, buf)
 
-
-
-
-
-
-class ResidenceStatus(enum.Enum):
-    
-    REGISTERED = 0
-    
-    ACTUAL = 1
-    
-    FLOATING = 2
-    
-
-
-class _UniffiFfiConverterTypeResidenceStatus(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return ResidenceStatus.REGISTERED
-        if variant == 2:
-            return ResidenceStatus.ACTUAL
-        if variant == 3:
-            return ResidenceStatus.FLOATING
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == ResidenceStatus.REGISTERED:
-            return
-        if value == ResidenceStatus.ACTUAL:
-            return
-        if value == ResidenceStatus.FLOATING:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == ResidenceStatus.REGISTERED:
-            buf.write_i32(1)
-        if value == ResidenceStatus.ACTUAL:
-            buf.write_i32(2)
-        if value == ResidenceStatus.FLOATING:
-            buf.write_i32(3)
-
-
-
-class _UniffiFfiConverterSequenceTypeCareTag(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeCareTag.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeCareTag.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeCareTag.read(buf) for i in range(count)
-        ]
-
 @dataclass
 class NewResident:
     """
@@ -4917,106 +5202,6 @@ class _UniffiFfiConverterTypePlace(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypePlaceKind.write(value.kind, buf)
         _UniffiFfiConverterOptionalString.write(value.parent_id, buf)
         _UniffiFfiConverterString.write(value.name, buf)
-        _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
-
-@dataclass
-class Resident:
-    """
-    A resident (居民). `name`, `id_number`, `phone` and `notes` are personal
-    data: show them masked unless the worker is looking at this resident.
-"""
-    def __init__(self, *, id:str, grid_id:str, household_id:typing.Optional[str], name:str, sex:Sex, id_number:typing.Optional[str], birth_date:typing.Optional[str], phone:typing.Optional[str], residence:ResidenceStatus, care_tags:typing.List[CareTag], notes:str, meta:RecordMeta):
-        self.id = id
-        self.grid_id = grid_id
-        self.household_id = household_id
-        self.name = name
-        self.sex = sex
-        self.id_number = id_number
-        self.birth_date = birth_date
-        self.phone = phone
-        self.residence = residence
-        self.care_tags = care_tags
-        self.notes = notes
-        self.meta = meta
-        
-        
-
-    
-    def __str__(self):
-        return "Resident(id={}, grid_id={}, household_id={}, name={}, sex={}, id_number={}, birth_date={}, phone={}, residence={}, care_tags={}, notes={}, meta={})".format(self.id, self.grid_id, self.household_id, self.name, self.sex, self.id_number, self.birth_date, self.phone, self.residence, self.care_tags, self.notes, self.meta)
-    def __eq__(self, other):
-        if self.id != other.id:
-            return False
-        if self.grid_id != other.grid_id:
-            return False
-        if self.household_id != other.household_id:
-            return False
-        if self.name != other.name:
-            return False
-        if self.sex != other.sex:
-            return False
-        if self.id_number != other.id_number:
-            return False
-        if self.birth_date != other.birth_date:
-            return False
-        if self.phone != other.phone:
-            return False
-        if self.residence != other.residence:
-            return False
-        if self.care_tags != other.care_tags:
-            return False
-        if self.notes != other.notes:
-            return False
-        if self.meta != other.meta:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeResident(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return Resident(
-            id=_UniffiFfiConverterString.read(buf),
-            grid_id=_UniffiFfiConverterString.read(buf),
-            household_id=_UniffiFfiConverterOptionalString.read(buf),
-            name=_UniffiFfiConverterString.read(buf),
-            sex=_UniffiFfiConverterTypeSex.read(buf),
-            id_number=_UniffiFfiConverterOptionalString.read(buf),
-            birth_date=_UniffiFfiConverterOptionalString.read(buf),
-            phone=_UniffiFfiConverterOptionalString.read(buf),
-            residence=_UniffiFfiConverterTypeResidenceStatus.read(buf),
-            care_tags=_UniffiFfiConverterSequenceTypeCareTag.read(buf),
-            notes=_UniffiFfiConverterString.read(buf),
-            meta=_UniffiFfiConverterTypeRecordMeta.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.id)
-        _UniffiFfiConverterString.check_lower(value.grid_id)
-        _UniffiFfiConverterOptionalString.check_lower(value.household_id)
-        _UniffiFfiConverterString.check_lower(value.name)
-        _UniffiFfiConverterTypeSex.check_lower(value.sex)
-        _UniffiFfiConverterOptionalString.check_lower(value.id_number)
-        _UniffiFfiConverterOptionalString.check_lower(value.birth_date)
-        _UniffiFfiConverterOptionalString.check_lower(value.phone)
-        _UniffiFfiConverterTypeResidenceStatus.check_lower(value.residence)
-        _UniffiFfiConverterSequenceTypeCareTag.check_lower(value.care_tags)
-        _UniffiFfiConverterString.check_lower(value.notes)
-        _UniffiFfiConverterTypeRecordMeta.check_lower(value.meta)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterString.write(value.id, buf)
-        _UniffiFfiConverterString.write(value.grid_id, buf)
-        _UniffiFfiConverterOptionalString.write(value.household_id, buf)
-        _UniffiFfiConverterString.write(value.name, buf)
-        _UniffiFfiConverterTypeSex.write(value.sex, buf)
-        _UniffiFfiConverterOptionalString.write(value.id_number, buf)
-        _UniffiFfiConverterOptionalString.write(value.birth_date, buf)
-        _UniffiFfiConverterOptionalString.write(value.phone, buf)
-        _UniffiFfiConverterTypeResidenceStatus.write(value.residence, buf)
-        _UniffiFfiConverterSequenceTypeCareTag.write(value.care_tags, buf)
-        _UniffiFfiConverterString.write(value.notes, buf)
         _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
 
 class _UniffiFfiConverterSequenceTypeResident(_UniffiConverterRustBuffer):
@@ -7237,6 +7422,29 @@ class _UniffiFfiConverterSequenceTypeFieldConflict(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeFieldConflict.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterSequenceTypeDueVisit(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeDueVisit.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeDueVisit.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeDueVisit.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeHousehold(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -7557,6 +7765,14 @@ class FieldGridStoreProtocol(typing.Protocol):
     def discard_incident_draft(self, id: str) -> None:
         """
         Throws a draft away.
+"""
+        raise NotImplementedError
+    def due_visits(self, grid_id: str) -> typing.List[DueVisit]:
+        """
+        The visits and phone check-ins of a grid not yet made in their
+        period under the district's visit rules, by server time: overdue
+        first, then by due date. A service log of a kind the rule counts,
+        linked to the resident, completes one.
 """
         raise NotImplementedError
     def get_incident(self, id: str) -> Incident:
@@ -8005,6 +8221,27 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_discard_incident_draft,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def due_visits(self, grid_id: str) -> typing.List[DueVisit]:
+        """
+        The visits and phone check-ins of a grid not yet made in their
+        period under the district's visit rules, by server time: overdue
+        first, then by due date. A service log of a kind the rule counts,
+        linked to the resident, completes one.
+"""
+        
+        _UniffiFfiConverterString.check_lower(grid_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(grid_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeDueVisit.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_due_visits,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9222,8 +9459,10 @@ __all__ = [
     "CareTag",
     "CategoryGroup",
     "RecordKind",
-    "SyncStatus",
+    "VisitState",
     "Sex",
+    "ResidenceStatus",
+    "SyncStatus",
     "CoordinateSystem",
     "IncidentStatus",
     "PhotoOwner",
@@ -9231,7 +9470,6 @@ __all__ = [
     "LogLevel",
     "PhotoSource",
     "PlaceKind",
-    "ResidenceStatus",
     "ServiceKind",
     "SyncPhase",
     "StorageProblem",
@@ -9242,11 +9480,14 @@ __all__ = [
     "ResidentChange",
     "CareTagCount",
     "Category",
+    "VisitCounts",
     "Dashboard",
     "DataChange",
+    "RecordMeta",
+    "Resident",
+    "DueVisit",
     "FieldConflict",
     "Grid",
-    "RecordMeta",
     "Household",
     "IdNumberInfo",
     "RejectedRow",
@@ -9268,7 +9509,6 @@ __all__ = [
     "PageRequest",
     "PhoneInfo",
     "Place",
-    "Resident",
     "ResidentPage",
     "ResidentQuery",
     "ServiceLog",

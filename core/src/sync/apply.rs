@@ -68,7 +68,9 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
         return Ok(true);
     }
     if c.entity == pulled::CATALOGUE {
-        // Installed if newer; the store reloads it after the pull.
+        // Installed if newer; the store reloads it after the pull. Kept as
+        // the server sent it: what this build does not read (parts of a
+        // newer catalogue) is there for the build that will.
         let Ok(catalogue) = serde_json::from_value::<crate::Catalogue>(Value::Object(c.fields.clone())) else {
             return Ok(false);
         };
@@ -76,7 +78,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
             "INSERT INTO catalogue (id, version, body) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET version = ?1, body = ?2 WHERE excluded.version > catalogue.version",
         )?
-        .execute(params![catalogue.version, serde_json::to_string(&catalogue)?])?;
+        .execute(params![catalogue.version, serde_json::to_string(&c.fields)?])?;
         return Ok(true);
     }
     let Some(kind) = Entity::parse(&c.entity) else {

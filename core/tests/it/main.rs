@@ -13,3 +13,4 @@ mod search;
 mod storage;
 mod sync_engine;
 mod upgrade;
+mod visits;

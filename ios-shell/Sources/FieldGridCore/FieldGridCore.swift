@@ -931,6 +931,14 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func discardIncidentDraft(id: String) throws 
     
     /**
+     * The visits and phone check-ins of a grid not yet made in their
+     * period under the district's visit rules, by server time: overdue
+     * first, then by due date. A service log of a kind the rule counts,
+     * linked to the resident, completes one.
+     */
+    func dueVisits(gridId: String) throws  -> [DueVisit]
+    
+    /**
      * One incident, with its current status and deadline.
      */
     func getIncident(id: String) throws  -> Incident
@@ -1326,6 +1334,22 @@ open func discardIncidentDraft(id: String)throws   {try rustCallWithError(FfiCon
         FfiConverterString.lower(id),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The visits and phone check-ins of a grid not yet made in their
+     * period under the district's visit rules, by server time: overdue
+     * first, then by due date. A service log of a kind the rule counts,
+     * linked to the resident, completes one.
+     */
+open func dueVisits(gridId: String)throws  -> [DueVisit]  {
+    return try  FfiConverterSequenceTypeDueVisit.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(gridId),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -2539,6 +2563,10 @@ public struct Dashboard: Equatable, Hashable {
      * Incident drafts on this phone.
      */
     public var drafts: UInt64
+    /**
+     * Visits and check-ins under the district's visit rules, by server time.
+     */
+    public var visits: VisitCounts
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2560,13 +2588,17 @@ public struct Dashboard: Equatable, Hashable {
          */overdueIncidents: UInt64, 
         /**
          * Incident drafts on this phone.
-         */drafts: UInt64) {
+         */drafts: UInt64, 
+        /**
+         * Visits and check-ins under the district's visit rules, by server time.
+         */visits: VisitCounts) {
         self.residents = residents
         self.households = households
         self.careTags = careTags
         self.openIncidents = openIncidents
         self.overdueIncidents = overdueIncidents
         self.drafts = drafts
+        self.visits = visits
     }
 
     
@@ -2590,7 +2622,8 @@ public struct FfiConverterTypeDashboard: FfiConverterRustBuffer {
                 careTags: FfiConverterSequenceTypeCareTagCount.read(from: &buf), 
                 openIncidents: FfiConverterUInt64.read(from: &buf), 
                 overdueIncidents: FfiConverterUInt64.read(from: &buf), 
-                drafts: FfiConverterUInt64.read(from: &buf)
+                drafts: FfiConverterUInt64.read(from: &buf), 
+                visits: FfiConverterTypeVisitCounts.read(from: &buf)
         )
     }
 
@@ -2601,6 +2634,7 @@ public struct FfiConverterTypeDashboard: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.openIncidents, into: &buf)
         FfiConverterUInt64.write(value.overdueIncidents, into: &buf)
         FfiConverterUInt64.write(value.drafts, into: &buf)
+        FfiConverterTypeVisitCounts.write(value.visits, into: &buf)
     }
 }
 
@@ -2696,6 +2730,116 @@ public func FfiConverterTypeDataChange_lift(_ buf: RustBuffer) throws -> DataCha
 #endif
 public func FfiConverterTypeDataChange_lower(_ value: DataChange) -> RustBuffer {
     return FfiConverterTypeDataChange.lower(value)
+}
+
+
+/**
+ * One resident's visit or phone check-in under one visit rule, not yet
+ * made in its period.
+ */
+public struct DueVisit: Equatable, Hashable {
+    /**
+     * The rule's code.
+     */
+    public var rule: String
+    /**
+     * The rule's name, for the worker.
+     */
+    public var ruleName: String
+    /**
+     * Overdue, due soon or due.
+     */
+    public var state: VisitState
+    /**
+     * When it is (or was) due: the end of its period, server time.
+     */
+    public var dueByMs: Int64
+    /**
+     * The latest visit the rule counts, if within the last two periods.
+     */
+    public var lastVisitMs: Int64?
+    /**
+     * Who to visit or call.
+     */
+    public var resident: Resident
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The rule's code.
+         */rule: String, 
+        /**
+         * The rule's name, for the worker.
+         */ruleName: String, 
+        /**
+         * Overdue, due soon or due.
+         */state: VisitState, 
+        /**
+         * When it is (or was) due: the end of its period, server time.
+         */dueByMs: Int64, 
+        /**
+         * The latest visit the rule counts, if within the last two periods.
+         */lastVisitMs: Int64?, 
+        /**
+         * Who to visit or call.
+         */resident: Resident) {
+        self.rule = rule
+        self.ruleName = ruleName
+        self.state = state
+        self.dueByMs = dueByMs
+        self.lastVisitMs = lastVisitMs
+        self.resident = resident
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DueVisit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDueVisit: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DueVisit {
+        return
+            try DueVisit(
+                rule: FfiConverterString.read(from: &buf), 
+                ruleName: FfiConverterString.read(from: &buf), 
+                state: FfiConverterTypeVisitState.read(from: &buf), 
+                dueByMs: FfiConverterInt64.read(from: &buf), 
+                lastVisitMs: FfiConverterOptionInt64.read(from: &buf), 
+                resident: FfiConverterTypeResident.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DueVisit, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.rule, into: &buf)
+        FfiConverterString.write(value.ruleName, into: &buf)
+        FfiConverterTypeVisitState.write(value.state, into: &buf)
+        FfiConverterInt64.write(value.dueByMs, into: &buf)
+        FfiConverterOptionInt64.write(value.lastVisitMs, into: &buf)
+        FfiConverterTypeResident.write(value.resident, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueVisit_lift(_ buf: RustBuffer) throws -> DueVisit {
+    return try FfiConverterTypeDueVisit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDueVisit_lower(_ value: DueVisit) -> RustBuffer {
+    return FfiConverterTypeDueVisit.lower(value)
 }
 
 
@@ -5814,6 +5958,68 @@ public func FfiConverterTypeSyncSettings_lower(_ value: SyncSettings) -> RustBuf
 }
 
 
+public struct VisitCounts: Equatable, Hashable {
+    public var overdue: UInt64
+    public var dueSoon: UInt64
+    public var due: UInt64
+    public var done: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(overdue: UInt64, dueSoon: UInt64, due: UInt64, done: UInt64) {
+        self.overdue = overdue
+        self.dueSoon = dueSoon
+        self.due = due
+        self.done = done
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension VisitCounts: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVisitCounts: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VisitCounts {
+        return
+            try VisitCounts(
+                overdue: FfiConverterUInt64.read(from: &buf), 
+                dueSoon: FfiConverterUInt64.read(from: &buf), 
+                due: FfiConverterUInt64.read(from: &buf), 
+                done: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: VisitCounts, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.overdue, into: &buf)
+        FfiConverterUInt64.write(value.dueSoon, into: &buf)
+        FfiConverterUInt64.write(value.due, into: &buf)
+        FfiConverterUInt64.write(value.done, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVisitCounts_lift(_ buf: RustBuffer) throws -> VisitCounts {
+    return try FfiConverterTypeVisitCounts.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVisitCounts_lower(_ value: VisitCounts) -> RustBuffer {
+    return FfiConverterTypeVisitCounts.lower(value)
+}
+
+
 
 public enum CareTag: Equatable, Hashable {
     
@@ -7979,6 +8185,86 @@ public func FfiConverterTypeSyncStatus_lower(_ value: SyncStatus) -> RustBuffer 
 }
 
 
+
+
+public enum VisitState: Equatable, Hashable {
+    
+    case overdue
+    case dueSoon
+    case due
+    case done
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension VisitState: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeVisitState: FfiConverterRustBuffer {
+    typealias SwiftType = VisitState
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> VisitState {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .overdue
+        
+        case 2: return .dueSoon
+        
+        case 3: return .due
+        
+        case 4: return .done
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: VisitState, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .overdue:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .dueSoon:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .due:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .done:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVisitState_lift(_ buf: RustBuffer) throws -> VisitState {
+    return try FfiConverterTypeVisitState.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeVisitState_lower(_ value: VisitState) -> RustBuffer {
+    return FfiConverterTypeVisitState.lower(value)
+}
+
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -8289,6 +8575,31 @@ fileprivate struct FfiConverterSequenceTypeCategory: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeCategory.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeDueVisit: FfiConverterRustBuffer {
+    typealias SwiftType = [DueVisit]
+
+    public static func write(_ value: [DueVisit], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeDueVisit.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [DueVisit] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [DueVisit]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeDueVisit.read(from: &buf))
         }
         return seq
     }
@@ -8979,6 +9290,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draft() != 65269) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits() != 29363) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() != 32610) {

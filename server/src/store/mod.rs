@@ -738,6 +738,93 @@ impl Store {
         Ok(stats_of(rows, period, now))
     }
 
+    /// Visit coverage under the catalogue's visit rule `rule`, in the period
+    /// containing the China date `at` (today when `None`), per grid,
+    /// sub-district and district. Computed in the database from the rows
+    /// kept on write (`care_residents`, `visits`).
+    pub async fn coverage(
+        &self,
+        rule: &str,
+        at: Option<chrono::NaiveDate>,
+        now: i64,
+    ) -> ApiResult<fieldgrid_protocol::CoverageResponse> {
+        use fieldgrid_protocol::{Coverage, CoverageResponse};
+        let catalogue = self.catalogue().await?;
+        let rule = catalogue
+            .visit_rule(rule)
+            .ok_or_else(|| ApiError::bad_request("rule: no visit rule of the catalogue in force has this code"))?;
+        let at_ms = match at {
+            Some(day) => {
+                let noon = day
+                    .and_hms_opt(12, 0, 0)
+                    .map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000);
+                noon.ok_or_else(|| ApiError::bad_request("at: not a date"))?
+            }
+            None => now,
+        };
+        let (Some(period), true) = (rule.every.period_at(at_ms), rule.applies()) else {
+            return Err(ApiError::bad_request("rule: this server cannot apply this visit rule"));
+        };
+        if period.start_ms > now {
+            return Err(ApiError::bad_request("at: the period has not begun"));
+        }
+        let next_end = period.next(rule.every).map_or(period.end_ms, |p| p.end_ms);
+        let query = CoverageQuery {
+            tags: rule.care_tags.clone(),
+            resident_ids: rule.resident_ids.clone(),
+            kinds: rule.kinds.clone(),
+            start_ms: period.start_ms,
+            end_ms: period.end_ms,
+            late_until_ms: next_end.min(now),
+        };
+        let rows = dispatch!(self, s => s.coverage(query).await)?;
+        let grids: HashMap<String, GridInfo> = self.grids().await?.into_iter().map(|g| (g.id.clone(), g)).collect();
+        let closed = now >= period.end_ms;
+        let of = |key: String, within: Option<String>, r: &CoverageRow| {
+            let unseen = r.residents - r.on_time - r.late;
+            Coverage {
+                key,
+                within,
+                residents: r.residents,
+                on_time: r.on_time,
+                late: r.late,
+                missed: if closed { unseen } else { 0 },
+                pending: if closed { 0 } else { unseen },
+                on_time_rate: if r.residents == 0 {
+                    1.0
+                } else {
+                    r.on_time as f64 / r.residents as f64
+                },
+            }
+        };
+        let mut by_sub_district: std::collections::BTreeMap<String, CoverageRow> = Default::default();
+        let mut district = CoverageRow::default();
+        let mut out_grids = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let sub_district = grids
+                .get(&r.grid_id)
+                .map(|g| g.sub_district.clone())
+                .unwrap_or_default();
+            by_sub_district.entry(sub_district.clone()).or_default().add(r);
+            district.add(r);
+            out_grids.push(of(r.grid_id.clone(), Some(sub_district), r));
+        }
+        out_grids.sort_by(|a, b| (&a.within, &a.key).cmp(&(&b.within, &b.key)));
+        Ok(CoverageResponse {
+            rule: rule.code.clone(),
+            every: serde_json::to_value(rule.every)?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            period_start_ms: period.start_ms,
+            period_end_ms: period.end_ms,
+            grids: out_grids,
+            sub_districts: by_sub_district.iter().map(|(k, r)| of(k.clone(), None, r)).collect(),
+            district: of("district".into(), None, &district),
+            server_time_ms: now,
+        })
+    }
+
     /// An incident with its timeline and photos (`None` when there is none).
     pub async fn incident_detail(&self, id: &str) -> ApiResult<Option<IncidentDetail>> {
         let Some(incident) = self.record(id).await?.filter(|r| r.entity == "incident" && !r.deleted) else {
@@ -809,7 +896,8 @@ impl Store {
         Ok(catalogue_of(self.record(CATALOGUE_ID).await?.as_ref()))
     }
 
-    /// Publishes a catalogue; refused unless newer than the one in force and non-empty.
+    /// Publishes a catalogue; refused unless newer than the one in force,
+    /// non-empty and with visit rules this server can apply.
     pub async fn publish_catalogue(&self, catalogue: &Catalogue, now: i64) -> ApiResult<()> {
         let in_force = self.catalogue().await?;
         if catalogue.version <= in_force.version || catalogue.categories.is_empty() {
@@ -817,6 +905,9 @@ impl Store {
                 "publish a non-empty catalogue newer than version {}",
                 in_force.version
             )));
+        }
+        if let Some(problem) = catalogue.problem() {
+            return Err(ApiError::bad_request(problem));
         }
         let Value::Object(fields) = serde_json::to_value(catalogue)? else {
             return Err(ApiError::internal("catalogue did not serialise"));
@@ -1011,6 +1102,38 @@ impl Period {
 fn month_start_ms(month: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
     Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis() - 8 * 3_600_000)
+}
+
+/// What a coverage computation asks an engine: the residents a rule covers
+/// (by tag or id), the service kinds that count, and the times.
+#[derive(Clone, Debug)]
+pub(super) struct CoverageQuery {
+    pub tags: Vec<String>,
+    pub resident_ids: Vec<String>,
+    pub kinds: Vec<String>,
+    /// The period, `[start_ms, end_ms)`.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Visits in `[end_ms, late_until_ms)` are late.
+    pub late_until_ms: i64,
+}
+
+/// One grid's coverage, as an engine counts it.
+#[derive(Clone, Debug, Default)]
+pub(super) struct CoverageRow {
+    pub grid_id: String,
+    pub residents: u64,
+    pub on_time: u64,
+    /// Not on time, visited in the late window.
+    pub late: u64,
+}
+
+impl CoverageRow {
+    fn add(&mut self, r: &CoverageRow) {
+        self.residents += r.residents;
+        self.on_time += r.on_time;
+        self.late += r.late;
+    }
 }
 
 /// Counts of one grid and category over a period, as an engine reads them.

@@ -24,9 +24,9 @@ use tokio_postgres::{NoTls, Row};
 
 use super::sqlite::{change_of, page_of};
 use super::{
-    AccountInfo, AuditEntry, AuditRange, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter,
-    IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
-    lock_ms, open_status_sql, push_in,
+    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor,
+    IncidentFilter, IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
+    centre_incident, lock_ms, open_status_sql, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -245,6 +245,64 @@ INSERT INTO incident_category_months
 CREATE INDEX incidents_open ON incidents(grid_id, category, reported_at, deadline_at)
     WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
 "#,
+    r#"
+-- Visit coverage: as the SQLite engine's step of the same name.
+CREATE TABLE care_residents (
+    resident_id text NOT NULL,
+    tag         text NOT NULL,
+    grid_id     text NOT NULL,
+    PRIMARY KEY (resident_id, tag)
+);
+CREATE INDEX care_residents_tag ON care_residents(tag, grid_id);
+CREATE TABLE visits (
+    log_id      text NOT NULL,
+    resident_id text NOT NULL,
+    grid_id     text NOT NULL,
+    kind        text NOT NULL,
+    visited_at  bigint NOT NULL,
+    PRIMARY KEY (log_id, resident_id)
+);
+CREATE INDEX visits_resident ON visits(resident_id, visited_at);
+INSERT INTO care_residents (resident_id, tag, grid_id)
+    SELECT r.id, t.tag, r.grid_id FROM records r
+    CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(r.fields::jsonb -> 'care_tags') = 'array'
+        THEN r.fields::jsonb -> 'care_tags' ELSE '[]' END) AS t(tag)
+    WHERE r.entity = 'resident' AND NOT r.deleted
+    ON CONFLICT DO NOTHING;
+INSERT INTO visits (log_id, resident_id, grid_id, kind, visited_at)
+    SELECT r.id, j.resident_id, r.grid_id, r.fields::jsonb ->> 'kind',
+        greatest(least((r.fields::jsonb ->> 'occurred_at_ms')::bigint, r.created_at), r.created_at - 259200000)
+    FROM records r
+    CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(r.fields::jsonb -> 'resident_ids') = 'array'
+        THEN r.fields::jsonb -> 'resident_ids' ELSE '[]' END) AS j(resident_id)
+    WHERE r.entity = 'service_log' AND NOT r.deleted
+      AND jsonb_typeof(r.fields::jsonb -> 'occurred_at_ms') = 'number'
+      AND jsonb_typeof(r.fields::jsonb -> 'kind') = 'string'
+    ON CONFLICT DO NOTHING;
+"#,
+];
+
+/// Rebuilds the visit-coverage rows of the records with ids `$1`, as the
+/// SQLite engine's `REFRESH_CARE` (the migration runs them over every id).
+const REFRESH_CARE: [&str; 4] = [
+    "DELETE FROM care_residents WHERE resident_id = ANY($1)",
+    "INSERT INTO care_residents (resident_id, tag, grid_id)
+     SELECT r.id, t.tag, r.grid_id FROM records r
+     CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(r.fields::jsonb -> 'care_tags') = 'array'
+         THEN r.fields::jsonb -> 'care_tags' ELSE '[]' END) AS t(tag)
+     WHERE r.id = ANY($1) AND r.entity = 'resident' AND NOT r.deleted
+     ON CONFLICT DO NOTHING",
+    "DELETE FROM visits WHERE log_id = ANY($1)",
+    "INSERT INTO visits (log_id, resident_id, grid_id, kind, visited_at)
+     SELECT r.id, j.resident_id, r.grid_id, r.fields::jsonb ->> 'kind',
+         greatest(least((r.fields::jsonb ->> 'occurred_at_ms')::bigint, r.created_at), r.created_at - 259200000)
+     FROM records r
+     CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(r.fields::jsonb -> 'resident_ids') = 'array'
+         THEN r.fields::jsonb -> 'resident_ids' ELSE '[]' END) AS j(resident_id)
+     WHERE r.id = ANY($1) AND r.entity = 'service_log' AND NOT r.deleted
+       AND jsonb_typeof(r.fields::jsonb -> 'occurred_at_ms') = 'number'
+       AND jsonb_typeof(r.fields::jsonb -> 'kind') = 'string'
+     ON CONFLICT DO NOTHING",
 ];
 
 /// The advisory lock key under which rows are stamped with their seq.
@@ -1048,6 +1106,48 @@ impl PgStore {
         Ok(rows.iter().map(|r| incident_of(r, now)).collect())
     }
 
+    pub(super) async fn coverage(&self, q: CoverageQuery) -> ApiResult<Vec<CoverageRow>> {
+        let c = self.client().await?;
+        let guard = self.guard(&c);
+        let rows = c
+            .query(
+                "WITH scope AS (
+                     SELECT resident_id, grid_id FROM care_residents WHERE tag = ANY($1)
+                     UNION
+                     SELECT id, grid_id FROM records WHERE id = ANY($2) AND entity = 'resident' AND NOT deleted
+                 ), seen AS (
+                     SELECT s.grid_id,
+                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
+                                 AND v.visited_at >= $4 AND v.visited_at < $5 AND v.kind = ANY($3)) AS on_time,
+                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
+                                 AND v.visited_at >= $5 AND v.visited_at < $6 AND v.kind = ANY($3)) AS late
+                     FROM scope s
+                 )
+                 SELECT grid_id, count(*), count(*) FILTER (WHERE on_time), count(*) FILTER (WHERE late AND NOT on_time)
+                 FROM seen GROUP BY grid_id",
+                &[
+                    &q.tags,
+                    &q.resident_ids,
+                    &q.kinds,
+                    &q.start_ms,
+                    &q.end_ms,
+                    &q.late_until_ms,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        guard.done();
+        Ok(rows
+            .iter()
+            .map(|r| CoverageRow {
+                grid_id: r.get(0),
+                residents: r.get::<_, i64>(1).unsigned_abs(),
+                on_time: r.get::<_, i64>(2).unsigned_abs(),
+                late: r.get::<_, i64>(3).unsigned_abs(),
+            })
+            .collect())
+    }
+
     pub(super) async fn stats(&self, period: &Period, now: i64) -> ApiResult<Vec<StatsRow>> {
         let (first, last) = period.months();
         let (start, end) = period.reported_ms();
@@ -1429,6 +1529,14 @@ struct PgTx<'t> {
 }
 
 impl PgTx<'_> {
+    /// Rebuilds the visit-coverage rows of these residents and service logs.
+    async fn refresh_care(&mut self, ids: &[String]) -> ApiResult<()> {
+        for sql in REFRESH_CARE {
+            self.tx.execute(sql, &[&ids]).await.map_err(|e| self.fail(e))?;
+        }
+        Ok(())
+    }
+
     fn fail(&mut self, e: tokio_postgres::Error) -> ApiError {
         if retryable(&e) {
             self.collided = true;
@@ -1522,6 +1630,9 @@ impl Tx for PgTx<'_> {
                     .map_err(|e| self.fail(e))?;
                 if !self.written.contains(&rec.id) {
                     self.written.push(rec.id.clone());
+                }
+                if rec.entity == "resident" || rec.entity == "service_log" {
+                    self.refresh_care(std::slice::from_ref(&rec.id)).await?;
                 }
                 if rec.entity == "incident" {
                     let new = (!rec.deleted).then(|| IncidentRow::of(rec));
@@ -1680,6 +1791,14 @@ impl PgTx<'_> {
             .map(|r| r.id.clone())
             .collect();
         self.move_months(&incident_ids, rows.clone()).await?;
+        let care_ids: Vec<String> = records
+            .iter()
+            .filter(|r| r.entity == "resident" || r.entity == "service_log")
+            .map(|r| r.id.clone())
+            .collect();
+        if !care_ids.is_empty() {
+            self.refresh_care(&care_ids).await?;
+        }
         if !rows.is_empty() {
             let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
             let grids: Vec<&str> = rows.iter().map(|r| r.grid_id.as_str()).collect();

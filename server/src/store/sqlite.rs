@@ -15,9 +15,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
-    AccountInfo, AuditEntry, AuditRange, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor, IncidentFilter,
-    IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
-    lock_ms, open_status_sql, push_in, run_ready,
+    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor,
+    IncidentFilter, IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
+    centre_incident, lock_ms, open_status_sql, push_in, run_ready,
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -304,6 +304,56 @@ INSERT INTO incident_category_months
 CREATE INDEX incidents_open ON incidents(grid_id, category, reported_at, deadline_at)
     WHERE status IN ('reported', 'dispatched', 'accepted', 'returned');
 "#,
+    r#"
+-- Visit coverage (the catalogue's visit rules): the care tags of live
+-- residents, and one row per resident a service log served, at the time the
+-- visit counts (`fieldgrid_domain::visits::counted_visit_time`: the time the
+-- worker gave, at most 3 days before the server first received the log).
+-- Kept up to date on write, so coverage reads these rows, not the records.
+CREATE TABLE care_residents (
+    resident_id TEXT NOT NULL,
+    tag         TEXT NOT NULL,
+    grid_id     TEXT NOT NULL,
+    PRIMARY KEY (resident_id, tag)
+) WITHOUT ROWID;
+CREATE INDEX care_residents_tag ON care_residents(tag, grid_id);
+CREATE TABLE visits (
+    log_id      TEXT NOT NULL,
+    resident_id TEXT NOT NULL,
+    grid_id     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    visited_at  INTEGER NOT NULL,
+    PRIMARY KEY (log_id, resident_id)
+) WITHOUT ROWID;
+CREATE INDEX visits_resident ON visits(resident_id, visited_at);
+INSERT OR IGNORE INTO care_residents (resident_id, tag, grid_id)
+    SELECT r.id, t.value, r.grid_id FROM records r, json_each(r.fields, '$.care_tags') t
+    WHERE r.entity = 'resident' AND r.deleted = 0 AND json_type(r.fields, '$.care_tags') = 'array';
+INSERT OR IGNORE INTO visits (log_id, resident_id, grid_id, kind, visited_at)
+    SELECT r.id, j.value, r.grid_id, json_extract(r.fields, '$.kind'),
+        max(min(json_extract(r.fields, '$.occurred_at_ms'), r.created_at), r.created_at - 259200000)
+    FROM records r, json_each(r.fields, '$.resident_ids') j
+    WHERE r.entity = 'service_log' AND r.deleted = 0 AND json_type(r.fields, '$.resident_ids') = 'array'
+      AND json_type(r.fields, '$.occurred_at_ms') = 'integer' AND json_type(r.fields, '$.kind') = 'text';
+"#,
+];
+
+/// Rebuilds the visit-coverage rows of the records with ids `?1` (a JSON
+/// array), as the migration above first built them.
+const REFRESH_CARE: [&str; 4] = [
+    "DELETE FROM care_residents WHERE resident_id IN (SELECT value FROM json_each(?1))",
+    "INSERT OR IGNORE INTO care_residents (resident_id, tag, grid_id)
+     SELECT r.id, t.value, r.grid_id FROM records r, json_each(r.fields, '$.care_tags') t
+     WHERE r.id IN (SELECT value FROM json_each(?1)) AND r.entity = 'resident' AND r.deleted = 0
+       AND json_type(r.fields, '$.care_tags') = 'array'",
+    "DELETE FROM visits WHERE log_id IN (SELECT value FROM json_each(?1))",
+    "INSERT OR IGNORE INTO visits (log_id, resident_id, grid_id, kind, visited_at)
+     SELECT r.id, j.value, r.grid_id, json_extract(r.fields, '$.kind'),
+         max(min(json_extract(r.fields, '$.occurred_at_ms'), r.created_at), r.created_at - 259200000)
+     FROM records r, json_each(r.fields, '$.resident_ids') j
+     WHERE r.id IN (SELECT value FROM json_each(?1)) AND r.entity = 'service_log' AND r.deleted = 0
+       AND json_type(r.fields, '$.resident_ids') = 'array'
+       AND json_type(r.fields, '$.occurred_at_ms') = 'integer' AND json_type(r.fields, '$.kind') = 'text'",
 ];
 
 /// Reader connections in the pool.
@@ -1026,6 +1076,49 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn coverage(self: &Arc<Self>, q: CoverageQuery) -> ApiResult<Vec<CoverageRow>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "WITH scope (resident_id, grid_id) AS (
+                     SELECT resident_id, grid_id FROM care_residents WHERE tag IN (SELECT value FROM json_each(?1))
+                     UNION
+                     SELECT id, grid_id FROM records
+                     WHERE id IN (SELECT value FROM json_each(?2)) AND entity = 'resident' AND deleted = 0
+                 ), seen AS (
+                     SELECT s.grid_id,
+                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
+                                 AND v.visited_at >= ?4 AND v.visited_at < ?5
+                                 AND v.kind IN (SELECT value FROM json_each(?3))) AS on_time,
+                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
+                                 AND v.visited_at >= ?5 AND v.visited_at < ?6
+                                 AND v.kind IN (SELECT value FROM json_each(?3))) AS late
+                     FROM scope s
+                 )
+                 SELECT grid_id, count(*), sum(on_time), sum(late AND NOT on_time) FROM seen GROUP BY grid_id",
+            )?;
+            let rows = stmt.query_map(
+                params![
+                    serde_json::to_string(&q.tags)?,
+                    serde_json::to_string(&q.resident_ids)?,
+                    serde_json::to_string(&q.kinds)?,
+                    q.start_ms,
+                    q.end_ms,
+                    q.late_until_ms
+                ],
+                |r| {
+                    Ok(CoverageRow {
+                        grid_id: r.get(0)?,
+                        residents: r.get::<_, i64>(1)?.unsigned_abs(),
+                        on_time: r.get::<_, i64>(2)?.unsigned_abs(),
+                        late: r.get::<_, i64>(3)?.unsigned_abs(),
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
     pub(super) async fn stats(self: &Arc<Self>, period: &Period, now: i64) -> ApiResult<Vec<StatsRow>> {
         let (first, last) = period.months();
         let (start, end) = period.reported_ms();
@@ -1570,6 +1663,12 @@ impl SqliteTx<'_> {
                 rec.field_versions_json(),
                 now
             ])?;
+        if rec.entity == "resident" || rec.entity == "service_log" {
+            let ids = serde_json::to_string(&[&rec.id])?;
+            for sql in REFRESH_CARE {
+                self.conn.prepare_cached(sql)?.execute([&ids])?;
+            }
+        }
         if rec.entity == "incident" {
             // The monthly statistics move by this write's change.
             let old: Option<IncidentRow> = self

@@ -21,3 +21,4 @@ mod sync;
 mod tls;
 mod trust;
 mod upgrade;
+mod visits;

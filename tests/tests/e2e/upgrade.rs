@@ -97,6 +97,17 @@ fn works(s: &RunningServer, dir: &Path, version: i64) {
         "{stats}"
     );
 
+    // Visit coverage counts the residents stored before it existed.
+    let (status, c) = call_at(
+        &base,
+        &centre,
+        "GET",
+        "/v1/centre/coverage?rule=elderly_alone_monthly_visit&at=2026-11-26",
+        None,
+    );
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["district"]["residents"], 1, "version {version}: {c}");
+
     // A new phone's first sync brings the grid.
     let phone = Store::open_with(
         dir.join(format!("phone-{version}.db")),

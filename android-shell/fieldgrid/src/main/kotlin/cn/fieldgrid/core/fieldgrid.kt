@@ -802,6 +802,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draft(
     ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident(
@@ -941,6 +943,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_discard_incident_draft(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(`ptr`: Long,`gridId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_incident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_resident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1222,6 +1226,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draft() and 0xFFFF) != 65269) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits() and 0xFFFF) != 29363) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() and 0xFFFF) != 32610) {
@@ -2253,6 +2260,14 @@ public interface FieldGridStoreInterface {
     fun `discardIncidentDraft`(`id`: kotlin.String)
     
     /**
+     * The visits and phone check-ins of a grid not yet made in their
+     * period under the district's visit rules, by server time: overdue
+     * first, then by due date. A service log of a kind the rule counts,
+     * linked to the resident, completes one.
+     */
+    fun `dueVisits`(`gridId`: kotlin.String): List<DueVisit>
+    
+    /**
      * One incident, with its current status and deadline.
      */
     fun `getIncident`(`id`: kotlin.String): Incident
@@ -2759,6 +2774,27 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 }
     }
     
+    
+
+    
+    /**
+     * The visits and phone check-ins of a grid not yet made in their
+     * period under the district's visit rules, by server time: overdue
+     * first, then by due date. A service log of a kind the rule counts,
+     * linked to the resident, completes one.
+     */
+    @Throws(FieldGridException::class)override fun `dueVisits`(`gridId`: kotlin.String): List<DueVisit> {
+            return FfiConverterSequenceTypeDueVisit.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(
+        it,
+        
+        FfiConverterString.lower(`gridId`),_status)
+}
+    }
+    )
+    }
     
 
     
@@ -4459,6 +4495,11 @@ data class Dashboard (
      * Incident drafts on this phone.
      */
     var `drafts`: kotlin.ULong
+    , 
+    /**
+     * Visits and check-ins under the district's visit rules, by server time.
+     */
+    var `visits`: VisitCounts
     
 ){
     
@@ -4481,6 +4522,7 @@ public object FfiConverterTypeDashboard: FfiConverterRustBuffer<Dashboard> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterTypeVisitCounts.read(buf),
         )
     }
 
@@ -4490,7 +4532,8 @@ public object FfiConverterTypeDashboard: FfiConverterRustBuffer<Dashboard> {
             FfiConverterSequenceTypeCareTagCount.allocationSize(value.`careTags`) +
             FfiConverterULong.allocationSize(value.`openIncidents`) +
             FfiConverterULong.allocationSize(value.`overdueIncidents`) +
-            FfiConverterULong.allocationSize(value.`drafts`)
+            FfiConverterULong.allocationSize(value.`drafts`) +
+            FfiConverterTypeVisitCounts.allocationSize(value.`visits`)
     )
 
     override fun write(value: Dashboard, buf: ByteBuffer) {
@@ -4500,6 +4543,7 @@ public object FfiConverterTypeDashboard: FfiConverterRustBuffer<Dashboard> {
             FfiConverterULong.write(value.`openIncidents`, buf)
             FfiConverterULong.write(value.`overdueIncidents`, buf)
             FfiConverterULong.write(value.`drafts`, buf)
+            FfiConverterTypeVisitCounts.write(value.`visits`, buf)
     }
 }
 
@@ -4555,6 +4599,86 @@ public object FfiConverterTypeDataChange: FfiConverterRustBuffer<DataChange> {
             FfiConverterSequenceTypeRecordKind.write(value.`kinds`, buf)
             FfiConverterSequenceString.write(value.`grids`, buf)
             FfiConverterBoolean.write(value.`anyGrid`, buf)
+    }
+}
+
+
+
+/**
+ * One resident's visit or phone check-in under one visit rule, not yet
+ * made in its period.
+ */
+data class DueVisit (
+    /**
+     * The rule's code.
+     */
+    var `rule`: kotlin.String
+    , 
+    /**
+     * The rule's name, for the worker.
+     */
+    var `ruleName`: kotlin.String
+    , 
+    /**
+     * Overdue, due soon or due.
+     */
+    var `state`: VisitState
+    , 
+    /**
+     * When it is (or was) due: the end of its period, server time.
+     */
+    var `dueByMs`: kotlin.Long
+    , 
+    /**
+     * The latest visit the rule counts, if within the last two periods.
+     */
+    var `lastVisitMs`: kotlin.Long?
+    , 
+    /**
+     * Who to visit or call.
+     */
+    var `resident`: Resident
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDueVisit: FfiConverterRustBuffer<DueVisit> {
+    override fun read(buf: ByteBuffer): DueVisit {
+        return DueVisit(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeVisitState.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterOptionalLong.read(buf),
+            FfiConverterTypeResident.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DueVisit) = (
+            FfiConverterString.allocationSize(value.`rule`) +
+            FfiConverterString.allocationSize(value.`ruleName`) +
+            FfiConverterTypeVisitState.allocationSize(value.`state`) +
+            FfiConverterLong.allocationSize(value.`dueByMs`) +
+            FfiConverterOptionalLong.allocationSize(value.`lastVisitMs`) +
+            FfiConverterTypeResident.allocationSize(value.`resident`)
+    )
+
+    override fun write(value: DueVisit, buf: ByteBuffer) {
+            FfiConverterString.write(value.`rule`, buf)
+            FfiConverterString.write(value.`ruleName`, buf)
+            FfiConverterTypeVisitState.write(value.`state`, buf)
+            FfiConverterLong.write(value.`dueByMs`, buf)
+            FfiConverterOptionalLong.write(value.`lastVisitMs`, buf)
+            FfiConverterTypeResident.write(value.`resident`, buf)
     }
 }
 
@@ -6866,6 +6990,54 @@ public object FfiConverterTypeSyncSettings: FfiConverterRustBuffer<SyncSettings>
 
 
 
+data class VisitCounts (
+    var `overdue`: kotlin.ULong
+    , 
+    var `dueSoon`: kotlin.ULong
+    , 
+    var `due`: kotlin.ULong
+    , 
+    var `done`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVisitCounts: FfiConverterRustBuffer<VisitCounts> {
+    override fun read(buf: ByteBuffer): VisitCounts {
+        return VisitCounts(
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: VisitCounts) = (
+            FfiConverterULong.allocationSize(value.`overdue`) +
+            FfiConverterULong.allocationSize(value.`dueSoon`) +
+            FfiConverterULong.allocationSize(value.`due`) +
+            FfiConverterULong.allocationSize(value.`done`)
+    )
+
+    override fun write(value: VisitCounts, buf: ByteBuffer) {
+            FfiConverterULong.write(value.`overdue`, buf)
+            FfiConverterULong.write(value.`dueSoon`, buf)
+            FfiConverterULong.write(value.`due`, buf)
+            FfiConverterULong.write(value.`done`, buf)
+    }
+}
+
+
+
 
 enum class CareTag {
     
@@ -8798,6 +8970,42 @@ public object FfiConverterTypeSyncStatus : FfiConverterRustBuffer<SyncStatus>{
 
 
 
+enum class VisitState {
+    
+    OVERDUE,
+    DUE_SOON,
+    DUE,
+    DONE;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeVisitState: FfiConverterRustBuffer<VisitState> {
+    override fun read(buf: ByteBuffer) = try {
+        VisitState.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: VisitState) = 4UL
+
+    override fun write(value: VisitState, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+
 /**
  * @suppress
  */
@@ -9195,6 +9403,34 @@ public object FfiConverterSequenceTypeCategory: FfiConverterRustBuffer<List<Cate
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeCategory.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeDueVisit: FfiConverterRustBuffer<List<DueVisit>> {
+    override fun read(buf: ByteBuffer): List<DueVisit> {
+        val len = buf.getInt()
+        return List<DueVisit>(len) {
+            FfiConverterTypeDueVisit.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<DueVisit>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeDueVisit.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<DueVisit>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeDueVisit.write(it, buf)
         }
     }
 }

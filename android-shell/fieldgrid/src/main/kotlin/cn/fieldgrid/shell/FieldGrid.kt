@@ -3,6 +3,7 @@ package cn.fieldgrid.shell
 import cn.fieldgrid.core.ChangeListener
 import cn.fieldgrid.core.Dashboard
 import cn.fieldgrid.core.DataChange
+import cn.fieldgrid.core.DueVisit
 import cn.fieldgrid.core.FieldGridStore
 import cn.fieldgrid.core.Grid
 import cn.fieldgrid.core.Incident
@@ -159,6 +160,9 @@ class FieldGrid private constructor(
     suspend fun createServiceLog(input: NewServiceLog): ServiceLog = call { it.createServiceLog(input) }
 
     suspend fun dashboard(gridId: String): Dashboard = call { it.dashboard(gridId) }
+
+    /** Visits and phone check-ins not yet made in their period, overdue first, then by due date. */
+    suspend fun dueVisits(gridId: String): List<DueVisit> = call { it.dueVisits(gridId) }
 
     suspend fun statusCounts(): StatusCounts = call { it.statusCounts() }
 

@@ -1,0 +1,140 @@
+//! Field-work benchmarks with same-run baselines (issue 14):
+//!   (a) the due list of a grid of 600 residents (`Store::due_visits`: every
+//!       visit rule of the built-in catalogue, the residents each covers, their
+//!       last visits over the last two periods, the residents loaded) with half
+//!       a year of service logs, against one raw query reading the same
+//!       residents' rows with their latest visit;
+//!   (b) the same with every resident covered by every rule (the worst grid).
+//! Run: `cargo bench -p fieldgrid-core --bench fieldwork`. Keyed stores, as on
+//! a phone.
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use fieldgrid_core::datagen::{self, Rng};
+use fieldgrid_core::*;
+use rusqlite::Connection;
+
+const KEY: [u8; 32] = [0x5A; 32];
+const RESIDENTS: usize = 600;
+const DAY: i64 = 86_400_000;
+const RUNS: usize = 60;
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    println!("FieldGrid field-work benchmark: a grid of {RESIDENTS} residents, keyed (SQLCipher) store");
+    println!("{}", "-".repeat(100));
+    due_list(dir.path(), "typical", false);
+    due_list(dir.path(), "all covered", true);
+}
+
+fn keyed_raw(path: &Path) -> Connection {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"x'{}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;",
+        hex::encode(KEY)
+    ))
+    .unwrap();
+    c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+    c.execute_batch("PRAGMA cache_size = -16384;").unwrap();
+    c
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    samples[((samples.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn row(what: &str, ours: Duration, baseline: Duration, target: &str) {
+    let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1e3);
+    let ratio = ours.as_secs_f64() / baseline.as_secs_f64();
+    println!(
+        "{what:<44} {:>12}   baseline {:>12}   ratio {ratio:>6.2}   target {target}",
+        ms(ours),
+        ms(baseline)
+    );
+}
+
+/// A grid of 600 residents with half a year of service logs: each covered
+/// resident visited or called about twice a month, on random days.
+fn due_list(dir: &Path, label: &str, all_covered: bool) {
+    let path = dir.join(format!("{}.db", label.replace(' ', "-")));
+    let store = Store::open(&path, Some(&StoreKey::from_bytes(&KEY).unwrap())).unwrap();
+    let grid = store.put_grid(&datagen::grid(1)).unwrap();
+    let mut rng = Rng::new(14);
+    let made = datagen::populate_grid(&store, &mut rng, &grid, 10, 0).unwrap();
+    let mut rows = datagen::residents(&mut rng, &grid.id, &made.households, RESIDENTS);
+    if all_covered {
+        for r in &mut rows {
+            r.care_tags = vec![CareTag::ElderlyLivingAlone, CareTag::Disabled];
+        }
+    }
+    let ids = store.import_residents(&rows).unwrap().created;
+    let covered: Vec<&String> = ids
+        .iter()
+        .zip(&rows)
+        .filter(|(_, r)| !r.care_tags.is_empty())
+        .map(|(id, _)| id)
+        .collect();
+    let now = store.now_ms();
+    let mut logs = 0;
+    for id in &covered {
+        for _ in 0..12 {
+            let kind = *rng.pick(&[
+                ServiceKind::Visit,
+                ServiceKind::PhoneCheckIn,
+                ServiceKind::MedicineDelivery,
+            ]);
+            store
+                .create_service_log(&NewServiceLog {
+                    grid_id: grid.id.clone(),
+                    kind,
+                    resident_ids: vec![(*id).clone()],
+                    notes: String::new(),
+                    occurred_at_ms: Some(now - rng.below(180 * DAY as u64) as i64),
+                    photos: vec![],
+                })
+                .unwrap();
+            logs += 1;
+        }
+    }
+    let raw = keyed_raw(&path);
+    let baseline_sql = "SELECT r.*, (SELECT max(s.occurred_at) FROM service_logs s, json_each(s.residents) j
+                          WHERE s.grid_id = ?1 AND j.value = r.id) AS last_visit
+                        FROM residents r WHERE r.grid_id = ?1 AND r.deleted_at IS NULL
+                          AND r.rid IN (SELECT rid FROM resident_tags)";
+    let mut ours = Vec::with_capacity(RUNS);
+    let mut baseline = Vec::with_capacity(RUNS);
+    let mut items = 0;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        items = store.due_visits(&grid.id).unwrap().len();
+        ours.push(t.elapsed());
+        let t = Instant::now();
+        let mut stmt = raw.prepare_cached(baseline_sql).unwrap();
+        let n = stmt
+            .query_map([&grid.id], |r| r.get::<_, Option<i64>>("last_visit"))
+            .unwrap()
+            .count();
+        assert_eq!(n, covered.len());
+        baseline.push(t.elapsed());
+    }
+    println!(
+        "    {label}: {} of {RESIDENTS} residents covered, {logs} service logs, {items} visits on the list",
+        covered.len()
+    );
+    row(
+        &format!("(a) due list, {label}, p50"),
+        percentile(&mut ours, 0.5),
+        percentile(&mut baseline, 0.5),
+        "<= 20 ms",
+    );
+    row(
+        &format!("(a) due list, {label}, p95"),
+        percentile(&mut ours, 0.95),
+        percentile(&mut baseline, 0.95),
+        "",
+    );
+}

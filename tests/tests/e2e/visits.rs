@@ -1,0 +1,197 @@
+//! Visit plans end to end: phones log visits, the server counts coverage per
+//! grid and sub-district in its database, by server time, and a backdated
+//! visit cannot reach into a period that closed days ago.
+
+use fieldgrid_core::*;
+use fieldgrid_tests::{District, T0};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const DAY: i64 = 86_400_000;
+const MONTHLY: &str = "elderly_alone_monthly_visit";
+
+fn visit(store: &Store, grid: &str, who: &[&Resident], at: i64) -> ServiceLog {
+    store
+        .create_service_log(&NewServiceLog {
+            grid_id: grid.into(),
+            kind: ServiceKind::Visit,
+            resident_ids: who.iter().map(|r| r.id.clone()).collect(),
+            notes: String::new(),
+            occurred_at_ms: Some(at),
+            photos: vec![],
+        })
+        .unwrap()
+}
+
+/// (residents, on time, late, missed, pending) of one coverage entry.
+fn counts(c: &Value) -> (u64, u64, u64, u64, u64) {
+    let n = |k: &str| c[k].as_u64().unwrap();
+    (n("residents"), n("on_time"), n("late"), n("missed"), n("pending"))
+}
+
+fn coverage(d: &District, token: &str, query: &str) -> Value {
+    let (status, body) = call(d, token, "GET", &format!("/v1/centre/coverage?{query}"), None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn grid<'a>(c: &'a Value, id: &str) -> &'a Value {
+    c["grids"].as_array().unwrap().iter().find(|g| g["key"] == id).unwrap()
+}
+
+#[test]
+fn coverage_per_grid_and_sub_district_by_server_time() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let b = d.device("b", "wb", &d.server.url());
+    let ha = household(&a.store, "grid-a");
+    let hb = household(&b.store, "grid-b");
+    let visited = a
+        .store
+        .create_resident(&resident(&ha, "王秀英", "37050219400101022X", Sex::Female))
+        .unwrap();
+    let waiting = a
+        .store
+        .create_resident(&resident(&ha, "李桂兰", "370502194001010246", Sex::Female))
+        .unwrap();
+    let backdated = b
+        .store
+        .create_resident(&resident(&hb, "张淑珍", "370502194001010262", Sex::Female))
+        .unwrap();
+    let mut not_alone = resident(&ha, "刘强", "370502194001010318", Sex::Male);
+    not_alone.care_tags = vec![CareTag::Veteran];
+    let not_alone = a.store.create_resident(&not_alone).unwrap();
+    visit(&a.store, "grid-a", &[&visited, &not_alone], T0 - 3_600_000);
+    // Logged today, dated in October: it counts from three days before the
+    // server received it (23 November), so October's visit is late.
+    visit(&b.store, "grid-b", &[&backdated], T0 - 37 * DAY);
+    a.sync().unwrap();
+    b.sync().unwrap();
+
+    let centre = token(&d, "centre");
+    let november = coverage(&d, &centre, &format!("rule={MONTHLY}&at=2026-11-26"));
+    assert_eq!(november["every"], "month");
+    assert_eq!(counts(grid(&november, "grid-a")), (2, 1, 0, 0, 1), "{november}");
+    assert_eq!(grid(&november, "grid-a")["within"], "黄河路街道");
+    assert_eq!(counts(grid(&november, "grid-b")), (1, 1, 0, 0, 0));
+    assert_eq!(counts(&november["district"]), (3, 2, 0, 0, 1));
+    let subs: Vec<_> = november["sub_districts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["key"].as_str().unwrap().to_owned(), counts(s)))
+        .collect();
+    assert_eq!(
+        subs,
+        [
+            ("胜园街道".to_owned(), (1, 1, 0, 0, 0)),
+            ("黄河路街道".to_owned(), (2, 1, 0, 0, 1))
+        ]
+    );
+    assert_eq!(
+        november,
+        coverage(&d, &centre, &format!("rule={MONTHLY}")),
+        "today by default"
+    );
+
+    // October is over: a visit in November is late, none is missed.
+    let october = coverage(&d, &centre, &format!("rule={MONTHLY}&at=2026-10-15"));
+    assert_eq!(counts(grid(&october, "grid-a")), (2, 0, 1, 1, 0), "{october}");
+    assert_eq!(
+        counts(grid(&october, "grid-b")),
+        (1, 0, 1, 0, 0),
+        "the backdated visit is late"
+    );
+
+    // The tag removed on the phone: the resident leaves the rule's scope.
+    a.store
+        .update_resident(
+            &waiting.id,
+            &[ResidentChange::RemoveCareTag(CareTag::ElderlyLivingAlone)],
+        )
+        .unwrap();
+    a.sync().unwrap();
+    let now = coverage(&d, &centre, &format!("rule={MONTHLY}"));
+    assert_eq!(counts(grid(&now, "grid-a")), (1, 1, 0, 0, 0));
+
+    // The weekly call: this week began on Monday 23 November.
+    let weekly = coverage(&d, &centre, "rule=elderly_alone_weekly_call");
+    assert_eq!(weekly["period_start_ms"], T0 - 3 * DAY - 12 * 3_600_000);
+    assert_eq!(counts(&weekly["district"]), (2, 2, 0, 0, 0));
+
+    // What the centre may ask, and what it may not.
+    for (query, why) in [
+        ("", "no rule"),
+        ("rule=vip_daily", "not a rule of the catalogue"),
+        ("rule=elderly_alone_monthly_visit&at=2026-13-01", "not a date"),
+        ("rule=elderly_alone_monthly_visit&at=26-11-01", "not a full date"),
+        ("rule=elderly_alone_monthly_visit&at=2027-02-01", "a period not begun"),
+    ] {
+        let (status, body) = call(&d, &centre, "GET", &format!("/v1/centre/coverage?{query}"), None);
+        assert_eq!(status, 400, "{why}: {body}");
+    }
+    let worker = token(&d, "wa1");
+    let (status, _) = call(&d, &worker, "GET", &format!("/v1/centre/coverage?rule={MONTHLY}"), None);
+    assert_eq!(status, 403, "coverage is the centre's");
+}
+
+#[test]
+fn a_district_rule_reaches_the_phones_due_list_and_the_centre() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let h = household(&a.store, "grid-a");
+    let mut listed = resident(&h, "赵敏", "370502194001010422", Sex::Female);
+    listed.care_tags = vec![];
+    let listed = a.store.create_resident(&listed).unwrap();
+    a.sync().unwrap();
+    let rule = |every: &str, tags: &[&str], ids: &[&str]| {
+        json!({"code": "watch_list_monthly", "name_zh": "重点人员每月走访", "every": every,
+               "care_tags": tags, "resident_ids": ids, "kinds": ["visit"]})
+    };
+    let catalogue = |rules: Value| -> Catalogue {
+        let mut c = serde_json::to_value(Catalogue::builtin()).unwrap();
+        c["version"] = json!(2);
+        c["visit_rules"] = rules;
+        serde_json::from_value(c).unwrap()
+    };
+    // A rule this server cannot apply is refused when published.
+    for bad in [
+        rule("month", &["vip"], &[]),
+        rule("month", &[], &["not-an-id"]),
+        rule("month", &[], &[]),
+        rule("fortnight", &["disabled"], &[]),
+    ] {
+        let err = d
+            .server
+            .admin()
+            .publish_catalogue(&catalogue(json!([bad])), T0)
+            .unwrap_err();
+        assert!(err.contains("visit rule"), "{err}");
+    }
+    d.server
+        .admin()
+        .publish_catalogue(&catalogue(json!([rule("month", &[], &[&listed.id])])), T0)
+        .unwrap();
+    a.sync().unwrap();
+    assert_eq!(a.store.catalogue().version, 2);
+    let due = a.store.due_visits("grid-a").unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].rule.as_str(), due[0].resident.id.as_str()),
+        ("watch_list_monthly", listed.id.as_str())
+    );
+    assert_eq!(a.store.dashboard("grid-a").unwrap().visits.overdue, 1);
+
+    visit(&a.store, "grid-a", &[&listed], T0 - 60_000);
+    assert!(
+        a.store.due_visits("grid-a").unwrap().is_empty(),
+        "done offline, at once"
+    );
+    a.sync().unwrap();
+    let centre = token(&d, "centre");
+    let c = coverage(&d, &centre, "rule=watch_list_monthly");
+    assert_eq!(counts(&c["district"]), (1, 1, 0, 0, 0));
+    let (status, _) = call(&d, &centre, "GET", &format!("/v1/centre/coverage?rule={MONTHLY}"), None);
+    assert_eq!(status, 400, "the district's catalogue replaced the built-in rules");
+}
