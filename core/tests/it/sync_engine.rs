@@ -704,3 +704,36 @@ fn captures_and_pulled_pages_report_what_changed() {
         .unwrap();
     assert!(heard.0.lock().unwrap().is_empty());
 }
+
+/// A catalogue from a newer server is installed with what this build reads
+/// of it (its visit rules; a rule of an unknown period skipped), and kept as
+/// the server sent it: the parts this build does not know are there for the
+/// build that will.
+#[test]
+fn a_newer_catalogue_is_kept_whole_and_read_as_far_as_this_build_knows() {
+    let f = Fixture::new();
+    let mut body = serde_json::to_value(Catalogue::builtin()).unwrap();
+    body["version"] = json!(5);
+    body["checklists"] = json!([{"code": "gas_safety", "items": []}]);
+    body["visit_rules"] = json!([
+        {"code": "fortnightly", "name_zh": "双周走访", "every": "fortnight", "care_tags": ["disabled"], "kinds": ["visit"]},
+        {"code": "weekly", "name_zh": "每周电话", "every": "week", "care_tags": ["disabled"], "kinds": ["phone_check_in"],
+         "priority": "high"}
+    ]);
+    let t = Scripted::new(&f.grid, vec![vec![change(1, "catalogue", "catalogue", "*", 5, body.clone())]]);
+    f.store.login(&t, "w", "password").unwrap();
+    sync(&f.store, &t).unwrap();
+    let catalogue = f.store.catalogue();
+    assert_eq!(catalogue.version, 5);
+    let codes: Vec<_> = catalogue.visit_rules.iter().filter(|r| r.applies()).map(|r| r.code.as_str()).collect();
+    assert_eq!(codes, ["weekly"]);
+    let stored: String = f
+        .raw()
+        .query_row("SELECT body FROM catalogue WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), body, "stored as sent");
+    // And read the same way after a restart.
+    let (path, clock) = (f.path(), f.clock.clone());
+    drop(f.store);
+    assert_eq!(Fixture::reopen(&path, &clock).catalogue(), catalogue);
+}

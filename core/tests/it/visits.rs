@@ -159,3 +159,20 @@ fn the_due_list_goes_by_server_time_and_the_district_s_rules() {
         .unwrap();
     assert_eq!(f.store.due_visits(&f.grid.id).unwrap()[0].state, VisitState::DueSoon);
 }
+
+/// A phone that stored the built-in catalogue of an earlier build (the same
+/// version, without visit rules) reads this build's at the next open.
+#[test]
+fn the_built_in_catalogue_of_this_build_replaces_an_earlier_build_s_at_the_same_version() {
+    let f = Fixture::new();
+    let mut earlier = serde_json::to_value(Catalogue::builtin()).unwrap();
+    earlier.as_object_mut().unwrap().remove("visit_rules");
+    f.raw()
+        .execute("UPDATE catalogue SET body = ?1 WHERE id = 1", [earlier.to_string()])
+        .unwrap();
+    let (path, clock) = (f.path(), f.clock.clone());
+    drop(f.store);
+    let store = Fixture::reopen(&path, &clock);
+    assert_eq!(*store.catalogue(), Catalogue::builtin());
+    assert!(!store.catalogue().visit_rules.is_empty());
+}
