@@ -86,7 +86,7 @@ enum Command {
         #[arg(long, env = "FIELDGRID_PASSWORD")]
         password: String,
     },
-    /// Publish a newer incident category catalogue (JSON: {"version", "categories"}).
+    /// Publish a newer catalogue (JSON: {"version", "categories", "visit_rules"}).
     SetCatalogue {
         /// The catalogue file.
         #[arg(long)]
