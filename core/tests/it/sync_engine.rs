@@ -720,12 +720,20 @@ fn a_newer_catalogue_is_kept_whole_and_read_as_far_as_this_build_knows() {
         {"code": "weekly", "name_zh": "每周电话", "every": "week", "care_tags": ["disabled"], "kinds": ["phone_check_in"],
          "priority": "high"}
     ]);
-    let t = Scripted::new(&f.grid, vec![vec![change(1, "catalogue", "catalogue", "*", 5, body.clone())]]);
+    let t = Scripted::new(
+        &f.grid,
+        vec![vec![change(1, "catalogue", "catalogue", "*", 5, body.clone())]],
+    );
     f.store.login(&t, "w", "password").unwrap();
     sync(&f.store, &t).unwrap();
     let catalogue = f.store.catalogue();
     assert_eq!(catalogue.version, 5);
-    let codes: Vec<_> = catalogue.visit_rules.iter().filter(|r| r.applies()).map(|r| r.code.as_str()).collect();
+    let codes: Vec<_> = catalogue
+        .visit_rules
+        .iter()
+        .filter(|r| r.applies())
+        .map(|r| r.code.as_str())
+        .collect();
     assert_eq!(codes, ["weekly"]);
     let stored: String = f
         .raw()

@@ -131,6 +131,12 @@ fn every_role_against_every_endpoint() {
             [403, 403, 200, 403, 403, 401, 401],
         ),
         (
+            "GET",
+            "/v1/centre/coverage?rule=elderly_alone_monthly_visit".into(),
+            None,
+            [403, 403, 200, 403, 403, 401, 401],
+        ),
+        (
             "POST",
             events.clone(),
             Some(dispatch),
