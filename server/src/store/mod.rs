@@ -752,7 +752,7 @@ impl Store {
         let catalogue = self.catalogue().await?;
         let rule = catalogue
             .visit_rule(rule)
-            .ok_or_else(|| ApiError::bad_request("rule: no visit rule of the catalogue in force has this code"))?;
+            .ok_or_else(|| ApiError::not_found("no visit rule of the catalogue in force has this code"))?;
         let at_ms = match at {
             Some(day) => {
                 let noon = day
@@ -765,9 +765,6 @@ impl Store {
         let (Some(period), true) = (rule.every.period_at(at_ms), rule.applies()) else {
             return Err(ApiError::bad_request("rule: this server cannot apply this visit rule"));
         };
-        if period.start_ms > now {
-            return Err(ApiError::bad_request("at: the period has not begun"));
-        }
         let next_end = period.next(rule.every).map_or(period.end_ms, |p| p.end_ms);
         let query = CoverageQuery {
             tags: rule.care_tags.clone(),

@@ -120,17 +120,39 @@ fn coverage_per_grid_and_sub_district_by_server_time() {
     assert_eq!(weekly["period_start_ms"], T0 - 3 * DAY - 12 * 3_600_000);
     assert_eq!(counts(&weekly["district"]), (2, 2, 0, 0, 0));
 
+    // The migration that made these tables counts what the writes kept:
+    // taken back and run again over the stored records, the same coverage.
+    let before: Vec<Value> = ["2026-10-15", "2026-11-26"]
+        .iter()
+        .map(|at| coverage(&d, &centre, &format!("rule={MONTHLY}&at={at}")))
+        .collect();
+    let location = d.server.state.config.location();
+    crate::storage::roll_back(&location, "DROP TABLE care_residents; DROP TABLE visits", 1);
+    let session = fieldgrid_server::admin::AdminSession::open(&location).unwrap();
+    for (at, kept) in ["2026-10-15", "2026-11-26"].iter().zip(&before) {
+        let day = chrono::NaiveDate::parse_from_str(at, "%Y-%m-%d").unwrap();
+        let mut again = session
+            .block_on(session.store().coverage(MONTHLY, Some(day), d.server_clock.now()))
+            .unwrap();
+        again.server_time_ms = kept["server_time_ms"].as_i64().unwrap();
+        assert_eq!(&serde_json::to_value(again).unwrap(), kept, "{at}");
+    }
+    drop(session);
+
     // What the centre may ask, and what it may not.
-    for (query, why) in [
-        ("", "no rule"),
-        ("rule=vip_daily", "not a rule of the catalogue"),
-        ("rule=elderly_alone_monthly_visit&at=2026-13-01", "not a date"),
-        ("rule=elderly_alone_monthly_visit&at=26-11-01", "not a full date"),
-        ("rule=elderly_alone_monthly_visit&at=2027-02-01", "a period not begun"),
+    for (query, status_wanted, why) in [
+        ("", 400, "no rule"),
+        ("rule=", 400, "an empty rule"),
+        ("rule=vip_daily", 404, "not a rule of the catalogue"),
+        ("rule=elderly_alone_monthly_visit&at=2026-13-01", 400, "not a date"),
+        ("rule=elderly_alone_monthly_visit&at=26-11-01", 400, "not a full date"),
     ] {
         let (status, body) = call(&d, &centre, "GET", &format!("/v1/centre/coverage?{query}"), None);
-        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(status, status_wanted, "{why}: {body}");
     }
+    // A month not begun: everyone pending.
+    let february = coverage(&d, &centre, &format!("rule={MONTHLY}&at=2027-02-01"));
+    assert_eq!(counts(&february["district"]), (2, 0, 0, 0, 2));
     let worker = token(&d, "wa1");
     let (status, _) = call(&d, &worker, "GET", &format!("/v1/centre/coverage?rule={MONTHLY}"), None);
     assert_eq!(status, 403, "coverage is the centre's");
@@ -193,5 +215,5 @@ fn a_district_rule_reaches_the_phones_due_list_and_the_centre() {
     let c = coverage(&d, &centre, "rule=watch_list_monthly");
     assert_eq!(counts(&c["district"]), (1, 1, 0, 0, 0));
     let (status, _) = call(&d, &centre, "GET", &format!("/v1/centre/coverage?rule={MONTHLY}"), None);
-    assert_eq!(status, 400, "the district's catalogue replaced the built-in rules");
+    assert_eq!(status, 404, "the district's catalogue replaced the built-in rules");
 }
