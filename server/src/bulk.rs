@@ -1,6 +1,7 @@
 //! Builds a whole district for tests, demos and measurements: grids, one
-//! worker a grid, the centre, departments, residents and two years of
-//! incidents with their timelines (reported, dispatched with a department and
+//! worker a grid, the centre, departments, residents, a year of visits to
+//! the residents the visit rules cover, and two years of incidents with
+//! their timelines (reported, dispatched with a department and
 //! a deadline, resolved on time or late, closed; a few still open), all
 //! deterministic for a seed. The reference district is 973 grids, about
 //! 570,000 residents and 3 million incidents.
@@ -53,6 +54,8 @@ pub struct DistrictReport {
     pub incidents: usize,
     /// Timeline events.
     pub events: usize,
+    /// Service logs (a year of visits to the residents visit rules cover).
+    pub service_logs: usize,
     /// Seconds it took.
     pub seconds: f64,
 }
@@ -138,6 +141,58 @@ fn residents(rng: &mut Rng, grid: &str, n: usize, now: i64, catalogue: &Catalogu
             Ok(record(fieldgrid_domain::new_id(), "resident", grid, fields))
         })
         .collect()
+}
+
+/// A year of visits to the residents the catalogue's visit rules cover:
+/// in each calendar month, a visit to four in five of them on a random day,
+/// checked as a device's log would be. Each month's logs come with the time
+/// the server received them (the month's end, or now), so that they count
+/// when they were made (`visits::counted_visit_time`).
+fn service_logs(
+    rng: &mut Rng,
+    grid: &str,
+    residents: &[Record],
+    now: i64,
+    catalogue: &Catalogue,
+) -> Result<Vec<(i64, Vec<Record>)>, String> {
+    use fieldgrid_domain::catalogue::Every;
+    let tags: Vec<&str> = catalogue
+        .visit_rules
+        .iter()
+        .flat_map(|r| r.care_tags.iter().map(String::as_str))
+        .collect();
+    let covered: Vec<&Record> = residents
+        .iter()
+        .filter(|r| {
+            r.fields
+                .get("care_tags")
+                .and_then(Value::as_array)
+                .is_some_and(|t| t.iter().any(|t| t.as_str().is_some_and(|t| tags.contains(&t))))
+        })
+        .collect();
+    let mut months = Vec::new();
+    let mut at = now;
+    for _ in 0..12 {
+        let Some(month) = Every::Month.period_at(at) else { break };
+        let received = month.end_ms.min(now);
+        let mut logs = Vec::new();
+        for r in &covered {
+            if !rng.chance(0.8) {
+                continue;
+            }
+            let span = (received - 60_000 - month.start_ms).max(1);
+            let occurred = month.start_ms + rng.below(span as u64) as i64;
+            let sent = object(json!({
+                "grid_id": grid, "kind": "visit", "resident_ids": [r.id], "notes": "入户走访", "occurred_at_ms": occurred,
+            }));
+            let fields = rules::check(Entity::ServiceLog, &sent, received, catalogue)
+                .map_err(|e| format!("a generated service log: {e}"))?;
+            logs.push(record(fieldgrid_domain::new_id(), "service_log", grid, fields));
+        }
+        months.push((received, logs));
+        at = month.start_ms - 1;
+    }
+    Ok(months)
 }
 
 /// One incident with its timeline: its records (the incident last, as it
@@ -236,6 +291,7 @@ pub async fn build(store: &Store, plan: &DistrictPlan) -> Result<DistrictReport,
         let share = |total: usize| total / grids + usize::from(i < total % grids);
         let mut records = residents(&mut rng, &g.id, share(plan.residents), plan.now_ms, &catalogue)?;
         report.residents += records.len();
+        let logs = service_logs(&mut rng, &g.id, &records, plan.now_ms, &catalogue)?;
         let worker = format!("worker-{i}");
         let n = share(plan.incidents);
         let two_years = 730 * DAY_MS;
@@ -255,6 +311,10 @@ pub async fn build(store: &Store, plan: &DistrictPlan) -> Result<DistrictReport,
         }
         report.incidents += n;
         store.save_records(records, plan.now_ms).await.map_err(|e| e.message)?;
+        for (received, month) in logs {
+            report.service_logs += month.len();
+            store.save_records(month, received).await.map_err(|e| e.message)?;
+        }
         report.grids += 1;
         if (i + 1) % 50 == 0 {
             tracing::info!(grids = i + 1, incidents = report.incidents, "district building");

@@ -8,7 +8,8 @@
 //! Run:
 //!   cargo bench -p fieldgrid-tests --bench district -- --data DIR [--database URL]
 //! builds the district in DIR (and URL) if it is empty, then measures;
-//! `--quick` builds and measures a 20-grid slice (62,000 incidents).
+//! `--quick` builds and measures a 20-grid slice (62,000 incidents);
+//! `--only-coverage` stops after the statistics and visit coverage.
 
 #![allow(
     missing_docs,
@@ -73,12 +74,13 @@ fn main() {
         };
         let r = session.block_on(bulk::build(session.store(), &plan)).unwrap();
         println!(
-            "built in {:.0} s: {} residents, {} incidents, {} timeline events ({:.0} records/s)",
+            "built in {:.0} s: {} residents, {} service logs, {} incidents, {} timeline events ({:.0} records/s)",
             r.seconds,
             r.residents,
+            r.service_logs,
             r.incidents,
             r.events,
-            (r.residents + r.incidents + r.events) as f64 / r.seconds
+            (r.residents + r.service_logs + r.incidents + r.events) as f64 / r.seconds
         );
     }
     // District IT, for the console's account pages.
@@ -156,6 +158,49 @@ fn main() {
         "the same query called in-process",
     );
     println!("    (slowest of 5: {stats_max:.0} ms)");
+    // Visit coverage, district-wide, per rule: this period and the last.
+    for (rule, at) in [
+        ("elderly_alone_monthly_visit", None),
+        ("elderly_alone_monthly_visit", Some(now - 31 * 86_400_000)),
+        ("elderly_alone_weekly_call", None),
+        ("care_quarterly_visit", None),
+    ] {
+        let day = at.map(fieldgrid_core::visits::china_date);
+        let path = match day {
+            Some(d) => format!("/v1/centre/coverage?rule={rule}&at={d}"),
+            None => format!("/v1/centre/coverage?rule={rule}"),
+        };
+        let (p50, _) = timed(5, &|| get(&centre, &path).0);
+        let (direct, _) = timed(5, &|| {
+            let t = Instant::now();
+            rt.block_on(store.coverage(rule, day, now)).unwrap();
+            t.elapsed()
+        });
+        let (_, c) = get(&centre, &path);
+        let n = |k: &str| c["district"][k].as_u64().unwrap_or(0);
+        row(
+            &format!(
+                "coverage {rule}{}, p50",
+                if at.is_some() { " (last month)" } else { "" }
+            ),
+            p50,
+            direct,
+            "ms",
+            "the same query called in-process",
+        );
+        println!(
+            "    {} residents covered in {} grids: {} on time, {} late, {} missed, {} pending",
+            n("residents"),
+            c["grids"].as_array().map_or(0, Vec::len),
+            n("on_time"),
+            n("late"),
+            n("missed"),
+            n("pending")
+        );
+    }
+    if args.iter().any(|a| a == "--only-coverage") {
+        return;
+    }
     // One month's statistics (the console's default period).
     let month = fieldgrid_server::records::month_of(now - 45 * 86_400_000);
     let path = format!("/v1/centre/stats?from={month}&to={month}");

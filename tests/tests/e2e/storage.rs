@@ -287,7 +287,9 @@ pub fn roll_back(location: &Location, undo: &str, steps: i64) {
                 let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
                 tokio::spawn(conn);
                 client
-                    .batch_execute(&format!("{undo}; UPDATE schema_version SET version = version - {steps}"))
+                    .batch_execute(&format!(
+                        "{undo}; UPDATE schema_version SET version = version - {steps}"
+                    ))
                     .await
                     .unwrap();
             });
