@@ -24,6 +24,8 @@ pub enum RecordKind {
     IncidentEvent,
     /// Services given.
     ServiceLog,
+    /// Inspections.
+    Inspection,
     /// Photos' records.
     Photo,
 }
@@ -37,6 +39,7 @@ impl From<core::Entity> for RecordKind {
             core::Entity::Incident => RecordKind::Incident,
             core::Entity::IncidentEvent => RecordKind::IncidentEvent,
             core::Entity::ServiceLog => RecordKind::ServiceLog,
+            core::Entity::Inspection => RecordKind::Inspection,
             core::Entity::Photo => RecordKind::Photo,
         }
     }

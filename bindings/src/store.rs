@@ -347,6 +347,31 @@ impl FieldGridStore {
         self.with(|s| s.get_service_log(&id)).map(Into::into)
     }
 
+    /// The inspection checklists in force (updated by sync), for the forms.
+    pub fn checklists(&self) -> Result<Vec<Checklist>> {
+        self.with(|s| {
+            Ok(s.catalogue()
+                .checklists
+                .iter()
+                .filter(|c| c.usable())
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Records an inspection with its photos; every failed item that raises
+    /// an incident reports one, with the item's photos, at once. Errors name
+    /// the item (`answers.detector_installed`).
+    pub fn record_inspection(&self, input: NewInspection) -> Result<InspectionReport> {
+        let input = input.into();
+        self.with(|s| s.record_inspection(&input)).map(Into::into)
+    }
+
+    /// One inspection.
+    pub fn get_inspection(&self, id: String) -> Result<Inspection> {
+        self.with(|s| s.get_inspection(&id)).map(Into::into)
+    }
+
     /// A stored photo's bytes (decrypted when the store is keyed).
     pub fn photo_bytes(&self, photo: Photo) -> Result<Vec<u8>> {
         self.with(|s| s.photo_bytes(&photo))

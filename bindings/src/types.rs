@@ -14,6 +14,7 @@ use fieldgrid_core as core;
 use fieldgrid_core::query::StatusCounts;
 use fieldgrid_core::validate::CoordinateSystem;
 use fieldgrid_core::validate::Location;
+use fieldgrid_core::{Answer, AnswerType};
 use fieldgrid_core::{
     CareTag, Category, CategoryGroup, Code, EventKind, Grid, HouseholdChange, IncidentChange, IncidentStatus,
     NewHousehold, NewIncident, NewPlace, Photo, PhotoOwner, Place, PlaceChange, PlaceKind, RecordMeta, ResidenceStatus,
@@ -139,6 +140,24 @@ pub enum PhotoOwner {
     Incident(String),
     IncidentEvent(String),
     ServiceLog(String),
+    Inspection(String),
+}
+
+#[uniffi::remote(Enum)]
+pub enum Answer {
+    YesNo(bool),
+    Number(f64),
+    Text(String),
+}
+
+#[uniffi::remote(Enum)]
+pub enum AnswerType {
+    YesNo,
+    Number,
+    Text,
+    Choice,
+    Photo,
+    Unknown,
 }
 
 #[uniffi::remote(Enum)]
@@ -683,6 +702,233 @@ impl From<NewServiceLog> for core::NewServiceLog {
             notes: s.notes,
             occurred_at_ms: s.occurred_at_ms,
             photos: photos(s.photos),
+        }
+    }
+}
+
+// ----- Inspections -----
+
+/// One question of a checklist, as a form shows it.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct ChecklistItem {
+    /// Stable code, unique in its checklist.
+    pub code: String,
+    /// The question.
+    pub label_zh: String,
+    /// What answers it.
+    pub answer: AnswerType,
+    /// An inspection must answer it (a photo item: with a photo).
+    pub required: bool,
+    /// The choices of a choice item.
+    pub options: Vec<String>,
+    /// Smallest number a number item accepts.
+    pub min: Option<f64>,
+    /// Largest number a number item accepts.
+    pub max: Option<f64>,
+    /// Longest text a text item accepts.
+    pub max_len: Option<u32>,
+    /// The answers that fail the item.
+    pub fails_on: Vec<Answer>,
+    /// The incident category a failed item raises, if any.
+    pub raises: Option<String>,
+}
+
+/// An inspection checklist of the catalogue.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct Checklist {
+    /// Stable code.
+    pub code: String,
+    /// Name shown to workers.
+    pub name_zh: String,
+    /// The questions, in order.
+    pub items: Vec<ChecklistItem>,
+}
+
+impl From<&core::Checklist> for Checklist {
+    fn from(c: &core::Checklist) -> Self {
+        Checklist {
+            code: c.code.clone(),
+            name_zh: c.name_zh.clone(),
+            items: c
+                .items
+                .iter()
+                .map(|i| ChecklistItem {
+                    code: i.code.clone(),
+                    label_zh: i.label_zh.clone(),
+                    answer: i.answer,
+                    required: i.required,
+                    options: i.options.clone(),
+                    min: i.min,
+                    max: i.max,
+                    max_len: i.max_len,
+                    fails_on: i
+                        .fails_on
+                        .iter()
+                        .filter_map(|v| {
+                            v.as_bool()
+                                .map(Answer::YesNo)
+                                .or_else(|| v.as_f64().map(Answer::Number))
+                                .or_else(|| v.as_str().map(|t| Answer::Text(t.to_owned())))
+                        })
+                        .collect(),
+                    raises: i.raises.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The answer to one item.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct ItemAnswer {
+    /// The item's code.
+    pub item: String,
+    /// The answer.
+    pub answer: Answer,
+}
+
+/// A photo of one item.
+#[derive(uniffi::Record, Clone)]
+pub struct ItemPhoto {
+    /// The item's code.
+    pub item: String,
+    /// The photo.
+    pub photo: NewPhoto,
+}
+
+/// The photos of one item (photo record ids).
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct ItemPhotos {
+    /// The item's code.
+    pub item: String,
+    /// Ids of the inspection's photos of this item.
+    pub photo_ids: Vec<String>,
+}
+
+/// An inspection as the worker fills it in.
+#[derive(uniffi::Record, Clone)]
+pub struct NewInspection {
+    /// Owning grid.
+    pub grid_id: String,
+    /// The place inspected (compound, building or unit).
+    #[uniffi(default)]
+    pub place_id: Option<String>,
+    /// The checklist's code.
+    pub checklist: String,
+    /// One answer per item answered.
+    pub answers: Vec<ItemAnswer>,
+    /// Photos, each of one item.
+    #[uniffi(default)]
+    pub photos: Vec<ItemPhoto>,
+    /// Where (GPS): required.
+    pub location: Option<Location>,
+    /// What else the worker noted.
+    #[uniffi(default)]
+    pub notes: String,
+    /// When; none means now.
+    #[uniffi(default)]
+    pub occurred_at_ms: Option<i64>,
+}
+
+impl From<NewInspection> for core::NewInspection {
+    fn from(i: NewInspection) -> Self {
+        core::NewInspection {
+            grid_id: i.grid_id,
+            place_id: i.place_id,
+            checklist: i.checklist,
+            answers: i
+                .answers
+                .into_iter()
+                .map(|a| core::ItemAnswer {
+                    item: a.item,
+                    answer: a.answer,
+                })
+                .collect(),
+            photos: i
+                .photos
+                .into_iter()
+                .map(|p| core::ItemPhoto {
+                    item: p.item,
+                    photo: p.photo.into(),
+                })
+                .collect(),
+            location: i.location,
+            notes: i.notes,
+            occurred_at_ms: i.occurred_at_ms,
+        }
+    }
+}
+
+/// An inspection of a place (安全隐患排查). `notes` may hold personal data.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct Inspection {
+    /// UUIDv7.
+    pub id: String,
+    /// Owning grid.
+    pub grid_id: String,
+    /// The place inspected.
+    pub place_id: Option<String>,
+    /// The checklist's code.
+    pub checklist: String,
+    /// The answers, in item-code order.
+    pub answers: Vec<ItemAnswer>,
+    /// The photos of each item.
+    pub item_photos: Vec<ItemPhotos>,
+    /// The incidents its failed items raised.
+    pub raised_incidents: Vec<String>,
+    /// Where.
+    pub location: Option<Location>,
+    /// Notes.
+    pub notes: String,
+    /// When (device clock).
+    pub occurred_at_ms: i64,
+    /// Photos.
+    pub photos: Vec<Photo>,
+    /// Bookkeeping and sync status.
+    pub meta: RecordMeta,
+}
+
+impl From<core::Inspection> for Inspection {
+    fn from(i: core::Inspection) -> Self {
+        Inspection {
+            id: i.id,
+            grid_id: i.grid_id,
+            place_id: i.place_id,
+            checklist: i.checklist,
+            answers: i
+                .answers
+                .into_iter()
+                .map(|(item, answer)| ItemAnswer { item, answer })
+                .collect(),
+            item_photos: i
+                .item_photos
+                .into_iter()
+                .map(|(item, photo_ids)| ItemPhotos { item, photo_ids })
+                .collect(),
+            raised_incidents: i.raised_incidents,
+            location: i.location,
+            notes: i.notes.as_str().to_owned(),
+            occurred_at_ms: i.occurred_at_ms,
+            photos: i.photos,
+            meta: i.meta,
+        }
+    }
+}
+
+/// What recording an inspection wrote.
+#[derive(uniffi::Record, Clone, Debug)]
+pub struct InspectionReport {
+    /// The inspection.
+    pub inspection: Inspection,
+    /// The incidents its failed items raised.
+    pub raised: Vec<Incident>,
+}
+
+impl From<core::InspectionReport> for InspectionReport {
+    fn from(r: core::InspectionReport) -> Self {
+        InspectionReport {
+            inspection: r.inspection.into(),
+            raised: r.raised.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -455,6 +455,40 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
                 })
                 .map_err(e)?;
         }
+        // A gas safety inspection: no detector in one flat, photographed;
+        // the failed item reports its incident in the same step.
+        let yes_no = |item: &str, v: bool| ItemAnswer {
+            item: item.into(),
+            answer: Answer::YesNo(v),
+        };
+        let inspected = p
+            .store
+            .record_inspection(&NewInspection {
+                grid_id: p.grid.clone(),
+                place_id: None,
+                checklist: "gas_safety".into(),
+                answers: vec![
+                    yes_no("detector_installed", false),
+                    yes_no("nothing_on_pipes", true),
+                    yes_no("ventilation_ok", true),
+                    ItemAnswer {
+                        item: "hose_years".into(),
+                        answer: Answer::Number((1 + rng.below(8)) as f64),
+                    },
+                ],
+                photos: ["detector_installed", "meter_photo"]
+                    .iter()
+                    .map(|item| ItemPhoto {
+                        item: (*item).into(),
+                        photo: photo(&mut rng, now),
+                    })
+                    .collect(),
+                location: Some(location(&mut rng)),
+                notes: String::new(),
+                occurred_at_ms: None,
+            })
+            .map_err(e)?;
+        reported += inspected.raised.len();
         let after = p.store.visit_counts(&p.grid).map_err(e)?;
         println!(
             "    {} visit round: {} visits and calls due ({} overdue); {} visits, {} calls and 2 deliveries made; now {} due, {} done",
@@ -465,6 +499,19 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             calls.len(),
             after.overdue + after.due_soon + after.due,
             after.done
+        );
+        println!(
+            "    {} gas safety inspection: {} of {} items failed, {} incident raised ({})",
+            p.label,
+            inspected.raised.len(),
+            inspected.inspection.answers.len(),
+            inspected.raised.len(),
+            inspected
+                .raised
+                .iter()
+                .map(|i| i.title.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     // Phones 1 and 2 both update one resident's phone number, offline.

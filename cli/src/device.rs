@@ -177,6 +177,37 @@ pub enum DeviceCommand {
     },
     /// Outbox, refused operations with reasons, conflicts, last sync, clock offset.
     Status(StoreArgs),
+    /// The inspection checklists in force, item by item (code, type, question).
+    Checklists(StoreArgs),
+    /// Record an inspection: `--answer item=value` per item (yes/no, a
+    /// number, text or a choice), `--photo item=FILE`; failed items that
+    /// raise an incident report one at once.
+    Inspect {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Grid.
+        #[arg(long)]
+        grid: String,
+        /// Checklist code (see `checklists`).
+        #[arg(long)]
+        checklist: String,
+        /// The place inspected (id), if any.
+        #[arg(long)]
+        place: Option<String>,
+        /// An answer, `item=value`; repeat.
+        #[arg(long)]
+        answer: Vec<String>,
+        /// A photo of an item, `item=FILE`; repeat.
+        #[arg(long)]
+        photo: Vec<String>,
+        /// Latitude (WGS-84).
+        #[arg(long)]
+        lat: f64,
+        /// Longitude (WGS-84).
+        #[arg(long)]
+        lon: f64,
+    },
     /// The visits and phone check-ins due in a grid under the district's
     /// visit rules (server time), overdue first; names masked.
     Due {
@@ -202,6 +233,17 @@ fn csv_hint(why: &ValidationError) -> String {
             format!(" (separated by ';': {})", tags.join(", "))
         }
         _ => String::new(),
+    }
+}
+
+fn answer_type(t: AnswerType) -> &'static str {
+    match t {
+        AnswerType::YesNo => "yes/no",
+        AnswerType::Number => "number",
+        AnswerType::Text => "text",
+        AnswerType::Choice => "choice",
+        AnswerType::Photo => "photo",
+        AnswerType::Unknown => "?",
     }
 }
 
@@ -491,6 +533,103 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             let r = st.login(&t, username, password).map_err(e)?;
             let grids: Vec<&str> = r.grids.iter().map(|g| g.id.as_str()).collect();
             println!("signed in; grids: {}", grids.join(", "));
+        }
+        DeviceCommand::Checklists(store) => {
+            let st = store.open()?;
+            for c in &st.catalogue().checklists {
+                println!("{} {}", c.code, c.name_zh);
+                for i in &c.items {
+                    let required = if i.required { "required" } else { "optional" };
+                    let options = if i.options.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", i.options.join("/"))
+                    };
+                    println!(
+                        "    {:<22} {:<7} {required:<8} {}{options}",
+                        i.code,
+                        answer_type(i.answer),
+                        i.label_zh
+                    );
+                }
+            }
+        }
+        DeviceCommand::Inspect {
+            store,
+            grid,
+            checklist,
+            place,
+            answer,
+            photo,
+            lat,
+            lon,
+        } => {
+            let st = store.open()?;
+            let catalogue = st.catalogue();
+            let list = catalogue
+                .checklist(checklist)
+                .ok_or_else(|| format!("no checklist {checklist:?}: see `fieldgrid device checklists`"))?;
+            let split = |v: &str| -> Result<(String, String), String> {
+                v.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| format!("{v:?}: expected item=value"))
+            };
+            let mut answers = Vec::new();
+            for a in answer {
+                let (item, value) = split(a)?;
+                let kind = list.item(&item).map(|i| i.answer);
+                let answer = match kind {
+                    Some(AnswerType::YesNo) => match value.as_str() {
+                        "yes" | "y" | "true" | "是" => Answer::YesNo(true),
+                        "no" | "n" | "false" | "否" => Answer::YesNo(false),
+                        _ => return Err(format!("{item}: answer yes or no")),
+                    },
+                    Some(AnswerType::Number) => {
+                        Answer::Number(value.parse().map_err(|_| format!("{item}: answer a number"))?)
+                    }
+                    _ => Answer::Text(value),
+                };
+                answers.push(ItemAnswer { item, answer });
+            }
+            let mut photos = Vec::new();
+            for p in photo {
+                let (item, file) = split(p)?;
+                photos.push(ItemPhoto {
+                    item,
+                    photo: NewPhoto {
+                        source: PhotoSource::File(file.into()),
+                        taken_at_ms: None,
+                        location: None,
+                    },
+                });
+            }
+            let r = st
+                .record_inspection(&NewInspection {
+                    grid_id: grid.clone(),
+                    place_id: place.clone(),
+                    checklist: checklist.clone(),
+                    answers,
+                    photos,
+                    location: Some(validate::Location {
+                        latitude: *lat,
+                        longitude: *lon,
+                        accuracy_m: None,
+                        crs: validate::CoordinateSystem::Wgs84,
+                    }),
+                    notes: String::new(),
+                    occurred_at_ms: None,
+                })
+                .map_err(e)?;
+            println!(
+                "recorded inspection {} ({}, {} photos); {} incidents raised",
+                r.inspection.id,
+                list.name_zh,
+                r.inspection.photos.len(),
+                r.raised.len()
+            );
+            for i in &r.raised {
+                println!("raised {} ({})", i.id, i.category);
+            }
         }
         DeviceCommand::Due { store, grid } => {
             let st = store.open()?;

@@ -248,3 +248,65 @@ fn a_draft_gets_a_photo_and_is_submitted_only_when_complete() {
     assert!(ok);
     assert!(out.contains("confirmed 3, refused 0, photos 1"), "{out}");
 }
+
+#[test]
+fn an_inspection_from_the_command_line_raises_its_incident_and_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let store = dir.path().join("qa.db");
+    let store = store.to_str().unwrap();
+    let url = server.url();
+    assert!(fieldgrid(&["device", "init", "--store", store]).0);
+    let (ok, _, err) = fieldgrid(&[
+        "device",
+        "login",
+        "--store",
+        store,
+        "--server",
+        &url,
+        "--username",
+        "qa",
+        "--password",
+        PASSWORD,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = fieldgrid(&["device", "checklists", "--store", store]);
+    assert!(
+        ok && out.contains("gas_safety") && out.contains("detector_installed"),
+        "{out}"
+    );
+    let photo = dir.path().join("detector.jpg");
+    std::fs::write(&photo, [&[0xFF, 0xD8, 0xFF, 0xE0][..], &[7; 64]].concat()).unwrap();
+    let photo_arg = format!("detector_installed={}", photo.display());
+    let base = [
+        "device",
+        "inspect",
+        "--store",
+        store,
+        "--grid",
+        "g1",
+        "--checklist",
+        "gas_safety",
+        "--lat",
+        "37.46",
+        "--lon",
+        "118.49",
+        "--answer",
+        "detector_installed=no",
+        "--answer",
+        "nothing_on_pipes=yes",
+        "--answer",
+        "ventilation_ok=yes",
+    ];
+    let (ok, _, err) = fieldgrid(&[&base[..], &["--answer", "hose_years=80"]].concat());
+    assert!(!ok && err.contains("answers.hose_years"), "{err}");
+    let (ok, out, err) = fieldgrid(&[&base[..], &["--answer", "hose_years=3", "--photo", &photo_arg]].concat());
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("1 incidents raised") && out.contains("(gas_no_alarm)"),
+        "{out}"
+    );
+    let (ok, _, err) = fieldgrid(&["device", "sync", "--store", store, "--server", &url]);
+    assert!(ok, "{err}");
+    assert_eq!(server.admin().records_of("inspection", None).unwrap().len(), 1);
+}

@@ -20,6 +20,7 @@ pub(crate) fn table(entity: Entity) -> &'static str {
         Entity::Incident => "incidents",
         Entity::IncidentEvent => "incident_events",
         Entity::ServiceLog => "service_logs",
+        Entity::Inspection => "inspections",
         Entity::Photo => "photos",
     }
 }
@@ -38,14 +39,16 @@ pub(crate) fn grids_of_rows(entity: Entity) -> &'static str {
         Entity::Resident => "SELECT grid_id FROM residents WHERE rowid IN (SELECT value FROM json_each(?1))",
         Entity::Incident => "SELECT grid_id FROM incidents WHERE rowid IN (SELECT value FROM json_each(?1))",
         Entity::ServiceLog => "SELECT grid_id FROM service_logs WHERE rowid IN (SELECT value FROM json_each(?1))",
+        Entity::Inspection => "SELECT grid_id FROM inspections WHERE rowid IN (SELECT value FROM json_each(?1))",
         Entity::IncidentEvent => {
             "SELECT i.grid_id FROM incident_events e JOIN incidents i ON i.id = e.incident_id
              WHERE e.rowid IN (SELECT value FROM json_each(?1))"
         }
         Entity::Photo => {
-            "SELECT coalesce(i.grid_id, s.grid_id, ei.grid_id) FROM photos p
+            "SELECT coalesce(i.grid_id, s.grid_id, ei.grid_id, n.grid_id) FROM photos p
              LEFT JOIN incidents i ON i.id = p.owner_id
              LEFT JOIN service_logs s ON s.id = p.owner_id
+             LEFT JOIN inspections n ON n.id = p.owner_id
              LEFT JOIN incident_events e ON e.id = p.owner_id
              LEFT JOIN incidents ei ON ei.id = e.incident_id
              WHERE p.rowid IN (SELECT value FROM json_each(?1))"
@@ -61,7 +64,8 @@ pub(crate) fn has_versions(entity: Entity) -> bool {
         | Entity::Resident
         | Entity::Incident
         | Entity::IncidentEvent
-        | Entity::ServiceLog => true,
+        | Entity::ServiceLog
+        | Entity::Inspection => true,
         Entity::Photo => false,
     }
 }
@@ -70,7 +74,12 @@ pub(crate) fn has_versions(entity: Entity) -> bool {
 /// photos belong to a grid through what they are attached to.
 pub(crate) fn has_grid(entity: Entity) -> bool {
     match entity {
-        Entity::Place | Entity::Household | Entity::Resident | Entity::Incident | Entity::ServiceLog => true,
+        Entity::Place
+        | Entity::Household
+        | Entity::Resident
+        | Entity::Incident
+        | Entity::ServiceLog
+        | Entity::Inspection => true,
         Entity::IncidentEvent | Entity::Photo => false,
     }
 }
@@ -80,7 +89,9 @@ pub(crate) fn has_grid(entity: Entity) -> bool {
 /// are attached to. Drafts and deleted records are not counted.
 pub(crate) fn status_rows(entity: Entity) -> Option<&'static str> {
     match entity {
-        Entity::Place | Entity::Household | Entity::Resident | Entity::ServiceLog => Some("t.deleted_at IS NULL"),
+        Entity::Place | Entity::Household | Entity::Resident | Entity::ServiceLog | Entity::Inspection => {
+            Some("t.deleted_at IS NULL")
+        }
         Entity::Incident => Some("t.deleted_at IS NULL AND t.status <> 'draft'"),
         Entity::IncidentEvent => Some("1"),
         Entity::Photo => None,
@@ -98,6 +109,7 @@ pub(crate) fn current_fields(conn: &Connection, entity: Entity, id: &str) -> Res
         Entity::Incident => fields_of(&load::incident(conn, id)?),
         Entity::IncidentEvent => fields_of(&load::incident_event(conn, id)?),
         Entity::ServiceLog => fields_of(&load::service_log(conn, id)?),
+        Entity::Inspection => fields_of(&load::inspection(conn, id)?),
         Entity::Photo => fields_of(&load::photo(conn, id)?),
     }
 }

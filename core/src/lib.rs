@@ -32,11 +32,12 @@ pub use fieldgrid_domain::{catalogue, input, model, new_id, privacy, rules, vali
 pub use fieldgrid_sqlite::migrate;
 
 pub use capture::{
-    CsvImportReport, HouseholdChange, ImportReport, IncidentChange, NewHousehold, NewIncident, NewIncidentEvent,
-    NewPhoto, NewPlace, NewResident, NewServiceLog, PhotoSource, PlaceChange, ResidentChange, ResidentsCsv,
-    parse_residence_label, parse_residents_csv, parse_sex_label,
+    CsvImportReport, HouseholdChange, ImportReport, IncidentChange, InspectionReport, ItemAnswer, ItemPhoto,
+    NewHousehold, NewIncident, NewIncidentEvent, NewInspection, NewPhoto, NewPlace, NewResident, NewServiceLog,
+    PhotoSource, PlaceChange, ResidentChange, ResidentsCsv, parse_residence_label, parse_residents_csv,
+    parse_sex_label,
 };
-pub use catalogue::{Catalogue, Category, CategoryGroup, Every, VisitRule};
+pub use catalogue::{AnswerType, Catalogue, Category, CategoryGroup, Checklist, ChecklistItem, Every, VisitRule};
 pub use db::schema::LATEST as SCHEMA_VERSION;
 pub use entity::Entity;
 pub use error::{Code, Error, Result, ValidationError};

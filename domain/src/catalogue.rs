@@ -44,8 +44,8 @@ pub struct Category {
     pub default_deadline_hours: u32,
 }
 
-/// A versioned list of categories and visit rules.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A versioned list of categories, visit rules and checklists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Catalogue {
     /// Increases with every catalogue the district publishes.
     pub version: i64,
@@ -54,6 +54,152 @@ pub struct Catalogue {
     /// Which residents are to be visited or phoned, and how often.
     #[serde(default)]
     pub visit_rules: Vec<VisitRule>,
+    /// Inspection checklists (gas safety, fire exits, ...).
+    #[serde(default)]
+    pub checklists: Vec<Checklist>,
+}
+
+/// What answers an item of a checklist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerType {
+    /// Yes or no (`true` / `false`).
+    YesNo,
+    /// A number, within `min`..=`max` when given.
+    Number,
+    /// Free text, at most `max_len` characters (500 unless given).
+    Text,
+    /// One of `options`.
+    Choice,
+    /// No value: one or more photos of the item.
+    Photo,
+    /// A type this build does not know (from a newer server): a checklist
+    /// holding one cannot be filled in here.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One question of a checklist.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChecklistItem {
+    /// Stable code, unique in its checklist (`detector_installed`).
+    pub code: String,
+    /// The question shown to workers.
+    pub label_zh: String,
+    /// What answers it.
+    pub answer: AnswerType,
+    /// An inspection must answer it (a photo item: at least one photo).
+    #[serde(default)]
+    pub required: bool,
+    /// The choices of a choice item.
+    #[serde(default)]
+    pub options: Vec<String>,
+    /// Smallest and largest number a number item accepts.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// See `min`.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Longest text a text item accepts (characters).
+    #[serde(default)]
+    pub max_len: Option<u32>,
+    /// The answers that fail the item: `false` or `true` for a yes/no item,
+    /// option names for a choice item.
+    #[serde(default)]
+    pub fails_on: Vec<serde_json::Value>,
+    /// The incident category a failed item raises (`gas_no_alarm`), if any.
+    #[serde(default)]
+    pub raises: Option<String>,
+}
+
+impl ChecklistItem {
+    /// Whether `answer` fails the item.
+    pub fn fails(&self, answer: &serde_json::Value) -> bool {
+        self.fails_on.contains(answer)
+    }
+}
+
+/// An inspection checklist the district publishes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checklist {
+    /// Stable code (`gas_safety`).
+    pub code: String,
+    /// Name shown to workers.
+    pub name_zh: String,
+    /// English name.
+    #[serde(default)]
+    pub name_en: String,
+    /// The questions, in order.
+    pub items: Vec<ChecklistItem>,
+}
+
+impl Checklist {
+    /// The item with `code`.
+    pub fn item(&self, code: &str) -> Option<&ChecklistItem> {
+        self.items.iter().find(|i| i.code == code)
+    }
+
+    /// Whether this build can fill it in (every answer type known).
+    pub fn usable(&self) -> bool {
+        !self.items.is_empty() && self.items.iter().all(|i| i.answer != AnswerType::Unknown)
+    }
+
+    /// The checklist's problem, if any, for a catalogue about to be
+    /// published (`categories`: its incident categories).
+    pub fn problem(&self, categories: &[Category]) -> Option<String> {
+        let code = &self.code;
+        if !is_code(code) {
+            return Some(format!("checklist code {code:?}: use 1 to 64 of a-z, 0-9 and _"));
+        }
+        if self.name_zh.trim().is_empty() || self.items.is_empty() || self.items.len() > MAX_ITEMS {
+            return Some(format!("checklist {code}: give name_zh and 1 to {MAX_ITEMS} items"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for item in &self.items {
+            let at = format!("checklist {code}, item {:?}", item.code);
+            if !is_code(&item.code) || !seen.insert(item.code.as_str()) {
+                return Some(format!("{at}: item codes are a-z, 0-9 and _, each once"));
+            }
+            if item.label_zh.trim().is_empty() {
+                return Some(format!("{at}: label_zh is required"));
+            }
+            let fails_ok = match item.answer {
+                AnswerType::YesNo => item.fails_on.iter().all(serde_json::Value::is_boolean),
+                AnswerType::Choice => {
+                    !item.options.is_empty()
+                        && item
+                            .fails_on
+                            .iter()
+                            .all(|f| f.as_str().is_some_and(|f| item.options.iter().any(|o| o == f)))
+                }
+                AnswerType::Number | AnswerType::Text | AnswerType::Photo => item.fails_on.is_empty(),
+                AnswerType::Unknown => return Some(format!("{at}: unknown answer type")),
+            };
+            if !fails_ok {
+                return Some(format!(
+                    "{at}: options and fails_on do not fit a {:?} item",
+                    item.answer
+                ));
+            }
+            if let Some(c) = &item.raises
+                && (item.fails_on.is_empty() || !categories.iter().any(|k| &k.code == c))
+            {
+                return Some(format!("{at}: raises {c:?}, which is not a category or cannot fail"));
+            }
+        }
+        None
+    }
+}
+
+/// Most items a checklist has.
+pub const MAX_ITEMS: usize = 60;
+
+fn is_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// How often a visit rule wants each of its residents seen: once in every
@@ -176,7 +322,21 @@ impl Catalogue {
                 return Some(format!("visit rule {} is given twice", rule.code));
             }
         }
+        let mut codes = std::collections::HashSet::new();
+        for checklist in &self.checklists {
+            if let Some(p) = checklist.problem(&self.categories) {
+                return Some(p);
+            }
+            if !codes.insert(checklist.code.as_str()) {
+                return Some(format!("checklist {} is given twice", checklist.code));
+            }
+        }
         None
+    }
+
+    /// The checklist with `code`.
+    pub fn checklist(&self, code: &str) -> Option<&Checklist> {
+        self.checklists.iter().find(|c| c.code == code)
     }
 
     /// The catalogue this build ships with.
@@ -367,6 +527,7 @@ impl Catalogue {
         };
         Catalogue {
             version: 1,
+            checklists: builtin_checklists(),
             visit_rules: vec![
                 rule(
                     "elderly_alone_weekly_call",
@@ -413,6 +574,96 @@ impl Catalogue {
                 .collect(),
         }
     }
+}
+
+/// The checklists this build ships with: the district's three standing
+/// safety inspections (DOMAIN.md).
+fn builtin_checklists() -> Vec<Checklist> {
+    use serde_json::json;
+    let item =
+        |code: &str, label: &str, answer, fails_on: Vec<serde_json::Value>, raises: Option<&str>| ChecklistItem {
+            code: code.to_owned(),
+            label_zh: label.to_owned(),
+            answer,
+            required: answer != AnswerType::Photo,
+            options: Vec::new(),
+            min: None,
+            max: None,
+            max_len: None,
+            fails_on,
+            raises: raises.map(str::to_owned),
+        };
+    use AnswerType::*;
+    let mut gas = vec![
+        item(
+            "detector_installed",
+            "已安装可燃气体报警器",
+            YesNo,
+            vec![json!(false)],
+            Some("gas_no_alarm"),
+        ),
+        item(
+            "nothing_on_pipes",
+            "燃气管道上无悬挂物品",
+            YesNo,
+            vec![json!(false)],
+            Some("gas_pipe_objects"),
+        ),
+        item(
+            "ventilation_ok",
+            "厨房通风、照明良好",
+            YesNo,
+            vec![json!(false)],
+            Some("gas_ventilation_lighting"),
+        ),
+        item("hose_years", "燃气软管使用年限（年）", Number, vec![], None),
+        item("meter_photo", "燃气表及管道照片", Photo, vec![], None),
+        item("remarks", "其他情况", Text, vec![], None),
+    ];
+    gas[3].min = Some(0.0);
+    gas[3].max = Some(50.0);
+    gas[3].required = false;
+    gas[5].required = false;
+    let mut fire = vec![
+        item(
+            "exit_clear",
+            "消防通道畅通",
+            YesNo,
+            vec![json!(false)],
+            Some("fire_exit_blocked"),
+        ),
+        item(
+            "extinguisher",
+            "灭火器状态",
+            Choice,
+            vec![json!("缺失"), json!("过期")],
+            Some("other_safety_hazard"),
+        ),
+        item("exit_photo", "消防通道照片", Photo, vec![], None),
+    ];
+    fire[1].options = vec!["完好".into(), "过期".into(), "缺失".into()];
+    fire[2].required = true;
+    let ebike = vec![
+        item(
+            "indoor_charging",
+            "电动车入户或楼道充电",
+            YesNo,
+            vec![json!(true)],
+            Some("ebike_indoor_charging"),
+        ),
+        item("bikes_in_corridor", "楼道停放电动车数量", Number, vec![], None),
+    ];
+    let checklist = |code: &str, zh: &str, en: &str, items| Checklist {
+        code: code.to_owned(),
+        name_zh: zh.to_owned(),
+        name_en: en.to_owned(),
+        items,
+    };
+    vec![
+        checklist("gas_safety", "燃气安全检查", "Gas safety", gas),
+        checklist("fire_exits", "消防通道检查", "Fire exits", fire),
+        checklist("ebike_charging", "电动车充电检查", "E-bike charging", ebike),
+    ]
 }
 
 #[cfg(test)]

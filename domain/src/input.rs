@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
-use crate::model::{CareTag, EventKind, PlaceKind, ResidenceStatus, ServiceKind, Sex};
+use crate::model::{Answer, CareTag, EventKind, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::Location;
 
 /// Where a photo's bytes come from.
@@ -202,4 +202,43 @@ pub struct NewServiceLog {
     pub occurred_at_ms: Option<i64>,
     /// Photos.
     pub photos: Vec<NewPhoto>,
+}
+
+/// An inspection as the worker fills it in.
+#[derive(Clone, Debug)]
+pub struct NewInspection {
+    /// Owning grid.
+    pub grid_id: String,
+    /// The place inspected (compound, building or unit), if any.
+    pub place_id: Option<String>,
+    /// The checklist's code (see the catalogue).
+    pub checklist: String,
+    /// The answers, one per item answered.
+    pub answers: Vec<ItemAnswer>,
+    /// Photos, each of one item.
+    pub photos: Vec<ItemPhoto>,
+    /// Where (GPS): required.
+    pub location: Option<Location>,
+    /// What else the worker noted.
+    pub notes: String,
+    /// When; `None` means now.
+    pub occurred_at_ms: Option<i64>,
+}
+
+/// The answer to one item.
+#[derive(Clone, Debug)]
+pub struct ItemAnswer {
+    /// The item's code.
+    pub item: String,
+    /// The answer.
+    pub answer: Answer,
+}
+
+/// A photo of one item.
+#[derive(Clone, Debug)]
+pub struct ItemPhoto {
+    /// The item's code.
+    pub item: String,
+    /// The photo.
+    pub photo: NewPhoto,
 }

@@ -23,7 +23,7 @@ pub mod rules;
 pub mod validate;
 pub mod visits;
 
-pub use catalogue::{Catalogue, Category, CategoryGroup, Every, VisitRule};
+pub use catalogue::{AnswerType, Catalogue, Category, CategoryGroup, Checklist, ChecklistItem, Every, VisitRule};
 pub use error::{Code, ValidationError};
 pub use fieldgrid_protocol::Entity;
 

@@ -363,6 +363,8 @@ pub enum PhotoOwner {
     IncidentEvent(String),
     /// A service log.
     ServiceLog(String),
+    /// An inspection (photos of its items).
+    Inspection(String),
 }
 
 impl PhotoOwner {
@@ -372,13 +374,17 @@ impl PhotoOwner {
             PhotoOwner::Incident(_) => "incident",
             PhotoOwner::IncidentEvent(_) => "incident_event",
             PhotoOwner::ServiceLog(_) => "service_log",
+            PhotoOwner::Inspection(_) => "inspection",
         }
     }
 
     /// The owner's id.
     pub fn id(&self) -> &str {
         match self {
-            PhotoOwner::Incident(id) | PhotoOwner::IncidentEvent(id) | PhotoOwner::ServiceLog(id) => id,
+            PhotoOwner::Incident(id)
+            | PhotoOwner::IncidentEvent(id)
+            | PhotoOwner::ServiceLog(id)
+            | PhotoOwner::Inspection(id) => id,
         }
     }
 }
@@ -465,6 +471,50 @@ pub struct ServiceLog {
     /// Residents served.
     pub resident_ids: Vec<String>,
     /// What was done.
+    pub notes: PrivateText,
+    /// When (device clock).
+    pub occurred_at_ms: i64,
+    /// Photos.
+    #[serde(skip)]
+    pub photos: Vec<Photo>,
+    /// Bookkeeping.
+    #[serde(skip)]
+    pub meta: RecordMeta,
+}
+
+/// The answer to one item of a checklist: `true`/`false`, a number, or text
+/// (a choice is its option's text). Photo items have photos, not answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// A yes/no item.
+    YesNo(bool),
+    /// A number item.
+    Number(f64),
+    /// A text or choice item.
+    Text(String),
+}
+
+/// An inspection of a place against a checklist of the catalogue (安全隐患排查).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inspection {
+    /// UUIDv7.
+    pub id: String,
+    /// Owning grid.
+    pub grid_id: String,
+    /// The place inspected (compound, building or unit), if recorded.
+    pub place_id: Option<String>,
+    /// The checklist's code.
+    pub checklist: String,
+    /// Each answered item's answer, by item code.
+    pub answers: std::collections::BTreeMap<String, Answer>,
+    /// The photos of each item, by item code (photo record ids).
+    pub item_photos: std::collections::BTreeMap<String, Vec<String>>,
+    /// The incidents its failed items raised.
+    pub raised_incidents: Vec<String>,
+    /// Where (GPS).
+    pub location: Option<Location>,
+    /// What else the worker noted.
     pub notes: PrivateText,
     /// When (device clock).
     pub occurred_at_ms: i64,

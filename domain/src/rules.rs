@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::Entity;
-use crate::catalogue::Catalogue;
+use crate::catalogue::{AnswerType, Catalogue, Checklist};
 use crate::error::{Code, ValidationError};
 use crate::model::{CareTag, EventKind, PhotoOwner, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::{self, IdNumber, Location, Phone, limits};
@@ -98,6 +98,18 @@ pub fn fields_of(entity: Entity) -> &'static [(&'static str, Writer)] {
             ("resident_ids", D),
             ("notes", D),
             ("occurred_at_ms", D),
+        ],
+        Entity::Inspection => &[
+            ("grid_id", D),
+            ("place_id", D),
+            ("checklist", D),
+            ("answers", D),
+            ("item_photos", D),
+            ("raised_incidents", D),
+            ("location", D),
+            ("notes", D),
+            ("occurred_at_ms", D),
+            ("inspector", S),
         ],
         Entity::Photo => &[
             ("owner", D),
@@ -202,6 +214,38 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             id_list(&f, "resident_ids")?;
             grid(&f)?;
         }
+        Entity::Inspection => {
+            let code = string(&f, "checklist")?.unwrap_or_default();
+            let checklist = catalogue
+                .checklist(&code)
+                .filter(|c| c.usable())
+                .ok_or_else(|| ValidationError::new("checklist", Code::UnknownReference))?;
+            let empty = Map::new();
+            let object = |field: &str| match f.get(field) {
+                None | Some(Value::Null) => Ok(&empty),
+                Some(Value::Object(o)) => Ok(o),
+                Some(_) => Err(ValidationError::new(field, Code::BadFormat)),
+            };
+            let answers = normalised_answers(checklist, object("answers")?)?;
+            let photos = object("item_photos")?.clone();
+            // Every failed item that raises an incident has raised one.
+            let raising = inspection_failures(checklist, &answers, &photos)?
+                .iter()
+                .filter(|c| checklist.item(c).is_some_and(|i| i.raises.is_some()))
+                .count();
+            id_list(&f, "raised_incidents")?;
+            let raised = f.get("raised_incidents").and_then(Value::as_array).map_or(0, Vec::len);
+            if raised != raising {
+                return Err(ValidationError::new("raised_incidents", Code::NotAllowed));
+            }
+            f.insert("answers".into(), Value::Object(answers));
+            f.insert("item_photos".into(), Value::Object(photos));
+            location(&mut f, "location", true)?;
+            text(&mut f, "notes", limits::NOTES, Need::Optional, true)?;
+            time(&f, "occurred_at_ms", now_ms)?;
+            reference(&f, "place_id")?;
+            grid(&f)?;
+        }
         Entity::Photo => {
             let sha = string(&f, "sha256")?.unwrap_or_default();
             if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
@@ -245,6 +289,97 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
     }
     // Only the entity's device fields leave, each as checked above.
     Ok(device_fields(entity, &f))
+}
+
+/// An inspection's answers, each checked against its item and re-encoded
+/// (a number as a number, text trimmed): unknown items, answers of the
+/// wrong type, numbers out of range, text too long, choices not offered and
+/// unanswered required items are refused. Item codes come from the
+/// catalogue, so an error may name them (`answers.detector_installed`);
+/// what a device sent is never repeated.
+pub fn normalised_answers(checklist: &Checklist, answers: &Fields) -> Checked {
+    const TEXT_MAX: usize = 500;
+    let mut out = Map::new();
+    for (key, value) in answers {
+        let Some(item) = checklist.item(key) else {
+            return Err(ValidationError::new("answers", Code::UnknownReference));
+        };
+        let field = format!("answers.{}", item.code);
+        let bad = || ValidationError::new(field.as_str(), Code::BadFormat);
+        let checked = match (item.answer, value) {
+            (AnswerType::YesNo, Value::Bool(b)) => Value::Bool(*b),
+            (AnswerType::Number, Value::Number(n)) => {
+                let x = n.as_f64().filter(|x| x.is_finite()).ok_or_else(bad)?;
+                if item.min.is_some_and(|m| x < m) || item.max.is_some_and(|m| x > m) {
+                    return Err(ValidationError::new(field.as_str(), Code::OutOfRange));
+                }
+                value.clone()
+            }
+            (AnswerType::Text, Value::String(t)) => {
+                let max = item.max_len.map_or(TEXT_MAX, |m| (m as usize).min(limits::NOTES));
+                Value::String(validate::optional_text(&field, t, max, true)?)
+            }
+            (AnswerType::Choice, Value::String(c)) if item.options.contains(c) => value.clone(),
+            _ => return Err(bad()),
+        };
+        out.insert(item.code.clone(), checked);
+    }
+    for item in &checklist.items {
+        let blank = out
+            .get(&item.code)
+            .is_none_or(|v| v.as_str().is_some_and(str::is_empty));
+        if item.required && item.answer != AnswerType::Photo && blank {
+            return Err(ValidationError::new(format!("answers.{}", item.code), Code::Required));
+        }
+    }
+    Ok(out)
+}
+
+/// The items an inspection fails, in checklist order, once its photos are
+/// checked: each item's photos are record ids (at most 9 an item, 30 in
+/// all) of items the checklist has, and a required photo item has one.
+pub fn inspection_failures(
+    checklist: &Checklist,
+    answers: &Fields,
+    item_photos: &Fields,
+) -> Result<Vec<String>, ValidationError> {
+    const PHOTOS_IN_ALL: usize = 30;
+    let mut total = 0;
+    for (key, ids) in item_photos {
+        let Some(item) = checklist.item(key) else {
+            return Err(ValidationError::new("item_photos", Code::UnknownReference));
+        };
+        let field = format!("item_photos.{}", item.code);
+        let ids = ids
+            .as_array()
+            .ok_or_else(|| ValidationError::new(field.as_str(), Code::BadFormat))?;
+        if !ids.iter().all(|id| id.as_str().is_some_and(is_record_id)) {
+            return Err(ValidationError::new(field.as_str(), Code::BadFormat));
+        }
+        total += ids.len();
+        let max = limits::PHOTOS_PER_RECORD;
+        if ids.len() > max || total > PHOTOS_IN_ALL {
+            return Err(ValidationError::new(field.as_str(), Code::TooMany { max }));
+        }
+    }
+    for item in &checklist.items {
+        let photographed = item_photos
+            .get(&item.code)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if item.answer == AnswerType::Photo && item.required && !photographed {
+            return Err(ValidationError::new(
+                format!("item_photos.{}", item.code),
+                Code::Required,
+            ));
+        }
+    }
+    Ok(checklist
+        .items
+        .iter()
+        .filter(|i| answers.get(&i.code).is_some_and(|a| i.fails(a)))
+        .map(|i| i.code.clone())
+        .collect())
 }
 
 /// The grid a record names: a short string (the server checks it is the
@@ -500,6 +635,61 @@ mod tests {
     }
 
     #[test]
+    fn inspections_are_checked_item_by_item_against_their_checklist() {
+        let good = valid(Entity::Inspection);
+        let out = check(Entity::Inspection, &good, NOW, &Catalogue::builtin()).unwrap();
+        assert_eq!(out["answers"]["detector_installed"], false);
+        let gas = Catalogue::builtin();
+        let gas = gas.checklist("gas_safety").unwrap();
+        let failed = inspection_failures(gas, out["answers"].as_object().unwrap(), &Map::new()).unwrap();
+        assert_eq!(failed, ["detector_installed"], "a missing detector fails the item");
+        let with = |path: &[&str], v: Value| {
+            let mut f = Value::Object(good.clone());
+            let mut at = &mut f;
+            for p in &path[..path.len() - 1] {
+                at = &mut at[*p];
+            }
+            at[path[path.len() - 1]] = v;
+            field_of(Entity::Inspection, f)
+        };
+        for (path, value, field) in [
+            (&["checklist"][..], json!("fire_drill"), "checklist"),
+            (
+                &["answers", "detector_installed"],
+                json!("yes"),
+                "answers.detector_installed",
+            ),
+            (&["answers", "hose_years"], json!(51), "answers.hose_years"),
+            (&["answers", "hose_years"], json!("3"), "answers.hose_years"),
+            (&["answers", "ventilation_ok"], Value::Null, "answers.ventilation_ok"),
+            (&["answers", "张三13812345678"], json!(true), "answers"),
+            (&["answers", "remarks"], json!("x".repeat(501)), "answers.remarks"),
+            (
+                &["item_photos", "meter_photo"],
+                json!(["not-an-id"]),
+                "item_photos.meter_photo",
+            ),
+            (&["item_photos", "no_such_item"], json!([]), "item_photos"),
+            (&["location"], Value::Null, "location"),
+        ] {
+            assert_eq!(with(path, value.clone()), field, "{path:?} = {value}");
+        }
+        let mut unanswered = good.clone();
+        unanswered["answers"].as_object_mut().unwrap().remove("ventilation_ok");
+        assert_eq!(
+            field_of(Entity::Inspection, Value::Object(unanswered)),
+            "answers.ventilation_ok"
+        );
+        // A choice must be one offered; a required photo item needs a photo.
+        let fire = json!({"grid_id": "g", "checklist": "fire_exits", "answers": {"exit_clear": true, "extinguisher": "坏了"},
+                          "location": {"latitude": 37.4, "longitude": 118.5}, "occurred_at_ms": NOW - 1});
+        assert_eq!(field_of(Entity::Inspection, fire.clone()), "answers.extinguisher");
+        let mut fire = fire;
+        fire["answers"]["extinguisher"] = json!("过期");
+        assert_eq!(field_of(Entity::Inspection, fire), "item_photos.exit_photo");
+    }
+
+    #[test]
     fn record_ids_are_canonical_uuids() {
         let id = crate::new_id();
         assert!(is_record_id(&id));
@@ -536,6 +726,12 @@ mod tests {
             Entity::IncidentEvent => json!({"incident_id": id, "kind": "note", "note": "n"}),
             Entity::ServiceLog => json!({"grid_id": "g", "kind": "visit", "resident_ids": [id], "notes": "",
                                     "occurred_at_ms": NOW - 1}),
+            Entity::Inspection => json!({"grid_id": "g", "place_id": id, "checklist": "gas_safety",
+                                  "answers": {"detector_installed": false, "nothing_on_pipes": true, "ventilation_ok": true,
+                                              "hose_years": 3, "remarks": ""},
+                                  "item_photos": {"detector_installed": [id]}, "raised_incidents": [id], "notes": "",
+                                  "location": {"latitude": 37.4, "longitude": 118.5, "accuracy_m": 5.0},
+                                  "occurred_at_ms": NOW - 1}),
             Entity::Photo => json!({"owner": {"kind": "incident", "id": id}, "sha256": "a".repeat(64), "size": 10,
                         "mime": "image/jpeg", "taken_at_ms": null, "location": null}),
         })

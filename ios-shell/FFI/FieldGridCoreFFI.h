@@ -371,6 +371,11 @@ RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_attach_incident_photo(uint6
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_categories(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CHECKLISTS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CHECKLISTS
+RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_checklists(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CLOSE_STORE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_CLOSE_STORE
 void uniffi_fieldgrid_fn_method_fieldgridstore_close_store(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -436,6 +441,11 @@ RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(uint64_t ptr, Ru
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_get_incident(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_INSPECTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_INSPECTION
+RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_RESIDENT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_RESIDENT
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_get_resident(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -489,6 +499,11 @@ RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_photo_bytes(uint64_t ptr, R
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_PLACES
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_PLACES
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_places(uint64_t ptr, RustBuffer grid_id, RustBuffer kind, RustBuffer parent_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_RECORD_INSPECTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_RECORD_INSPECTION
+RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_record_inspection(uint64_t ptr, RustBuffer input, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_REPORT_INCIDENT
@@ -996,6 +1011,12 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_categories(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CHECKLISTS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CHECKLISTS
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_checklists(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE_STORE
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_CLOSE_STORE
 uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_close_store(void
@@ -1074,6 +1095,12 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_GET_INSPECTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_GET_INSPECTION
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_GET_RESIDENT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_GET_RESIDENT
 uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident(void
@@ -1137,6 +1164,12 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_photo_bytes(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_PLACES
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_PLACES
 uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_places(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_RECORD_INSPECTION
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_RECORD_INSPECTION
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_record_inspection(void
     
 );
 #endif

@@ -217,19 +217,22 @@ pub enum Entity {
     IncidentEvent,
     /// A service given to residents (a visit, a delivery...).
     ServiceLog,
+    /// An inspection of a place against a checklist.
+    Inspection,
     /// A photo's record (its bytes travel separately).
     Photo,
 }
 
 impl Entity {
     /// Every kind, in the order parents come before children.
-    pub const ALL: [Entity; 7] = [
+    pub const ALL: [Entity; 8] = [
         Entity::Place,
         Entity::Household,
         Entity::Resident,
         Entity::Incident,
         Entity::IncidentEvent,
         Entity::ServiceLog,
+        Entity::Inspection,
         Entity::Photo,
     ];
 
@@ -242,6 +245,7 @@ impl Entity {
             Entity::Incident => "incident",
             Entity::IncidentEvent => "incident_event",
             Entity::ServiceLog => "service_log",
+            Entity::Inspection => "inspection",
             Entity::Photo => "photo",
         }
     }
@@ -271,7 +275,7 @@ pub mod pulled {
 pub struct Operation {
     /// Idempotency key, generated on the device (UUIDv7).
     pub op_id: String,
-    /// `place`, `household`, `resident`, `incident`, `incident_event`, `service_log`, `photo`.
+    /// `place`, `household`, `resident`, `incident`, `incident_event`, `service_log`, `inspection`, `photo`.
     pub entity: String,
     /// The record's id (UUIDv7 from the device).
     pub entity_id: String,

@@ -104,7 +104,7 @@ fn field_name(name: &str) -> &str {
 fn devices_change(entity: Entity) -> bool {
     match entity {
         Entity::Place | Entity::Household | Entity::Resident => true,
-        Entity::Incident | Entity::IncidentEvent | Entity::ServiceLog | Entity::Photo => false,
+        Entity::Incident | Entity::IncidentEvent | Entity::ServiceLog | Entity::Inspection | Entity::Photo => false,
     }
 }
 
@@ -150,6 +150,10 @@ fn reference_fields(entity: Entity) -> &'static [(&'static str, Entity, bool)] {
         Entity::Resident => &[("household_id", Entity::Household, true)],
         Entity::Incident => &[("involved_residents", Entity::Resident, false)],
         Entity::ServiceLog => &[("resident_ids", Entity::Resident, false)],
+        Entity::Inspection => &[
+            ("place_id", Entity::Place, true),
+            ("raised_incidents", Entity::Incident, true),
+        ],
         Entity::IncidentEvent | Entity::Photo => &[],
     }
 }
@@ -191,7 +195,12 @@ pub fn references(op: &Operation, existing: Option<&Record>, loaded: &HashMap<St
                 }
             }
         }
-        Entity::Place | Entity::Household | Entity::Resident | Entity::Incident | Entity::ServiceLog => {}
+        Entity::Place
+        | Entity::Household
+        | Entity::Resident
+        | Entity::Incident
+        | Entity::ServiceLog
+        | Entity::Inspection => {}
     }
     ids.retain(|id| rules::is_record_id(id));
     ids.sort();
@@ -277,6 +286,9 @@ pub fn decide(
                         return Decision::refused(outcome);
                     }
                     writes.push(Write::Record(incident));
+                }
+                Entity::Inspection => {
+                    fields.insert("inspector".into(), json!(ctx.caller.account_id));
                 }
                 Entity::Photo => writes.push(Write::PhotoRef(photo_ref(&op.entity_id, &fields, &grid, loaded))),
                 Entity::Place | Entity::Household | Entity::Resident | Entity::ServiceLog => {}
@@ -417,7 +429,12 @@ fn grid_of_new(
                 owner.and_then(|o| o.get("id")).and_then(Value::as_str),
             )
         }
-        Entity::Place | Entity::Household | Entity::Resident | Entity::Incident | Entity::ServiceLog => {
+        Entity::Place
+        | Entity::Household
+        | Entity::Resident
+        | Entity::Incident
+        | Entity::ServiceLog
+        | Entity::Inspection => {
             return match fields.get("grid_id").and_then(Value::as_str) {
                 Some(g) => Ok(g.to_owned()),
                 None => Err(reject("required", Some("grid_id"), "grid_id is required")),

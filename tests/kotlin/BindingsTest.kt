@@ -1,5 +1,6 @@
 package cn.fieldgrid.tests
 
+import cn.fieldgrid.core.Answer
 import cn.fieldgrid.core.CareTag
 import cn.fieldgrid.core.CoordinateSystem
 import cn.fieldgrid.core.DueVisit
@@ -7,10 +8,13 @@ import cn.fieldgrid.core.FieldGridException
 import cn.fieldgrid.core.FieldGridStore
 import cn.fieldgrid.core.IncidentQuery
 import cn.fieldgrid.core.IncidentStatus
+import cn.fieldgrid.core.ItemAnswer
+import cn.fieldgrid.core.ItemPhoto
 import cn.fieldgrid.core.Location
 import cn.fieldgrid.core.LogLevel
 import cn.fieldgrid.core.LogRecord
 import cn.fieldgrid.core.NewIncident
+import cn.fieldgrid.core.NewInspection
 import cn.fieldgrid.core.NewPhoto
 import cn.fieldgrid.core.NewResident
 import cn.fieldgrid.core.NewServiceLog
@@ -143,6 +147,40 @@ class BindingsTest {
             grid.createServiceLog(NewServiceLog(gridId = "grid-a", kind = ServiceKind.VISIT, residentIds = listOf(alone.id)))
             assertEquals(emptyList<DueVisit>(), grid.dueVisits("grid-a"))
             assertEquals(2uL, grid.dashboard("grid-a").visits.done)
+            grid.close()
+        }
+
+    @Test
+    fun anInspectionWithAFailedItemRaisesAnIncidentWithTheItemsPhoto() =
+        runBlocking {
+            val grid = phone("inspection.db")
+            val gas = grid.call { it.checklists() }.first { it.code == "gas_safety" }
+            assertEquals("gas_no_alarm", gas.items.first().raises)
+            val answers =
+                listOf("detector_installed", "nothing_on_pipes", "ventilation_ok").map {
+                    ItemAnswer(it, Answer.YesNo(it != "detector_installed"))
+                } + ItemAnswer("hose_years", Answer.Number(3.0))
+            val report =
+                grid.recordInspection(
+                    NewInspection(
+                        gridId = "grid-a",
+                        checklist = "gas_safety",
+                        answers = answers,
+                        photos = listOf(ItemPhoto("detector_installed", NewPhoto(PhotoSource.Bytes(JPEG)))),
+                        location = Location(37.46, 118.49, 8.0, CoordinateSystem.WGS84),
+                    ),
+                )
+            assertEquals(listOf("gas_no_alarm"), report.raised.map { it.category })
+            assertEquals(IncidentStatus.REPORTED, report.raised[0].status)
+            assertEquals(listOf(report.raised[0].id), report.inspection.raisedIncidents)
+            try {
+                grid.recordInspection(
+                    NewInspection(gridId = "grid-a", checklist = "gas_safety", answers = answers.dropLast(2), location = null),
+                )
+                fail("an unanswered required item was accepted")
+            } catch (e: FieldGridException.Validation) {
+                assertEquals("answers.ventilation_ok", e.field)
+            }
             grid.close()
         }
 

@@ -132,6 +132,31 @@ def test_the_due_list_shows_who_to_visit_and_a_service_log_completes_the_visit(p
     assert (counts.overdue, counts.done) == (1, 1)
 
 
+def test_an_inspection_with_a_failed_item_raises_an_incident_and_bad_answers_name_the_item(phone):
+    gas = {c.code: c for c in phone.checklists()}["gas_safety"]
+    assert [i.answer for i in gas.items][:4] == [fg.AnswerType.YES_NO] * 3 + [fg.AnswerType.NUMBER]
+    assert gas.items[0].fails_on == [fg.Answer.YES_NO(False)] and gas.items[0].raises == "gas_no_alarm"
+
+    def inspection(hose_years):
+        answers = [fg.ItemAnswer(item=i, answer=fg.Answer.YES_NO(i != "detector_installed"))
+                   for i in ("detector_installed", "nothing_on_pipes", "ventilation_ok")]
+        answers.append(fg.ItemAnswer(item="hose_years", answer=fg.Answer.NUMBER(hose_years)))
+        return fg.NewInspection(
+            grid_id="grid-a", checklist="gas_safety", answers=answers,
+            photos=[fg.ItemPhoto(item="detector_installed", photo=fg.NewPhoto(source=fg.PhotoSource.BYTES(JPEG)))],
+            location=fg.Location(latitude=37.46, longitude=118.49, accuracy_m=8.0, crs=fg.CoordinateSystem.WGS84))
+
+    with pytest.raises(fg.FieldGridError.Validation) as e:
+        phone.record_inspection(inspection(80.0))
+    assert (e.value.field, e.value.code) == ("answers.hose_years", "out_of_range")
+    report = phone.record_inspection(inspection(3.0))
+    assert [i.category for i in report.raised] == ["gas_no_alarm"]
+    assert report.inspection.raised_incidents == [report.raised[0].id]
+    assert len(report.raised[0].photos) == 1
+    saved = phone.get_inspection(report.inspection.id)
+    assert {a.item: a.answer for a in saved.answers}["hose_years"] == fg.Answer.NUMBER(3.0)
+
+
 class Progress(fg.SyncListener):
     def __init__(self):
         self.events = []

@@ -551,6 +551,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_checklists() != 27676:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() != 17205:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of() != 18232:
@@ -577,6 +579,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() != 32610:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection() != 31184:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident() != 21764:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_service_log() != 5283:
@@ -598,6 +602,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_photo_bytes() != 17267:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_places() != 5937:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_record_inspection() != 25468:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_report_incident() != 46132:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -709,6 +715,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_checklists.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_checklists.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store.restype = ctypes.c_uint16
@@ -748,6 +757,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits.restype = 
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident.restype = ctypes.c_uint16
@@ -781,6 +793,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_photo_bytes.restype =
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_places.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_places.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_record_inspection.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_record_inspection.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_report_incident.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_report_incident.restype = ctypes.c_uint16
@@ -917,6 +932,11 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_categories.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_categories.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_checklists.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_checklists.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_close_store.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -993,6 +1013,12 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_incident.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_incident.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_resident.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1059,6 +1085,12 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_places.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_places.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_record_inspection.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_record_inspection.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_report_incident.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1911,6 +1943,521 @@ class _UniffiFfiConverterTypeCategory(_UniffiConverterRustBuffer):
         _UniffiFfiConverterBoolean.write(value.requires_description, buf)
         _UniffiFfiConverterUInt32.write(value.default_deadline_hours, buf)
 
+
+
+
+
+
+class AnswerType(enum.Enum):
+    
+    YES_NO = 0
+    
+    NUMBER = 1
+    
+    TEXT = 2
+    
+    CHOICE = 3
+    
+    PHOTO = 4
+    
+    UNKNOWN = 5
+    
+
+
+class _UniffiFfiConverterTypeAnswerType(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return AnswerType.YES_NO
+        if variant == 2:
+            return AnswerType.NUMBER
+        if variant == 3:
+            return AnswerType.TEXT
+        if variant == 4:
+            return AnswerType.CHOICE
+        if variant == 5:
+            return AnswerType.PHOTO
+        if variant == 6:
+            return AnswerType.UNKNOWN
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == AnswerType.YES_NO:
+            return
+        if value == AnswerType.NUMBER:
+            return
+        if value == AnswerType.TEXT:
+            return
+        if value == AnswerType.CHOICE:
+            return
+        if value == AnswerType.PHOTO:
+            return
+        if value == AnswerType.UNKNOWN:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == AnswerType.YES_NO:
+            buf.write_i32(1)
+        if value == AnswerType.NUMBER:
+            buf.write_i32(2)
+        if value == AnswerType.TEXT:
+            buf.write_i32(3)
+        if value == AnswerType.CHOICE:
+            buf.write_i32(4)
+        if value == AnswerType.PHOTO:
+            buf.write_i32(5)
+        if value == AnswerType.UNKNOWN:
+            buf.write_i32(6)
+
+
+
+class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterString.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterString.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterString.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterFloat64(_UniffiConverterPrimitiveFloat):
+    @staticmethod
+    def read(buf):
+        return buf.read_double()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_double(value)
+
+class _UniffiFfiConverterOptionalFloat64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterFloat64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterFloat64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterFloat64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterOptionalUInt32(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt32.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt32.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt32.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+
+
+
+class Answer:
+    def __init__(self):
+        raise RuntimeError("Answer cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class YES_NO:
+        
+        def __init__(self, *values):
+            if len(values) != 1:
+                raise TypeError(f"Expected 1 arguments, found {len(values)}")
+            self._values = values
+
+        def __getitem__(self, index):
+            return self._values[index]
+
+    
+            
+            
+
+    
+        def __str__(self):
+            return f"Answer.YES_NO{self._values!r}"
+        def __eq__(self, other):
+            if not isinstance(other, Answer):
+                return NotImplemented
+            if not other.is_YES_NO():
+                return False
+            return self._values == other._values
+
+    @dataclass
+    class NUMBER:
+        
+        def __init__(self, *values):
+            if len(values) != 1:
+                raise TypeError(f"Expected 1 arguments, found {len(values)}")
+            self._values = values
+
+        def __getitem__(self, index):
+            return self._values[index]
+
+    
+            
+            
+
+    
+        def __str__(self):
+            return f"Answer.NUMBER{self._values!r}"
+        def __eq__(self, other):
+            if not isinstance(other, Answer):
+                return NotImplemented
+            if not other.is_NUMBER():
+                return False
+            return self._values == other._values
+
+    @dataclass
+    class TEXT:
+        
+        def __init__(self, *values):
+            if len(values) != 1:
+                raise TypeError(f"Expected 1 arguments, found {len(values)}")
+            self._values = values
+
+        def __getitem__(self, index):
+            return self._values[index]
+
+    
+            
+            
+
+    
+        def __str__(self):
+            return f"Answer.TEXT{self._values!r}"
+        def __eq__(self, other):
+            if not isinstance(other, Answer):
+                return NotImplemented
+            if not other.is_TEXT():
+                return False
+            return self._values == other._values
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_YES_NO(self) -> bool:
+        return isinstance(self, Answer.YES_NO)
+    def is_yes_no(self) -> bool:
+        return isinstance(self, Answer.YES_NO)
+    def is_NUMBER(self) -> bool:
+        return isinstance(self, Answer.NUMBER)
+    def is_number(self) -> bool:
+        return isinstance(self, Answer.NUMBER)
+    def is_TEXT(self) -> bool:
+        return isinstance(self, Answer.TEXT)
+    def is_text(self) -> bool:
+        return isinstance(self, Answer.TEXT)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+Answer.YES_NO = type("Answer.YES_NO", (Answer.YES_NO, Answer,), {})  # type: ignore
+Answer.NUMBER = type("Answer.NUMBER", (Answer.NUMBER, Answer,), {})  # type: ignore
+Answer.TEXT = type("Answer.TEXT", (Answer.TEXT, Answer,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Answer.YES_NO(
+                _UniffiFfiConverterBoolean.read(buf),
+            )
+        if variant == 2:
+            return Answer.NUMBER(
+                _UniffiFfiConverterFloat64.read(buf),
+            )
+        if variant == 3:
+            return Answer.TEXT(
+                _UniffiFfiConverterString.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_YES_NO():
+            _UniffiFfiConverterBoolean.check_lower(value._values[0])
+            return
+        if value.is_NUMBER():
+            _UniffiFfiConverterFloat64.check_lower(value._values[0])
+            return
+        if value.is_TEXT():
+            _UniffiFfiConverterString.check_lower(value._values[0])
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_YES_NO():
+            buf.write_i32(1)
+            _UniffiFfiConverterBoolean.write(value._values[0], buf)
+        if value.is_NUMBER():
+            buf.write_i32(2)
+            _UniffiFfiConverterFloat64.write(value._values[0], buf)
+        if value.is_TEXT():
+            buf.write_i32(3)
+            _UniffiFfiConverterString.write(value._values[0], buf)
+
+
+
+class _UniffiFfiConverterSequenceTypeAnswer(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeAnswer.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeAnswer.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeAnswer.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class ChecklistItem:
+    """
+    One question of a checklist, as a form shows it.
+"""
+    def __init__(self, *, code:str, label_zh:str, answer:AnswerType, required:bool, options:typing.List[str], min:typing.Optional[float], max:typing.Optional[float], max_len:typing.Optional[int], fails_on:typing.List[Answer], raises:typing.Optional[str]):
+        self.code = code
+        self.label_zh = label_zh
+        self.answer = answer
+        self.required = required
+        self.options = options
+        self.min = min
+        self.max = max
+        self.max_len = max_len
+        self.fails_on = fails_on
+        self.raises = raises
+        
+        
+
+    
+    def __str__(self):
+        return "ChecklistItem(code={}, label_zh={}, answer={}, required={}, options={}, min={}, max={}, max_len={}, fails_on={}, raises={})".format(self.code, self.label_zh, self.answer, self.required, self.options, self.min, self.max, self.max_len, self.fails_on, self.raises)
+    def __eq__(self, other):
+        if self.code != other.code:
+            return False
+        if self.label_zh != other.label_zh:
+            return False
+        if self.answer != other.answer:
+            return False
+        if self.required != other.required:
+            return False
+        if self.options != other.options:
+            return False
+        if self.min != other.min:
+            return False
+        if self.max != other.max:
+            return False
+        if self.max_len != other.max_len:
+            return False
+        if self.fails_on != other.fails_on:
+            return False
+        if self.raises != other.raises:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeChecklistItem(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ChecklistItem(
+            code=_UniffiFfiConverterString.read(buf),
+            label_zh=_UniffiFfiConverterString.read(buf),
+            answer=_UniffiFfiConverterTypeAnswerType.read(buf),
+            required=_UniffiFfiConverterBoolean.read(buf),
+            options=_UniffiFfiConverterSequenceString.read(buf),
+            min=_UniffiFfiConverterOptionalFloat64.read(buf),
+            max=_UniffiFfiConverterOptionalFloat64.read(buf),
+            max_len=_UniffiFfiConverterOptionalUInt32.read(buf),
+            fails_on=_UniffiFfiConverterSequenceTypeAnswer.read(buf),
+            raises=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.code)
+        _UniffiFfiConverterString.check_lower(value.label_zh)
+        _UniffiFfiConverterTypeAnswerType.check_lower(value.answer)
+        _UniffiFfiConverterBoolean.check_lower(value.required)
+        _UniffiFfiConverterSequenceString.check_lower(value.options)
+        _UniffiFfiConverterOptionalFloat64.check_lower(value.min)
+        _UniffiFfiConverterOptionalFloat64.check_lower(value.max)
+        _UniffiFfiConverterOptionalUInt32.check_lower(value.max_len)
+        _UniffiFfiConverterSequenceTypeAnswer.check_lower(value.fails_on)
+        _UniffiFfiConverterOptionalString.check_lower(value.raises)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.code, buf)
+        _UniffiFfiConverterString.write(value.label_zh, buf)
+        _UniffiFfiConverterTypeAnswerType.write(value.answer, buf)
+        _UniffiFfiConverterBoolean.write(value.required, buf)
+        _UniffiFfiConverterSequenceString.write(value.options, buf)
+        _UniffiFfiConverterOptionalFloat64.write(value.min, buf)
+        _UniffiFfiConverterOptionalFloat64.write(value.max, buf)
+        _UniffiFfiConverterOptionalUInt32.write(value.max_len, buf)
+        _UniffiFfiConverterSequenceTypeAnswer.write(value.fails_on, buf)
+        _UniffiFfiConverterOptionalString.write(value.raises, buf)
+
+class _UniffiFfiConverterSequenceTypeChecklistItem(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeChecklistItem.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeChecklistItem.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeChecklistItem.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class Checklist:
+    """
+    An inspection checklist of the catalogue.
+"""
+    def __init__(self, *, code:str, name_zh:str, items:typing.List[ChecklistItem]):
+        self.code = code
+        self.name_zh = name_zh
+        self.items = items
+        
+        
+
+    
+    def __str__(self):
+        return "Checklist(code={}, name_zh={}, items={})".format(self.code, self.name_zh, self.items)
+    def __eq__(self, other):
+        if self.code != other.code:
+            return False
+        if self.name_zh != other.name_zh:
+            return False
+        if self.items != other.items:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeChecklist(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Checklist(
+            code=_UniffiFfiConverterString.read(buf),
+            name_zh=_UniffiFfiConverterString.read(buf),
+            items=_UniffiFfiConverterSequenceTypeChecklistItem.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.code)
+        _UniffiFfiConverterString.check_lower(value.name_zh)
+        _UniffiFfiConverterSequenceTypeChecklistItem.check_lower(value.items)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.code, buf)
+        _UniffiFfiConverterString.write(value.name_zh, buf)
+        _UniffiFfiConverterSequenceTypeChecklistItem.write(value.items, buf)
+
 class _UniffiFfiConverterSequenceTypeCareTagCount(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -2091,7 +2638,12 @@ class RecordKind(enum.Enum):
     Services given.
 """
     
-    PHOTO = 6
+    INSPECTION = 6
+    """
+    Inspections.
+"""
+    
+    PHOTO = 7
     """
     Photos' records.
 """
@@ -2115,6 +2667,8 @@ class _UniffiFfiConverterTypeRecordKind(_UniffiConverterRustBuffer):
         if variant == 6:
             return RecordKind.SERVICE_LOG
         if variant == 7:
+            return RecordKind.INSPECTION
+        if variant == 8:
             return RecordKind.PHOTO
         raise InternalError("Raw enum value doesn't match any cases")
 
@@ -2131,6 +2685,8 @@ class _UniffiFfiConverterTypeRecordKind(_UniffiConverterRustBuffer):
         if value == RecordKind.INCIDENT_EVENT:
             return
         if value == RecordKind.SERVICE_LOG:
+            return
+        if value == RecordKind.INSPECTION:
             return
         if value == RecordKind.PHOTO:
             return
@@ -2150,8 +2706,10 @@ class _UniffiFfiConverterTypeRecordKind(_UniffiConverterRustBuffer):
             buf.write_i32(5)
         if value == RecordKind.SERVICE_LOG:
             buf.write_i32(6)
-        if value == RecordKind.PHOTO:
+        if value == RecordKind.INSPECTION:
             buf.write_i32(7)
+        if value == RecordKind.PHOTO:
+            buf.write_i32(8)
 
 
 
@@ -2176,29 +2734,6 @@ class _UniffiFfiConverterSequenceTypeRecordKind(_UniffiConverterRustBuffer):
 
         return [
             _UniffiFfiConverterTypeRecordKind.read(buf) for i in range(count)
-        ]
-
-class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterString.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterString.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterString.read(buf) for i in range(count)
         ]
 
 @dataclass
@@ -2337,31 +2872,6 @@ class _UniffiFfiConverterOptionalInt64(_UniffiConverterRustBuffer):
             return None
         elif flag == 1:
             return _UniffiFfiConverterInt64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
@@ -3277,40 +3787,6 @@ class _UniffiFfiConverterTypeImportReport(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceString.write(value.created, buf)
         _UniffiFfiConverterSequenceTypeRejectedRow.write(value.rejected, buf)
 
-class _UniffiFfiConverterFloat64(_UniffiConverterPrimitiveFloat):
-    @staticmethod
-    def read(buf):
-        return buf.read_double()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_double(value)
-
-class _UniffiFfiConverterOptionalFloat64(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterFloat64.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterFloat64.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterFloat64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 
 
 
@@ -3605,6 +4081,31 @@ class PhotoOwner:
                 return False
             return self._values == other._values
 
+    @dataclass
+    class INSPECTION:
+        
+        def __init__(self, *values):
+            if len(values) != 1:
+                raise TypeError(f"Expected 1 arguments, found {len(values)}")
+            self._values = values
+
+        def __getitem__(self, index):
+            return self._values[index]
+
+    
+            
+            
+
+    
+        def __str__(self):
+            return f"PhotoOwner.INSPECTION{self._values!r}"
+        def __eq__(self, other):
+            if not isinstance(other, PhotoOwner):
+                return NotImplemented
+            if not other.is_INSPECTION():
+                return False
+            return self._values == other._values
+
     
 
     # For each variant, we have `is_NAME` and `is_name` methods for easily checking
@@ -3621,6 +4122,10 @@ class PhotoOwner:
         return isinstance(self, PhotoOwner.SERVICE_LOG)
     def is_service_log(self) -> bool:
         return isinstance(self, PhotoOwner.SERVICE_LOG)
+    def is_INSPECTION(self) -> bool:
+        return isinstance(self, PhotoOwner.INSPECTION)
+    def is_inspection(self) -> bool:
+        return isinstance(self, PhotoOwner.INSPECTION)
     
 
 # Now, a little trick - we make each nested variant class be a subclass of the main
@@ -3629,6 +4134,7 @@ class PhotoOwner:
 PhotoOwner.INCIDENT = type("PhotoOwner.INCIDENT", (PhotoOwner.INCIDENT, PhotoOwner,), {})  # type: ignore
 PhotoOwner.INCIDENT_EVENT = type("PhotoOwner.INCIDENT_EVENT", (PhotoOwner.INCIDENT_EVENT, PhotoOwner,), {})  # type: ignore
 PhotoOwner.SERVICE_LOG = type("PhotoOwner.SERVICE_LOG", (PhotoOwner.SERVICE_LOG, PhotoOwner,), {})  # type: ignore
+PhotoOwner.INSPECTION = type("PhotoOwner.INSPECTION", (PhotoOwner.INSPECTION, PhotoOwner,), {})  # type: ignore
 
 
 
@@ -3649,6 +4155,10 @@ class _UniffiFfiConverterTypePhotoOwner(_UniffiConverterRustBuffer):
             return PhotoOwner.SERVICE_LOG(
                 _UniffiFfiConverterString.read(buf),
             )
+        if variant == 4:
+            return PhotoOwner.INSPECTION(
+                _UniffiFfiConverterString.read(buf),
+            )
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -3660,6 +4170,9 @@ class _UniffiFfiConverterTypePhotoOwner(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value._values[0])
             return
         if value.is_SERVICE_LOG():
+            _UniffiFfiConverterString.check_lower(value._values[0])
+            return
+        if value.is_INSPECTION():
             _UniffiFfiConverterString.check_lower(value._values[0])
             return
         raise ValueError(value)
@@ -3674,6 +4187,9 @@ class _UniffiFfiConverterTypePhotoOwner(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value._values[0], buf)
         if value.is_SERVICE_LOG():
             buf.write_i32(3)
+            _UniffiFfiConverterString.write(value._values[0], buf)
+        if value.is_INSPECTION():
+            buf.write_i32(4)
             _UniffiFfiConverterString.write(value._values[0], buf)
 
 
@@ -4224,6 +4740,497 @@ class _UniffiFfiConverterTypeIncidentQuery(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalInt64.write(value.from_ms, buf)
         _UniffiFfiConverterOptionalInt64.write(value.to_ms, buf)
 
+@dataclass
+class ItemAnswer:
+    """
+    The answer to one item.
+"""
+    def __init__(self, *, item:str, answer:Answer):
+        self.item = item
+        self.answer = answer
+        
+        
+
+    
+    def __str__(self):
+        return "ItemAnswer(item={}, answer={})".format(self.item, self.answer)
+    def __eq__(self, other):
+        if self.item != other.item:
+            return False
+        if self.answer != other.answer:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeItemAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ItemAnswer(
+            item=_UniffiFfiConverterString.read(buf),
+            answer=_UniffiFfiConverterTypeAnswer.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.item)
+        _UniffiFfiConverterTypeAnswer.check_lower(value.answer)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.item, buf)
+        _UniffiFfiConverterTypeAnswer.write(value.answer, buf)
+
+class _UniffiFfiConverterSequenceTypeItemAnswer(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeItemAnswer.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeItemAnswer.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeItemAnswer.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class ItemPhotos:
+    """
+    The photos of one item (photo record ids).
+"""
+    def __init__(self, *, item:str, photo_ids:typing.List[str]):
+        self.item = item
+        self.photo_ids = photo_ids
+        
+        
+
+    
+    def __str__(self):
+        return "ItemPhotos(item={}, photo_ids={})".format(self.item, self.photo_ids)
+    def __eq__(self, other):
+        if self.item != other.item:
+            return False
+        if self.photo_ids != other.photo_ids:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeItemPhotos(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ItemPhotos(
+            item=_UniffiFfiConverterString.read(buf),
+            photo_ids=_UniffiFfiConverterSequenceString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.item)
+        _UniffiFfiConverterSequenceString.check_lower(value.photo_ids)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.item, buf)
+        _UniffiFfiConverterSequenceString.write(value.photo_ids, buf)
+
+class _UniffiFfiConverterSequenceTypeItemPhotos(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeItemPhotos.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeItemPhotos.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeItemPhotos.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class Inspection:
+    """
+    An inspection of a place (安全隐患排查). `notes` may hold personal data.
+"""
+    def __init__(self, *, id:str, grid_id:str, place_id:typing.Optional[str], checklist:str, answers:typing.List[ItemAnswer], item_photos:typing.List[ItemPhotos], raised_incidents:typing.List[str], location:typing.Optional[Location], notes:str, occurred_at_ms:int, photos:typing.List[Photo], meta:RecordMeta):
+        self.id = id
+        self.grid_id = grid_id
+        self.place_id = place_id
+        self.checklist = checklist
+        self.answers = answers
+        self.item_photos = item_photos
+        self.raised_incidents = raised_incidents
+        self.location = location
+        self.notes = notes
+        self.occurred_at_ms = occurred_at_ms
+        self.photos = photos
+        self.meta = meta
+        
+        
+
+    
+    def __str__(self):
+        return "Inspection(id={}, grid_id={}, place_id={}, checklist={}, answers={}, item_photos={}, raised_incidents={}, location={}, notes={}, occurred_at_ms={}, photos={}, meta={})".format(self.id, self.grid_id, self.place_id, self.checklist, self.answers, self.item_photos, self.raised_incidents, self.location, self.notes, self.occurred_at_ms, self.photos, self.meta)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.grid_id != other.grid_id:
+            return False
+        if self.place_id != other.place_id:
+            return False
+        if self.checklist != other.checklist:
+            return False
+        if self.answers != other.answers:
+            return False
+        if self.item_photos != other.item_photos:
+            return False
+        if self.raised_incidents != other.raised_incidents:
+            return False
+        if self.location != other.location:
+            return False
+        if self.notes != other.notes:
+            return False
+        if self.occurred_at_ms != other.occurred_at_ms:
+            return False
+        if self.photos != other.photos:
+            return False
+        if self.meta != other.meta:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeInspection(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Inspection(
+            id=_UniffiFfiConverterString.read(buf),
+            grid_id=_UniffiFfiConverterString.read(buf),
+            place_id=_UniffiFfiConverterOptionalString.read(buf),
+            checklist=_UniffiFfiConverterString.read(buf),
+            answers=_UniffiFfiConverterSequenceTypeItemAnswer.read(buf),
+            item_photos=_UniffiFfiConverterSequenceTypeItemPhotos.read(buf),
+            raised_incidents=_UniffiFfiConverterSequenceString.read(buf),
+            location=_UniffiFfiConverterOptionalTypeLocation.read(buf),
+            notes=_UniffiFfiConverterString.read(buf),
+            occurred_at_ms=_UniffiFfiConverterInt64.read(buf),
+            photos=_UniffiFfiConverterSequenceTypePhoto.read(buf),
+            meta=_UniffiFfiConverterTypeRecordMeta.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.grid_id)
+        _UniffiFfiConverterOptionalString.check_lower(value.place_id)
+        _UniffiFfiConverterString.check_lower(value.checklist)
+        _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(value.answers)
+        _UniffiFfiConverterSequenceTypeItemPhotos.check_lower(value.item_photos)
+        _UniffiFfiConverterSequenceString.check_lower(value.raised_incidents)
+        _UniffiFfiConverterOptionalTypeLocation.check_lower(value.location)
+        _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterInt64.check_lower(value.occurred_at_ms)
+        _UniffiFfiConverterSequenceTypePhoto.check_lower(value.photos)
+        _UniffiFfiConverterTypeRecordMeta.check_lower(value.meta)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.grid_id, buf)
+        _UniffiFfiConverterOptionalString.write(value.place_id, buf)
+        _UniffiFfiConverterString.write(value.checklist, buf)
+        _UniffiFfiConverterSequenceTypeItemAnswer.write(value.answers, buf)
+        _UniffiFfiConverterSequenceTypeItemPhotos.write(value.item_photos, buf)
+        _UniffiFfiConverterSequenceString.write(value.raised_incidents, buf)
+        _UniffiFfiConverterOptionalTypeLocation.write(value.location, buf)
+        _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterInt64.write(value.occurred_at_ms, buf)
+        _UniffiFfiConverterSequenceTypePhoto.write(value.photos, buf)
+        _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
+
+@dataclass
+class InspectionReport:
+    """
+    What recording an inspection wrote.
+"""
+    def __init__(self, *, inspection:Inspection, raised:typing.List[Incident]):
+        self.inspection = inspection
+        self.raised = raised
+        
+        
+
+    
+    def __str__(self):
+        return "InspectionReport(inspection={}, raised={})".format(self.inspection, self.raised)
+    def __eq__(self, other):
+        if self.inspection != other.inspection:
+            return False
+        if self.raised != other.raised:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeInspectionReport(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return InspectionReport(
+            inspection=_UniffiFfiConverterTypeInspection.read(buf),
+            raised=_UniffiFfiConverterSequenceTypeIncident.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypeInspection.check_lower(value.inspection)
+        _UniffiFfiConverterSequenceTypeIncident.check_lower(value.raised)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypeInspection.write(value.inspection, buf)
+        _UniffiFfiConverterSequenceTypeIncident.write(value.raised, buf)
+
+class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative byte string length")
+        return buf.read(size)
+
+    @staticmethod
+    def check_lower(value):
+        try:
+            memoryview(value)
+        except TypeError:
+            raise TypeError("a bytes-like object is required, not {!r}".format(type(value).__name__))
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_i32(len(value))
+        buf.write(value)
+
+
+
+
+
+
+class PhotoSource:
+    """
+    Where a photo's bytes come from.
+"""
+    def __init__(self):
+        raise RuntimeError("PhotoSource cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class FILE:
+        """
+        A file the camera wrote; it is copied into the store, the original is left alone.
+"""
+        
+        def __init__(self, path:str):
+            self.path = path
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhotoSource.FILE(path={})".format(self.path)
+        def __eq__(self, other):
+            if not isinstance(other, PhotoSource):
+                return NotImplemented
+            if not other.is_FILE():
+                return False
+            if self.path != other.path:
+                return False
+            return True
+
+    @dataclass
+    class BYTES:
+        """
+        Bytes in memory.
+"""
+        
+        def __init__(self, bytes:bytes):
+            self.bytes = bytes
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhotoSource.BYTES(bytes={})".format(self.bytes)
+        def __eq__(self, other):
+            if not isinstance(other, PhotoSource):
+                return NotImplemented
+            if not other.is_BYTES():
+                return False
+            if self.bytes != other.bytes:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_FILE(self) -> bool:
+        return isinstance(self, PhotoSource.FILE)
+    def is_file(self) -> bool:
+        return isinstance(self, PhotoSource.FILE)
+    def is_BYTES(self) -> bool:
+        return isinstance(self, PhotoSource.BYTES)
+    def is_bytes(self) -> bool:
+        return isinstance(self, PhotoSource.BYTES)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+PhotoSource.FILE = type("PhotoSource.FILE", (PhotoSource.FILE, PhotoSource,), {})  # type: ignore
+PhotoSource.BYTES = type("PhotoSource.BYTES", (PhotoSource.BYTES, PhotoSource,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypePhotoSource(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return PhotoSource.FILE(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 2:
+            return PhotoSource.BYTES(
+                _UniffiFfiConverterBytes.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_FILE():
+            _UniffiFfiConverterString.check_lower(value.path)
+            return
+        if value.is_BYTES():
+            _UniffiFfiConverterBytes.check_lower(value.bytes)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_FILE():
+            buf.write_i32(1)
+            _UniffiFfiConverterString.write(value.path, buf)
+        if value.is_BYTES():
+            buf.write_i32(2)
+            _UniffiFfiConverterBytes.write(value.bytes, buf)
+
+
+
+@dataclass
+class NewPhoto:
+    """
+    A photo to attach.
+"""
+    def __init__(self, *, source:PhotoSource, taken_at_ms:typing.Optional[int] = None, location:typing.Optional[Location] = None):
+        self.source = source
+        self.taken_at_ms = taken_at_ms
+        self.location = location
+        
+        
+
+    
+    def __str__(self):
+        return "NewPhoto(source={}, taken_at_ms={}, location={})".format(self.source, self.taken_at_ms, self.location)
+    def __eq__(self, other):
+        if self.source != other.source:
+            return False
+        if self.taken_at_ms != other.taken_at_ms:
+            return False
+        if self.location != other.location:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeNewPhoto(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return NewPhoto(
+            source=_UniffiFfiConverterTypePhotoSource.read(buf),
+            taken_at_ms=_UniffiFfiConverterOptionalInt64.read(buf),
+            location=_UniffiFfiConverterOptionalTypeLocation.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterTypePhotoSource.check_lower(value.source)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.taken_at_ms)
+        _UniffiFfiConverterOptionalTypeLocation.check_lower(value.location)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterTypePhotoSource.write(value.source, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.taken_at_ms, buf)
+        _UniffiFfiConverterOptionalTypeLocation.write(value.location, buf)
+
+@dataclass
+class ItemPhoto:
+    """
+    A photo of one item.
+"""
+    def __init__(self, *, item:str, photo:NewPhoto):
+        self.item = item
+        self.photo = photo
+        
+        
+
+    
+    def __str__(self):
+        return "ItemPhoto(item={}, photo={})".format(self.item, self.photo)
+    def __eq__(self, other):
+        if self.item != other.item:
+            return False
+        if self.photo != other.photo:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeItemPhoto(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ItemPhoto(
+            item=_UniffiFfiConverterString.read(buf),
+            photo=_UniffiFfiConverterTypeNewPhoto.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.item)
+        _UniffiFfiConverterTypeNewPhoto.check_lower(value.photo)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.item, buf)
+        _UniffiFfiConverterTypeNewPhoto.write(value.photo, buf)
+
 
 
 
@@ -4480,196 +5487,6 @@ class _UniffiFfiConverterTypeNewIncident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalInt64.write(value.occurred_at_ms, buf)
         _UniffiFfiConverterSequenceString.write(value.involved_residents, buf)
 
-class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative byte string length")
-        return buf.read(size)
-
-    @staticmethod
-    def check_lower(value):
-        try:
-            memoryview(value)
-        except TypeError:
-            raise TypeError("a bytes-like object is required, not {!r}".format(type(value).__name__))
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_i32(len(value))
-        buf.write(value)
-
-
-
-
-
-
-class PhotoSource:
-    """
-    Where a photo's bytes come from.
-"""
-    def __init__(self):
-        raise RuntimeError("PhotoSource cannot be instantiated directly")
-
-    # Each enum variant is a nested class of the enum itself.
-    @dataclass
-    class FILE:
-        """
-        A file the camera wrote; it is copied into the store, the original is left alone.
-"""
-        
-        def __init__(self, path:str):
-            self.path = path
-            
-            
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "PhotoSource.FILE(path={})".format(self.path)
-        def __eq__(self, other):
-            if not isinstance(other, PhotoSource):
-                return NotImplemented
-            if not other.is_FILE():
-                return False
-            if self.path != other.path:
-                return False
-            return True
-
-    @dataclass
-    class BYTES:
-        """
-        Bytes in memory.
-"""
-        
-        def __init__(self, bytes:bytes):
-            self.bytes = bytes
-            
-            
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "PhotoSource.BYTES(bytes={})".format(self.bytes)
-        def __eq__(self, other):
-            if not isinstance(other, PhotoSource):
-                return NotImplemented
-            if not other.is_BYTES():
-                return False
-            if self.bytes != other.bytes:
-                return False
-            return True
-
-    
-
-    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
-    # whether an instance is that variant.
-    def is_FILE(self) -> bool:
-        return isinstance(self, PhotoSource.FILE)
-    def is_file(self) -> bool:
-        return isinstance(self, PhotoSource.FILE)
-    def is_BYTES(self) -> bool:
-        return isinstance(self, PhotoSource.BYTES)
-    def is_bytes(self) -> bool:
-        return isinstance(self, PhotoSource.BYTES)
-    
-
-# Now, a little trick - we make each nested variant class be a subclass of the main
-# enum class, so that method calls and instance checks etc will work intuitively.
-# We might be able to do this a little more neatly with a metaclass, but this'll do.
-PhotoSource.FILE = type("PhotoSource.FILE", (PhotoSource.FILE, PhotoSource,), {})  # type: ignore
-PhotoSource.BYTES = type("PhotoSource.BYTES", (PhotoSource.BYTES, PhotoSource,), {})  # type: ignore
-
-
-
-
-class _UniffiFfiConverterTypePhotoSource(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return PhotoSource.FILE(
-                _UniffiFfiConverterString.read(buf),
-            )
-        if variant == 2:
-            return PhotoSource.BYTES(
-                _UniffiFfiConverterBytes.read(buf),
-            )
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value.is_FILE():
-            _UniffiFfiConverterString.check_lower(value.path)
-            return
-        if value.is_BYTES():
-            _UniffiFfiConverterBytes.check_lower(value.bytes)
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value.is_FILE():
-            buf.write_i32(1)
-            _UniffiFfiConverterString.write(value.path, buf)
-        if value.is_BYTES():
-            buf.write_i32(2)
-            _UniffiFfiConverterBytes.write(value.bytes, buf)
-
-
-
-@dataclass
-class NewPhoto:
-    """
-    A photo to attach.
-"""
-    def __init__(self, *, source:PhotoSource, taken_at_ms:typing.Optional[int] = None, location:typing.Optional[Location] = None):
-        self.source = source
-        self.taken_at_ms = taken_at_ms
-        self.location = location
-        
-        
-
-    
-    def __str__(self):
-        return "NewPhoto(source={}, taken_at_ms={}, location={})".format(self.source, self.taken_at_ms, self.location)
-    def __eq__(self, other):
-        if self.source != other.source:
-            return False
-        if self.taken_at_ms != other.taken_at_ms:
-            return False
-        if self.location != other.location:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeNewPhoto(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return NewPhoto(
-            source=_UniffiFfiConverterTypePhotoSource.read(buf),
-            taken_at_ms=_UniffiFfiConverterOptionalInt64.read(buf),
-            location=_UniffiFfiConverterOptionalTypeLocation.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterTypePhotoSource.check_lower(value.source)
-        _UniffiFfiConverterOptionalInt64.check_lower(value.taken_at_ms)
-        _UniffiFfiConverterOptionalTypeLocation.check_lower(value.location)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterTypePhotoSource.write(value.source, buf)
-        _UniffiFfiConverterOptionalInt64.write(value.taken_at_ms, buf)
-        _UniffiFfiConverterOptionalTypeLocation.write(value.location, buf)
-
 class _UniffiFfiConverterSequenceTypeNewPhoto(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -4740,6 +5557,107 @@ class _UniffiFfiConverterTypeNewIncidentEvent(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeEventKind.write(value.kind, buf)
         _UniffiFfiConverterString.write(value.note, buf)
         _UniffiFfiConverterSequenceTypeNewPhoto.write(value.photos, buf)
+
+class _UniffiFfiConverterSequenceTypeItemPhoto(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeItemPhoto.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeItemPhoto.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeItemPhoto.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class NewInspection:
+    """
+    An inspection as the worker fills it in.
+"""
+    def __init__(self, *, grid_id:str, place_id:typing.Optional[str] = None, checklist:str, answers:typing.List[ItemAnswer], photos:typing.List[ItemPhoto] = _DEFAULT, location:typing.Optional[Location], notes:str = "", occurred_at_ms:typing.Optional[int] = None):
+        self.grid_id = grid_id
+        self.place_id = place_id
+        self.checklist = checklist
+        self.answers = answers
+        if photos is _DEFAULT:
+            self.photos = []
+        else:
+            self.photos = photos
+        self.location = location
+        self.notes = notes
+        self.occurred_at_ms = occurred_at_ms
+        
+        
+
+    
+    def __str__(self):
+        return "NewInspection(grid_id={}, place_id={}, checklist={}, answers={}, photos={}, location={}, notes={}, occurred_at_ms={})".format(self.grid_id, self.place_id, self.checklist, self.answers, self.photos, self.location, self.notes, self.occurred_at_ms)
+    def __eq__(self, other):
+        if self.grid_id != other.grid_id:
+            return False
+        if self.place_id != other.place_id:
+            return False
+        if self.checklist != other.checklist:
+            return False
+        if self.answers != other.answers:
+            return False
+        if self.photos != other.photos:
+            return False
+        if self.location != other.location:
+            return False
+        if self.notes != other.notes:
+            return False
+        if self.occurred_at_ms != other.occurred_at_ms:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeNewInspection(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return NewInspection(
+            grid_id=_UniffiFfiConverterString.read(buf),
+            place_id=_UniffiFfiConverterOptionalString.read(buf),
+            checklist=_UniffiFfiConverterString.read(buf),
+            answers=_UniffiFfiConverterSequenceTypeItemAnswer.read(buf),
+            photos=_UniffiFfiConverterSequenceTypeItemPhoto.read(buf),
+            location=_UniffiFfiConverterOptionalTypeLocation.read(buf),
+            notes=_UniffiFfiConverterString.read(buf),
+            occurred_at_ms=_UniffiFfiConverterOptionalInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.grid_id)
+        _UniffiFfiConverterOptionalString.check_lower(value.place_id)
+        _UniffiFfiConverterString.check_lower(value.checklist)
+        _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(value.answers)
+        _UniffiFfiConverterSequenceTypeItemPhoto.check_lower(value.photos)
+        _UniffiFfiConverterOptionalTypeLocation.check_lower(value.location)
+        _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterOptionalInt64.check_lower(value.occurred_at_ms)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.grid_id, buf)
+        _UniffiFfiConverterOptionalString.write(value.place_id, buf)
+        _UniffiFfiConverterString.write(value.checklist, buf)
+        _UniffiFfiConverterSequenceTypeItemAnswer.write(value.answers, buf)
+        _UniffiFfiConverterSequenceTypeItemPhoto.write(value.photos, buf)
+        _UniffiFfiConverterOptionalTypeLocation.write(value.location, buf)
+        _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterOptionalInt64.write(value.occurred_at_ms, buf)
 
 
 
@@ -7399,6 +8317,29 @@ class _UniffiFfiConverterSequenceTypeCategory(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeCategory.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterSequenceTypeChecklist(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeChecklist.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeChecklist.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeChecklist.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeFieldConflict(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -7707,6 +8648,11 @@ class FieldGridStoreProtocol(typing.Protocol):
         The incident categories in force (updated by sync).
 """
         raise NotImplementedError
+    def checklists(self, ) -> typing.List[Checklist]:
+        """
+        The inspection checklists in force (updated by sync), for the forms.
+"""
+        raise NotImplementedError
     def close_store(self, ) -> None:
         """
         Closes the database file now, even while other references to this
@@ -7780,6 +8726,11 @@ class FieldGridStoreProtocol(typing.Protocol):
         One incident, with its current status and deadline.
 """
         raise NotImplementedError
+    def get_inspection(self, id: str) -> Inspection:
+        """
+        One inspection.
+"""
+        raise NotImplementedError
     def get_resident(self, id: str) -> Resident:
         """
         One resident.
@@ -7835,6 +8786,13 @@ class FieldGridStoreProtocol(typing.Protocol):
     def places(self, grid_id: str,kind: typing.Optional[PlaceKind],parent_id: typing.Optional[str]) -> typing.List[Place]:
         """
         The places of a grid, optionally of one kind and under one parent.
+"""
+        raise NotImplementedError
+    def record_inspection(self, input: NewInspection) -> InspectionReport:
+        """
+        Records an inspection with its photos; every failed item that raises
+        an incident reports one, with the item's photos, at once. Errors name
+        the item (`answers.detector_installed`).
 """
         raise NotImplementedError
     def report_incident(self, input: NewIncident,photos: typing.List[NewPhoto]) -> Incident:
@@ -8024,6 +8982,21 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_categories,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def checklists(self, ) -> typing.List[Checklist]:
+        """
+        The inspection checklists in force (updated by sync), for the forms.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeChecklist.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_checklists,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8263,6 +9236,24 @@ class FieldGridStore(FieldGridStoreProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def get_inspection(self, id: str) -> Inspection:
+        """
+        One inspection.
+"""
+        
+        _UniffiFfiConverterString.check_lower(id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeInspection.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def get_resident(self, id: str) -> Resident:
         """
         One resident.
@@ -8460,6 +9451,26 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_places,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def record_inspection(self, input: NewInspection) -> InspectionReport:
+        """
+        Records an inspection with its photos; every failed item that raises
+        an incident reports one, with the item's photos, at once. Errors name
+        the item (`answers.detector_installed`).
+"""
+        
+        _UniffiFfiConverterTypeNewInspection.check_lower(input)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeNewInspection.lower(input),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeInspectionReport.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_record_inspection,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9458,6 +10469,8 @@ __all__ = [
     "InternalError",
     "CareTag",
     "CategoryGroup",
+    "AnswerType",
+    "Answer",
     "RecordKind",
     "VisitState",
     "Sex",
@@ -9467,8 +10480,8 @@ __all__ = [
     "IncidentStatus",
     "PhotoOwner",
     "EventKind",
-    "LogLevel",
     "PhotoSource",
+    "LogLevel",
     "PlaceKind",
     "ServiceKind",
     "SyncPhase",
@@ -9480,6 +10493,8 @@ __all__ = [
     "ResidentChange",
     "CareTagCount",
     "Category",
+    "ChecklistItem",
+    "Checklist",
     "VisitCounts",
     "Dashboard",
     "DataChange",
@@ -9498,11 +10513,17 @@ __all__ = [
     "IncidentEvent",
     "IncidentPage",
     "IncidentQuery",
+    "ItemAnswer",
+    "ItemPhotos",
+    "Inspection",
+    "InspectionReport",
+    "NewPhoto",
+    "ItemPhoto",
     "LogRecord",
     "NewHousehold",
     "NewIncident",
-    "NewPhoto",
     "NewIncidentEvent",
+    "NewInspection",
     "NewPlace",
     "NewResident",
     "NewServiceLog",

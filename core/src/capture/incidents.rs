@@ -4,7 +4,7 @@
 use rusqlite::{Connection, Row, Transaction, params};
 
 use super::NewPhoto;
-use super::photos::{insert_photos, photos_of, queue_photo};
+use super::photos::{StagedPhoto, insert_photos, photos_of, queue_photo};
 use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, require_grid};
 use crate::catalogue::Catalogue;
 use crate::entity::Entity;
@@ -38,11 +38,7 @@ impl Store {
         let staged = self.stage_photos("photos", photos)?;
         let now = self.now_ms();
         let catalogue = self.catalogue();
-        self.write(|tx| {
-            let id = insert_draft(tx, &catalogue, input, now)?;
-            insert_photos(tx, &PhotoOwner::Incident(id.clone()), staged, false, now)?;
-            submit(tx, &catalogue, &id, now)
-        })
+        self.write(|tx| report_in(tx, &catalogue, input, staged, now))
     }
 
     /// Changes a draft. Submitted incidents cannot be edited: add a timeline
@@ -171,6 +167,20 @@ impl Store {
             ids.iter().map(|id| load_event(c, id)).collect()
         })
     }
+}
+
+/// Reports an incident with its staged photos inside `tx`: a draft
+/// written, then submitted.
+pub(crate) fn report_in(
+    tx: &Transaction<'_>,
+    catalogue: &Catalogue,
+    input: &NewIncident,
+    staged: Vec<StagedPhoto>,
+    now: i64,
+) -> Result<Incident> {
+    let id = insert_draft(tx, catalogue, input, now)?;
+    insert_photos(tx, &PhotoOwner::Incident(id.clone()), staged, false, now)?;
+    submit(tx, catalogue, &id, now)
 }
 
 /// Validates a new draft and writes it (drafts are not queued).

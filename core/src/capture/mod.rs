@@ -6,6 +6,7 @@
 //! the field, and nothing is written.
 
 pub(crate) mod incidents;
+mod inspections;
 mod photos;
 mod places;
 pub(crate) mod residents;
@@ -24,10 +25,12 @@ pub use fieldgrid_domain::input::*;
 /// Loaders of every captured record kind by id (deleted ones included).
 pub(crate) mod load {
     pub(crate) use super::incidents::{load_event as incident_event, load_incident as incident};
+    pub(crate) use super::inspections::load_inspection as inspection;
     pub(crate) use super::photos::load_photo as photo;
     pub(crate) use super::places::{load_household as household, load_place as place};
     pub(crate) use super::service_logs::load_service_log as service_log;
 }
+pub use inspections::InspectionReport;
 pub use residents::ImportReport;
 pub use residents_csv::{CsvImportReport, ResidentsCsv, parse_residence_label, parse_residents_csv, parse_sex_label};
 

@@ -19,6 +19,7 @@ use crate::store::Store;
 use crate::validate::{self, Location, limits};
 
 /// A photo whose bytes are safely in the photo folder, ready to be recorded.
+#[derive(Clone)]
 pub(crate) struct StagedPhoto {
     sha256: String,
     size: u64,
@@ -202,6 +203,7 @@ fn photo_from_row(r: &rusqlite::Row<'_>) -> Result<Photo> {
         "incident" => PhotoOwner::Incident(owner_id),
         "incident_event" => PhotoOwner::IncidentEvent(owner_id),
         "service_log" => PhotoOwner::ServiceLog(owner_id),
+        "inspection" => PhotoOwner::Inspection(owner_id),
         other => return Err(Error::Internal(format!("unknown photo owner {other}"))),
     };
     let location: Option<String> = r.get(7)?;

@@ -14,7 +14,7 @@ use crate::migrate::{MigrateError, Migrations};
 
 /// The migrations, in order; migration `i` takes the schema from version `i`
 /// to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Schema version of a fresh store built by this code.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -323,6 +323,46 @@ DROP TABLE places;
 ALTER TABLE places_v3 RENAME TO places;
 CREATE INDEX places_parent ON places(parent_id);
 CREATE INDEX places_grid ON places(grid_id, kind);
+"#;
+
+/// Inspections against the catalogue's checklists (issue 14); photos may
+/// belong to one (the owner check is rebuilt to allow it).
+const V4: &str = r#"
+CREATE TABLE inspections (
+    id               TEXT PRIMARY KEY,
+    grid_id          TEXT NOT NULL REFERENCES grids(id),
+    place_id         TEXT,
+    checklist        TEXT NOT NULL,
+    answers          TEXT NOT NULL DEFAULT '{}',  -- JSON object: item code -> answer
+    item_photos      TEXT NOT NULL DEFAULT '{}',  -- JSON object: item code -> photo ids
+    raised_incidents TEXT NOT NULL DEFAULT '[]',  -- JSON array of incident ids
+    location         TEXT,
+    notes            TEXT NOT NULL DEFAULT '',
+    occurred_at      INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    server_version   INTEGER,
+    deleted_at       INTEGER
+);
+CREATE INDEX inspections_grid ON inspections(grid_id, occurred_at);
+CREATE TABLE photos_v4 (
+    id            TEXT PRIMARY KEY,
+    owner_kind    TEXT NOT NULL CHECK (owner_kind IN ('incident', 'incident_event', 'service_log', 'inspection')),
+    owner_id      TEXT NOT NULL,
+    sha256        TEXT NOT NULL,
+    size          INTEGER NOT NULL,
+    mime          TEXT NOT NULL,
+    taken_at      INTEGER,
+    location      TEXT,
+    created_at    INTEGER NOT NULL,
+    uploaded_at   INTEGER   -- set when the server has confirmed the hash
+);
+INSERT INTO photos_v4 SELECT id, owner_kind, owner_id, sha256, size, mime, taken_at, location, created_at, uploaded_at
+    FROM photos;
+DROP TABLE photos;
+ALTER TABLE photos_v4 RENAME TO photos;
+CREATE INDEX photos_owner ON photos(owner_kind, owner_id);
+CREATE INDEX photos_sha256 ON photos(sha256);
 "#;
 
 /// Brings `conn` from its `user_version` to the end of `migrations` with the

@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 use crate::capture::residents::{INSERT_RESIDENT, resident_row};
 use crate::entity::{self, Entity};
 use crate::error::{Error, Result};
-use crate::model::{Household, Incident, IncidentEvent, IncidentStatus, Photo, Place, Resident, ServiceLog};
+use crate::model::{
+    Household, Incident, IncidentEvent, IncidentStatus, Inspection, Photo, Place, Resident, ServiceLog,
+};
 use crate::search;
 use fieldgrid_protocol::{Change, pulled};
 
@@ -147,6 +149,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
         )?,
         Entity::IncidentEvent => upsert_event(tx, &c.fields, &serde_json::from_value(value).map_err(bad)?, c.version)?,
         Entity::ServiceLog => upsert_service_log(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+        Entity::Inspection => upsert_inspection(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
         // Photos have no versions (they never change): applied above.
         Entity::Photo => return apply_photo(tx, c, now),
     }
@@ -345,6 +348,30 @@ fn upsert_service_log(tx: &Transaction<'_>, l: &ServiceLog, version: i64, now: i
         serde_json::to_string(&l.resident_ids)?,
         l.notes.as_str(),
         l.occurred_at_ms,
+        now,
+        version
+    ])?;
+    Ok(())
+}
+
+fn upsert_inspection(tx: &Transaction<'_>, i: &Inspection, version: i64, now: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO inspections (id, grid_id, place_id, checklist, answers, item_photos, raised_incidents, location,
+           notes, occurred_at, created_at, updated_at, server_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)
+         ON CONFLICT (id) DO UPDATE SET server_version = ?12",
+    )?
+    .execute(params![
+        i.id,
+        i.grid_id,
+        i.place_id,
+        i.checklist,
+        serde_json::to_string(&i.answers)?,
+        serde_json::to_string(&i.item_photos)?,
+        serde_json::to_string(&i.raised_incidents)?,
+        i.location.as_ref().map(serde_json::to_string).transpose()?,
+        i.notes.as_str(),
+        i.occurred_at_ms,
         now,
         version
     ])?;

@@ -49,6 +49,7 @@ impl Store {
                      DELETE FROM households WHERE id IN (SELECT id FROM gone);
                      DELETE FROM incidents WHERE id IN (SELECT id FROM gone);
                      DELETE FROM service_logs WHERE id IN (SELECT id FROM gone);
+                     DELETE FROM inspections WHERE id IN (SELECT id FROM gone);
                      DELETE FROM places WHERE id IN (SELECT id FROM gone);
                      DELETE FROM gone;",
                 )?;

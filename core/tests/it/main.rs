@@ -6,6 +6,7 @@ mod bad_input;
 mod capture;
 mod common;
 mod concurrency;
+mod inspections;
 mod privacy;
 mod robustness;
 mod rules_agree;

@@ -714,7 +714,9 @@ fn a_newer_catalogue_is_kept_whole_and_read_as_far_as_this_build_knows() {
     let f = Fixture::new();
     let mut body = serde_json::to_value(Catalogue::builtin()).unwrap();
     body["version"] = json!(5);
-    body["checklists"] = json!([{"code": "gas_safety", "items": []}]);
+    body["field_defs"] = json!({"resident": [{"code": "blood_type", "type": "choice"}]});
+    body["checklists"] = json!([{"code": "lift_safety", "name_zh": "电梯安全检查",
+        "items": [{"code": "lift_video", "label_zh": "电梯监控视频", "answer": "video", "required": true}]}]);
     body["visit_rules"] = json!([
         {"code": "fortnightly", "name_zh": "双周走访", "every": "fortnight", "care_tags": ["disabled"], "kinds": ["visit"]},
         {"code": "weekly", "name_zh": "每周电话", "every": "week", "care_tags": ["disabled"], "kinds": ["phone_check_in"],
@@ -735,6 +737,10 @@ fn a_newer_catalogue_is_kept_whole_and_read_as_far_as_this_build_knows() {
         .map(|r| r.code.as_str())
         .collect();
     assert_eq!(codes, ["weekly"]);
+    assert!(
+        !catalogue.checklists[0].usable(),
+        "a checklist of an answer type this build lacks is read, and cannot be filled in here"
+    );
     let stored: String = f
         .raw()
         .query_row("SELECT body FROM catalogue WHERE id = 1", [], |r| r.get(0))

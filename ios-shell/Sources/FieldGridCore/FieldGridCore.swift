@@ -871,6 +871,11 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func categories() throws  -> [Category]
     
     /**
+     * The inspection checklists in force (updated by sync), for the forms.
+     */
+    func checklists() throws  -> [Checklist]
+    
+    /**
      * Closes the database file now, even while other references to this
      * object remain; later calls return `Conflict`. A sync in progress keeps
      * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
@@ -944,6 +949,11 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func getIncident(id: String) throws  -> Incident
     
     /**
+     * One inspection.
+     */
+    func getInspection(id: String) throws  -> Inspection
+    
+    /**
      * One resident.
      */
     func getResident(id: String) throws  -> Resident
@@ -999,6 +1009,13 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
      * The places of a grid, optionally of one kind and under one parent.
      */
     func places(gridId: String, kind: PlaceKind?, parentId: String?) throws  -> [Place]
+    
+    /**
+     * Records an inspection with its photos; every failed item that raises
+     * an incident reports one, with the item's photos, at once. Errors name
+     * the item (`answers.detector_installed`).
+     */
+    func recordInspection(input: NewInspection) throws  -> InspectionReport
     
     /**
      * Reports an incident in one step, with its photos.
@@ -1194,6 +1211,18 @@ open func categories()throws  -> [Category]  {
 }
     
     /**
+     * The inspection checklists in force (updated by sync), for the forms.
+     */
+open func checklists()throws  -> [Checklist]  {
+    return try  FfiConverterSequenceTypeChecklist.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_checklists(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Closes the database file now, even while other references to this
      * object remain; later calls return `Conflict`. A sync in progress keeps
      * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
@@ -1366,6 +1395,19 @@ open func getIncident(id: String)throws  -> Incident  {
 }
     
     /**
+     * One inspection.
+     */
+open func getInspection(id: String)throws  -> Inspection  {
+    return try  FfiConverterTypeInspection_lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * One resident.
      */
 open func getResident(id: String)throws  -> Resident  {
@@ -1506,6 +1548,21 @@ open func places(gridId: String, kind: PlaceKind?, parentId: String?)throws  -> 
         FfiConverterString.lower(gridId),
         FfiConverterOptionTypePlaceKind.lower(kind),
         FfiConverterOptionString.lower(parentId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records an inspection with its photos; every failed item that raises
+     * an incident reports one, with the item's photos, at once. Errors name
+     * the item (`answers.detector_installed`).
+     */
+open func recordInspection(input: NewInspection)throws  -> InspectionReport  {
+    return try  FfiConverterTypeInspectionReport_lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_record_inspection(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeNewInspection_lower(input),uniffiCallStatus
     )
 })
 }
@@ -2532,6 +2589,234 @@ public func FfiConverterTypeCategory_lift(_ buf: RustBuffer) throws -> Category 
 #endif
 public func FfiConverterTypeCategory_lower(_ value: Category) -> RustBuffer {
     return FfiConverterTypeCategory.lower(value)
+}
+
+
+/**
+ * An inspection checklist of the catalogue.
+ */
+public struct Checklist: Equatable, Hashable {
+    /**
+     * Stable code.
+     */
+    public var code: String
+    /**
+     * Name shown to workers.
+     */
+    public var nameZh: String
+    /**
+     * The questions, in order.
+     */
+    public var items: [ChecklistItem]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stable code.
+         */code: String, 
+        /**
+         * Name shown to workers.
+         */nameZh: String, 
+        /**
+         * The questions, in order.
+         */items: [ChecklistItem]) {
+        self.code = code
+        self.nameZh = nameZh
+        self.items = items
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Checklist: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChecklist: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Checklist {
+        return
+            try Checklist(
+                code: FfiConverterString.read(from: &buf), 
+                nameZh: FfiConverterString.read(from: &buf), 
+                items: FfiConverterSequenceTypeChecklistItem.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Checklist, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.nameZh, into: &buf)
+        FfiConverterSequenceTypeChecklistItem.write(value.items, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChecklist_lift(_ buf: RustBuffer) throws -> Checklist {
+    return try FfiConverterTypeChecklist.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChecklist_lower(_ value: Checklist) -> RustBuffer {
+    return FfiConverterTypeChecklist.lower(value)
+}
+
+
+/**
+ * One question of a checklist, as a form shows it.
+ */
+public struct ChecklistItem: Equatable, Hashable {
+    /**
+     * Stable code, unique in its checklist.
+     */
+    public var code: String
+    /**
+     * The question.
+     */
+    public var labelZh: String
+    /**
+     * What answers it.
+     */
+    public var answer: AnswerType
+    /**
+     * An inspection must answer it (a photo item: with a photo).
+     */
+    public var required: Bool
+    /**
+     * The choices of a choice item.
+     */
+    public var options: [String]
+    /**
+     * Smallest number a number item accepts.
+     */
+    public var min: Double?
+    /**
+     * Largest number a number item accepts.
+     */
+    public var max: Double?
+    /**
+     * Longest text a text item accepts.
+     */
+    public var maxLen: UInt32?
+    /**
+     * The answers that fail the item.
+     */
+    public var failsOn: [Answer]
+    /**
+     * The incident category a failed item raises, if any.
+     */
+    public var raises: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stable code, unique in its checklist.
+         */code: String, 
+        /**
+         * The question.
+         */labelZh: String, 
+        /**
+         * What answers it.
+         */answer: AnswerType, 
+        /**
+         * An inspection must answer it (a photo item: with a photo).
+         */required: Bool, 
+        /**
+         * The choices of a choice item.
+         */options: [String], 
+        /**
+         * Smallest number a number item accepts.
+         */min: Double?, 
+        /**
+         * Largest number a number item accepts.
+         */max: Double?, 
+        /**
+         * Longest text a text item accepts.
+         */maxLen: UInt32?, 
+        /**
+         * The answers that fail the item.
+         */failsOn: [Answer], 
+        /**
+         * The incident category a failed item raises, if any.
+         */raises: String?) {
+        self.code = code
+        self.labelZh = labelZh
+        self.answer = answer
+        self.required = required
+        self.options = options
+        self.min = min
+        self.max = max
+        self.maxLen = maxLen
+        self.failsOn = failsOn
+        self.raises = raises
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ChecklistItem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChecklistItem: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChecklistItem {
+        return
+            try ChecklistItem(
+                code: FfiConverterString.read(from: &buf), 
+                labelZh: FfiConverterString.read(from: &buf), 
+                answer: FfiConverterTypeAnswerType.read(from: &buf), 
+                required: FfiConverterBool.read(from: &buf), 
+                options: FfiConverterSequenceString.read(from: &buf), 
+                min: FfiConverterOptionDouble.read(from: &buf), 
+                max: FfiConverterOptionDouble.read(from: &buf), 
+                maxLen: FfiConverterOptionUInt32.read(from: &buf), 
+                failsOn: FfiConverterSequenceTypeAnswer.read(from: &buf), 
+                raises: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ChecklistItem, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.labelZh, into: &buf)
+        FfiConverterTypeAnswerType.write(value.answer, into: &buf)
+        FfiConverterBool.write(value.required, into: &buf)
+        FfiConverterSequenceString.write(value.options, into: &buf)
+        FfiConverterOptionDouble.write(value.min, into: &buf)
+        FfiConverterOptionDouble.write(value.max, into: &buf)
+        FfiConverterOptionUInt32.write(value.maxLen, into: &buf)
+        FfiConverterSequenceTypeAnswer.write(value.failsOn, into: &buf)
+        FfiConverterOptionString.write(value.raises, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChecklistItem_lift(_ buf: RustBuffer) throws -> ChecklistItem {
+    return try FfiConverterTypeChecklistItem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChecklistItem_lower(_ value: ChecklistItem) -> RustBuffer {
+    return FfiConverterTypeChecklistItem.lower(value)
 }
 
 
@@ -3782,6 +4067,451 @@ public func FfiConverterTypeIncidentQuery_lower(_ value: IncidentQuery) -> RustB
 }
 
 
+/**
+ * An inspection of a place (安全隐患排查). `notes` may hold personal data.
+ */
+public struct Inspection: Equatable, Hashable {
+    /**
+     * UUIDv7.
+     */
+    public var id: String
+    /**
+     * Owning grid.
+     */
+    public var gridId: String
+    /**
+     * The place inspected.
+     */
+    public var placeId: String?
+    /**
+     * The checklist's code.
+     */
+    public var checklist: String
+    /**
+     * The answers, in item-code order.
+     */
+    public var answers: [ItemAnswer]
+    /**
+     * The photos of each item.
+     */
+    public var itemPhotos: [ItemPhotos]
+    /**
+     * The incidents its failed items raised.
+     */
+    public var raisedIncidents: [String]
+    /**
+     * Where.
+     */
+    public var location: Location?
+    /**
+     * Notes.
+     */
+    public var notes: String
+    /**
+     * When (device clock).
+     */
+    public var occurredAtMs: Int64
+    /**
+     * Photos.
+     */
+    public var photos: [Photo]
+    /**
+     * Bookkeeping and sync status.
+     */
+    public var meta: RecordMeta
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * UUIDv7.
+         */id: String, 
+        /**
+         * Owning grid.
+         */gridId: String, 
+        /**
+         * The place inspected.
+         */placeId: String?, 
+        /**
+         * The checklist's code.
+         */checklist: String, 
+        /**
+         * The answers, in item-code order.
+         */answers: [ItemAnswer], 
+        /**
+         * The photos of each item.
+         */itemPhotos: [ItemPhotos], 
+        /**
+         * The incidents its failed items raised.
+         */raisedIncidents: [String], 
+        /**
+         * Where.
+         */location: Location?, 
+        /**
+         * Notes.
+         */notes: String, 
+        /**
+         * When (device clock).
+         */occurredAtMs: Int64, 
+        /**
+         * Photos.
+         */photos: [Photo], 
+        /**
+         * Bookkeeping and sync status.
+         */meta: RecordMeta) {
+        self.id = id
+        self.gridId = gridId
+        self.placeId = placeId
+        self.checklist = checklist
+        self.answers = answers
+        self.itemPhotos = itemPhotos
+        self.raisedIncidents = raisedIncidents
+        self.location = location
+        self.notes = notes
+        self.occurredAtMs = occurredAtMs
+        self.photos = photos
+        self.meta = meta
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Inspection: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInspection: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Inspection {
+        return
+            try Inspection(
+                id: FfiConverterString.read(from: &buf), 
+                gridId: FfiConverterString.read(from: &buf), 
+                placeId: FfiConverterOptionString.read(from: &buf), 
+                checklist: FfiConverterString.read(from: &buf), 
+                answers: FfiConverterSequenceTypeItemAnswer.read(from: &buf), 
+                itemPhotos: FfiConverterSequenceTypeItemPhotos.read(from: &buf), 
+                raisedIncidents: FfiConverterSequenceString.read(from: &buf), 
+                location: FfiConverterOptionTypeLocation.read(from: &buf), 
+                notes: FfiConverterString.read(from: &buf), 
+                occurredAtMs: FfiConverterInt64.read(from: &buf), 
+                photos: FfiConverterSequenceTypePhoto.read(from: &buf), 
+                meta: FfiConverterTypeRecordMeta.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Inspection, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.gridId, into: &buf)
+        FfiConverterOptionString.write(value.placeId, into: &buf)
+        FfiConverterString.write(value.checklist, into: &buf)
+        FfiConverterSequenceTypeItemAnswer.write(value.answers, into: &buf)
+        FfiConverterSequenceTypeItemPhotos.write(value.itemPhotos, into: &buf)
+        FfiConverterSequenceString.write(value.raisedIncidents, into: &buf)
+        FfiConverterOptionTypeLocation.write(value.location, into: &buf)
+        FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterInt64.write(value.occurredAtMs, into: &buf)
+        FfiConverterSequenceTypePhoto.write(value.photos, into: &buf)
+        FfiConverterTypeRecordMeta.write(value.meta, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInspection_lift(_ buf: RustBuffer) throws -> Inspection {
+    return try FfiConverterTypeInspection.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInspection_lower(_ value: Inspection) -> RustBuffer {
+    return FfiConverterTypeInspection.lower(value)
+}
+
+
+/**
+ * What recording an inspection wrote.
+ */
+public struct InspectionReport: Equatable, Hashable {
+    /**
+     * The inspection.
+     */
+    public var inspection: Inspection
+    /**
+     * The incidents its failed items raised.
+     */
+    public var raised: [Incident]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The inspection.
+         */inspection: Inspection, 
+        /**
+         * The incidents its failed items raised.
+         */raised: [Incident]) {
+        self.inspection = inspection
+        self.raised = raised
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension InspectionReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeInspectionReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> InspectionReport {
+        return
+            try InspectionReport(
+                inspection: FfiConverterTypeInspection.read(from: &buf), 
+                raised: FfiConverterSequenceTypeIncident.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: InspectionReport, into buf: inout [UInt8]) {
+        FfiConverterTypeInspection.write(value.inspection, into: &buf)
+        FfiConverterSequenceTypeIncident.write(value.raised, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInspectionReport_lift(_ buf: RustBuffer) throws -> InspectionReport {
+    return try FfiConverterTypeInspectionReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeInspectionReport_lower(_ value: InspectionReport) -> RustBuffer {
+    return FfiConverterTypeInspectionReport.lower(value)
+}
+
+
+/**
+ * The answer to one item.
+ */
+public struct ItemAnswer: Equatable, Hashable {
+    /**
+     * The item's code.
+     */
+    public var item: String
+    /**
+     * The answer.
+     */
+    public var answer: Answer
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The item's code.
+         */item: String, 
+        /**
+         * The answer.
+         */answer: Answer) {
+        self.item = item
+        self.answer = answer
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ItemAnswer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeItemAnswer: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ItemAnswer {
+        return
+            try ItemAnswer(
+                item: FfiConverterString.read(from: &buf), 
+                answer: FfiConverterTypeAnswer.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ItemAnswer, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.item, into: &buf)
+        FfiConverterTypeAnswer.write(value.answer, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemAnswer_lift(_ buf: RustBuffer) throws -> ItemAnswer {
+    return try FfiConverterTypeItemAnswer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemAnswer_lower(_ value: ItemAnswer) -> RustBuffer {
+    return FfiConverterTypeItemAnswer.lower(value)
+}
+
+
+/**
+ * A photo of one item.
+ */
+public struct ItemPhoto: Equatable, Hashable {
+    /**
+     * The item's code.
+     */
+    public var item: String
+    /**
+     * The photo.
+     */
+    public var photo: NewPhoto
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The item's code.
+         */item: String, 
+        /**
+         * The photo.
+         */photo: NewPhoto) {
+        self.item = item
+        self.photo = photo
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ItemPhoto: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeItemPhoto: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ItemPhoto {
+        return
+            try ItemPhoto(
+                item: FfiConverterString.read(from: &buf), 
+                photo: FfiConverterTypeNewPhoto.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ItemPhoto, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.item, into: &buf)
+        FfiConverterTypeNewPhoto.write(value.photo, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemPhoto_lift(_ buf: RustBuffer) throws -> ItemPhoto {
+    return try FfiConverterTypeItemPhoto.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemPhoto_lower(_ value: ItemPhoto) -> RustBuffer {
+    return FfiConverterTypeItemPhoto.lower(value)
+}
+
+
+/**
+ * The photos of one item (photo record ids).
+ */
+public struct ItemPhotos: Equatable, Hashable {
+    /**
+     * The item's code.
+     */
+    public var item: String
+    /**
+     * Ids of the inspection's photos of this item.
+     */
+    public var photoIds: [String]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The item's code.
+         */item: String, 
+        /**
+         * Ids of the inspection's photos of this item.
+         */photoIds: [String]) {
+        self.item = item
+        self.photoIds = photoIds
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ItemPhotos: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeItemPhotos: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ItemPhotos {
+        return
+            try ItemPhotos(
+                item: FfiConverterString.read(from: &buf), 
+                photoIds: FfiConverterSequenceString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ItemPhotos, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.item, into: &buf)
+        FfiConverterSequenceString.write(value.photoIds, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemPhotos_lift(_ buf: RustBuffer) throws -> ItemPhotos {
+    return try FfiConverterTypeItemPhotos.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeItemPhotos_lower(_ value: ItemPhotos) -> RustBuffer {
+    return FfiConverterTypeItemPhotos.lower(value)
+}
+
+
 public struct Location: Equatable, Hashable {
     public var latitude: Double
     public var longitude: Double
@@ -4143,6 +4873,135 @@ public func FfiConverterTypeNewIncidentEvent_lift(_ buf: RustBuffer) throws -> N
 #endif
 public func FfiConverterTypeNewIncidentEvent_lower(_ value: NewIncidentEvent) -> RustBuffer {
     return FfiConverterTypeNewIncidentEvent.lower(value)
+}
+
+
+/**
+ * An inspection as the worker fills it in.
+ */
+public struct NewInspection: Equatable, Hashable {
+    /**
+     * Owning grid.
+     */
+    public var gridId: String
+    /**
+     * The place inspected (compound, building or unit).
+     */
+    public var placeId: String?
+    /**
+     * The checklist's code.
+     */
+    public var checklist: String
+    /**
+     * One answer per item answered.
+     */
+    public var answers: [ItemAnswer]
+    /**
+     * Photos, each of one item.
+     */
+    public var photos: [ItemPhoto]
+    /**
+     * Where (GPS): required.
+     */
+    public var location: Location?
+    /**
+     * What else the worker noted.
+     */
+    public var notes: String
+    /**
+     * When; none means now.
+     */
+    public var occurredAtMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Owning grid.
+         */gridId: String, 
+        /**
+         * The place inspected (compound, building or unit).
+         */placeId: String? = nil, 
+        /**
+         * The checklist's code.
+         */checklist: String, 
+        /**
+         * One answer per item answered.
+         */answers: [ItemAnswer], 
+        /**
+         * Photos, each of one item.
+         */photos: [ItemPhoto] = [], 
+        /**
+         * Where (GPS): required.
+         */location: Location?, 
+        /**
+         * What else the worker noted.
+         */notes: String = "", 
+        /**
+         * When; none means now.
+         */occurredAtMs: Int64? = nil) {
+        self.gridId = gridId
+        self.placeId = placeId
+        self.checklist = checklist
+        self.answers = answers
+        self.photos = photos
+        self.location = location
+        self.notes = notes
+        self.occurredAtMs = occurredAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension NewInspection: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNewInspection: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NewInspection {
+        return
+            try NewInspection(
+                gridId: FfiConverterString.read(from: &buf), 
+                placeId: FfiConverterOptionString.read(from: &buf), 
+                checklist: FfiConverterString.read(from: &buf), 
+                answers: FfiConverterSequenceTypeItemAnswer.read(from: &buf), 
+                photos: FfiConverterSequenceTypeItemPhoto.read(from: &buf), 
+                location: FfiConverterOptionTypeLocation.read(from: &buf), 
+                notes: FfiConverterString.read(from: &buf), 
+                occurredAtMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: NewInspection, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.gridId, into: &buf)
+        FfiConverterOptionString.write(value.placeId, into: &buf)
+        FfiConverterString.write(value.checklist, into: &buf)
+        FfiConverterSequenceTypeItemAnswer.write(value.answers, into: &buf)
+        FfiConverterSequenceTypeItemPhoto.write(value.photos, into: &buf)
+        FfiConverterOptionTypeLocation.write(value.location, into: &buf)
+        FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterOptionInt64.write(value.occurredAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNewInspection_lift(_ buf: RustBuffer) throws -> NewInspection {
+    return try FfiConverterTypeNewInspection.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNewInspection_lower(_ value: NewInspection) -> RustBuffer {
+    return FfiConverterTypeNewInspection.lower(value)
 }
 
 
@@ -6021,6 +6880,182 @@ public func FfiConverterTypeVisitCounts_lower(_ value: VisitCounts) -> RustBuffe
 
 
 
+public enum Answer: Equatable, Hashable {
+    
+    case yesNo(Bool
+    )
+    case number(Double
+    )
+    case text(String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Answer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = Answer
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Answer {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .yesNo(try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 2: return .number(try FfiConverterDouble.read(from: &buf)
+        )
+        
+        case 3: return .text(try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Answer, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .yesNo(v1):
+            writeInt(&buf, Int32(1))
+            FfiConverterBool.write(v1, into: &buf)
+            
+        
+        case let .number(v1):
+            writeInt(&buf, Int32(2))
+            FfiConverterDouble.write(v1, into: &buf)
+            
+        
+        case let .text(v1):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(v1, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswer_lift(_ buf: RustBuffer) throws -> Answer {
+    return try FfiConverterTypeAnswer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswer_lower(_ value: Answer) -> RustBuffer {
+    return FfiConverterTypeAnswer.lower(value)
+}
+
+
+
+
+public enum AnswerType: Equatable, Hashable {
+    
+    case yesNo
+    case number
+    case text
+    case choice
+    case photo
+    case unknown
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension AnswerType: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAnswerType: FfiConverterRustBuffer {
+    typealias SwiftType = AnswerType
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> AnswerType {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .yesNo
+        
+        case 2: return .number
+        
+        case 3: return .text
+        
+        case 4: return .choice
+        
+        case 5: return .photo
+        
+        case 6: return .unknown
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: AnswerType, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .yesNo:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .number:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .text:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .choice:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .photo:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .unknown:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswerType_lift(_ buf: RustBuffer) throws -> AnswerType {
+    return try FfiConverterTypeAnswerType.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswerType_lower(_ value: AnswerType) -> RustBuffer {
+    return FfiConverterTypeAnswerType.lower(value)
+}
+
+
+
+
 public enum CareTag: Equatable, Hashable {
     
     case elderlyLivingAlone
@@ -7058,6 +8093,8 @@ public enum PhotoOwner: Equatable, Hashable {
     )
     case serviceLog(String
     )
+    case inspection(String
+    )
 
 
 
@@ -7088,6 +8125,9 @@ public struct FfiConverterTypePhotoOwner: FfiConverterRustBuffer {
         case 3: return .serviceLog(try FfiConverterString.read(from: &buf)
         )
         
+        case 4: return .inspection(try FfiConverterString.read(from: &buf)
+        )
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -7108,6 +8148,11 @@ public struct FfiConverterTypePhotoOwner: FfiConverterRustBuffer {
         
         case let .serviceLog(v1):
             writeInt(&buf, Int32(3))
+            FfiConverterString.write(v1, into: &buf)
+            
+        
+        case let .inspection(v1):
+            writeInt(&buf, Int32(4))
             FfiConverterString.write(v1, into: &buf)
             
         }
@@ -7378,6 +8423,10 @@ public enum RecordKind: Equatable, Hashable {
      */
     case serviceLog
     /**
+     * Inspections.
+     */
+    case inspection
+    /**
      * Photos' records.
      */
     case photo
@@ -7414,7 +8463,9 @@ public struct FfiConverterTypeRecordKind: FfiConverterRustBuffer {
         
         case 6: return .serviceLog
         
-        case 7: return .photo
+        case 7: return .inspection
+        
+        case 8: return .photo
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7448,8 +8499,12 @@ public struct FfiConverterTypeRecordKind: FfiConverterRustBuffer {
             writeInt(&buf, Int32(6))
         
         
-        case .photo:
+        case .inspection:
             writeInt(&buf, Int32(7))
+        
+        
+        case .photo:
+            writeInt(&buf, Int32(8))
         
         }
     }
@@ -8268,6 +9323,30 @@ public func FfiConverterTypeVisitState_lower(_ value: VisitState) -> RustBuffer 
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
+    typealias SwiftType = UInt32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
     typealias SwiftType = Int64?
 
@@ -8583,6 +9662,56 @@ fileprivate struct FfiConverterSequenceTypeCategory: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeChecklist: FfiConverterRustBuffer {
+    typealias SwiftType = [Checklist]
+
+    public static func write(_ value: [Checklist], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChecklist.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Checklist] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Checklist]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChecklist.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeChecklistItem: FfiConverterRustBuffer {
+    typealias SwiftType = [ChecklistItem]
+
+    public static func write(_ value: [ChecklistItem], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeChecklistItem.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ChecklistItem] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ChecklistItem]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeChecklistItem.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeDueVisit: FfiConverterRustBuffer {
     typealias SwiftType = [DueVisit]
 
@@ -8733,6 +9862,81 @@ fileprivate struct FfiConverterSequenceTypeIncidentEvent: FfiConverterRustBuffer
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeItemAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = [ItemAnswer]
+
+    public static func write(_ value: [ItemAnswer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeItemAnswer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ItemAnswer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ItemAnswer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeItemAnswer.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeItemPhoto: FfiConverterRustBuffer {
+    typealias SwiftType = [ItemPhoto]
+
+    public static func write(_ value: [ItemPhoto], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeItemPhoto.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ItemPhoto] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ItemPhoto]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeItemPhoto.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeItemPhotos: FfiConverterRustBuffer {
+    typealias SwiftType = [ItemPhotos]
+
+    public static func write(_ value: [ItemPhotos], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeItemPhotos.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ItemPhotos] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ItemPhotos]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeItemPhotos.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeNewPhoto: FfiConverterRustBuffer {
     typealias SwiftType = [NewPhoto]
 
@@ -8875,6 +10079,31 @@ fileprivate struct FfiConverterSequenceTypeResident: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeResident.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = [Answer]
+
+    public static func write(_ value: [Answer], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeAnswer.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Answer] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Answer]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeAnswer.read(from: &buf))
         }
         return seq
     }
@@ -9259,6 +10488,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_checklists() != 27676) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() != 17205) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9298,6 +10530,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() != 32610) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection() != 31184) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident() != 21764) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -9329,6 +10564,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_places() != 5937) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_record_inspection() != 25468) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_report_incident() != 46132) {

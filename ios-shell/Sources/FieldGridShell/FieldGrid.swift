@@ -123,6 +123,16 @@ public final class FieldGrid: @unchecked Sendable {
         try await call { try $0.dashboard(gridId: gridId) }
     }
 
+    /// Visits and phone check-ins not yet made in their period, overdue first, then by due date.
+    public func dueVisits(gridId: String) async throws -> [DueVisit] {
+        try await call { try $0.dueVisits(gridId: gridId) }
+    }
+
+    /// Records an inspection; failed items that raise an incident report one at once.
+    public func recordInspection(_ input: NewInspection) async throws -> InspectionReport {
+        try await call { try $0.recordInspection(input: input) }
+    }
+
     public func statusCounts() async throws -> StatusCounts { try await call { try $0.statusCounts() } }
 
     /// Removes the store for good; `.Conflict` while work is unsynced unless `force`.

@@ -11,6 +11,7 @@ mod convergence;
 mod crash;
 mod faults;
 mod helpers;
+mod inspections;
 mod model;
 mod openapi;
 mod privacy;

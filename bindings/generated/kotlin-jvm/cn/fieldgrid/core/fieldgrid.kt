@@ -778,6 +778,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_categories(
     ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_checklists(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_close_store(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_conflicts_of(
@@ -804,6 +806,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident(
     ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_service_log(
@@ -825,6 +829,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_photo_bytes(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_places(
+    ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_record_inspection(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_report_incident(
     ): Int
@@ -919,6 +925,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_categories(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_checklists(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_close_store(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_conflicts_of(`ptr`: Long,`entityId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -945,6 +953,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_incident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_resident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_service_log(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -966,6 +976,8 @@ internal object UniffiLib {
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_photo_bytes(`ptr`: Long,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_places(`ptr`: Long,`gridId`: RustBuffer.ByValue,`kind`: RustBuffer.ByValue,`parentId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_record_inspection(`ptr`: Long,`input`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_report_incident(`ptr`: Long,`input`: RustBuffer.ByValue,`photos`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1193,6 +1205,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() and 0xFFFF) != 25711) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_checklists() and 0xFFFF) != 27676) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_close_store() and 0xFFFF) != 17205) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1232,6 +1247,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() and 0xFFFF) != 32610) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection() and 0xFFFF) != 31184) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_resident() and 0xFFFF) != 21764) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1263,6 +1281,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_places() and 0xFFFF) != 5937) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_record_inspection() and 0xFFFF) != 25468) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_report_incident() and 0xFFFF) != 46132) {
@@ -2198,6 +2219,11 @@ public interface FieldGridStoreInterface {
     fun `categories`(): List<Category>
     
     /**
+     * The inspection checklists in force (updated by sync), for the forms.
+     */
+    fun `checklists`(): List<Checklist>
+    
+    /**
      * Closes the database file now, even while other references to this
      * object remain; later calls return `Conflict`. A sync in progress keeps
      * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
@@ -2271,6 +2297,11 @@ public interface FieldGridStoreInterface {
     fun `getIncident`(`id`: kotlin.String): Incident
     
     /**
+     * One inspection.
+     */
+    fun `getInspection`(`id`: kotlin.String): Inspection
+    
+    /**
      * One resident.
      */
     fun `getResident`(`id`: kotlin.String): Resident
@@ -2326,6 +2357,13 @@ public interface FieldGridStoreInterface {
      * The places of a grid, optionally of one kind and under one parent.
      */
     fun `places`(`gridId`: kotlin.String, `kind`: PlaceKind?, `parentId`: kotlin.String?): List<Place>
+    
+    /**
+     * Records an inspection with its photos; every failed item that raises
+     * an incident reports one, with the item's photos, at once. Errors name
+     * the item (`answers.detector_installed`).
+     */
+    fun `recordInspection`(`input`: NewInspection): InspectionReport
     
     /**
      * Reports an incident in one step, with its photos.
@@ -2579,6 +2617,23 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
+     * The inspection checklists in force (updated by sync), for the forms.
+     */
+    @Throws(FieldGridException::class)override fun `checklists`(): List<Checklist> {
+            return FfiConverterSequenceTypeChecklist.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_checklists(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * Closes the database file now, even while other references to this
      * object remain; later calls return `Conflict`. A sync in progress keeps
      * the file open until it returns. (Kotlin's `close()`/`use {}` and Swift's
@@ -2815,6 +2870,24 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
+     * One inspection.
+     */
+    @Throws(FieldGridException::class)override fun `getInspection`(`id`: kotlin.String): Inspection {
+            return FfiConverterTypeInspection.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection(
+        it,
+        
+        FfiConverterString.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * One resident.
      */
     @Throws(FieldGridException::class)override fun `getResident`(`id`: kotlin.String): Resident {
@@ -3007,6 +3080,26 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
         FfiConverterString.lower(`gridId`),
         FfiConverterOptionalTypePlaceKind.lower(`kind`),
         FfiConverterOptionalString.lower(`parentId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Records an inspection with its photos; every failed item that raises
+     * an incident reports one, with the item's photos, at once. Errors name
+     * the item (`answers.detector_installed`).
+     */
+    @Throws(FieldGridException::class)override fun `recordInspection`(`input`: NewInspection): InspectionReport {
+            return FfiConverterTypeInspectionReport.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_record_inspection(
+        it,
+        
+        FfiConverterTypeNewInspection.lower(`input`),_status)
 }
     }
     )
@@ -4461,6 +4554,172 @@ public object FfiConverterTypeCategory: FfiConverterRustBuffer<Category> {
 
 
 /**
+ * An inspection checklist of the catalogue.
+ */
+data class Checklist (
+    /**
+     * Stable code.
+     */
+    var `code`: kotlin.String
+    , 
+    /**
+     * Name shown to workers.
+     */
+    var `nameZh`: kotlin.String
+    , 
+    /**
+     * The questions, in order.
+     */
+    var `items`: List<ChecklistItem>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChecklist: FfiConverterRustBuffer<Checklist> {
+    override fun read(buf: ByteBuffer): Checklist {
+        return Checklist(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeChecklistItem.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Checklist) = (
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterString.allocationSize(value.`nameZh`) +
+            FfiConverterSequenceTypeChecklistItem.allocationSize(value.`items`)
+    )
+
+    override fun write(value: Checklist, buf: ByteBuffer) {
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterString.write(value.`nameZh`, buf)
+            FfiConverterSequenceTypeChecklistItem.write(value.`items`, buf)
+    }
+}
+
+
+
+/**
+ * One question of a checklist, as a form shows it.
+ */
+data class ChecklistItem (
+    /**
+     * Stable code, unique in its checklist.
+     */
+    var `code`: kotlin.String
+    , 
+    /**
+     * The question.
+     */
+    var `labelZh`: kotlin.String
+    , 
+    /**
+     * What answers it.
+     */
+    var `answer`: AnswerType
+    , 
+    /**
+     * An inspection must answer it (a photo item: with a photo).
+     */
+    var `required`: kotlin.Boolean
+    , 
+    /**
+     * The choices of a choice item.
+     */
+    var `options`: List<kotlin.String>
+    , 
+    /**
+     * Smallest number a number item accepts.
+     */
+    var `min`: kotlin.Double?
+    , 
+    /**
+     * Largest number a number item accepts.
+     */
+    var `max`: kotlin.Double?
+    , 
+    /**
+     * Longest text a text item accepts.
+     */
+    var `maxLen`: kotlin.UInt?
+    , 
+    /**
+     * The answers that fail the item.
+     */
+    var `failsOn`: List<Answer>
+    , 
+    /**
+     * The incident category a failed item raises, if any.
+     */
+    var `raises`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChecklistItem: FfiConverterRustBuffer<ChecklistItem> {
+    override fun read(buf: ByteBuffer): ChecklistItem {
+        return ChecklistItem(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterTypeAnswerType.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalDouble.read(buf),
+            FfiConverterOptionalUInt.read(buf),
+            FfiConverterSequenceTypeAnswer.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ChecklistItem) = (
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterString.allocationSize(value.`labelZh`) +
+            FfiConverterTypeAnswerType.allocationSize(value.`answer`) +
+            FfiConverterBoolean.allocationSize(value.`required`) +
+            FfiConverterSequenceString.allocationSize(value.`options`) +
+            FfiConverterOptionalDouble.allocationSize(value.`min`) +
+            FfiConverterOptionalDouble.allocationSize(value.`max`) +
+            FfiConverterOptionalUInt.allocationSize(value.`maxLen`) +
+            FfiConverterSequenceTypeAnswer.allocationSize(value.`failsOn`) +
+            FfiConverterOptionalString.allocationSize(value.`raises`)
+    )
+
+    override fun write(value: ChecklistItem, buf: ByteBuffer) {
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterString.write(value.`labelZh`, buf)
+            FfiConverterTypeAnswerType.write(value.`answer`, buf)
+            FfiConverterBoolean.write(value.`required`, buf)
+            FfiConverterSequenceString.write(value.`options`, buf)
+            FfiConverterOptionalDouble.write(value.`min`, buf)
+            FfiConverterOptionalDouble.write(value.`max`, buf)
+            FfiConverterOptionalUInt.write(value.`maxLen`, buf)
+            FfiConverterSequenceTypeAnswer.write(value.`failsOn`, buf)
+            FfiConverterOptionalString.write(value.`raises`, buf)
+    }
+}
+
+
+
+/**
  * The counts on a grid's home screen.
  */
 data class Dashboard (
@@ -5368,6 +5627,321 @@ public object FfiConverterTypeIncidentQuery: FfiConverterRustBuffer<IncidentQuer
 
 
 
+/**
+ * An inspection of a place (安全隐患排查). `notes` may hold personal data.
+ */
+data class Inspection (
+    /**
+     * UUIDv7.
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * Owning grid.
+     */
+    var `gridId`: kotlin.String
+    , 
+    /**
+     * The place inspected.
+     */
+    var `placeId`: kotlin.String?
+    , 
+    /**
+     * The checklist's code.
+     */
+    var `checklist`: kotlin.String
+    , 
+    /**
+     * The answers, in item-code order.
+     */
+    var `answers`: List<ItemAnswer>
+    , 
+    /**
+     * The photos of each item.
+     */
+    var `itemPhotos`: List<ItemPhotos>
+    , 
+    /**
+     * The incidents its failed items raised.
+     */
+    var `raisedIncidents`: List<kotlin.String>
+    , 
+    /**
+     * Where.
+     */
+    var `location`: Location?
+    , 
+    /**
+     * Notes.
+     */
+    var `notes`: kotlin.String
+    , 
+    /**
+     * When (device clock).
+     */
+    var `occurredAtMs`: kotlin.Long
+    , 
+    /**
+     * Photos.
+     */
+    var `photos`: List<Photo>
+    , 
+    /**
+     * Bookkeeping and sync status.
+     */
+    var `meta`: RecordMeta
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInspection: FfiConverterRustBuffer<Inspection> {
+    override fun read(buf: ByteBuffer): Inspection {
+        return Inspection(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
+            FfiConverterSequenceTypeItemPhotos.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterOptionalTypeLocation.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterLong.read(buf),
+            FfiConverterSequenceTypePhoto.read(buf),
+            FfiConverterTypeRecordMeta.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Inspection) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`gridId`) +
+            FfiConverterOptionalString.allocationSize(value.`placeId`) +
+            FfiConverterString.allocationSize(value.`checklist`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`answers`) +
+            FfiConverterSequenceTypeItemPhotos.allocationSize(value.`itemPhotos`) +
+            FfiConverterSequenceString.allocationSize(value.`raisedIncidents`) +
+            FfiConverterOptionalTypeLocation.allocationSize(value.`location`) +
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterLong.allocationSize(value.`occurredAtMs`) +
+            FfiConverterSequenceTypePhoto.allocationSize(value.`photos`) +
+            FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
+    )
+
+    override fun write(value: Inspection, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`gridId`, buf)
+            FfiConverterOptionalString.write(value.`placeId`, buf)
+            FfiConverterString.write(value.`checklist`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`answers`, buf)
+            FfiConverterSequenceTypeItemPhotos.write(value.`itemPhotos`, buf)
+            FfiConverterSequenceString.write(value.`raisedIncidents`, buf)
+            FfiConverterOptionalTypeLocation.write(value.`location`, buf)
+            FfiConverterString.write(value.`notes`, buf)
+            FfiConverterLong.write(value.`occurredAtMs`, buf)
+            FfiConverterSequenceTypePhoto.write(value.`photos`, buf)
+            FfiConverterTypeRecordMeta.write(value.`meta`, buf)
+    }
+}
+
+
+
+/**
+ * What recording an inspection wrote.
+ */
+data class InspectionReport (
+    /**
+     * The inspection.
+     */
+    var `inspection`: Inspection
+    , 
+    /**
+     * The incidents its failed items raised.
+     */
+    var `raised`: List<Incident>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeInspectionReport: FfiConverterRustBuffer<InspectionReport> {
+    override fun read(buf: ByteBuffer): InspectionReport {
+        return InspectionReport(
+            FfiConverterTypeInspection.read(buf),
+            FfiConverterSequenceTypeIncident.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: InspectionReport) = (
+            FfiConverterTypeInspection.allocationSize(value.`inspection`) +
+            FfiConverterSequenceTypeIncident.allocationSize(value.`raised`)
+    )
+
+    override fun write(value: InspectionReport, buf: ByteBuffer) {
+            FfiConverterTypeInspection.write(value.`inspection`, buf)
+            FfiConverterSequenceTypeIncident.write(value.`raised`, buf)
+    }
+}
+
+
+
+/**
+ * The answer to one item.
+ */
+data class ItemAnswer (
+    /**
+     * The item's code.
+     */
+    var `item`: kotlin.String
+    , 
+    /**
+     * The answer.
+     */
+    var `answer`: Answer
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeItemAnswer: FfiConverterRustBuffer<ItemAnswer> {
+    override fun read(buf: ByteBuffer): ItemAnswer {
+        return ItemAnswer(
+            FfiConverterString.read(buf),
+            FfiConverterTypeAnswer.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ItemAnswer) = (
+            FfiConverterString.allocationSize(value.`item`) +
+            FfiConverterTypeAnswer.allocationSize(value.`answer`)
+    )
+
+    override fun write(value: ItemAnswer, buf: ByteBuffer) {
+            FfiConverterString.write(value.`item`, buf)
+            FfiConverterTypeAnswer.write(value.`answer`, buf)
+    }
+}
+
+
+
+/**
+ * A photo of one item.
+ */
+data class ItemPhoto (
+    /**
+     * The item's code.
+     */
+    var `item`: kotlin.String
+    , 
+    /**
+     * The photo.
+     */
+    var `photo`: NewPhoto
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeItemPhoto: FfiConverterRustBuffer<ItemPhoto> {
+    override fun read(buf: ByteBuffer): ItemPhoto {
+        return ItemPhoto(
+            FfiConverterString.read(buf),
+            FfiConverterTypeNewPhoto.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ItemPhoto) = (
+            FfiConverterString.allocationSize(value.`item`) +
+            FfiConverterTypeNewPhoto.allocationSize(value.`photo`)
+    )
+
+    override fun write(value: ItemPhoto, buf: ByteBuffer) {
+            FfiConverterString.write(value.`item`, buf)
+            FfiConverterTypeNewPhoto.write(value.`photo`, buf)
+    }
+}
+
+
+
+/**
+ * The photos of one item (photo record ids).
+ */
+data class ItemPhotos (
+    /**
+     * The item's code.
+     */
+    var `item`: kotlin.String
+    , 
+    /**
+     * Ids of the inspection's photos of this item.
+     */
+    var `photoIds`: List<kotlin.String>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeItemPhotos: FfiConverterRustBuffer<ItemPhotos> {
+    override fun read(buf: ByteBuffer): ItemPhotos {
+        return ItemPhotos(
+            FfiConverterString.read(buf),
+            FfiConverterSequenceString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ItemPhotos) = (
+            FfiConverterString.allocationSize(value.`item`) +
+            FfiConverterSequenceString.allocationSize(value.`photoIds`)
+    )
+
+    override fun write(value: ItemPhotos, buf: ByteBuffer) {
+            FfiConverterString.write(value.`item`, buf)
+            FfiConverterSequenceString.write(value.`photoIds`, buf)
+    }
+}
+
+
+
 data class Location (
     var `latitude`: kotlin.Double
     , 
@@ -5642,6 +6216,101 @@ public object FfiConverterTypeNewIncidentEvent: FfiConverterRustBuffer<NewIncide
             FfiConverterTypeEventKind.write(value.`kind`, buf)
             FfiConverterString.write(value.`note`, buf)
             FfiConverterSequenceTypeNewPhoto.write(value.`photos`, buf)
+    }
+}
+
+
+
+/**
+ * An inspection as the worker fills it in.
+ */
+data class NewInspection (
+    /**
+     * Owning grid.
+     */
+    var `gridId`: kotlin.String
+    , 
+    /**
+     * The place inspected (compound, building or unit).
+     */
+    var `placeId`: kotlin.String? = null 
+    , 
+    /**
+     * The checklist's code.
+     */
+    var `checklist`: kotlin.String
+    , 
+    /**
+     * One answer per item answered.
+     */
+    var `answers`: List<ItemAnswer>
+    , 
+    /**
+     * Photos, each of one item.
+     */
+    var `photos`: List<ItemPhoto> = listOf() 
+    , 
+    /**
+     * Where (GPS): required.
+     */
+    var `location`: Location?
+    , 
+    /**
+     * What else the worker noted.
+     */
+    var `notes`: kotlin.String = "" 
+    , 
+    /**
+     * When; none means now.
+     */
+    var `occurredAtMs`: kotlin.Long? = null 
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeNewInspection: FfiConverterRustBuffer<NewInspection> {
+    override fun read(buf: ByteBuffer): NewInspection {
+        return NewInspection(
+            FfiConverterString.read(buf),
+            FfiConverterOptionalString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
+            FfiConverterSequenceTypeItemPhoto.read(buf),
+            FfiConverterOptionalTypeLocation.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterOptionalLong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: NewInspection) = (
+            FfiConverterString.allocationSize(value.`gridId`) +
+            FfiConverterOptionalString.allocationSize(value.`placeId`) +
+            FfiConverterString.allocationSize(value.`checklist`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`answers`) +
+            FfiConverterSequenceTypeItemPhoto.allocationSize(value.`photos`) +
+            FfiConverterOptionalTypeLocation.allocationSize(value.`location`) +
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterOptionalLong.allocationSize(value.`occurredAtMs`)
+    )
+
+    override fun write(value: NewInspection, buf: ByteBuffer) {
+            FfiConverterString.write(value.`gridId`, buf)
+            FfiConverterOptionalString.write(value.`placeId`, buf)
+            FfiConverterString.write(value.`checklist`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`answers`, buf)
+            FfiConverterSequenceTypeItemPhoto.write(value.`photos`, buf)
+            FfiConverterOptionalTypeLocation.write(value.`location`, buf)
+            FfiConverterString.write(value.`notes`, buf)
+            FfiConverterOptionalLong.write(value.`occurredAtMs`, buf)
     }
 }
 
@@ -7036,6 +7705,151 @@ public object FfiConverterTypeVisitCounts: FfiConverterRustBuffer<VisitCounts> {
 
 
 
+sealed class Answer {
+    
+    data class YesNo(
+        val v1: kotlin.Boolean) : Answer()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Number(
+        val v1: kotlin.Double) : Answer()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Text(
+        val v1: kotlin.String) : Answer()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAnswer : FfiConverterRustBuffer<Answer>{
+    override fun read(buf: ByteBuffer): Answer {
+        return when(buf.getInt()) {
+            1 -> Answer.YesNo(
+                FfiConverterBoolean.read(buf),
+                )
+            2 -> Answer.Number(
+                FfiConverterDouble.read(buf),
+                )
+            3 -> Answer.Text(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: Answer): ULong = when(value) {
+        is Answer.YesNo -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterBoolean.allocationSize(value.v1)
+            )
+        }
+        is Answer.Number -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterDouble.allocationSize(value.v1)
+            )
+        }
+        is Answer.Text -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.v1)
+            )
+        }
+    }
+
+    override fun write(value: Answer, buf: ByteBuffer) {
+        when(value) {
+            is Answer.YesNo -> {
+                buf.putInt(1)
+                FfiConverterBoolean.write(value.v1, buf)
+                Unit
+            }
+            is Answer.Number -> {
+                buf.putInt(2)
+                FfiConverterDouble.write(value.v1, buf)
+                Unit
+            }
+            is Answer.Text -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.v1, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+
+enum class AnswerType {
+    
+    YES_NO,
+    NUMBER,
+    TEXT,
+    CHOICE,
+    PHOTO,
+    UNKNOWN;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeAnswerType: FfiConverterRustBuffer<AnswerType> {
+    override fun read(buf: ByteBuffer) = try {
+        AnswerType.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: AnswerType) = 4UL
+
+    override fun write(value: AnswerType, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 enum class CareTag {
     
@@ -7972,6 +8786,15 @@ sealed class PhotoOwner {
         companion object
     }
     
+    data class Inspection(
+        val v1: kotlin.String) : PhotoOwner()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -7995,6 +8818,9 @@ public object FfiConverterTypePhotoOwner : FfiConverterRustBuffer<PhotoOwner>{
                 FfiConverterString.read(buf),
                 )
             3 -> PhotoOwner.ServiceLog(
+                FfiConverterString.read(buf),
+                )
+            4 -> PhotoOwner.Inspection(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -8023,6 +8849,13 @@ public object FfiConverterTypePhotoOwner : FfiConverterRustBuffer<PhotoOwner>{
                 + FfiConverterString.allocationSize(value.v1)
             )
         }
+        is PhotoOwner.Inspection -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.v1)
+            )
+        }
     }
 
     override fun write(value: PhotoOwner, buf: ByteBuffer) {
@@ -8039,6 +8872,11 @@ public object FfiConverterTypePhotoOwner : FfiConverterRustBuffer<PhotoOwner>{
             }
             is PhotoOwner.ServiceLog -> {
                 buf.putInt(3)
+                FfiConverterString.write(value.v1, buf)
+                Unit
+            }
+            is PhotoOwner.Inspection -> {
+                buf.putInt(4)
                 FfiConverterString.write(value.v1, buf)
                 Unit
             }
@@ -8266,6 +9104,10 @@ enum class RecordKind {
      * Services given.
      */
     SERVICE_LOG,
+    /**
+     * Inspections.
+     */
+    INSPECTION,
     /**
      * Photos' records.
      */
@@ -9007,6 +9849,38 @@ public object FfiConverterTypeVisitState: FfiConverterRustBuffer<VisitState> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
+    override fun read(buf: ByteBuffer): kotlin.UInt? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUInt.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UInt?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUInt.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UInt?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalLong: FfiConverterRustBuffer<kotlin.Long?> {
     override fun read(buf: ByteBuffer): kotlin.Long? {
         if (buf.get().toInt() == 0) {
@@ -9411,6 +10285,62 @@ public object FfiConverterSequenceTypeCategory: FfiConverterRustBuffer<List<Cate
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeChecklist: FfiConverterRustBuffer<List<Checklist>> {
+    override fun read(buf: ByteBuffer): List<Checklist> {
+        val len = buf.getInt()
+        return List<Checklist>(len) {
+            FfiConverterTypeChecklist.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Checklist>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChecklist.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Checklist>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChecklist.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeChecklistItem: FfiConverterRustBuffer<List<ChecklistItem>> {
+    override fun read(buf: ByteBuffer): List<ChecklistItem> {
+        val len = buf.getInt()
+        return List<ChecklistItem>(len) {
+            FfiConverterTypeChecklistItem.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ChecklistItem>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeChecklistItem.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ChecklistItem>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeChecklistItem.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeDueVisit: FfiConverterRustBuffer<List<DueVisit>> {
     override fun read(buf: ByteBuffer): List<DueVisit> {
         val len = buf.getInt()
@@ -9579,6 +10509,90 @@ public object FfiConverterSequenceTypeIncidentEvent: FfiConverterRustBuffer<List
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeItemAnswer: FfiConverterRustBuffer<List<ItemAnswer>> {
+    override fun read(buf: ByteBuffer): List<ItemAnswer> {
+        val len = buf.getInt()
+        return List<ItemAnswer>(len) {
+            FfiConverterTypeItemAnswer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ItemAnswer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeItemAnswer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ItemAnswer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeItemAnswer.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeItemPhoto: FfiConverterRustBuffer<List<ItemPhoto>> {
+    override fun read(buf: ByteBuffer): List<ItemPhoto> {
+        val len = buf.getInt()
+        return List<ItemPhoto>(len) {
+            FfiConverterTypeItemPhoto.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ItemPhoto>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeItemPhoto.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ItemPhoto>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeItemPhoto.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeItemPhotos: FfiConverterRustBuffer<List<ItemPhotos>> {
+    override fun read(buf: ByteBuffer): List<ItemPhotos> {
+        val len = buf.getInt()
+        return List<ItemPhotos>(len) {
+            FfiConverterTypeItemPhotos.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<ItemPhotos>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeItemPhotos.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<ItemPhotos>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeItemPhotos.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeNewPhoto: FfiConverterRustBuffer<List<NewPhoto>> {
     override fun read(buf: ByteBuffer): List<NewPhoto> {
         val len = buf.getInt()
@@ -9737,6 +10751,34 @@ public object FfiConverterSequenceTypeResident: FfiConverterRustBuffer<List<Resi
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeResident.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer<List<Answer>> {
+    override fun read(buf: ByteBuffer): List<Answer> {
+        val len = buf.getInt()
+        return List<Answer>(len) {
+            FfiConverterTypeAnswer.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Answer>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeAnswer.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Answer>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeAnswer.write(it, buf)
         }
     }
 }

@@ -9,7 +9,9 @@ import cn.fieldgrid.core.Grid
 import cn.fieldgrid.core.Incident
 import cn.fieldgrid.core.IncidentPage
 import cn.fieldgrid.core.IncidentQuery
+import cn.fieldgrid.core.InspectionReport
 import cn.fieldgrid.core.NewIncident
+import cn.fieldgrid.core.NewInspection
 import cn.fieldgrid.core.NewPhoto
 import cn.fieldgrid.core.NewResident
 import cn.fieldgrid.core.NewServiceLog
@@ -158,6 +160,9 @@ class FieldGrid private constructor(
     ): IncidentPage = call { it.listIncidents(query, page) }
 
     suspend fun createServiceLog(input: NewServiceLog): ServiceLog = call { it.createServiceLog(input) }
+
+    /** Records an inspection; failed items that raise an incident report one at once. */
+    suspend fun recordInspection(input: NewInspection): InspectionReport = call { it.recordInspection(input) }
 
     suspend fun dashboard(gridId: String): Dashboard = call { it.dashboard(gridId) }
 

@@ -1,0 +1,224 @@
+//! Inspections end to end: a phone records one, its failed item raises an
+//! incident the centre sees; the server applies the phone's rules to what
+//! devices send and refuses what a hostile client makes up; another phone
+//! of the grid receives the inspection with its photos.
+
+use fieldgrid_core::*;
+use fieldgrid_tests::{District, T0};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn jpeg(seed: u8) -> NewPhoto {
+    NewPhoto {
+        source: PhotoSource::Bytes([vec![0xFF, 0xD8, 0xFF, 0xE0], vec![seed; 64]].concat()),
+        taken_at_ms: None,
+        location: None,
+    }
+}
+
+fn gas(place: &str, detector: bool) -> NewInspection {
+    let yes_no = |item: &str, v: bool| ItemAnswer {
+        item: item.into(),
+        answer: Answer::YesNo(v),
+    };
+    NewInspection {
+        grid_id: "grid-a".into(),
+        place_id: Some(place.into()),
+        checklist: "gas_safety".into(),
+        answers: vec![
+            yes_no("detector_installed", detector),
+            yes_no("nothing_on_pipes", true),
+            yes_no("ventilation_ok", true),
+            ItemAnswer {
+                item: "hose_years".into(),
+                answer: Answer::Number(2.0),
+            },
+        ],
+        photos: vec![
+            ItemPhoto {
+                item: "meter_photo".into(),
+                photo: jpeg(1),
+            },
+            ItemPhoto {
+                item: "detector_installed".into(),
+                photo: jpeg(2),
+            },
+        ],
+        location: incident("grid-a", "gas_no_alarm", T0).location,
+        notes: String::new(),
+        occurred_at_ms: Some(T0 - 60_000),
+    }
+}
+
+fn push(d: &District, token: &str, ops: Value) -> Value {
+    let (status, body) = call(
+        d,
+        token,
+        "POST",
+        "/v1/sync/push",
+        Some(json!({"device_id": "hostile", "operations": ops})),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["receipts"][0].clone()
+}
+
+#[test]
+fn an_inspection_reaches_the_centre_and_the_grid_s_other_phone() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let b = d.device("b", "wa2", &d.server.url());
+    let h = household(&a.store, "grid-a");
+    let unit = h.unit_id.clone().unwrap();
+    let report = a.store.record_inspection(&gas(&unit, false)).unwrap();
+    let raised = &report.raised[0];
+    a.sync().unwrap();
+    assert_eq!(
+        a.store.get_inspection(&report.inspection.id).unwrap().meta.sync,
+        SyncStatus::OnServer
+    );
+
+    let stored = server_record(&d, &report.inspection.id);
+    assert_eq!(
+        stored.fields["inspector"],
+        server_record(&d, &raised.id).fields["reporter"]
+    );
+    assert_eq!(stored.fields["answers"]["detector_installed"], false);
+    assert_eq!(stored.fields["raised_incidents"], json!([raised.id]));
+    let centre = token(&d, "centre");
+    let (_, list) = call(&d, &centre, "GET", "/v1/centre/incidents?category=gas_no_alarm", None);
+    let ids: Vec<&str> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert_eq!(ids, [raised.id.as_str()], "the hazard is in the centre's queue");
+
+    b.sync().unwrap();
+    let seen = b.store.get_inspection(&report.inspection.id).unwrap();
+    assert_eq!(
+        (seen.answers.clone(), seen.photos.len()),
+        (report.inspection.answers.clone(), 2)
+    );
+    assert_eq!(seen.raised_incidents, report.inspection.raised_incidents);
+    let sent = a.store.get_inspection(&report.inspection.id).unwrap();
+    assert!(
+        sent.photos.iter().all(|p| p.uploaded),
+        "the server confirmed every photo's bytes"
+    );
+}
+
+/// What the phone refuses, the server refuses too: a hostile client's
+/// inspection is checked item by item against the catalogue in force.
+#[test]
+fn the_server_applies_the_checklist_rules_to_what_devices_send() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let h = household(&a.store, "grid-a");
+    a.sync().unwrap();
+    let raised = a
+        .store
+        .report_incident(&incident("grid-a", "hornets_nest", T0 - 60_000), &[jpeg(3)])
+        .unwrap();
+    a.sync().unwrap();
+    let other_grid = {
+        let b = d.device("b", "wb", &d.server.url());
+        let x = b
+            .store
+            .report_incident(&incident("grid-b", "hornets_nest", T0 - 60_000), &[jpeg(4)])
+            .unwrap();
+        b.sync().unwrap();
+        x.id
+    };
+    let worker = token(&d, "wa1");
+    let good = json!({"grid_id": "grid-a", "place_id": h.unit_id, "checklist": "gas_safety",
+        "answers": {"detector_installed": false, "nothing_on_pipes": true, "ventilation_ok": true},
+        "item_photos": {}, "raised_incidents": [raised.id], "notes": "",
+        "location": {"latitude": 37.45, "longitude": 118.5, "accuracy_m": 5.0, "crs": "wgs84"},
+        "occurred_at_ms": T0 - 60_000});
+    let op = |patch: &Value| {
+        json!([{"op_id": new_id(), "entity": "inspection", "entity_id": new_id(), "kind": "create", "patch": patch,
+                "base_version": null, "created_at_ms": T0}])
+    };
+    let with = |path: &[&str], v: Value| {
+        let mut p = good.clone();
+        let mut at = &mut p;
+        for k in &path[..path.len() - 1] {
+            at = &mut at[*k];
+        }
+        at[path[path.len() - 1]] = v;
+        p
+    };
+    for (patch, field, why) in [
+        (
+            with(&["checklist"], json!("fire_drill")),
+            "checklist",
+            "a checklist the catalogue lacks",
+        ),
+        (
+            with(&["answers", "detector_installed"], json!("no")),
+            "answers.detector_installed",
+            "a yes/no answered in text",
+        ),
+        (
+            with(&["answers", "张三 13812345678"], json!(true)),
+            "answers",
+            "an item the checklist lacks (not echoed)",
+        ),
+        (
+            with(&["answers", "hose_years"], json!(99)),
+            "answers.hose_years",
+            "a number out of range",
+        ),
+        (
+            with(&["raised_incidents"], json!([])),
+            "raised_incidents",
+            "a failed item that raised nothing",
+        ),
+        (
+            with(&["raised_incidents"], json!([other_grid])),
+            "raised_incidents",
+            "another grid's incident",
+        ),
+        (
+            with(&["raised_incidents"], json!([new_id()])),
+            "raised_incidents",
+            "an incident the server lacks",
+        ),
+        (
+            with(&["inspector"], json!("acct-centre")),
+            "inspector",
+            "the server's field",
+        ),
+        (with(&["location"], Value::Null), "location", "no GPS"),
+    ] {
+        let r = push(&d, &worker, op(&patch));
+        assert_eq!(
+            (r["outcome"].as_str(), r["field"].as_str()),
+            (Some("rejected"), Some(field)),
+            "{why}: {r}"
+        );
+        assert!(
+            !r.to_string().contains("13812345678"),
+            "nothing the device sent is repeated"
+        );
+    }
+    let r = push(&d, &worker, op(&good));
+    assert_eq!(r["outcome"], "applied", "{r}");
+    // Inspections do not change once recorded.
+    let id = new_id();
+    push(
+        &d,
+        &worker,
+        json!([{"op_id": new_id(), "entity": "inspection", "entity_id": id, "kind": "create",
+        "patch": good, "base_version": null, "created_at_ms": T0}]),
+    );
+    let r = push(
+        &d,
+        &worker,
+        json!([{"op_id": new_id(), "entity": "inspection", "entity_id": id, "kind": "update",
+        "patch": {"notes": "改过"}, "base_version": 1, "created_at_ms": T0}]),
+    );
+    assert_eq!(r["outcome"], "rejected", "{r}");
+}
