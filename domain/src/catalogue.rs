@@ -671,6 +671,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn checklists_that_do_not_fit_their_answer_types_are_refused_at_publishing() {
+        let builtin = Catalogue::builtin();
+        assert!(builtin.checklists.iter().all(Checklist::usable));
+        let with = |change: &dyn Fn(&mut ChecklistItem)| {
+            let mut c = builtin.clone();
+            change(&mut c.checklists[0].items[0]);
+            c.problem()
+        };
+        assert_eq!(with(&|_| {}), None);
+        for (why, change) in [
+            (
+                "an unknown category",
+                &(|i: &mut ChecklistItem| i.raises = Some("ufo".into())) as &dyn Fn(&mut ChecklistItem),
+            ),
+            ("a yes/no failing on text", &|i| {
+                i.fails_on = vec![serde_json::json!("no")]
+            }),
+            ("a choice with no options", &|i| i.answer = AnswerType::Choice),
+            ("a number that fails", &|i| i.answer = AnswerType::Number),
+            ("raising what cannot fail", &|i| i.fails_on.clear()),
+            ("a bad code", &|i| i.code = "Detector Installed".into()),
+        ] {
+            assert!(with(change).is_some(), "{why}");
+        }
+        let mut twice = builtin.clone();
+        twice.checklists.push(twice.checklists[0].clone());
+        assert!(twice.problem().is_some_and(|p| p.contains("twice")));
+    }
+
+    #[test]
     fn builtin_has_the_domain_categories_once_each() {
         let c = Catalogue::builtin();
         let mut codes: Vec<_> = c.categories.iter().map(|c| c.code.as_str()).collect();

@@ -86,7 +86,7 @@ enum Command {
         #[arg(long, env = "FIELDGRID_PASSWORD")]
         password: String,
     },
-    /// Publish a newer catalogue (JSON: {"version", "categories", "visit_rules"}).
+    /// Publish a newer catalogue (JSON: {"version", "categories", "visit_rules", "checklists"}).
     SetCatalogue {
         /// The catalogue file.
         #[arg(long)]
