@@ -115,6 +115,15 @@ test('the centre dispatches, the phone sees it, the department resolves, the rat
   // Statistics before: nothing finished yet.
   await page.goto(`${url()}/console/stats`);
   await expect(page.locator('#on-time-rate')).toHaveText('—');
+  // Visit coverage, reached from the statistics.
+  await page.getByRole('link', { name: '走访覆盖' }).first().click();
+  await expect(page.getByRole('table', { name: '按街道统计' })).toBeVisible();
+  await expect(page.getByLabel('走访规则')).toHaveValue('elderly_alone_weekly_call');
+  await page.getByLabel('走访规则').selectOption({ label: '独居老人每月走访' });
+  await page.getByRole('button', { name: '查看' }).click();
+  await expect(page.locator('p.summary')).toContainText('独居老人每月走访');
+  await expectLabelled(page);
+  await page.screenshot({ path: `${shots}/coverage.png`, fullPage: true });
 
   // Dispatch to the gas company with the category's default deadline.
   await page.goto(`${url()}/console/incidents/${incident()}`);

@@ -1,6 +1,6 @@
 //! The grid centre's web console: server-rendered pages in Chinese for
 //! operators (the incident queue, an incident with its timeline, photos and
-//! actions, statistics, conflicts, the map), departments (their incidents)
+//! actions, statistics, visit coverage, conflicts, the map), departments (their incidents)
 //! and district IT (accounts, devices, the audit log).
 //!
 //! It is a second face of the same server: every action goes through the
@@ -15,6 +15,7 @@
 //! before that.
 
 mod accounts;
+mod coverage;
 mod incidents;
 pub mod map;
 mod stats;
@@ -63,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/map", get(map::page))
         .route("/console/stats", get(stats::page))
         .route("/console/stats.csv", get(stats::csv))
+        .route("/console/coverage", get(coverage::page))
         .route("/console/conflicts", get(accounts::conflicts))
         .route("/console/accounts", get(accounts::list))
         .route("/console/accounts/{id}", get(accounts::account))
@@ -216,6 +218,7 @@ impl User {
                 link("/console/incidents", "事件队列");
                 link("/console/map", "事件地图");
                 link("/console/stats", "统计");
+                link("/console/coverage", "走访覆盖");
                 link("/console/conflicts", "数据冲突");
                 link("/console/accounts", "账号");
             }

@@ -449,6 +449,62 @@ fn statistics_page_and_csv_agree_with_the_api() {
 }
 
 #[test]
+fn the_coverage_page_shows_the_report_by_sub_district_and_grid() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let h = household(&a.store, "grid-a");
+    let seen = a
+        .store
+        .create_resident(&resident(&h, "王秀英", &id_for("19400101", "022"), Sex::Female))
+        .unwrap();
+    a.store
+        .create_resident(&resident(&h, "李桂兰", &id_for("19400101", "024"), Sex::Female))
+        .unwrap();
+    a.store
+        .create_service_log(&NewServiceLog {
+            grid_id: "grid-a".into(),
+            kind: ServiceKind::Visit,
+            resident_ids: vec![seen.id],
+            notes: String::new(),
+            occurred_at_ms: Some(T0 - 60_000),
+            photos: vec![],
+        })
+        .unwrap();
+    a.sync().unwrap();
+    let cookie = sign_in(&d, "centre");
+    let page = get(
+        &d,
+        &cookie,
+        "/console/coverage?rule=elderly_alone_monthly_visit&at=2026-11-26",
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("2026-11-01 至 2026-11-30"), "the period, China time");
+    assert!(
+        page.body.contains(r#"<strong id="coverage-rate">50.0%</strong>"#),
+        "one of two"
+    );
+    assert!(page.body.contains("黄河路街道") && page.body.contains("grid-a 网格"));
+    assert!(!page.body.contains("王秀英"), "counts, never names");
+    assert!(
+        get(&d, &cookie, "/console/stats")
+            .body
+            .contains(r#"href="/console/coverage""#)
+    );
+    assert_eq!(
+        get(&d, &cookie, "/console/coverage").status,
+        200,
+        "the first rule, today"
+    );
+    assert_eq!(get(&d, &cookie, "/console/coverage?rule=vip").status, 404);
+    assert_eq!(get(&d, &cookie, "/console/coverage?at=2026-13-01").status, 400);
+    d.server
+        .admin()
+        .add_department_account("gas", PASSWORD, "dept-gas")
+        .unwrap();
+    assert_eq!(get(&d, &sign_in(&d, "gas"), "/console/coverage").status, 403);
+}
+
+#[test]
 fn the_map_draws_incidents_in_gcj02_and_lays_configured_tiles_under_them() {
     let d = District::with_config(|c| c.map_tiles = Some("https://tiles.district.lan/{z}/{x}/{y}.png".into()));
     let (i, _, _) = reported_with_photo(&d);
