@@ -484,7 +484,8 @@ pub struct ServiceLog {
 
 /// The answer to one item of a checklist: `true`/`false`, a number, or text
 /// (a choice is its option's text). Photo items have photos, not answers.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Text may name people: `Debug` shows its length only.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Answer {
     /// A yes/no item.
@@ -493,6 +494,16 @@ pub enum Answer {
     Number(f64),
     /// A text or choice item.
     Text(String),
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::YesNo(b) => write!(f, "YesNo({b})"),
+            Answer::Number(n) => write!(f, "Number({n})"),
+            Answer::Text(t) => write!(f, "Text({} chars)", t.chars().count()),
+        }
+    }
 }
 
 /// An inspection of a place against a checklist of the catalogue (安全隐患排查).

@@ -89,3 +89,37 @@ fn logs_at_the_most_verbose_level_hold_no_personal_data() {
         assert!(!text.contains(secret), "log leaks {secret}");
     }
 }
+
+/// An inspection's free-text answers and notes may name people: masked in
+/// `Debug` like every personal field.
+#[test]
+fn debug_output_of_inspections_is_masked() {
+    let f = Fixture::new();
+    let answer = |item: &str, answer| ItemAnswer {
+        item: item.into(),
+        answer,
+    };
+    let report = f
+        .store
+        .record_inspection(&NewInspection {
+            grid_id: f.grid.id.clone(),
+            place_id: None,
+            checklist: "gas_safety".into(),
+            answers: vec![
+                answer("detector_installed", Answer::YesNo(true)),
+                answer("nothing_on_pipes", Answer::YesNo(true)),
+                answer("ventilation_ok", Answer::YesNo(true)),
+                answer("remarks", Answer::Text("户主王建国13900002222不在家".into())),
+            ],
+            photos: vec![],
+            location: Some(crate::common::location()),
+            notes: "邻居李秀兰代为开门".into(),
+            occurred_at_ms: None,
+        })
+        .unwrap();
+    let debug = format!("{:?}", report.inspection);
+    for secret in ["王建国", "13900002222", "李秀兰"] {
+        assert!(!debug.contains(secret), "Debug leaks {secret}: {debug}");
+    }
+    assert!(debug.contains("YesNo(true)"), "{debug}");
+}
