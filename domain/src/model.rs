@@ -293,8 +293,10 @@ pub struct Household {
     /// Room number (`301`).
     pub room: String,
     /// Full address line.
+    #[serde(default)]
     pub address: PrivateText,
     /// Notes.
+    #[serde(default)]
     pub notes: PrivateText,
     /// Bookkeeping.
     #[serde(skip)]
@@ -323,8 +325,10 @@ pub struct Resident {
     /// Registration status.
     pub residence: ResidenceStatus,
     /// Care tags, sorted, without repeats.
+    #[serde(default)]
     pub care_tags: Vec<CareTag>,
     /// Notes.
+    #[serde(default)]
     pub notes: PrivateText,
     /// Bookkeeping.
     #[serde(skip)]
@@ -399,18 +403,22 @@ pub struct Incident {
     /// Category code from the catalogue.
     pub category: String,
     /// Short title.
+    #[serde(default)]
     pub title: String,
     /// What was seen.
+    #[serde(default)]
     pub description: PrivateText,
     /// Where (GPS).
     pub location: Option<Location>,
     /// Address text.
+    #[serde(default)]
     pub address: PrivateText,
     /// When it was observed (device clock).
     pub occurred_at_ms: i64,
     /// Account id of the reporting worker, when signed in.
     pub reporter: Option<String>,
     /// Residents concerned.
+    #[serde(default)]
     pub involved_residents: Vec<String>,
     /// Current status (derived from the timeline).
     #[serde(skip)]
@@ -469,8 +477,10 @@ pub struct ServiceLog {
     /// Kind of help.
     pub kind: ServiceKind,
     /// Residents served.
+    #[serde(default)]
     pub resident_ids: Vec<String>,
     /// What was done.
+    #[serde(default)]
     pub notes: PrivateText,
     /// When (device clock).
     pub occurred_at_ms: i64,
@@ -518,14 +528,18 @@ pub struct Inspection {
     /// The checklist's code.
     pub checklist: String,
     /// Each answered item's answer, by item code.
+    #[serde(default)]
     pub answers: std::collections::BTreeMap<String, Answer>,
     /// The photos of each item, by item code (photo record ids).
+    #[serde(default)]
     pub item_photos: std::collections::BTreeMap<String, Vec<String>>,
     /// The incidents its failed items raised.
+    #[serde(default)]
     pub raised_incidents: Vec<String>,
     /// Where (GPS).
     pub location: Option<Location>,
     /// What else the worker noted.
+    #[serde(default)]
     pub notes: PrivateText,
     /// When (device clock).
     pub occurred_at_ms: i64,

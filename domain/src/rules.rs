@@ -213,6 +213,10 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             time(&f, "occurred_at_ms", now_ms)?;
             id_list(&f, "resident_ids")?;
             grid(&f)?;
+            complete(
+                &mut f,
+                &[("notes", Value::from("")), ("resident_ids", Value::Array(vec![]))],
+            );
         }
         Entity::Inspection => {
             let code = string(&f, "checklist")?.unwrap_or_default();
@@ -244,6 +248,10 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             text(&mut f, "notes", limits::NOTES, Need::Optional, true)?;
             time(&f, "occurred_at_ms", now_ms)?;
             reference(&f, "place_id")?;
+            complete(
+                &mut f,
+                &[("notes", Value::from("")), ("raised_incidents", Value::Array(vec![]))],
+            );
             grid(&f)?;
         }
         Entity::Photo => {
@@ -380,6 +388,16 @@ pub fn inspection_failures(
         .filter(|i| answers.get(&i.code).is_some_and(|a| i.fails(a)))
         .map(|i| i.code.clone())
         .collect())
+}
+
+/// Fills fields a device left out (or sent as null) with their empty value,
+/// so every stored record reads whole on every phone.
+fn complete(f: &mut Fields, defaults: &[(&str, Value)]) {
+    for (field, empty) in defaults {
+        if f.get(*field).is_none_or(Value::is_null) {
+            f.insert((*field).to_owned(), empty.clone());
+        }
+    }
 }
 
 /// The grid a record names: a short string (the server checks it is the

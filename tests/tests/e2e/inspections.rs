@@ -222,3 +222,55 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
     );
     assert_eq!(r["outcome"], "rejected", "{r}");
 }
+
+/// A record another client sent with its optional fields left out (no
+/// notes, nothing raised, no residents served) reaches every phone of the
+/// grid: the server stores it whole, and a phone reads what it gets.
+#[test]
+fn records_sent_without_their_optional_fields_never_stop_a_grid_s_pulls() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let worker = token(&d, "wa1");
+    let inspection = new_id();
+    let log = new_id();
+    let incident_id = new_id();
+    let ops = json!([
+        {"op_id": new_id(), "entity": "inspection", "entity_id": inspection, "kind": "create", "base_version": null,
+         "created_at_ms": T0, "patch": {"grid_id": "grid-a", "checklist": "gas_safety",
+            "answers": {"detector_installed": true, "nothing_on_pipes": true, "ventilation_ok": true},
+            "location": {"latitude": 37.45, "longitude": 118.5}, "occurred_at_ms": T0 - 60_000}},
+        {"op_id": new_id(), "entity": "service_log", "entity_id": log, "kind": "create", "base_version": null,
+         "created_at_ms": T0, "patch": {"grid_id": "grid-a", "kind": "visit", "occurred_at_ms": T0 - 60_000}},
+        {"op_id": new_id(), "entity": "incident", "entity_id": incident_id, "kind": "create", "base_version": null,
+         "created_at_ms": T0, "patch": {"grid_id": "grid-a", "category": "hornets_nest",
+            "location": {"latitude": 37.45, "longitude": 118.5}, "occurred_at_ms": T0 - 60_000}}
+    ]);
+    let (status, body) = call(
+        &d,
+        &worker,
+        "POST",
+        "/v1/sync/push",
+        Some(json!({"device_id": "other", "operations": ops})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "applied"),
+        "{body}"
+    );
+    let stored = server_record(&d, &inspection);
+    assert_eq!(
+        (
+            stored.fields["notes"].clone(),
+            stored.fields["raised_incidents"].clone()
+        ),
+        (json!(""), json!([]))
+    );
+    a.sync().unwrap();
+    assert!(a.store.get_inspection(&inspection).unwrap().raised_incidents.is_empty());
+    assert!(a.store.get_service_log(&log).unwrap().resident_ids.is_empty());
+    assert!(a.store.get_incident(&incident_id).unwrap().title.is_empty());
+}
