@@ -390,6 +390,26 @@ pub fn inspection_failures(
         .collect())
 }
 
+/// The incident categories an inspection's failed items raise, one per
+/// item, sorted: what its `raised_incidents` must be, category by category.
+pub fn raised_categories(catalogue: &Catalogue, fields: &Fields) -> Vec<String> {
+    let checklist = fields
+        .get("checklist")
+        .and_then(Value::as_str)
+        .and_then(|c| catalogue.checklist(c));
+    let (Some(checklist), Some(answers)) = (checklist, fields.get("answers").and_then(Value::as_object)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = checklist
+        .items
+        .iter()
+        .filter(|i| answers.get(&i.code).is_some_and(|a| i.fails(a)))
+        .filter_map(|i| i.raises.clone())
+        .collect();
+    out.sort();
+    out
+}
+
 /// Fills fields a device left out (or sent as null) with their empty value,
 /// so every stored record reads whole on every phone.
 fn complete(f: &mut Fields, defaults: &[(&str, Value)]) {

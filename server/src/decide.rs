@@ -262,6 +262,14 @@ pub fn decide(
             if let Err(outcome) = check_references(ctx.caller, entity, &fields, &grid, loaded) {
                 return Decision::refused(outcome);
             }
+            let evidence = match entity {
+                Entity::Inspection => check_raised(ctx, &fields, loaded),
+                Entity::Photo => check_inspection_photo(&op.entity_id, &fields, loaded),
+                _ => Ok(()),
+            };
+            if let Err(outcome) = evidence {
+                return Decision::refused(outcome);
+            }
             let mut writes = Vec::new();
             // The server's own fields.
             match entity {
@@ -486,6 +494,69 @@ fn check_references(
         }
     }
     Ok(())
+}
+
+/// An inspection's raised incidents are the ones its failed items report:
+/// each listed once, reported (not a draft, not deleted) by this account,
+/// and their categories those the failed items raise. Another incident
+/// cannot stand in for a hazard found.
+fn check_raised(
+    ctx: &Context<'_>,
+    fields: &Map<String, Value>,
+    loaded: &HashMap<String, Record>,
+) -> Result<(), Outcome> {
+    let refuse = |why: &str| reject(codes::NOT_ALLOWED, Some("raised_incidents"), why);
+    let ids = ids_in(fields, "raised_incidents");
+    let mut categories = Vec::with_capacity(ids.len());
+    for (n, id) in ids.iter().enumerate() {
+        if ids[..n].contains(id) {
+            return Err(refuse("an incident is listed twice"));
+        }
+        let incident = loaded
+            .get(id)
+            .filter(|i| !i.deleted && i.str("status").is_some_and(|s| s != IncidentStatus::Draft.as_str()))
+            .filter(|i| i.str("reporter") == Some(ctx.caller.account_id.as_str()))
+            .ok_or_else(|| refuse("a raised incident is one this account reported"))?;
+        categories.push(incident.str("category").unwrap_or_default().to_owned());
+    }
+    categories.sort();
+    if categories != rules::raised_categories(ctx.catalogue, fields) {
+        return Err(refuse("the incidents raised are not those the failed items raise"));
+    }
+    Ok(())
+}
+
+/// A photo of an inspection is one the inspection lists under an item.
+fn check_inspection_photo(
+    id: &str,
+    fields: &Map<String, Value>,
+    loaded: &HashMap<String, Record>,
+) -> Result<(), Outcome> {
+    let owner = fields.get("owner");
+    if owner.and_then(|o| o.get("kind")).and_then(Value::as_str) != Some(Entity::Inspection.as_str()) {
+        return Ok(());
+    }
+    let listed = owner
+        .and_then(|o| o.get("id"))
+        .and_then(Value::as_str)
+        .and_then(|owner| loaded.get(owner))
+        .and_then(|inspection| inspection.fields.get("item_photos"))
+        .and_then(Value::as_object)
+        .is_some_and(|items| {
+            items
+                .values()
+                .filter_map(Value::as_array)
+                .any(|ids| ids.iter().any(|p| p.as_str() == Some(id)))
+        });
+    if listed {
+        Ok(())
+    } else {
+        Err(reject(
+            codes::NOT_ALLOWED,
+            Some("owner"),
+            "a photo of an inspection is one it lists under an item",
+        ))
+    }
 }
 
 fn photo_ref(photo_id: &str, fields: &Map<String, Value>, grid: &str, loaded: &HashMap<String, Record>) -> PhotoRef {

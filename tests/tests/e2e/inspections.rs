@@ -110,25 +110,36 @@ fn an_inspection_reaches_the_centre_and_the_grid_s_other_phone() {
 }
 
 /// What the phone refuses, the server refuses too: a hostile client's
-/// inspection is checked item by item against the catalogue in force.
+/// inspection is checked item by item against the catalogue in force, and
+/// its raised incidents are the ones its failed items report.
 #[test]
 fn the_server_applies_the_checklist_rules_to_what_devices_send() {
     let d = District::new();
     let a = d.device("a", "wa1", &d.server.url());
     let h = household(&a.store, "grid-a");
-    a.sync().unwrap();
-    let raised = a
+    let report = |store: &Store, grid: &str, category: &str, seed: u8| {
+        store
+            .report_incident(&incident(grid, category, T0 - 60_000), &[jpeg(seed)])
+            .unwrap()
+    };
+    let raised = report(&a.store, "grid-a", "gas_no_alarm", 3);
+    let pipes = report(&a.store, "grid-a", "gas_pipe_objects", 5);
+    let hornets = report(&a.store, "grid-a", "hornets_nest", 6);
+    let draft = a
         .store
-        .report_incident(&incident("grid-a", "hornets_nest", T0 - 60_000), &[jpeg(3)])
+        .create_incident_draft(&incident("grid-a", "gas_no_alarm", T0 - 60_000))
         .unwrap();
     a.sync().unwrap();
     let other_grid = {
         let b = d.device("b", "wb", &d.server.url());
-        let x = b
-            .store
-            .report_incident(&incident("grid-b", "hornets_nest", T0 - 60_000), &[jpeg(4)])
-            .unwrap();
+        let x = report(&b.store, "grid-b", "gas_no_alarm", 4);
         b.sync().unwrap();
+        x.id
+    };
+    let colleague = {
+        let c = d.device("c", "wa2", &d.server.url());
+        let x = report(&c.store, "grid-a", "gas_no_alarm", 7);
+        c.sync().unwrap();
         x.id
     };
     let worker = token(&d, "wa1");
@@ -150,7 +161,9 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
         at[path[path.len() - 1]] = v;
         p
     };
-    for (patch, field, why) in [
+    let mut two_on_one = with(&["raised_incidents"], json!([raised.id, raised.id]));
+    two_on_one["answers"]["nothing_on_pipes"] = json!(false);
+    let cases = [
         (
             with(&["checklist"], json!("fire_drill")),
             "checklist",
@@ -159,7 +172,7 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
         (
             with(&["answers", "detector_installed"], json!("no")),
             "answers.detector_installed",
-            "a yes/no answered in text",
+            "a yes/no in text",
         ),
         (
             with(&["answers", "张三 13812345678"], json!(true)),
@@ -187,12 +200,29 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
             "an incident the server lacks",
         ),
         (
+            with(&["raised_incidents"], json!([hornets.id])),
+            "raised_incidents",
+            "an incident of another category",
+        ),
+        (
+            with(&["raised_incidents"], json!([colleague])),
+            "raised_incidents",
+            "a colleague's report",
+        ),
+        (
+            with(&["raised_incidents"], json!([draft.id])),
+            "raised_incidents",
+            "a draft the centre never sees",
+        ),
+        (two_on_one, "raised_incidents", "one incident for two hazards"),
+        (
             with(&["inspector"], json!("acct-centre")),
             "inspector",
             "the server's field",
         ),
         (with(&["location"], Value::Null), "location", "no GPS"),
-    ] {
+    ];
+    for (patch, field, why) in cases {
         let r = push(&d, &worker, op(&patch));
         assert_eq!(
             (r["outcome"].as_str(), r["field"].as_str()),
@@ -206,6 +236,14 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
     }
     let r = push(&d, &worker, op(&good));
     assert_eq!(r["outcome"], "applied", "{r}");
+    let mut two = good.clone();
+    two["answers"]["nothing_on_pipes"] = json!(false);
+    two["raised_incidents"] = json!([pipes.id, raised.id]);
+    assert_eq!(
+        push(&d, &worker, op(&two))["outcome"],
+        "applied",
+        "two hazards, two incidents, any order"
+    );
     // Inspections do not change once recorded.
     let id = new_id();
     push(
@@ -221,6 +259,19 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
         "patch": {"notes": "改过"}, "base_version": 1, "created_at_ms": T0}]),
     );
     assert_eq!(r["outcome"], "rejected", "{r}");
+    // A photo owned by an inspection is one it lists under an item.
+    let r = push(
+        &d,
+        &worker,
+        json!([{"op_id": new_id(), "entity": "photo", "entity_id": new_id(), "kind": "create",
+        "patch": {"owner": {"kind": "inspection", "id": id}, "sha256": "ab".repeat(32), "size": 10, "mime": "image/jpeg"},
+        "base_version": null, "created_at_ms": T0}]),
+    );
+    assert_eq!(
+        (r["outcome"].as_str(), r["field"].as_str()),
+        (Some("rejected"), Some("owner")),
+        "{r}"
+    );
 }
 
 /// A record another client sent with its optional fields left out (no
