@@ -906,6 +906,19 @@ impl Store {
         if let Some(problem) = catalogue.problem() {
             return Err(ApiError::bad_request(problem));
         }
+        // Phones offline fill in the checklist they have: a changed
+        // checklist under the same code would refuse those inspections
+        // (after their incidents arrived). A changed checklist is a new code.
+        if let Some(changed) = catalogue
+            .checklists
+            .iter()
+            .find(|c| in_force.checklist(&c.code).is_some_and(|old| old != *c))
+        {
+            return Err(ApiError::bad_request(format!(
+                "checklist {} exists: publish a changed checklist under a new code",
+                changed.code
+            )));
+        }
         let Value::Object(fields) = serde_json::to_value(catalogue)? else {
             return Err(ApiError::internal("catalogue did not serialise"));
         };

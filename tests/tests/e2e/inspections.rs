@@ -325,3 +325,21 @@ fn records_sent_without_their_optional_fields_never_stop_a_grid_s_pulls() {
     assert!(a.store.get_service_log(&log).unwrap().resident_ids.is_empty());
     assert!(a.store.get_incident(&incident_id).unwrap().title.is_empty());
 }
+
+/// A checklist phones may be filling in offline does not change under them:
+/// a changed checklist is published under a new code.
+#[test]
+fn a_published_checklist_changes_only_under_a_new_code() {
+    let d = District::new();
+    let mut next = Catalogue::builtin();
+    next.version = 2;
+    next.checklists[0].items[3].max = Some(30.0);
+    let err = d.server.admin().publish_catalogue(&next, T0).unwrap_err();
+    assert!(err.contains("gas_safety") && err.contains("new code"), "{err}");
+    next.checklists[0].code = "gas_safety_2027".into();
+    d.server.admin().publish_catalogue(&next, T0).unwrap();
+    assert_eq!(
+        d.server.admin().catalogue().unwrap().checklists[0].code,
+        "gas_safety_2027"
+    );
+}
