@@ -297,6 +297,18 @@ pub fn decide(
                 }
                 Entity::Inspection => {
                     fields.insert("inspector".into(), json!(ctx.caller.account_id));
+                    // Each raised incident names the inspection that raised
+                    // it (and no other inspection may claim it).
+                    for id in ids_in(&fields, "raised_incidents") {
+                        if let Some(mut incident) = loaded.get(&id).cloned() {
+                            incident.version += 1;
+                            incident.fields.insert("inspection_id".into(), json!(op.entity_id));
+                            incident
+                                .field_versions
+                                .insert("inspection_id".into(), stamp(incident.version));
+                            writes.push(Write::Record(incident));
+                        }
+                    }
                 }
                 Entity::Photo => writes.push(Write::PhotoRef(photo_ref(&op.entity_id, &fields, &grid, loaded))),
                 Entity::Place | Entity::Household | Entity::Resident | Entity::ServiceLog => {}
@@ -517,6 +529,9 @@ fn check_raised(
             .filter(|i| !i.deleted && i.str("status").is_some_and(|s| s != IncidentStatus::Draft.as_str()))
             .filter(|i| i.str("reporter") == Some(ctx.caller.account_id.as_str()))
             .ok_or_else(|| refuse("a raised incident is one this account reported"))?;
+        if incident.str("inspection_id").is_some() {
+            return Err(refuse("an incident raised by another inspection"));
+        }
         categories.push(incident.str("category").unwrap_or_default().to_owned());
     }
     categories.sort();

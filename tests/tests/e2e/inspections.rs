@@ -123,6 +123,7 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
             .unwrap()
     };
     let raised = report(&a.store, "grid-a", "gas_no_alarm", 3);
+    let raised_too = report(&a.store, "grid-a", "gas_no_alarm", 8);
     let pipes = report(&a.store, "grid-a", "gas_pipe_objects", 5);
     let hornets = report(&a.store, "grid-a", "hornets_nest", 6);
     let draft = a
@@ -234,24 +235,31 @@ fn the_server_applies_the_checklist_rules_to_what_devices_send() {
             "nothing the device sent is repeated"
         );
     }
-    let r = push(&d, &worker, op(&good));
+    let id = new_id();
+    let first = json!([{"op_id": new_id(), "entity": "inspection", "entity_id": id, "kind": "create",
+        "patch": good, "base_version": null, "created_at_ms": T0}]);
+    let r = push(&d, &worker, first);
     assert_eq!(r["outcome"], "applied", "{r}");
+    assert_eq!(
+        server_record(&d, &raised.id).fields["inspection_id"],
+        json!(id),
+        "the incident names it"
+    );
+    let r = push(&d, &worker, op(&good));
+    assert_eq!(
+        (r["outcome"].as_str(), r["field"].as_str()),
+        (Some("rejected"), Some("raised_incidents")),
+        "an incident another inspection raised: {r}"
+    );
     let mut two = good.clone();
     two["answers"]["nothing_on_pipes"] = json!(false);
-    two["raised_incidents"] = json!([pipes.id, raised.id]);
+    two["raised_incidents"] = json!([pipes.id, raised_too.id]);
     assert_eq!(
         push(&d, &worker, op(&two))["outcome"],
         "applied",
         "two hazards, two incidents, any order"
     );
     // Inspections do not change once recorded.
-    let id = new_id();
-    push(
-        &d,
-        &worker,
-        json!([{"op_id": new_id(), "entity": "inspection", "entity_id": id, "kind": "create",
-        "patch": good, "base_version": null, "created_at_ms": T0}]),
-    );
     let r = push(
         &d,
         &worker,
