@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use fieldgrid_protocol::{Coverage, Role};
 use serde::Deserialize;
 
@@ -59,6 +61,7 @@ impl Line {
 #[template(path = "console/coverage.html")]
 struct CoveragePage {
     chrome: Chrome,
+    csv: String,
     rules: Vec<(String, String, bool)>,
     rule_name: String,
     at: String,
@@ -68,10 +71,15 @@ struct CoveragePage {
     total: Line,
 }
 
-/// `GET /console/coverage?rule=CODE&at=YYYY-MM-DD`: the first rule and
-/// today unless asked.
-pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Query<CoverageQuery>) -> PageResult {
-    user.require(&[Role::Operator])?;
+/// The report asked for, read for the page and the CSV.
+struct Report {
+    catalogue: fieldgrid_domain::Catalogue,
+    rule: String,
+    at: Option<chrono::NaiveDate>,
+    coverage: fieldgrid_protocol::CoverageResponse,
+}
+
+async fn report_of(state: &AppState, q: &CoverageQuery) -> Result<Report, ApiError> {
     let catalogue = state.store.catalogue().await?;
     let rule = match q.rule.as_str() {
         "" => catalogue
@@ -90,11 +98,38 @@ pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Quer
                 .map_err(|_| ApiError::bad_request("at: expected a date as YYYY-MM-DD"))?,
         ),
     };
-    let report = state.store.coverage(&rule.code, at, state.now_ms()).await?;
+    let coverage = state.store.coverage(&rule.code, at, state.now_ms()).await?;
+    let rule = rule.code.clone();
+    Ok(Report {
+        catalogue,
+        rule,
+        at,
+        coverage,
+    })
+}
+
+/// `GET /console/coverage?rule=CODE&at=YYYY-MM-DD`: the first rule and
+/// today unless asked.
+pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Query<CoverageQuery>) -> PageResult {
+    user.require(&[Role::Operator])?;
+    let Report {
+        catalogue,
+        rule,
+        at,
+        coverage: report,
+    } = report_of(&state, &q).await?;
+    let rule = catalogue
+        .visit_rule(&rule)
+        .ok_or_else(|| ApiError::internal("the rule left the catalogue"))?;
     let names = Names::load(&state).await?;
     let day = |ms: i64| fieldgrid_domain::visits::china_date(ms).to_string();
+    let at_text = at.map_or_else(|| day(state.now_ms()), |d| d.to_string());
     render(&CoveragePage {
         chrome: user.chrome("走访覆盖", "/console/coverage"),
+        csv: format!(
+            "/console/coverage.csv?{}",
+            super::query_string([("rule", rule.code.as_str()), ("at", at_text.as_str())])
+        ),
         rules: catalogue
             .visit_rules
             .iter()
@@ -102,7 +137,7 @@ pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Quer
             .map(|r| (r.code.clone(), r.name_zh.clone(), r.code == rule.code))
             .collect(),
         rule_name: rule.name_zh.clone(),
-        at: at.map_or_else(|| day(state.now_ms()), |d| d.to_string()),
+        at: at_text,
         period: format!("{} 至 {}", day(report.period_start_ms), day(report.period_end_ms - 1)),
         sub_districts: report
             .sub_districts
@@ -112,4 +147,43 @@ pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Quer
         grids: report.grids.iter().map(|c| Line::of(names.grid(&c.key), c)).collect(),
         total: Line::of("全区".to_owned(), &report.district),
     })
+}
+
+/// `GET /console/coverage.csv?rule=&at=`: the grids' rows and the district's
+/// total, UTF-8 with a byte-order mark (Excel reads the Chinese).
+pub async fn csv(State(state): State<Arc<AppState>>, user: User, Query(q): Query<CoverageQuery>) -> PageResult {
+    user.require(&[Role::Operator])?;
+    let report = report_of(&state, &q).await?;
+    let names = Names::load(&state).await?;
+    let c = &report.coverage;
+    let mut out = String::from("\u{feff}网格,所属街道,应走访,按期,逾期补访,未走访,待走访,按期走访率\r\n");
+    let lines = c
+        .grids
+        .iter()
+        .map(|g| Line::of(names.grid(&g.key), g))
+        .chain(std::iter::once(Line::of("全区".to_owned(), &c.district)));
+    for l in lines {
+        let row = [
+            super::stats::csv_field(&l.name),
+            super::stats::csv_field(&l.within),
+            l.residents.to_string(),
+            l.on_time.to_string(),
+            l.late.to_string(),
+            l.missed.to_string(),
+            l.pending.to_string(),
+            l.rate,
+        ];
+        out.push_str(&row.join(","));
+        out.push_str("\r\n");
+    }
+    let day = fieldgrid_domain::visits::china_date(c.period_start_ms);
+    let name = format!("fieldgrid-coverage-{}-{day}.csv", report.rule);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        out,
+    )
+        .into_response())
 }

@@ -65,6 +65,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/stats", get(stats::page))
         .route("/console/stats.csv", get(stats::csv))
         .route("/console/coverage", get(coverage::page))
+        .route("/console/coverage.csv", get(coverage::csv))
         .route("/console/conflicts", get(accounts::conflicts))
         .route("/console/accounts", get(accounts::list))
         .route("/console/accounts/{id}", get(accounts::account))

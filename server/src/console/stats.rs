@@ -235,7 +235,7 @@ pub async fn page(State(state): State<Arc<AppState>>, user: User, Query(q): Quer
 
 /// One CSV field: quoted when it needs to be, and never read as a formula
 /// by a spreadsheet (a leading `=`, `+`, `-`, `@` gets a `'`).
-fn csv_field(s: &str) -> String {
+pub(super) fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{s}")
     } else {

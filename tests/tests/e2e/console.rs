@@ -485,6 +485,25 @@ fn the_coverage_page_shows_the_report_by_sub_district_and_grid() {
     );
     assert!(page.body.contains("黄河路街道") && page.body.contains("grid-a 网格"));
     assert!(!page.body.contains("王秀英"), "counts, never names");
+    let csv = get(
+        &d,
+        &cookie,
+        "/console/coverage.csv?rule=elderly_alone_monthly_visit&at=2026-11-26",
+    );
+    assert_eq!(csv.status, 200);
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "\u{feff}网格,所属街道,应走访,按期,逾期补访,未走访,待走访,按期走访率",
+            "grid-a 网格（370502-grid-a）,黄河路街道,2,1,0,0,1,50.0%",
+            "全区,,2,1,0,0,1,50.0%"
+        ]
+    );
+    assert!(
+        page.body
+            .contains("/console/coverage.csv?rule=elderly_alone_monthly_visit")
+    );
     assert!(
         get(&d, &cookie, "/console/stats")
             .body
@@ -501,7 +520,9 @@ fn the_coverage_page_shows_the_report_by_sub_district_and_grid() {
         .admin()
         .add_department_account("gas", PASSWORD, "dept-gas")
         .unwrap();
-    assert_eq!(get(&d, &sign_in(&d, "gas"), "/console/coverage").status, 403);
+    let gas = sign_in(&d, "gas");
+    assert_eq!(get(&d, &gas, "/console/coverage").status, 403);
+    assert_eq!(get(&d, &gas, "/console/coverage.csv").status, 403);
 }
 
 #[test]
