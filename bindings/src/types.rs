@@ -14,7 +14,7 @@ use fieldgrid_core as core;
 use fieldgrid_core::query::StatusCounts;
 use fieldgrid_core::validate::CoordinateSystem;
 use fieldgrid_core::validate::Location;
-use fieldgrid_core::{Answer, AnswerType};
+use fieldgrid_core::{Answer, AnswerType, ItemAnswer};
 use fieldgrid_core::{
     CareTag, Category, CategoryGroup, Code, EventKind, Grid, HouseholdChange, IncidentChange, IncidentStatus,
     NewHousehold, NewIncident, NewPlace, Photo, PhotoOwner, Place, PlaceChange, PlaceKind, RecordMeta, ResidenceStatus,
@@ -778,12 +778,9 @@ impl From<&core::Checklist> for Checklist {
     }
 }
 
-/// The answer to one item.
-#[derive(uniffi::Record, Clone, Debug)]
+#[uniffi::remote(Record)]
 pub struct ItemAnswer {
-    /// The item's code.
     pub item: String,
-    /// The answer.
     pub answer: Answer,
 }
 
@@ -836,14 +833,7 @@ impl From<NewInspection> for core::NewInspection {
             grid_id: i.grid_id,
             place_id: i.place_id,
             checklist: i.checklist,
-            answers: i
-                .answers
-                .into_iter()
-                .map(|a| core::ItemAnswer {
-                    item: a.item,
-                    answer: a.answer,
-                })
-                .collect(),
+            answers: i.answers,
             photos: i
                 .photos
                 .into_iter()

@@ -249,14 +249,19 @@ pub async fn coverage(
         .rule
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::bad_request("rule: give the code of a visit rule"))?;
-    let at = match q.at.as_deref() {
-        None => None,
-        Some(s) => Some(
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .filter(|_| s.len() == 10)
-                .ok_or_else(|| ApiError::bad_request("at: expected a date as YYYY-MM-DD"))?,
-        ),
-    };
+    let at = day_of(q.at.as_deref())?;
     Ok(Json(state.store.coverage(&rule, at, state.now_ms()).await?))
+}
+
+/// The `at` day of a coverage query (API or console): absent, or a full
+/// `YYYY-MM-DD` date.
+pub fn day_of(at: Option<&str>) -> ApiResult<Option<chrono::NaiveDate>> {
+    match at {
+        None | Some("") => Ok(None),
+        Some(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .filter(|_| s.len() == 10)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("at: expected a date as YYYY-MM-DD")),
+    }
 }

@@ -4742,9 +4742,6 @@ class _UniffiFfiConverterTypeIncidentQuery(_UniffiConverterRustBuffer):
 
 @dataclass
 class ItemAnswer:
-    """
-    The answer to one item.
-"""
     def __init__(self, *, item:str, answer:Answer):
         self.item = item
         self.answer = answer

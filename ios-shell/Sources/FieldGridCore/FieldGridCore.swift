@@ -4305,28 +4305,13 @@ public func FfiConverterTypeInspectionReport_lower(_ value: InspectionReport) ->
 }
 
 
-/**
- * The answer to one item.
- */
 public struct ItemAnswer: Equatable, Hashable {
-    /**
-     * The item's code.
-     */
     public var item: String
-    /**
-     * The answer.
-     */
     public var answer: Answer
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(
-        /**
-         * The item's code.
-         */item: String, 
-        /**
-         * The answer.
-         */answer: Answer) {
+    public init(item: String, answer: Answer) {
         self.item = item
         self.answer = answer
     }

@@ -91,13 +91,7 @@ async fn report_of(state: &AppState, q: &CoverageQuery) -> Result<Report, ApiErr
             .visit_rule(code)
             .ok_or_else(|| ApiError::not_found("no visit rule of the catalogue in force has this code"))?,
     };
-    let at = match q.at.as_str() {
-        "" => None,
-        s => Some(
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| ApiError::bad_request("at: expected a date as YYYY-MM-DD"))?,
-        ),
-    };
+    let at = crate::centre::day_of(Some(&q.at))?;
     let coverage = state.store.coverage(&rule.code, at, state.now_ms()).await?;
     let rule = rule.code.clone();
     Ok(Report {

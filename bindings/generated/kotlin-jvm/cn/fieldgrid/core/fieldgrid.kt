@@ -5801,18 +5801,9 @@ public object FfiConverterTypeInspectionReport: FfiConverterRustBuffer<Inspectio
 
 
 
-/**
- * The answer to one item.
- */
 data class ItemAnswer (
-    /**
-     * The item's code.
-     */
     var `item`: kotlin.String
     , 
-    /**
-     * The answer.
-     */
     var `answer`: Answer
     
 ){
