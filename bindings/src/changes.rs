@@ -45,6 +45,21 @@ impl From<core::Entity> for RecordKind {
     }
 }
 
+impl From<RecordKind> for core::Entity {
+    fn from(k: RecordKind) -> Self {
+        match k {
+            RecordKind::Place => core::Entity::Place,
+            RecordKind::Household => core::Entity::Household,
+            RecordKind::Resident => core::Entity::Resident,
+            RecordKind::Incident => core::Entity::Incident,
+            RecordKind::IncidentEvent => core::Entity::IncidentEvent,
+            RecordKind::ServiceLog => core::Entity::ServiceLog,
+            RecordKind::Inspection => core::Entity::Inspection,
+            RecordKind::Photo => core::Entity::Photo,
+        }
+    }
+}
+
 /// What one committed write (a capture, a pulled page) changed.
 #[derive(uniffi::Record, Clone, Debug, PartialEq, Eq)]
 pub struct DataChange {

@@ -8,12 +8,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::changes::RecordKind;
 use fieldgrid_core::privacy;
 use fieldgrid_core::query::StatusCounts;
 use fieldgrid_core::validate::{self, IdNumber};
 use fieldgrid_core::{
-    self as core, Category, Grid, HouseholdChange, IncidentChange, NewHousehold, NewIncident, NewPlace, Photo, Place,
-    PlaceChange, PlaceKind, Sex, Store, StoreKey,
+    self as core, Category, Extra, Grid, HouseholdChange, IncidentChange, ItemAnswer, NewHousehold, NewIncident,
+    NewPlace, Photo, Place, PlaceChange, PlaceKind, Sex, Store, StoreKey,
 };
 
 use crate::error::{FieldGridError, Result, guard, install_quiet_panic_hook};
@@ -345,6 +346,35 @@ impl FieldGridStore {
     /// One service log.
     pub fn get_service_log(&self, id: String) -> Result<ServiceLog> {
         self.with(|s| s.get_service_log(&id)).map(Into::into)
+    }
+
+    /// The district's own fields of a kind of record (resident, household,
+    /// place, incident), in the catalogue's order, for its forms: each as a
+    /// checklist item is (code, label, answer type, required, limits).
+    /// Retired fields are left out; their values stay in records' `extra`.
+    pub fn form_fields(&self, kind: RecordKind) -> Result<Vec<ChecklistItem>> {
+        let entity = core::Entity::from(kind);
+        self.with(|s| {
+            Ok(s.catalogue()
+                .fields_of(entity)
+                .filter(|d| !d.retired && d.item.answer != core::AnswerType::Unknown)
+                .map(|d| ChecklistItem::from(&d.item))
+                .collect())
+        })
+    }
+
+    /// Sets and clears values of the district's own fields of a resident,
+    /// household, place or incident draft; returns the record's values.
+    /// Errors name the field (`extra.gas_supplier`); a required field
+    /// cannot be cleared.
+    pub fn update_extra(
+        &self,
+        kind: RecordKind,
+        id: String,
+        set: Vec<ItemAnswer>,
+        clear: Vec<String>,
+    ) -> Result<Extra> {
+        self.with(|s| s.update_extra(kind.into(), &id, &set, &clear))
     }
 
     /// The inspection checklists in force (updated by sync), for the forms.

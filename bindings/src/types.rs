@@ -16,7 +16,7 @@ use fieldgrid_core::validate::CoordinateSystem;
 use fieldgrid_core::validate::Location;
 use fieldgrid_core::{Answer, AnswerType, ItemAnswer};
 use fieldgrid_core::{
-    CareTag, Category, CategoryGroup, Code, EventKind, Grid, HouseholdChange, IncidentChange, IncidentStatus,
+    CareTag, Category, CategoryGroup, Code, EventKind, Extra, Grid, HouseholdChange, IncidentChange, IncidentStatus,
     NewHousehold, NewIncident, NewPlace, Photo, PhotoOwner, Place, PlaceChange, PlaceKind, RecordMeta, ResidenceStatus,
     ServiceKind, Sex, SyncStatus, ValidationError, VisitCounts, VisitState,
 };
@@ -217,8 +217,18 @@ pub struct Place {
     pub kind: PlaceKind,
     pub parent_id: Option<String>,
     pub name: String,
+    pub extra: Extra,
     pub meta: RecordMeta,
 }
+
+// The district's own fields of a record (`extra`) cross as a list of
+// answers, one per field, by code. A value of a kind this build does not
+// know (a newer catalogue's) is left out of the list; the store keeps it.
+uniffi::custom_type!(Extra, Vec<ItemAnswer>, {
+    remote,
+    lower: |extra| extra.answers().into_iter().map(|(item, answer)| ItemAnswer { item, answer }).collect(),
+    try_lift: |list| Ok(Extra::from_answers(list.into_iter().map(|a| (a.item, a.answer)))),
+});
 
 #[uniffi::remote(Record)]
 pub struct StatusCounts {
@@ -249,6 +259,8 @@ pub struct NewPlace {
     #[uniffi(default)]
     pub parent_id: Option<String>,
     pub name: String,
+    #[uniffi(default)]
+    pub extra: Vec<ItemAnswer>,
 }
 
 #[uniffi::remote(Record)]
@@ -261,6 +273,8 @@ pub struct NewHousehold {
     pub address: Option<String>,
     #[uniffi(default)]
     pub notes: String,
+    #[uniffi(default)]
+    pub extra: Vec<ItemAnswer>,
 }
 
 #[uniffi::remote(Record)]
@@ -279,6 +293,8 @@ pub struct NewIncident {
     pub occurred_at_ms: Option<i64>,
     #[uniffi(default)]
     pub involved_residents: Vec<String>,
+    #[uniffi(default)]
+    pub extra: Vec<ItemAnswer>,
 }
 
 #[uniffi::remote(Record)]
@@ -312,6 +328,8 @@ pub struct Household {
     pub address: String,
     /// Notes.
     pub notes: String,
+    /// The district's own fields, one answer per field given.
+    pub extra: Extra,
     /// Bookkeeping and sync status.
     pub meta: RecordMeta,
 }
@@ -326,6 +344,7 @@ impl From<core::Household> for Household {
             room: h.room,
             address: h.address.as_str().to_owned(),
             notes: h.notes.as_str().to_owned(),
+            extra: h.extra,
             meta: h.meta,
         }
     }
@@ -357,6 +376,8 @@ pub struct Resident {
     pub care_tags: Vec<CareTag>,
     /// Notes.
     pub notes: String,
+    /// The district's own fields, one answer per field given (may be personal data).
+    pub extra: Extra,
     /// Bookkeeping and sync status.
     pub meta: RecordMeta,
 }
@@ -375,6 +396,7 @@ impl From<core::Resident> for Resident {
             residence: r.residence,
             care_tags: r.care_tags,
             notes: r.notes.as_str().to_owned(),
+            extra: r.extra,
             meta: r.meta,
         }
     }
@@ -409,6 +431,9 @@ pub struct NewResident {
     /// Notes.
     #[uniffi(default)]
     pub notes: String,
+    /// The district's own fields (see `FieldGridStore::form_fields`), one answer per field.
+    #[uniffi(default)]
+    pub extra: Vec<ItemAnswer>,
 }
 
 /// A date field given as text: `YYYY-MM-DD`, or a validation error naming `field`.
@@ -433,6 +458,7 @@ impl NewResident {
             residence: self.residence,
             care_tags: self.care_tags,
             notes: self.notes,
+            extra: self.extra,
         })
     }
 }
@@ -552,6 +578,8 @@ pub struct Incident {
     pub deadline_at_ms: Option<i64>,
     /// Photos attached when reporting.
     pub photos: Vec<Photo>,
+    /// The district's own fields, one answer per field given.
+    pub extra: Extra,
     /// Bookkeeping and sync status.
     pub meta: RecordMeta,
 }
@@ -573,6 +601,7 @@ impl From<core::Incident> for Incident {
             department: i.department,
             deadline_at_ms: i.deadline_at_ms,
             photos: i.photos,
+            extra: i.extra,
             meta: i.meta,
         }
     }
@@ -749,31 +778,33 @@ impl From<&core::Checklist> for Checklist {
         Checklist {
             code: c.code.clone(),
             name_zh: c.name_zh.clone(),
-            items: c
-                .items
+            items: c.items.iter().map(ChecklistItem::from).collect(),
+        }
+    }
+}
+
+impl From<&core::ChecklistItem> for ChecklistItem {
+    fn from(i: &core::ChecklistItem) -> Self {
+        ChecklistItem {
+            code: i.code.clone(),
+            label_zh: i.label_zh.clone(),
+            answer: i.answer,
+            required: i.required,
+            options: i.options.clone(),
+            min: i.min,
+            max: i.max,
+            max_len: i.max_len,
+            fails_on: i
+                .fails_on
                 .iter()
-                .map(|i| ChecklistItem {
-                    code: i.code.clone(),
-                    label_zh: i.label_zh.clone(),
-                    answer: i.answer,
-                    required: i.required,
-                    options: i.options.clone(),
-                    min: i.min,
-                    max: i.max,
-                    max_len: i.max_len,
-                    fails_on: i
-                        .fails_on
-                        .iter()
-                        .filter_map(|v| {
-                            v.as_bool()
-                                .map(Answer::YesNo)
-                                .or_else(|| v.as_f64().map(Answer::Number))
-                                .or_else(|| v.as_str().map(|t| Answer::Text(t.to_owned())))
-                        })
-                        .collect(),
-                    raises: i.raises.clone(),
+                .filter_map(|v| {
+                    v.as_bool()
+                        .map(Answer::YesNo)
+                        .or_else(|| v.as_f64().map(Answer::Number))
+                        .or_else(|| v.as_str().map(|t| Answer::Text(t.to_owned())))
                 })
                 .collect(),
+            raises: i.raises.clone(),
         }
     }
 }

@@ -389,6 +389,7 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             let category = &catalogue.categories[rng.below(catalogue.categories.len() as u64) as usize];
             let photos: Vec<NewPhoto> = (0..1 + rng.below(2)).map(|_| photo(&mut rng, now)).collect();
             let input = NewIncident {
+                extra: Vec::new(),
                 grid_id: p.grid.clone(),
                 category: category.code.clone(),
                 title: String::new(),

@@ -469,6 +469,7 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
                 })
                 .collect();
             let input = NewIncident {
+                extra: Vec::new(),
                 grid_id: grid.clone(),
                 category: category.clone(),
                 title: String::new(),
@@ -495,6 +496,7 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
         } => {
             let st = store.open()?;
             let input = NewIncident {
+                extra: Vec::new(),
                 grid_id: grid.clone(),
                 category: category.clone(),
                 title: String::new(),

@@ -79,6 +79,7 @@ fn new_store(path: &Path) -> (Store, Grid) {
 
 fn incident(grid: &Grid, rng: &mut Rng) -> NewIncident {
     NewIncident {
+        extra: Vec::new(),
         grid_id: grid.id.clone(),
         category: "resident_request".into(),
         title: String::new(),
@@ -200,6 +201,7 @@ fn bulk_import(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<NewResident>) {
     // places and households through the real API
     let compound = store
         .create_place(&NewPlace {
+            extra: Vec::new(),
             grid_id: grid.id.clone(),
             kind: PlaceKind::Compound,
             parent_id: None,
@@ -211,6 +213,7 @@ fn bulk_import(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<NewResident>) {
     for b in 1..=buildings {
         let building = store
             .create_place(&NewPlace {
+                extra: Vec::new(),
                 grid_id: grid.id.clone(),
                 kind: PlaceKind::Building,
                 parent_id: Some(compound.id.clone()),
@@ -220,6 +223,7 @@ fn bulk_import(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<NewResident>) {
         for u in 1..=4 {
             let unit = store
                 .create_place(&NewPlace {
+                    extra: Vec::new(),
                     grid_id: grid.id.clone(),
                     kind: PlaceKind::Unit,
                     parent_id: Some(building.id.clone()),
@@ -229,6 +233,7 @@ fn bulk_import(dir: &Path, n: usize) -> (std::path::PathBuf, Vec<NewResident>) {
             for floor in 1..=18 {
                 for room in 1..=3 {
                     households.push(NewHousehold {
+                        extra: Vec::new(),
                         grid_id: grid.id.clone(),
                         unit_id: Some(unit.id.clone()),
                         room: format!("{floor}{room:02}"),

@@ -30,6 +30,7 @@ pub fn populate_grid(
 ) -> Result<Populated> {
     let (compound_name, _, _) = *rng.pick(&COMPOUNDS);
     let compound = store.create_place(&NewPlace {
+        extra: Vec::new(),
         grid_id: grid.id.clone(),
         kind: PlaceKind::Compound,
         parent_id: None,
@@ -39,6 +40,7 @@ pub fn populate_grid(
     let mut new_households = Vec::new();
     for b in 1..=buildings {
         let building = store.create_place(&NewPlace {
+            extra: Vec::new(),
             grid_id: grid.id.clone(),
             kind: PlaceKind::Building,
             parent_id: Some(compound.id.clone()),
@@ -46,6 +48,7 @@ pub fn populate_grid(
         })?;
         for u in 1..=2 {
             let unit = store.create_place(&NewPlace {
+                extra: Vec::new(),
                 grid_id: grid.id.clone(),
                 kind: PlaceKind::Unit,
                 parent_id: Some(building.id.clone()),
@@ -54,6 +57,7 @@ pub fn populate_grid(
             for floor in 1..=6 {
                 for room in 1..=2 {
                     new_households.push(NewHousehold {
+                        extra: Vec::new(),
                         grid_id: grid.id.clone(),
                         unit_id: Some(unit.id.clone()),
                         room: format!("{floor}0{room}"),

@@ -37,7 +37,9 @@ pub use capture::{
     PhotoSource, PlaceChange, ResidentChange, ResidentsCsv, parse_residence_label, parse_residents_csv,
     parse_sex_label,
 };
-pub use catalogue::{AnswerType, Catalogue, Category, CategoryGroup, Checklist, ChecklistItem, Every, VisitRule};
+pub use catalogue::{
+    AnswerType, Catalogue, Category, CategoryGroup, Checklist, ChecklistItem, Every, FieldDef, VisitRule,
+};
 pub use db::schema::LATEST as SCHEMA_VERSION;
 pub use entity::Entity;
 pub use error::{Code, Error, Result, ValidationError};

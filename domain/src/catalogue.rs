@@ -57,6 +57,75 @@ pub struct Catalogue {
     /// Inspection checklists (gas safety, fire exits, ...).
     #[serde(default)]
     pub checklists: Vec<Checklist>,
+    /// Fields the district adds to residents, households, places and
+    /// incidents (a record's `extra`).
+    #[serde(default)]
+    pub field_defs: Vec<FieldDef>,
+}
+
+/// The kinds of record a district may add fields to.
+pub const EXTENSIBLE: [crate::Entity; 4] = [
+    crate::Entity::Resident,
+    crate::Entity::Household,
+    crate::Entity::Place,
+    crate::Entity::Incident,
+];
+
+/// Most fields a district adds to one kind of record.
+pub const MAX_FIELDS: usize = 50;
+
+/// A field the district adds to a kind of record (a pension number on
+/// residents, a gas supplier on households). Its values live in the
+/// record's `extra`, by code, and are checked as a checklist item's answers
+/// are, by the same function, on the phone and on the server.
+///
+/// Once published a field stays: a later catalogue may retire it (it leaves
+/// the forms; captured values are kept and still checked), change its label
+/// or whether it is required, or add options, but not remove it or change
+/// what it holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldDef {
+    /// The kind of record (`resident`, `household`, `place`, `incident`);
+    /// a string, so that a phone reads a newer district's kinds and skips them.
+    pub entity: String,
+    /// Code, label, answer type (yes/no, number, text, choice), `required`
+    /// and limits, as a checklist item has them; nothing fails or raises.
+    #[serde(flatten)]
+    pub item: ChecklistItem,
+    /// No longer offered on forms; values already captured are kept.
+    #[serde(default)]
+    pub retired: bool,
+}
+
+impl FieldDef {
+    /// The field's problem, if any, for a catalogue about to be published.
+    fn problem(&self) -> Option<String> {
+        let at = format!("field {}.{}", self.entity, self.item.code);
+        if !EXTENSIBLE.iter().any(|e| e.as_str() == self.entity) {
+            return Some(format!(
+                "{at}: fields are added to resident, household, place or incident"
+            ));
+        }
+        if matches!(self.item.answer, AnswerType::Photo) || self.item.raises.is_some() || !self.item.fails_on.is_empty()
+        {
+            return Some(format!(
+                "{at}: a field is yes/no, number, text or choice, and never fails or raises"
+            ));
+        }
+        item_problem(&self.item, &[], &at)
+    }
+
+    /// What may not change from `old`, the same field as published before:
+    /// its answer type and limits. Its label, `required`, `retired` and
+    /// added options may change.
+    fn changed_from(&self, old: &FieldDef) -> bool {
+        let (new, old_item) = (&self.item, &old.item);
+        new.answer != old_item.answer
+            || new.min != old_item.min
+            || new.max != old_item.max
+            || new.max_len != old_item.max_len
+            || !old_item.options.iter().all(|o| new.options.contains(o))
+    }
 }
 
 /// What answers an item of a checklist.
@@ -157,34 +226,11 @@ impl Checklist {
         let mut seen = std::collections::HashSet::new();
         for item in &self.items {
             let at = format!("checklist {code}, item {:?}", item.code);
-            if !is_code(&item.code) || !seen.insert(item.code.as_str()) {
+            if !seen.insert(item.code.as_str()) {
                 return Some(format!("{at}: item codes are a-z, 0-9 and _, each once"));
             }
-            if item.label_zh.trim().is_empty() {
-                return Some(format!("{at}: label_zh is required"));
-            }
-            let fails_ok = match item.answer {
-                AnswerType::YesNo => item.fails_on.iter().all(serde_json::Value::is_boolean),
-                AnswerType::Choice => {
-                    !item.options.is_empty()
-                        && item
-                            .fails_on
-                            .iter()
-                            .all(|f| f.as_str().is_some_and(|f| item.options.iter().any(|o| o == f)))
-                }
-                AnswerType::Number | AnswerType::Text | AnswerType::Photo => item.fails_on.is_empty(),
-                AnswerType::Unknown => return Some(format!("{at}: unknown answer type")),
-            };
-            if !fails_ok {
-                return Some(format!(
-                    "{at}: options and fails_on do not fit a {:?} item",
-                    item.answer
-                ));
-            }
-            if let Some(c) = &item.raises
-                && (item.fails_on.is_empty() || !categories.iter().any(|k| &k.code == c))
-            {
-                return Some(format!("{at}: raises {c:?}, which is not a category or cannot fail"));
+            if let Some(p) = item_problem(item, categories, &at) {
+                return Some(p);
             }
         }
         None
@@ -193,6 +239,42 @@ impl Checklist {
 
 /// Most items a checklist has.
 pub const MAX_ITEMS: usize = 60;
+
+/// An item's problem, if any (`at` names it): its code, label, and options
+/// and failing answers that fit its answer type; what it raises must be one
+/// of `categories`.
+fn item_problem(item: &ChecklistItem, categories: &[Category], at: &str) -> Option<String> {
+    if !is_code(&item.code) {
+        return Some(format!("{at}: item codes are a-z, 0-9 and _, each once"));
+    }
+    if item.label_zh.trim().is_empty() {
+        return Some(format!("{at}: label_zh is required"));
+    }
+    let fails_ok = match item.answer {
+        AnswerType::YesNo => item.fails_on.iter().all(serde_json::Value::is_boolean),
+        AnswerType::Choice => {
+            !item.options.is_empty()
+                && item
+                    .fails_on
+                    .iter()
+                    .all(|f| f.as_str().is_some_and(|f| item.options.iter().any(|o| o == f)))
+        }
+        AnswerType::Number | AnswerType::Text | AnswerType::Photo => item.fails_on.is_empty(),
+        AnswerType::Unknown => return Some(format!("{at}: unknown answer type")),
+    };
+    if !fails_ok {
+        return Some(format!(
+            "{at}: options and fails_on do not fit a {:?} item",
+            item.answer
+        ));
+    }
+    if let Some(c) = &item.raises
+        && (item.fails_on.is_empty() || !categories.iter().any(|k| &k.code == c))
+    {
+        return Some(format!("{at}: raises {c:?}, which is not a category or cannot fail"));
+    }
+    None
+}
 
 fn is_code(code: &str) -> bool {
     !code.is_empty()
@@ -331,7 +413,63 @@ impl Catalogue {
                 return Some(format!("checklist {} is given twice", checklist.code));
             }
         }
+        let mut codes = std::collections::HashSet::new();
+        for def in &self.field_defs {
+            if let Some(p) = def.problem() {
+                return Some(p);
+            }
+            if !codes.insert((def.entity.as_str(), def.item.code.as_str())) {
+                return Some(format!("field {}.{} is given twice", def.entity, def.item.code));
+            }
+        }
+        if let Some(e) = EXTENSIBLE
+            .iter()
+            .find(|e| self.field_defs.iter().filter(|d| d.entity == e.as_str()).count() > MAX_FIELDS)
+        {
+            return Some(format!("give {} at most {MAX_FIELDS} fields", e.as_str()));
+        }
         None
+    }
+
+    /// What stops this catalogue from following `in_force`, the one
+    /// published before: phones fill in offline what they have, so a
+    /// published checklist never changes under its code, and a published
+    /// field is never removed (captured values would lose their meaning) nor
+    /// changed in what it holds (they would stop being valid).
+    pub fn succession_problem(&self, in_force: &Catalogue) -> Option<String> {
+        if let Some(changed) = self
+            .checklists
+            .iter()
+            .find(|c| in_force.checklist(&c.code).is_some_and(|old| old != *c))
+        {
+            return Some(format!(
+                "checklist {} exists: publish a changed checklist under a new code",
+                changed.code
+            ));
+        }
+        for old in &in_force.field_defs {
+            let at = format!("field {}.{}", old.entity, old.item.code);
+            match self
+                .field_defs
+                .iter()
+                .find(|d| d.entity == old.entity && d.item.code == old.item.code)
+            {
+                None => return Some(format!("{at} exists: retire it instead (its values are kept)")),
+                Some(new) if new.changed_from(old) => {
+                    return Some(format!(
+                        "{at} exists: change its label, whether it is required or retired, or add options; \
+                         a field holding something else is a new code"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+
+    /// The fields the district adds to records of `entity`, retired ones included.
+    pub fn fields_of(&self, entity: crate::Entity) -> impl Iterator<Item = &FieldDef> {
+        self.field_defs.iter().filter(move |d| d.entity == entity.as_str())
     }
 
     /// The checklist with `code`.
@@ -528,6 +666,7 @@ impl Catalogue {
         Catalogue {
             version: 1,
             checklists: builtin_checklists(),
+            field_defs: Vec::new(),
             visit_rules: vec![
                 rule(
                     "elderly_alone_weekly_call",
@@ -666,6 +805,50 @@ fn builtin_checklists() -> Vec<Checklist> {
     ]
 }
 
+/// The fields the demo district adds (`fieldgrid demo` publishes them; the
+/// tests use them): a resident's disability grade and allowance, a
+/// household's gas supplier (required) and smoke alarm, a place's property
+/// company and how many people an incident affects.
+pub fn demo_field_defs() -> Vec<FieldDef> {
+    let def = |entity: &str, code: &str, label: &str, answer, required| FieldDef {
+        entity: entity.to_owned(),
+        item: ChecklistItem {
+            code: code.to_owned(),
+            label_zh: label.to_owned(),
+            answer,
+            required,
+            options: Vec::new(),
+            min: None,
+            max: None,
+            max_len: None,
+            fails_on: Vec::new(),
+            raises: None,
+        },
+        retired: false,
+    };
+    use AnswerType::*;
+    let mut grade = def("resident", "disability_grade", "残疾等级", Choice, false);
+    grade.item.options = ["一级", "二级", "三级", "四级"].map(String::from).to_vec();
+    let mut allowance = def("resident", "monthly_allowance", "低保金额（元/月）", Number, false);
+    allowance.item.min = Some(0.0);
+    allowance.item.max = Some(10_000.0);
+    let mut supplier = def("household", "gas_supplier", "燃气供应", Choice, true);
+    supplier.item.options = ["管道天然气", "瓶装液化气", "未通燃气"].map(String::from).to_vec();
+    let mut company = def("place", "property_company", "物业公司", Text, false);
+    company.item.max_len = Some(60);
+    let mut affected = def("incident", "people_affected", "影响人数", Number, false);
+    affected.item.min = Some(0.0);
+    affected.item.max = Some(100_000.0);
+    vec![
+        grade,
+        allowance,
+        supplier,
+        def("household", "smoke_alarm", "安装烟感报警器", YesNo, false),
+        company,
+        affected,
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,6 +881,94 @@ mod tests {
         let mut twice = builtin.clone();
         twice.checklists.push(twice.checklists[0].clone());
         assert!(twice.problem().is_some_and(|p| p.contains("twice")));
+    }
+
+    fn with_fields() -> Catalogue {
+        let mut c = Catalogue::builtin();
+        c.field_defs = demo_field_defs();
+        c
+    }
+
+    #[test]
+    fn fields_that_do_not_fit_are_refused_at_publishing() {
+        assert_eq!(with_fields().problem(), None);
+        for (why, change) in [
+            (
+                "a record kind that takes no fields",
+                &(|d: &mut FieldDef| d.entity = "service_log".into()) as &dyn Fn(&mut FieldDef),
+            ),
+            ("a photo field", &|d| d.item.answer = AnswerType::Photo),
+            ("a field that fails", &|d| {
+                d.item.fails_on = vec![serde_json::json!("一级")]
+            }),
+            ("a choice with no options", &|d| d.item.options.clear()),
+            ("a bad code", &|d| d.item.code = "Grade".into()),
+            ("no label", &|d| d.item.label_zh = " ".into()),
+        ] {
+            let mut c = with_fields();
+            change(&mut c.field_defs[0]);
+            assert!(c.problem().is_some(), "{why}");
+        }
+        let mut twice = with_fields();
+        twice.field_defs.push(twice.field_defs[0].clone());
+        assert!(twice.problem().is_some_and(|p| p.contains("twice")));
+        // The same code on another kind of record is another field.
+        let mut other_kind = with_fields();
+        let mut on_household = other_kind.field_defs[0].clone();
+        on_household.entity = "household".into();
+        other_kind.field_defs.push(on_household);
+        assert_eq!(other_kind.problem(), None);
+    }
+
+    #[test]
+    fn a_published_field_is_retired_never_removed_nor_changed_in_what_it_holds() {
+        let old = with_fields();
+        let next = |change: &dyn Fn(&mut Catalogue)| {
+            let mut c = old.clone();
+            c.version += 1;
+            change(&mut c);
+            c.succession_problem(&old)
+        };
+        assert_eq!(next(&|_| {}), None);
+        // Allowed: retire, relabel, require or not, add options, add fields.
+        assert_eq!(
+            next(&|c| {
+                let d = &mut c.field_defs[0];
+                d.retired = true;
+                d.item.label_zh = "残疾等级（旧）".into();
+                d.item.required = true;
+                d.item.options.push("未评定".into());
+                c.field_defs.push(FieldDef {
+                    entity: "resident".into(),
+                    ..c.field_defs[1].clone()
+                });
+                c.field_defs.last_mut().unwrap().item.code = "new_field".into();
+            }),
+            None
+        );
+        for (why, change) in [
+            (
+                "removed",
+                &(|c: &mut Catalogue| {
+                    c.field_defs.remove(0);
+                }) as &dyn Fn(&mut Catalogue),
+            ),
+            ("an option dropped", &|c| {
+                c.field_defs[0].item.options.pop();
+            }),
+            ("another answer type", &|c| {
+                c.field_defs[1].item.answer = AnswerType::Text
+            }),
+            ("a narrower range", &|c| c.field_defs[1].item.max = Some(100.0)),
+            ("a shorter text", &|c| c.field_defs[4].item.max_len = Some(10)),
+        ] {
+            assert!(next(change).is_some(), "{why}");
+        }
+        // And checklists, as before: a changed one is a new code.
+        assert!(
+            next(&|c| c.checklists[0].items[0].label_zh = "改".into())
+                .is_some_and(|p| p.contains("checklist gas_safety"))
+        );
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub fn resident(rng: &mut Rng, grid_id: &str, household_id: Option<&str>) -> New
     let sex = if rng.chance(0.5) { Sex::Male } else { Sex::Female };
     let birth = birth_date(rng);
     NewResident {
+        extra: Vec::new(),
         grid_id: grid_id.to_owned(),
         household_id: household_id.map(str::to_owned),
         name: person_name(rng),

@@ -49,6 +49,8 @@ pub struct NewPlace {
     pub parent_id: Option<String>,
     /// Name.
     pub name: String,
+    /// Values of the district's own fields (catalogue `field_defs`), one per field.
+    pub extra: Vec<ItemAnswer>,
 }
 
 /// One change to a place.
@@ -71,6 +73,8 @@ pub struct NewHousehold {
     pub address: Option<String>,
     /// Notes.
     pub notes: String,
+    /// Values of the district's own fields (catalogue `field_defs`), one per field.
+    pub extra: Vec<ItemAnswer>,
 }
 
 /// One change to a household.
@@ -107,6 +111,8 @@ pub struct NewResident {
     pub care_tags: Vec<CareTag>,
     /// Notes.
     pub notes: String,
+    /// Values of the district's own fields (catalogue `field_defs`), one per field.
+    pub extra: Vec<ItemAnswer>,
 }
 
 /// One change to a resident. Only changed fields travel to the server, and
@@ -155,6 +161,8 @@ pub struct NewIncident {
     pub occurred_at_ms: Option<i64>,
     /// Residents concerned.
     pub involved_residents: Vec<String>,
+    /// Values of the district's own fields (catalogue `field_defs`), one per field.
+    pub extra: Vec<ItemAnswer>,
 }
 
 /// One change to an incident draft.
@@ -225,10 +233,11 @@ pub struct NewInspection {
     pub occurred_at_ms: Option<i64>,
 }
 
-/// The answer to one item.
+/// The answer to one item: of a checklist, or one of the district's own
+/// fields of a record.
 #[derive(Clone, Debug)]
 pub struct ItemAnswer {
-    /// The item's code.
+    /// The item's (or field's) code.
     pub item: String,
     /// The answer.
     pub answer: Answer,

@@ -273,6 +273,9 @@ pub struct Place {
     pub parent_id: Option<String>,
     /// Name (`格林盛景小区`, `3号楼`, `2单元`).
     pub name: String,
+    /// The district's own fields (catalogue `field_defs`), by code.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
     /// Bookkeeping.
     #[serde(skip)]
     pub meta: RecordMeta,
@@ -298,6 +301,9 @@ pub struct Household {
     /// Notes.
     #[serde(default)]
     pub notes: PrivateText,
+    /// The district's own fields (catalogue `field_defs`), by code.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
     /// Bookkeeping.
     #[serde(skip)]
     pub meta: RecordMeta,
@@ -330,6 +336,9 @@ pub struct Resident {
     /// Notes.
     #[serde(default)]
     pub notes: PrivateText,
+    /// The district's own fields (catalogue `field_defs`), by code.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
     /// Bookkeeping.
     #[serde(skip)]
     pub meta: RecordMeta,
@@ -432,6 +441,9 @@ pub struct Incident {
     /// Photos attached when reporting.
     #[serde(skip)]
     pub photos: Vec<Photo>,
+    /// The district's own fields (catalogue `field_defs`), by code.
+    #[serde(default, skip_serializing_if = "Extra::is_empty")]
+    pub extra: Extra,
     /// Bookkeeping.
     #[serde(skip)]
     pub meta: RecordMeta,
@@ -490,6 +502,50 @@ pub struct ServiceLog {
     /// Bookkeeping.
     #[serde(skip)]
     pub meta: RecordMeta,
+}
+
+/// The values of the district's own fields of a record (catalogue
+/// `field_defs`), by field code: JSON values as the rules checked them.
+/// Kept whole on the phone, codes it does not know included, so a phone on
+/// an older catalogue never drops what a newer one captured. Values may
+/// name people: `Debug` shows the codes only.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Extra(pub std::collections::BTreeMap<String, serde_json::Value>);
+
+impl Extra {
+    /// Whether no field has a value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The value of field `code`, as an answer (`None` when there is none,
+    /// or it is of a kind this build does not know).
+    pub fn get(&self, code: &str) -> Option<Answer> {
+        self.0.get(code).and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// Every value that is an answer, by code (a value of a kind this build
+    /// does not know is left out).
+    pub fn answers(&self) -> Vec<(String, Answer)> {
+        self.0.keys().filter_map(|k| Some((k.clone(), self.get(k)?))).collect()
+    }
+
+    /// Values from answers, by code (a later answer for a code wins).
+    pub fn from_answers(answers: impl IntoIterator<Item = (String, Answer)>) -> Extra {
+        Extra(
+            answers
+                .into_iter()
+                .map(|(code, answer)| (code, serde_json::to_value(answer).unwrap_or_default()))
+                .collect(),
+        )
+    }
+}
+
+impl std::fmt::Debug for Extra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
 }
 
 /// The answer to one item of a checklist: `true`/`false`, a number, or text

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
 use crate::Entity;
-use crate::catalogue::{AnswerType, Catalogue, Checklist};
+use crate::catalogue::{self, AnswerType, Catalogue, Checklist, ChecklistItem};
 use crate::error::{Code, ValidationError};
 use crate::model::{CareTag, EventKind, PhotoOwner, PlaceKind, ResidenceStatus, ServiceKind, Sex};
 use crate::validate::{self, IdNumber, Location, Phone, limits};
@@ -46,13 +46,14 @@ use Writer::{Device as D, Server as S};
 /// The fields of a record of `entity` and who writes each.
 pub fn fields_of(entity: Entity) -> &'static [(&'static str, Writer)] {
     match entity {
-        Entity::Place => &[("grid_id", D), ("kind", D), ("parent_id", D), ("name", D)],
+        Entity::Place => &[("grid_id", D), ("kind", D), ("parent_id", D), ("name", D), ("extra", D)],
         Entity::Household => &[
             ("grid_id", D),
             ("unit_id", D),
             ("room", D),
             ("address", D),
             ("notes", D),
+            ("extra", D),
         ],
         Entity::Resident => &[
             ("grid_id", D),
@@ -65,6 +66,7 @@ pub fn fields_of(entity: Entity) -> &'static [(&'static str, Writer)] {
             ("residence", D),
             ("care_tags", D),
             ("notes", D),
+            ("extra", D),
         ],
         Entity::Incident => &[
             ("grid_id", D),
@@ -75,6 +77,7 @@ pub fn fields_of(entity: Entity) -> &'static [(&'static str, Writer)] {
             ("address", D),
             ("occurred_at_ms", D),
             ("involved_residents", D),
+            ("extra", D),
             ("reporter", S),
             ("inspection_id", S),
             ("status", S),
@@ -163,6 +166,9 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
         .unwrap_or_default()
         .date_naive();
     let mut f = fields.clone();
+    if catalogue::EXTENSIBLE.contains(&entity) {
+        extra(&mut f, entity, catalogue)?;
+    }
     match entity {
         Entity::Place => {
             enumerated(&f, "kind", |s| PlaceKind::parse(s).is_some())?;
@@ -307,13 +313,59 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
 /// catalogue, so an error may name them (`answers.detector_installed`);
 /// what a device sent is never repeated.
 pub fn normalised_answers(checklist: &Checklist, answers: &Fields) -> Checked {
+    let items: Vec<_> = checklist
+        .items
+        .iter()
+        .map(|i| (i, i.required && i.answer != AnswerType::Photo))
+        .collect();
+    normalised_values(&items, answers, "answers")
+}
+
+/// The values of the district's own fields of a record of `entity` (its
+/// `extra`), each checked against its field as a checklist's answers are
+/// against their items (`extra.<code>` names one). A null value is no
+/// value. Codes the catalogue never had are refused (as `extra`); retired
+/// fields still hold their values. `new`: a record being created, which
+/// must give the fields the district requires (an edit never has to, so a
+/// field required later never blocks the edit of an older record).
+pub fn normalised_extra(catalogue: &Catalogue, entity: Entity, extra: &Fields, new: bool) -> Checked {
+    let items: Vec<_> = catalogue
+        .fields_of(entity)
+        .map(|d| (&d.item, new && d.item.required && !d.retired))
+        .collect();
+    let given: Fields = extra
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    normalised_values(&items, &given, "extra")
+}
+
+/// A record's `extra`, checked (no value required: see `normalised_extra`).
+fn extra(f: &mut Fields, entity: Entity, catalogue: &Catalogue) -> Result<(), ValidationError> {
+    let checked = match f.get("extra") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(o)) => normalised_extra(catalogue, entity, o, false)?,
+        Some(_) => return Err(ValidationError::new("extra", Code::BadFormat)),
+    };
+    if checked.is_empty() {
+        f.remove("extra");
+    } else {
+        f.insert("extra".into(), Value::Object(checked));
+    }
+    Ok(())
+}
+
+/// `values` checked against `items` (each with whether it is required), as
+/// the list `list` (`answers`, `extra`): see `normalised_answers`.
+fn normalised_values(items: &[(&ChecklistItem, bool)], values: &Fields, list: &str) -> Checked {
     const TEXT_MAX: usize = 500;
     let mut out = Map::new();
-    for (key, value) in answers {
-        let Some(item) = checklist.item(key) else {
-            return Err(ValidationError::new("answers", Code::UnknownReference));
+    for (key, value) in values {
+        let Some((item, _)) = items.iter().find(|(i, _)| &i.code == key) else {
+            return Err(ValidationError::new(list, Code::UnknownReference));
         };
-        let field = format!("answers.{}", item.code);
+        let field = format!("{list}.{}", item.code);
         let bad = || ValidationError::new(field.as_str(), Code::BadFormat);
         let checked = match (item.answer, value) {
             (AnswerType::YesNo, Value::Bool(b)) => Value::Bool(*b),
@@ -333,12 +385,12 @@ pub fn normalised_answers(checklist: &Checklist, answers: &Fields) -> Checked {
         };
         out.insert(item.code.clone(), checked);
     }
-    for item in &checklist.items {
+    for (item, required) in items {
         let blank = out
             .get(&item.code)
             .is_none_or(|v| v.as_str().is_some_and(str::is_empty));
-        if item.required && item.answer != AnswerType::Photo && blank {
-            return Err(ValidationError::new(format!("answers.{}", item.code), Code::Required));
+        if *required && blank {
+            return Err(ValidationError::new(format!("{list}.{}", item.code), Code::Required));
         }
     }
     Ok(out)
@@ -728,6 +780,62 @@ mod tests {
         let mut fire = fire;
         fire["answers"]["extinguisher"] = json!("过期");
         assert_eq!(field_of(Entity::Inspection, fire), "item_photos.exit_photo");
+    }
+
+    #[test]
+    fn the_districts_own_fields_are_checked_like_answers() {
+        let mut catalogue = Catalogue::builtin();
+        catalogue.field_defs = crate::catalogue::demo_field_defs();
+        let household = json!({"grid_id": "g", "room": "301", "address": "", "notes": ""});
+        let with = |extra: Value| {
+            let mut f = household.clone();
+            f["extra"] = extra;
+            check(Entity::Household, &obj(f), NOW, &catalogue)
+        };
+        let f = with(json!({"gas_supplier": "管道天然气", "smoke_alarm": false})).unwrap();
+        assert_eq!(f["extra"], json!({"gas_supplier": "管道天然气", "smoke_alarm": false}));
+        // A null is no value; an empty extra is left out.
+        assert_eq!(with(json!({"smoke_alarm": null})).unwrap().get("extra"), None);
+        assert_eq!(
+            check(Entity::Household, &obj(household.clone()), NOW, &catalogue)
+                .unwrap()
+                .get("extra"),
+            None
+        );
+        for (extra, field) in [
+            (json!({"gas_supplier": "煤气罐"}), "extra.gas_supplier"),
+            (json!({"smoke_alarm": "yes"}), "extra.smoke_alarm"),
+            // A resident's field is not a household's, and unknown codes
+            // are never repeated back.
+            (json!({"disability_grade": "一级"}), "extra"),
+            (json!({"张伟 13812345678": 1}), "extra"),
+            (json!(["gas_supplier"]), "extra"),
+        ] {
+            assert_eq!(with(extra.clone()).unwrap_err().field, field, "{extra}");
+        }
+        let mut resident = json!({"grid_id": "g", "name": "张伟", "sex": "male", "residence": "registered"});
+        resident["extra"] = json!({"monthly_allowance": 20000});
+        let err = check(Entity::Resident, &obj(resident), NOW, &catalogue).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.code),
+            ("extra.monthly_allowance", Code::OutOfRange)
+        );
+        // Required on a new record only; a retired field keeps its values.
+        let given = obj(json!({"smoke_alarm": true}));
+        assert_eq!(
+            normalised_extra(&catalogue, Entity::Household, &given, true)
+                .unwrap_err()
+                .field,
+            "extra.gas_supplier"
+        );
+        assert!(normalised_extra(&catalogue, Entity::Household, &given, false).is_ok());
+        assert!(with(json!({"gas_supplier": "瓶装液化气"})).is_ok());
+        catalogue.field_defs[2].retired = true;
+        assert!(normalised_extra(&catalogue, Entity::Household, &given, true).is_ok());
+        let kept = obj(json!({"gas_supplier": "瓶装液化气"}));
+        assert!(normalised_extra(&catalogue, Entity::Household, &kept, false).is_ok());
+        // Kinds with no fields of the district's take no extra.
+        assert!(!device_writes(Entity::ServiceLog, "extra"));
     }
 
     #[test]

@@ -5,13 +5,14 @@ use rusqlite::{Connection, Row, Transaction, params};
 
 use super::NewPhoto;
 use super::photos::{StagedPhoto, insert_photos, photos_of, queue_photo};
-use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, require_grid};
+use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, extra, require_grid};
 use crate::catalogue::Catalogue;
 use crate::entity::Entity;
 use crate::error::{Code, Error, Result};
 use crate::model::{EventKind, Incident, IncidentEvent, IncidentStatus, PhotoOwner, SyncStatus};
 use crate::outbox::{self, Change};
 use crate::privacy::PrivateText;
+use crate::rules;
 use crate::store::{Store, meta_get};
 use crate::validate::{self, limits};
 
@@ -88,6 +89,7 @@ impl Store {
                 [id],
             )?;
             tx.execute("DELETE FROM incidents WHERE id = ?1", [id])?;
+            extra::save(tx, id, &Default::default())?;
             Ok(())
         })
     }
@@ -197,6 +199,7 @@ fn insert_draft(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewIncident
         occurred_at_ms: input.occurred_at_ms.unwrap_or(now),
         reporter: None,
         involved_residents: input.involved_residents.clone(),
+        extra: extra::of_form(catalogue, Entity::Incident, &input.extra, false)?,
         status: IncidentStatus::Draft,
         department: None,
         deadline_at_ms: None,
@@ -221,6 +224,7 @@ fn insert_draft(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewIncident
         serde_json::to_string(&incident.involved_residents)?,
         now
     ])?;
+    extra::save(tx, &incident.id, &incident.extra)?;
     Ok(incident.id)
 }
 
@@ -241,6 +245,9 @@ fn submit(tx: &Transaction<'_>, catalogue: &Catalogue, id: &str, now: i64) -> Re
     if category.requires_photo && incident.photos.is_empty() {
         return Err(Error::invalid("photos", Code::Required));
     }
+    // The district's required fields, by the catalogue it is submitted under.
+    let given: serde_json::Map<_, _> = incident.extra.0.clone().into_iter().collect();
+    rules::normalised_extra(catalogue, Entity::Incident, &given, true)?;
     if incident.title.is_empty() {
         incident.title = category.name_zh.clone();
     }
@@ -284,7 +291,7 @@ fn check_draft(conn: &Connection, catalogue: &Catalogue, mut d: Incident, now: i
     Ok(d)
 }
 
-fn load_draft(conn: &Connection, id: &str) -> Result<Incident> {
+pub(crate) fn load_draft(conn: &Connection, id: &str) -> Result<Incident> {
     let incident = load_incident(conn, id)?;
     if incident.status != IncidentStatus::Draft {
         return Err(Error::invalid("status", Code::NotAllowed));
@@ -359,6 +366,7 @@ pub(crate) fn incident_from_row(conn: &Connection, r: &Row<'_>) -> Result<Incide
         status,
         department: r.get(11)?,
         deadline_at_ms: r.get(12)?,
+        extra: super::extra::load(conn, &id)?,
         id,
     })
 }

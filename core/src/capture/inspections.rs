@@ -98,6 +98,7 @@ impl Store {
                 let Some(item) = checklist.item(code) else { continue };
                 let Some(category) = &item.raises else { continue };
                 let report = NewIncident {
+                    extra: Vec::new(),
                     grid_id: input.grid_id.clone(),
                     category: category.clone(),
                     title: String::new(),

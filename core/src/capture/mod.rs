@@ -5,6 +5,7 @@
 //! its sync status. Bad input returns a [`crate::Error::Validation`] naming
 //! the field, and nothing is written.
 
+pub(crate) mod extra;
 pub(crate) mod incidents;
 mod inspections;
 mod photos;

@@ -3,9 +3,10 @@
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{
-    HouseholdChange, ImportReport, NewHousehold, NewPlace, PlaceChange, changed_fields, editable, fields_of,
+    HouseholdChange, ImportReport, NewHousehold, NewPlace, PlaceChange, changed_fields, editable, extra, fields_of,
     record_meta, require_grid,
 };
+use crate::catalogue::Catalogue;
 use crate::entity::Entity;
 use crate::error::{Code, Error, Result};
 use crate::model::{Household, Place, PlaceKind};
@@ -22,6 +23,7 @@ impl Store {
     /// Creates a compound, building or unit.
     pub fn create_place(&self, input: &NewPlace) -> Result<Place> {
         let name = validate::text("name", &input.name, limits::LABEL, false)?;
+        let extra = extra::of_new(&self.catalogue(), Entity::Place, &input.extra)?;
         let now = self.now_ms();
         self.write(|tx| {
             require_grid(tx, &input.grid_id)?;
@@ -32,6 +34,7 @@ impl Store {
                 kind: input.kind,
                 parent_id: input.parent_id.clone(),
                 name,
+                extra,
                 meta: Default::default(),
             };
             tx.execute(
@@ -46,6 +49,7 @@ impl Store {
                     now
                 ],
             )?;
+            extra::save(tx, &place.id, &place.extra)?;
             outbox::enqueue(tx, Entity::Place, &place.id, Change::Create, now)?;
             load_place(tx, &place.id)
         })
@@ -125,8 +129,9 @@ impl Store {
     /// Creates a household.
     pub fn create_household(&self, input: &NewHousehold) -> Result<Household> {
         let now = self.now_ms();
+        let catalogue = self.catalogue();
         self.write(|tx| {
-            let id = insert_household(tx, input, now)?;
+            let id = insert_household(tx, &catalogue, input, now)?;
             load_household(tx, &id)
         })
     }
@@ -134,7 +139,8 @@ impl Store {
     /// Creates many households, like [`Store::import_residents`].
     pub fn import_households(&self, rows: &[NewHousehold]) -> Result<ImportReport> {
         let now = self.now_ms();
-        self.import(rows, |tx, row| insert_household(tx, row, now))
+        let catalogue = self.catalogue();
+        self.import(rows, |tx, row| insert_household(tx, &catalogue, row, now))
     }
 
     /// Changes a household.
@@ -213,7 +219,8 @@ impl Store {
 }
 
 /// Validates and writes a household and its create operation.
-fn insert_household(tx: &Transaction<'_>, input: &NewHousehold, now: i64) -> Result<String> {
+fn insert_household(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewHousehold, now: i64) -> Result<String> {
+    let extra = extra::of_new(catalogue, Entity::Household, &input.extra)?;
     let room = validate::text("room", &input.room, limits::LABEL, false)?;
     let address = match &input.address {
         Some(a) => validate::optional_text("address", a, limits::ADDRESS, false)?,
@@ -238,6 +245,7 @@ fn insert_household(tx: &Transaction<'_>, input: &NewHousehold, now: i64) -> Res
         room,
         address: PrivateText::new(address),
         notes: PrivateText::new(notes),
+        extra,
         meta: Default::default(),
     };
     tx.prepare_cached(
@@ -254,6 +262,7 @@ fn insert_household(tx: &Transaction<'_>, input: &NewHousehold, now: i64) -> Res
         household.notes.as_str(),
         now
     ])?;
+    extra::save(tx, &household.id, &household.extra)?;
     outbox::enqueue(tx, Entity::Household, &household.id, Change::Create, now)?;
     Ok(household.id)
 }
@@ -352,6 +361,7 @@ fn place_from_row(conn: &Connection, r: &Row<'_>) -> Result<Place> {
         kind: PlaceKind::parse(&kind).ok_or_else(|| Error::Internal("unknown place kind".into()))?,
         parent_id: r.get(3)?,
         name: r.get(4)?,
+        extra: extra::load(conn, &id)?,
         id,
     })
 }
@@ -378,6 +388,7 @@ fn household_from_row(conn: &Connection, r: &Row<'_>) -> Result<Household> {
         room: r.get(4)?,
         address: PrivateText::new(r.get::<_, String>(5)?),
         notes: PrivateText::new(r.get::<_, String>(6)?),
+        extra: extra::load(conn, &id)?,
         id,
     })
 }

@@ -3,7 +3,8 @@
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::{NewResident, ResidentChange, changed_fields, editable, fields_of, record_meta, require_grid};
+use super::{NewResident, ResidentChange, changed_fields, editable, extra, fields_of, record_meta, require_grid};
+use crate::catalogue::Catalogue;
 use crate::entity::Entity;
 use crate::error::{Code, Error, Result, ValidationError};
 use crate::model::{CareTag, ResidenceStatus, Resident, Sex};
@@ -37,8 +38,9 @@ impl Store {
     pub fn create_resident(&self, input: &NewResident) -> Result<Resident> {
         let today = self.today();
         let now = self.now_ms();
+        let catalogue = self.catalogue();
         self.write(|tx| {
-            let id = insert_resident(tx, input, today, now)?;
+            let id = insert_resident(tx, &catalogue, input, today, now)?;
             load_resident(tx, &id)
         })
     }
@@ -49,7 +51,8 @@ impl Store {
     pub fn import_residents(&self, rows: &[NewResident]) -> Result<ImportReport> {
         let today = self.today();
         let now = self.now_ms();
-        self.import(rows, |tx, row| insert_resident(tx, row, today, now))
+        let catalogue = self.catalogue();
+        self.import(rows, |tx, row| insert_resident(tx, &catalogue, row, today, now))
     }
 
     /// Writes `rows` with `insert` in batches of [`IMPORT_BATCH`], one
@@ -95,6 +98,7 @@ impl Store {
             let base = editable(tx, Entity::Resident, id)?;
             let (rid, old_building, old) = load_resident_row(tx, id)?;
             let mut input = NewResident {
+                extra: Vec::new(),
                 grid_id: old.grid_id.clone(),
                 household_id: old.household_id.clone(),
                 name: old.name.as_str().to_owned(),
@@ -127,6 +131,7 @@ impl Store {
                 }
             }
             let (mut new, building) = build_resident(tx, &input, id, today)?;
+            new.extra = old.extra.clone(); // changed with `Store::update_extra`
             let patch = changed_fields(&fields_of(&old)?, &fields_of(&new)?);
             if patch.is_empty() {
                 return Ok(old);
@@ -185,9 +190,17 @@ impl Store {
 
 /// Validates `input` and writes the resident, its index rows and its create
 /// operation; returns the new id.
-fn insert_resident(tx: &Transaction<'_>, input: &NewResident, today: NaiveDate, now: i64) -> Result<String> {
+fn insert_resident(
+    tx: &Transaction<'_>,
+    catalogue: &Catalogue,
+    input: &NewResident,
+    today: NaiveDate,
+    now: i64,
+) -> Result<String> {
     let id = crate::new_id();
-    let (resident, building) = build_resident(tx, input, &id, today)?;
+    let (mut resident, building) = build_resident(tx, input, &id, today)?;
+    resident.extra = extra::of_new(catalogue, Entity::Resident, &input.extra)?;
+    extra::save(tx, &id, &resident.extra)?;
     tx.prepare_cached(INSERT_RESIDENT)?
         .execute(resident_row(&resident, building.as_deref(), now, None)?)?;
     let rid = tx.last_insert_rowid();
@@ -306,6 +319,7 @@ fn build_resident(
         residence: input.residence,
         care_tags,
         notes: PrivateText::new(notes),
+        extra: Default::default(),
         meta: Default::default(),
     };
     Ok((resident, building))
@@ -331,6 +345,7 @@ fn load_resident_row(conn: &Connection, id: &str) -> Result<(i64, Option<String>
 /// A resident from a row selected with [`RESIDENT_COLUMNS`].
 pub(crate) fn resident_from_row(conn: &Connection, r: &Row<'_>) -> Result<Resident> {
     let mut resident = resident_fields_from_row(r)?;
+    resident.extra = extra::load(conn, &resident.id)?;
     resident.meta = record_meta(conn, &resident.id, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?)?;
     Ok(resident)
 }
@@ -341,7 +356,11 @@ pub(crate) fn resident_fields(conn: &Connection, id: &str) -> Result<Resident> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {RESIDENT_COLUMNS} FROM residents r WHERE r.id = ?1"))?;
     let mut rows = stmt.query([id])?;
     match rows.next()? {
-        Some(r) => resident_fields_from_row(r),
+        Some(r) => {
+            let mut resident = resident_fields_from_row(r)?;
+            resident.extra = extra::load(conn, id)?;
+            Ok(resident)
+        }
         None => Err(Error::NotFound {
             entity: "resident",
             id: id.to_owned(),
@@ -379,6 +398,7 @@ fn resident_fields_from_row(r: &Row<'_>) -> Result<Resident> {
         residence: ResidenceStatus::parse(&residence).ok_or_else(|| corrupt("residence"))?,
         care_tags: serde_json::from_str(&tags)?,
         notes: PrivateText::new(r.get::<_, String>(12)?),
+        extra: Default::default(),
         id,
     })
 }

@@ -93,6 +93,7 @@ fn row(get: &dyn Fn(&str) -> String, name: &str, grid: &str) -> std::result::Res
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let optional = |v: String| if v.is_empty() { None } else { Some(v) };
     Ok(NewResident {
+        extra: Vec::new(),
         grid_id: grid.to_owned(),
         household_id: optional(get("household_id")),
         name: name.to_owned(),

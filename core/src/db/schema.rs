@@ -14,7 +14,7 @@ use crate::migrate::{MigrateError, Migrations};
 
 /// The migrations, in order; migration `i` takes the schema from version `i`
 /// to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Schema version of a fresh store built by this code.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -363,6 +363,16 @@ DROP TABLE photos;
 ALTER TABLE photos_v4 RENAME TO photos;
 CREATE INDEX photos_owner ON photos(owner_kind, owner_id);
 CREATE INDEX photos_sha256 ON photos(sha256);
+"#;
+
+const V5: &str = r#"
+-- The district's own fields of residents, households, places and incidents
+-- (catalogue field_defs), by record id: a JSON object of field code -> value,
+-- kept whole (codes this build does not know included).
+CREATE TABLE record_extra (
+    id     TEXT PRIMARY KEY,
+    fields TEXT NOT NULL CHECK (json_type(fields) = 'object')
+) WITHOUT ROWID;
 "#;
 
 /// Brings `conn` from its `user_version` to the end of `migrations` with the

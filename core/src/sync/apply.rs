@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::{Map, Value};
 
+use crate::capture::extra;
 use crate::capture::residents::{INSERT_RESIDENT, resident_row};
 use crate::entity::{self, Entity};
 use crate::error::{Error, Result};
@@ -120,9 +121,12 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
             Some(keep) if !keep.is_empty() => {
                 let local = entity::current_fields(tx, kind, &c.entity_id)?;
                 for k in keep {
-                    if let Some(v) = local.get(&k) {
-                        fields.insert(k, v.clone());
-                    }
+                    // A field the local record leaves out is empty there
+                    // (an `extra` cleared): it stays empty.
+                    match local.get(&k) {
+                        Some(v) => fields.insert(k, v.clone()),
+                        None => fields.remove(&k),
+                    };
                 }
             }
             Some(_) => {}
@@ -165,6 +169,7 @@ fn set_version(tx: &Transaction<'_>, table: &str, id: &str, version: i64) -> Res
 }
 
 fn upsert_place(tx: &Transaction<'_>, p: &Place, version: i64, now: i64) -> Result<()> {
+    extra::save(tx, &p.id, &p.extra)?;
     tx.prepare_cached(
         "INSERT INTO places (id, grid_id, kind, parent_id, name, created_at, updated_at, server_version)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
@@ -228,6 +233,7 @@ fn building_of(tx: &Transaction<'_>, unit_id: Option<&str>) -> Result<Option<Str
 }
 
 fn upsert_household(tx: &Transaction<'_>, h: &Household, version: i64, now: i64) -> Result<()> {
+    extra::save(tx, &h.id, &h.extra)?;
     let building = building_of(tx, h.unit_id.as_deref())?;
     tx.prepare_cached(
         "INSERT INTO households (id, grid_id, unit_id, building_id, room, address, notes, created_at, updated_at, server_version)
@@ -247,6 +253,7 @@ fn load_resident_raw(tx: &Transaction<'_>, id: &str) -> Result<(i64, Option<Stri
 }
 
 fn upsert_resident(tx: &Transaction<'_>, r: &Resident, exists: bool, version: i64, now: i64) -> Result<()> {
+    extra::save(tx, &r.id, &r.extra)?;
     let building: Option<String> = match &r.household_id {
         Some(h) => tx
             .prepare_cached("SELECT building_id FROM households WHERE id = ?1")?
@@ -281,6 +288,7 @@ fn upsert_resident(tx: &Transaction<'_>, r: &Resident, exists: bool, version: i6
 }
 
 fn upsert_incident(tx: &Transaction<'_>, raw: &Map<String, Value>, i: &Incident, version: i64, now: i64) -> Result<()> {
+    extra::save(tx, &i.id, &i.extra)?;
     let status = raw
         .get("status")
         .and_then(Value::as_str)

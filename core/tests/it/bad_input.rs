@@ -20,6 +20,7 @@ fn every_bad_input_is_refused_by_field_and_changes_nothing() {
     let draft = s.create_incident_draft(&f.incident("hornets_nest")).unwrap();
     let needs_description = s
         .create_incident_draft(&NewIncident {
+            extra: Vec::new(),
             description: String::new(),
             ..f.incident("broken_facility")
         })
@@ -168,6 +169,7 @@ fn every_bad_input_is_refused_by_field_and_changes_nothing() {
             "unit_id",
             Box::new(|| {
                 s.create_household(&NewHousehold {
+                    extra: Vec::new(),
                     grid_id: f.grid.id.clone(),
                     unit_id: Some("nowhere".into()),
                     room: "101".into(),
@@ -182,6 +184,7 @@ fn every_bad_input_is_refused_by_field_and_changes_nothing() {
             "room",
             Box::new(|| {
                 s.create_household(&NewHousehold {
+                    extra: Vec::new(),
                     grid_id: f.grid.id.clone(),
                     unit_id: Some(f.unit.id.clone()),
                     room: " ".into(),
@@ -196,6 +199,7 @@ fn every_bad_input_is_refused_by_field_and_changes_nothing() {
             "parent_id",
             Box::new(|| {
                 s.create_place(&NewPlace {
+                    extra: Vec::new(),
                     grid_id: f.grid.id.clone(),
                     kind: PlaceKind::Unit,
                     parent_id: None,
@@ -209,6 +213,7 @@ fn every_bad_input_is_refused_by_field_and_changes_nothing() {
             "parent_id",
             Box::new(|| {
                 s.create_place(&NewPlace {
+                    extra: Vec::new(),
                     grid_id: f.grid.id.clone(),
                     kind: PlaceKind::Building,
                     parent_id: Some(f.unit.id.clone()),

@@ -403,6 +403,7 @@ fn report_in_one_step_and_orphan_photos_are_collected_at_open() {
     // is recorded, and the copied photo file goes at the next open.
     let before = f.store.outbox_counts().unwrap();
     let bad = NewIncident {
+        extra: Vec::new(),
         description: String::new(),
         ..f.incident("broken_facility")
     };

@@ -104,6 +104,7 @@ impl Fixture {
         let grid = store.put_grid(&datagen::grid(1)).unwrap();
         let compound = store
             .create_place(&NewPlace {
+                extra: Vec::new(),
                 grid_id: grid.id.clone(),
                 kind: PlaceKind::Compound,
                 parent_id: None,
@@ -112,6 +113,7 @@ impl Fixture {
             .unwrap();
         let building = store
             .create_place(&NewPlace {
+                extra: Vec::new(),
                 grid_id: grid.id.clone(),
                 kind: PlaceKind::Building,
                 parent_id: Some(compound.id.clone()),
@@ -120,6 +122,7 @@ impl Fixture {
             .unwrap();
         let unit = store
             .create_place(&NewPlace {
+                extra: Vec::new(),
                 grid_id: grid.id.clone(),
                 kind: PlaceKind::Unit,
                 parent_id: Some(building.id.clone()),
@@ -128,6 +131,7 @@ impl Fixture {
             .unwrap();
         let household = store
             .create_household(&NewHousehold {
+                extra: Vec::new(),
                 grid_id: grid.id.clone(),
                 unit_id: Some(unit.id.clone()),
                 room: "301".into(),
@@ -170,6 +174,7 @@ impl Fixture {
     /// A valid resident of the fixture's household.
     pub fn resident(&self, name: &str, id_number: &str, sex: Sex) -> NewResident {
         NewResident {
+            extra: Vec::new(),
             grid_id: self.grid.id.clone(),
             household_id: Some(self.household.id.clone()),
             name: name.into(),
@@ -185,6 +190,7 @@ impl Fixture {
 
     pub fn incident(&self, category: &str) -> NewIncident {
         NewIncident {
+            extra: Vec::new(),
             grid_id: self.grid.id.clone(),
             category: category.into(),
             title: String::new(),

@@ -6,6 +6,7 @@ mod bad_input;
 mod capture;
 mod common;
 mod concurrency;
+mod extra;
 mod inspections;
 mod privacy;
 mod robustness;

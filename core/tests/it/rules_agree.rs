@@ -69,6 +69,7 @@ proptest! {
         let f = Fixture::new();
         let sex = if female { Sex::Female } else { Sex::Male };
         let new = NewResident {
+ extra: Vec::new(),
             grid_id: f.grid.id.clone(),
             household_id: Some(f.household.id.clone()),
             name: name.clone(),

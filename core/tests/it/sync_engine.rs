@@ -714,7 +714,11 @@ fn a_newer_catalogue_is_kept_whole_and_read_as_far_as_this_build_knows() {
     let f = Fixture::new();
     let mut body = serde_json::to_value(Catalogue::builtin()).unwrap();
     body["version"] = json!(5);
-    body["field_defs"] = json!({"resident": [{"code": "blood_type", "type": "choice"}]});
+    body["report_templates"] = json!({"resident": [{"code": "blood_type", "type": "choice"}]});
+    body["field_defs"] = json!([
+        {"entity": "service_log", "code": "minutes", "label_zh": "时长", "answer": "number"},
+        {"entity": "resident", "code": "blood_type", "label_zh": "血型", "answer": "blood_group", "new_key": 1}
+    ]);
     body["checklists"] = json!([{"code": "lift_safety", "name_zh": "电梯安全检查",
         "items": [{"code": "lift_video", "label_zh": "电梯监控视频", "answer": "video", "required": true}]}]);
     body["visit_rules"] = json!([
@@ -741,6 +745,12 @@ fn a_newer_catalogue_is_kept_whole_and_read_as_far_as_this_build_knows() {
         !catalogue.checklists[0].usable(),
         "a checklist of an answer type this build lacks is read, and cannot be filled in here"
     );
+    assert_eq!(
+        catalogue.field_defs[1].item.answer,
+        AnswerType::Unknown,
+        "a field's type too"
+    );
+    assert_eq!(catalogue.fields_of(Entity::Resident).count(), 1);
     let stored: String = f
         .raw()
         .query_row("SELECT body FROM catalogue WHERE id = 1", [], |r| r.get(0))
@@ -750,4 +760,48 @@ fn a_newer_catalogue_is_kept_whole_and_read_as_far_as_this_build_knows() {
     let (path, clock) = (f.path(), f.clock.clone());
     drop(f.store);
     assert_eq!(Fixture::reopen(&path, &clock).catalogue(), catalogue);
+}
+
+/// A record from a newer catalogue's phone holds a field this phone does
+/// not know: it is kept, and an edit of another field sends it back as it
+/// came.
+#[test]
+fn fields_this_phone_does_not_know_survive_its_edits() {
+    let f = Fixture::new();
+    let mut catalogue = Catalogue::builtin();
+    catalogue.version = 2;
+    catalogue.field_defs = catalogue::demo_field_defs();
+    f.store.replace_catalogue(catalogue).unwrap();
+    let id = uuid();
+    let fields = |notes: &str| {
+        json!({"grid_id": f.grid.id, "unit_id": null, "room": "401", "address": "", "notes": notes,
+               "extra": {"gas_supplier": "管道天然气", "heating": {"kind": "集中供暖", "since": 2019}}})
+    };
+    let sent: Arc<Mutex<Vec<Map<String, Value>>>> = Arc::default();
+    let mut t = Scripted::new(
+        &f.grid,
+        vec![vec![change(1, "household", &id, &f.grid.id, 3, fields(""))]],
+    );
+    let log = sent.clone();
+    t.receipts = Some(Box::new(move |req: &PushRequest| {
+        log.lock()
+            .unwrap()
+            .extend(req.operations.iter().map(|o| o.patch.clone()));
+        req.operations.iter().map(applied).collect()
+    }));
+    f.store.login(&t, "w", "password").unwrap();
+    sync(&f.store, &t).unwrap();
+    let pulled = f.store.get_household(&id).unwrap();
+    assert_eq!(pulled.extra.0["heating"], json!({"kind": "集中供暖", "since": 2019}));
+
+    let set = [ItemAnswer {
+        item: "smoke_alarm".into(),
+        answer: Answer::YesNo(true),
+    }];
+    f.store.update_extra(Entity::Household, &id, &set, &[]).unwrap();
+    sync(&f.store, &t).unwrap();
+    assert_eq!(
+        sent.lock().unwrap().last().unwrap()["extra"],
+        json!({"gas_supplier": "管道天然气", "heating": {"kind": "集中供暖", "since": 2019}, "smoke_alarm": true})
+    );
 }

@@ -894,7 +894,8 @@ impl Store {
     }
 
     /// Publishes a catalogue; refused unless newer than the one in force,
-    /// non-empty and with visit rules this server can apply.
+    /// non-empty, with visit rules this server can apply, and keeping the
+    /// checklists and fields already published (`succession_problem`).
     pub async fn publish_catalogue(&self, catalogue: &Catalogue, now: i64) -> ApiResult<()> {
         let in_force = self.catalogue().await?;
         if catalogue.version <= in_force.version || catalogue.categories.is_empty() {
@@ -906,18 +907,8 @@ impl Store {
         if let Some(problem) = catalogue.problem() {
             return Err(ApiError::bad_request(problem));
         }
-        // Phones offline fill in the checklist they have: a changed
-        // checklist under the same code would refuse those inspections
-        // (after their incidents arrived). A changed checklist is a new code.
-        if let Some(changed) = catalogue
-            .checklists
-            .iter()
-            .find(|c| in_force.checklist(&c.code).is_some_and(|old| old != *c))
-        {
-            return Err(ApiError::bad_request(format!(
-                "checklist {} exists: publish a changed checklist under a new code",
-                changed.code
-            )));
+        if let Some(problem) = catalogue.succession_problem(&in_force) {
+            return Err(ApiError::bad_request(problem));
         }
         let Value::Object(fields) = serde_json::to_value(catalogue)? else {
             return Err(ApiError::internal("catalogue did not serialise"));

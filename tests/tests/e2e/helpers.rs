@@ -10,6 +10,7 @@ pub fn household(store: &Store, grid: &str) -> Household {
     let place = |kind, parent: Option<&Place>, name: &str| {
         store
             .create_place(&NewPlace {
+                extra: Vec::new(),
                 grid_id: grid.into(),
                 kind,
                 parent_id: parent.map(|p| p.id.clone()),
@@ -22,6 +23,7 @@ pub fn household(store: &Store, grid: &str) -> Household {
     let unit = place(PlaceKind::Unit, Some(&building), "2单元");
     store
         .create_household(&NewHousehold {
+            extra: Vec::new(),
             grid_id: grid.into(),
             unit_id: Some(unit.id),
             room: "301".into(),
@@ -35,6 +37,7 @@ pub fn household(store: &Store, grid: &str) -> Household {
 pub fn resident(household: &Household, name: &str, id_number: &str, sex: Sex) -> NewResident {
     fieldgrid_tests::personal([name, id_number]);
     NewResident {
+        extra: Vec::new(),
         grid_id: household.grid_id.clone(),
         household_id: Some(household.id.clone()),
         name: name.into(),
@@ -51,6 +54,7 @@ pub fn resident(household: &Household, name: &str, id_number: &str, sex: Sex) ->
 /// An incident report in `grid`.
 pub fn incident(grid: &str, category: &str, at: i64) -> NewIncident {
     NewIncident {
+        extra: Vec::new(),
         grid_id: grid.into(),
         category: category.into(),
         title: String::new(),

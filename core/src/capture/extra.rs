@@ -1,0 +1,129 @@
+//! The district's own fields of a record (its `extra`; the catalogue's
+//! `field_defs`), on residents, households, places and incidents.
+//!
+//! Kept whole, by record id, in one table beside the records (schema step
+//! 5) and read by each kind's loader, so the four tables and their writers
+//! stay as they were. Values are checked by `rules::normalised_extra`, the
+//! function the server applies. Codes this build's catalogue does not know
+//! (a newer catalogue's) are kept as they came and sent back untouched: an
+//! edit sends the whole object, never a part of it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+
+use super::{ItemAnswer, editable};
+use crate::catalogue::{Catalogue, EXTENSIBLE};
+use crate::entity::{self, Entity};
+use crate::error::{Code, Error, Result};
+use crate::model::Extra;
+use crate::outbox::{self, Change};
+use crate::rules;
+use crate::store::Store;
+
+/// The `extra` of record `id` (empty when it has none).
+pub(crate) fn load(conn: &Connection, id: &str) -> Result<Extra> {
+    let fields: Option<String> = conn
+        .prepare_cached("SELECT fields FROM record_extra WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(match fields {
+        Some(f) => serde_json::from_str(&f)?,
+        None => Extra::default(),
+    })
+}
+
+/// Stores the `extra` of record `id` (none kept when it is empty).
+pub(crate) fn save(conn: &Connection, id: &str, extra: &Extra) -> Result<()> {
+    if extra.is_empty() {
+        conn.prepare_cached("DELETE FROM record_extra WHERE id = ?1")?
+            .execute([id])?;
+    } else {
+        conn.prepare_cached(
+            "INSERT INTO record_extra (id, fields) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET fields = ?2",
+        )?
+        .execute(params![id, serde_json::to_string(extra)?])?;
+    }
+    Ok(())
+}
+
+/// The values of a form, one per field, as a JSON object; a field given
+/// twice is refused (named when the catalogue has it).
+fn values(catalogue: &Catalogue, entity: Entity, given: &[ItemAnswer]) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for a in given {
+        if out.insert(a.item.clone(), serde_json::to_value(&a.answer)?).is_some() {
+            let field = match catalogue.fields_of(entity).find(|d| d.item.code == a.item) {
+                Some(d) => format!("extra.{}", d.item.code),
+                None => "extra".to_owned(),
+            };
+            return Err(Error::invalid(field, Code::Duplicate));
+        }
+    }
+    Ok(out)
+}
+
+/// The `extra` of a record being created, checked: values of the
+/// catalogue's fields for the kind, the required ones given.
+pub(crate) fn of_new(catalogue: &Catalogue, entity: Entity, given: &[ItemAnswer]) -> Result<Extra> {
+    of_form(catalogue, entity, given, true)
+}
+
+/// The `extra` a form gives (`new`: the required fields must be there).
+pub(crate) fn of_form(catalogue: &Catalogue, entity: Entity, given: &[ItemAnswer], new: bool) -> Result<Extra> {
+    let checked = rules::normalised_extra(catalogue, entity, &values(catalogue, entity, given)?, new)?;
+    Ok(Extra(checked.into_iter().collect()))
+}
+
+impl Store {
+    /// Sets and clears values of the district's own fields of a resident,
+    /// household, place or incident draft, and returns the record's values.
+    /// Other fields keep theirs, including fields of a newer catalogue than
+    /// this phone's. A required field cannot be cleared. Queued like any
+    /// edit (the whole `extra` travels, and a concurrent edit of another
+    /// device's is a conflict on `extra`); an incident's fields change
+    /// only while it is a draft.
+    pub fn update_extra(&self, entity: Entity, id: &str, set: &[ItemAnswer], clear: &[String]) -> Result<Extra> {
+        if !EXTENSIBLE.contains(&entity) {
+            return Err(Error::invalid("extra", Code::NotAllowed));
+        }
+        let catalogue = self.catalogue();
+        let changes = of_form(&catalogue, entity, set, false)?;
+        for code in clear {
+            let def = catalogue
+                .fields_of(entity)
+                .find(|d| &d.item.code == code)
+                .ok_or_else(|| Error::invalid("extra", Code::UnknownReference))?;
+            if def.item.required && !def.retired {
+                return Err(Error::invalid(format!("extra.{code}"), Code::Required));
+            }
+        }
+        let now = self.now_ms();
+        self.write(|tx| {
+            let base = if entity == Entity::Incident {
+                super::incidents::load_draft(tx, id)?;
+                None
+            } else {
+                Some(editable(tx, entity, id)?)
+            };
+            let old = load(tx, id)?;
+            let mut new = old.clone();
+            for code in clear {
+                new.0.remove(code);
+            }
+            new.0.extend(changes.0.clone());
+            if new == old {
+                return Ok(old);
+            }
+            save(tx, id, &new)?;
+            let table = entity::table(entity);
+            tx.prepare_cached(&format!("UPDATE {table} SET updated_at = ?2 WHERE id = ?1"))?
+                .execute(params![id, now])?;
+            if let Some(base) = base {
+                let mut patch = Map::new();
+                patch.insert("extra".into(), serde_json::to_value(&new)?);
+                outbox::enqueue(tx, entity, id, Change::Update { patch: &patch, base }, now)?;
+            }
+            Ok(new)
+        })
+    }
+}

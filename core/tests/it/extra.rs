@@ -1,0 +1,253 @@
+//! The district's own fields (`extra`): checked at capture by the rules the
+//! server applies, stored with the record, changed by `update_extra`.
+
+use fieldgrid_core::*;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// The fixture's store with the demo district's fields published.
+fn with_fields() -> Fixture {
+    let f = Fixture::new();
+    let mut catalogue = Catalogue::builtin();
+    catalogue.version = 2;
+    catalogue.field_defs = catalogue::demo_field_defs();
+    assert!(f.store.replace_catalogue(catalogue).unwrap());
+    f
+}
+
+fn answer(item: &str, answer: Answer) -> ItemAnswer {
+    ItemAnswer {
+        item: item.into(),
+        answer,
+    }
+}
+
+fn household(f: &Fixture, room: &str, extra: Vec<ItemAnswer>) -> NewHousehold {
+    NewHousehold {
+        grid_id: f.grid.id.clone(),
+        unit_id: Some(f.unit.id.clone()),
+        room: room.into(),
+        address: None,
+        notes: String::new(),
+        extra,
+    }
+}
+
+fn error_of(r: Result<impl std::fmt::Debug>) -> (String, Code) {
+    match r {
+        Err(Error::Validation(v)) => (v.field, v.code),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+/// The outbox's operations as `(kind, patch)`.
+fn outbox(f: &Fixture, id: &str) -> Vec<(String, Option<Value>)> {
+    let raw = f.raw();
+    let mut stmt = raw
+        .prepare("SELECT kind, patch FROM outbox WHERE entity_id = ?1 ORDER BY rowid")
+        .unwrap();
+    stmt.query_map([id], |r| {
+        let patch: Option<String> = r.get(1)?;
+        Ok((r.get(0)?, patch.map(|p| serde_json::from_str(&p).unwrap())))
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+#[test]
+fn a_new_record_gives_the_required_fields_and_values_that_fit() {
+    let f = with_fields();
+    let before = f.snapshot();
+    let smoke = answer("smoke_alarm", Answer::YesNo(true));
+    for (extra, field, code) in [
+        (vec![smoke.clone()], "extra.gas_supplier", Code::Required),
+        (
+            vec![answer("gas_supplier", Answer::Text("煤气罐".into()))],
+            "extra.gas_supplier",
+            Code::BadFormat,
+        ),
+        (
+            vec![
+                answer("gas_supplier", Answer::Text("管道天然气".into())),
+                answer("smoke_alarm", Answer::Number(1.0)),
+            ],
+            "extra.smoke_alarm",
+            Code::BadFormat,
+        ),
+        (
+            vec![
+                answer("gas_supplier", Answer::Text("管道天然气".into())),
+                smoke.clone(),
+                smoke.clone(),
+            ],
+            "extra.smoke_alarm",
+            Code::Duplicate,
+        ),
+        // Not a household's field (a resident's), and a code no one
+        // published: named as `extra`, what was typed never repeated.
+        (
+            vec![answer("disability_grade", Answer::Text("一级".into()))],
+            "extra",
+            Code::UnknownReference,
+        ),
+        (
+            vec![answer("张伟的电话13812345678", Answer::YesNo(true))],
+            "extra",
+            Code::UnknownReference,
+        ),
+    ] {
+        let got = error_of(f.store.create_household(&household(&f, "302", extra.clone())));
+        assert_eq!(got, (field.to_owned(), code), "{extra:?}");
+    }
+    assert_eq!(f.snapshot(), before, "nothing written");
+
+    let h = f
+        .store
+        .create_household(&household(
+            &f,
+            "302",
+            vec![answer("gas_supplier", Answer::Text("管道天然气".into())), smoke],
+        ))
+        .unwrap();
+    assert_eq!(h.extra.get("gas_supplier"), Some(Answer::Text("管道天然气".into())));
+    assert_eq!(f.store.get_household(&h.id).unwrap(), h);
+    // A resident's number is checked against its range.
+    let mut r = f.resident("张伟", &id_for("19491231", "001"), Sex::Male);
+    r.extra = vec![answer("monthly_allowance", Answer::Number(20_000.0))];
+    assert_eq!(
+        error_of(f.store.create_resident(&r)),
+        ("extra.monthly_allowance".to_owned(), Code::OutOfRange)
+    );
+    r.extra = vec![answer("monthly_allowance", Answer::Number(1_200.0))];
+    let resident = f.store.create_resident(&r).unwrap();
+    assert_eq!(resident.extra.0["monthly_allowance"], json!(1200.0));
+    assert_eq!(f.store.get_resident(&resident.id).unwrap().extra, resident.extra);
+}
+
+#[test]
+fn changing_fields_queues_the_whole_extra_and_keeps_the_others() {
+    let f = with_fields();
+    let h = f
+        .store
+        .create_household(&household(
+            &f,
+            "302",
+            vec![answer("gas_supplier", Answer::Text("管道天然气".into()))],
+        ))
+        .unwrap();
+    let set = [answer("smoke_alarm", Answer::YesNo(false))];
+    let extra = f.store.update_extra(Entity::Household, &h.id, &set, &[]).unwrap();
+    assert_eq!(
+        serde_json::to_value(&extra).unwrap(),
+        json!({"gas_supplier": "管道天然气", "smoke_alarm": false})
+    );
+    let ops = outbox(&f, &h.id);
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    assert_eq!(
+        ops[1],
+        (
+            "update".to_owned(),
+            Some(json!({"extra": {"gas_supplier": "管道天然气", "smoke_alarm": false}}))
+        )
+    );
+    // The same values again change nothing; a cleared optional field goes.
+    f.store.update_extra(Entity::Household, &h.id, &set, &[]).unwrap();
+    assert_eq!(outbox(&f, &h.id).len(), 2);
+    let extra = f
+        .store
+        .update_extra(Entity::Household, &h.id, &[], &["smoke_alarm".into()])
+        .unwrap();
+    assert_eq!(extra.0.len(), 1);
+    assert_eq!(f.store.get_household(&h.id).unwrap().extra, extra);
+
+    let before = f.snapshot();
+    for (set, clear, field, code) in [
+        (
+            vec![],
+            vec!["gas_supplier".to_owned()],
+            "extra.gas_supplier",
+            Code::Required,
+        ),
+        (
+            vec![],
+            vec!["no_such_field".to_owned()],
+            "extra",
+            Code::UnknownReference,
+        ),
+        (
+            vec![answer("gas_supplier", Answer::Text("电".into()))],
+            vec![],
+            "extra.gas_supplier",
+            Code::BadFormat,
+        ),
+    ] {
+        let got = error_of(f.store.update_extra(Entity::Household, &h.id, &set, &clear));
+        assert_eq!(got, (field.to_owned(), code));
+    }
+    // Kinds without the district's fields, and records that are not there.
+    assert_eq!(
+        error_of(f.store.update_extra(Entity::ServiceLog, &h.id, &set, &[])),
+        ("extra".to_owned(), Code::NotAllowed)
+    );
+    assert!(matches!(
+        f.store.update_extra(Entity::Household, &new_id(), &set, &[]),
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(f.snapshot(), before, "nothing written");
+}
+
+#[test]
+fn an_incident_draft_is_checked_for_shape_and_submitted_with_its_required_fields() {
+    let f = Fixture::new();
+    let mut catalogue = Catalogue::builtin();
+    catalogue.version = 2;
+    catalogue.field_defs = catalogue::demo_field_defs();
+    let affected = catalogue
+        .field_defs
+        .iter_mut()
+        .find(|d| d.item.code == "people_affected")
+        .unwrap();
+    affected.item.required = true;
+    f.store.replace_catalogue(catalogue).unwrap();
+
+    let mut input = f.incident("hornets_nest");
+    input.extra = vec![answer("people_affected", Answer::Number(-1.0))];
+    assert_eq!(
+        error_of(f.store.create_incident_draft(&input)),
+        ("extra.people_affected".to_owned(), Code::OutOfRange)
+    );
+    input.extra.clear();
+    let draft = f.store.create_incident_draft(&input).unwrap();
+    f.store.attach_incident_photo(&draft.id, &photo(1)).unwrap();
+    assert_eq!(
+        error_of(f.store.submit_incident(&draft.id)),
+        ("extra.people_affected".to_owned(), Code::Required)
+    );
+    let set = [answer("people_affected", Answer::Number(12.0))];
+    f.store.update_extra(Entity::Incident, &draft.id, &set, &[]).unwrap();
+    assert!(outbox(&f, &draft.id).is_empty(), "a draft is not queued");
+    let reported = f.store.submit_incident(&draft.id).unwrap();
+    assert_eq!(reported.extra.get("people_affected"), Some(Answer::Number(12.0)));
+    // Reported: changed by the centre's timeline, not by the phone.
+    assert_eq!(
+        error_of(f.store.update_extra(Entity::Incident, &draft.id, &set, &[])),
+        ("status".to_owned(), Code::NotAllowed)
+    );
+}
+
+#[test]
+fn a_field_required_later_never_blocks_editing_an_older_record() {
+    let f = Fixture::new();
+    let h = f.store.create_household(&household(&f, "302", vec![])).unwrap();
+    let mut catalogue = Catalogue::builtin();
+    catalogue.version = 2;
+    catalogue.field_defs = catalogue::demo_field_defs();
+    f.store.replace_catalogue(catalogue).unwrap();
+    let set = [answer("smoke_alarm", Answer::YesNo(true))];
+    f.store.update_extra(Entity::Household, &h.id, &set, &[]).unwrap();
+    f.store
+        .update_household(&h.id, &[HouseholdChange::Notes("新装烟感".into())])
+        .unwrap();
+}
