@@ -9,6 +9,7 @@ mod centre;
 mod console;
 mod convergence;
 mod crash;
+mod fields;
 mod faults;
 mod helpers;
 mod inspections;
