@@ -86,11 +86,54 @@ enum Command {
         #[arg(long, env = "FIELDGRID_PASSWORD")]
         password: String,
     },
-    /// Publish a newer catalogue (JSON: {"version", "categories", "visit_rules", "checklists"}).
+    /// Publish a newer catalogue (JSON: {"version", "categories", "visit_rules", "checklists", "field_defs"}).
     SetCatalogue {
         /// The catalogue file.
         #[arg(long)]
         file: PathBuf,
+    },
+    /// Print the catalogue in force (JSON), to edit and publish with set-catalogue.
+    Catalogue,
+    /// Add a field of the district's own to residents, households, places or
+    /// incidents, or change one (its label, whether it is required, more
+    /// options): publishes the catalogue in force with it as the next version.
+    SetField {
+        /// resident, household, place or incident.
+        #[arg(long)]
+        entity: String,
+        /// Stable code (a-z, 0-9 and _).
+        #[arg(long)]
+        code: String,
+        /// The label on the phones' forms.
+        #[arg(long)]
+        label: String,
+        /// yes_no, number, text or choice.
+        #[arg(long)]
+        answer: String,
+        /// Records created from now on must give it.
+        #[arg(long)]
+        required: bool,
+        /// The choices of a choice field, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        options: Vec<String>,
+        /// Smallest number a number field accepts.
+        #[arg(long)]
+        min: Option<f64>,
+        /// Largest number a number field accepts.
+        #[arg(long)]
+        max: Option<f64>,
+        /// Longest text a text field accepts (characters).
+        #[arg(long)]
+        max_len: Option<u32>,
+    },
+    /// Retire a field: it leaves the phones' forms, and the values captured stay.
+    RetireField {
+        /// resident, household, place or incident.
+        #[arg(long)]
+        entity: String,
+        /// Its code.
+        #[arg(long)]
+        code: String,
     },
     /// Create N load-test workers (`load-{i}`, grid `load-grid-{i}`, cheap password hashing) for `fieldgrid load`.
     SeedLoad {
@@ -281,6 +324,57 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             tracing::info!(version = catalogue.version, "catalogue published");
             Ok(())
         }
+        Some(Command::Catalogue) => print_json_lines(std::iter::once(session()?.admin().catalogue()?)),
+        Some(Command::SetField {
+            entity,
+            code,
+            label,
+            answer,
+            required,
+            options,
+            min,
+            max,
+            max_len,
+        }) => {
+            let answer = serde_json::from_value(serde_json::Value::String(answer.clone()))
+                .ok()
+                .filter(|a| *a != fieldgrid_domain::catalogue::AnswerType::Unknown)
+                .ok_or("--answer is yes_no, number, text or choice")?;
+            let def = fieldgrid_domain::catalogue::FieldDef {
+                entity: entity.clone(),
+                item: fieldgrid_domain::catalogue::ChecklistItem {
+                    code: code.clone(),
+                    label_zh: label.clone(),
+                    answer,
+                    required: *required,
+                    options: options.clone(),
+                    min: *min,
+                    max: *max,
+                    max_len: *max_len,
+                    fails_on: Vec::new(),
+                    raises: None,
+                },
+                retired: false,
+            };
+            change_fields(&session()?, |fields| {
+                match fields
+                    .iter_mut()
+                    .find(|d| d.entity == def.entity && d.item.code == def.item.code)
+                {
+                    Some(old) => *old = def.clone(),
+                    None => fields.push(def.clone()),
+                }
+                Ok(())
+            })
+        }
+        Some(Command::RetireField { entity, code }) => change_fields(&session()?, |fields| {
+            let def = fields
+                .iter_mut()
+                .find(|d| &d.entity == entity && &d.item.code == code)
+                .ok_or_else(|| format!("the catalogue in force has no field {entity}.{code}"))?;
+            def.retired = true;
+            Ok(())
+        }),
         Some(Command::SeedLoad { devices, password }) => {
             let s = session()?;
             let admin = s.admin();
@@ -395,6 +489,23 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Publishes the catalogue in force with its fields changed by `change`,
+/// as the next version (refused, as any catalogue, if it breaks a rule or
+/// takes a published field away).
+fn change_fields(
+    session: &AdminSession,
+    change: impl FnOnce(&mut Vec<fieldgrid_domain::catalogue::FieldDef>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut catalogue = session.admin().catalogue()?;
+    change(&mut catalogue.field_defs)?;
+    catalogue.version += 1;
+    session
+        .admin()
+        .publish_catalogue(&catalogue, chrono::Utc::now().timestamp_millis())?;
+    tracing::info!(version = catalogue.version, "catalogue published");
+    Ok(())
 }
 
 fn account_of(session: &AdminSession, username: &str) -> Result<String, String> {

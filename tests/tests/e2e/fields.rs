@@ -72,14 +72,25 @@ fn a_districts_field_travels_between_phones_and_the_server_checks_it() {
     r.extra = vec![answer("disability_grade", Answer::Text("二级".into()))];
     let r = a.store.create_resident(&r).unwrap();
     a.sync().unwrap();
-    assert_eq!(server_record(&d, &h.id).fields["extra"], json!({"gas_supplier": "瓶装液化气"}));
-    assert_eq!(server_record(&d, &r.id).fields["extra"], json!({"disability_grade": "二级"}));
+    assert_eq!(
+        server_record(&d, &h.id).fields["extra"],
+        json!({"gas_supplier": "瓶装液化气"})
+    );
+    assert_eq!(
+        server_record(&d, &r.id).fields["extra"],
+        json!({"disability_grade": "二级"})
+    );
 
     // The grid's other phone receives them, and changes one of its fields.
     b.sync().unwrap();
     assert_eq!(b.store.get_resident(&r.id).unwrap().extra, r.extra);
     b.store
-        .update_extra(Entity::Household, &h.id, &[answer("smoke_alarm", Answer::YesNo(true))], &[])
+        .update_extra(
+            Entity::Household,
+            &h.id,
+            &[answer("smoke_alarm", Answer::YesNo(true))],
+            &[],
+        )
         .unwrap();
     b.sync().unwrap();
     a.sync().unwrap();
@@ -90,14 +101,24 @@ fn a_districts_field_travels_between_phones_and_the_server_checks_it() {
 
     // A hostile client: the server applies the phone's rule to every value.
     let worker = token(&d, "wa1");
-    let household = |extra: Value| {
-        json!({"grid_id": "grid-a", "unit_id": unit, "room": "303", "address": "", "notes": "", "extra": extra})
-    };
+    let household = |extra: Value| json!({"grid_id": "grid-a", "unit_id": unit, "room": "303", "address": "", "notes": "", "extra": extra});
     let cases = [
-        (create("household", household(json!({"gas_supplier": "电"}))), "extra.gas_supplier"),
-        (create("household", household(json!({"smoke_alarm": "有"}))), "extra.smoke_alarm"),
-        (create("household", household(json!({"王秀英13812345678": true}))), "extra"),
-        (create("household", household(json!({"disability_grade": "一级"}))), "extra"),
+        (
+            create("household", household(json!({"gas_supplier": "电"}))),
+            "extra.gas_supplier",
+        ),
+        (
+            create("household", household(json!({"smoke_alarm": "有"}))),
+            "extra.smoke_alarm",
+        ),
+        (
+            create("household", household(json!({"王秀英13812345678": true}))),
+            "extra",
+        ),
+        (
+            create("household", household(json!({"disability_grade": "一级"}))),
+            "extra",
+        ),
         (create("household", household(json!(["gas_supplier"]))), "extra"),
         (
             create(
@@ -180,4 +201,62 @@ fn a_published_field_is_retired_never_removed_and_its_values_stay() {
         server_record(&d, &old.id).fields["extra"],
         json!({"gas_supplier": "管道天然气", "smoke_alarm": false})
     );
+}
+
+/// Runs a district IT command on the district's storage: (success, stdout).
+fn district_it(d: &District, args: &[&str]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_serve"));
+    cmd.arg("--data").arg(&d.server.state.config.data_dir);
+    if let Some(url) = &d.database {
+        cmd.arg("--database").arg(url);
+    }
+    let out = cmd.args(args).output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn district_it_adds_changes_and_retires_a_field_from_the_command_line() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let field = [
+        "set-field",
+        "--entity",
+        "household",
+        "--code",
+        "gas_supplier",
+        "--label",
+        "燃气供应",
+        "--answer",
+        "choice",
+        "--options",
+        "管道天然气,瓶装液化气",
+    ];
+    assert!(district_it(&d, &field).0);
+    // Changed: required now, one more option.
+    let more = [
+        &field[..9],
+        &["--options", "管道天然气,瓶装液化气,未通燃气", "--required"],
+    ]
+    .concat();
+    assert!(district_it(&d, &more).0);
+    let (ok, printed) = district_it(&d, &["catalogue"]);
+    assert!(ok);
+    let printed: Catalogue = serde_json::from_str(&printed).unwrap();
+    assert_eq!(printed.version, 3);
+    assert_eq!(printed.field_defs.len(), 1);
+    assert!(printed.field_defs[0].item.required && printed.field_defs[0].item.options.len() == 3);
+    // Refused, nothing published: a type that is no type, an option taken
+    // away, a field the catalogue lacks.
+    let mut bad_type = more.clone();
+    bad_type[8] = "photo";
+    assert!(!district_it(&d, &bad_type).0);
+    assert!(!district_it(&d, &field).0, "an option taken away");
+    assert!(!district_it(&d, &["retire-field", "--entity", "household", "--code", "heating"]).0);
+    assert_eq!(d.server.admin().catalogue().unwrap().version, 3);
+
+    assert!(district_it(&d, &["retire-field", "--entity", "household", "--code", "gas_supplier"]).0);
+    a.sync().unwrap();
+    let on_phone = a.store.catalogue();
+    assert_eq!(on_phone.version, 4);
+    assert!(on_phone.fields_of(Entity::Household).all(|f| f.retired));
 }
