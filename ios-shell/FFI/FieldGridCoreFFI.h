@@ -436,6 +436,11 @@ void uniffi_fieldgrid_fn_method_fieldgridstore_discard_incident_draft(uint64_t p
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(uint64_t ptr, RustBuffer grid_id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_FORM_FIELDS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_FORM_FIELDS
+RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_form_fields(uint64_t ptr, RustBuffer kind, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_INCIDENT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_GET_INCIDENT
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_get_incident(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -529,6 +534,11 @@ RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_status_counts(uint64_t ptr,
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_SUBMIT_INCIDENT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_SUBMIT_INCIDENT
 RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_submit_incident(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_UPDATE_EXTRA
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_UPDATE_EXTRA
+RustBuffer uniffi_fieldgrid_fn_method_fieldgridstore_update_extra(uint64_t ptr, RustBuffer kind, RustBuffer id, RustBuffer set, RustBuffer clear, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_FN_METHOD_FIELDGRIDSTORE_UPDATE_HOUSEHOLD
@@ -1089,6 +1099,12 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_FORM_FIELDS
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_FORM_FIELDS
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_GET_INCIDENT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_GET_INCIDENT
 uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident(void
@@ -1200,6 +1216,12 @@ uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_SUBMIT_INCIDENT
 #define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_SUBMIT_INCIDENT
 uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_UPDATE_EXTRA
+#define UNIFFI_FFIDEF_UNIFFI_FIELDGRID_CHECKSUM_METHOD_FIELDGRIDSTORE_UPDATE_EXTRA
+uint16_t uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra(void
     
 );
 #endif

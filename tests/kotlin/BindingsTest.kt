@@ -1,6 +1,7 @@
 package cn.fieldgrid.tests
 
 import cn.fieldgrid.core.Answer
+import cn.fieldgrid.core.AnswerType
 import cn.fieldgrid.core.CareTag
 import cn.fieldgrid.core.CoordinateSystem
 import cn.fieldgrid.core.DueVisit
@@ -20,6 +21,7 @@ import cn.fieldgrid.core.NewResident
 import cn.fieldgrid.core.NewServiceLog
 import cn.fieldgrid.core.PageRequest
 import cn.fieldgrid.core.PhotoSource
+import cn.fieldgrid.core.RecordKind
 import cn.fieldgrid.core.ResidenceStatus
 import cn.fieldgrid.core.ResidentQuery
 import cn.fieldgrid.core.ServiceKind
@@ -181,6 +183,31 @@ class BindingsTest {
             } catch (e: FieldGridException.Validation) {
                 assertEquals("answers.ventilation_ok", e.field)
             }
+            grid.close()
+        }
+
+    @Test
+    fun aFieldTheDistrictAddsIsOnTheFormAndValidatedByThePhone() =
+        runBlocking {
+            TestServer.admin(
+                "set-field", "--entity", "resident", "--code", "blood_type", "--label", "血型",
+                "--answer", "choice", "--options", "A,B,O,AB",
+            )
+            val grid = phone("fields.db")
+            grid.syncWith(SyncSettings(serverUrl = TestServer.url)).use { it.syncNow() }
+            val field = grid.formFields(RecordKind.RESIDENT).single()
+            assertEquals("blood_type" to AnswerType.CHOICE, field.code to field.answer)
+            assertEquals(listOf("A", "B", "O", "AB"), field.options)
+            try {
+                grid.createResident(resident("冯十一", 51).copy(extra = listOf(ItemAnswer("blood_type", Answer.Text("C")))))
+                fail("a choice the field does not offer was accepted")
+            } catch (e: FieldGridException.Validation) {
+                assertEquals("extra.blood_type", e.field)
+            }
+            val r = grid.createResident(resident("冯十一", 51).copy(extra = listOf(ItemAnswer("blood_type", Answer.Text("O")))))
+            assertEquals(listOf(ItemAnswer("blood_type", Answer.Text("O"))), r.extra)
+            val changed = grid.updateExtra(RecordKind.RESIDENT, r.id, listOf(ItemAnswer("blood_type", Answer.Text("AB"))))
+            assertEquals(listOf(ItemAnswer("blood_type", Answer.Text("AB"))), changed)
             grid.close()
         }
 

@@ -157,6 +157,27 @@ def test_an_inspection_with_a_failed_item_raises_an_incident_and_bad_answers_nam
     assert {a.item: a.answer for a in saved.answers}["hose_years"] == fg.Answer.NUMBER(3.0)
 
 
+def test_a_field_the_district_adds_is_on_the_form_and_validated_by_the_phone(phone, server):
+    subprocess.run(SERVER["admin"] + ["set-field", "--entity", "resident", "--code", "monthly_allowance",
+                                      "--label", "低保金额（元/月）", "--answer", "number", "--min", "0",
+                                      "--max", "10000"], check=True, stdout=subprocess.DEVNULL)
+    asyncio.run(sign_in(phone, server).sync())
+    fields = phone.form_fields(fg.RecordKind.RESIDENT)
+    assert [(f.code, f.answer, f.max) for f in fields] == [("monthly_allowance", fg.AnswerType.NUMBER, 10000.0)]
+    assert phone.form_fields(fg.RecordKind.HOUSEHOLD) == []
+
+    def allowance(amount):
+        return [fg.ItemAnswer(item="monthly_allowance", answer=fg.Answer.NUMBER(amount))]
+
+    with pytest.raises(fg.FieldGridError.Validation) as e:
+        phone.create_resident(resident("陈芳", 31, extra=allowance(20000.0)))
+    assert (e.value.field, e.value.code) == ("extra.monthly_allowance", "out_of_range")
+    r = phone.create_resident(resident("陈芳", 31, extra=allowance(1200.0)))
+    assert r.extra == allowance(1200.0)
+    assert phone.update_extra(fg.RecordKind.RESIDENT, r.id, allowance(900.0), []) == allowance(900.0)
+    assert phone.get_resident(r.id).extra == allowance(900.0)
+
+
 class Progress(fg.SyncListener):
     def __init__(self):
         self.events = []

@@ -577,6 +577,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits() != 29363:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields() != 17846:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() != 32610:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection() != 31184:
@@ -616,6 +618,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts() != 60148:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident() != 24303:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra() != 15776:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_household() != 36248:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -754,6 +758,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_discard_incident_draf
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident.restype = ctypes.c_uint16
@@ -814,6 +821,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts.restype
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_household.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_household.restype = ctypes.c_uint16
@@ -1007,6 +1017,12 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_due_visits.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_due_visits.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_form_fields.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_form_fields.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_get_incident.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1128,6 +1144,15 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_submit_incident.argtypes = 
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_submit_incident.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_update_extra.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_update_extra.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_update_household.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -2986,6 +3011,91 @@ class _UniffiFfiConverterSequenceTypeCareTag(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypeCareTag.read(buf) for i in range(count)
         ]
 
+@dataclass
+class ItemAnswer:
+    def __init__(self, *, item:str, answer:Answer):
+        self.item = item
+        self.answer = answer
+        
+        
+
+    
+    def __str__(self):
+        return "ItemAnswer(item={}, answer={})".format(self.item, self.answer)
+    def __eq__(self, other):
+        if self.item != other.item:
+            return False
+        if self.answer != other.answer:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeItemAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ItemAnswer(
+            item=_UniffiFfiConverterString.read(buf),
+            answer=_UniffiFfiConverterTypeAnswer.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.item)
+        _UniffiFfiConverterTypeAnswer.check_lower(value.answer)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.item, buf)
+        _UniffiFfiConverterTypeAnswer.write(value.answer, buf)
+
+class _UniffiFfiConverterSequenceTypeItemAnswer(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeItemAnswer.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeItemAnswer.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeItemAnswer.read(buf) for i in range(count)
+        ]
+
+
+class _UniffiFfiConverterTypeExtra:
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypeItemAnswer.write(value, buf)
+
+    @staticmethod
+    def read(buf):
+        return _UniffiFfiConverterSequenceTypeItemAnswer.read(buf)
+
+    @staticmethod
+    def lift(value):
+        return _UniffiFfiConverterSequenceTypeItemAnswer.lift(value)
+
+    @staticmethod
+    def check_lower(value):
+        return _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(value)
+
+    @staticmethod
+    def lower(value):
+        return _UniffiFfiConverterSequenceTypeItemAnswer.lower(value)
+
+
+Extra = typing.List[ItemAnswer]
+
+
 
 
 
@@ -3302,7 +3412,7 @@ class Resident:
     A resident (居民). `name`, `id_number`, `phone` and `notes` are personal
     data: show them masked unless the worker is looking at this resident.
 """
-    def __init__(self, *, id:str, grid_id:str, household_id:typing.Optional[str], name:str, sex:Sex, id_number:typing.Optional[str], birth_date:typing.Optional[str], phone:typing.Optional[str], residence:ResidenceStatus, care_tags:typing.List[CareTag], notes:str, meta:RecordMeta):
+    def __init__(self, *, id:str, grid_id:str, household_id:typing.Optional[str], name:str, sex:Sex, id_number:typing.Optional[str], birth_date:typing.Optional[str], phone:typing.Optional[str], residence:ResidenceStatus, care_tags:typing.List[CareTag], notes:str, extra:Extra, meta:RecordMeta):
         self.id = id
         self.grid_id = grid_id
         self.household_id = household_id
@@ -3314,13 +3424,14 @@ class Resident:
         self.residence = residence
         self.care_tags = care_tags
         self.notes = notes
+        self.extra = extra
         self.meta = meta
         
         
 
     
     def __str__(self):
-        return "Resident(id={}, grid_id={}, household_id={}, name={}, sex={}, id_number={}, birth_date={}, phone={}, residence={}, care_tags={}, notes={}, meta={})".format(self.id, self.grid_id, self.household_id, self.name, self.sex, self.id_number, self.birth_date, self.phone, self.residence, self.care_tags, self.notes, self.meta)
+        return "Resident(id={}, grid_id={}, household_id={}, name={}, sex={}, id_number={}, birth_date={}, phone={}, residence={}, care_tags={}, notes={}, extra={}, meta={})".format(self.id, self.grid_id, self.household_id, self.name, self.sex, self.id_number, self.birth_date, self.phone, self.residence, self.care_tags, self.notes, self.extra, self.meta)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -3344,6 +3455,8 @@ class Resident:
             return False
         if self.notes != other.notes:
             return False
+        if self.extra != other.extra:
+            return False
         if self.meta != other.meta:
             return False
         return True
@@ -3363,6 +3476,7 @@ class _UniffiFfiConverterTypeResident(_UniffiConverterRustBuffer):
             residence=_UniffiFfiConverterTypeResidenceStatus.read(buf),
             care_tags=_UniffiFfiConverterSequenceTypeCareTag.read(buf),
             notes=_UniffiFfiConverterString.read(buf),
+            extra=_UniffiFfiConverterTypeExtra.read(buf),
             meta=_UniffiFfiConverterTypeRecordMeta.read(buf),
         )
 
@@ -3379,6 +3493,7 @@ class _UniffiFfiConverterTypeResident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeResidenceStatus.check_lower(value.residence)
         _UniffiFfiConverterSequenceTypeCareTag.check_lower(value.care_tags)
         _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterTypeExtra.check_lower(value.extra)
         _UniffiFfiConverterTypeRecordMeta.check_lower(value.meta)
 
     @staticmethod
@@ -3394,6 +3509,7 @@ class _UniffiFfiConverterTypeResident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeResidenceStatus.write(value.residence, buf)
         _UniffiFfiConverterSequenceTypeCareTag.write(value.care_tags, buf)
         _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterTypeExtra.write(value.extra, buf)
         _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
 
 @dataclass
@@ -3565,7 +3681,7 @@ class Household:
     """
     A room / household (户). `address` and `notes` are personal data.
 """
-    def __init__(self, *, id:str, grid_id:str, unit_id:typing.Optional[str], building_id:typing.Optional[str], room:str, address:str, notes:str, meta:RecordMeta):
+    def __init__(self, *, id:str, grid_id:str, unit_id:typing.Optional[str], building_id:typing.Optional[str], room:str, address:str, notes:str, extra:Extra, meta:RecordMeta):
         self.id = id
         self.grid_id = grid_id
         self.unit_id = unit_id
@@ -3573,13 +3689,14 @@ class Household:
         self.room = room
         self.address = address
         self.notes = notes
+        self.extra = extra
         self.meta = meta
         
         
 
     
     def __str__(self):
-        return "Household(id={}, grid_id={}, unit_id={}, building_id={}, room={}, address={}, notes={}, meta={})".format(self.id, self.grid_id, self.unit_id, self.building_id, self.room, self.address, self.notes, self.meta)
+        return "Household(id={}, grid_id={}, unit_id={}, building_id={}, room={}, address={}, notes={}, extra={}, meta={})".format(self.id, self.grid_id, self.unit_id, self.building_id, self.room, self.address, self.notes, self.extra, self.meta)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -3594,6 +3711,8 @@ class Household:
         if self.address != other.address:
             return False
         if self.notes != other.notes:
+            return False
+        if self.extra != other.extra:
             return False
         if self.meta != other.meta:
             return False
@@ -3610,6 +3729,7 @@ class _UniffiFfiConverterTypeHousehold(_UniffiConverterRustBuffer):
             room=_UniffiFfiConverterString.read(buf),
             address=_UniffiFfiConverterString.read(buf),
             notes=_UniffiFfiConverterString.read(buf),
+            extra=_UniffiFfiConverterTypeExtra.read(buf),
             meta=_UniffiFfiConverterTypeRecordMeta.read(buf),
         )
 
@@ -3622,6 +3742,7 @@ class _UniffiFfiConverterTypeHousehold(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.room)
         _UniffiFfiConverterString.check_lower(value.address)
         _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterTypeExtra.check_lower(value.extra)
         _UniffiFfiConverterTypeRecordMeta.check_lower(value.meta)
 
     @staticmethod
@@ -3633,6 +3754,7 @@ class _UniffiFfiConverterTypeHousehold(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.room, buf)
         _UniffiFfiConverterString.write(value.address, buf)
         _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterTypeExtra.write(value.extra, buf)
         _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
 
 @dataclass
@@ -4294,7 +4416,7 @@ class Incident:
     """
     An incident (网格事件). `description` and `address` may hold personal data.
 """
-    def __init__(self, *, id:str, grid_id:str, category:str, title:str, description:str, location:typing.Optional[Location], address:str, occurred_at_ms:int, reporter:typing.Optional[str], involved_residents:typing.List[str], status:IncidentStatus, department:typing.Optional[str], deadline_at_ms:typing.Optional[int], photos:typing.List[Photo], meta:RecordMeta):
+    def __init__(self, *, id:str, grid_id:str, category:str, title:str, description:str, location:typing.Optional[Location], address:str, occurred_at_ms:int, reporter:typing.Optional[str], involved_residents:typing.List[str], status:IncidentStatus, department:typing.Optional[str], deadline_at_ms:typing.Optional[int], photos:typing.List[Photo], extra:Extra, meta:RecordMeta):
         self.id = id
         self.grid_id = grid_id
         self.category = category
@@ -4309,13 +4431,14 @@ class Incident:
         self.department = department
         self.deadline_at_ms = deadline_at_ms
         self.photos = photos
+        self.extra = extra
         self.meta = meta
         
         
 
     
     def __str__(self):
-        return "Incident(id={}, grid_id={}, category={}, title={}, description={}, location={}, address={}, occurred_at_ms={}, reporter={}, involved_residents={}, status={}, department={}, deadline_at_ms={}, photos={}, meta={})".format(self.id, self.grid_id, self.category, self.title, self.description, self.location, self.address, self.occurred_at_ms, self.reporter, self.involved_residents, self.status, self.department, self.deadline_at_ms, self.photos, self.meta)
+        return "Incident(id={}, grid_id={}, category={}, title={}, description={}, location={}, address={}, occurred_at_ms={}, reporter={}, involved_residents={}, status={}, department={}, deadline_at_ms={}, photos={}, extra={}, meta={})".format(self.id, self.grid_id, self.category, self.title, self.description, self.location, self.address, self.occurred_at_ms, self.reporter, self.involved_residents, self.status, self.department, self.deadline_at_ms, self.photos, self.extra, self.meta)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -4345,6 +4468,8 @@ class Incident:
             return False
         if self.photos != other.photos:
             return False
+        if self.extra != other.extra:
+            return False
         if self.meta != other.meta:
             return False
         return True
@@ -4367,6 +4492,7 @@ class _UniffiFfiConverterTypeIncident(_UniffiConverterRustBuffer):
             department=_UniffiFfiConverterOptionalString.read(buf),
             deadline_at_ms=_UniffiFfiConverterOptionalInt64.read(buf),
             photos=_UniffiFfiConverterSequenceTypePhoto.read(buf),
+            extra=_UniffiFfiConverterTypeExtra.read(buf),
             meta=_UniffiFfiConverterTypeRecordMeta.read(buf),
         )
 
@@ -4386,6 +4512,7 @@ class _UniffiFfiConverterTypeIncident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.check_lower(value.department)
         _UniffiFfiConverterOptionalInt64.check_lower(value.deadline_at_ms)
         _UniffiFfiConverterSequenceTypePhoto.check_lower(value.photos)
+        _UniffiFfiConverterTypeExtra.check_lower(value.extra)
         _UniffiFfiConverterTypeRecordMeta.check_lower(value.meta)
 
     @staticmethod
@@ -4404,6 +4531,7 @@ class _UniffiFfiConverterTypeIncident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.department, buf)
         _UniffiFfiConverterOptionalInt64.write(value.deadline_at_ms, buf)
         _UniffiFfiConverterSequenceTypePhoto.write(value.photos, buf)
+        _UniffiFfiConverterTypeExtra.write(value.extra, buf)
         _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
 
 
@@ -4739,65 +4867,6 @@ class _UniffiFfiConverterTypeIncidentQuery(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.category, buf)
         _UniffiFfiConverterOptionalInt64.write(value.from_ms, buf)
         _UniffiFfiConverterOptionalInt64.write(value.to_ms, buf)
-
-@dataclass
-class ItemAnswer:
-    def __init__(self, *, item:str, answer:Answer):
-        self.item = item
-        self.answer = answer
-        
-        
-
-    
-    def __str__(self):
-        return "ItemAnswer(item={}, answer={})".format(self.item, self.answer)
-    def __eq__(self, other):
-        if self.item != other.item:
-            return False
-        if self.answer != other.answer:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeItemAnswer(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return ItemAnswer(
-            item=_UniffiFfiConverterString.read(buf),
-            answer=_UniffiFfiConverterTypeAnswer.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.item)
-        _UniffiFfiConverterTypeAnswer.check_lower(value.answer)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterString.write(value.item, buf)
-        _UniffiFfiConverterTypeAnswer.write(value.answer, buf)
-
-class _UniffiFfiConverterSequenceTypeItemAnswer(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypeItemAnswer.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypeItemAnswer.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypeItemAnswer.read(buf) for i in range(count)
-        ]
 
 @dataclass
 class ItemPhotos:
@@ -5357,18 +5426,22 @@ class _UniffiFfiConverterTypeLogRecord(_UniffiConverterRustBuffer):
 
 @dataclass
 class NewHousehold:
-    def __init__(self, *, grid_id:str, unit_id:typing.Optional[str] = None, room:str, address:typing.Optional[str] = None, notes:str = ""):
+    def __init__(self, *, grid_id:str, unit_id:typing.Optional[str] = None, room:str, address:typing.Optional[str] = None, notes:str = "", extra:typing.List[ItemAnswer] = _DEFAULT):
         self.grid_id = grid_id
         self.unit_id = unit_id
         self.room = room
         self.address = address
         self.notes = notes
+        if extra is _DEFAULT:
+            self.extra = []
+        else:
+            self.extra = extra
         
         
 
     
     def __str__(self):
-        return "NewHousehold(grid_id={}, unit_id={}, room={}, address={}, notes={})".format(self.grid_id, self.unit_id, self.room, self.address, self.notes)
+        return "NewHousehold(grid_id={}, unit_id={}, room={}, address={}, notes={}, extra={})".format(self.grid_id, self.unit_id, self.room, self.address, self.notes, self.extra)
     def __eq__(self, other):
         if self.grid_id != other.grid_id:
             return False
@@ -5379,6 +5452,8 @@ class NewHousehold:
         if self.address != other.address:
             return False
         if self.notes != other.notes:
+            return False
+        if self.extra != other.extra:
             return False
         return True
 
@@ -5391,6 +5466,7 @@ class _UniffiFfiConverterTypeNewHousehold(_UniffiConverterRustBuffer):
             room=_UniffiFfiConverterString.read(buf),
             address=_UniffiFfiConverterOptionalString.read(buf),
             notes=_UniffiFfiConverterString.read(buf),
+            extra=_UniffiFfiConverterSequenceTypeItemAnswer.read(buf),
         )
 
     @staticmethod
@@ -5400,6 +5476,7 @@ class _UniffiFfiConverterTypeNewHousehold(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.room)
         _UniffiFfiConverterOptionalString.check_lower(value.address)
         _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(value.extra)
 
     @staticmethod
     def write(value, buf):
@@ -5408,10 +5485,11 @@ class _UniffiFfiConverterTypeNewHousehold(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.room, buf)
         _UniffiFfiConverterOptionalString.write(value.address, buf)
         _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterSequenceTypeItemAnswer.write(value.extra, buf)
 
 @dataclass
 class NewIncident:
-    def __init__(self, *, grid_id:str, category:str, title:str = "", description:str = "", location:typing.Optional[Location] = None, address:str = "", occurred_at_ms:typing.Optional[int] = None, involved_residents:typing.List[str] = _DEFAULT):
+    def __init__(self, *, grid_id:str, category:str, title:str = "", description:str = "", location:typing.Optional[Location] = None, address:str = "", occurred_at_ms:typing.Optional[int] = None, involved_residents:typing.List[str] = _DEFAULT, extra:typing.List[ItemAnswer] = _DEFAULT):
         self.grid_id = grid_id
         self.category = category
         self.title = title
@@ -5423,12 +5501,16 @@ class NewIncident:
             self.involved_residents = []
         else:
             self.involved_residents = involved_residents
+        if extra is _DEFAULT:
+            self.extra = []
+        else:
+            self.extra = extra
         
         
 
     
     def __str__(self):
-        return "NewIncident(grid_id={}, category={}, title={}, description={}, location={}, address={}, occurred_at_ms={}, involved_residents={})".format(self.grid_id, self.category, self.title, self.description, self.location, self.address, self.occurred_at_ms, self.involved_residents)
+        return "NewIncident(grid_id={}, category={}, title={}, description={}, location={}, address={}, occurred_at_ms={}, involved_residents={}, extra={})".format(self.grid_id, self.category, self.title, self.description, self.location, self.address, self.occurred_at_ms, self.involved_residents, self.extra)
     def __eq__(self, other):
         if self.grid_id != other.grid_id:
             return False
@@ -5446,6 +5528,8 @@ class NewIncident:
             return False
         if self.involved_residents != other.involved_residents:
             return False
+        if self.extra != other.extra:
+            return False
         return True
 
 class _UniffiFfiConverterTypeNewIncident(_UniffiConverterRustBuffer):
@@ -5460,6 +5544,7 @@ class _UniffiFfiConverterTypeNewIncident(_UniffiConverterRustBuffer):
             address=_UniffiFfiConverterString.read(buf),
             occurred_at_ms=_UniffiFfiConverterOptionalInt64.read(buf),
             involved_residents=_UniffiFfiConverterSequenceString.read(buf),
+            extra=_UniffiFfiConverterSequenceTypeItemAnswer.read(buf),
         )
 
     @staticmethod
@@ -5472,6 +5557,7 @@ class _UniffiFfiConverterTypeNewIncident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.address)
         _UniffiFfiConverterOptionalInt64.check_lower(value.occurred_at_ms)
         _UniffiFfiConverterSequenceString.check_lower(value.involved_residents)
+        _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(value.extra)
 
     @staticmethod
     def write(value, buf):
@@ -5483,6 +5569,7 @@ class _UniffiFfiConverterTypeNewIncident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.address, buf)
         _UniffiFfiConverterOptionalInt64.write(value.occurred_at_ms, buf)
         _UniffiFfiConverterSequenceString.write(value.involved_residents, buf)
+        _UniffiFfiConverterSequenceTypeItemAnswer.write(value.extra, buf)
 
 class _UniffiFfiConverterSequenceTypeNewPhoto(_UniffiConverterRustBuffer):
     @classmethod
@@ -5706,17 +5793,21 @@ class _UniffiFfiConverterTypePlaceKind(_UniffiConverterRustBuffer):
 
 @dataclass
 class NewPlace:
-    def __init__(self, *, grid_id:str, kind:PlaceKind, parent_id:typing.Optional[str] = None, name:str):
+    def __init__(self, *, grid_id:str, kind:PlaceKind, parent_id:typing.Optional[str] = None, name:str, extra:typing.List[ItemAnswer] = _DEFAULT):
         self.grid_id = grid_id
         self.kind = kind
         self.parent_id = parent_id
         self.name = name
+        if extra is _DEFAULT:
+            self.extra = []
+        else:
+            self.extra = extra
         
         
 
     
     def __str__(self):
-        return "NewPlace(grid_id={}, kind={}, parent_id={}, name={})".format(self.grid_id, self.kind, self.parent_id, self.name)
+        return "NewPlace(grid_id={}, kind={}, parent_id={}, name={}, extra={})".format(self.grid_id, self.kind, self.parent_id, self.name, self.extra)
     def __eq__(self, other):
         if self.grid_id != other.grid_id:
             return False
@@ -5725,6 +5816,8 @@ class NewPlace:
         if self.parent_id != other.parent_id:
             return False
         if self.name != other.name:
+            return False
+        if self.extra != other.extra:
             return False
         return True
 
@@ -5736,6 +5829,7 @@ class _UniffiFfiConverterTypeNewPlace(_UniffiConverterRustBuffer):
             kind=_UniffiFfiConverterTypePlaceKind.read(buf),
             parent_id=_UniffiFfiConverterOptionalString.read(buf),
             name=_UniffiFfiConverterString.read(buf),
+            extra=_UniffiFfiConverterSequenceTypeItemAnswer.read(buf),
         )
 
     @staticmethod
@@ -5744,6 +5838,7 @@ class _UniffiFfiConverterTypeNewPlace(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypePlaceKind.check_lower(value.kind)
         _UniffiFfiConverterOptionalString.check_lower(value.parent_id)
         _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(value.extra)
 
     @staticmethod
     def write(value, buf):
@@ -5751,13 +5846,14 @@ class _UniffiFfiConverterTypeNewPlace(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypePlaceKind.write(value.kind, buf)
         _UniffiFfiConverterOptionalString.write(value.parent_id, buf)
         _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterSequenceTypeItemAnswer.write(value.extra, buf)
 
 @dataclass
 class NewResident:
     """
     A new resident, as entered.
 """
-    def __init__(self, *, grid_id:str, household_id:typing.Optional[str] = None, name:str, sex:Sex, id_number:typing.Optional[str] = None, birth_date:typing.Optional[str] = None, phone:typing.Optional[str] = None, residence:ResidenceStatus, care_tags:typing.List[CareTag] = _DEFAULT, notes:str = ""):
+    def __init__(self, *, grid_id:str, household_id:typing.Optional[str] = None, name:str, sex:Sex, id_number:typing.Optional[str] = None, birth_date:typing.Optional[str] = None, phone:typing.Optional[str] = None, residence:ResidenceStatus, care_tags:typing.List[CareTag] = _DEFAULT, notes:str = "", extra:typing.List[ItemAnswer] = _DEFAULT):
         self.grid_id = grid_id
         self.household_id = household_id
         self.name = name
@@ -5771,12 +5867,16 @@ class NewResident:
         else:
             self.care_tags = care_tags
         self.notes = notes
+        if extra is _DEFAULT:
+            self.extra = []
+        else:
+            self.extra = extra
         
         
 
     
     def __str__(self):
-        return "NewResident(grid_id={}, household_id={}, name={}, sex={}, id_number={}, birth_date={}, phone={}, residence={}, care_tags={}, notes={})".format(self.grid_id, self.household_id, self.name, self.sex, self.id_number, self.birth_date, self.phone, self.residence, self.care_tags, self.notes)
+        return "NewResident(grid_id={}, household_id={}, name={}, sex={}, id_number={}, birth_date={}, phone={}, residence={}, care_tags={}, notes={}, extra={})".format(self.grid_id, self.household_id, self.name, self.sex, self.id_number, self.birth_date, self.phone, self.residence, self.care_tags, self.notes, self.extra)
     def __eq__(self, other):
         if self.grid_id != other.grid_id:
             return False
@@ -5798,6 +5898,8 @@ class NewResident:
             return False
         if self.notes != other.notes:
             return False
+        if self.extra != other.extra:
+            return False
         return True
 
 class _UniffiFfiConverterTypeNewResident(_UniffiConverterRustBuffer):
@@ -5814,6 +5916,7 @@ class _UniffiFfiConverterTypeNewResident(_UniffiConverterRustBuffer):
             residence=_UniffiFfiConverterTypeResidenceStatus.read(buf),
             care_tags=_UniffiFfiConverterSequenceTypeCareTag.read(buf),
             notes=_UniffiFfiConverterString.read(buf),
+            extra=_UniffiFfiConverterSequenceTypeItemAnswer.read(buf),
         )
 
     @staticmethod
@@ -5828,6 +5931,7 @@ class _UniffiFfiConverterTypeNewResident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeResidenceStatus.check_lower(value.residence)
         _UniffiFfiConverterSequenceTypeCareTag.check_lower(value.care_tags)
         _UniffiFfiConverterString.check_lower(value.notes)
+        _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(value.extra)
 
     @staticmethod
     def write(value, buf):
@@ -5841,6 +5945,7 @@ class _UniffiFfiConverterTypeNewResident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypeResidenceStatus.write(value.residence, buf)
         _UniffiFfiConverterSequenceTypeCareTag.write(value.care_tags, buf)
         _UniffiFfiConverterString.write(value.notes, buf)
+        _UniffiFfiConverterSequenceTypeItemAnswer.write(value.extra, buf)
 
 
 
@@ -6061,19 +6166,20 @@ class _UniffiFfiConverterTypePhoneInfo(_UniffiConverterRustBuffer):
 
 @dataclass
 class Place:
-    def __init__(self, *, id:str, grid_id:str, kind:PlaceKind, parent_id:typing.Optional[str], name:str, meta:RecordMeta):
+    def __init__(self, *, id:str, grid_id:str, kind:PlaceKind, parent_id:typing.Optional[str], name:str, extra:Extra, meta:RecordMeta):
         self.id = id
         self.grid_id = grid_id
         self.kind = kind
         self.parent_id = parent_id
         self.name = name
+        self.extra = extra
         self.meta = meta
         
         
 
     
     def __str__(self):
-        return "Place(id={}, grid_id={}, kind={}, parent_id={}, name={}, meta={})".format(self.id, self.grid_id, self.kind, self.parent_id, self.name, self.meta)
+        return "Place(id={}, grid_id={}, kind={}, parent_id={}, name={}, extra={}, meta={})".format(self.id, self.grid_id, self.kind, self.parent_id, self.name, self.extra, self.meta)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -6084,6 +6190,8 @@ class Place:
         if self.parent_id != other.parent_id:
             return False
         if self.name != other.name:
+            return False
+        if self.extra != other.extra:
             return False
         if self.meta != other.meta:
             return False
@@ -6098,6 +6206,7 @@ class _UniffiFfiConverterTypePlace(_UniffiConverterRustBuffer):
             kind=_UniffiFfiConverterTypePlaceKind.read(buf),
             parent_id=_UniffiFfiConverterOptionalString.read(buf),
             name=_UniffiFfiConverterString.read(buf),
+            extra=_UniffiFfiConverterTypeExtra.read(buf),
             meta=_UniffiFfiConverterTypeRecordMeta.read(buf),
         )
 
@@ -6108,6 +6217,7 @@ class _UniffiFfiConverterTypePlace(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypePlaceKind.check_lower(value.kind)
         _UniffiFfiConverterOptionalString.check_lower(value.parent_id)
         _UniffiFfiConverterString.check_lower(value.name)
+        _UniffiFfiConverterTypeExtra.check_lower(value.extra)
         _UniffiFfiConverterTypeRecordMeta.check_lower(value.meta)
 
     @staticmethod
@@ -6117,6 +6227,7 @@ class _UniffiFfiConverterTypePlace(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypePlaceKind.write(value.kind, buf)
         _UniffiFfiConverterOptionalString.write(value.parent_id, buf)
         _UniffiFfiConverterString.write(value.name, buf)
+        _UniffiFfiConverterTypeExtra.write(value.extra, buf)
         _UniffiFfiConverterTypeRecordMeta.write(value.meta, buf)
 
 class _UniffiFfiConverterSequenceTypeResident(_UniffiConverterRustBuffer):
@@ -8718,6 +8829,14 @@ class FieldGridStoreProtocol(typing.Protocol):
         linked to the resident, completes one.
 """
         raise NotImplementedError
+    def form_fields(self, kind: RecordKind) -> typing.List[ChecklistItem]:
+        """
+        The district's own fields of a kind of record (resident, household,
+        place, incident), in the catalogue's order, for its forms: each as a
+        checklist item is (code, label, answer type, required, limits).
+        Retired fields are left out; their values stay in records' `extra`.
+"""
+        raise NotImplementedError
     def get_incident(self, id: str) -> Incident:
         """
         One incident, with its current status and deadline.
@@ -8821,6 +8940,14 @@ class FieldGridStoreProtocol(typing.Protocol):
     def submit_incident(self, id: str) -> Incident:
         """
         Submits a draft (checked against its category's required fields).
+"""
+        raise NotImplementedError
+    def update_extra(self, kind: RecordKind,id: str,set: typing.List[ItemAnswer],clear: typing.List[str]) -> Extra:
+        """
+        Sets and clears values of the district's own fields of a resident,
+        household, place or incident draft; returns the record's values.
+        Errors name the field (`extra.gas_supplier`); a required field
+        cannot be cleared.
 """
         raise NotImplementedError
     def update_household(self, id: str,changes: typing.List[HouseholdChange]) -> Household:
@@ -9215,6 +9342,27 @@ class FieldGridStore(FieldGridStoreProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def form_fields(self, kind: RecordKind) -> typing.List[ChecklistItem]:
+        """
+        The district's own fields of a kind of record (resident, household,
+        place, incident), in the catalogue's order, for its forms: each as a
+        checklist item is (code, label, answer type, required, limits).
+        Retired fields are left out; their values stay in records' `extra`.
+"""
+        
+        _UniffiFfiConverterTypeRecordKind.check_lower(kind)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecordKind.lower(kind),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeChecklistItem.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_form_fields,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def get_incident(self, id: str) -> Incident:
         """
         One incident, with its current status and deadline.
@@ -9580,6 +9728,36 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_submit_incident,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def update_extra(self, kind: RecordKind,id: str,set: typing.List[ItemAnswer],clear: typing.List[str]) -> Extra:
+        """
+        Sets and clears values of the district's own fields of a resident,
+        household, place or incident draft; returns the record's values.
+        Errors name the field (`extra.gas_supplier`); a required field
+        cannot be cleared.
+"""
+        
+        _UniffiFfiConverterTypeRecordKind.check_lower(kind)
+
+        _UniffiFfiConverterString.check_lower(id)
+
+        _UniffiFfiConverterSequenceTypeItemAnswer.check_lower(set)
+
+        _UniffiFfiConverterSequenceString.check_lower(clear)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecordKind.lower(kind),
+            _UniffiFfiConverterString.lower(id),
+            _UniffiFfiConverterSequenceTypeItemAnswer.lower(set),
+            _UniffiFfiConverterSequenceString.lower(clear),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeExtra.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_update_extra,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -10495,6 +10673,7 @@ __all__ = [
     "VisitCounts",
     "Dashboard",
     "DataChange",
+    "ItemAnswer",
     "RecordMeta",
     "Resident",
     "DueVisit",
@@ -10510,7 +10689,6 @@ __all__ = [
     "IncidentEvent",
     "IncidentPage",
     "IncidentQuery",
-    "ItemAnswer",
     "ItemPhotos",
     "Inspection",
     "InspectionReport",

@@ -944,6 +944,14 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func dueVisits(gridId: String) throws  -> [DueVisit]
     
     /**
+     * The district's own fields of a kind of record (resident, household,
+     * place, incident), in the catalogue's order, for its forms: each as a
+     * checklist item is (code, label, answer type, required, limits).
+     * Retired fields are left out; their values stay in records' `extra`.
+     */
+    func formFields(kind: RecordKind) throws  -> [ChecklistItem]
+    
+    /**
      * One incident, with its current status and deadline.
      */
     func getIncident(id: String) throws  -> Incident
@@ -1041,6 +1049,14 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
      * Submits a draft (checked against its category's required fields).
      */
     func submitIncident(id: String) throws  -> Incident
+    
+    /**
+     * Sets and clears values of the district's own fields of a resident,
+     * household, place or incident draft; returns the record's values.
+     * Errors name the field (`extra.gas_supplier`); a required field
+     * cannot be cleared.
+     */
+    func updateExtra(kind: RecordKind, id: String, set: [ItemAnswer], clear: [String]) throws  -> Extra
     
     /**
      * Changes a household.
@@ -1382,6 +1398,22 @@ open func dueVisits(gridId: String)throws  -> [DueVisit]  {
 }
     
     /**
+     * The district's own fields of a kind of record (resident, household,
+     * place, incident), in the catalogue's order, for its forms: each as a
+     * checklist item is (code, label, answer type, required, limits).
+     * Retired fields are left out; their values stay in records' `extra`.
+     */
+open func formFields(kind: RecordKind)throws  -> [ChecklistItem]  {
+    return try  FfiConverterSequenceTypeChecklistItem.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_form_fields(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecordKind_lower(kind),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * One incident, with its current status and deadline.
      */
 open func getIncident(id: String)throws  -> Incident  {
@@ -1629,6 +1661,25 @@ open func submitIncident(id: String)throws  -> Incident  {
     uniffi_fieldgrid_fn_method_fieldgridstore_submit_incident(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sets and clears values of the district's own fields of a resident,
+     * household, place or incident draft; returns the record's values.
+     * Errors name the field (`extra.gas_supplier`); a required field
+     * cannot be cleared.
+     */
+open func updateExtra(kind: RecordKind, id: String, set: [ItemAnswer], clear: [String])throws  -> Extra  {
+    return try  FfiConverterTypeExtra_lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_update_extra(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecordKind_lower(kind),
+        FfiConverterString.lower(id),
+        FfiConverterSequenceTypeItemAnswer.lower(set),
+        FfiConverterSequenceString.lower(clear),uniffiCallStatus
     )
 })
 }
@@ -3307,6 +3358,10 @@ public struct Household: Equatable, Hashable {
      */
     public var notes: String
     /**
+     * The district's own fields, one answer per field given.
+     */
+    public var extra: Extra
+    /**
      * Bookkeeping and sync status.
      */
     public var meta: RecordMeta
@@ -3336,6 +3391,9 @@ public struct Household: Equatable, Hashable {
          * Notes.
          */notes: String, 
         /**
+         * The district's own fields, one answer per field given.
+         */extra: Extra, 
+        /**
          * Bookkeeping and sync status.
          */meta: RecordMeta) {
         self.id = id
@@ -3345,6 +3403,7 @@ public struct Household: Equatable, Hashable {
         self.room = room
         self.address = address
         self.notes = notes
+        self.extra = extra
         self.meta = meta
     }
 
@@ -3371,6 +3430,7 @@ public struct FfiConverterTypeHousehold: FfiConverterRustBuffer {
                 room: FfiConverterString.read(from: &buf), 
                 address: FfiConverterString.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf), 
+                extra: FfiConverterTypeExtra.read(from: &buf), 
                 meta: FfiConverterTypeRecordMeta.read(from: &buf)
         )
     }
@@ -3383,6 +3443,7 @@ public struct FfiConverterTypeHousehold: FfiConverterRustBuffer {
         FfiConverterString.write(value.room, into: &buf)
         FfiConverterString.write(value.address, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterTypeExtra.write(value.extra, into: &buf)
         FfiConverterTypeRecordMeta.write(value.meta, into: &buf)
     }
 }
@@ -3602,6 +3663,10 @@ public struct Incident: Equatable, Hashable {
      */
     public var photos: [Photo]
     /**
+     * The district's own fields, one answer per field given.
+     */
+    public var extra: Extra
+    /**
      * Bookkeeping and sync status.
      */
     public var meta: RecordMeta
@@ -3652,6 +3717,9 @@ public struct Incident: Equatable, Hashable {
          * Photos attached when reporting.
          */photos: [Photo], 
         /**
+         * The district's own fields, one answer per field given.
+         */extra: Extra, 
+        /**
          * Bookkeeping and sync status.
          */meta: RecordMeta) {
         self.id = id
@@ -3668,6 +3736,7 @@ public struct Incident: Equatable, Hashable {
         self.department = department
         self.deadlineAtMs = deadlineAtMs
         self.photos = photos
+        self.extra = extra
         self.meta = meta
     }
 
@@ -3701,6 +3770,7 @@ public struct FfiConverterTypeIncident: FfiConverterRustBuffer {
                 department: FfiConverterOptionString.read(from: &buf), 
                 deadlineAtMs: FfiConverterOptionInt64.read(from: &buf), 
                 photos: FfiConverterSequenceTypePhoto.read(from: &buf), 
+                extra: FfiConverterTypeExtra.read(from: &buf), 
                 meta: FfiConverterTypeRecordMeta.read(from: &buf)
         )
     }
@@ -3720,6 +3790,7 @@ public struct FfiConverterTypeIncident: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.department, into: &buf)
         FfiConverterOptionInt64.write(value.deadlineAtMs, into: &buf)
         FfiConverterSequenceTypePhoto.write(value.photos, into: &buf)
+        FfiConverterTypeExtra.write(value.extra, into: &buf)
         FfiConverterTypeRecordMeta.write(value.meta, into: &buf)
     }
 }
@@ -4644,15 +4715,17 @@ public struct NewHousehold: Equatable, Hashable {
     public var room: String
     public var address: String?
     public var notes: String
+    public var extra: [ItemAnswer]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(gridId: String, unitId: String? = nil, room: String, address: String? = nil, notes: String = "") {
+    public init(gridId: String, unitId: String? = nil, room: String, address: String? = nil, notes: String = "", extra: [ItemAnswer] = []) {
         self.gridId = gridId
         self.unitId = unitId
         self.room = room
         self.address = address
         self.notes = notes
+        self.extra = extra
     }
 
     
@@ -4675,7 +4748,8 @@ public struct FfiConverterTypeNewHousehold: FfiConverterRustBuffer {
                 unitId: FfiConverterOptionString.read(from: &buf), 
                 room: FfiConverterString.read(from: &buf), 
                 address: FfiConverterOptionString.read(from: &buf), 
-                notes: FfiConverterString.read(from: &buf)
+                notes: FfiConverterString.read(from: &buf), 
+                extra: FfiConverterSequenceTypeItemAnswer.read(from: &buf)
         )
     }
 
@@ -4685,6 +4759,7 @@ public struct FfiConverterTypeNewHousehold: FfiConverterRustBuffer {
         FfiConverterString.write(value.room, into: &buf)
         FfiConverterOptionString.write(value.address, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterSequenceTypeItemAnswer.write(value.extra, into: &buf)
     }
 }
 
@@ -4713,10 +4788,11 @@ public struct NewIncident: Equatable, Hashable {
     public var address: String
     public var occurredAtMs: Int64?
     public var involvedResidents: [String]
+    public var extra: [ItemAnswer]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(gridId: String, category: String, title: String = "", description: String = "", location: Location? = nil, address: String = "", occurredAtMs: Int64? = nil, involvedResidents: [String] = []) {
+    public init(gridId: String, category: String, title: String = "", description: String = "", location: Location? = nil, address: String = "", occurredAtMs: Int64? = nil, involvedResidents: [String] = [], extra: [ItemAnswer] = []) {
         self.gridId = gridId
         self.category = category
         self.title = title
@@ -4725,6 +4801,7 @@ public struct NewIncident: Equatable, Hashable {
         self.address = address
         self.occurredAtMs = occurredAtMs
         self.involvedResidents = involvedResidents
+        self.extra = extra
     }
 
     
@@ -4750,7 +4827,8 @@ public struct FfiConverterTypeNewIncident: FfiConverterRustBuffer {
                 location: FfiConverterOptionTypeLocation.read(from: &buf), 
                 address: FfiConverterString.read(from: &buf), 
                 occurredAtMs: FfiConverterOptionInt64.read(from: &buf), 
-                involvedResidents: FfiConverterSequenceString.read(from: &buf)
+                involvedResidents: FfiConverterSequenceString.read(from: &buf), 
+                extra: FfiConverterSequenceTypeItemAnswer.read(from: &buf)
         )
     }
 
@@ -4763,6 +4841,7 @@ public struct FfiConverterTypeNewIncident: FfiConverterRustBuffer {
         FfiConverterString.write(value.address, into: &buf)
         FfiConverterOptionInt64.write(value.occurredAtMs, into: &buf)
         FfiConverterSequenceString.write(value.involvedResidents, into: &buf)
+        FfiConverterSequenceTypeItemAnswer.write(value.extra, into: &buf)
     }
 }
 
@@ -5074,14 +5153,16 @@ public struct NewPlace: Equatable, Hashable {
     public var kind: PlaceKind
     public var parentId: String?
     public var name: String
+    public var extra: [ItemAnswer]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(gridId: String, kind: PlaceKind, parentId: String? = nil, name: String) {
+    public init(gridId: String, kind: PlaceKind, parentId: String? = nil, name: String, extra: [ItemAnswer] = []) {
         self.gridId = gridId
         self.kind = kind
         self.parentId = parentId
         self.name = name
+        self.extra = extra
     }
 
     
@@ -5103,7 +5184,8 @@ public struct FfiConverterTypeNewPlace: FfiConverterRustBuffer {
                 gridId: FfiConverterString.read(from: &buf), 
                 kind: FfiConverterTypePlaceKind.read(from: &buf), 
                 parentId: FfiConverterOptionString.read(from: &buf), 
-                name: FfiConverterString.read(from: &buf)
+                name: FfiConverterString.read(from: &buf), 
+                extra: FfiConverterSequenceTypeItemAnswer.read(from: &buf)
         )
     }
 
@@ -5112,6 +5194,7 @@ public struct FfiConverterTypeNewPlace: FfiConverterRustBuffer {
         FfiConverterTypePlaceKind.write(value.kind, into: &buf)
         FfiConverterOptionString.write(value.parentId, into: &buf)
         FfiConverterString.write(value.name, into: &buf)
+        FfiConverterSequenceTypeItemAnswer.write(value.extra, into: &buf)
     }
 }
 
@@ -5175,6 +5258,10 @@ public struct NewResident: Equatable, Hashable {
      * Notes.
      */
     public var notes: String
+    /**
+     * The district's own fields (see `FieldGridStore::form_fields`), one answer per field.
+     */
+    public var extra: [ItemAnswer]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5208,7 +5295,10 @@ public struct NewResident: Equatable, Hashable {
          */careTags: [CareTag] = [], 
         /**
          * Notes.
-         */notes: String = "") {
+         */notes: String = "", 
+        /**
+         * The district's own fields (see `FieldGridStore::form_fields`), one answer per field.
+         */extra: [ItemAnswer] = []) {
         self.gridId = gridId
         self.householdId = householdId
         self.name = name
@@ -5219,6 +5309,7 @@ public struct NewResident: Equatable, Hashable {
         self.residence = residence
         self.careTags = careTags
         self.notes = notes
+        self.extra = extra
     }
 
     
@@ -5246,7 +5337,8 @@ public struct FfiConverterTypeNewResident: FfiConverterRustBuffer {
                 phone: FfiConverterOptionString.read(from: &buf), 
                 residence: FfiConverterTypeResidenceStatus.read(from: &buf), 
                 careTags: FfiConverterSequenceTypeCareTag.read(from: &buf), 
-                notes: FfiConverterString.read(from: &buf)
+                notes: FfiConverterString.read(from: &buf), 
+                extra: FfiConverterSequenceTypeItemAnswer.read(from: &buf)
         )
     }
 
@@ -5261,6 +5353,7 @@ public struct FfiConverterTypeNewResident: FfiConverterRustBuffer {
         FfiConverterTypeResidenceStatus.write(value.residence, into: &buf)
         FfiConverterSequenceTypeCareTag.write(value.careTags, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterSequenceTypeItemAnswer.write(value.extra, into: &buf)
     }
 }
 
@@ -5627,16 +5720,18 @@ public struct Place: Equatable, Hashable {
     public var kind: PlaceKind
     public var parentId: String?
     public var name: String
+    public var extra: Extra
     public var meta: RecordMeta
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(id: String, gridId: String, kind: PlaceKind, parentId: String?, name: String, meta: RecordMeta) {
+    public init(id: String, gridId: String, kind: PlaceKind, parentId: String?, name: String, extra: Extra, meta: RecordMeta) {
         self.id = id
         self.gridId = gridId
         self.kind = kind
         self.parentId = parentId
         self.name = name
+        self.extra = extra
         self.meta = meta
     }
 
@@ -5661,6 +5756,7 @@ public struct FfiConverterTypePlace: FfiConverterRustBuffer {
                 kind: FfiConverterTypePlaceKind.read(from: &buf), 
                 parentId: FfiConverterOptionString.read(from: &buf), 
                 name: FfiConverterString.read(from: &buf), 
+                extra: FfiConverterTypeExtra.read(from: &buf), 
                 meta: FfiConverterTypeRecordMeta.read(from: &buf)
         )
     }
@@ -5671,6 +5767,7 @@ public struct FfiConverterTypePlace: FfiConverterRustBuffer {
         FfiConverterTypePlaceKind.write(value.kind, into: &buf)
         FfiConverterOptionString.write(value.parentId, into: &buf)
         FfiConverterString.write(value.name, into: &buf)
+        FfiConverterTypeExtra.write(value.extra, into: &buf)
         FfiConverterTypeRecordMeta.write(value.meta, into: &buf)
     }
 }
@@ -5896,6 +5993,10 @@ public struct Resident: Equatable, Hashable {
      */
     public var notes: String
     /**
+     * The district's own fields, one answer per field given (may be personal data).
+     */
+    public var extra: Extra
+    /**
      * Bookkeeping and sync status.
      */
     public var meta: RecordMeta
@@ -5937,6 +6038,9 @@ public struct Resident: Equatable, Hashable {
          * Notes.
          */notes: String, 
         /**
+         * The district's own fields, one answer per field given (may be personal data).
+         */extra: Extra, 
+        /**
          * Bookkeeping and sync status.
          */meta: RecordMeta) {
         self.id = id
@@ -5950,6 +6054,7 @@ public struct Resident: Equatable, Hashable {
         self.residence = residence
         self.careTags = careTags
         self.notes = notes
+        self.extra = extra
         self.meta = meta
     }
 
@@ -5980,6 +6085,7 @@ public struct FfiConverterTypeResident: FfiConverterRustBuffer {
                 residence: FfiConverterTypeResidenceStatus.read(from: &buf), 
                 careTags: FfiConverterSequenceTypeCareTag.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf), 
+                extra: FfiConverterTypeExtra.read(from: &buf), 
                 meta: FfiConverterTypeRecordMeta.read(from: &buf)
         )
     }
@@ -5996,6 +6102,7 @@ public struct FfiConverterTypeResident: FfiConverterRustBuffer {
         FfiConverterTypeResidenceStatus.write(value.residence, into: &buf)
         FfiConverterSequenceTypeCareTag.write(value.careTags, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterTypeExtra.write(value.extra, into: &buf)
         FfiConverterTypeRecordMeta.write(value.meta, into: &buf)
     }
 }
@@ -10268,6 +10375,46 @@ fileprivate struct FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffe
         return seq
     }
 }
+
+
+public typealias Extra = [ItemAnswer]
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeExtra: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Extra {
+        return try FfiConverterSequenceTypeItemAnswer.read(from: &buf)
+    }
+
+    public static func write(_ value: Extra, into buf: inout [UInt8]) {
+        return FfiConverterSequenceTypeItemAnswer.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Extra {
+        return try FfiConverterSequenceTypeItemAnswer.lift(value)
+    }
+
+    public static func lower(_ value: Extra) -> RustBuffer {
+        return FfiConverterSequenceTypeItemAnswer.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeExtra_lift(_ value: RustBuffer) throws -> Extra {
+    return try FfiConverterTypeExtra.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeExtra_lower(_ value: Extra) -> RustBuffer {
+    return FfiConverterTypeExtra.lower(value)
+}
+
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -10512,6 +10659,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits() != 29363) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields() != 17846) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() != 32610) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10567,6 +10717,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident() != 24303) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra() != 15776) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_update_household() != 36248) {

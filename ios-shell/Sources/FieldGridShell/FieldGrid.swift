@@ -123,6 +123,18 @@ public final class FieldGrid: @unchecked Sendable {
         try await call { try $0.dashboard(gridId: gridId) }
     }
 
+    /// The district's own fields on `kind`'s forms (retired ones left out), in the catalogue's order.
+    public func formFields(kind: RecordKind) async throws -> [ChecklistItem] {
+        try await call { try $0.formFields(kind: kind) }
+    }
+
+    /// Sets and clears values of the district's own fields of a record; returns the record's values.
+    public func updateExtra(
+        kind: RecordKind, id: String, set: [ItemAnswer], clear: [String] = []
+    ) async throws -> [ItemAnswer] {
+        try await call { try $0.updateExtra(kind: kind, id: id, set: set, clear: clear) }
+    }
+
     /// Visits and phone check-ins not yet made in their period, overdue first, then by due date.
     public func dueVisits(gridId: String) async throws -> [DueVisit] {
         try await call { try $0.dueVisits(gridId: gridId) }

@@ -804,6 +804,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits(
     ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection(
@@ -841,6 +843,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident(
+    ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_update_household(
     ): Int
@@ -951,6 +955,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(`ptr`: Long,`gridId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_form_fields(`ptr`: Long,`kind`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_incident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -988,6 +994,8 @@ internal object UniffiLib {
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_status_counts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_submit_incident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_update_extra(`ptr`: Long,`kind`: RustBuffer.ByValue,`id`: RustBuffer.ByValue,`set`: RustBuffer.ByValue,`clear`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_update_household(`ptr`: Long,`id`: RustBuffer.ByValue,`changes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1244,6 +1252,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits() and 0xFFFF) != 29363) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields() and 0xFFFF) != 17846) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() and 0xFFFF) != 32610) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1299,6 +1310,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident() and 0xFFFF) != 24303) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra() and 0xFFFF) != 15776) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_household() and 0xFFFF) != 36248) {
@@ -2292,6 +2306,14 @@ public interface FieldGridStoreInterface {
     fun `dueVisits`(`gridId`: kotlin.String): List<DueVisit>
     
     /**
+     * The district's own fields of a kind of record (resident, household,
+     * place, incident), in the catalogue's order, for its forms: each as a
+     * checklist item is (code, label, answer type, required, limits).
+     * Retired fields are left out; their values stay in records' `extra`.
+     */
+    fun `formFields`(`kind`: RecordKind): List<ChecklistItem>
+    
+    /**
      * One incident, with its current status and deadline.
      */
     fun `getIncident`(`id`: kotlin.String): Incident
@@ -2389,6 +2411,14 @@ public interface FieldGridStoreInterface {
      * Submits a draft (checked against its category's required fields).
      */
     fun `submitIncident`(`id`: kotlin.String): Incident
+    
+    /**
+     * Sets and clears values of the district's own fields of a resident,
+     * household, place or incident draft; returns the record's values.
+     * Errors name the field (`extra.gas_supplier`); a required field
+     * cannot be cleared.
+     */
+    fun `updateExtra`(`kind`: RecordKind, `id`: kotlin.String, `set`: List<ItemAnswer>, `clear`: List<kotlin.String>): Extra
     
     /**
      * Changes a household.
@@ -2852,6 +2882,27 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
+     * The district's own fields of a kind of record (resident, household,
+     * place, incident), in the catalogue's order, for its forms: each as a
+     * checklist item is (code, label, answer type, required, limits).
+     * Retired fields are left out; their values stay in records' `extra`.
+     */
+    @Throws(FieldGridException::class)override fun `formFields`(`kind`: RecordKind): List<ChecklistItem> {
+            return FfiConverterSequenceTypeChecklistItem.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_form_fields(
+        it,
+        
+        FfiConverterTypeRecordKind.lower(`kind`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * One incident, with its current status and deadline.
      */
     @Throws(FieldGridException::class)override fun `getIncident`(`id`: kotlin.String): Incident {
@@ -3191,6 +3242,30 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
         it,
         
         FfiConverterString.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sets and clears values of the district's own fields of a resident,
+     * household, place or incident draft; returns the record's values.
+     * Errors name the field (`extra.gas_supplier`); a required field
+     * cannot be cleared.
+     */
+    @Throws(FieldGridException::class)override fun `updateExtra`(`kind`: RecordKind, `id`: kotlin.String, `set`: List<ItemAnswer>, `clear`: List<kotlin.String>): Extra {
+            return FfiConverterTypeExtra.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_update_extra(
+        it,
+        
+        FfiConverterTypeRecordKind.lower(`kind`),
+        FfiConverterString.lower(`id`),
+        FfiConverterSequenceTypeItemAnswer.lower(`set`),
+        FfiConverterSequenceString.lower(`clear`),_status)
 }
     }
     )
@@ -5090,6 +5165,11 @@ data class Household (
     var `notes`: kotlin.String
     , 
     /**
+     * The district's own fields, one answer per field given.
+     */
+    var `extra`: Extra
+    , 
+    /**
      * Bookkeeping and sync status.
      */
     var `meta`: RecordMeta
@@ -5116,6 +5196,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -5128,6 +5209,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.allocationSize(value.`room`) +
             FfiConverterString.allocationSize(value.`address`) +
             FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -5139,6 +5221,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.write(value.`room`, buf)
             FfiConverterString.write(value.`address`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -5314,6 +5397,11 @@ data class Incident (
     var `photos`: List<Photo>
     , 
     /**
+     * The district's own fields, one answer per field given.
+     */
+    var `extra`: Extra
+    , 
+    /**
      * Bookkeeping and sync status.
      */
     var `meta`: RecordMeta
@@ -5347,6 +5435,7 @@ public object FfiConverterTypeIncident: FfiConverterRustBuffer<Incident> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceTypePhoto.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -5366,6 +5455,7 @@ public object FfiConverterTypeIncident: FfiConverterRustBuffer<Incident> {
             FfiConverterOptionalString.allocationSize(value.`department`) +
             FfiConverterOptionalLong.allocationSize(value.`deadlineAtMs`) +
             FfiConverterSequenceTypePhoto.allocationSize(value.`photos`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -5384,6 +5474,7 @@ public object FfiConverterTypeIncident: FfiConverterRustBuffer<Incident> {
             FfiConverterOptionalString.write(value.`department`, buf)
             FfiConverterOptionalLong.write(value.`deadlineAtMs`, buf)
             FfiConverterSequenceTypePhoto.write(value.`photos`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -6046,6 +6137,8 @@ data class NewHousehold (
     var `address`: kotlin.String? = null 
     , 
     var `notes`: kotlin.String = "" 
+    , 
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6067,6 +6160,7 @@ public object FfiConverterTypeNewHousehold: FfiConverterRustBuffer<NewHousehold>
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6075,7 +6169,8 @@ public object FfiConverterTypeNewHousehold: FfiConverterRustBuffer<NewHousehold>
             FfiConverterOptionalString.allocationSize(value.`unitId`) +
             FfiConverterString.allocationSize(value.`room`) +
             FfiConverterOptionalString.allocationSize(value.`address`) +
-            FfiConverterString.allocationSize(value.`notes`)
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewHousehold, buf: ByteBuffer) {
@@ -6084,6 +6179,7 @@ public object FfiConverterTypeNewHousehold: FfiConverterRustBuffer<NewHousehold>
             FfiConverterString.write(value.`room`, buf)
             FfiConverterOptionalString.write(value.`address`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6105,6 +6201,8 @@ data class NewIncident (
     var `occurredAtMs`: kotlin.Long? = null 
     , 
     var `involvedResidents`: List<kotlin.String> = listOf() 
+    , 
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6129,6 +6227,7 @@ public object FfiConverterTypeNewIncident: FfiConverterRustBuffer<NewIncident> {
             FfiConverterString.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6140,7 +6239,8 @@ public object FfiConverterTypeNewIncident: FfiConverterRustBuffer<NewIncident> {
             FfiConverterOptionalTypeLocation.allocationSize(value.`location`) +
             FfiConverterString.allocationSize(value.`address`) +
             FfiConverterOptionalLong.allocationSize(value.`occurredAtMs`) +
-            FfiConverterSequenceString.allocationSize(value.`involvedResidents`)
+            FfiConverterSequenceString.allocationSize(value.`involvedResidents`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewIncident, buf: ByteBuffer) {
@@ -6152,6 +6252,7 @@ public object FfiConverterTypeNewIncident: FfiConverterRustBuffer<NewIncident> {
             FfiConverterString.write(value.`address`, buf)
             FfiConverterOptionalLong.write(value.`occurredAtMs`, buf)
             FfiConverterSequenceString.write(value.`involvedResidents`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6370,6 +6471,8 @@ data class NewPlace (
     var `parentId`: kotlin.String? = null 
     , 
     var `name`: kotlin.String
+    , 
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6390,6 +6493,7 @@ public object FfiConverterTypeNewPlace: FfiConverterRustBuffer<NewPlace> {
             FfiConverterTypePlaceKind.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6397,7 +6501,8 @@ public object FfiConverterTypeNewPlace: FfiConverterRustBuffer<NewPlace> {
             FfiConverterString.allocationSize(value.`gridId`) +
             FfiConverterTypePlaceKind.allocationSize(value.`kind`) +
             FfiConverterOptionalString.allocationSize(value.`parentId`) +
-            FfiConverterString.allocationSize(value.`name`)
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewPlace, buf: ByteBuffer) {
@@ -6405,6 +6510,7 @@ public object FfiConverterTypeNewPlace: FfiConverterRustBuffer<NewPlace> {
             FfiConverterTypePlaceKind.write(value.`kind`, buf)
             FfiConverterOptionalString.write(value.`parentId`, buf)
             FfiConverterString.write(value.`name`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6463,6 +6569,11 @@ data class NewResident (
      * Notes.
      */
     var `notes`: kotlin.String = "" 
+    , 
+    /**
+     * The district's own fields (see `FieldGridStore::form_fields`), one answer per field.
+     */
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6489,6 +6600,7 @@ public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
             FfiConverterTypeResidenceStatus.read(buf),
             FfiConverterSequenceTypeCareTag.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6502,7 +6614,8 @@ public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
             FfiConverterOptionalString.allocationSize(value.`phone`) +
             FfiConverterTypeResidenceStatus.allocationSize(value.`residence`) +
             FfiConverterSequenceTypeCareTag.allocationSize(value.`careTags`) +
-            FfiConverterString.allocationSize(value.`notes`)
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewResident, buf: ByteBuffer) {
@@ -6516,6 +6629,7 @@ public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
             FfiConverterTypeResidenceStatus.write(value.`residence`, buf)
             FfiConverterSequenceTypeCareTag.write(value.`careTags`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6784,6 +6898,8 @@ data class Place (
     , 
     var `name`: kotlin.String
     , 
+    var `extra`: Extra
+    , 
     var `meta`: RecordMeta
     
 ){
@@ -6806,6 +6922,7 @@ public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
             FfiConverterTypePlaceKind.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -6816,6 +6933,7 @@ public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
             FfiConverterTypePlaceKind.allocationSize(value.`kind`) +
             FfiConverterOptionalString.allocationSize(value.`parentId`) +
             FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -6825,6 +6943,7 @@ public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
             FfiConverterTypePlaceKind.write(value.`kind`, buf)
             FfiConverterOptionalString.write(value.`parentId`, buf)
             FfiConverterString.write(value.`name`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -7008,6 +7127,11 @@ data class Resident (
     var `notes`: kotlin.String
     , 
     /**
+     * The district's own fields, one answer per field given (may be personal data).
+     */
+    var `extra`: Extra
+    , 
+    /**
      * Bookkeeping and sync status.
      */
     var `meta`: RecordMeta
@@ -7038,6 +7162,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidenceStatus.read(buf),
             FfiConverterSequenceTypeCareTag.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -7054,6 +7179,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidenceStatus.allocationSize(value.`residence`) +
             FfiConverterSequenceTypeCareTag.allocationSize(value.`careTags`) +
             FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -7069,6 +7195,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidenceStatus.write(value.`residence`, buf)
             FfiConverterSequenceTypeCareTag.write(value.`careTags`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -10969,6 +11096,11 @@ public object FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffer<Lis
         }
     }
 }
+
+
+
+public typealias Extra = List<ItemAnswer>
+public typealias FfiConverterTypeExtra = FfiConverterSequenceTypeItemAnswer
 
 
 

@@ -806,6 +806,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits(
     ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_get_inspection(
@@ -843,6 +845,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident(
+    ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_update_household(
     ): Int
@@ -953,6 +957,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_due_visits(`ptr`: Long,`gridId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_form_fields(`ptr`: Long,`kind`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_incident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_get_inspection(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -990,6 +996,8 @@ internal object UniffiLib {
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_status_counts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_submit_incident(`ptr`: Long,`id`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_update_extra(`ptr`: Long,`kind`: RustBuffer.ByValue,`id`: RustBuffer.ByValue,`set`: RustBuffer.ByValue,`clear`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_update_household(`ptr`: Long,`id`: RustBuffer.ByValue,`changes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1246,6 +1254,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_due_visits() and 0xFFFF) != 29363) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_form_fields() and 0xFFFF) != 17846) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_get_incident() and 0xFFFF) != 32610) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1301,6 +1312,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_submit_incident() and 0xFFFF) != 24303) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_extra() and 0xFFFF) != 15776) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_update_household() and 0xFFFF) != 36248) {
@@ -2294,6 +2308,14 @@ public interface FieldGridStoreInterface {
     fun `dueVisits`(`gridId`: kotlin.String): List<DueVisit>
     
     /**
+     * The district's own fields of a kind of record (resident, household,
+     * place, incident), in the catalogue's order, for its forms: each as a
+     * checklist item is (code, label, answer type, required, limits).
+     * Retired fields are left out; their values stay in records' `extra`.
+     */
+    fun `formFields`(`kind`: RecordKind): List<ChecklistItem>
+    
+    /**
      * One incident, with its current status and deadline.
      */
     fun `getIncident`(`id`: kotlin.String): Incident
@@ -2391,6 +2413,14 @@ public interface FieldGridStoreInterface {
      * Submits a draft (checked against its category's required fields).
      */
     fun `submitIncident`(`id`: kotlin.String): Incident
+    
+    /**
+     * Sets and clears values of the district's own fields of a resident,
+     * household, place or incident draft; returns the record's values.
+     * Errors name the field (`extra.gas_supplier`); a required field
+     * cannot be cleared.
+     */
+    fun `updateExtra`(`kind`: RecordKind, `id`: kotlin.String, `set`: List<ItemAnswer>, `clear`: List<kotlin.String>): Extra
     
     /**
      * Changes a household.
@@ -2854,6 +2884,27 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
+     * The district's own fields of a kind of record (resident, household,
+     * place, incident), in the catalogue's order, for its forms: each as a
+     * checklist item is (code, label, answer type, required, limits).
+     * Retired fields are left out; their values stay in records' `extra`.
+     */
+    @Throws(FieldGridException::class)override fun `formFields`(`kind`: RecordKind): List<ChecklistItem> {
+            return FfiConverterSequenceTypeChecklistItem.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_form_fields(
+        it,
+        
+        FfiConverterTypeRecordKind.lower(`kind`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * One incident, with its current status and deadline.
      */
     @Throws(FieldGridException::class)override fun `getIncident`(`id`: kotlin.String): Incident {
@@ -3193,6 +3244,30 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
         it,
         
         FfiConverterString.lower(`id`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sets and clears values of the district's own fields of a resident,
+     * household, place or incident draft; returns the record's values.
+     * Errors name the field (`extra.gas_supplier`); a required field
+     * cannot be cleared.
+     */
+    @Throws(FieldGridException::class)override fun `updateExtra`(`kind`: RecordKind, `id`: kotlin.String, `set`: List<ItemAnswer>, `clear`: List<kotlin.String>): Extra {
+            return FfiConverterTypeExtra.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_update_extra(
+        it,
+        
+        FfiConverterTypeRecordKind.lower(`kind`),
+        FfiConverterString.lower(`id`),
+        FfiConverterSequenceTypeItemAnswer.lower(`set`),
+        FfiConverterSequenceString.lower(`clear`),_status)
 }
     }
     )
@@ -5092,6 +5167,11 @@ data class Household (
     var `notes`: kotlin.String
     , 
     /**
+     * The district's own fields, one answer per field given.
+     */
+    var `extra`: Extra
+    , 
+    /**
      * Bookkeeping and sync status.
      */
     var `meta`: RecordMeta
@@ -5118,6 +5198,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -5130,6 +5211,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.allocationSize(value.`room`) +
             FfiConverterString.allocationSize(value.`address`) +
             FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -5141,6 +5223,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.write(value.`room`, buf)
             FfiConverterString.write(value.`address`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -5316,6 +5399,11 @@ data class Incident (
     var `photos`: List<Photo>
     , 
     /**
+     * The district's own fields, one answer per field given.
+     */
+    var `extra`: Extra
+    , 
+    /**
      * Bookkeeping and sync status.
      */
     var `meta`: RecordMeta
@@ -5349,6 +5437,7 @@ public object FfiConverterTypeIncident: FfiConverterRustBuffer<Incident> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceTypePhoto.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -5368,6 +5457,7 @@ public object FfiConverterTypeIncident: FfiConverterRustBuffer<Incident> {
             FfiConverterOptionalString.allocationSize(value.`department`) +
             FfiConverterOptionalLong.allocationSize(value.`deadlineAtMs`) +
             FfiConverterSequenceTypePhoto.allocationSize(value.`photos`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -5386,6 +5476,7 @@ public object FfiConverterTypeIncident: FfiConverterRustBuffer<Incident> {
             FfiConverterOptionalString.write(value.`department`, buf)
             FfiConverterOptionalLong.write(value.`deadlineAtMs`, buf)
             FfiConverterSequenceTypePhoto.write(value.`photos`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -6048,6 +6139,8 @@ data class NewHousehold (
     var `address`: kotlin.String? = null 
     , 
     var `notes`: kotlin.String = "" 
+    , 
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6069,6 +6162,7 @@ public object FfiConverterTypeNewHousehold: FfiConverterRustBuffer<NewHousehold>
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6077,7 +6171,8 @@ public object FfiConverterTypeNewHousehold: FfiConverterRustBuffer<NewHousehold>
             FfiConverterOptionalString.allocationSize(value.`unitId`) +
             FfiConverterString.allocationSize(value.`room`) +
             FfiConverterOptionalString.allocationSize(value.`address`) +
-            FfiConverterString.allocationSize(value.`notes`)
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewHousehold, buf: ByteBuffer) {
@@ -6086,6 +6181,7 @@ public object FfiConverterTypeNewHousehold: FfiConverterRustBuffer<NewHousehold>
             FfiConverterString.write(value.`room`, buf)
             FfiConverterOptionalString.write(value.`address`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6107,6 +6203,8 @@ data class NewIncident (
     var `occurredAtMs`: kotlin.Long? = null 
     , 
     var `involvedResidents`: List<kotlin.String> = listOf() 
+    , 
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6131,6 +6229,7 @@ public object FfiConverterTypeNewIncident: FfiConverterRustBuffer<NewIncident> {
             FfiConverterString.read(buf),
             FfiConverterOptionalLong.read(buf),
             FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6142,7 +6241,8 @@ public object FfiConverterTypeNewIncident: FfiConverterRustBuffer<NewIncident> {
             FfiConverterOptionalTypeLocation.allocationSize(value.`location`) +
             FfiConverterString.allocationSize(value.`address`) +
             FfiConverterOptionalLong.allocationSize(value.`occurredAtMs`) +
-            FfiConverterSequenceString.allocationSize(value.`involvedResidents`)
+            FfiConverterSequenceString.allocationSize(value.`involvedResidents`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewIncident, buf: ByteBuffer) {
@@ -6154,6 +6254,7 @@ public object FfiConverterTypeNewIncident: FfiConverterRustBuffer<NewIncident> {
             FfiConverterString.write(value.`address`, buf)
             FfiConverterOptionalLong.write(value.`occurredAtMs`, buf)
             FfiConverterSequenceString.write(value.`involvedResidents`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6372,6 +6473,8 @@ data class NewPlace (
     var `parentId`: kotlin.String? = null 
     , 
     var `name`: kotlin.String
+    , 
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6392,6 +6495,7 @@ public object FfiConverterTypeNewPlace: FfiConverterRustBuffer<NewPlace> {
             FfiConverterTypePlaceKind.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6399,7 +6503,8 @@ public object FfiConverterTypeNewPlace: FfiConverterRustBuffer<NewPlace> {
             FfiConverterString.allocationSize(value.`gridId`) +
             FfiConverterTypePlaceKind.allocationSize(value.`kind`) +
             FfiConverterOptionalString.allocationSize(value.`parentId`) +
-            FfiConverterString.allocationSize(value.`name`)
+            FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewPlace, buf: ByteBuffer) {
@@ -6407,6 +6512,7 @@ public object FfiConverterTypeNewPlace: FfiConverterRustBuffer<NewPlace> {
             FfiConverterTypePlaceKind.write(value.`kind`, buf)
             FfiConverterOptionalString.write(value.`parentId`, buf)
             FfiConverterString.write(value.`name`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6465,6 +6571,11 @@ data class NewResident (
      * Notes.
      */
     var `notes`: kotlin.String = "" 
+    , 
+    /**
+     * The district's own fields (see `FieldGridStore::form_fields`), one answer per field.
+     */
+    var `extra`: List<ItemAnswer> = listOf() 
     
 ){
     
@@ -6491,6 +6602,7 @@ public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
             FfiConverterTypeResidenceStatus.read(buf),
             FfiConverterSequenceTypeCareTag.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterSequenceTypeItemAnswer.read(buf),
         )
     }
 
@@ -6504,7 +6616,8 @@ public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
             FfiConverterOptionalString.allocationSize(value.`phone`) +
             FfiConverterTypeResidenceStatus.allocationSize(value.`residence`) +
             FfiConverterSequenceTypeCareTag.allocationSize(value.`careTags`) +
-            FfiConverterString.allocationSize(value.`notes`)
+            FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterSequenceTypeItemAnswer.allocationSize(value.`extra`)
     )
 
     override fun write(value: NewResident, buf: ByteBuffer) {
@@ -6518,6 +6631,7 @@ public object FfiConverterTypeNewResident: FfiConverterRustBuffer<NewResident> {
             FfiConverterTypeResidenceStatus.write(value.`residence`, buf)
             FfiConverterSequenceTypeCareTag.write(value.`careTags`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterSequenceTypeItemAnswer.write(value.`extra`, buf)
     }
 }
 
@@ -6786,6 +6900,8 @@ data class Place (
     , 
     var `name`: kotlin.String
     , 
+    var `extra`: Extra
+    , 
     var `meta`: RecordMeta
     
 ){
@@ -6808,6 +6924,7 @@ public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
             FfiConverterTypePlaceKind.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -6818,6 +6935,7 @@ public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
             FfiConverterTypePlaceKind.allocationSize(value.`kind`) +
             FfiConverterOptionalString.allocationSize(value.`parentId`) +
             FfiConverterString.allocationSize(value.`name`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -6827,6 +6945,7 @@ public object FfiConverterTypePlace: FfiConverterRustBuffer<Place> {
             FfiConverterTypePlaceKind.write(value.`kind`, buf)
             FfiConverterOptionalString.write(value.`parentId`, buf)
             FfiConverterString.write(value.`name`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -7010,6 +7129,11 @@ data class Resident (
     var `notes`: kotlin.String
     , 
     /**
+     * The district's own fields, one answer per field given (may be personal data).
+     */
+    var `extra`: Extra
+    , 
+    /**
      * Bookkeeping and sync status.
      */
     var `meta`: RecordMeta
@@ -7040,6 +7164,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidenceStatus.read(buf),
             FfiConverterSequenceTypeCareTag.read(buf),
             FfiConverterString.read(buf),
+            FfiConverterTypeExtra.read(buf),
             FfiConverterTypeRecordMeta.read(buf),
         )
     }
@@ -7056,6 +7181,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidenceStatus.allocationSize(value.`residence`) +
             FfiConverterSequenceTypeCareTag.allocationSize(value.`careTags`) +
             FfiConverterString.allocationSize(value.`notes`) +
+            FfiConverterTypeExtra.allocationSize(value.`extra`) +
             FfiConverterTypeRecordMeta.allocationSize(value.`meta`)
     )
 
@@ -7071,6 +7197,7 @@ public object FfiConverterTypeResident: FfiConverterRustBuffer<Resident> {
             FfiConverterTypeResidenceStatus.write(value.`residence`, buf)
             FfiConverterSequenceTypeCareTag.write(value.`careTags`, buf)
             FfiConverterString.write(value.`notes`, buf)
+            FfiConverterTypeExtra.write(value.`extra`, buf)
             FfiConverterTypeRecordMeta.write(value.`meta`, buf)
     }
 }
@@ -10971,6 +11098,11 @@ public object FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffer<Lis
         }
     }
 }
+
+
+
+public typealias Extra = List<ItemAnswer>
+public typealias FfiConverterTypeExtra = FfiConverterSequenceTypeItemAnswer
 
 
 

@@ -1,6 +1,7 @@
 package cn.fieldgrid.shell
 
 import cn.fieldgrid.core.ChangeListener
+import cn.fieldgrid.core.ChecklistItem
 import cn.fieldgrid.core.Dashboard
 import cn.fieldgrid.core.DataChange
 import cn.fieldgrid.core.DueVisit
@@ -10,6 +11,7 @@ import cn.fieldgrid.core.Incident
 import cn.fieldgrid.core.IncidentPage
 import cn.fieldgrid.core.IncidentQuery
 import cn.fieldgrid.core.InspectionReport
+import cn.fieldgrid.core.ItemAnswer
 import cn.fieldgrid.core.NewIncident
 import cn.fieldgrid.core.NewInspection
 import cn.fieldgrid.core.NewPhoto
@@ -165,6 +167,17 @@ class FieldGrid private constructor(
     suspend fun recordInspection(input: NewInspection): InspectionReport = call { it.recordInspection(input) }
 
     suspend fun dashboard(gridId: String): Dashboard = call { it.dashboard(gridId) }
+
+    /** The district's own fields on [kind]'s forms (retired ones left out), in the catalogue's order. */
+    suspend fun formFields(kind: RecordKind): List<ChecklistItem> = call { it.formFields(kind) }
+
+    /** Sets and clears values of the district's own fields of a record; returns the record's values. */
+    suspend fun updateExtra(
+        kind: RecordKind,
+        id: String,
+        set: List<ItemAnswer>,
+        clear: List<String> = emptyList(),
+    ): List<ItemAnswer> = call { it.updateExtra(kind, id, set, clear) }
 
     /** Visits and phone check-ins not yet made in their period, overdue first, then by due date. */
     suspend fun dueVisits(gridId: String): List<DueVisit> = call { it.dueVisits(gridId) }
