@@ -208,6 +208,28 @@ pub enum DeviceCommand {
         #[arg(long)]
         lon: f64,
     },
+    /// The district's own fields of residents, households, places and
+    /// incidents (code, type, required, label; retired ones marked).
+    Fields(StoreArgs),
+    /// Set or clear values of the district's own fields of a record:
+    /// `--value field=value` (yes/no, a number, text or a choice), `--clear field`.
+    SetFields {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+        /// resident, household, place or incident (a draft).
+        #[arg(long)]
+        kind: String,
+        /// The record's id.
+        #[arg(long)]
+        id: String,
+        /// A value, `field=value`; repeat.
+        #[arg(long)]
+        value: Vec<String>,
+        /// A field to clear; repeat.
+        #[arg(long)]
+        clear: Vec<String>,
+    },
     /// The visits and phone check-ins due in a grid under the district's
     /// visit rules (server time), overdue first; names masked.
     Due {
@@ -234,6 +256,25 @@ fn csv_hint(why: &ValidationError) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// `item=value` as an answer of the item's type (`type_of`; text when the
+/// item is unknown, for the store to refuse by name).
+fn item_answer(given: &str, type_of: impl Fn(&str) -> Option<AnswerType>) -> Result<ItemAnswer, String> {
+    let (item, value) = given
+        .split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .ok_or_else(|| format!("{given:?}: expected item=value"))?;
+    let answer = match type_of(&item) {
+        Some(AnswerType::YesNo) => match value.as_str() {
+            "yes" | "y" | "true" | "是" => Answer::YesNo(true),
+            "no" | "n" | "false" | "否" => Answer::YesNo(false),
+            _ => return Err(format!("{item}: answer yes or no")),
+        },
+        Some(AnswerType::Number) => Answer::Number(value.parse().map_err(|_| format!("{item}: answer a number"))?),
+        _ => Answer::Text(value),
+    };
+    Ok(ItemAnswer { item, answer })
 }
 
 fn answer_type(t: AnswerType) -> &'static str {
@@ -571,31 +612,16 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             let list = catalogue
                 .checklist(checklist)
                 .ok_or_else(|| format!("no checklist {checklist:?}: see `fieldgrid device checklists`"))?;
-            let split = |v: &str| -> Result<(String, String), String> {
-                v.split_once('=')
-                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                    .ok_or_else(|| format!("{v:?}: expected item=value"))
-            };
-            let mut answers = Vec::new();
-            for a in answer {
-                let (item, value) = split(a)?;
-                let kind = list.item(&item).map(|i| i.answer);
-                let answer = match kind {
-                    Some(AnswerType::YesNo) => match value.as_str() {
-                        "yes" | "y" | "true" | "是" => Answer::YesNo(true),
-                        "no" | "n" | "false" | "否" => Answer::YesNo(false),
-                        _ => return Err(format!("{item}: answer yes or no")),
-                    },
-                    Some(AnswerType::Number) => {
-                        Answer::Number(value.parse().map_err(|_| format!("{item}: answer a number"))?)
-                    }
-                    _ => Answer::Text(value),
-                };
-                answers.push(ItemAnswer { item, answer });
-            }
+            let answers = answer
+                .iter()
+                .map(|a| item_answer(a, |item| list.item(item).map(|i| i.answer)))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut photos = Vec::new();
             for p in photo {
-                let (item, file) = split(p)?;
+                let (item, file) = p
+                    .split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .ok_or_else(|| format!("{p:?}: expected item=FILE"))?;
                 photos.push(ItemPhoto {
                     item,
                     photo: NewPhoto {
@@ -632,6 +658,51 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             for i in &r.raised {
                 println!("raised {} ({})", i.id, i.category);
             }
+        }
+        DeviceCommand::Fields(store) => {
+            let st = store.open()?;
+            for d in &st.catalogue().field_defs {
+                let required = if d.item.required { "required" } else { "optional" };
+                let retired = if d.retired { " (retired)" } else { "" };
+                let options = if d.item.options.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", d.item.options.join("/"))
+                };
+                println!(
+                    "{:<10} {:<22} {:<7} {required:<8} {}{options}{retired}",
+                    d.entity,
+                    d.item.code,
+                    answer_type(d.item.answer),
+                    d.item.label_zh
+                );
+            }
+        }
+        DeviceCommand::SetFields {
+            store,
+            kind,
+            id,
+            value,
+            clear,
+        } => {
+            let st = store.open()?;
+            let entity = Entity::parse(kind)
+                .filter(|e| fieldgrid_core::catalogue::EXTENSIBLE.contains(e))
+                .ok_or("--kind is resident, household, place or incident")?;
+            let catalogue = st.catalogue();
+            let answers = value
+                .iter()
+                .map(|v| {
+                    item_answer(v, |code| {
+                        catalogue
+                            .fields_of(entity)
+                            .find(|d| d.item.code == code)
+                            .map(|d| d.item.answer)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let extra = st.update_extra(entity, id, &answers, clear).map_err(e)?;
+            println!("{} now has {} of the district's fields", entity.as_str(), extra.0.len());
         }
         DeviceCommand::Due { store, grid } => {
             let st = store.open()?;

@@ -310,3 +310,73 @@ fn an_inspection_from_the_command_line_raises_its_incident_and_syncs() {
     assert!(ok, "{err}");
     assert_eq!(server.admin().records_of("inspection", None).unwrap().len(), 1);
 }
+
+#[test]
+fn the_districts_fields_are_listed_and_set_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mut catalogue = fieldgrid_core::Catalogue::builtin();
+    catalogue.version = 2;
+    catalogue.field_defs = fieldgrid_core::catalogue::demo_field_defs();
+    server.admin().publish_catalogue(&catalogue, 0).unwrap();
+    let store = dir.path().join("qa.db");
+    let store = store.to_str().unwrap();
+    let url = server.url();
+    let login = [
+        "device",
+        "login",
+        "--store",
+        store,
+        "--server",
+        &url,
+        "--username",
+        "qa",
+        "--password",
+        PASSWORD,
+    ];
+    assert!(fieldgrid(&login).0);
+    assert!(fieldgrid(&["device", "sync", "--store", store, "--server", &url]).0);
+    let (ok, out, _) = fieldgrid(&["device", "fields", "--store", store]);
+    assert!(
+        ok && out.contains("gas_supplier") && out.contains("people_affected"),
+        "{out}"
+    );
+    let (ok, out, err) = fieldgrid(&[
+        "device",
+        "draft-incident",
+        "--store",
+        store,
+        "--grid",
+        "g1",
+        "--category",
+        "neighbour_dispute",
+        "--description",
+        "楼上漏水",
+    ]);
+    assert!(ok, "{err}");
+    let id = out.trim().trim_start_matches("draft ").to_owned();
+    let set = |value: &str| {
+        fieldgrid(&[
+            "device",
+            "set-fields",
+            "--store",
+            store,
+            "--kind",
+            "incident",
+            "--id",
+            &id,
+            "--value",
+            value,
+        ])
+    };
+    let (ok, _, err) = set("people_affected=-5");
+    assert!(!ok && err.contains("extra.people_affected"), "{err}");
+    let (ok, _, err) = set("people_affected=many");
+    assert!(!ok && err.contains("a number"), "{err}");
+    let (ok, out, err) = set("people_affected=6");
+    assert!(ok && out.contains("1 of the district's fields"), "{out}{err}");
+    assert!(fieldgrid(&["device", "submit", "--store", store, "--incident", &id]).0);
+    assert!(fieldgrid(&["device", "sync", "--store", store, "--server", &url]).0);
+    let stored = server.admin().records_of("incident", None).unwrap();
+    assert_eq!(stored[0].fields["extra"], serde_json::json!({"people_affected": 6}));
+}

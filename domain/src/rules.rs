@@ -374,7 +374,14 @@ fn normalised_values(items: &[(&ChecklistItem, bool)], values: &Fields, list: &s
                 if item.min.is_some_and(|m| x < m) || item.max.is_some_and(|m| x > m) {
                     return Err(ValidationError::new(field.as_str(), Code::OutOfRange));
                 }
-                value.clone()
+                // One spelling per number (6, never 6.0 on one side and 6 on
+                // the other), so a value read back compares equal.
+                const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+                if x.fract() == 0.0 && x.abs() < EXACT {
+                    Value::from(x as i64)
+                } else {
+                    Value::from(x)
+                }
             }
             (AnswerType::Text, Value::String(t)) => {
                 let max = item.max_len.map_or(TEXT_MAX, |m| (m as usize).min(limits::NOTES));
@@ -815,7 +822,7 @@ mod tests {
         }
         let mut resident = json!({"grid_id": "g", "name": "张伟", "sex": "male", "residence": "registered"});
         resident["extra"] = json!({"monthly_allowance": 20000});
-        let err = check(Entity::Resident, &obj(resident), NOW, &catalogue).unwrap_err();
+        let err = check(Entity::Resident, &obj(resident.clone()), NOW, &catalogue).unwrap_err();
         assert_eq!(
             (err.field.as_str(), err.code),
             ("extra.monthly_allowance", Code::OutOfRange)

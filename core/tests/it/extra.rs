@@ -122,7 +122,11 @@ fn a_new_record_gives_the_required_fields_and_values_that_fit() {
     );
     r.extra = vec![answer("monthly_allowance", Answer::Number(1_200.0))];
     let resident = f.store.create_resident(&r).unwrap();
-    assert_eq!(resident.extra.0["monthly_allowance"], json!(1200.0));
+    assert_eq!(
+        resident.extra.0["monthly_allowance"],
+        json!(1200),
+        "one spelling per number"
+    );
     assert_eq!(f.store.get_resident(&resident.id).unwrap().extra, resident.extra);
 }
 
