@@ -299,11 +299,19 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
     ] {
         admin.add_department(id, name)?;
     }
+    // The district adds fields of its own (a household's gas supply, a
+    // resident's disability grade, ...): the phones learn them at their
+    // first sync; what they captured before stays valid.
+    let mut catalogue = admin.catalogue()?;
+    catalogue.version += 1;
+    catalogue.field_defs = fieldgrid_core::catalogue::demo_field_defs();
+    admin.publish_catalogue(&catalogue, SystemClock.now_ms())?;
     println!(
-        "    server at {}: grids {} and {}, 3 grid workers, 1 centre operator, 4 departments",
+        "    server at {}: grids {} and {}, 3 grid workers, 1 centre operator, 4 departments, {} fields of the district's own",
         server.url(),
         grids[0].name,
-        grids[1].name
+        grids[1].name,
+        catalogue.field_defs.len()
     );
 
     step(2, "Three phones sign in (encrypted stores); two share a grid");
@@ -490,6 +498,30 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             })
             .map_err(e)?;
         reported += inspected.raised.len();
+        // And, visiting, the households' gas supply and smoke alarm: the
+        // district's own fields, checked on the phone by the server's rule.
+        // (Phones 1 and 2 share a grid: each takes its own households.)
+        let skip = if std::ptr::eq(p, &phones[1]) { 3 } else { 0 };
+        let households: std::collections::BTreeSet<&String> = elderly
+            .iter()
+            .filter_map(|r| r.household_id.as_ref())
+            .skip(skip)
+            .take(3)
+            .collect();
+        for h in &households {
+            let supply = ["管道天然气", "瓶装液化气"][rng.below(2) as usize];
+            let set = [
+                ItemAnswer {
+                    item: "gas_supplier".into(),
+                    answer: Answer::Text(supply.into()),
+                },
+                ItemAnswer {
+                    item: "smoke_alarm".into(),
+                    answer: Answer::YesNo(rng.below(2) == 0),
+                },
+            ];
+            p.store.update_extra(Entity::Household, h, &set, &[]).map_err(e)?;
+        }
         let after = p.store.visit_counts(&p.grid).map_err(e)?;
         println!(
             "    {} visit round: {} visits and calls due ({} overdue); {} visits, {} calls and 2 deliveries made; now {} due, {} done",
@@ -500,6 +532,11 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
             calls.len(),
             after.overdue + after.due_soon + after.due,
             after.done
+        );
+        println!(
+            "    {} recorded gas supply and smoke alarm (the district's own fields) of {} households",
+            p.label,
+            households.len()
         );
         println!(
             "    {} gas safety inspection: {} of {} items failed, {} incident raised ({})",
@@ -683,6 +720,13 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
     for s in &coverage.sub_districts {
         println!("        {}: {} / {} of {}", s.key, s.on_time, s.pending, s.residents);
     }
+    let supplied = server
+        .admin()
+        .records_of("household", None)?
+        .iter()
+        .filter(|h| h.fields.get("extra").is_some_and(|x| x.get("gas_supplier").is_some()))
+        .count();
+    println!("    server: {supplied} households hold their gas supply (a field of the district's own)");
     let stats: StatsResponse = centre.get("/v1/centre/stats")?;
     println!("    server, events by category (reported / open / overdue):");
     for c in &stats.categories {

@@ -21,6 +21,8 @@ fn the_demo_runs_the_whole_loop_and_reports_from_the_stores_and_the_server() {
         "on-time rate",
         "phone 1 visit round: ",
         "monthly visits to elderly residents living alone",
+        "phone 1 recorded gas supply and smoke alarm (the district's own fields) of 3 households",
+        "households hold their gas supply",
         "phone 3 gas safety inspection: 1 of 4 items failed, 1 incident raised (未安装可燃气体报警器)",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
