@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::changes::RecordKind;
+use fieldgrid_core::catalogue::Term;
 use fieldgrid_core::privacy;
 use fieldgrid_core::query::StatusCounts;
 use fieldgrid_core::validate::{self, IdNumber};
@@ -346,6 +347,18 @@ impl FieldGridStore {
     /// One service log.
     pub fn get_service_log(&self, id: String) -> Result<ServiceLog> {
         self.with(|s| s.get_service_log(&id)).map(Into::into)
+    }
+
+    /// The care tags to offer on a resident's form: the built-in ones, then
+    /// the district's (retired ones left out). A resident may hold others
+    /// (retired, or a newer catalogue's); show those by code.
+    pub fn care_tags(&self) -> Result<Vec<Term>> {
+        self.with(|s| Ok(s.catalogue().care_tag_terms()))
+    }
+
+    /// The service kinds to offer on a service log's form, as `care_tags`.
+    pub fn service_kinds(&self) -> Result<Vec<Term>> {
+        self.with(|s| Ok(s.catalogue().service_kind_terms()))
     }
 
     /// The district's own fields of a kind of record (resident, household,

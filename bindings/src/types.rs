@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use fieldgrid_core as core;
+use fieldgrid_core::catalogue::Term;
 use fieldgrid_core::query::StatusCounts;
 use fieldgrid_core::validate::CoordinateSystem;
 use fieldgrid_core::validate::Location;
@@ -36,16 +37,26 @@ pub enum ResidenceStatus {
     Floating,
 }
 
-#[uniffi::remote(Enum)]
-pub enum CareTag {
-    ElderlyLivingAlone,
-    EmptyNestElderly,
-    Disabled,
-    SubsistenceAllowance,
-    SpecialHardship,
-    LeftBehindChild,
-    SeriousIllness,
-    Veteran,
+// Care tags and service kinds are codes (`"elderly_living_alone"`,
+// `"visit"`): the built-in ones and those the district's catalogue adds
+// (`FieldGridStore::care_tags` and `service_kinds` list them for forms).
+uniffi::custom_type!(CareTag, String, {
+    remote,
+    lower: |tag| tag.as_str().to_owned(),
+    try_lift: |code| Ok(CareTag::new(code)),
+});
+
+uniffi::custom_type!(ServiceKind, String, {
+    remote,
+    lower: |kind| kind.as_str().to_owned(),
+    try_lift: |code| Ok(ServiceKind::new(code)),
+});
+
+#[uniffi::remote(Record)]
+pub struct Term {
+    pub code: String,
+    pub name_zh: String,
+    pub retired: bool,
 }
 
 #[uniffi::remote(Enum)]
@@ -94,15 +105,6 @@ pub enum EventKind {
     Closed,
     Returned,
     Note,
-}
-
-#[uniffi::remote(Enum)]
-pub enum ServiceKind {
-    Visit,
-    FoodDelivery,
-    MedicineDelivery,
-    PhoneCheckIn,
-    OtherAssistance,
 }
 
 #[uniffi::remote(Enum)]

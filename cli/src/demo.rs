@@ -452,7 +452,9 @@ pub fn run(args: &DemoArgs) -> std::result::Result<(), String> {
                 .map_err(e)?;
         }
         for r in elderly.iter().take(2) {
-            let kind = *rng.pick(&[ServiceKind::MedicineDelivery, ServiceKind::FoodDelivery]);
+            let kind = rng
+                .pick(&[ServiceKind::MedicineDelivery, ServiceKind::FoodDelivery])
+                .clone();
             p.store
                 .create_service_log(&NewServiceLog {
                     grid_id: p.grid.clone(),

@@ -419,7 +419,8 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             match what {
                 What::Residents => {
                     let care_tag = match care_tag {
-                        Some(t) => Some(CareTag::parse(t).ok_or(format!("unknown care tag {t:?}"))?),
+                        Some(t) if st.catalogue().has_care_tag(t) => Some(CareTag::new(t.as_str())),
+                        Some(t) => return Err(format!("unknown care tag {t:?}")),
                         None => None,
                     };
                     let q = ResidentQuery {

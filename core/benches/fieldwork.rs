@@ -209,11 +209,13 @@ fn due_list(dir: &Path, label: &str, all_covered: bool) {
     let mut logs = 0;
     for id in &covered {
         for _ in 0..12 {
-            let kind = *rng.pick(&[
-                ServiceKind::Visit,
-                ServiceKind::PhoneCheckIn,
-                ServiceKind::MedicineDelivery,
-            ]);
+            let kind = rng
+                .pick(&[
+                    ServiceKind::Visit,
+                    ServiceKind::PhoneCheckIn,
+                    ServiceKind::MedicineDelivery,
+                ])
+                .clone();
             store
                 .create_service_log(&NewServiceLog {
                     grid_id: grid.id.clone(),

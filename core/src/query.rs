@@ -81,7 +81,7 @@ pub struct Dashboard {
     pub residents: u64,
     /// Live households.
     pub households: u64,
-    /// Residents per care tag (every tag listed, zero included).
+    /// Residents per care tag (every tag the catalogue offers, zero included).
     pub care_tags: Vec<(CareTag, u64)>,
     /// Submitted incidents still needing action.
     pub open_incidents: u64,
@@ -139,7 +139,7 @@ impl Store {
             let p = sql.param(name);
             sql.wheres.push(format!("instr(lower(r.name), {p}) > 0"));
         }
-        if let Some(tag) = q.care_tag {
+        if let Some(tag) = &q.care_tag {
             let p = sql.param(tag.as_str().to_owned());
             if sql.from.starts_with("residents") {
                 let building = match &q.building_id {
@@ -320,13 +320,13 @@ impl Store {
                 care_tags: Vec::new(),
                 visits: crate::visits::visit_counts_in(c, grid_id, &catalogue.visit_rules, server_now)?,
             };
-            for tag in CareTag::ALL {
+            for tag in catalogue.care_tag_terms() {
                 let n = count(
                     "SELECT count(*) FROM resident_tags t JOIN residents r ON r.rid = t.rid
                      WHERE t.tag = ?1 AND r.grid_id = ?2",
-                    &[&tag.as_str(), &grid_id],
+                    &[&tag.code.as_str(), &grid_id],
                 )?;
-                d.care_tags.push((*tag, n));
+                d.care_tags.push((CareTag::new(tag.code), n));
             }
             Ok(d)
         })

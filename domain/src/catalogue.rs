@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{CareTag, ServiceKind};
+
 /// Top-level groups, as the district reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,6 +63,44 @@ pub struct Catalogue {
     /// incidents (a record's `extra`).
     #[serde(default)]
     pub field_defs: Vec<FieldDef>,
+    /// Care tags the district adds to the built-in ones (`CareTag::ALL`).
+    #[serde(default)]
+    pub care_tags: Vec<Term>,
+    /// Service kinds the district adds to the built-in ones (`ServiceKind::ALL`).
+    #[serde(default)]
+    pub service_kinds: Vec<Term>,
+}
+
+/// A care tag or service kind a district adds. Once published it stays:
+/// a later catalogue may rename or retire it (it leaves the forms; records
+/// keep it and it still counts), never remove it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Term {
+    /// Stable code (a-z, 0-9 and _), not one of the built-in ones.
+    pub code: String,
+    /// Name shown to workers.
+    pub name_zh: String,
+    /// No longer offered on forms.
+    #[serde(default)]
+    pub retired: bool,
+}
+
+/// The problem of a list of a district's terms, if any (`what`: "care tag",
+/// "service kind"; `builtin`: whether a code is a built-in one).
+fn terms_problem(terms: &[Term], what: &str, builtin: impl Fn(&str) -> bool) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    for t in terms {
+        if !is_code(&t.code) || builtin(&t.code) || !seen.insert(t.code.as_str()) {
+            return Some(format!(
+                "{what} {:?}: a new code of a-z, 0-9 and _, not a built-in one, each once",
+                t.code
+            ));
+        }
+        if t.name_zh.trim().is_empty() {
+            return Some(format!("{what} {}: name_zh is required", t.code));
+        }
+    }
+    (terms.len() > MAX_FIELDS).then(|| format!("give at most {MAX_FIELDS} {what}s"))
 }
 
 /// The kinds of record a district may add fields to.
@@ -237,6 +277,18 @@ impl Checklist {
     }
 }
 
+/// Built-in terms (code, name), then a district's not retired.
+fn offered<'a>(builtin: impl Iterator<Item = (&'a str, Option<&'static str>)>, district: &[Term]) -> Vec<Term> {
+    builtin
+        .map(|(code, name)| Term {
+            code: code.to_owned(),
+            name_zh: name.unwrap_or(code).to_owned(),
+            retired: false,
+        })
+        .chain(district.iter().filter(|t| !t.retired).cloned())
+        .collect()
+}
+
 /// Most items a checklist has.
 pub const MAX_ITEMS: usize = 60;
 
@@ -344,8 +396,7 @@ impl VisitRule {
 
     /// The rule's problem, if any, for a catalogue about to be published:
     /// unknown tags, kinds or period, or nothing to cover.
-    pub fn problem(&self) -> Option<String> {
-        use crate::model::{CareTag, ServiceKind};
+    pub fn problem(&self, catalogue: &Catalogue) -> Option<String> {
         let code = &self.code;
         if code.is_empty()
             || code.len() > 64
@@ -358,10 +409,10 @@ impl VisitRule {
         if self.name_zh.trim().is_empty() {
             return Some(format!("visit rule {code}: name_zh is required"));
         }
-        if let Some(t) = self.care_tags.iter().find(|t| CareTag::parse(t).is_none()) {
+        if let Some(t) = self.care_tags.iter().find(|t| !catalogue.has_care_tag(t)) {
             return Some(format!("visit rule {code}: unknown care tag {t:?}"));
         }
-        if let Some(k) = self.kinds.iter().find(|k| ServiceKind::parse(k).is_none()) {
+        if let Some(k) = self.kinds.iter().find(|k| !catalogue.has_service_kind(k)) {
             return Some(format!("visit rule {code}: unknown service kind {k:?}"));
         }
         if let Some(id) = self.resident_ids.iter().find(|id| !crate::rules::is_record_id(id)) {
@@ -395,9 +446,16 @@ impl Catalogue {
         if self.categories.is_empty() {
             return Some("a catalogue needs categories".into());
         }
+        if let Some(p) = terms_problem(&self.care_tags, "care tag", |c| CareTag::builtin(c).is_some()).or_else(|| {
+            terms_problem(&self.service_kinds, "service kind", |c| {
+                ServiceKind::builtin(c).is_some()
+            })
+        }) {
+            return Some(p);
+        }
         let mut codes = std::collections::HashSet::new();
         for rule in &self.visit_rules {
-            if let Some(p) = rule.problem() {
+            if let Some(p) = rule.problem(self) {
                 return Some(p);
             }
             if !codes.insert(rule.code.as_str()) {
@@ -447,6 +505,17 @@ impl Catalogue {
                 changed.code
             ));
         }
+        for (old, new, what) in [
+            (&in_force.care_tags, &self.care_tags, "care tag"),
+            (&in_force.service_kinds, &self.service_kinds, "service kind"),
+        ] {
+            if let Some(gone) = old.iter().find(|o| !new.iter().any(|n| n.code == o.code)) {
+                return Some(format!(
+                    "{what} {} exists: retire it instead (records keep it)",
+                    gone.code
+                ));
+            }
+        }
         for old in &in_force.field_defs {
             let at = format!("field {}.{}", old.entity, old.item.code);
             match self
@@ -465,6 +534,34 @@ impl Catalogue {
             }
         }
         None
+    }
+
+    /// Whether `code` is a care tag: a built-in one or the district's
+    /// (retired ones included: records keep them).
+    pub fn has_care_tag(&self, code: &str) -> bool {
+        CareTag::builtin(code).is_some() || self.care_tags.iter().any(|t| t.code == code)
+    }
+
+    /// Whether `code` is a service kind, as `has_care_tag`.
+    pub fn has_service_kind(&self, code: &str) -> bool {
+        ServiceKind::builtin(code).is_some() || self.service_kinds.iter().any(|t| t.code == code)
+    }
+
+    /// The care tags to offer on forms: the built-in ones, then the
+    /// district's not retired.
+    pub fn care_tag_terms(&self) -> Vec<Term> {
+        offered(
+            CareTag::ALL.iter().map(|t| (t.as_str(), t.builtin_name())),
+            &self.care_tags,
+        )
+    }
+
+    /// The service kinds to offer on forms, as `care_tag_terms`.
+    pub fn service_kind_terms(&self) -> Vec<Term> {
+        offered(
+            ServiceKind::ALL.iter().map(|k| (k.as_str(), k.builtin_name())),
+            &self.service_kinds,
+        )
     }
 
     /// The fields the district adds to records of `entity`, retired ones included.
@@ -667,6 +764,8 @@ impl Catalogue {
             version: 1,
             checklists: builtin_checklists(),
             field_defs: Vec::new(),
+            care_tags: Vec::new(),
+            service_kinds: Vec::new(),
             visit_rules: vec![
                 rule(
                     "elderly_alone_weekly_call",
@@ -968,6 +1067,47 @@ mod tests {
         assert!(
             next(&|c| c.checklists[0].items[0].label_zh = "改".into())
                 .is_some_and(|p| p.contains("checklist gas_safety"))
+        );
+    }
+
+    fn term(code: &str) -> Term {
+        Term {
+            code: code.into(),
+            name_zh: "重点关注".into(),
+            retired: false,
+        }
+    }
+
+    #[test]
+    fn a_districts_care_tags_and_service_kinds_are_new_codes_kept_once_published() {
+        let mut c = Catalogue::builtin();
+        c.care_tags.push(term("key_watch"));
+        c.service_kinds.push(term("haircut_at_home"));
+        assert_eq!(c.problem(), None);
+        assert!(c.has_care_tag("key_watch") && c.has_care_tag("disabled") && !c.has_care_tag("vip"));
+        assert!(c.has_service_kind("haircut_at_home") && !c.has_care_tag("haircut_at_home"));
+        for bad in ["disabled", "Key Watch", ""] {
+            let mut c = c.clone();
+            c.care_tags.push(term(bad));
+            assert!(c.problem().is_some(), "{bad:?}");
+        }
+        let mut twice = c.clone();
+        twice.service_kinds.push(term("haircut_at_home"));
+        assert!(twice.problem().is_some());
+        // Offered on forms: built-in first, then the district's not retired.
+        let offered: Vec<_> = c.care_tag_terms().into_iter().map(|t| t.code).collect();
+        assert_eq!(offered.first().map(String::as_str), Some("elderly_living_alone"));
+        assert_eq!(offered.last().map(String::as_str), Some("key_watch"));
+        let mut next = c.clone();
+        next.version += 1;
+        next.care_tags[0].retired = true;
+        assert_eq!(next.succession_problem(&c), None);
+        assert!(!next.care_tag_terms().iter().any(|t| t.code == "key_watch"));
+        assert!(next.has_care_tag("key_watch"), "records keep a retired tag");
+        next.service_kinds.clear();
+        assert!(
+            next.succession_problem(&c)
+                .is_some_and(|p| p.contains("haircut_at_home"))
         );
     }
 

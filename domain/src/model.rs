@@ -34,6 +34,50 @@ macro_rules! string_enum {
     };
 }
 
+/// A code type: built-in values as constants, named like enum variants, and
+/// any other code a district's catalogue adds. Serialised as the bare code.
+macro_rules! code_type {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $s:literal / $zh:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(std::borrow::Cow<'static, str>);
+
+        #[allow(non_upper_case_globals)]
+        impl $name {
+            $($(#[$vm])* pub const $variant: $name = $name(std::borrow::Cow::Borrowed($s));)+
+
+            /// The built-in values, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The code used in storage and on the wire.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The built-in value with this code, if there is one.
+            pub fn builtin(code: &str) -> Option<$name> {
+                Self::ALL.iter().find(|v| v.as_str() == code).cloned()
+            }
+
+            /// The value with this code, built in or a district's (whether
+            /// the catalogue has it is checked where it is captured).
+            pub fn new(code: impl Into<String>) -> $name {
+                let code = code.into();
+                Self::builtin(&code).unwrap_or($name(std::borrow::Cow::Owned(code)))
+            }
+
+            /// The Chinese name of a built-in value (a district's are in its catalogue).
+            pub fn builtin_name(&self) -> Option<&'static str> {
+                match self.as_str() {
+                    $($s => Some($zh),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 string_enum! {
     /// Sex as recorded on the identity card.
     Sex { /** Male. */ Male = "male", /** Female. */ Female = "female" }
@@ -51,25 +95,29 @@ string_enum! {
     }
 }
 
-string_enum! {
-    /// Care tags: residents the grid worker looks after with particular care.
+code_type! {
+    /// A care tag: residents the grid worker looks after with particular
+    /// care. A code: the built-in ones are constants here
+    /// (`CareTag::ElderlyLivingAlone`); a district adds its own in the
+    /// catalogue (`care_tags`), so a code is checked against the catalogue
+    /// where it is captured.
     CareTag {
         /// 独居老人
-        ElderlyLivingAlone = "elderly_living_alone",
+        ElderlyLivingAlone = "elderly_living_alone" / "独居老人",
         /// 空巢老人
-        EmptyNestElderly = "empty_nest_elderly",
+        EmptyNestElderly = "empty_nest_elderly" / "空巢老人",
         /// 残疾人
-        Disabled = "disabled",
+        Disabled = "disabled" / "残疾人",
         /// 低保 (subsistence allowance)
-        SubsistenceAllowance = "subsistence_allowance",
+        SubsistenceAllowance = "subsistence_allowance" / "低保",
         /// 特困供养
-        SpecialHardship = "special_hardship",
+        SpecialHardship = "special_hardship" / "特困供养",
         /// 留守儿童
-        LeftBehindChild = "left_behind_child",
+        LeftBehindChild = "left_behind_child" / "留守儿童",
         /// 重病患者
-        SeriousIllness = "serious_illness",
+        SeriousIllness = "serious_illness" / "重病患者",
         /// 退役军人
-        Veteran = "veteran",
+        Veteran = "veteran" / "退役军人",
     }
 }
 
@@ -166,19 +214,21 @@ impl EventKind {
     }
 }
 
-string_enum! {
-    /// Kinds of livelihood service log (民生服务类日志).
+code_type! {
+    /// A kind of livelihood service log (民生服务类日志). A code, as care tags
+    /// are: the built-in kinds are constants here; a district adds its own
+    /// in the catalogue (`service_kinds`).
     ServiceKind {
         /// A home visit.
-        Visit = "visit",
+        Visit = "visit" / "入户走访",
         /// Groceries or meals delivered.
-        FoodDelivery = "food_delivery",
+        FoodDelivery = "food_delivery" / "送餐送物",
         /// Medicine delivered.
-        MedicineDelivery = "medicine_delivery",
+        MedicineDelivery = "medicine_delivery" / "送药",
         /// A phone call to check on a resident.
-        PhoneCheckIn = "phone_check_in",
+        PhoneCheckIn = "phone_check_in" / "电话问候",
         /// Any other help given.
-        OtherAssistance = "other_assistance",
+        OtherAssistance = "other_assistance" / "其他帮扶",
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::Entity;
 use crate::catalogue::{self, AnswerType, Catalogue, Checklist, ChecklistItem};
 use crate::error::{Code, ValidationError};
-use crate::model::{CareTag, EventKind, PhotoOwner, PlaceKind, ResidenceStatus, ServiceKind, Sex};
+use crate::model::{EventKind, PhotoOwner, PlaceKind, ResidenceStatus, Sex};
 use crate::validate::{self, IdNumber, Location, Phone, limits};
 
 type Fields = Map<String, Value>;
@@ -184,7 +184,7 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             reference(&f, "unit_id")?;
         }
         Entity::Resident => {
-            resident(&mut f, today)?;
+            resident(&mut f, today, catalogue)?;
             grid(&f)?;
             reference(&f, "household_id")?;
         }
@@ -215,7 +215,7 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             string(&f, "incident_id")?.ok_or_else(|| ValidationError::new("incident_id", Code::Required))?;
         }
         Entity::ServiceLog => {
-            enumerated(&f, "kind", |s| ServiceKind::parse(s).is_some())?;
+            enumerated(&f, "kind", |s| catalogue.has_service_kind(s))?;
             text(&mut f, "notes", limits::NOTES, Need::Optional, true)?;
             time(&f, "occurred_at_ms", now_ms)?;
             id_list(&f, "resident_ids")?;
@@ -498,7 +498,7 @@ fn reference(f: &Fields, field: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn resident(f: &mut Fields, today: NaiveDate) -> Result<(), ValidationError> {
+fn resident(f: &mut Fields, today: NaiveDate, catalogue: &Catalogue) -> Result<(), ValidationError> {
     text(f, "name", limits::NAME, Need::Required, false)?;
     let sex = string(f, "sex")?
         .and_then(|s| Sex::parse(&s))
@@ -533,12 +533,16 @@ fn resident(f: &mut Fields, today: NaiveDate) -> Result<(), ValidationError> {
         if tags.as_array().is_some_and(|a| a.len() > MAX_TAGS) {
             return Err(ValidationError::new("care_tags", Code::TooMany { max: MAX_TAGS }));
         }
-        let ok = tags
+        let mut codes: Vec<&str> = tags
             .as_array()
-            .is_some_and(|a| a.iter().all(|t| t.as_str().and_then(CareTag::parse).is_some()));
-        if !ok {
-            return Err(ValidationError::new("care_tags", Code::BadFormat));
-        }
+            .and_then(|a| a.iter().map(Value::as_str).collect::<Option<_>>())
+            .filter(|codes: &Vec<&str>| codes.iter().all(|t| catalogue.has_care_tag(t)))
+            .ok_or_else(|| ValidationError::new("care_tags", Code::BadFormat))?;
+        // Sorted, without repeats: as the phone keeps them.
+        codes.sort_unstable();
+        codes.dedup();
+        let codes = Value::from(codes);
+        f.insert("care_tags".into(), codes);
     }
     text(f, "notes", limits::NOTES, Need::Optional, true)?;
     Ok(())
@@ -843,6 +847,31 @@ mod tests {
         assert!(normalised_extra(&catalogue, Entity::Household, &kept, false).is_ok());
         // Kinds with no fields of the district's take no extra.
         assert!(!device_writes(Entity::ServiceLog, "extra"));
+    }
+
+    #[test]
+    fn a_districts_care_tags_and_service_kinds_are_checked_against_its_catalogue() {
+        let mut catalogue = Catalogue::builtin();
+        let resident = json!({"grid_id": "g", "name": "张伟", "sex": "male", "residence": "registered",
+                              "care_tags": ["disabled", "key_watch"]});
+        let log = json!({"grid_id": "g", "kind": "haircut_at_home", "occurred_at_ms": NOW - 1000});
+        let err = check(Entity::Resident, &obj(resident.clone()), NOW, &catalogue).unwrap_err();
+        assert_eq!(err.field, "care_tags");
+        assert_eq!(
+            check(Entity::ServiceLog, &obj(log.clone()), NOW, &catalogue)
+                .unwrap_err()
+                .field,
+            "kind"
+        );
+        let term = |code: &str| crate::catalogue::Term {
+            code: code.into(),
+            name_zh: "x".into(),
+            retired: true, // retired: records keep it, and it still counts
+        };
+        catalogue.care_tags.push(term("key_watch"));
+        catalogue.service_kinds.push(term("haircut_at_home"));
+        assert!(check(Entity::Resident, &obj(resident), NOW, &catalogue).is_ok());
+        assert!(check(Entity::ServiceLog, &obj(log), NOW, &catalogue).is_ok());
     }
 
     #[test]

@@ -265,9 +265,18 @@ mod tests {
     #[test]
     fn rules_with_unknown_codes_are_refused_at_publishing_but_read() {
         let mut r = rule(Every::Month);
-        assert_eq!(r.problem(), None);
+        let builtin = crate::Catalogue::builtin();
+        assert_eq!(r.problem(&builtin), None);
         r.care_tags.push("vip".into());
-        assert!(r.problem().unwrap().contains("vip"));
+        assert!(r.problem(&builtin).unwrap().contains("vip"));
+        // A care tag the district added is one a rule may name.
+        let mut with_vip = builtin.clone();
+        with_vip.care_tags.push(crate::catalogue::Term {
+            code: "vip".into(),
+            name_zh: "重点人员".into(),
+            retired: false,
+        });
+        assert_eq!(r.problem(&with_vip), None);
         let newer: crate::Catalogue = serde_json::from_value(serde_json::json!({
             "version": 9, "categories": [],
             "visit_rules": [{"code": "x", "name_zh": "x", "every": "fortnight", "care_tags": ["vip"], "kinds": ["visit"],
@@ -280,7 +289,6 @@ mod tests {
             "a newer period is read, and skipped"
         );
         assert!(!newer.visit_rules[0].applies());
-        let builtin = crate::Catalogue::builtin();
         assert_eq!(builtin.problem(), None);
         let mut twice = builtin.clone();
         twice.visit_rules.push(twice.visit_rules[0].clone());

@@ -2,7 +2,6 @@ package cn.fieldgrid.tests
 
 import cn.fieldgrid.core.Answer
 import cn.fieldgrid.core.AnswerType
-import cn.fieldgrid.core.CareTag
 import cn.fieldgrid.core.CoordinateSystem
 import cn.fieldgrid.core.DueVisit
 import cn.fieldgrid.core.FieldGridException
@@ -24,7 +23,6 @@ import cn.fieldgrid.core.PhotoSource
 import cn.fieldgrid.core.RecordKind
 import cn.fieldgrid.core.ResidenceStatus
 import cn.fieldgrid.core.ResidentQuery
-import cn.fieldgrid.core.ServiceKind
 import cn.fieldgrid.core.Sex
 import cn.fieldgrid.core.StorageProblem
 import cn.fieldgrid.core.SyncPhase
@@ -32,9 +30,11 @@ import cn.fieldgrid.core.SyncSettings
 import cn.fieldgrid.core.SyncStatus
 import cn.fieldgrid.core.VisitState
 import cn.fieldgrid.core.storePathForAccount
+import cn.fieldgrid.shell.CareTags
 import cn.fieldgrid.shell.FieldGrid
 import cn.fieldgrid.shell.FieldGridLog
 import cn.fieldgrid.shell.KeyProvider
+import cn.fieldgrid.shell.ServiceKinds
 import cn.fieldgrid.shell.SyncEvent
 import cn.fieldgrid.shell.maskedName
 import cn.fieldgrid.shell.maskedPhone
@@ -137,7 +137,7 @@ class BindingsTest {
     fun theDueListShowsWhoToVisitAndAServiceLogCompletesTheVisit() =
         runBlocking {
             val grid = phone("visits.db")
-            val alone = grid.createResident(resident("王秀英", 21).copy(careTags = listOf(CareTag.ELDERLY_LIVING_ALONE)))
+            val alone = grid.createResident(resident("王秀英", 21).copy(careTags = listOf(CareTags.ELDERLY_LIVING_ALONE)))
             grid.createResident(resident("刘强", 22))
             val due = grid.dueVisits("grid-a")
             assertEquals(
@@ -146,7 +146,7 @@ class BindingsTest {
             )
             assertTrue(due.all { it.resident.id == alone.id && it.state == VisitState.OVERDUE })
             assertEquals(2uL, grid.dashboard("grid-a").visits.overdue)
-            grid.createServiceLog(NewServiceLog(gridId = "grid-a", kind = ServiceKind.VISIT, residentIds = listOf(alone.id)))
+            grid.createServiceLog(NewServiceLog(gridId = "grid-a", kind = ServiceKinds.VISIT, residentIds = listOf(alone.id)))
             assertEquals(emptyList<DueVisit>(), grid.dueVisits("grid-a"))
             assertEquals(2uL, grid.dashboard("grid-a").visits.done)
             grid.close()

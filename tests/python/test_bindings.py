@@ -118,13 +118,13 @@ def test_a_mobile_number_in_an_unallocated_segment_is_a_warning_the_worker_confi
 
 
 def test_the_due_list_shows_who_to_visit_and_a_service_log_completes_the_visit(phone):
-    alone = phone.create_resident(resident("王秀英", 21, care_tags=[fg.CareTag.ELDERLY_LIVING_ALONE]))
+    alone = phone.create_resident(resident("王秀英", 21, care_tags=["elderly_living_alone"]))
     phone.create_resident(resident("刘强", 22))
     due = phone.due_visits("grid-a")
     assert sorted(d.rule for d in due) == ["elderly_alone_monthly_visit", "elderly_alone_weekly_call"]
     assert all(d.resident.id == alone.id and d.state == fg.VisitState.OVERDUE for d in due)
     assert phone.dashboard("grid-a").visits.overdue == 2
-    phone.create_service_log(fg.NewServiceLog(grid_id="grid-a", kind=fg.ServiceKind.PHONE_CHECK_IN,
+    phone.create_service_log(fg.NewServiceLog(grid_id="grid-a", kind="phone_check_in",
                                               resident_ids=[alone.id]))
     # A call completes the weekly call, not the monthly visit.
     assert [d.rule for d in phone.due_visits("grid-a")] == ["elderly_alone_monthly_visit"]

@@ -549,6 +549,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo() != 53926:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() != 44478:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_checklists() != 27676:
@@ -612,6 +614,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_residents_of_household() != 49427:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents() != 34611:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() != 10040:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener() != 62984:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -716,6 +720,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_add_incident_event.re
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories.restype = ctypes.c_uint16
@@ -812,6 +819,9 @@ _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_residents_of_househol
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents.restype = ctypes.c_uint16
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds.argtypes = (
+)
+_UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds.restype = ctypes.c_uint16
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener.argtypes = (
 )
 _UniffiLib.uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener.restype = ctypes.c_uint16
@@ -937,6 +947,11 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_attach_incident_photo.argty
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_attach_incident_photo.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_care_tags.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_care_tags.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_categories.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1127,6 +1142,11 @@ _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_search_residents.argtypes =
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_search_residents.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_service_kinds.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_service_kinds.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_set_change_listener.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1642,92 +1662,62 @@ async def _uniffi_rust_call_async(rust_future, ffi_poll, ffi_complete, ffi_free,
 # Public interface members begin here.
 
 
-
-
-
-
-
-class CareTag(enum.Enum):
-    
-    ELDERLY_LIVING_ALONE = 0
-    
-    EMPTY_NEST_ELDERLY = 1
-    
-    DISABLED = 2
-    
-    SUBSISTENCE_ALLOWANCE = 3
-    
-    SPECIAL_HARDSHIP = 4
-    
-    LEFT_BEHIND_CHILD = 5
-    
-    SERIOUS_ILLNESS = 6
-    
-    VETERAN = 7
-    
-
-
-class _UniffiFfiConverterTypeCareTag(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return CareTag.ELDERLY_LIVING_ALONE
-        if variant == 2:
-            return CareTag.EMPTY_NEST_ELDERLY
-        if variant == 3:
-            return CareTag.DISABLED
-        if variant == 4:
-            return CareTag.SUBSISTENCE_ALLOWANCE
-        if variant == 5:
-            return CareTag.SPECIAL_HARDSHIP
-        if variant == 6:
-            return CareTag.LEFT_BEHIND_CHILD
-        if variant == 7:
-            return CareTag.SERIOUS_ILLNESS
-        if variant == 8:
-            return CareTag.VETERAN
-        raise InternalError("Raw enum value doesn't match any cases")
-
+class _UniffiFfiConverterString:
     @staticmethod
     def check_lower(value):
-        if value == CareTag.ELDERLY_LIVING_ALONE:
-            return
-        if value == CareTag.EMPTY_NEST_ELDERLY:
-            return
-        if value == CareTag.DISABLED:
-            return
-        if value == CareTag.SUBSISTENCE_ALLOWANCE:
-            return
-        if value == CareTag.SPECIAL_HARDSHIP:
-            return
-        if value == CareTag.LEFT_BEHIND_CHILD:
-            return
-        if value == CareTag.SERIOUS_ILLNESS:
-            return
-        if value == CareTag.VETERAN:
-            return
-        raise ValueError(value)
+        if not isinstance(value, str):
+            raise TypeError("argument must be str, not {}".format(type(value).__name__))
+        return value
+
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative string length")
+        utf8_bytes = buf.read(size)
+        return utf8_bytes.decode("utf-8")
 
     @staticmethod
     def write(value, buf):
-        if value == CareTag.ELDERLY_LIVING_ALONE:
-            buf.write_i32(1)
-        if value == CareTag.EMPTY_NEST_ELDERLY:
-            buf.write_i32(2)
-        if value == CareTag.DISABLED:
-            buf.write_i32(3)
-        if value == CareTag.SUBSISTENCE_ALLOWANCE:
-            buf.write_i32(4)
-        if value == CareTag.SPECIAL_HARDSHIP:
-            buf.write_i32(5)
-        if value == CareTag.LEFT_BEHIND_CHILD:
-            buf.write_i32(6)
-        if value == CareTag.SERIOUS_ILLNESS:
-            buf.write_i32(7)
-        if value == CareTag.VETERAN:
-            buf.write_i32(8)
+        utf8_bytes = value.encode("utf-8")
+        buf.write_i32(len(utf8_bytes))
+        buf.write(utf8_bytes)
 
+    @staticmethod
+    def lift(buf):
+        with buf.consume_with_stream() as stream:
+            return stream.read(stream.remaining()).decode("utf-8")
+
+    @staticmethod
+    def lower(value):
+        with _UniffiRustBuffer.alloc_with_builder() as builder:
+            builder.write(value.encode("utf-8"))
+            return builder.finalize()
+
+
+class _UniffiFfiConverterTypeCareTag:
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value, buf)
+
+    @staticmethod
+    def read(buf):
+        return _UniffiFfiConverterString.read(buf)
+
+    @staticmethod
+    def lift(value):
+        return _UniffiFfiConverterString.lift(value)
+
+    @staticmethod
+    def check_lower(value):
+        return _UniffiFfiConverterString.check_lower(value)
+
+    @staticmethod
+    def lower(value):
+        return _UniffiFfiConverterString.lower(value)
+
+
+CareTag = str
 
 
 class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
@@ -1781,38 +1771,6 @@ class _UniffiFfiConverterTypeCareTagCount(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterTypeCareTag.write(value.tag, buf)
         _UniffiFfiConverterUInt64.write(value.residents, buf)
-
-class _UniffiFfiConverterString:
-    @staticmethod
-    def check_lower(value):
-        if not isinstance(value, str):
-            raise TypeError("argument must be str, not {}".format(type(value).__name__))
-        return value
-
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative string length")
-        utf8_bytes = buf.read(size)
-        return utf8_bytes.decode("utf-8")
-
-    @staticmethod
-    def write(value, buf):
-        utf8_bytes = value.encode("utf-8")
-        buf.write_i32(len(utf8_bytes))
-        buf.write(utf8_bytes)
-
-    @staticmethod
-    def lift(buf):
-        with buf.consume_with_stream() as stream:
-            return stream.read(stream.remaining()).decode("utf-8")
-
-    @staticmethod
-    def lower(value):
-        with _UniffiRustBuffer.alloc_with_builder() as builder:
-            builder.write(value.encode("utf-8"))
-            return builder.finalize()
 
 
 
@@ -5948,67 +5906,29 @@ class _UniffiFfiConverterTypeNewResident(_UniffiConverterRustBuffer):
         _UniffiFfiConverterSequenceTypeItemAnswer.write(value.extra, buf)
 
 
+class _UniffiFfiConverterTypeServiceKind:
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value, buf)
 
-
-
-
-class ServiceKind(enum.Enum):
-    
-    VISIT = 0
-    
-    FOOD_DELIVERY = 1
-    
-    MEDICINE_DELIVERY = 2
-    
-    PHONE_CHECK_IN = 3
-    
-    OTHER_ASSISTANCE = 4
-    
-
-
-class _UniffiFfiConverterTypeServiceKind(_UniffiConverterRustBuffer):
     @staticmethod
     def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return ServiceKind.VISIT
-        if variant == 2:
-            return ServiceKind.FOOD_DELIVERY
-        if variant == 3:
-            return ServiceKind.MEDICINE_DELIVERY
-        if variant == 4:
-            return ServiceKind.PHONE_CHECK_IN
-        if variant == 5:
-            return ServiceKind.OTHER_ASSISTANCE
-        raise InternalError("Raw enum value doesn't match any cases")
+        return _UniffiFfiConverterString.read(buf)
+
+    @staticmethod
+    def lift(value):
+        return _UniffiFfiConverterString.lift(value)
 
     @staticmethod
     def check_lower(value):
-        if value == ServiceKind.VISIT:
-            return
-        if value == ServiceKind.FOOD_DELIVERY:
-            return
-        if value == ServiceKind.MEDICINE_DELIVERY:
-            return
-        if value == ServiceKind.PHONE_CHECK_IN:
-            return
-        if value == ServiceKind.OTHER_ASSISTANCE:
-            return
-        raise ValueError(value)
+        return _UniffiFfiConverterString.check_lower(value)
 
     @staticmethod
-    def write(value, buf):
-        if value == ServiceKind.VISIT:
-            buf.write_i32(1)
-        if value == ServiceKind.FOOD_DELIVERY:
-            buf.write_i32(2)
-        if value == ServiceKind.MEDICINE_DELIVERY:
-            buf.write_i32(3)
-        if value == ServiceKind.PHONE_CHECK_IN:
-            buf.write_i32(4)
-        if value == ServiceKind.OTHER_ASSISTANCE:
-            buf.write_i32(5)
+    def lower(value):
+        return _UniffiFfiConverterString.lower(value)
 
+
+ServiceKind = str
 
 
 @dataclass
@@ -6832,6 +6752,48 @@ class _UniffiFfiConverterTypeSyncSettings(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.request_timeout_ms, buf)
         _UniffiFfiConverterUInt32.write(value.max_attempts, buf)
         _UniffiFfiConverterUInt32.write(value.batch_operations, buf)
+
+@dataclass
+class Term:
+    def __init__(self, *, code:str, name_zh:str, retired:bool):
+        self.code = code
+        self.name_zh = name_zh
+        self.retired = retired
+        
+        
+
+    
+    def __str__(self):
+        return "Term(code={}, name_zh={}, retired={})".format(self.code, self.name_zh, self.retired)
+    def __eq__(self, other):
+        if self.code != other.code:
+            return False
+        if self.name_zh != other.name_zh:
+            return False
+        if self.retired != other.retired:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeTerm(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return Term(
+            code=_UniffiFfiConverterString.read(buf),
+            name_zh=_UniffiFfiConverterString.read(buf),
+            retired=_UniffiFfiConverterBoolean.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.code)
+        _UniffiFfiConverterString.check_lower(value.name_zh)
+        _UniffiFfiConverterBoolean.check_lower(value.retired)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.code, buf)
+        _UniffiFfiConverterString.write(value.name_zh, buf)
+        _UniffiFfiConverterBoolean.write(value.retired, buf)
 
 
 
@@ -8402,6 +8364,29 @@ class _UniffiFfiConverterTypeChangeListener:
     def write(cls, value: ChangeListener, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterSequenceTypeTerm(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeTerm.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeTerm.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeTerm.read(buf) for i in range(count)
+        ]
+
 class _UniffiFfiConverterSequenceTypeCategory(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -8751,6 +8736,13 @@ class FieldGridStoreProtocol(typing.Protocol):
         Attaches a photo to a draft.
 """
         raise NotImplementedError
+    def care_tags(self, ) -> typing.List[Term]:
+        """
+        The care tags to offer on a resident's form: the built-in ones, then
+        the district's (retired ones left out). A resident may hold others
+        (retired, or a newer catalogue's); show those by code.
+"""
+        raise NotImplementedError
     def categories(self, ) -> typing.List[Category]:
         """
         The incident categories in force (updated by sync).
@@ -8926,6 +8918,11 @@ class FieldGridStoreProtocol(typing.Protocol):
         Residents matching every filter given, a page at a time.
 """
         raise NotImplementedError
+    def service_kinds(self, ) -> typing.List[Term]:
+        """
+        The service kinds to offer on a service log's form, as `care_tags`.
+"""
+        raise NotImplementedError
     def set_change_listener(self, listener: typing.Optional[ChangeListener]) -> None:
         """
         Tells `listener` of every change committed from now on (`None`:
@@ -9091,6 +9088,23 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_attach_incident_photo,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def care_tags(self, ) -> typing.List[Term]:
+        """
+        The care tags to offer on a resident's form: the built-in ones, then
+        the district's (retired ones left out). A resident may hold others
+        (retired, or a newer catalogue's); show those by code.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeTerm.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_care_tags,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -9676,6 +9690,21 @@ class FieldGridStore(FieldGridStoreProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_search_residents,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def service_kinds(self, ) -> typing.List[Term]:
+        """
+        The service kinds to offer on a service log's form, as `care_tags`.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeTerm.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeFieldGridError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_service_kinds,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -10642,7 +10671,6 @@ def store_path_for_account(dir: str,account_id: str) -> str:
 
 __all__ = [
     "InternalError",
-    "CareTag",
     "CategoryGroup",
     "AnswerType",
     "Answer",
@@ -10658,7 +10686,6 @@ __all__ = [
     "PhotoSource",
     "LogLevel",
     "PlaceKind",
-    "ServiceKind",
     "SyncPhase",
     "StorageProblem",
     "FieldGridError",
@@ -10713,6 +10740,7 @@ __all__ = [
     "SyncProgress",
     "SyncReport",
     "SyncSettings",
+    "Term",
     "check_id_number",
     "check_phone",
     "mask_id_number",

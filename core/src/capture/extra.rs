@@ -32,6 +32,16 @@ pub(crate) fn load(conn: &Connection, id: &str) -> Result<Extra> {
     })
 }
 
+/// Stores the `extra` of a record just created: nothing to write when it
+/// is empty (most records; a bulk import of them writes no row here).
+pub(crate) fn save_new(conn: &Connection, id: &str, extra: &Extra) -> Result<()> {
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        save(conn, id, extra)
+    }
+}
+
 /// Stores the `extra` of record `id` (none kept when it is empty).
 pub(crate) fn save(conn: &Connection, id: &str, extra: &Extra) -> Result<()> {
     if extra.is_empty() {

@@ -224,7 +224,7 @@ fn insert_draft(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewIncident
         serde_json::to_string(&incident.involved_residents)?,
         now
     ])?;
-    extra::save(tx, &incident.id, &incident.extra)?;
+    extra::save_new(tx, &incident.id, &incident.extra)?;
     Ok(incident.id)
 }
 

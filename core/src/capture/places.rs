@@ -49,7 +49,7 @@ impl Store {
                     now
                 ],
             )?;
-            extra::save(tx, &place.id, &place.extra)?;
+            extra::save_new(tx, &place.id, &place.extra)?;
             outbox::enqueue(tx, Entity::Place, &place.id, Change::Create, now)?;
             load_place(tx, &place.id)
         })
@@ -262,7 +262,7 @@ fn insert_household(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewHous
         household.notes.as_str(),
         now
     ])?;
-    extra::save(tx, &household.id, &household.extra)?;
+    extra::save_new(tx, &household.id, &household.extra)?;
     outbox::enqueue(tx, Entity::Household, &household.id, Change::Create, now)?;
     Ok(household.id)
 }

@@ -94,6 +94,7 @@ impl Store {
     pub fn update_resident(&self, id: &str, changes: &[ResidentChange]) -> Result<Resident> {
         let today = self.today();
         let now = self.now_ms();
+        let catalogue = self.catalogue();
         self.write(|tx| {
             let base = editable(tx, Entity::Resident, id)?;
             let (rid, old_building, old) = load_resident_row(tx, id)?;
@@ -125,7 +126,14 @@ impl Store {
                     ResidentChange::Phone(v) => input.phone = v.clone(),
                     ResidentChange::Household(v) => input.household_id = v.clone(),
                     ResidentChange::Residence(v) => input.residence = *v,
-                    ResidentChange::AddCareTag(t) => input.care_tags.push(*t),
+                    ResidentChange::AddCareTag(t) => {
+                        // A tag added now is one this phone's catalogue has;
+                        // tags a newer catalogue gave the resident stay.
+                        if !catalogue.has_care_tag(t.as_str()) {
+                            return Err(Error::invalid("care_tags", Code::BadFormat));
+                        }
+                        input.care_tags.push(t.clone())
+                    }
                     ResidentChange::RemoveCareTag(t) => input.care_tags.retain(|x| x != t),
                     ResidentChange::Notes(v) => input.notes = v.clone(),
                 }
@@ -197,10 +205,13 @@ fn insert_resident(
     today: NaiveDate,
     now: i64,
 ) -> Result<String> {
+    if !input.care_tags.iter().all(|t| catalogue.has_care_tag(t.as_str())) {
+        return Err(Error::invalid("care_tags", Code::BadFormat));
+    }
     let id = crate::new_id();
     let (mut resident, building) = build_resident(tx, input, &id, today)?;
     resident.extra = extra::of_new(catalogue, Entity::Resident, &input.extra)?;
-    extra::save(tx, &id, &resident.extra)?;
+    extra::save_new(tx, &id, &resident.extra)?;
     tx.prepare_cached(INSERT_RESIDENT)?
         .execute(resident_row(&resident, building.as_deref(), now, None)?)?;
     let rid = tx.last_insert_rowid();

@@ -89,8 +89,8 @@ fn row(get: &dyn Fn(&str) -> String, name: &str, grid: &str) -> std::result::Res
         .split([';', '；'])
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| CareTag::parse(t).ok_or_else(|| ValidationError::new("care_tags", Code::BadFormat)))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+        .map(CareTag::new) // checked against the catalogue when created
+        .collect();
     let optional = |v: String| if v.is_empty() { None } else { Some(v) };
     Ok(NewResident {
         extra: Vec::new(),

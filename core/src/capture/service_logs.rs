@@ -16,6 +16,9 @@ impl Store {
     /// Records help given to residents, with optional photos.
     pub fn create_service_log(&self, input: &NewServiceLog) -> Result<ServiceLog> {
         let notes = validate::optional_text("notes", &input.notes, limits::NOTES, true)?;
+        if !self.catalogue().has_service_kind(input.kind.as_str()) {
+            return Err(Error::invalid("kind", crate::Code::BadFormat));
+        }
         if notes.is_empty() && input.kind == ServiceKind::OtherAssistance {
             return Err(Error::invalid("notes", crate::Code::Required));
         }
@@ -28,7 +31,7 @@ impl Store {
             let log = ServiceLog {
                 id: crate::new_id(),
                 grid_id: input.grid_id.clone(),
-                kind: input.kind,
+                kind: input.kind.clone(),
                 resident_ids: check_resident_refs(tx, "resident_ids", &input.resident_ids)?,
                 notes: PrivateText::new(notes),
                 occurred_at_ms: occurred,
@@ -77,7 +80,7 @@ pub(crate) fn load_service_log(conn: &Connection, id: &str) -> Result<ServiceLog
     Ok(ServiceLog {
         id: id.to_owned(),
         grid_id: r.get(0)?,
-        kind: ServiceKind::parse(&kind).ok_or_else(|| Error::Internal("unknown service kind".into()))?,
+        kind: ServiceKind::new(kind),
         resident_ids: serde_json::from_str(&residents)?,
         notes: PrivateText::new(r.get::<_, String>(3)?),
         occurred_at_ms: r.get(4)?,

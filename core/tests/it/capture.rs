@@ -457,7 +457,11 @@ fn a_residents_csv_with_chinese_labels_imports_and_refuses_by_line() {
     );
     let first = f.store.get_resident(&report.created[0]).unwrap();
     assert_eq!((first.sex, first.residence), (Sex::Male, ResidenceStatus::Registered));
-    assert_eq!(first.care_tags, vec![CareTag::ElderlyLivingAlone, CareTag::Disabled]);
+    assert_eq!(
+        first.care_tags,
+        vec![CareTag::Disabled, CareTag::ElderlyLivingAlone],
+        "sorted by code"
+    );
     let second = f.store.get_resident(&report.created[1]).unwrap();
     assert_eq!((second.sex, second.residence), (Sex::Female, ResidenceStatus::Floating));
     // 140 is no operator's segment: saved, with a warning. Line 7's (194)

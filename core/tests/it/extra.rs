@@ -255,3 +255,58 @@ fn a_field_required_later_never_blocks_editing_an_older_record() {
         .update_household(&h.id, &[HouseholdChange::Notes("新装烟感".into())])
         .unwrap();
 }
+
+/// A district's own care tag and service kind: refused until its catalogue
+/// has them; then captured, counted on the dashboard, and a log of the kind
+/// completes the visits of a rule that names both.
+#[test]
+fn a_districts_care_tag_and_service_kind_are_captured_counted_and_complete_its_visits() {
+    let f = Fixture::new();
+    let mut input = f.resident("张伟", &id_for("19491231", "001"), Sex::Male);
+    input.care_tags = vec![CareTag::Disabled, CareTag::new("key_watch")];
+    assert_eq!(
+        error_of(f.store.create_resident(&input)),
+        ("care_tags".to_owned(), Code::BadFormat)
+    );
+    let term = |code: &str, name: &str| catalogue::Term {
+        code: code.into(),
+        name_zh: name.into(),
+        retired: false,
+    };
+    let mut c = Catalogue::builtin();
+    c.version = 2;
+    c.care_tags.push(term("key_watch", "重点关注人员"));
+    c.service_kinds.push(term("haircut_at_home", "上门理发"));
+    c.visit_rules = vec![VisitRule {
+        code: "key_watch_monthly".into(),
+        name_zh: "重点关注人员每月服务".into(),
+        name_en: String::new(),
+        care_tags: vec!["key_watch".into()],
+        resident_ids: vec![],
+        every: Every::Month,
+        kinds: vec!["haircut_at_home".into()],
+        soon_days: 0,
+    }];
+    assert_eq!(c.problem(), None);
+    f.store.replace_catalogue(c).unwrap();
+    let resident = f.store.create_resident(&input).unwrap();
+    assert!(resident.care_tags.contains(&CareTag::new("key_watch")));
+    let counts = f.store.dashboard(&f.grid.id).unwrap().care_tags;
+    assert!(counts.contains(&(CareTag::new("key_watch"), 1)), "{counts:?}");
+    assert_eq!(f.store.due_visits(&f.grid.id).unwrap().len(), 1);
+
+    let log = |kind: &str| NewServiceLog {
+        grid_id: f.grid.id.clone(),
+        kind: ServiceKind::new(kind),
+        resident_ids: vec![resident.id.clone()],
+        notes: String::new(),
+        occurred_at_ms: None,
+        photos: vec![],
+    };
+    assert_eq!(
+        error_of(f.store.create_service_log(&log("massage"))),
+        ("kind".to_owned(), Code::BadFormat)
+    );
+    f.store.create_service_log(&log("haircut_at_home")).unwrap();
+    assert!(f.store.due_visits(&f.grid.id).unwrap().is_empty(), "done");
+}

@@ -224,7 +224,7 @@ fn care_tag_filters_by_building_and_address() {
     for b in &buildings {
         for tag in [CareTag::ElderlyLivingAlone, CareTag::Disabled] {
             let q = ResidentQuery {
-                care_tag: Some(tag),
+                care_tag: Some(tag.clone()),
                 building_id: Some(b.clone()),
                 ..Default::default()
             };

@@ -866,6 +866,13 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func attachIncidentPhoto(incidentId: String, photo: NewPhoto) throws  -> Photo
     
     /**
+     * The care tags to offer on a resident's form: the built-in ones, then
+     * the district's (retired ones left out). A resident may hold others
+     * (retired, or a newer catalogue's); show those by code.
+     */
+    func careTags() throws  -> [Term]
+    
+    /**
      * The incident categories in force (updated by sync).
      */
     func categories() throws  -> [Category]
@@ -1041,6 +1048,11 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func searchResidents(query: ResidentQuery, page: PageRequest) throws  -> ResidentPage
     
     /**
+     * The service kinds to offer on a service log's form, as `care_tags`.
+     */
+    func serviceKinds() throws  -> [Term]
+    
+    /**
      * How the records on this phone stand against the server.
      */
     func statusCounts() throws  -> StatusCounts
@@ -1210,6 +1222,20 @@ open func attachIncidentPhoto(incidentId: String, photo: NewPhoto)throws  -> Pho
             self.uniffiCloneHandle(),
         FfiConverterString.lower(incidentId),
         FfiConverterTypeNewPhoto_lower(photo),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The care tags to offer on a resident's form: the built-in ones, then
+     * the district's (retired ones left out). A resident may hold others
+     * (retired, or a newer catalogue's); show those by code.
+     */
+open func careTags()throws  -> [Term]  {
+    return try  FfiConverterSequenceTypeTerm.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_care_tags(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1636,6 +1662,18 @@ open func searchResidents(query: ResidentQuery, page: PageRequest)throws  -> Res
             self.uniffiCloneHandle(),
         FfiConverterTypeResidentQuery_lower(query),
         FfiConverterTypePageRequest_lower(page),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The service kinds to offer on a service log's form, as `care_tags`.
+     */
+open func serviceKinds()throws  -> [Term]  {
+    return try  FfiConverterSequenceTypeTerm.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
+        uniffiCallStatus in
+    uniffi_fieldgrid_fn_method_fieldgridstore_service_kinds(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -6909,6 +6947,64 @@ public func FfiConverterTypeSyncSettings_lower(_ value: SyncSettings) -> RustBuf
 }
 
 
+public struct Term: Equatable, Hashable {
+    public var code: String
+    public var nameZh: String
+    public var retired: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(code: String, nameZh: String, retired: Bool) {
+        self.code = code
+        self.nameZh = nameZh
+        self.retired = retired
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Term: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTerm: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Term {
+        return
+            try Term(
+                code: FfiConverterString.read(from: &buf), 
+                nameZh: FfiConverterString.read(from: &buf), 
+                retired: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Term, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.nameZh, into: &buf)
+        FfiConverterBool.write(value.retired, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTerm_lift(_ buf: RustBuffer) throws -> Term {
+    return try FfiConverterTypeTerm.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTerm_lower(_ value: Term) -> RustBuffer {
+    return FfiConverterTypeTerm.lower(value)
+}
+
+
 public struct VisitCounts: Equatable, Hashable {
     public var overdue: UInt64
     public var dueSoon: UInt64
@@ -7143,114 +7239,6 @@ public func FfiConverterTypeAnswerType_lift(_ buf: RustBuffer) throws -> AnswerT
 #endif
 public func FfiConverterTypeAnswerType_lower(_ value: AnswerType) -> RustBuffer {
     return FfiConverterTypeAnswerType.lower(value)
-}
-
-
-
-
-public enum CareTag: Equatable, Hashable {
-    
-    case elderlyLivingAlone
-    case emptyNestElderly
-    case disabled
-    case subsistenceAllowance
-    case specialHardship
-    case leftBehindChild
-    case seriousIllness
-    case veteran
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension CareTag: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeCareTag: FfiConverterRustBuffer {
-    typealias SwiftType = CareTag
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CareTag {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .elderlyLivingAlone
-        
-        case 2: return .emptyNestElderly
-        
-        case 3: return .disabled
-        
-        case 4: return .subsistenceAllowance
-        
-        case 5: return .specialHardship
-        
-        case 6: return .leftBehindChild
-        
-        case 7: return .seriousIllness
-        
-        case 8: return .veteran
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: CareTag, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .elderlyLivingAlone:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .emptyNestElderly:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .disabled:
-            writeInt(&buf, Int32(3))
-        
-        
-        case .subsistenceAllowance:
-            writeInt(&buf, Int32(4))
-        
-        
-        case .specialHardship:
-            writeInt(&buf, Int32(5))
-        
-        
-        case .leftBehindChild:
-            writeInt(&buf, Int32(6))
-        
-        
-        case .seriousIllness:
-            writeInt(&buf, Int32(7))
-        
-        
-        case .veteran:
-            writeInt(&buf, Int32(8))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCareTag_lift(_ buf: RustBuffer) throws -> CareTag {
-    return try FfiConverterTypeCareTag.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeCareTag_lower(_ value: CareTag) -> RustBuffer {
-    return FfiConverterTypeCareTag.lower(value)
 }
 
 
@@ -8878,93 +8866,6 @@ public func FfiConverterTypeResidentChange_lower(_ value: ResidentChange) -> Rus
 
 
 
-public enum ServiceKind: Equatable, Hashable {
-    
-    case visit
-    case foodDelivery
-    case medicineDelivery
-    case phoneCheckIn
-    case otherAssistance
-
-
-
-
-
-}
-
-#if compiler(>=6)
-extension ServiceKind: Sendable {}
-#endif
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public struct FfiConverterTypeServiceKind: FfiConverterRustBuffer {
-    typealias SwiftType = ServiceKind
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ServiceKind {
-        let variant: Int32 = try readInt(&buf)
-        switch variant {
-        
-        case 1: return .visit
-        
-        case 2: return .foodDelivery
-        
-        case 3: return .medicineDelivery
-        
-        case 4: return .phoneCheckIn
-        
-        case 5: return .otherAssistance
-        
-        default: throw UniffiInternalError.unexpectedEnumCase
-        }
-    }
-
-    public static func write(_ value: ServiceKind, into buf: inout [UInt8]) {
-        switch value {
-        
-        
-        case .visit:
-            writeInt(&buf, Int32(1))
-        
-        
-        case .foodDelivery:
-            writeInt(&buf, Int32(2))
-        
-        
-        case .medicineDelivery:
-            writeInt(&buf, Int32(3))
-        
-        
-        case .phoneCheckIn:
-            writeInt(&buf, Int32(4))
-        
-        
-        case .otherAssistance:
-            writeInt(&buf, Int32(5))
-        
-        }
-    }
-}
-
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeServiceKind_lift(_ buf: RustBuffer) throws -> ServiceKind {
-    return try FfiConverterTypeServiceKind.lift(buf)
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-public func FfiConverterTypeServiceKind_lower(_ value: ServiceKind) -> RustBuffer {
-    return FfiConverterTypeServiceKind.lower(value)
-}
-
-
-
-
 public enum Sex: Equatable, Hashable {
     
     case male
@@ -9631,30 +9532,6 @@ fileprivate struct FfiConverterOptionTypeLocation: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
-fileprivate struct FfiConverterOptionTypeCareTag: FfiConverterRustBuffer {
-    typealias SwiftType = CareTag?
-
-    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
-        guard let value = value else {
-            writeInt(&buf, Int8(0))
-            return
-        }
-        writeInt(&buf, Int8(1))
-        FfiConverterTypeCareTag.write(value, into: &buf)
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
-        switch try readInt(&buf) as Int8 {
-        case 0: return nil
-        case 1: return try FfiConverterTypeCareTag.read(from: &buf)
-        default: throw UniffiInternalError.unexpectedOptionalTag
-        }
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
 fileprivate struct FfiConverterOptionTypePlaceKind: FfiConverterRustBuffer {
     typealias SwiftType = PlaceKind?
 
@@ -9671,6 +9548,30 @@ fileprivate struct FfiConverterOptionTypePlaceKind: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterTypePlaceKind.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeCareTag: FfiConverterRustBuffer {
+    typealias SwiftType = CareTag?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeCareTag.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeCareTag.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -10179,6 +10080,31 @@ fileprivate struct FfiConverterSequenceTypeResident: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTerm: FfiConverterRustBuffer {
+    typealias SwiftType = [Term]
+
+    public static func write(_ value: [Term], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTerm.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Term] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Term]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTerm.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer {
     typealias SwiftType = [Answer]
 
@@ -10196,31 +10122,6 @@ fileprivate struct FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeAnswer.read(from: &buf))
-        }
-        return seq
-    }
-}
-
-#if swift(>=5.8)
-@_documentation(visibility: private)
-#endif
-fileprivate struct FfiConverterSequenceTypeCareTag: FfiConverterRustBuffer {
-    typealias SwiftType = [CareTag]
-
-    public static func write(_ value: [CareTag], into buf: inout [UInt8]) {
-        let len = Int32(value.count)
-        writeInt(&buf, len)
-        for item in value {
-            FfiConverterTypeCareTag.write(item, into: &buf)
-        }
-    }
-
-    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CareTag] {
-        let len: Int32 = try readInt(&buf)
-        var seq = [CareTag]()
-        seq.reserveCapacity(Int(len))
-        for _ in 0 ..< len {
-            seq.append(try FfiConverterTypeCareTag.read(from: &buf))
         }
         return seq
     }
@@ -10376,6 +10277,71 @@ fileprivate struct FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffe
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeCareTag: FfiConverterRustBuffer {
+    typealias SwiftType = [CareTag]
+
+    public static func write(_ value: [CareTag], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeCareTag.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [CareTag] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [CareTag]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeCareTag.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+
+public typealias CareTag = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCareTag: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CareTag {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: CareTag, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> CareTag {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: CareTag) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCareTag_lift(_ value: RustBuffer) throws -> CareTag {
+    return try FfiConverterTypeCareTag.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCareTag_lower(_ value: CareTag) -> RustBuffer {
+    return FfiConverterTypeCareTag.lower(value)
+}
+
+
 
 public typealias Extra = [ItemAnswer]
 
@@ -10413,6 +10379,46 @@ public func FfiConverterTypeExtra_lift(_ value: RustBuffer) throws -> Extra {
 #endif
 public func FfiConverterTypeExtra_lower(_ value: Extra) -> RustBuffer {
     return FfiConverterTypeExtra.lower(value)
+}
+
+
+
+public typealias ServiceKind = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeServiceKind: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ServiceKind {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: ServiceKind, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> ServiceKind {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: ServiceKind) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeServiceKind_lift(_ value: RustBuffer) throws -> ServiceKind {
+    return try FfiConverterTypeServiceKind.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeServiceKind_lower(_ value: ServiceKind) -> RustBuffer {
+    return FfiConverterTypeServiceKind.lower(value)
 }
 
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
@@ -10617,6 +10623,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo() != 53926) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() != 44478) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -10711,6 +10720,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents() != 34611) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() != 10040) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts() != 60148) {

@@ -123,6 +123,12 @@ public final class FieldGrid: @unchecked Sendable {
         try await call { try $0.dashboard(gridId: gridId) }
     }
 
+    /// The care tags to offer on a resident's form: built-in, then the district's.
+    public func careTags() async throws -> [Term] { try await call { try $0.careTags() } }
+
+    /// The service kinds to offer on a service log's form: built-in, then the district's.
+    public func serviceKinds() async throws -> [Term] { try await call { try $0.serviceKinds() } }
+
     /// The district's own fields on `kind`'s forms (retired ones left out), in the catalogue's order.
     public func formFields(kind: RecordKind) async throws -> [ChecklistItem] {
         try await call { try $0.formFields(kind: kind) }

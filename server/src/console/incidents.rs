@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect};
 use fieldgrid_domain::Catalogue;
 use fieldgrid_domain::model::{EventKind, IncidentStatus};
 use fieldgrid_domain::validate::{CoordinateSystem, Location};
-use fieldgrid_protocol::{CentreEventRequest, EventPhoto, GridInfo, Role};
+use fieldgrid_protocol::{CentreEventRequest, Entity, EventPhoto, GridInfo, Role};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -318,7 +318,7 @@ pub struct Action {
 struct IncidentPage {
     chrome: Chrome,
     id: String,
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(String, String)>,
     status: &'static str,
     overdue: bool,
     location: Option<String>,
@@ -343,6 +343,41 @@ fn time(fields: &serde_json::Map<String, Value>, key: &str) -> String {
         .and_then(Value::as_i64)
         .map(china_time)
         .unwrap_or_default()
+}
+
+/// The district's own fields of a record, as (label, value) lines in the
+/// catalogue's order (a retired field marked; a code the catalogue lacks
+/// shown by its code, last).
+fn extra_lines(
+    catalogue: &Catalogue,
+    entity: Entity,
+    fields: &serde_json::Map<String, Value>,
+) -> Vec<(String, String)> {
+    let Some(extra) = fields.get("extra").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let shown = |v: &Value| match v {
+        Value::Bool(true) => "是".to_owned(),
+        Value::Bool(false) => "否".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let defs: Vec<_> = catalogue.fields_of(entity).collect();
+    let mut lines: Vec<(String, String)> = defs
+        .iter()
+        .filter_map(|d| {
+            let value = extra.get(&d.item.code)?;
+            let retired = if d.retired { "（已停用）" } else { "" };
+            Some((format!("{}{retired}", d.item.label_zh), shown(value)))
+        })
+        .collect();
+    lines.extend(
+        extra
+            .iter()
+            .filter(|(k, _)| !defs.iter().any(|d| &d.item.code == *k))
+            .map(|(k, v)| (k.clone(), shown(v))),
+    );
+    lines
 }
 
 /// The incident's location in GCJ-02, as the district's maps use it.
@@ -385,7 +420,7 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
     let deadline = f.get("deadline_at_ms").and_then(Value::as_i64);
     let overdue = status.is_open() && deadline.is_some_and(|d| d < now);
     let grid = names.grids.get(&detail.incident.grid_id);
-    let fields = vec![
+    let mut fields = vec![
         ("类别", names.category(&category_code)),
         ("标题", text(f, "title")),
         ("描述", text(f, "description")),
@@ -405,7 +440,22 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
         ),
         ("办理期限", deadline.map(china_time).unwrap_or_default()),
         ("办结时间", time(f, "finished_at_ms")),
-    ];
+    ]
+    .into_iter()
+    .map(|(label, value)| (label.to_owned(), value))
+    .collect::<Vec<_>>();
+    let catalogue = state.store.catalogue().await?;
+    // Raised by an inspection: which checklist, when.
+    if let Some(inspection) = f.get("inspection_id").and_then(Value::as_str) {
+        let found = state.store.record(inspection).await?;
+        let raised_by = found.map_or_else(String::new, |r| {
+            let code = text(&r.fields, "checklist");
+            let name = catalogue.checklist(&code).map_or(code, |c| c.name_zh.clone());
+            format!("{name}（{}）", time(&r.fields, "occurred_at_ms"))
+        });
+        fields.push(("来自巡查".to_owned(), raised_by));
+    }
+    fields.extend(extra_lines(&catalogue, Entity::Incident, f));
     let location = f
         .get("location")
         .and_then(|v| serde_json::from_value::<Location>(v.clone()).ok())

@@ -724,3 +724,44 @@ fn notes_are_bounded_and_the_csrf_token_comes_before_anything_else() {
     assert_eq!(r.status().as_u16(), 403);
     assert_eq!(server_record(&d, &i.id).fields["status"], "reported");
 }
+
+/// The incident page names the inspection that raised an incident and shows
+/// the district's own fields by their labels.
+#[test]
+fn an_incident_shows_its_inspection_and_the_districts_own_fields() {
+    let d = District::new();
+    let mut catalogue = Catalogue::builtin();
+    catalogue.version = 2;
+    catalogue.field_defs = catalogue::demo_field_defs();
+    d.server.admin().publish_catalogue(&catalogue, T0).unwrap();
+    let a = d.device("a", "wa1", &d.server.url());
+    let h = household(&a.store, "grid-a"); // before the field the district requires
+    a.sync().unwrap();
+    let raised = a
+        .store
+        .record_inspection(&crate::inspections::gas(&h.unit_id.clone().unwrap(), false))
+        .unwrap()
+        .raised
+        .remove(0);
+    let mut input = incident("grid-a", "neighbour_dispute", T0 - 60_000);
+    input.extra = vec![ItemAnswer {
+        item: "people_affected".into(),
+        answer: Answer::Number(12.0),
+    }];
+    let reported = a.store.report_incident(&input, &[]).unwrap();
+    a.sync().unwrap();
+    let cookie = sign_in(&d, "centre");
+    let page = get(&d, &cookie, &format!("/console/incidents/{}", raised.id));
+    assert!(
+        page.body.contains("来自巡查") && page.body.contains("燃气安全检查"),
+        "{}",
+        page.body
+    );
+    let page = get(&d, &cookie, &format!("/console/incidents/{}", reported.id));
+    assert!(
+        page.body.contains("影响人数") && page.body.contains(">12<"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("来自巡查"));
+}

@@ -17,7 +17,7 @@ fn jpeg(seed: u8) -> NewPhoto {
     }
 }
 
-fn gas(place: &str, detector: bool) -> NewInspection {
+pub(crate) fn gas(place: &str, detector: bool) -> NewInspection {
     let yes_no = |item: &str, v: bool| ItemAnswer {
         item: item.into(),
         answer: Answer::YesNo(v),

@@ -217,3 +217,91 @@ fn a_district_rule_reaches_the_phones_due_list_and_the_centre() {
     let (status, _) = call(&d, &centre, "GET", &format!("/v1/centre/coverage?rule={MONTHLY}"), None);
     assert_eq!(status, 404, "the district's catalogue replaced the built-in rules");
 }
+
+/// A district adds a care tag and a service kind, and a rule naming both:
+/// a phone captures them, the centre's coverage counts them, and the server
+/// refuses tags and kinds the catalogue does not have.
+#[test]
+fn a_districts_own_care_tag_and_service_kind_reach_the_centre_s_coverage() {
+    let d = District::new();
+    let term = |code: &str, name: &str| catalogue::Term {
+        code: code.into(),
+        name_zh: name.into(),
+        retired: false,
+    };
+    let mut c = Catalogue::builtin();
+    c.version = 2;
+    c.care_tags.push(term("key_watch", "重点关注人员"));
+    c.service_kinds.push(term("haircut_at_home", "上门理发"));
+    c.visit_rules.push(VisitRule {
+        code: "key_watch_monthly".into(),
+        name_zh: "重点关注人员每月服务".into(),
+        name_en: String::new(),
+        care_tags: vec!["key_watch".into()],
+        resident_ids: vec![],
+        every: Every::Month,
+        kinds: vec!["haircut_at_home".into()],
+        soon_days: 0,
+    });
+    d.server.admin().publish_catalogue(&c, T0).unwrap();
+    let a = d.device("a", "wa1", &d.server.url());
+    a.sync().unwrap();
+    let h = household(&a.store, "grid-a");
+    let mut r = resident(&h, "赵敏", "370502194001010422", Sex::Female);
+    r.care_tags = vec![CareTag::new("key_watch")];
+    let r = a.store.create_resident(&r).unwrap();
+    a.store
+        .create_service_log(&NewServiceLog {
+            grid_id: "grid-a".into(),
+            kind: ServiceKind::new("haircut_at_home"),
+            resident_ids: vec![r.id.clone()],
+            notes: String::new(),
+            occurred_at_ms: Some(T0 - 60_000),
+            photos: vec![],
+        })
+        .unwrap();
+    a.sync().unwrap();
+    let centre = token(&d, "centre");
+    let covered = coverage(&d, &centre, "rule=key_watch_monthly");
+    assert_eq!(counts(&covered["district"]), (1, 1, 0, 0, 0));
+
+    let worker = token(&d, "wa1");
+    for (entity, patch, field) in [
+        (
+            "resident",
+            json!({"grid_id": "grid-a", "name": "李娜", "sex": "female", "residence": "registered",
+                   "care_tags": ["vip"]}),
+            "care_tags",
+        ),
+        (
+            "service_log",
+            json!({"grid_id": "grid-a", "kind": "massage", "occurred_at_ms": T0 - 1000}),
+            "kind",
+        ),
+    ] {
+        let (status, body) = call(
+            &d,
+            &worker,
+            "POST",
+            "/v1/sync/push",
+            Some(
+                json!({"device_id": "hostile", "operations": [{"op_id": new_id(), "entity": entity,
+                "entity_id": new_id(), "kind": "create", "patch": patch, "base_version": null, "created_at_ms": T0}]}),
+            ),
+        );
+        assert_eq!(status, 200);
+        let r = &body["receipts"][0];
+        assert_eq!(
+            (r["outcome"].as_str(), r["field"].as_str()),
+            (Some("rejected"), Some(field)),
+            "{r}"
+        );
+    }
+    // Once published, a tag stays (retired at most): its residents keep it.
+    let mut next = c.clone();
+    next.version = 3;
+    next.care_tags.clear();
+    next.visit_rules.pop();
+    let err = d.server.admin().publish_catalogue(&next, T0).unwrap_err();
+    assert!(err.contains("key_watch") && err.contains("retire"), "{err}");
+}

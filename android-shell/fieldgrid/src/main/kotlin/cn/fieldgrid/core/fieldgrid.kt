@@ -778,6 +778,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo(
     ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags(
+    ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_categories(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_checklists(
@@ -841,6 +843,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_residents_of_household(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents(
+    ): Int
+    external fun uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds(
     ): Int
     external fun uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts(
     ): Int
@@ -929,6 +933,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_attach_incident_photo(`ptr`: Long,`incidentId`: RustBuffer.ByValue,`photo`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_care_tags(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_categories(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_checklists(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -992,6 +998,8 @@ internal object UniffiLib {
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_residents_of_household(`ptr`: Long,`householdId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_search_residents(`ptr`: Long,`query`: RustBuffer.ByValue,`page`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_fieldgrid_fn_method_fieldgridstore_service_kinds(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_fieldgrid_fn_method_fieldgridstore_status_counts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1212,6 +1220,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo() and 0xFFFF) != 53926) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() and 0xFFFF) != 44478) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() and 0xFFFF) != 25711) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1306,6 +1317,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents() and 0xFFFF) != 34611) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() and 0xFFFF) != 10040) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts() and 0xFFFF) != 60148) {
@@ -2230,6 +2244,13 @@ public interface FieldGridStoreInterface {
     fun `attachIncidentPhoto`(`incidentId`: kotlin.String, `photo`: NewPhoto): Photo
     
     /**
+     * The care tags to offer on a resident's form: the built-in ones, then
+     * the district's (retired ones left out). A resident may hold others
+     * (retired, or a newer catalogue's); show those by code.
+     */
+    fun `careTags`(): List<Term>
+    
+    /**
      * The incident categories in force (updated by sync).
      */
     fun `categories`(): List<Category>
@@ -2403,6 +2424,11 @@ public interface FieldGridStoreInterface {
      * Residents matching every filter given, a page at a time.
      */
     fun `searchResidents`(`query`: ResidentQuery, `page`: PageRequest): ResidentPage
+    
+    /**
+     * The service kinds to offer on a service log's form, as `care_tags`.
+     */
+    fun `serviceKinds`(): List<Term>
     
     /**
      * How the records on this phone stand against the server.
@@ -2624,6 +2650,25 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
         
         FfiConverterString.lower(`incidentId`),
         FfiConverterTypeNewPhoto.lower(`photo`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The care tags to offer on a resident's form: the built-in ones, then
+     * the district's (retired ones left out). A resident may hold others
+     * (retired, or a newer catalogue's); show those by code.
+     */
+    @Throws(FieldGridException::class)override fun `careTags`(): List<Term> {
+            return FfiConverterSequenceTypeTerm.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_care_tags(
+        it,
+        _status)
 }
     }
     )
@@ -3209,6 +3254,23 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
         
         FfiConverterTypeResidentQuery.lower(`query`),
         FfiConverterTypePageRequest.lower(`page`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The service kinds to offer on a service log's form, as `care_tags`.
+     */
+    @Throws(FieldGridException::class)override fun `serviceKinds`(): List<Term> {
+            return FfiConverterSequenceTypeTerm.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FieldGridException) { _status ->
+    UniffiLib.uniffi_fieldgrid_fn_method_fieldgridstore_service_kinds(
+        it,
+        _status)
 }
     }
     )
@@ -7777,6 +7839,49 @@ public object FfiConverterTypeSyncSettings: FfiConverterRustBuffer<SyncSettings>
 
 
 
+data class Term (
+    var `code`: kotlin.String
+    , 
+    var `nameZh`: kotlin.String
+    , 
+    var `retired`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeTerm: FfiConverterRustBuffer<Term> {
+    override fun read(buf: ByteBuffer): Term {
+        return Term(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: Term) = (
+            FfiConverterString.allocationSize(value.`code`) +
+            FfiConverterString.allocationSize(value.`nameZh`) +
+            FfiConverterBoolean.allocationSize(value.`retired`)
+    )
+
+    override fun write(value: Term, buf: ByteBuffer) {
+            FfiConverterString.write(value.`code`, buf)
+            FfiConverterString.write(value.`nameZh`, buf)
+            FfiConverterBoolean.write(value.`retired`, buf)
+    }
+}
+
+
+
 data class VisitCounts (
     var `overdue`: kotlin.ULong
     , 
@@ -7962,46 +8067,6 @@ public object FfiConverterTypeAnswerType: FfiConverterRustBuffer<AnswerType> {
     override fun allocationSize(value: AnswerType) = 4UL
 
     override fun write(value: AnswerType, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
-enum class CareTag {
-    
-    ELDERLY_LIVING_ALONE,
-    EMPTY_NEST_ELDERLY,
-    DISABLED,
-    SUBSISTENCE_ALLOWANCE,
-    SPECIAL_HARDSHIP,
-    LEFT_BEHIND_CHILD,
-    SERIOUS_ILLNESS,
-    VETERAN;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeCareTag: FfiConverterRustBuffer<CareTag> {
-    override fun read(buf: ByteBuffer) = try {
-        CareTag.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: CareTag) = 4UL
-
-    override fun write(value: CareTag, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
@@ -9605,43 +9670,6 @@ public object FfiConverterTypeResidentChange : FfiConverterRustBuffer<ResidentCh
 
 
 
-enum class ServiceKind {
-    
-    VISIT,
-    FOOD_DELIVERY,
-    MEDICINE_DELIVERY,
-    PHONE_CHECK_IN,
-    OTHER_ASSISTANCE;
-
-    
-
-
-    companion object
-}
-
-
-/**
- * @suppress
- */
-public object FfiConverterTypeServiceKind: FfiConverterRustBuffer<ServiceKind> {
-    override fun read(buf: ByteBuffer) = try {
-        ServiceKind.values()[buf.getInt() - 1]
-    } catch (e: IndexOutOfBoundsException) {
-        throw RuntimeException("invalid enum value, something is very wrong!!", e)
-    }
-
-    override fun allocationSize(value: ServiceKind) = 4UL
-
-    override fun write(value: ServiceKind, buf: ByteBuffer) {
-        buf.putInt(value.ordinal + 1)
-    }
-}
-
-
-
-
-
-
 enum class Sex {
     
     MALE,
@@ -10257,38 +10285,6 @@ public object FfiConverterOptionalTypeLocation: FfiConverterRustBuffer<Location?
 /**
  * @suppress
  */
-public object FfiConverterOptionalTypeCareTag: FfiConverterRustBuffer<CareTag?> {
-    override fun read(buf: ByteBuffer): CareTag? {
-        if (buf.get().toInt() == 0) {
-            return null
-        }
-        return FfiConverterTypeCareTag.read(buf)
-    }
-
-    override fun allocationSize(value: CareTag?): ULong {
-        if (value == null) {
-            return 1UL
-        } else {
-            return 1UL + FfiConverterTypeCareTag.allocationSize(value)
-        }
-    }
-
-    override fun write(value: CareTag?, buf: ByteBuffer) {
-        if (value == null) {
-            buf.put(0)
-        } else {
-            buf.put(1)
-            FfiConverterTypeCareTag.write(value, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
 public object FfiConverterOptionalTypePlaceKind: FfiConverterRustBuffer<PlaceKind?> {
     override fun read(buf: ByteBuffer): PlaceKind? {
         if (buf.get().toInt() == 0) {
@@ -10311,6 +10307,38 @@ public object FfiConverterOptionalTypePlaceKind: FfiConverterRustBuffer<PlaceKin
         } else {
             buf.put(1)
             FfiConverterTypePlaceKind.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeCareTag: FfiConverterRustBuffer<CareTag?> {
+    override fun read(buf: ByteBuffer): CareTag? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeCareTag.read(buf)
+    }
+
+    override fun allocationSize(value: CareTag?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeCareTag.allocationSize(value)
+        }
+    }
+
+    override fun write(value: CareTag?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeCareTag.write(value, buf)
         }
     }
 }
@@ -10881,6 +10909,34 @@ public object FfiConverterSequenceTypeResident: FfiConverterRustBuffer<List<Resi
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeTerm: FfiConverterRustBuffer<List<Term>> {
+    override fun read(buf: ByteBuffer): List<Term> {
+        val len = buf.getInt()
+        return List<Term>(len) {
+            FfiConverterTypeTerm.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Term>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTerm.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Term>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTerm.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer<List<Answer>> {
     override fun read(buf: ByteBuffer): List<Answer> {
         val len = buf.getInt()
@@ -10899,34 +10955,6 @@ public object FfiConverterSequenceTypeAnswer: FfiConverterRustBuffer<List<Answer
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeAnswer.write(it, buf)
-        }
-    }
-}
-
-
-
-
-/**
- * @suppress
- */
-public object FfiConverterSequenceTypeCareTag: FfiConverterRustBuffer<List<CareTag>> {
-    override fun read(buf: ByteBuffer): List<CareTag> {
-        val len = buf.getInt()
-        return List<CareTag>(len) {
-            FfiConverterTypeCareTag.read(buf)
-        }
-    }
-
-    override fun allocationSize(value: List<CareTag>): ULong {
-        val sizeForLength = 4UL
-        val sizeForItems = value.map { FfiConverterTypeCareTag.allocationSize(it) }.sum()
-        return sizeForLength + sizeForItems
-    }
-
-    override fun write(value: List<CareTag>, buf: ByteBuffer) {
-        buf.putInt(value.size)
-        value.iterator().forEach {
-            FfiConverterTypeCareTag.write(it, buf)
         }
     }
 }
@@ -11101,8 +11129,46 @@ public object FfiConverterSequenceTypeResidentChange: FfiConverterRustBuffer<Lis
 
 
 
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeCareTag: FfiConverterRustBuffer<List<CareTag>> {
+    override fun read(buf: ByteBuffer): List<CareTag> {
+        val len = buf.getInt()
+        return List<CareTag>(len) {
+            FfiConverterTypeCareTag.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<CareTag>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeCareTag.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<CareTag>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeCareTag.write(it, buf)
+        }
+    }
+}
+
+
+
+public typealias CareTag = kotlin.String
+public typealias FfiConverterTypeCareTag = FfiConverterString
+
+
+
 public typealias Extra = List<ItemAnswer>
 public typealias FfiConverterTypeExtra = FfiConverterSequenceTypeItemAnswer
+
+
+
+public typealias ServiceKind = kotlin.String
+public typealias FfiConverterTypeServiceKind = FfiConverterString
 
 
 

@@ -30,6 +30,7 @@ import cn.fieldgrid.core.SyncClient
 import cn.fieldgrid.core.SyncListener
 import cn.fieldgrid.core.SyncProgress
 import cn.fieldgrid.core.SyncReport
+import cn.fieldgrid.core.Term
 import cn.fieldgrid.core.SyncSettings
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
@@ -167,6 +168,12 @@ class FieldGrid private constructor(
     suspend fun recordInspection(input: NewInspection): InspectionReport = call { it.recordInspection(input) }
 
     suspend fun dashboard(gridId: String): Dashboard = call { it.dashboard(gridId) }
+
+    /** The care tags to offer on a resident's form: built-in, then the district's. */
+    suspend fun careTags(): List<Term> = call { it.careTags() }
+
+    /** The service kinds to offer on a service log's form: built-in, then the district's. */
+    suspend fun serviceKinds(): List<Term> = call { it.serviceKinds() }
 
     /** The district's own fields on [kind]'s forms (retired ones left out), in the catalogue's order. */
     suspend fun formFields(kind: RecordKind): List<ChecklistItem> = call { it.formFields(kind) }
