@@ -42,6 +42,7 @@ impl Store {
                     "DELETE FROM resident_name_grams WHERE rid IN (SELECT rid FROM residents WHERE id IN (SELECT id FROM gone));
                      DELETE FROM resident_tags WHERE rid IN (SELECT rid FROM residents WHERE id IN (SELECT id FROM gone));
                      DELETE FROM photos WHERE owner_id IN (SELECT id FROM gone);
+                     DELETE FROM record_extra WHERE id IN (SELECT id FROM gone);
                      DELETE FROM outbox WHERE entity_id IN (SELECT id FROM gone);
                      DELETE FROM conflicts WHERE entity_id IN (SELECT id FROM gone);
                      DELETE FROM incident_events WHERE id IN (SELECT id FROM gone);

@@ -260,3 +260,29 @@ fn district_it_adds_changes_and_retires_a_field_from_the_command_line() {
     assert_eq!(on_phone.version, 4);
     assert!(on_phone.fields_of(Entity::Household).all(|f| f.retired));
 }
+
+/// A grid taken away leaves nothing of its records on the phone: their
+/// district fields included (they may be personal data).
+#[test]
+fn a_grid_taken_away_takes_its_records_fields_with_it() {
+    let d = District::new();
+    d.server.admin().publish_catalogue(&with_fields(2), T0).unwrap();
+    let a = d.device("a", "wa1", &d.server.url());
+    let unit = household(&a.store, "grid-a").unit_id.unwrap_or_default();
+    a.sync().unwrap();
+    let gas = vec![answer("gas_supplier", Answer::Text("瓶装液化气".into()))];
+    a.store.create_household(&new_household(&unit, "302", gas)).unwrap();
+    a.sync().unwrap();
+    let rows = |a: &fieldgrid_tests::Device| -> i64 {
+        raw_store(&a.path, 7)
+            .query_row("SELECT count(*) FROM record_extra", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(rows(&a), 1);
+    let admin = d.server.admin();
+    let id = admin.account_id("wa1").unwrap().unwrap();
+    admin.assign_grids(&id, &["grid-b".to_owned()], T0).unwrap();
+    a.store.login(&a.transport, "wa1", fieldgrid_tests::PASSWORD).unwrap();
+    assert_eq!(a.sync().unwrap().evicted_grids, ["grid-a"]);
+    assert_eq!(rows(&a), 0, "the evicted grid's fields left the phone too");
+}

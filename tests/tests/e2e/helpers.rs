@@ -126,14 +126,22 @@ pub fn id_for(date: &str, seq: &str) -> String {
     s
 }
 
-/// `PRAGMA integrity_check` of a keyed store file (key: 32 times `key_byte`),
-/// read with a plain SQLCipher connection, not through the core.
-pub fn integrity_check(path: &std::path::Path, key_byte: u8) -> String {
+/// A plain SQLCipher connection to a keyed store file (key: 32 times
+/// `key_byte`), past the core: what is really in the file.
+pub fn raw_store(path: &std::path::Path, key_byte: u8) -> rusqlite::Connection {
     let raw = rusqlite::Connection::open(path).unwrap();
     raw.execute_batch(&format!(
         "PRAGMA key = \"x'{}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; PRAGMA cipher_page_size = 8192;",
         format!("{key_byte:02x}").repeat(32)
     ))
     .unwrap();
-    raw.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap()
+    raw
+}
+
+/// `PRAGMA integrity_check` of a keyed store file (key: 32 times `key_byte`),
+/// read with a plain SQLCipher connection, not through the core.
+pub fn integrity_check(path: &std::path::Path, key_byte: u8) -> String {
+    raw_store(path, key_byte)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
 }
