@@ -115,6 +115,9 @@ pub enum DeviceCommand {
         /// A photo file; repeat for more.
         #[arg(long)]
         photo: Vec<PathBuf>,
+        /// A value of the district's own fields, `field=value`; repeat.
+        #[arg(long)]
+        value: Vec<String>,
     },
     /// Start an incident draft (kept on the phone, not sent until submitted).
     DraftIncident {
@@ -130,6 +133,9 @@ pub enum DeviceCommand {
         /// What was seen.
         #[arg(long, default_value = "")]
         description: String,
+        /// A value of the district's own fields, `field=value`; repeat.
+        #[arg(long)]
+        value: Vec<String>,
     },
     /// Add a photo from a file to an incident draft.
     AddPhoto {
@@ -258,13 +264,29 @@ fn csv_hint(why: &ValidationError) -> String {
     }
 }
 
+/// `field=value` arguments as values of the district's own fields of `entity`.
+fn field_values(st: &Store, entity: Entity, given: &[String]) -> Result<Vec<ItemAnswer>, String> {
+    let catalogue = st.catalogue();
+    given
+        .iter()
+        .map(|v| {
+            item_answer(v, |code| {
+                catalogue
+                    .fields_of(entity)
+                    .find(|d| d.item.code == code)
+                    .map(|d| d.item.answer)
+            })
+        })
+        .collect()
+}
+
 /// `item=value` as an answer of the item's type (`type_of`; text when the
 /// item is unknown, for the store to refuse by name).
 fn item_answer(given: &str, type_of: impl Fn(&str) -> Option<AnswerType>) -> Result<ItemAnswer, String> {
     let (item, value) = given
         .split_once('=')
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .ok_or_else(|| format!("{given:?}: expected item=value"))?;
+        .ok_or("expected item=value (or field=value)")?;
     let answer = match type_of(&item) {
         Some(AnswerType::YesNo) => match value.as_str() {
             "yes" | "y" | "true" | "是" => Answer::YesNo(true),
@@ -491,6 +513,7 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             lat,
             lon,
             photo,
+            value,
         } => {
             let st = store.open()?;
             let location = match (lat, lon) {
@@ -511,7 +534,7 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
                 })
                 .collect();
             let input = NewIncident {
-                extra: Vec::new(),
+                extra: field_values(&st, Entity::Incident, value)?,
                 grid_id: grid.clone(),
                 category: category.clone(),
                 title: String::new(),
@@ -535,10 +558,11 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             grid,
             category,
             description,
+            value,
         } => {
             let st = store.open()?;
             let input = NewIncident {
-                extra: Vec::new(),
+                extra: field_values(&st, Entity::Incident, value)?,
                 grid_id: grid.clone(),
                 category: category.clone(),
                 title: String::new(),
@@ -690,18 +714,7 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             let entity = Entity::parse(kind)
                 .filter(|e| fieldgrid_core::catalogue::EXTENSIBLE.contains(e))
                 .ok_or("--kind is resident, household, place or incident")?;
-            let catalogue = st.catalogue();
-            let answers = value
-                .iter()
-                .map(|v| {
-                    item_answer(v, |code| {
-                        catalogue
-                            .fields_of(entity)
-                            .find(|d| d.item.code == code)
-                            .map(|d| d.item.answer)
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let answers = field_values(&st, entity, value)?;
             let extra = st.update_extra(entity, id, &answers, clear).map_err(e)?;
             println!("{} now has {} of the district's fields", entity.as_str(), extra.0.len());
         }

@@ -379,4 +379,20 @@ fn the_districts_fields_are_listed_and_set_from_the_command_line() {
     assert!(fieldgrid(&["device", "sync", "--store", store, "--server", &url]).0);
     let stored = server.admin().records_of("incident", None).unwrap();
     assert_eq!(stored[0].fields["extra"], serde_json::json!({"people_affected": 6}));
+    // Reported in one step, with the fields' values.
+    let (ok, out, err) = fieldgrid(&[
+        "device",
+        "report-incident",
+        "--store",
+        store,
+        "--grid",
+        "g1",
+        "--category",
+        "resident_request",
+        "--description",
+        "求助",
+        "--value",
+        "people_affected=3",
+    ]);
+    assert!(ok, "{out}{err}");
 }

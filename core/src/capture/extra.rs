@@ -72,10 +72,22 @@ fn values(catalogue: &Catalogue, entity: Entity, given: &[ItemAnswer]) -> Result
     Ok(out)
 }
 
+/// Where a new record comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A form the worker fills in: the district's required fields are asked for.
+    Form,
+    /// What the worker did not type field by field (an incident an
+    /// inspection raises, a district spreadsheet imported): values are
+    /// checked, and required ones can be added later.
+    Generated,
+}
+
 /// The `extra` of a record being created, checked: values of the
-/// catalogue's fields for the kind, the required ones given.
-pub(crate) fn of_new(catalogue: &Catalogue, entity: Entity, given: &[ItemAnswer]) -> Result<Extra> {
-    of_form(catalogue, entity, given, true)
+/// catalogue's fields for the kind, the required ones given when it comes
+/// from a form.
+pub(crate) fn of_new(catalogue: &Catalogue, entity: Entity, given: &[ItemAnswer], origin: Origin) -> Result<Extra> {
+    of_form(catalogue, entity, given, origin == Origin::Form)
 }
 
 /// The `extra` a form gives (`new`: the required fields must be there).

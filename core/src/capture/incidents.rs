@@ -4,6 +4,7 @@
 use rusqlite::{Connection, Row, Transaction, params};
 
 use super::NewPhoto;
+use super::extra::Origin;
 use super::photos::{StagedPhoto, insert_photos, photos_of, queue_photo};
 use super::{IncidentChange, NewIncident, NewIncidentEvent, check_resident_refs, extra, require_grid};
 use crate::catalogue::Catalogue;
@@ -39,7 +40,7 @@ impl Store {
         let staged = self.stage_photos("photos", photos)?;
         let now = self.now_ms();
         let catalogue = self.catalogue();
-        self.write(|tx| report_in(tx, &catalogue, input, staged, now))
+        self.write(|tx| report_in(tx, &catalogue, input, staged, Origin::Form, now))
     }
 
     /// Changes a draft. Submitted incidents cannot be edited: add a timeline
@@ -119,7 +120,7 @@ impl Store {
     pub fn submit_incident(&self, id: &str) -> Result<Incident> {
         let now = self.now_ms();
         let catalogue = self.catalogue();
-        self.write(|tx| submit(tx, &catalogue, id, now))
+        self.write(|tx| submit(tx, &catalogue, id, Origin::Form, now))
     }
 
     /// Adds a worker's event to a submitted incident's timeline: resolved on
@@ -178,11 +179,12 @@ pub(crate) fn report_in(
     catalogue: &Catalogue,
     input: &NewIncident,
     staged: Vec<StagedPhoto>,
+    origin: Origin,
     now: i64,
 ) -> Result<Incident> {
     let id = insert_draft(tx, catalogue, input, now)?;
     insert_photos(tx, &PhotoOwner::Incident(id.clone()), staged, false, now)?;
-    submit(tx, catalogue, &id, now)
+    submit(tx, catalogue, &id, origin, now)
 }
 
 /// Validates a new draft and writes it (drafts are not queued).
@@ -230,7 +232,7 @@ fn insert_draft(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewIncident
 
 /// Checks a draft's completeness for its category, then queues the incident,
 /// its photos and its "reported" event.
-fn submit(tx: &Transaction<'_>, catalogue: &Catalogue, id: &str, now: i64) -> Result<Incident> {
+fn submit(tx: &Transaction<'_>, catalogue: &Catalogue, id: &str, origin: Origin, now: i64) -> Result<Incident> {
     let draft = load_draft(tx, id)?;
     let mut incident = check_draft(tx, catalogue, draft, now)?;
     let category = catalogue
@@ -247,7 +249,7 @@ fn submit(tx: &Transaction<'_>, catalogue: &Catalogue, id: &str, now: i64) -> Re
     }
     // The district's required fields, by the catalogue it is submitted under.
     let given: serde_json::Map<_, _> = incident.extra.0.clone().into_iter().collect();
-    rules::normalised_extra(catalogue, Entity::Incident, &given, true)?;
+    rules::normalised_extra(catalogue, Entity::Incident, &given, origin == Origin::Form)?;
     if incident.title.is_empty() {
         incident.title = category.name_zh.clone();
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 use serde_json::{Map, Value};
 
+use super::extra::Origin;
 use super::incidents::report_in;
 use super::photos::{StagedPhoto, insert_photos, photos_of, queue_photo};
 use super::{NewIncident, NewInspection, record_meta, require_grid, require_live};
@@ -113,13 +114,14 @@ impl Store {
                     .filter(|(i, _)| i == code)
                     .map(|(_, s)| s.clone())
                     .collect();
-                let incident = report_in(tx, &catalogue, &report, item_staged, now).map_err(|e| match e {
-                    // What the category requires of the report is the item's to give.
-                    Error::Validation(v) if v.field == "photos" => {
-                        Error::invalid(format!("item_photos.{code}"), v.code)
-                    }
-                    other => other,
-                })?;
+                let incident =
+                    report_in(tx, &catalogue, &report, item_staged, Origin::Generated, now).map_err(|e| match e {
+                        // What the category requires of the report is the item's to give.
+                        Error::Validation(v) if v.field == "photos" => {
+                            Error::invalid(format!("item_photos.{code}"), v.code)
+                        }
+                        other => other,
+                    })?;
                 raised.push(incident);
             }
             let raised_ids: Vec<&str> = raised.iter().map(|i| i.id.as_str()).collect();

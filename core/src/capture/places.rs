@@ -2,6 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+use super::extra::Origin;
 use super::{
     HouseholdChange, ImportReport, NewHousehold, NewPlace, PlaceChange, changed_fields, editable, extra, fields_of,
     record_meta, require_grid,
@@ -23,7 +24,7 @@ impl Store {
     /// Creates a compound, building or unit.
     pub fn create_place(&self, input: &NewPlace) -> Result<Place> {
         let name = validate::text("name", &input.name, limits::LABEL, false)?;
-        let extra = extra::of_new(&self.catalogue(), Entity::Place, &input.extra)?;
+        let extra = extra::of_new(&self.catalogue(), Entity::Place, &input.extra, Origin::Form)?;
         let now = self.now_ms();
         self.write(|tx| {
             require_grid(tx, &input.grid_id)?;
@@ -131,7 +132,7 @@ impl Store {
         let now = self.now_ms();
         let catalogue = self.catalogue();
         self.write(|tx| {
-            let id = insert_household(tx, &catalogue, input, now)?;
+            let id = insert_household(tx, &catalogue, input, Origin::Form, now)?;
             load_household(tx, &id)
         })
     }
@@ -140,7 +141,9 @@ impl Store {
     pub fn import_households(&self, rows: &[NewHousehold]) -> Result<ImportReport> {
         let now = self.now_ms();
         let catalogue = self.catalogue();
-        self.import(rows, |tx, row| insert_household(tx, &catalogue, row, now))
+        self.import(rows, |tx, row| {
+            insert_household(tx, &catalogue, row, Origin::Generated, now)
+        })
     }
 
     /// Changes a household.
@@ -219,8 +222,14 @@ impl Store {
 }
 
 /// Validates and writes a household and its create operation.
-fn insert_household(tx: &Transaction<'_>, catalogue: &Catalogue, input: &NewHousehold, now: i64) -> Result<String> {
-    let extra = extra::of_new(catalogue, Entity::Household, &input.extra)?;
+fn insert_household(
+    tx: &Transaction<'_>,
+    catalogue: &Catalogue,
+    input: &NewHousehold,
+    origin: Origin,
+    now: i64,
+) -> Result<String> {
+    let extra = extra::of_new(catalogue, Entity::Household, &input.extra, origin)?;
     let room = validate::text("room", &input.room, limits::LABEL, false)?;
     let address = match &input.address {
         Some(a) => validate::optional_text("address", a, limits::ADDRESS, false)?,

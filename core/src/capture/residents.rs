@@ -3,6 +3,7 @@
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+use super::extra::Origin;
 use super::{NewResident, ResidentChange, changed_fields, editable, extra, fields_of, record_meta, require_grid};
 use crate::catalogue::Catalogue;
 use crate::entity::Entity;
@@ -40,7 +41,7 @@ impl Store {
         let now = self.now_ms();
         let catalogue = self.catalogue();
         self.write(|tx| {
-            let id = insert_resident(tx, &catalogue, input, today, now)?;
+            let id = insert_resident(tx, &catalogue, input, Origin::Form, today, now)?;
             load_resident(tx, &id)
         })
     }
@@ -52,7 +53,9 @@ impl Store {
         let today = self.today();
         let now = self.now_ms();
         let catalogue = self.catalogue();
-        self.import(rows, |tx, row| insert_resident(tx, &catalogue, row, today, now))
+        self.import(rows, |tx, row| {
+            insert_resident(tx, &catalogue, row, Origin::Generated, today, now)
+        })
     }
 
     /// Writes `rows` with `insert` in batches of [`IMPORT_BATCH`], one
@@ -202,6 +205,7 @@ fn insert_resident(
     tx: &Transaction<'_>,
     catalogue: &Catalogue,
     input: &NewResident,
+    origin: Origin,
     today: NaiveDate,
     now: i64,
 ) -> Result<String> {
@@ -210,7 +214,7 @@ fn insert_resident(
     }
     let id = crate::new_id();
     let (mut resident, building) = build_resident(tx, input, &id, today)?;
-    resident.extra = extra::of_new(catalogue, Entity::Resident, &input.extra)?;
+    resident.extra = extra::of_new(catalogue, Entity::Resident, &input.extra, origin)?;
     extra::save_new(tx, &id, &resident.extra)?;
     tx.prepare_cached(INSERT_RESIDENT)?
         .execute(resident_row(&resident, building.as_deref(), now, None)?)?;

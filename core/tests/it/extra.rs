@@ -310,3 +310,40 @@ fn a_districts_care_tag_and_service_kind_are_captured_counted_and_complete_its_v
     f.store.create_service_log(&log("haircut_at_home")).unwrap();
     assert!(f.store.due_visits(&f.grid.id).unwrap().is_empty(), "done");
 }
+
+/// What the worker does not type into a form never waits on a required
+/// field: an incident an inspection raises, and a district spreadsheet's
+/// residents (their values can be added later, one by one).
+#[test]
+fn raised_incidents_and_imports_are_not_held_up_by_required_fields() {
+    let f = Fixture::new();
+    let mut c = Catalogue::builtin();
+    c.version = 2;
+    c.field_defs = catalogue::demo_field_defs();
+    for d in &mut c.field_defs {
+        d.item.required = true;
+    }
+    f.store.replace_catalogue(c).unwrap();
+    let mut input = crate::inspections::gas(&f, false);
+    input.photos.push(ItemPhoto {
+        item: "detector_installed".into(),
+        photo: photo(2),
+    });
+    let report = f.store.record_inspection(&input).unwrap();
+    assert_eq!(report.raised.len(), 1);
+    assert!(report.raised[0].extra.is_empty());
+
+    let csv = format!("name,sex,id_number\n张伟,男,{}\n", id_for("19500101", "011"));
+    let imported = f.store.import_residents_csv(csv.as_bytes(), &f.grid.id).unwrap();
+    assert_eq!(imported.created.len(), 1, "{:?}", imported.refused);
+    let row = f.resident("李强", &id_for("19800101", "011"), Sex::Male);
+    assert_eq!(f.store.import_residents(&[row.clone()]).unwrap().created.len(), 1);
+    // A form still asks for them.
+    let mut one = row;
+    one.id_number = None;
+    assert_eq!(
+        error_of(f.store.create_resident(&one)).1,
+        Code::Required,
+        "a resident typed in gives the required fields"
+    );
+}

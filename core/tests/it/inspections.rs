@@ -12,7 +12,7 @@ fn yes_no(item: &str, value: bool) -> ItemAnswer {
     }
 }
 
-fn gas(f: &Fixture, detector: bool) -> NewInspection {
+pub(crate) fn gas(f: &Fixture, detector: bool) -> NewInspection {
     NewInspection {
         grid_id: f.grid.id.clone(),
         place_id: Some(f.unit.id.clone()),
