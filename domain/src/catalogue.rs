@@ -155,16 +155,19 @@ impl FieldDef {
         item_problem(&self.item, &[], &at)
     }
 
-    /// What may not change from `old`, the same field as published before:
-    /// its answer type and limits. Its label, `required`, `retired` and
-    /// added options may change.
+    /// Whether it changed from `old`, the same field as published before,
+    /// in a way that could make a value captured under `old` invalid: its
+    /// answer type, an option taken away, a range or length narrowed. Its
+    /// label, `required`, `retired`, added options and wider limits may change.
     fn changed_from(&self, old: &FieldDef) -> bool {
-        let (new, old_item) = (&self.item, &old.item);
-        new.answer != old_item.answer
-            || new.min != old_item.min
-            || new.max != old_item.max
-            || new.max_len != old_item.max_len
-            || !old_item.options.iter().all(|o| new.options.contains(o))
+        let (new, was) = (&self.item, &old.item);
+        let lower = |m: Option<f64>| m.unwrap_or(f64::NEG_INFINITY);
+        let upper = |m: Option<f64>| m.unwrap_or(f64::INFINITY);
+        new.answer != was.answer
+            || lower(new.min) > lower(was.min)
+            || upper(new.max) < upper(was.max)
+            || new.text_limit() < was.text_limit()
+            || !was.options.iter().all(|o| new.options.contains(o))
     }
 }
 
@@ -222,6 +225,14 @@ pub struct ChecklistItem {
 }
 
 impl ChecklistItem {
+    /// The longest text a text item accepts, in characters: `max_len`
+    /// (500 unless given), at most the notes limit.
+    pub fn text_limit(&self) -> usize {
+        const TEXT_MAX: usize = 500;
+        self.max_len
+            .map_or(TEXT_MAX, |m| (m as usize).min(crate::validate::limits::NOTES))
+    }
+
     /// Whether `answer` fails the item.
     pub fn fails(&self, answer: &serde_json::Value) -> bool {
         self.fails_on.contains(answer)
@@ -301,6 +312,21 @@ fn item_problem(item: &ChecklistItem, categories: &[Category], at: &str) -> Opti
     }
     if item.label_zh.trim().is_empty() {
         return Some(format!("{at}: label_zh is required"));
+    }
+    let finite = |m: Option<f64>| m.is_none_or(f64::is_finite);
+    if !finite(item.min) || !finite(item.max) || item.min.zip(item.max).is_some_and(|(lo, hi)| lo > hi) {
+        return Some(format!("{at}: min and max are numbers, min at most max"));
+    }
+    if item.max_len == Some(0) {
+        return Some(format!("{at}: max_len is at least 1"));
+    }
+    let mut options = std::collections::HashSet::new();
+    if !item
+        .options
+        .iter()
+        .all(|o| !o.trim().is_empty() && options.insert(o.as_str()))
+    {
+        return Some(format!("{at}: options are not blank, each once"));
     }
     let fails_ok = match item.answer {
         AnswerType::YesNo => item.fails_on.iter().all(serde_json::Value::is_boolean),
@@ -1003,6 +1029,14 @@ mod tests {
             ("a choice with no options", &|d| d.item.options.clear()),
             ("a bad code", &|d| d.item.code = "Grade".into()),
             ("no label", &|d| d.item.label_zh = " ".into()),
+            ("a blank option", &|d| d.item.options.push(" ".into())),
+            ("an option twice", &|d| d.item.options.push("一级".into())),
+            ("min above max", &|d| {
+                d.item.min = Some(5.0);
+                d.item.max = Some(1.0)
+            }),
+            ("a bound that is no number", &|d| d.item.max = Some(f64::NAN)),
+            ("no length", &|d| d.item.max_len = Some(0)),
         ] {
             let mut c = with_fields();
             change(&mut c.field_defs[0]);
@@ -1060,9 +1094,19 @@ mod tests {
             }),
             ("a narrower range", &|c| c.field_defs[1].item.max = Some(100.0)),
             ("a shorter text", &|c| c.field_defs[4].item.max_len = Some(10)),
+            ("a higher minimum", &|c| c.field_defs[1].item.min = Some(1.0)),
         ] {
             assert!(next(change).is_some(), "{why}");
         }
+        // Wider limits keep every value captured valid: allowed.
+        assert_eq!(
+            next(&|c| {
+                c.field_defs[1].item.max = Some(20_000.0);
+                c.field_defs[1].item.min = None;
+                c.field_defs[4].item.max_len = Some(200);
+            }),
+            None
+        );
         // And checklists, as before: a changed one is a new code.
         assert!(
             next(&|c| c.checklists[0].items[0].label_zh = "改".into())

@@ -25,7 +25,8 @@ type Checked = Result<Fields, ValidationError>;
 
 /// Largest record a device may send: its fields as compact JSON. The field
 /// limits keep every valid record well below it (a resident with every field
-/// at its limit is under 16 KiB); it bounds what one record can add to every
+/// at its limit is under 16 KiB, and its district fields at most
+/// [`EXTRA_MAX_BYTES`] more); it bounds what one record can add to every
 /// pull page of its grid.
 pub const RECORD_MAX_BYTES: usize = 32 * 1024;
 
@@ -338,8 +339,17 @@ pub fn normalised_extra(catalogue: &Catalogue, entity: Entity, extra: &Fields, n
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    normalised_values(&items, &given, "extra")
+    let checked = normalised_values(&items, &given, "extra")?;
+    let max = EXTRA_MAX_BYTES as u64;
+    if serde_json::to_vec(&checked).map_or(u64::MAX, |v| v.len() as u64) > max {
+        return Err(ValidationError::new("extra", Code::TooLarge { max }));
+    }
+    Ok(checked)
 }
+
+/// Largest `extra` a record holds (its values as compact JSON): with every
+/// other field at its limit a record stays under [`RECORD_MAX_BYTES`].
+pub const EXTRA_MAX_BYTES: usize = 8 * 1024;
 
 /// A record's `extra`, checked (no value required: see `normalised_extra`).
 fn extra(f: &mut Fields, entity: Entity, catalogue: &Catalogue) -> Result<(), ValidationError> {
@@ -359,7 +369,6 @@ fn extra(f: &mut Fields, entity: Entity, catalogue: &Catalogue) -> Result<(), Va
 /// `values` checked against `items` (each with whether it is required), as
 /// the list `list` (`answers`, `extra`): see `normalised_answers`.
 fn normalised_values(items: &[(&ChecklistItem, bool)], values: &Fields, list: &str) -> Checked {
-    const TEXT_MAX: usize = 500;
     let mut out = Map::new();
     for (key, value) in values {
         let Some((item, _)) = items.iter().find(|(i, _)| &i.code == key) else {
@@ -384,8 +393,7 @@ fn normalised_values(items: &[(&ChecklistItem, bool)], values: &Fields, list: &s
                 }
             }
             (AnswerType::Text, Value::String(t)) => {
-                let max = item.max_len.map_or(TEXT_MAX, |m| (m as usize).min(limits::NOTES));
-                Value::String(validate::optional_text(&field, t, max, true)?)
+                Value::String(validate::optional_text(&field, t, item.text_limit(), true)?)
             }
             (AnswerType::Choice, Value::String(c)) if item.options.contains(c) => value.clone(),
             _ => return Err(bad()),
@@ -847,6 +855,36 @@ mod tests {
         assert!(normalised_extra(&catalogue, Entity::Household, &kept, false).is_ok());
         // Kinds with no fields of the district's take no extra.
         assert!(!device_writes(Entity::ServiceLog, "extra"));
+    }
+
+    #[test]
+    fn a_records_district_fields_fit_a_byte_budget_that_keeps_the_record_under_its_cap() {
+        let mut catalogue = Catalogue::builtin();
+        let mut def = crate::catalogue::demo_field_defs().remove(4); // place.property_company, text
+        def.item.max_len = Some(2000);
+        for i in 0..6 {
+            let mut d = def.clone();
+            d.item.code = format!("note_{i}");
+            catalogue.field_defs.push(d);
+        }
+        assert_eq!(catalogue.problem(), None);
+        let long = "注".repeat(2000); // 6,000 bytes each
+        let extra: Fields = (0..6).map(|i| (format!("note_{i}"), json!(long))).collect();
+        let place = json!({"grid_id": "g", "kind": "compound", "name": "小区", "extra": extra});
+        let err = check(Entity::Place, &obj(place), NOW, &catalogue).unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.code),
+            (
+                "extra",
+                Code::TooLarge {
+                    max: EXTRA_MAX_BYTES as u64
+                }
+            )
+        );
+        let one: Fields = (0..1).map(|i| (format!("note_{i}"), json!(long))).collect();
+        let place = json!({"grid_id": "g", "kind": "compound", "name": "小区", "extra": one});
+        let f = check(Entity::Place, &obj(place), NOW, &catalogue).unwrap();
+        assert!(serde_json::to_vec(&f).unwrap().len() < RECORD_MAX_BYTES);
     }
 
     #[test]

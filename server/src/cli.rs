@@ -95,8 +95,9 @@ enum Command {
     /// Print the catalogue in force (JSON), to edit and publish with set-catalogue.
     Catalogue,
     /// Add a field of the district's own to residents, households, places or
-    /// incidents, or change one (its label, whether it is required, more
-    /// options): publishes the catalogue in force with it as the next version.
+    /// incidents, or change one (only what is given: its label, whether it
+    /// is required, more options, wider limits): publishes the catalogue in
+    /// force with it as the next version.
     SetField {
         /// resident, household, place or incident.
         #[arg(long)]
@@ -104,15 +105,18 @@ enum Command {
         /// Stable code (a-z, 0-9 and _).
         #[arg(long)]
         code: String,
-        /// The label on the phones' forms.
+        /// The label on the phones' forms (required for a new field).
         #[arg(long)]
-        label: String,
-        /// yes_no, number, text or choice.
+        label: Option<String>,
+        /// yes_no, number, text or choice (required for a new field).
         #[arg(long)]
-        answer: String,
-        /// Records created from now on must give it.
-        #[arg(long)]
+        answer: Option<String>,
+        /// Records created on forms from now on must give it.
+        #[arg(long, conflicts_with = "optional")]
         required: bool,
+        /// No longer required.
+        #[arg(long)]
+        optional: bool,
         /// The choices of a choice field, comma-separated.
         #[arg(long, value_delimiter = ',')]
         options: Vec<String>,
@@ -331,39 +335,65 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             label,
             answer,
             required,
+            optional,
             options,
             min,
             max,
             max_len,
         }) => {
-            let answer = serde_json::from_value(serde_json::Value::String(answer.clone()))
-                .ok()
-                .filter(|a| *a != fieldgrid_domain::catalogue::AnswerType::Unknown)
-                .ok_or("--answer is yes_no, number, text or choice")?;
-            let def = fieldgrid_domain::catalogue::FieldDef {
-                entity: entity.clone(),
-                item: fieldgrid_domain::catalogue::ChecklistItem {
-                    code: code.clone(),
-                    label_zh: label.clone(),
-                    answer,
-                    required: *required,
-                    options: options.clone(),
-                    min: *min,
-                    max: *max,
-                    max_len: *max_len,
-                    fails_on: Vec::new(),
-                    raises: None,
-                },
-                retired: false,
-            };
+            use fieldgrid_domain::catalogue::{AnswerType, ChecklistItem, FieldDef};
+            let answer = answer
+                .as_ref()
+                .map(|a| {
+                    serde_json::from_value(serde_json::Value::String(a.clone()))
+                        .ok()
+                        .filter(|a| *a != AnswerType::Unknown)
+                        .ok_or("--answer is yes_no, number, text or choice")
+                })
+                .transpose()?;
             change_fields(&session()?, |fields| {
-                match fields
-                    .iter_mut()
-                    .find(|d| d.entity == def.entity && d.item.code == def.item.code)
-                {
-                    Some(old) => *old = def.clone(),
-                    None => fields.push(def.clone()),
+                let i = match fields.iter().position(|d| &d.entity == entity && &d.item.code == code) {
+                    Some(i) => i,
+                    None => {
+                        let (Some(label), Some(answer)) = (label, answer) else {
+                            return Err("a new field needs --label and --answer".to_owned());
+                        };
+                        fields.push(FieldDef {
+                            entity: entity.clone(),
+                            item: ChecklistItem {
+                                code: code.clone(),
+                                label_zh: label.clone(),
+                                answer,
+                                required: false,
+                                options: Vec::new(),
+                                min: None,
+                                max: None,
+                                max_len: None,
+                                fails_on: Vec::new(),
+                                raises: None,
+                            },
+                            retired: false,
+                        });
+                        fields.len() - 1
+                    }
+                };
+                // Only what was given changes (a retired field stays retired).
+                let item = &mut fields[i].item;
+                if let Some(label) = label {
+                    item.label_zh.clone_from(label);
                 }
+                if let Some(answer) = answer {
+                    item.answer = answer;
+                }
+                if *required || *optional {
+                    item.required = *required;
+                }
+                if !options.is_empty() {
+                    item.options.clone_from(options);
+                }
+                item.min = min.or(item.min);
+                item.max = max.or(item.max);
+                item.max_len = max_len.or(item.max_len);
                 Ok(())
             })
         }

@@ -61,12 +61,17 @@ pub(crate) fn save(conn: &Connection, id: &str, extra: &Extra) -> Result<()> {
 fn values(catalogue: &Catalogue, entity: Entity, given: &[ItemAnswer]) -> Result<Map<String, Value>> {
     let mut out = Map::new();
     for a in given {
-        if out.insert(a.item.clone(), serde_json::to_value(&a.answer)?).is_some() {
-            let field = match catalogue.fields_of(entity).find(|d| d.item.code == a.item) {
-                Some(d) => format!("extra.{}", d.item.code),
-                None => "extra".to_owned(),
-            };
-            return Err(Error::invalid(field, Code::Duplicate));
+        // Named when the catalogue has it; what was typed is never repeated.
+        let field = || match catalogue.fields_of(entity).find(|d| d.item.code == a.item) {
+            Some(d) => format!("extra.{}", d.item.code),
+            None => "extra".to_owned(),
+        };
+        let value = serde_json::to_value(&a.answer)?;
+        if value.is_null() {
+            return Err(Error::invalid(field(), Code::BadFormat)); // a number that is no number
+        }
+        if out.insert(a.item.clone(), value).is_some() {
+            return Err(Error::invalid(field(), Code::Duplicate));
         }
     }
     Ok(out)
@@ -118,6 +123,12 @@ impl Store {
             if def.item.required && !def.retired {
                 return Err(Error::invalid(format!("extra.{code}"), Code::Required));
             }
+        }
+        // Nor is one emptied by blank text.
+        if let Some(def) = catalogue.fields_of(entity).find(|d| {
+            d.item.required && !d.retired && changes.0.get(&d.item.code).is_some_and(|v| v.as_str() == Some(""))
+        }) {
+            return Err(Error::invalid(format!("extra.{}", def.item.code), Code::Required));
         }
         let now = self.now_ms();
         self.write(|tx| {

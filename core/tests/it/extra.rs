@@ -186,6 +186,18 @@ fn changing_fields_queues_the_whole_extra_and_keeps_the_others() {
             "extra.gas_supplier",
             Code::BadFormat,
         ),
+        (
+            vec![answer("gas_supplier", Answer::Text(String::new()))],
+            vec![],
+            "extra.gas_supplier",
+            Code::BadFormat,
+        ),
+        (
+            vec![answer("smoke_alarm", Answer::Number(f64::NAN))],
+            vec![],
+            "extra.smoke_alarm",
+            Code::BadFormat,
+        ),
     ] {
         let got = error_of(f.store.update_extra(Entity::Household, &h.id, &set, &clear));
         assert_eq!(got, (field.to_owned(), code));
@@ -200,6 +212,22 @@ fn changing_fields_queues_the_whole_extra_and_keeps_the_others() {
         Err(Error::NotFound { .. })
     ));
     assert_eq!(f.snapshot(), before, "nothing written");
+
+    // A required text field is not emptied by blank text either.
+    let mut c = (*f.store.catalogue()).clone();
+    c.version += 1;
+    c.field_defs
+        .iter_mut()
+        .for_each(|d| d.item.required |= d.item.code == "property_company");
+    f.store.replace_catalogue(c).unwrap();
+    let company = |name: &str| [answer("property_company", Answer::Text(name.into()))];
+    f.store
+        .update_extra(Entity::Place, &f.unit.id, &company("万科物业"), &[])
+        .unwrap();
+    assert_eq!(
+        error_of(f.store.update_extra(Entity::Place, &f.unit.id, &company(" "), &[])),
+        ("extra.property_company".to_owned(), Code::Required)
+    );
 }
 
 #[test]

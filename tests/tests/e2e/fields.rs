@@ -255,9 +255,26 @@ fn district_it_adds_changes_and_retires_a_field_from_the_command_line() {
     assert_eq!(d.server.admin().catalogue().unwrap().version, 3);
 
     assert!(district_it(&d, &["retire-field", "--entity", "household", "--code", "gas_supplier"]).0);
+    // Relabelled: only the label changes, and it stays retired.
+    let relabel = [
+        "set-field",
+        "--entity",
+        "household",
+        "--code",
+        "gas_supplier",
+        "--label",
+        "燃气类型",
+    ];
+    assert!(district_it(&d, &relabel).0);
+    let now = d.server.admin().catalogue().unwrap();
+    assert_eq!(now.version, 5);
+    let f = &now.field_defs[0];
+    assert!(f.retired && f.item.required && f.item.options.len() == 3 && f.item.label_zh == "燃气类型");
+    // A new field needs its label and type.
+    assert!(!district_it(&d, &["set-field", "--entity", "resident", "--code", "blood_type"]).0);
     a.sync().unwrap();
     let on_phone = a.store.catalogue();
-    assert_eq!(on_phone.version, 4);
+    assert_eq!(on_phone.version, 5);
     assert!(on_phone.fields_of(Entity::Household).all(|f| f.retired));
 }
 
