@@ -225,6 +225,22 @@ pub struct ChecklistItem {
 }
 
 impl ChecklistItem {
+    /// An optional item with no options, limits or failing answers.
+    pub fn new(code: &str, label_zh: &str, answer: AnswerType) -> ChecklistItem {
+        ChecklistItem {
+            code: code.to_owned(),
+            label_zh: label_zh.to_owned(),
+            answer,
+            required: false,
+            options: Vec::new(),
+            min: None,
+            max: None,
+            max_len: None,
+            fails_on: Vec::new(),
+            raises: None,
+        }
+    }
+
     /// The longest text a text item accepts, in characters: `max_len`
     /// (500 unless given), at most the notes limit.
     pub fn text_limit(&self) -> usize {
@@ -846,16 +862,10 @@ fn builtin_checklists() -> Vec<Checklist> {
     use serde_json::json;
     let item =
         |code: &str, label: &str, answer, fails_on: Vec<serde_json::Value>, raises: Option<&str>| ChecklistItem {
-            code: code.to_owned(),
-            label_zh: label.to_owned(),
-            answer,
             required: answer != AnswerType::Photo,
-            options: Vec::new(),
-            min: None,
-            max: None,
-            max_len: None,
             fails_on,
             raises: raises.map(str::to_owned),
+            ..ChecklistItem::new(code, label, answer)
         };
     use AnswerType::*;
     let mut gas = vec![
@@ -938,16 +948,8 @@ pub fn demo_field_defs() -> Vec<FieldDef> {
     let def = |entity: &str, code: &str, label: &str, answer, required| FieldDef {
         entity: entity.to_owned(),
         item: ChecklistItem {
-            code: code.to_owned(),
-            label_zh: label.to_owned(),
-            answer,
             required,
-            options: Vec::new(),
-            min: None,
-            max: None,
-            max_len: None,
-            fails_on: Vec::new(),
-            raises: None,
+            ..ChecklistItem::new(code, label, answer)
         },
         retired: false,
     };

@@ -360,18 +360,7 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
                         };
                         fields.push(FieldDef {
                             entity: entity.clone(),
-                            item: ChecklistItem {
-                                code: code.clone(),
-                                label_zh: label.clone(),
-                                answer,
-                                required: false,
-                                options: Vec::new(),
-                                min: None,
-                                max: None,
-                                max_len: None,
-                                fails_on: Vec::new(),
-                                raises: None,
-                            },
+                            item: ChecklistItem::new(code, label, answer),
                             retired: false,
                         });
                         fields.len() - 1

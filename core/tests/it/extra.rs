@@ -365,7 +365,14 @@ fn raised_incidents_and_imports_are_not_held_up_by_required_fields() {
     let imported = f.store.import_residents_csv(csv.as_bytes(), &f.grid.id).unwrap();
     assert_eq!(imported.created.len(), 1, "{:?}", imported.refused);
     let row = f.resident("李强", &id_for("19800101", "011"), Sex::Male);
-    assert_eq!(f.store.import_residents(std::slice::from_ref(&row)).unwrap().created.len(), 1);
+    assert_eq!(
+        f.store
+            .import_residents(std::slice::from_ref(&row))
+            .unwrap()
+            .created
+            .len(),
+        1
+    );
     // A form still asks for them.
     let mut one = row;
     one.id_number = None;
