@@ -349,14 +349,14 @@ impl FieldGridStore {
         self.with(|s| s.get_service_log(&id)).map(Into::into)
     }
 
-    /// The care tags to offer on a resident's form: the built-in ones, then
-    /// the district's (retired ones left out). A resident may hold others
-    /// (retired, or a newer catalogue's); show those by code.
+    /// Every care tag with its name: the built-in ones, then the district's.
+    /// Forms offer those not `retired`; a resident may still hold a retired
+    /// one (shown by its name) or a newer catalogue's (shown by its code).
     pub fn care_tags(&self) -> Result<Vec<Term>> {
         self.with(|s| Ok(s.catalogue().care_tag_terms()))
     }
 
-    /// The service kinds to offer on a service log's form, as `care_tags`.
+    /// Every service kind with its name, as `care_tags`.
     pub fn service_kinds(&self) -> Result<Vec<Term>> {
         self.with(|s| Ok(s.catalogue().service_kind_terms()))
     }

@@ -440,11 +440,8 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             let st = store.open()?;
             match what {
                 What::Residents => {
-                    let care_tag = match care_tag {
-                        Some(t) if st.catalogue().has_care_tag(t) => Some(CareTag::new(t.as_str())),
-                        Some(t) => return Err(format!("unknown care tag {t:?}")),
-                        None => None,
-                    };
+                    // Any code: residents may hold a newer catalogue's.
+                    let care_tag = care_tag.as_deref().map(CareTag::new);
                     let q = ResidentQuery {
                         name: name.clone(),
                         id_number: id_number.clone(),

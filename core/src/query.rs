@@ -81,7 +81,9 @@ pub struct Dashboard {
     pub residents: u64,
     /// Live households.
     pub households: u64,
-    /// Residents per care tag (every tag the catalogue offers, zero included).
+    /// Residents per care tag: every tag the catalogue offers (zero
+    /// included), then any other a resident holds (retired, or a newer
+    /// catalogue's).
     pub care_tags: Vec<(CareTag, u64)>,
     /// Submitted incidents still needing action.
     pub open_incidents: u64,
@@ -320,14 +322,23 @@ impl Store {
                 care_tags: Vec::new(),
                 visits: crate::visits::visit_counts_in(c, grid_id, &catalogue.visit_rules, server_now)?,
             };
+            // Every tag forms offer (zero included), and any other tag
+            // residents hold (retired, or a newer catalogue's).
+            let mut held: std::collections::BTreeMap<String, u64> = c
+                .prepare_cached(
+                    "SELECT t.tag, count(*) FROM resident_tags t JOIN residents r ON r.rid = t.rid
+                     WHERE r.grid_id = ?1 GROUP BY t.tag",
+                )?
+                .query_map([&grid_id], |r| {
+                    Ok((r.get::<_, String>(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
             for tag in catalogue.care_tag_terms() {
-                let n = count(
-                    "SELECT count(*) FROM resident_tags t JOIN residents r ON r.rid = t.rid
-                     WHERE t.tag = ?1 AND r.grid_id = ?2",
-                    &[&tag.code.as_str(), &grid_id],
-                )?;
-                d.care_tags.push((CareTag::new(tag.code), n));
+                if let Some(n) = held.remove(&tag.code).or((!tag.retired).then_some(0)) {
+                    d.care_tags.push((CareTag::new(tag.code), n));
+                }
             }
+            d.care_tags.extend(held.into_iter().map(|(tag, n)| (CareTag::new(tag), n)));
             Ok(d)
         })
     }

@@ -304,15 +304,15 @@ impl Checklist {
     }
 }
 
-/// Built-in terms (code, name), then a district's not retired.
-fn offered<'a>(builtin: impl Iterator<Item = (&'a str, Option<&'static str>)>, district: &[Term]) -> Vec<Term> {
+/// Built-in terms (code, name), then a district's.
+fn all_terms<'a>(builtin: impl Iterator<Item = (&'a str, Option<&'static str>)>, district: &[Term]) -> Vec<Term> {
     builtin
         .map(|(code, name)| Term {
             code: code.to_owned(),
             name_zh: name.unwrap_or(code).to_owned(),
             retired: false,
         })
-        .chain(district.iter().filter(|t| !t.retired).cloned())
+        .chain(district.iter().cloned())
         .collect()
 }
 
@@ -457,6 +457,12 @@ impl VisitRule {
         if let Some(k) = self.kinds.iter().find(|k| !catalogue.has_service_kind(k)) {
             return Some(format!("visit rule {code}: unknown service kind {k:?}"));
         }
+        let retired = |k: &String| catalogue.service_kinds.iter().any(|t| &t.code == k && t.retired);
+        if !self.kinds.is_empty() && self.kinds.iter().all(retired) {
+            return Some(format!(
+                "visit rule {code}: every service kind it counts is retired, so no visit could complete it"
+            ));
+        }
         if let Some(id) = self.resident_ids.iter().find(|id| !crate::rules::is_record_id(id)) {
             return Some(format!("visit rule {code}: {id:?} is not a record id"));
         }
@@ -589,18 +595,18 @@ impl Catalogue {
         ServiceKind::builtin(code).is_some() || self.service_kinds.iter().any(|t| t.code == code)
     }
 
-    /// The care tags to offer on forms: the built-in ones, then the
-    /// district's not retired.
+    /// Every care tag with its name: the built-in ones, then the district's
+    /// (retired ones flagged: forms leave them out, records keep them).
     pub fn care_tag_terms(&self) -> Vec<Term> {
-        offered(
+        all_terms(
             CareTag::ALL.iter().map(|t| (t.as_str(), t.builtin_name())),
             &self.care_tags,
         )
     }
 
-    /// The service kinds to offer on forms, as `care_tag_terms`.
+    /// Every service kind with its name, as `care_tag_terms`.
     pub fn service_kind_terms(&self) -> Vec<Term> {
-        offered(
+        all_terms(
             ServiceKind::ALL.iter().map(|k| (k.as_str(), k.builtin_name())),
             &self.service_kinds,
         )
@@ -1140,7 +1146,7 @@ mod tests {
         let mut twice = c.clone();
         twice.service_kinds.push(term("haircut_at_home"));
         assert!(twice.problem().is_some());
-        // Offered on forms: built-in first, then the district's not retired.
+        // Listed for forms: built-in first, then the district's.
         let offered: Vec<_> = c.care_tag_terms().into_iter().map(|t| t.code).collect();
         assert_eq!(offered.first().map(String::as_str), Some("elderly_living_alone"));
         assert_eq!(offered.last().map(String::as_str), Some("key_watch"));
@@ -1148,7 +1154,7 @@ mod tests {
         next.version += 1;
         next.care_tags[0].retired = true;
         assert_eq!(next.succession_problem(&c), None);
-        assert!(!next.care_tag_terms().iter().any(|t| t.code == "key_watch"));
+        assert!(next.care_tag_terms().iter().any(|t| t.code == "key_watch" && t.retired));
         assert!(next.has_care_tag("key_watch"), "records keep a retired tag");
         next.service_kinds.clear();
         assert!(

@@ -478,6 +478,19 @@ pub fn raised_categories(catalogue: &Catalogue, fields: &Fields) -> Vec<String> 
     out
 }
 
+/// Whether two values of `field` mean the same: care tags are a set, and a
+/// resident stored before tags were kept sorted may list them in another
+/// order (so an edit that leaves them as they were changes nothing).
+pub fn same_value(field: &str, a: Option<&Value>, b: Option<&Value>) -> bool {
+    if a == b {
+        return true;
+    }
+    fn set(v: Option<&Value>) -> Option<std::collections::BTreeSet<&str>> {
+        v?.as_array()?.iter().map(Value::as_str).collect()
+    }
+    field == "care_tags" && set(a).is_some() && set(a) == set(b)
+}
+
 /// Fills fields a device left out (or sent as null) with their empty value,
 /// so every stored record reads whole on every phone.
 fn complete(f: &mut Fields, defaults: &[(&str, Value)]) {
@@ -537,9 +550,9 @@ fn resident(f: &mut Fields, today: NaiveDate, catalogue: &Catalogue) -> Result<(
         f.insert("phone".into(), Value::String(p.as_str().to_owned()));
     }
     if let Some(tags) = f.get("care_tags") {
-        const MAX_TAGS: usize = 20;
-        if tags.as_array().is_some_and(|a| a.len() > MAX_TAGS) {
-            return Err(ValidationError::new("care_tags", Code::TooMany { max: MAX_TAGS }));
+        let max = limits::CARE_TAGS;
+        if tags.as_array().is_some_and(|a| a.len() > max) {
+            return Err(ValidationError::new("care_tags", Code::TooMany { max }));
         }
         let mut codes: Vec<&str> = tags
             .as_array()
@@ -910,6 +923,17 @@ mod tests {
         catalogue.service_kinds.push(term("haircut_at_home"));
         assert!(check(Entity::Resident, &obj(resident), NOW, &catalogue).is_ok());
         assert!(check(Entity::ServiceLog, &obj(log), NOW, &catalogue).is_ok());
+    }
+
+    #[test]
+    fn care_tags_in_another_order_are_the_same_value() {
+        let (a, b) = (json!(["veteran", "disabled"]), json!(["disabled", "veteran"]));
+        assert!(same_value("care_tags", Some(&a), Some(&b)));
+        assert!(!same_value("care_tags", Some(&json!(["veteran"])), Some(&b)));
+        assert!(
+            !same_value("involved_residents", Some(&a), Some(&b)),
+            "other lists keep their order"
+        );
     }
 
     #[test]

@@ -277,6 +277,15 @@ mod tests {
             retired: false,
         });
         assert_eq!(r.problem(&with_vip), None);
+        // Counting only retired kinds, nothing a form offers completes it.
+        let mut retired_visit = with_vip.clone();
+        retired_visit.service_kinds.push(crate::catalogue::Term {
+            code: "home_haircut".into(),
+            name_zh: "上门理发".into(),
+            retired: true,
+        });
+        r.kinds = vec!["home_haircut".into()];
+        assert!(r.problem(&retired_visit).unwrap().contains("retired"));
         let newer: crate::Catalogue = serde_json::from_value(serde_json::json!({
             "version": 9, "categories": [],
             "visit_rules": [{"code": "x", "name_zh": "x", "every": "fortnight", "care_tags": ["vip"], "kinds": ["visit"],

@@ -86,7 +86,8 @@ enum Command {
         #[arg(long, env = "FIELDGRID_PASSWORD")]
         password: String,
     },
-    /// Publish a newer catalogue (JSON: {"version", "categories", "visit_rules", "checklists", "field_defs"}).
+    /// Publish a newer catalogue (JSON: {"version", "categories", "visit_rules", "checklists", "field_defs",
+    /// "care_tags", "service_kinds"}).
     SetCatalogue {
         /// The catalogue file.
         #[arg(long)]

@@ -393,7 +393,7 @@ pub fn decide(
             let mut writes = Vec::new();
             for key in op.patch.keys() {
                 let (old, new) = (rec.fields.get(key), checked.get(key));
-                if old == new {
+                if rules::same_value(key, old, new) {
                     continue;
                 }
                 let last: Option<FieldVersion> = rec

@@ -118,6 +118,9 @@ def test_a_mobile_number_in_an_unallocated_segment_is_a_warning_the_worker_confi
 
 
 def test_the_due_list_shows_who_to_visit_and_a_service_log_completes_the_visit(phone):
+    tags = phone.care_tags()
+    assert (tags[0].code, tags[0].name_zh, tags[0].retired) == ("elderly_living_alone", "独居老人", False)
+    assert "phone_check_in" in [k.code for k in phone.service_kinds()]
     alone = phone.create_resident(resident("王秀英", 21, care_tags=["elderly_living_alone"]))
     phone.create_resident(resident("刘强", 22))
     due = phone.due_visits("grid-a")

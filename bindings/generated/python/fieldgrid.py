@@ -549,7 +549,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo() != 53926:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() != 44478:
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() != 4191:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -615,7 +615,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents() != 34611:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() != 10040:
+    if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() != 54560:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_fieldgrid_checksum_method_fieldgridstore_set_change_listener() != 62984:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -8738,9 +8738,9 @@ class FieldGridStoreProtocol(typing.Protocol):
         raise NotImplementedError
     def care_tags(self, ) -> typing.List[Term]:
         """
-        The care tags to offer on a resident's form: the built-in ones, then
-        the district's (retired ones left out). A resident may hold others
-        (retired, or a newer catalogue's); show those by code.
+        Every care tag with its name: the built-in ones, then the district's.
+        Forms offer those not `retired`; a resident may still hold a retired
+        one (shown by its name) or a newer catalogue's (shown by its code).
 """
         raise NotImplementedError
     def categories(self, ) -> typing.List[Category]:
@@ -8920,7 +8920,7 @@ class FieldGridStoreProtocol(typing.Protocol):
         raise NotImplementedError
     def service_kinds(self, ) -> typing.List[Term]:
         """
-        The service kinds to offer on a service log's form, as `care_tags`.
+        Every service kind with its name, as `care_tags`.
 """
         raise NotImplementedError
     def set_change_listener(self, listener: typing.Optional[ChangeListener]) -> None:
@@ -9093,9 +9093,9 @@ class FieldGridStore(FieldGridStoreProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def care_tags(self, ) -> typing.List[Term]:
         """
-        The care tags to offer on a resident's form: the built-in ones, then
-        the district's (retired ones left out). A resident may hold others
-        (retired, or a newer catalogue's); show those by code.
+        Every care tag with its name: the built-in ones, then the district's.
+        Forms offer those not `retired`; a resident may still hold a retired
+        one (shown by its name) or a newer catalogue's (shown by its code).
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
@@ -9695,7 +9695,7 @@ class FieldGridStore(FieldGridStoreProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def service_kinds(self, ) -> typing.List[Term]:
         """
-        The service kinds to offer on a service log's form, as `care_tags`.
+        Every service kind with its name, as `care_tags`.
 """
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),

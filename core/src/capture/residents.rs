@@ -312,6 +312,10 @@ fn build_resident(
     let mut care_tags: Vec<CareTag> = input.care_tags.clone();
     care_tags.sort_unstable();
     care_tags.dedup();
+    let max = limits::CARE_TAGS;
+    if care_tags.len() > max {
+        return Err(Error::invalid("care_tags", Code::TooMany { max }));
+    }
     let notes = validate::optional_text("notes", &input.notes, limits::NOTES, true)?;
     if let Some(n) = &id_number {
         let taken: Option<i64> = conn
@@ -411,7 +415,15 @@ fn resident_fields_from_row(r: &Row<'_>) -> Result<Resident> {
             .transpose()
             .map_err(|_| corrupt("phone"))?,
         residence: ResidenceStatus::parse(&residence).ok_or_else(|| corrupt("residence"))?,
-        care_tags: serde_json::from_str(&tags)?,
+        care_tags: {
+            // Sorted as they are kept now (a resident stored or pulled
+            // before may list them in another order): an edit that leaves
+            // them alone does not send them.
+            let mut tags: Vec<CareTag> = serde_json::from_str(&tags)?;
+            tags.sort_unstable();
+            tags.dedup();
+            tags
+        },
         notes: PrivateText::new(r.get::<_, String>(12)?),
         extra: Default::default(),
         id,

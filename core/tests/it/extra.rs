@@ -382,3 +382,60 @@ fn raised_incidents_and_imports_are_not_held_up_by_required_fields() {
         "a resident typed in gives the required fields"
     );
 }
+
+/// Tags the phone does not add itself stay as they are: one added must be
+/// the catalogue's, a newer catalogue's tag survives an edit, an edit that
+/// leaves the tags alone (stored in another order before) does not send
+/// them, and a resident holds at most 20.
+#[test]
+fn care_tags_a_phone_did_not_add_survive_its_edits_and_are_sent_only_when_changed() {
+    let f = Fixture::new();
+    let r = f
+        .store
+        .create_resident(&f.resident("张伟", &id_for("19491231", "001"), Sex::Male))
+        .unwrap();
+    assert_eq!(
+        error_of(
+            f.store
+                .update_resident(&r.id, &[ResidentChange::AddCareTag(CareTag::new("key_watch"))])
+        ),
+        ("care_tags".to_owned(), Code::BadFormat)
+    );
+    // As a pull from a newer catalogue (or an older build's order) left it.
+    f.raw()
+        .execute(
+            "UPDATE residents SET care_tags = '[\"veteran\", \"key_watch\", \"disabled\"]' WHERE id = ?1",
+            [&r.id],
+        )
+        .unwrap();
+    let edited = f
+        .store
+        .update_resident(&r.id, &[ResidentChange::Notes("按时走访".into())])
+        .unwrap();
+    assert_eq!(
+        edited.care_tags,
+        [CareTag::Disabled, CareTag::new("key_watch"), CareTag::Veteran],
+        "kept, sorted"
+    );
+    let ops = outbox(&f, &r.id);
+    assert_eq!(ops.last().unwrap().1, Some(json!({"notes": "按时走访"})), "{ops:?}");
+
+    let mut c = Catalogue::builtin();
+    c.version = 2;
+    c.care_tags = (0..13)
+        .map(|i| catalogue::Term {
+            code: format!("district_tag_{i}"),
+            name_zh: format!("标签{i}"),
+            retired: false,
+        })
+        .collect();
+    f.store.replace_catalogue(c.clone()).unwrap();
+    let mut many = f.resident("李强", &id_for("19800101", "011"), Sex::Male);
+    many.care_tags = CareTag::ALL.to_vec();
+    many.care_tags
+        .extend(c.care_tags.iter().map(|t| CareTag::new(t.code.as_str())));
+    assert_eq!(
+        error_of(f.store.create_resident(&many)),
+        ("care_tags".to_owned(), Code::TooMany { max: 20 })
+    );
+}

@@ -28,6 +28,8 @@ pub mod limits {
     pub const NOTES: usize = 2000;
     /// Residents involved in one incident or served by one log.
     pub const RESIDENTS_PER_RECORD: usize = 50;
+    /// Care tags on one resident.
+    pub const CARE_TAGS: usize = 20;
     /// Largest accepted photo.
     pub const PHOTO_BYTES: u64 = 10 * 1024 * 1024;
     /// Photos on one record.

@@ -866,9 +866,9 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func attachIncidentPhoto(incidentId: String, photo: NewPhoto) throws  -> Photo
     
     /**
-     * The care tags to offer on a resident's form: the built-in ones, then
-     * the district's (retired ones left out). A resident may hold others
-     * (retired, or a newer catalogue's); show those by code.
+     * Every care tag with its name: the built-in ones, then the district's.
+     * Forms offer those not `retired`; a resident may still hold a retired
+     * one (shown by its name) or a newer catalogue's (shown by its code).
      */
     func careTags() throws  -> [Term]
     
@@ -1048,7 +1048,7 @@ public protocol FieldGridStoreProtocol: AnyObject, Sendable {
     func searchResidents(query: ResidentQuery, page: PageRequest) throws  -> ResidentPage
     
     /**
-     * The service kinds to offer on a service log's form, as `care_tags`.
+     * Every service kind with its name, as `care_tags`.
      */
     func serviceKinds() throws  -> [Term]
     
@@ -1227,9 +1227,9 @@ open func attachIncidentPhoto(incidentId: String, photo: NewPhoto)throws  -> Pho
 }
     
     /**
-     * The care tags to offer on a resident's form: the built-in ones, then
-     * the district's (retired ones left out). A resident may hold others
-     * (retired, or a newer catalogue's); show those by code.
+     * Every care tag with its name: the built-in ones, then the district's.
+     * Forms offer those not `retired`; a resident may still hold a retired
+     * one (shown by its name) or a newer catalogue's (shown by its code).
      */
 open func careTags()throws  -> [Term]  {
     return try  FfiConverterSequenceTypeTerm.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
@@ -1667,7 +1667,7 @@ open func searchResidents(query: ResidentQuery, page: PageRequest)throws  -> Res
 }
     
     /**
-     * The service kinds to offer on a service log's form, as `care_tags`.
+     * Every service kind with its name, as `care_tags`.
      */
 open func serviceKinds()throws  -> [Term]  {
     return try  FfiConverterSequenceTypeTerm.lift(try rustCallWithError(FfiConverterTypeFieldGridError_lift) {
@@ -10623,7 +10623,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo() != 53926) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() != 44478) {
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() != 4191) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_categories() != 25711) {
@@ -10722,7 +10722,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents() != 34611) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() != 10040) {
+    if (uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() != 54560) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts() != 60148) {

@@ -305,3 +305,50 @@ fn a_districts_own_care_tag_and_service_kind_reach_the_centre_s_coverage() {
     let err = d.server.admin().publish_catalogue(&next, T0).unwrap_err();
     assert!(err.contains("key_watch") && err.contains("retire"), "{err}");
 }
+
+/// A resident stored before tags were kept sorted: a patch naming the same
+/// tags in another order changes nothing (no write that could undo another
+/// phone's change of them, no conflict).
+#[test]
+fn care_tags_in_another_order_are_no_change() {
+    let d = District::new();
+    let id = new_id();
+    let fields = json!({"grid_id": "grid-a", "name": "王秀英", "sex": "female", "residence": "registered",
+                        "care_tags": ["veteran", "disabled"], "notes": ""});
+    d.server
+        .admin()
+        .save_records(
+            vec![fieldgrid_server::records::Record {
+                id: id.clone(),
+                entity: "resident".into(),
+                grid_id: "grid-a".into(),
+                version: 1,
+                deleted: false,
+                fields: fields.as_object().cloned().unwrap(),
+                field_versions: serde_json::Map::new(),
+            }],
+            T0,
+        )
+        .unwrap();
+    let worker = token(&d, "wa1");
+    let (status, body) = call(
+        &d,
+        &worker,
+        "POST",
+        "/v1/sync/push",
+        Some(
+            json!({"device_id": "old-build", "operations": [{"op_id": new_id(), "entity": "resident",
+            "entity_id": id, "kind": "update", "patch": {"care_tags": ["disabled", "veteran"], "notes": "走访"},
+            "base_version": 1, "created_at_ms": T0}]}),
+        ),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["receipts"][0]["outcome"], "applied", "{body}");
+    let stored = server_record(&d, &id);
+    assert_eq!(stored.fields["notes"], "走访");
+    assert!(
+        !stored.field_versions.contains_key("care_tags"),
+        "the tags were not written: {:?}",
+        stored.field_versions
+    );
+}

@@ -1218,7 +1218,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_attach_incident_photo() and 0xFFFF) != 53926) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() and 0xFFFF) != 44478) {
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_care_tags() and 0xFFFF) != 4191) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_categories() and 0xFFFF) != 25711) {
@@ -1317,7 +1317,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_search_residents() and 0xFFFF) != 34611) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() and 0xFFFF) != 10040) {
+    if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_service_kinds() and 0xFFFF) != 54560) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_fieldgrid_checksum_method_fieldgridstore_status_counts() and 0xFFFF) != 60148) {
@@ -2242,9 +2242,9 @@ public interface FieldGridStoreInterface {
     fun `attachIncidentPhoto`(`incidentId`: kotlin.String, `photo`: NewPhoto): Photo
     
     /**
-     * The care tags to offer on a resident's form: the built-in ones, then
-     * the district's (retired ones left out). A resident may hold others
-     * (retired, or a newer catalogue's); show those by code.
+     * Every care tag with its name: the built-in ones, then the district's.
+     * Forms offer those not `retired`; a resident may still hold a retired
+     * one (shown by its name) or a newer catalogue's (shown by its code).
      */
     fun `careTags`(): List<Term>
     
@@ -2424,7 +2424,7 @@ public interface FieldGridStoreInterface {
     fun `searchResidents`(`query`: ResidentQuery, `page`: PageRequest): ResidentPage
     
     /**
-     * The service kinds to offer on a service log's form, as `care_tags`.
+     * Every service kind with its name, as `care_tags`.
      */
     fun `serviceKinds`(): List<Term>
     
@@ -2656,9 +2656,9 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
-     * The care tags to offer on a resident's form: the built-in ones, then
-     * the district's (retired ones left out). A resident may hold others
-     * (retired, or a newer catalogue's); show those by code.
+     * Every care tag with its name: the built-in ones, then the district's.
+     * Forms offer those not `retired`; a resident may still hold a retired
+     * one (shown by its name) or a newer catalogue's (shown by its code).
      */
     @Throws(FieldGridException::class)override fun `careTags`(): List<Term> {
             return FfiConverterSequenceTypeTerm.lift(
@@ -3260,7 +3260,7 @@ open class FieldGridStore: Disposable, AutoCloseable, FieldGridStoreInterface
 
     
     /**
-     * The service kinds to offer on a service log's form, as `care_tags`.
+     * Every service kind with its name, as `care_tags`.
      */
     @Throws(FieldGridException::class)override fun `serviceKinds`(): List<Term> {
             return FfiConverterSequenceTypeTerm.lift(
