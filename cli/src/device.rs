@@ -288,13 +288,12 @@ fn item_answer(given: &str, type_of: impl Fn(&str) -> Option<AnswerType>) -> Res
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .ok_or("expected item=value (or field=value)")?;
     let answer = match type_of(&item) {
-        Some(AnswerType::YesNo) => match value.as_str() {
-            "yes" | "y" | "true" | "是" => Answer::YesNo(true),
-            "no" | "n" | "false" | "否" => Answer::YesNo(false),
-            _ => return Err(format!("{item}: answer yes or no")),
-        },
-        Some(AnswerType::Number) => Answer::Number(value.parse().map_err(|_| format!("{item}: answer a number"))?),
-        _ => Answer::Text(value),
+        Some(t) => t.parse_text(&value).ok_or_else(|| match t {
+            AnswerType::YesNo => format!("{item}: answer yes or no"),
+            AnswerType::Number => format!("{item}: answer a number"),
+            _ => format!("{item}: not an answer of this item"),
+        })?,
+        None => Answer::Text(value),
     };
     Ok(ItemAnswer { item, answer })
 }
@@ -348,39 +347,62 @@ pub fn run(cmd: &DeviceCommand) -> Result<(), String> {
             };
             match what {
                 What::Residents => {
-                    w.write_record([
-                        "id",
-                        "grid_id",
-                        "household_id",
-                        "name",
-                        "sex",
-                        "id_number",
-                        "birth_date",
-                        "phone",
-                        "residence",
-                        "care_tags",
-                        "notes",
-                        "sync",
-                    ])
+                    // The district's fields, as `extra.<code>` columns (the
+                    // import reads them back).
+                    let extra_codes: Vec<String> = st
+                        .catalogue()
+                        .fields_of(Entity::Resident)
+                        .map(|d| d.item.code.clone())
+                        .collect();
+                    let cell = |v: Option<&serde_json::Value>| match v {
+                        None => String::new(),
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(serde_json::Value::Bool(b)) => if *b { "是" } else { "否" }.to_owned(),
+                        Some(other) => other.to_string(),
+                    };
+                    w.write_record(
+                        [
+                            "id",
+                            "grid_id",
+                            "household_id",
+                            "name",
+                            "sex",
+                            "id_number",
+                            "birth_date",
+                            "phone",
+                            "residence",
+                            "care_tags",
+                            "notes",
+                            "sync",
+                        ]
+                        .into_iter()
+                        .map(str::to_owned)
+                        .chain(extra_codes.iter().map(|c| format!("extra.{c}"))),
+                    )
                     .map_err(|x| x.to_string())?;
                     loop {
                         let p = st.search_residents(&ResidentQuery::default(), &page).map_err(e)?;
                         for r in &p.items {
                             let tags: Vec<&str> = r.care_tags.iter().map(|t| t.as_str()).collect();
-                            w.write_record([
-                                r.id.as_str(),
-                                &r.grid_id,
-                                r.household_id.as_deref().unwrap_or(""),
-                                r.name.as_str(),
-                                r.sex.as_str(),
-                                r.id_number.as_ref().map_or("", |n| n.as_str()),
-                                &r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
-                                r.phone.as_ref().map_or("", |p| p.as_str()),
-                                r.residence.as_str(),
-                                &tags.join(";"),
-                                r.notes.as_str(),
-                                &format!("{:?}", r.meta.sync),
-                            ])
+                            w.write_record(
+                                [
+                                    r.id.as_str(),
+                                    &r.grid_id,
+                                    r.household_id.as_deref().unwrap_or(""),
+                                    r.name.as_str(),
+                                    r.sex.as_str(),
+                                    r.id_number.as_ref().map_or("", |n| n.as_str()),
+                                    &r.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+                                    r.phone.as_ref().map_or("", |p| p.as_str()),
+                                    r.residence.as_str(),
+                                    &tags.join(";"),
+                                    r.notes.as_str(),
+                                    &format!("{:?}", r.meta.sync),
+                                ]
+                                .into_iter()
+                                .map(str::to_owned)
+                                .chain(extra_codes.iter().map(|c| cell(r.extra.0.get(c)))),
+                            )
                             .map_err(|x| x.to_string())?;
                         }
                         match p.next {

@@ -379,6 +379,33 @@ fn the_districts_fields_are_listed_and_set_from_the_command_line() {
     assert!(fieldgrid(&["device", "sync", "--store", store, "--server", &url]).0);
     let stored = server.admin().records_of("incident", None).unwrap();
     assert_eq!(stored[0].fields["extra"], serde_json::json!({"people_affected": 6}));
+    // A spreadsheet's own columns go in and come out again.
+    let csv = dir.path().join("residents.csv");
+    std::fs::write(
+        &csv,
+        "name,sex,extra.monthly_allowance,extra.disability_grade\n陈芳,女,1200,二级\n",
+    )
+    .unwrap();
+    let (ok, _, err) = fieldgrid(&[
+        "device",
+        "import-residents",
+        "--store",
+        store,
+        "--grid",
+        "g1",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = fieldgrid(&["device", "export", "--store", store, "residents"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .ends_with("extra.disability_grade,extra.monthly_allowance")
+            && out.contains(",二级,1200"),
+        "{out}"
+    );
     // Reported in one step, with the fields' values.
     let (ok, out, err) = fieldgrid(&[
         "device",

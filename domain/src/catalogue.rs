@@ -191,6 +191,26 @@ pub enum AnswerType {
     Unknown,
 }
 
+impl AnswerType {
+    /// An answer of this type typed as text (a spreadsheet cell, a command
+    /// line): yes/no as 是/否, yes/no, y/n, true/false or 1/0; a number;
+    /// text or a choice as it is. `None` when it is not one.
+    pub fn parse_text(self, text: &str) -> Option<crate::model::Answer> {
+        use crate::model::Answer;
+        let text = text.trim();
+        match self {
+            AnswerType::YesNo => match text {
+                "是" | "yes" | "y" | "true" | "1" => Some(Answer::YesNo(true)),
+                "否" | "no" | "n" | "false" | "0" => Some(Answer::YesNo(false)),
+                _ => None,
+            },
+            AnswerType::Number => text.parse().ok().filter(|x: &f64| x.is_finite()).map(Answer::Number),
+            AnswerType::Text | AnswerType::Choice => Some(Answer::Text(text.to_owned())),
+            AnswerType::Photo | AnswerType::Unknown => None,
+        }
+    }
+}
+
 /// One question of a checklist.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChecklistItem {

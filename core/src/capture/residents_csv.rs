@@ -6,10 +6,12 @@
 
 use std::io::Read;
 
-use crate::NewResident;
+use crate::entity::Entity;
 use crate::error::{Code, Error, Result, ValidationError};
+use crate::model::Answer;
 use crate::model::{CareTag, ResidenceStatus, Sex};
 use crate::store::Store;
+use crate::{ItemAnswer, NewResident};
 
 /// A residents CSV, read.
 #[derive(Debug, Default)]
@@ -55,8 +57,10 @@ pub fn parse_residence_label(s: &str) -> Option<ResidenceStatus> {
 
 /// Reads a residents CSV for `grid`. Header: `name` (required), and any of
 /// `sex`, `id_number`, `phone`, `residence`, `care_tags` (separated by `;`
-/// or `；`), `notes`, `household_id`. A file without a header or a `name`
-/// column is an error; a bad line is refused on its own.
+/// or `；`), `notes`, `household_id`, and `extra.<code>` for the district's
+/// own fields (read as text here; [`Store::import_residents_csv`] reads
+/// each by its field's type). A file without a header or a `name` column is
+/// an error; a bad line is refused on its own.
 pub fn parse_residents_csv(input: impl Read, grid: &str) -> Result<ResidentsCsv> {
     let mut reader = csv::Reader::from_reader(input);
     let headers = reader
@@ -74,7 +78,19 @@ pub fn parse_residents_csv(input: impl Read, grid: &str) -> Result<ResidentsCsv>
         };
         let get = |name: &str| col(name).and_then(|c| record.get(c)).unwrap_or("").trim().to_owned();
         match row(&get, record.get(name_col).unwrap_or(""), grid) {
-            Ok(resident) => out.rows.push((line, resident)),
+            Ok(mut resident) => {
+                resident.extra = headers
+                    .iter()
+                    .zip(record.iter())
+                    .filter_map(|(h, cell)| Some((h.trim().strip_prefix("extra.")?, cell.trim())))
+                    .filter(|(_, cell)| !cell.is_empty())
+                    .map(|(code, cell)| ItemAnswer {
+                        item: code.to_owned(),
+                        answer: Answer::Text(cell.to_owned()),
+                    })
+                    .collect();
+                out.rows.push((line, resident))
+            }
             Err(why) => out.refused.push((line, why)),
         }
     }
@@ -111,8 +127,28 @@ impl Store {
     /// Reads a residents CSV ([`parse_residents_csv`]) and imports its rows
     /// ([`Store::import_residents`]): refusals of both, by line.
     pub fn import_residents_csv(&self, input: impl Read, grid: &str) -> Result<CsvImportReport> {
-        let parsed = parse_residents_csv(input, grid)?;
-        let (lines, rows): (Vec<u64>, Vec<NewResident>) = parsed.rows.into_iter().unzip();
+        let mut parsed = parse_residents_csv(input, grid)?;
+        // Each district field's cell read by the field's type (是/否, a number).
+        let catalogue = self.catalogue();
+        let mut typed = Vec::with_capacity(parsed.rows.len());
+        'rows: for (line, mut row) in parsed.rows {
+            for a in &mut row.extra {
+                let Some(def) = catalogue.fields_of(Entity::Resident).find(|d| d.item.code == a.item) else {
+                    continue; // the store refuses it by name
+                };
+                let Answer::Text(text) = &a.answer else { continue };
+                match def.item.answer.parse_text(text) {
+                    Some(answer) => a.answer = answer,
+                    None => {
+                        let why = ValidationError::new(format!("extra.{}", def.item.code), Code::BadFormat);
+                        parsed.refused.push((line, why));
+                        continue 'rows;
+                    }
+                }
+            }
+            typed.push((line, row));
+        }
+        let (lines, rows): (Vec<u64>, Vec<NewResident>) = typed.into_iter().unzip();
         let imported = self.import_residents(&rows)?;
         let mut refused = parsed.refused;
         let mut saved = vec![true; rows.len()];

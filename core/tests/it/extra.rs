@@ -439,3 +439,32 @@ fn care_tags_a_phone_did_not_add_survive_its_edits_and_are_sent_only_when_change
         ("care_tags".to_owned(), Code::TooMany { max: 20 })
     );
 }
+
+/// A district spreadsheet's own columns (`extra.<code>`) import into the
+/// residents' fields, each cell read by its field's type.
+#[test]
+fn a_spreadsheet_s_extra_columns_import_by_their_fields_types() {
+    let f = with_fields();
+    let csv = format!(
+        "name,sex,id_number,extra.monthly_allowance,extra.disability_grade\n\
+         张伟,男,{},1200,二级\n\
+         李娜,女,,很多,\n\
+         王芳,女,,,五级\n",
+        id_for("19500101", "011")
+    );
+    let report = f.store.import_residents_csv(csv.as_bytes(), &f.grid.id).unwrap();
+    assert_eq!(report.created.len(), 1);
+    let refused: Vec<(u64, String)> = report.refused.iter().map(|(l, v)| (*l, v.field.clone())).collect();
+    assert_eq!(
+        refused,
+        [
+            (3, "extra.monthly_allowance".to_owned()),
+            (4, "extra.disability_grade".to_owned())
+        ]
+    );
+    let r = f.store.get_resident(&report.created[0]).unwrap();
+    assert_eq!(
+        serde_json::to_value(&r.extra).unwrap(),
+        json!({"monthly_allowance": 1200, "disability_grade": "二级"})
+    );
+}
