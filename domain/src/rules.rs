@@ -478,6 +478,60 @@ pub fn raised_categories(catalogue: &Catalogue, fields: &Fields) -> Vec<String> 
     out
 }
 
+/// A device's update `patch` applied to a record's stored device fields:
+/// each field replaced, except `extra`, which merges value by value (a null
+/// clears one). Two devices changing different fields of the district's on
+/// one record never overwrite each other, as with the record's own fields.
+pub fn patched(stored: &Fields, patch: &Fields) -> Fields {
+    let mut merged = stored.clone();
+    for (key, value) in patch {
+        match (key.as_str(), value, stored.get(key)) {
+            ("extra", Value::Object(changes), stored_extra) => {
+                let mut extra = match stored_extra {
+                    Some(Value::Object(o)) => o.clone(),
+                    _ => Map::new(),
+                };
+                for (code, v) in changes {
+                    if v.is_null() {
+                        extra.remove(code);
+                    } else {
+                        extra.insert(code.clone(), v.clone());
+                    }
+                }
+                merged.insert(key.clone(), Value::Object(extra));
+            }
+            _ => {
+                merged.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    merged
+}
+
+/// What an update `patch` writes, field by field, with the stored value
+/// and the new one: each field of the patch, and each value of `extra` on
+/// its own (`extra.<code>`), so concurrent edits are decided (and their
+/// conflicts recorded) per field of the district's too.
+pub fn written<'a>(
+    patch: &Fields,
+    old: &'a Fields,
+    new: &'a Fields,
+) -> Vec<(String, Option<&'a Value>, Option<&'a Value>)> {
+    let inner = |f: &'a Fields, code: &str| f.get("extra").and_then(|e| e.get(code));
+    let mut out = Vec::new();
+    for (key, value) in patch {
+        match (key.as_str(), value) {
+            ("extra", Value::Object(changes)) => {
+                for code in changes.keys() {
+                    out.push((format!("extra.{code}"), inner(old, code), inner(new, code)));
+                }
+            }
+            _ => out.push((key.clone(), old.get(key), new.get(key))),
+        }
+    }
+    out
+}
+
 /// Whether two values of `field` mean the same: care tags are a set, and a
 /// resident stored before tags were kept sorted may list them in another
 /// order (so an edit that leaves them as they were changes nothing).
@@ -923,6 +977,25 @@ mod tests {
         catalogue.service_kinds.push(term("haircut_at_home"));
         assert!(check(Entity::Resident, &obj(resident), NOW, &catalogue).is_ok());
         assert!(check(Entity::ServiceLog, &obj(log), NOW, &catalogue).is_ok());
+    }
+
+    #[test]
+    fn an_update_merges_the_districts_fields_value_by_value() {
+        let stored = obj(json!({"room": "301", "extra": {"gas_supplier": "管道天然气", "smoke_alarm": false}}));
+        let patch = obj(json!({"notes": "x", "extra": {"smoke_alarm": null, "heating": "集中"}}));
+        let merged = patched(&stored, &patch);
+        assert_eq!(
+            Value::Object(merged.clone()),
+            json!({"room": "301", "notes": "x", "extra": {"gas_supplier": "管道天然气", "heating": "集中"}})
+        );
+        let fields: Vec<String> = written(&patch, &stored, &merged)
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        assert_eq!(fields, ["extra.heating", "extra.smoke_alarm", "notes"]);
+        // Anything but an object is the rules' to refuse, as it came.
+        let bad = obj(json!({"extra": ["gas_supplier"]}));
+        assert_eq!(patched(&stored, &bad)["extra"], json!(["gas_supplier"]));
     }
 
     #[test]

@@ -379,8 +379,7 @@ pub fn decide(
                     "records do not move between grids",
                 ));
             }
-            let mut merged = rules::device_fields(entity, &rec.fields);
-            merged.extend(op.patch.clone());
+            let merged = rules::patched(&rules::device_fields(entity, &rec.fields), &op.patch);
             let checked = match rules::check(entity, &merged, ctx.now, ctx.catalogue) {
                 Ok(f) => f,
                 Err(e) => return Decision::refused(invalid(e)),
@@ -391,14 +390,14 @@ pub fn decide(
             let base = op.base_version.unwrap_or(0);
             let mut conflicts = Vec::new();
             let mut writes = Vec::new();
-            for key in op.patch.keys() {
-                let (old, new) = (rec.fields.get(key), checked.get(key));
-                if rules::same_value(key, old, new) {
+            let mut stamps = Vec::new();
+            for (key, old, new) in rules::written(&op.patch, &rec.fields, &checked) {
+                if rules::same_value(&key, old, new) {
                     continue;
                 }
                 let last: Option<FieldVersion> = rec
                     .field_versions
-                    .get(key)
+                    .get(&key)
                     .and_then(|v| serde_json::from_value(v.clone()).ok());
                 if let Some(last) = last
                     && last.v > base
@@ -407,12 +406,13 @@ pub fn decide(
                     // A concurrent edit from another device: this later one
                     // wins (server order), the replaced value is kept.
                     writes.push(Write::Record(conflict(
-                        &rec, key, old, new, &last.op, &op.op_id, ctx.now,
+                        &rec, &key, old, new, &last.op, &op.op_id, ctx.now,
                     )));
                     conflicts.push(key.clone());
                 }
-                rec.field_versions.insert(key.clone(), stamp(rec.version));
+                stamps.push((key, stamp(rec.version)));
             }
+            rec.field_versions.extend(stamps);
             rec.fields = checked;
             let version = rec.version;
             writes.push(Write::Record(rec));

@@ -5,8 +5,9 @@
 //! 5) and read by each kind's loader, so the four tables and their writers
 //! stay as they were. Values are checked by `rules::normalised_extra`, the
 //! function the server applies. Codes this build's catalogue does not know
-//! (a newer catalogue's) are kept as they came and sent back untouched: an
-//! edit sends the whole object, never a part of it.
+//! (a newer catalogue's) are kept as they came. An edit sends only the
+//! values it changed (null: cleared), which the server merges field by
+//! field (`rules::patched`), as it merges a record's own fields.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -152,8 +153,22 @@ impl Store {
             tx.prepare_cached(&format!("UPDATE {table} SET updated_at = ?2 WHERE id = ?1"))?
                 .execute(params![id, now])?;
             if let Some(base) = base {
+                // The values changed (null: cleared); the server merges them
+                // into the record's, field by field.
+                let mut changed: Map<String, Value> = new
+                    .0
+                    .iter()
+                    .filter(|(k, v)| old.0.get(*k) != Some(*v))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                changed.extend(
+                    old.0
+                        .keys()
+                        .filter(|k| !new.0.contains_key(*k))
+                        .map(|k| (k.clone(), Value::Null)),
+                );
                 let mut patch = Map::new();
-                patch.insert("extra".into(), serde_json::to_value(&new)?);
+                patch.insert("extra".into(), Value::Object(changed));
                 outbox::enqueue(tx, entity, id, Change::Update { patch: &patch, base }, now)?;
             }
             Ok(new)

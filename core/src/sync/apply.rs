@@ -41,7 +41,15 @@ fn pending_fields(tx: &Transaction<'_>, id: &str) -> Result<Option<Vec<String>>>
             ("create", _) | ("delete", _) => return Ok(None),
             (_, Some(p)) => {
                 let m: Map<String, Value> = serde_json::from_str(&p)?;
-                fields.extend(m.into_iter().map(|(k, _)| k));
+                for (k, v) in m {
+                    match v {
+                        // The district's fields are edited one by one.
+                        Value::Object(extra) if k == "extra" => {
+                            fields.extend(extra.into_iter().map(|(code, _)| format!("extra.{code}")));
+                        }
+                        _ => fields.push(k),
+                    }
+                }
             }
             _ => {}
         }
@@ -121,8 +129,22 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
             Some(keep) if !keep.is_empty() => {
                 let local = entity::current_fields(tx, kind, &c.entity_id)?;
                 for k in keep {
-                    // A field the local record leaves out is empty there
-                    // (an `extra` cleared): it stays empty.
+                    if let Some(code) = k.strip_prefix("extra.") {
+                        // One of the district's fields: the local value (or
+                        // none) over the server's others.
+                        let mut extra = match fields.remove("extra") {
+                            Some(Value::Object(o)) => o,
+                            _ => Map::new(),
+                        };
+                        match local.get("extra").and_then(|e| e.get(code)) {
+                            Some(v) => extra.insert(code.to_owned(), v.clone()),
+                            None => extra.remove(code),
+                        };
+                        fields.insert("extra".into(), Value::Object(extra));
+                        continue;
+                    }
+                    // A field the local record leaves out is empty there: it
+                    // stays empty.
                     match local.get(&k) {
                         Some(v) => fields.insert(k, v.clone()),
                         None => fields.remove(&k),

@@ -131,7 +131,7 @@ fn a_new_record_gives_the_required_fields_and_values_that_fit() {
 }
 
 #[test]
-fn changing_fields_queues_the_whole_extra_and_keeps_the_others() {
+fn changing_fields_queues_the_values_changed_and_keeps_the_others() {
     let f = with_fields();
     let h = f
         .store
@@ -151,10 +151,8 @@ fn changing_fields_queues_the_whole_extra_and_keeps_the_others() {
     assert_eq!(ops.len(), 2, "{ops:?}");
     assert_eq!(
         ops[1],
-        (
-            "update".to_owned(),
-            Some(json!({"extra": {"gas_supplier": "管道天然气", "smoke_alarm": false}}))
-        )
+        ("update".to_owned(), Some(json!({"extra": {"smoke_alarm": false}}))),
+        "only what changed: the server merges it field by field"
     );
     // The same values again change nothing; a cleared optional field goes.
     f.store.update_extra(Entity::Household, &h.id, &set, &[]).unwrap();
@@ -165,6 +163,11 @@ fn changing_fields_queues_the_whole_extra_and_keeps_the_others() {
         .unwrap();
     assert_eq!(extra.0.len(), 1);
     assert_eq!(f.store.get_household(&h.id).unwrap().extra, extra);
+    assert_eq!(
+        outbox(&f, &h.id).last().unwrap().1,
+        Some(json!({"extra": {"smoke_alarm": null}})),
+        "a cleared value is a null"
+    );
 
     let before = f.snapshot();
     for (set, clear, field, code) in [

@@ -303,3 +303,49 @@ fn a_grid_taken_away_takes_its_records_fields_with_it() {
     assert_eq!(a.sync().unwrap().evicted_grids, ["grid-a"]);
     assert_eq!(rows(&a), 0, "the evicted grid's fields left the phone too");
 }
+
+/// Two phones change different fields of the district's on one household
+/// at the same time: both values stay, no conflict. The same field: the
+/// later wins and the other is kept in a conflict on that field.
+#[test]
+fn the_districts_fields_merge_field_by_field_between_phones() {
+    let d = District::new();
+    let a = d.device("a", "wa1", &d.server.url());
+    let b = d.device("b", "wa2", &d.server.url());
+    let h = household(&a.store, "grid-a");
+    d.server.admin().publish_catalogue(&with_fields(2), T0).unwrap();
+    a.sync().unwrap();
+    b.sync().unwrap();
+    let set = |store: &Store, item: &str, value: Answer| {
+        store
+            .update_extra(Entity::Household, &h.id, &[answer(item, value)], &[])
+            .unwrap();
+    };
+    set(&a.store, "gas_supplier", Answer::Text("管道天然气".into()));
+    set(&b.store, "smoke_alarm", Answer::YesNo(true));
+    a.sync().unwrap();
+    b.sync().unwrap();
+    a.sync().unwrap();
+    assert!(
+        b.store.conflicts_of(&h.id).unwrap().is_empty(),
+        "different fields: no conflict"
+    );
+    let both = json!({"gas_supplier": "管道天然气", "smoke_alarm": true});
+    assert_eq!(server_record(&d, &h.id).fields["extra"], both);
+    for phone in [&a, &b] {
+        assert_eq!(
+            serde_json::to_value(phone.store.get_household(&h.id).unwrap().extra).unwrap(),
+            both
+        );
+    }
+
+    set(&a.store, "gas_supplier", Answer::Text("瓶装液化气".into()));
+    set(&b.store, "gas_supplier", Answer::Text("未通燃气".into()));
+    a.sync().unwrap();
+    b.sync().unwrap();
+    assert_eq!(server_record(&d, &h.id).fields["extra"]["gas_supplier"], "未通燃气");
+    let conflicts = b.store.conflicts_of(&h.id).unwrap();
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].0, "extra.gas_supplier");
+    assert_eq!(conflicts[0].2, json!("瓶装液化气"), "the replaced value is kept");
+}
