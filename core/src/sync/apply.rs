@@ -431,3 +431,63 @@ fn apply_photo(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<bool> {
     ])?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Answer, Catalogue, ItemAnswer, NewHousehold, Store, catalogue};
+
+    /// A version of a record pulled while a local edit of one of the
+    /// district's fields waits keeps that field's local value and takes
+    /// the server's value of the others.
+    #[test]
+    fn a_pulled_version_keeps_unconfirmed_district_values_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db"), None).unwrap();
+        let grid = store.put_grid(&crate::datagen::grid(1)).unwrap();
+        let mut c = Catalogue::builtin();
+        c.version = 2;
+        c.field_defs = catalogue::demo_field_defs();
+        store.replace_catalogue(c).unwrap();
+        let answer = |item: &str, answer| ItemAnswer {
+            item: item.into(),
+            answer,
+        };
+        let h = store
+            .create_household(&NewHousehold {
+                grid_id: grid.id.clone(),
+                unit_id: None,
+                room: "301".into(),
+                address: None,
+                notes: String::new(),
+                extra: vec![answer("gas_supplier", Answer::Text("管道天然气".into()))],
+            })
+            .unwrap();
+        // The create confirmed at version 1, as its receipt would.
+        store
+            .write(|tx| {
+                tx.execute("DELETE FROM outbox", [])?;
+                set_server_version(tx, Entity::Household, &h.id, 1)
+            })
+            .unwrap();
+        let set = [answer("smoke_alarm", Answer::YesNo(true))];
+        store.update_extra(Entity::Household, &h.id, &set, &[]).unwrap();
+        // Another phone's change of the other field arrives first.
+        let fields = serde_json::json!({"grid_id": grid.id, "unit_id": null, "room": "301", "address": "",
+                                        "notes": "", "extra": {"gas_supplier": "瓶装液化气"}});
+        let change = Change {
+            seq: 1,
+            entity: "household".into(),
+            entity_id: h.id.clone(),
+            grid_id: grid.id.clone(),
+            version: 2,
+            deleted: false,
+            fields: fields.as_object().cloned().unwrap(),
+        };
+        store.write(|tx| apply_change(tx, &change, 0)).unwrap();
+        assert_eq!(
+            serde_json::to_value(store.get_household(&h.id).unwrap().extra).unwrap(),
+            serde_json::json!({"gas_supplier": "瓶装液化气", "smoke_alarm": true})
+        );
+    }
+}
