@@ -369,8 +369,7 @@ impl FieldGridStore {
         let entity = core::Entity::from(kind);
         self.with(|s| {
             Ok(s.catalogue()
-                .fields_of(entity)
-                .filter(|d| !d.retired && d.item.answer != core::AnswerType::Unknown)
+                .form_fields(entity)
                 .map(|d| ChecklistItem::from(&d.item))
                 .collect())
         })

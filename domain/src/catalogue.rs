@@ -460,12 +460,7 @@ impl VisitRule {
     /// unknown tags, kinds or period, or nothing to cover.
     pub fn problem(&self, catalogue: &Catalogue) -> Option<String> {
         let code = &self.code;
-        if code.is_empty()
-            || code.len() > 64
-            || !code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
+        if !is_code(code) {
             return Some(format!("visit rule code {code:?}: use 1 to 64 of a-z, 0-9 and _"));
         }
         if self.name_zh.trim().is_empty() {
@@ -630,6 +625,13 @@ impl Catalogue {
             ServiceKind::ALL.iter().map(|k| (k.as_str(), k.builtin_name())),
             &self.service_kinds,
         )
+    }
+
+    /// The fields a form for records of `entity` offers: not retired, of an
+    /// answer type this build knows (values of the others stay in records).
+    pub fn form_fields(&self, entity: crate::Entity) -> impl Iterator<Item = &FieldDef> {
+        self.fields_of(entity)
+            .filter(|d| !d.retired && d.item.answer != AnswerType::Unknown)
     }
 
     /// The fields the district adds to records of `entity`, retired ones included.
@@ -1176,6 +1178,12 @@ mod tests {
         assert_eq!(next.succession_problem(&c), None);
         assert!(next.care_tag_terms().iter().any(|t| t.code == "key_watch" && t.retired));
         assert!(next.has_care_tag("key_watch"), "records keep a retired tag");
+        // A retired field leaves the forms; a field of an unknown type is not offered.
+        let mut fields = with_fields();
+        fields.field_defs[2].retired = true;
+        fields.field_defs[3].item.answer = AnswerType::Unknown;
+        assert_eq!(fields.form_fields(crate::Entity::Household).count(), 0);
+        assert_eq!(fields.form_fields(crate::Entity::Resident).count(), 2);
         next.service_kinds.clear();
         assert!(
             next.succession_problem(&c)
