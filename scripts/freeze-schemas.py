@@ -237,6 +237,12 @@ def main() -> None:
     for version, commit in [(1, "6db560c"), (2, "6db560c"), (3, "a878d48"), (4, "e276a29"), (5, "4881fcf")]:
         out = os.path.join(server, f"server-v{version}.sql")
         freeze(server_steps(commit), version, SERVER_V1_ROWS, out, rows_at=1)
+    # Version 5 holding what a worker's push could leave before the server
+    # stored only what phones read (issue 21): the reported event without
+    # its note, for the repair's upgrade test.
+    unreadable = SERVER_V1_ROWS.replace('"kind":"reported","note":"",', '"kind":"reported",')
+    assert unreadable != SERVER_V1_ROWS
+    freeze(server_steps("4881fcf"), 5, unreadable, os.path.join(server, "server-v5-unreadable.sql"), rows_at=1)
     # PostgreSQL: version 4 as shipped, the last before its statistics step was rewritten.
     freeze_postgres("4881fcf", 4, os.path.join(server, "postgres-v4.sql"))
 

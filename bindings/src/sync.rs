@@ -98,6 +98,10 @@ pub struct SyncReport {
     pub rejected: u64,
     /// Changes received.
     pub pulled: u64,
+    /// Changes received that this phone could not apply: set aside (kept,
+    /// tried again at each sync) and reported to the district, which
+    /// repairs them. Nothing else waits on them.
+    pub set_aside: u64,
     /// Grids taken from this worker, whose data left the phone.
     pub evicted_grids: Vec<String>,
     /// Server clock minus phone clock, ms.
@@ -309,6 +313,7 @@ fn report(r: fieldgrid_core::sync::SyncReport) -> SyncReport {
         confirmed: r.confirmed,
         rejected: r.rejected,
         pulled: r.pulled,
+        set_aside: r.set_aside,
         evicted_grids: r.evicted_grids,
         clock_offset_ms: r.clock_offset_ms,
     }

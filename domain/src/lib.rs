@@ -9,6 +9,8 @@
 //! - [`catalogue`]: the district's incident categories and deadlines, and visit rules.
 //! - [`visits`]: visit periods and where a resident stands in one.
 //! - [`privacy`]: masked forms; no record prints personal data in `Debug`.
+//! - [`wire`]: each record kind's one wire shape, read by the phone's pull and
+//!   completed by the server before it stores a record.
 //! - [`datagen`]: realistic generated people and places, for tests and load.
 //!
 //! No I/O: no database, no network, no files.
@@ -22,6 +24,7 @@ pub mod privacy;
 pub mod rules;
 pub mod validate;
 pub mod visits;
+pub mod wire;
 
 pub use catalogue::{AnswerType, Catalogue, Category, CategoryGroup, Checklist, ChecklistItem, Every, VisitRule};
 pub use error::{Code, ValidationError};

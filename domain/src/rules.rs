@@ -206,6 +206,15 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             time(&f, "occurred_at_ms", now_ms)?;
             id_list(&f, "involved_residents")?;
             grid(&f)?;
+            complete(
+                &mut f,
+                &[
+                    ("title", Value::from("")),
+                    ("description", Value::from("")),
+                    ("address", Value::from("")),
+                    ("involved_residents", Value::Array(vec![])),
+                ],
+            );
         }
         Entity::IncidentEvent => {
             enumerated(&f, "kind", |s| {
@@ -214,6 +223,7 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             text(&mut f, "note", limits::NOTES, Need::Optional, true)?;
             reference(&f, "incident_id")?;
             string(&f, "incident_id")?.ok_or_else(|| ValidationError::new("incident_id", Code::Required))?;
+            complete(&mut f, &[("note", Value::from(""))]);
         }
         Entity::ServiceLog => {
             enumerated(&f, "kind", |s| catalogue.has_service_kind(s))?;
@@ -603,7 +613,7 @@ fn resident(f: &mut Fields, today: NaiveDate, catalogue: &Catalogue) -> Result<(
         let p = Phone::parse(&raw).map_err(|c| ValidationError::new("phone", c))?;
         f.insert("phone".into(), Value::String(p.as_str().to_owned()));
     }
-    if let Some(tags) = f.get("care_tags") {
+    if let Some(tags) = f.get("care_tags").filter(|t| !t.is_null()) {
         let max = limits::CARE_TAGS;
         if tags.as_array().is_some_and(|a| a.len() > max) {
             return Err(ValidationError::new("care_tags", Code::TooMany { max }));
@@ -620,6 +630,7 @@ fn resident(f: &mut Fields, today: NaiveDate, catalogue: &Catalogue) -> Result<(
         f.insert("care_tags".into(), codes);
     }
     text(f, "notes", limits::NOTES, Need::Optional, true)?;
+    complete(f, &[("care_tags", Value::Array(vec![])), ("notes", Value::from(""))]);
     Ok(())
 }
 

@@ -33,6 +33,8 @@ pub mod limits {
     pub const PHOTO_MAX_CHUNK: usize = 1024 * 1024;
     /// Largest request body the server reads (a compressed push, a chunk).
     pub const REQUEST_MAX_BYTES: usize = 5 * 1024 * 1024;
+    /// Records set aside in one problem report.
+    pub const PROBLEMS_PER_REPORT: usize = 100;
 }
 
 /// Error codes in [`ErrorBody::code`] and [`Outcome::Rejected`].
@@ -83,6 +85,13 @@ pub mod codes {
     pub const DEVICE_REVOKED: &str = "device_revoked";
     /// The device is to be wiped (see the `fieldgrid-wipe` header): no more data for it.
     pub const WIPE_REQUESTED: &str = "wipe_requested";
+    /// A record that phones could not read in its entity's wire shape: the
+    /// server refuses to store one, and a phone that meets one sets it aside
+    /// and reports it (SYNC.md invariant 13).
+    pub const UNREADABLE: &str = "unreadable";
+    /// A pulled record that read, but that the phone's store refused: set
+    /// aside and reported as [`UNREADABLE`] records are.
+    pub const NOT_APPLIED: &str = "not_applied";
 }
 
 /// Body of every error answer.
@@ -363,6 +372,31 @@ pub struct Change {
     pub deleted: bool,
     /// All the record's fields as the server has them (empty for tombstones).
     pub fields: Map<String, Value>,
+}
+
+/// A pulled record a device could not apply and set aside (SYNC.md
+/// invariant 13), as it reports it: ids and codes only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordProblem {
+    /// The record's entity (as pulled).
+    pub entity: String,
+    /// The record's id.
+    pub entity_id: String,
+    /// The version that could not be applied.
+    pub version: i64,
+    /// `unreadable` (not in its entity's wire shape) or `not_applied` (the
+    /// phone's store refused it).
+    pub code: String,
+    /// Where reading failed (field names only), if known.
+    #[serde(default)]
+    pub field: Option<String>,
+}
+
+/// `POST /v1/sync/problems`: the records a device set aside.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProblemsRequest {
+    /// At most [`limits::PROBLEMS_PER_REPORT`].
+    pub problems: Vec<RecordProblem>,
 }
 
 /// `GET /v1/sync/changes?after=<seq>&limit=<n>`.

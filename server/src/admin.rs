@@ -224,6 +224,11 @@ impl<'a> Admin<'a> {
         self.run(self.store.save_records(records, now))
     }
 
+    /// Repairs the records phones cannot read (`repair::repair_records`).
+    pub fn repair_records(&self, now: i64, dry_run: bool) -> Result<crate::repair::Repair, String> {
+        self.run(crate::repair::repair_records(self.store, now, dry_run))
+    }
+
     /// Removes receipts stored before `before`; how many went.
     pub fn purge_receipts(&self, before: i64) -> Result<u64, String> {
         self.run(self.store.purge_receipts(before, 5_000))

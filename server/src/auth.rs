@@ -75,10 +75,33 @@ fn lockout_keys(username: &str, addr: Option<ClientAddr>) -> Vec<String> {
     keys
 }
 
-/// `POST /v1/session`: signs in. Failed sign-ins lock the account name and
-/// the client address for a growing time (429 with `Retry-After`); an
-/// unknown name costs the same as a wrong password; a disabled account or a
-/// revoked device cannot sign in.
+/// Until when a sign-in under `keys` (the name's, then the address's) is
+/// refused, from their failure counts. An account is locked by its own
+/// failures only. An address's failures lock that address for the names
+/// that have failures of their own (made-up names included, once tried):
+/// a name without failures is still checked, so an account's right
+/// password is never refused because others guessed from the same address
+/// (many phones share one behind a carrier's NAT), while a run of guesses
+/// from one address gets one try per name while its lock lasts. Known and
+/// unknown names are treated alike (no user-name oracle).
+fn locked_until(lockouts: &[crate::store::Lockout], keys: &[String], now: i64) -> i64 {
+    let of = |key: Option<&String>| lockouts.iter().find(|l| Some(&l.key) == key);
+    let name = of(keys.first());
+    let name_until = name.map_or(0, |l| l.locked_until);
+    if name_until > now {
+        return name_until;
+    }
+    match (name, of(keys.get(1))) {
+        (Some(n), Some(a)) if n.failures > 0 && a.locked_until > now => a.locked_until,
+        _ => 0,
+    }
+}
+
+/// `POST /v1/session`: signs in. Failed sign-ins lock the account name,
+/// and the client address for names that failed too, for a growing time
+/// (429 with `Retry-After`; see [`locked_until`]); an unknown name costs the
+/// same as a wrong password; a disabled account or a revoked device cannot
+/// sign in.
 pub async fn login(
     State(state): State<Arc<AppState>>,
     addr: Option<axum::Extension<ClientAddr>>,
@@ -93,7 +116,7 @@ pub async fn login(
 pub async fn sign_in(state: &AppState, addr: Option<ClientAddr>, req: LoginRequest) -> ApiResult<LoginResponse> {
     let now = state.now_ms();
     let keys = lockout_keys(&req.username, addr);
-    let locked_until = state.store.locked_until(&keys).await?;
+    let locked_until = locked_until(&state.store.lockouts(&keys, now).await?, &keys, now);
     if locked_until > now {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -153,7 +176,10 @@ pub async fn sign_in(state: &AppState, addr: Option<ClientAddr>, req: LoginReque
             "this device may no longer sign in: ask the grid centre",
         ));
     }
-    state.store.sign_in_succeeded(&keys).await?;
+    // The account's own count starts again; the address's does not (a
+    // sign-in to an account of one's own must not wipe out a run of
+    // guesses at others').
+    state.store.sign_in_succeeded(&keys[..1]).await?;
     state
         .store
         .touch_device(&credentials.account_id, &req.device_id, now)
@@ -208,7 +234,7 @@ pub async fn device_wiped(State(state): State<Arc<AppState>>, caller: Caller) ->
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -223,6 +249,10 @@ fn unauthenticated() -> ApiError {
 /// device is to be wiped (the `Caller` extractor fills it in).
 #[derive(Clone, Default)]
 pub struct WipeSignal(pub Arc<std::sync::Mutex<Option<WipeMode>>>);
+
+/// The caller of a request whose bearer token the load shedder verified.
+#[derive(Clone, Debug)]
+pub(crate) struct Verified(pub(crate) Caller);
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
@@ -279,8 +309,14 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
-        let caller = Caller::of_token(state, token).await?;
+        // Verified already by the load shedder (one look-up a request).
+        let caller = match parts.extensions.get::<Verified>() {
+            Some(Verified(caller)) => caller.clone(),
+            None => {
+                let token = bearer(&parts.headers).ok_or_else(unauthenticated)?;
+                Caller::of_token(state, token).await?
+            }
+        };
         if let (Some(mode), Some(signal)) = (caller.wipe, parts.extensions.get::<WipeSignal>()) {
             *signal.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mode);
         }

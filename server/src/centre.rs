@@ -210,6 +210,16 @@ pub async fn conflicts(State(state): State<Arc<AppState>>, caller: Caller) -> Ap
     Ok(Json(state.store.conflicts(grids).await?))
 }
 
+/// `GET /v1/centre/problems`: the records phones could not apply and set
+/// aside, newest report first (ids and codes; operators and district IT).
+pub async fn problems(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<crate::store::ProblemSummary>>> {
+    caller.require(&[Role::Operator, Role::Admin])?;
+    Ok(Json(state.store.problems(PAGE_MAX).await?))
+}
+
 /// Query of the statistics: the months reported in.
 #[derive(Debug, Deserialize)]
 pub struct StatsQuery {

@@ -40,6 +40,12 @@ pub struct ServerArgs {
     /// over HTTPS (a TLS proxy in front of it).
     #[arg(long, env = "FIELDGRID_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Address of a proxy in front of the server (repeat, or comma-separate
+    /// in the variable): for its requests the client address, which
+    /// sign-in lockouts and the audit log use, is taken from
+    /// X-Forwarded-For. Without it the header is ignored.
+    #[arg(long = "trusted-proxy", env = "FIELDGRID_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -249,6 +255,15 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+    /// Find the records phones cannot read (stored before the server
+    /// checked every record's wire shape) and store each, completed, as a
+    /// new version that phones pull again. Records that read are never
+    /// touched. Prints a JSON summary; run it with the server stopped.
+    RepairRecords {
+        /// Only say what would be repaired.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Add a department incidents are dispatched to.
     AddDepartment {
         /// Department id.
@@ -273,6 +288,7 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             config.max_in_flight = cli.max_in_flight;
             config.map_tiles = cli.map_tiles.clone();
             config.secure_cookies = cli.secure_cookies;
+            config.trusted_proxies = cli.trusted_proxies.clone();
             let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             rt.block_on(async move {
                 let state = crate::open_state(config).await?;
@@ -503,6 +519,17 @@ pub fn run(cli: ServerArgs) -> Result<(), String> {
             Ok(())
         }
         Some(Command::Audit { after, limit }) => print_json_lines(session()?.admin().audit_log(*after, *limit)?.iter()),
+        Some(Command::RepairRecords { dry_run }) => {
+            let repair = session()?.admin().repair_records(now(), *dry_run)?;
+            tracing::info!(
+                checked = repair.checked,
+                repaired = repair.repaired.len(),
+                unreadable = repair.unreadable.len(),
+                dry_run,
+                "records checked"
+            );
+            print_json_lines(std::iter::once(repair))
+        }
         Some(Command::AddDepartment { id, name }) => {
             session()?.admin().add_department(id, name)?;
             tracing::info!(department = %id, "department saved");

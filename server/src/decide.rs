@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use fieldgrid_domain::catalogue::Catalogue;
 use fieldgrid_domain::model::{EventKind, IncidentStatus};
-use fieldgrid_domain::rules;
+use fieldgrid_domain::{rules, wire};
 use fieldgrid_protocol::{ConflictRecord, Entity, OpKind, Operation, Outcome, codes};
 use serde_json::{Map, Value, json};
 
@@ -209,13 +209,44 @@ pub fn references(op: &Operation, existing: Option<&Record>, loaded: &HashMap<St
 }
 
 /// Decides an admissible operation given its record (if any) and the
-/// records [`references`] named.
+/// records [`references`] named. Every record the decision writes is
+/// stored as every phone reads it (SYNC.md invariant 13): completed in its
+/// entity's wire shape, or the operation is refused.
 pub fn decide(
     ctx: &Context<'_>,
     op: &Operation,
     existing: Option<&Record>,
     loaded: &HashMap<String, Record>,
 ) -> Decision {
+    let mut decision = decided(ctx, op, existing, loaded);
+    for w in &mut decision.writes {
+        if let Write::Record(r) = w
+            && let Err(e) = readable(r)
+        {
+            tracing::warn!(entity = e.entity, field = %e.field, "a record phones could not read was refused");
+            return Decision::refused(reject(
+                codes::UNREADABLE,
+                Some(&e.field),
+                format!("phones could not read this {} as sent", e.entity),
+            ));
+        }
+    }
+    decision
+}
+
+/// Completes a record about to be stored in its entity's wire shape
+/// (records phones do not read as an entity, such as conflicts, and
+/// tombstones are left as they are).
+pub fn readable(r: &mut Record) -> Result<(), wire::Unreadable> {
+    if let Some(entity) = Entity::parse(&r.entity)
+        && !r.deleted
+    {
+        r.fields = wire::complete(entity, &r.id, &r.fields)?;
+    }
+    Ok(())
+}
+
+fn decided(ctx: &Context<'_>, op: &Operation, existing: Option<&Record>, loaded: &HashMap<String, Record>) -> Decision {
     if let Some(refused) = admissible(op) {
         return Decision::refused(refused);
     }
@@ -731,7 +762,7 @@ pub fn centre_event(
             message,
         ));
     }
-    let event = Record {
+    let mut event = Record {
         id: uuid::Uuid::now_v7().to_string(),
         entity: Entity::IncidentEvent.as_str().into(),
         grid_id: incident.grid_id.clone(),
@@ -772,6 +803,15 @@ pub fn centre_event(
             fields: checked,
             field_versions: Map::new(),
         }));
+    }
+    // The centre's records too are stored as phones read them.
+    let unreadable = |e: wire::Unreadable| ApiError::internal(format!("{e}"));
+    readable(&mut incident).map_err(unreadable)?;
+    readable(&mut event).map_err(unreadable)?;
+    for w in &mut photos {
+        if let Write::Record(r) = w {
+            readable(r).map_err(unreadable)?;
+        }
     }
     Ok((incident, event, photos))
 }

@@ -163,23 +163,9 @@ where
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
-        let bytes = axum::body::to_bytes(req.into_body(), LIMIT).await.map_err(|e| {
-            // Too long (here, or on the wire), or not readable as sent (a
-            // body that says gzip and is not).
-            let inner = e.into_inner();
-            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
-            while let Some(c) = cause {
-                if c.is::<http_body_util::LengthLimitError>() {
-                    return ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        codes::TOO_LARGE,
-                        format!("the body is larger than {LIMIT} bytes"),
-                    );
-                }
-                cause = c.source();
-            }
-            ApiError::bad_request("the body cannot be read as sent (is its Content-Encoding right?)")
-        })?;
+        let bytes = axum::body::to_bytes(req.into_body(), LIMIT)
+            .await
+            .map_err(|e| body_error(e, LIMIT))?;
         let mut value: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|_| ApiError::bad_request("the body is not valid JSON"))?;
         integral_numbers(&mut value);
@@ -194,6 +180,24 @@ where
         })?;
         Ok(ApiJson(value))
     }
+}
+
+/// Why a body could not be read: too long (here, or on the wire), or not
+/// readable as sent (a body that says gzip and is not).
+pub(crate) fn body_error(e: axum::Error, limit: usize) -> ApiError {
+    let inner = e.into_inner();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::TOO_LARGE,
+                format!("the body is larger than {limit} bytes"),
+            );
+        }
+        cause = c.source();
+    }
+    ApiError::bad_request("the body cannot be read as sent (is its Content-Encoding right?)")
 }
 
 /// JSON has one kind of number: `107.0` is the integer 107 (JSON Schema

@@ -18,6 +18,7 @@ pub mod decide;
 pub mod error;
 pub mod photos;
 pub mod records;
+pub mod repair;
 pub mod store;
 pub mod sync;
 
@@ -83,12 +84,20 @@ pub struct Config {
     pub receipt_retention_ms: i64,
     /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
+    /// How long a client without a session may take to send a request's
+    /// body (a sign-in): it holds no request slot meanwhile.
+    pub body_timeout: Duration,
     /// The server clock (tests move it).
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// The console map's tiles (`https://host/{z}/{x}/{y}.png`), if any.
     pub map_tiles: Option<String>,
     /// The console's cookie is sent over HTTPS only.
     pub secure_cookies: bool,
+    /// Proxies in front of the server (an HTTPS proxy): for a request from
+    /// one of them, the client address is the last one `X-Forwarded-For`
+    /// names that is not one of them. From anyone else the header is
+    /// ignored (it could say anything).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The shortest receipt retention allowed: a phone offline for a season
@@ -107,9 +116,11 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             receipt_retention_ms: 2 * MIN_RECEIPT_RETENTION_MS,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
             clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
             map_tiles: None,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -127,8 +138,10 @@ pub struct AppState {
     pub config: Config,
     /// Folder of photo blobs.
     pub photo_dir: PathBuf,
-    /// Request slots of requests that carry a token.
+    /// Request slots of requests whose token was verified.
     in_flight: Semaphore,
+    /// Token look-ups under way before a request takes a slot.
+    verifying: Semaphore,
     /// Request slots of requests that do not (sign-ins, health): a flood of
     /// them, stalled bodies included, cannot take the slots signed-in
     /// phones need.
@@ -142,29 +155,81 @@ impl AppState {
     }
 }
 
-/// Answers 429 with `Retry-After` when too many requests are in flight:
-/// requests with a token and those without each have their own slots.
-async fn shed_load(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    let slots = if headers.contains_key(axum::http::header::AUTHORIZATION)
-        || headers.contains_key(axum::http::header::COOKIE)
-    {
-        &state.in_flight
-    } else {
-        &state.anonymous
-    };
-    match slots.try_acquire() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                codes::OVERLOADED,
-                "the server is busy: retry shortly",
-            );
-            e.retry_after = Some(1);
-            axum::response::IntoResponse::into_response(e)
+/// Answers 429 with `Retry-After` when too many requests are in flight.
+/// A request takes a signed-in slot only once its token (a bearer token or
+/// the console's cookie) is verified: a made-up token is anonymous. An
+/// anonymous request (a sign-in) has its body read, within
+/// [`Config::body_timeout`] and [`ANONYMOUS_BODY_MAX`], before it takes one
+/// of the few anonymous slots: a body that never finishes holds a
+/// connection, never a slot, and is cut off at the deadline.
+async fn shed_load(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let token = auth::bearer(request.headers())
+        .map(|t| (t.to_owned(), true))
+        .or_else(|| console::cookie_token(request.headers()).map(|t| (t, false)));
+    let mut signed_in = false;
+    if let Some((token, bearer)) = token {
+        // The look-up itself is bounded: headers are complete here, so a
+        // slow client cannot hold one of these.
+        let Ok(_checking) = state.verifying.try_acquire() else {
+            return overloaded();
+        };
+        match auth::Caller::of_token(&state, &token).await {
+            Ok(caller) => {
+                signed_in = true;
+                if bearer {
+                    request.extensions_mut().insert(auth::Verified(caller));
+                }
+            }
+            // A bearer token that is not a session's is answered now (a
+            // phone signs in again); a stale console cookie goes on as
+            // anonymous, to the sign-in page.
+            Err(e) if bearer => return axum::response::IntoResponse::into_response(e),
+            Err(_) => {}
         }
     }
+    if signed_in {
+        return match state.in_flight.try_acquire() {
+            Ok(_permit) => next.run(request).await,
+            Err(_) => overloaded(),
+        };
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        state.config.body_timeout,
+        axum::body::to_bytes(body, ANONYMOUS_BODY_MAX),
+    )
+    .await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            return axum::response::IntoResponse::into_response(error::body_error(e, ANONYMOUS_BODY_MAX));
+        }
+        Err(_) => {
+            return axum::response::IntoResponse::into_response(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::TIMEOUT,
+                "the request body did not arrive in time",
+            ));
+        }
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    match state.anonymous.try_acquire() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => overloaded(),
+    }
+}
+
+/// The largest body of a request without a session (a sign-in form).
+pub const ANONYMOUS_BODY_MAX: usize = 64 * 1024;
+
+fn overloaded() -> Response {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        codes::OVERLOADED,
+        "the server is busy: retry shortly",
+    );
+    e.retry_after = Some(1);
+    axum::response::IntoResponse::into_response(e)
 }
 
 /// Adds the `fieldgrid-wipe` header to every answer to a device that is to
@@ -225,6 +290,7 @@ pub async fn open_state(config: Config) -> Result<Arc<AppState>, String> {
     Ok(Arc::new(AppState {
         store,
         in_flight: Semaphore::new(config.max_in_flight),
+        verifying: Semaphore::new(config.max_in_flight.max(16)),
         anonymous: Semaphore::new((config.max_in_flight / 8).max(16)),
         photo_dir,
         config,
@@ -274,6 +340,7 @@ pub async fn serve(
     use tower::ServiceExt;
     let housekeeping = tokio::spawn(maintain(state.clone()));
     let header_timeout = state.config.header_timeout;
+    let trusted_proxies: Arc<[std::net::IpAddr]> = state.config.trusted_proxies.clone().into();
     let app = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -290,10 +357,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let ip = auth::ClientAddr(peer.ip());
+        let proxies = trusted_proxies.clone();
         let service = app
             .clone()
             .map_request(move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                let ip = auth::ClientAddr(client_address(peer.ip(), request.headers(), &proxies));
                 request.extensions_mut().insert(axum::Extension(ip));
                 request.extensions_mut().insert(ip);
                 request
@@ -317,6 +385,35 @@ pub async fn serve(
     }
     housekeeping.abort();
     Ok(())
+}
+
+/// The client address of a request from `peer`: the peer itself, unless
+/// it is a trusted proxy; then the last address of `X-Forwarded-For` that is
+/// not a trusted proxy (each proxy appends the address it got the request
+/// from, so addresses before that one are the client's own say).
+pub fn client_address(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut forwarded: Vec<std::net::IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(text) = value.to_str() else { return peer };
+        for part in text.split(',') {
+            match part.trim().parse() {
+                Ok(ip) => forwarded.push(ip),
+                Err(_) => return peer,
+            }
+        }
+    }
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 /// Every route: the protocol and the console.
@@ -356,6 +453,7 @@ fn api_router(state: Arc<AppState>) -> Router {
         .route("/v1/department/incidents/{id}/events", post(centre::department_event))
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/changes", get(sync::changes))
+        .route("/v1/sync/problems", post(sync::problems))
         .route(
             "/v1/photos/{sha256}",
             head(photos::head)
@@ -367,6 +465,7 @@ fn api_router(state: Arc<AppState>) -> Router {
         .route("/v1/centre/incidents", get(centre::incidents))
         .route("/v1/centre/incidents/{id}/events", post(centre::add_event))
         .route("/v1/centre/stats", get(centre::stats))
+        .route("/v1/centre/problems", get(centre::problems))
         .route("/v1/centre/coverage", get(centre::coverage))
         .layer(middleware::from_fn(wipe_signal))
         .layer(middleware::from_fn_with_state(state.clone(), shed_load))

@@ -7,14 +7,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use fieldgrid_domain::rules;
-use fieldgrid_protocol::{ChangesResponse, PushRequest, PushResponse, Role, codes, limits};
+use std::collections::HashMap;
+
+use fieldgrid_domain::{rules, wire};
+use fieldgrid_protocol::{ChangesResponse, ProblemsRequest, PushRequest, PushResponse, Role, codes, limits};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, safe_integer};
-use crate::store::ALL_GRIDS;
+use crate::records::Record;
+use crate::store::{ALL_GRIDS, ReportedProblem};
 
 /// `POST /v1/sync/push`: every operation gets a receipt; a rejected one
 /// changes nothing and never blocks the others. The whole batch commits
@@ -58,6 +61,75 @@ pub async fn push(
         receipts,
         server_time_ms: now,
     }))
+}
+
+/// Largest problem report body.
+const PROBLEMS_MAX_BYTES: usize = 64 * 1024;
+
+/// `POST /v1/sync/problems`: records the caller's phone pulled and could not
+/// apply (SYNC.md invariant 13). Only reports of records in the caller's
+/// grids, at versions the server has stored, are kept: a device cannot make
+/// the centre's list name records it may not see, or invent some. Answers
+/// how many were kept.
+pub async fn problems(
+    State(state): State<Arc<AppState>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ProblemsRequest, PROBLEMS_MAX_BYTES>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(&[Role::Worker])?;
+    if req.problems.len() > limits::PROBLEMS_PER_REPORT {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::TOO_LARGE,
+            format!("at most {} problems per report", limits::PROBLEMS_PER_REPORT),
+        ));
+    }
+    for (i, p) in req.problems.iter().enumerate() {
+        let field_ok = p.field.as_deref().is_none_or(wire::is_field_path);
+        if !rules::is_record_id(&p.entity_id)
+            || !safe_integer(p.version)
+            || ![codes::UNREADABLE, codes::NOT_APPLIED].contains(&p.code.as_str())
+            || !field_ok
+        {
+            return Err(ApiError::bad_request(format!(
+                "problems[{i}]: a record id, its version, a code (unreadable or not_applied) and a field path"
+            )));
+        }
+    }
+    let ids = req.problems.iter().map(|p| p.entity_id.clone()).collect();
+    let records: HashMap<String, Record> = state
+        .store
+        .records(ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+    let now = state.now_ms();
+    let kept: Vec<ReportedProblem> = req
+        .problems
+        .into_iter()
+        .filter_map(|p| {
+            let r = records.get(&p.entity_id)?;
+            let known = r.entity == p.entity && caller.may_access(&r.grid_id) && (1..=r.version).contains(&p.version);
+            known.then(|| ReportedProblem {
+                entity_id: p.entity_id,
+                version: p.version,
+                device_id: caller.device_id.clone(),
+                account_id: caller.account_id.clone(),
+                entity: p.entity,
+                grid_id: r.grid_id.clone(),
+                code: p.code,
+                field: p.field,
+                reported_at_ms: now,
+            })
+        })
+        .collect();
+    let n = kept.len();
+    if n > 0 {
+        tracing::warn!(records = n, "a phone set aside records it could not apply");
+        state.store.add_problems(kept).await?;
+    }
+    Ok(Json(serde_json::json!({ "kept": n })))
 }
 
 /// Soft byte bound of one pull page (the fields of its changes).

@@ -14,7 +14,7 @@ use crate::migrate::{MigrateError, Migrations};
 
 /// The migrations, in order; migration `i` takes the schema from version `i`
 /// to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// Schema version of a fresh store built by this code.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -372,6 +372,23 @@ const V5: &str = r#"
 CREATE TABLE record_extra (
     id     TEXT PRIMARY KEY,
     fields TEXT NOT NULL CHECK (json_type(fields) = 'object')
+) WITHOUT ROWID;
+"#;
+
+const V6: &str = r#"
+-- Pulled records this phone could not apply (SYNC.md invariant 13): kept as
+-- the server sent them, reported to the server once, tried again at each
+-- pull, and replaced by a newer version that applies.
+CREATE TABLE set_aside (
+    entity_id TEXT PRIMARY KEY,
+    entity    TEXT NOT NULL,
+    grid_id   TEXT NOT NULL,
+    version   INTEGER NOT NULL,
+    fields    TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    field     TEXT,
+    at        INTEGER NOT NULL,
+    reported  INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 "#;
 

@@ -7,11 +7,10 @@ use serde_json::{Map, Value};
 use crate::capture::extra;
 use crate::capture::residents::{INSERT_RESIDENT, resident_row};
 use crate::entity::{self, Entity};
-use crate::error::{Error, Result};
-use crate::model::{
-    Household, Incident, IncidentEvent, IncidentStatus, Inspection, Photo, Place, Resident, ServiceLog,
-};
+use crate::error::Result;
+use crate::model::{Household, Incident, IncidentEvent, IncidentStatus, Inspection, Place, Resident, ServiceLog};
 use crate::search;
+use fieldgrid_domain::wire::{self, WireRecord};
 use fieldgrid_protocol::{Change, pulled};
 
 /// Records that the server has the record at `version` (never moving back).
@@ -57,9 +56,20 @@ fn pending_fields(tx: &Transaction<'_>, id: &str) -> Result<Option<Vec<String>>>
     Ok(Some(fields))
 }
 
-/// Applies one pulled change. Returns whether it was applied (false for
-/// kinds this version does not know: a newer server's).
-pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<bool> {
+/// What became of one pulled change.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Applied {
+    /// Written (or here already).
+    Yes,
+    /// Of a kind this version does not know (a newer server's): passed over.
+    Unknown,
+    /// A record this version cannot read in its entity's wire shape: nothing
+    /// was written; the caller sets it aside (SYNC.md invariant 13).
+    Unreadable(wire::Unreadable),
+}
+
+/// Applies one pulled change.
+pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Applied> {
     if c.entity == pulled::CONFLICT {
         let get = |k: &str| c.fields.get(k).cloned().unwrap_or(Value::Null);
         tx.prepare_cached(
@@ -76,24 +86,24 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
             get("losing_value").to_string(),
             get("at_ms").as_i64().unwrap_or(now)
         ])?;
-        return Ok(true);
+        return Ok(Applied::Yes);
     }
     if c.entity == pulled::CATALOGUE {
         // Installed if newer; the store reloads it after the pull. Kept as
         // the server sent it: what this build does not read (parts of a
         // newer catalogue) is there for the build that will.
         let Ok(catalogue) = serde_json::from_value::<crate::Catalogue>(Value::Object(c.fields.clone())) else {
-            return Ok(false);
+            return Ok(Applied::Unknown);
         };
         tx.prepare_cached(
             "INSERT INTO catalogue (id, version, body) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET version = ?1, body = ?2 WHERE excluded.version > catalogue.version",
         )?
         .execute(params![catalogue.version, serde_json::to_string(&c.fields)?])?;
-        return Ok(true);
+        return Ok(Applied::Yes);
     }
     let Some(kind) = Entity::parse(&c.entity) else {
-        return Ok(false);
+        return Ok(Applied::Unknown);
     };
     if !entity::has_versions(kind) {
         return apply_photo(tx, c, now); // a photo never changes
@@ -104,7 +114,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
         .query_row([&c.entity_id], |r| r.get(0))
         .optional()?;
     if exists.flatten().is_some_and(|v| v >= c.version) {
-        return Ok(true); // this version is here already (our own write coming back)
+        return Ok(Applied::Yes); // this version is here already (our own write coming back)
     }
     if c.deleted {
         tx.prepare_cached(&format!(
@@ -115,7 +125,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
             let (rid, building, old) = load_resident_raw(tx, &c.entity_id)?;
             search::unindex_resident(tx, rid, &old, building.as_deref())?;
         }
-        return Ok(true);
+        return Ok(Applied::Yes);
     }
     // The server's fields, with fields of unconfirmed local edits kept.
     let mut fields = c.fields.clone();
@@ -124,7 +134,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
         match pending_fields(tx, &c.entity_id)? {
             None => {
                 set_version(tx, table, &c.entity_id, c.version)?;
-                return Ok(true);
+                return Ok(Applied::Yes);
             }
             Some(keep) if !keep.is_empty() => {
                 let local = entity::current_fields(tx, kind, &c.entity_id)?;
@@ -154,32 +164,24 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
             Some(_) => {}
         }
     }
-    let value = Value::Object(fields);
-    let bad = |_| Error::Internal(format!("the server sent a {} this version cannot read", c.entity));
-    match kind {
-        Entity::Place => upsert_place(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
-        Entity::Household => upsert_household(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
-        Entity::Resident => upsert_resident(
-            tx,
-            &serde_json::from_value(value).map_err(bad)?,
-            exists.is_some(),
-            c.version,
-            now,
-        )?,
-        Entity::Incident => upsert_incident(
-            tx,
-            &c.fields,
-            &serde_json::from_value(value).map_err(bad)?,
-            c.version,
-            now,
-        )?,
-        Entity::IncidentEvent => upsert_event(tx, &c.fields, &serde_json::from_value(value).map_err(bad)?, c.version)?,
-        Entity::ServiceLog => upsert_service_log(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
-        Entity::Inspection => upsert_inspection(tx, &serde_json::from_value(value).map_err(bad)?, c.version, now)?,
+    // Read in the entity's one wire shape (the server's too) before
+    // anything is written: a record that does not read changes nothing.
+    let record = match wire::read(kind, &c.entity_id, &fields) {
+        Ok(r) => r,
+        Err(e) => return Ok(Applied::Unreadable(e)),
+    };
+    match record {
+        WireRecord::Place(p) => upsert_place(tx, &p, c.version, now)?,
+        WireRecord::Household(h) => upsert_household(tx, &h, c.version, now)?,
+        WireRecord::Resident(r) => upsert_resident(tx, &r, exists.is_some(), c.version, now)?,
+        WireRecord::Incident(i) => upsert_incident(tx, &c.fields, &i, c.version, now)?,
+        WireRecord::IncidentEvent(e) => upsert_event(tx, &c.fields, &e, c.version)?,
+        WireRecord::ServiceLog(l) => upsert_service_log(tx, &l, c.version, now)?,
+        WireRecord::Inspection(i) => upsert_inspection(tx, &i, c.version, now)?,
         // Photos have no versions (they never change): applied above.
-        Entity::Photo => return apply_photo(tx, c, now),
+        WireRecord::Photo(_) => return apply_photo(tx, c, now),
     }
-    Ok(true)
+    Ok(Applied::Yes)
 }
 
 fn set_version(tx: &Transaction<'_>, table: &str, id: &str, version: i64) -> Result<()> {
@@ -408,11 +410,11 @@ fn upsert_inspection(tx: &Transaction<'_>, i: &Inspection, version: i64, now: i6
     Ok(())
 }
 
-fn apply_photo(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<bool> {
-    let mut fields = c.fields.clone();
-    fields.insert("id".into(), Value::String(c.entity_id.clone()));
-    let Ok(p) = serde_json::from_value::<Photo>(Value::Object(fields)) else {
-        return Ok(false);
+fn apply_photo(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<Applied> {
+    let p = match wire::read(Entity::Photo, &c.entity_id, &c.fields) {
+        Ok(WireRecord::Photo(p)) => p,
+        Ok(_) => return Ok(Applied::Unknown),
+        Err(e) => return Ok(Applied::Unreadable(e)),
     };
     tx.prepare_cached(
         "INSERT INTO photos (id, owner_kind, owner_id, sha256, size, mime, taken_at, location, created_at)
@@ -429,7 +431,7 @@ fn apply_photo(tx: &Transaction<'_>, c: &Change, now: i64) -> Result<bool> {
         p.location.map(|l| serde_json::to_string(&l)).transpose()?,
         now
     ])?;
-    Ok(true)
+    Ok(Applied::Yes)
 }
 
 #[cfg(test)]

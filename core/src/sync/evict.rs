@@ -54,6 +54,7 @@ impl Store {
                      DELETE FROM places WHERE id IN (SELECT id FROM gone);
                      DELETE FROM gone;",
                 )?;
+                tx.execute("DELETE FROM set_aside WHERE grid_id = ?1", [&grid])?;
                 tx.execute("DELETE FROM grids WHERE id = ?1", [&grid])?;
                 Ok(true)
             })?;

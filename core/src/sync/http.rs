@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use fieldgrid_protocol::{
-    ChangesResponse, ErrorBody, LoginRequest, LoginResponse, PROTOCOL_HEADER, PROTOCOL_VERSION, PushRequest,
-    PushResponse, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, WIPE_HEADER, codes,
+    ChangesResponse, ErrorBody, LoginRequest, LoginResponse, PROTOCOL_HEADER, PROTOCOL_VERSION, ProblemsRequest,
+    PushRequest, PushResponse, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, WIPE_HEADER, codes,
 };
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, Response};
@@ -328,6 +328,21 @@ impl Transport for HttpTransport {
             .header("content-encoding", "gzip")
             .body(body);
         read_json(self.send(req).await?).await
+    }
+
+    async fn report_problems(&self, token: &str, req: &ProblemsRequest) -> std::result::Result<(), TransportError> {
+        let body = gzip_json(req)?;
+        let req = self
+            .request(reqwest::Method::POST, "/v1/sync/problems", Some(token))
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(body);
+        let resp = self.send(req).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(error_of(resp).await)
+        }
     }
 
     async fn changes(

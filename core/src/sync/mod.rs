@@ -18,6 +18,7 @@
 //! on top of pulled data.
 
 mod apply;
+mod aside;
 mod conflicts;
 mod evict;
 mod http;
@@ -32,6 +33,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+pub use aside::SetAside;
 pub use http::{HttpOptions, HttpTransport};
 pub use transport::{Transport, TransportError, WipeRequest};
 
@@ -114,6 +116,9 @@ pub struct SyncReport {
     pub rejected: u64,
     /// Changes received.
     pub pulled: u64,
+    /// Changes received that this phone could not apply, set aside
+    /// (`Store::set_aside`) and reported to the server.
+    pub set_aside: u64,
     /// Grids whose data left the device.
     pub evicted_grids: Vec<String>,
     /// Server clock minus device clock (ms).
@@ -169,8 +174,10 @@ impl Store {
         if !options.receive {
             return Ok(report);
         }
+        blocking_section(|| self.retry_set_aside())?;
         self.pull_changes(&run, &mut report).await?;
         self.load_catalogue()?;
+        self.report_set_aside(&run).await?;
         let now = self.now_ms();
         self.write(|tx| {
             meta_set(tx, "clock_offset_ms", &report.clock_offset_ms.to_string())?;
@@ -181,6 +188,7 @@ impl Store {
             confirmed = report.confirmed,
             rejected = report.rejected,
             pulled = report.pulled,
+            set_aside = report.set_aside,
             "sync finished"
         );
         Ok(report)

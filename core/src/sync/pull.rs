@@ -11,7 +11,7 @@ use std::task::Poll;
 
 use rusqlite::OptionalExtension;
 
-use super::{Phase, Progress, Run, SyncReport, Transport, apply};
+use super::{Phase, Progress, Run, SyncReport, Transport, aside};
 use crate::error::{Error, Result};
 use crate::store::{Store, meta_get, meta_set};
 
@@ -71,9 +71,10 @@ impl Store {
             // are applied. A request's timeout runs meanwhile: an apply longer
             // than the request timeout makes it a transient failure, retried
             // like any other.
-            let n = self.apply_while_fetching(&pending, after, &mut pages).await?;
+            let counts = self.apply_while_fetching(&pending, after, &mut pages).await?;
             pending.clear();
-            report.pulled += n;
+            report.pulled += counts.applied;
+            report.set_aside += counts.set_aside;
             progress(Progress {
                 phase: Phase::Pull,
                 done: report.pulled,
@@ -84,20 +85,54 @@ impl Store {
         }
     }
 
-    /// Applies `pending` and moves the cursor to `after`, in one transaction;
-    /// returns how many changes were new.
-    fn apply_pages(&self, pending: &[fieldgrid_protocol::Change], after: i64) -> Result<u64> {
+    /// Applies `pending` and moves the cursor to `after`, in one transaction.
+    /// A page the store refuses is applied again record by record, the
+    /// records it refuses set aside (`aside`): one record never stops a pull.
+    fn apply_pages(&self, pending: &[fieldgrid_protocol::Change], after: i64) -> Result<aside::Counts> {
         let now = self.now_ms();
-        self.write(|tx| {
-            let mut n = 0;
-            for change in pending {
-                if apply::apply_change(tx, change, now)? {
-                    n += 1;
-                }
+        let apply = |careful| {
+            self.write(|tx| {
+                let counts = aside::apply_all(tx, pending, now, careful)?;
+                meta_set(tx, "pull_cursor", &after.to_string())?;
+                Ok(counts)
+            })
+        };
+        match apply(false) {
+            Err(e) if aside::is_record_problem(&e) => {
+                tracing::warn!(error = %e, "a pulled page did not apply whole: applying it record by record");
+                apply(true)
             }
-            meta_set(tx, "pull_cursor", &after.to_string())?;
-            Ok(n)
-        })
+            other => other,
+        }
+    }
+
+    /// Tries the records set aside again (a newer build may read them);
+    /// those applied now leave the list.
+    pub(super) fn retry_set_aside(&self) -> Result<()> {
+        let held = self.write(aside::held)?;
+        if held.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        self.write(|tx| aside::apply_all(tx, &held, now, true).map(|_| ()))
+    }
+
+    /// Reports the records set aside that the server has not heard of (the
+    /// centre sees them). A server that does not take reports, or a
+    /// network that fails, leaves them for the next sync.
+    pub(super) async fn report_set_aside(&self, run: &Run<'_, impl Transport>) -> Result<()> {
+        let problems = self.write(|tx| aside::unreported(tx, fieldgrid_protocol::limits::PROBLEMS_PER_REPORT))?;
+        if problems.is_empty() {
+            return Ok(());
+        }
+        let req = fieldgrid_protocol::ProblemsRequest { problems };
+        match run.transport.report_problems(run.token, &req).await {
+            Ok(()) => self.write(|tx| aside::mark_reported(tx, &req.problems)),
+            Err(e) => {
+                tracing::info!(error = %e, "records set aside not reported this time");
+                Ok(())
+            }
+        }
     }
 
     /// [`Store::apply_pages`] while the next pages arrive. On a
@@ -111,7 +146,7 @@ impl Store {
         pending: &[fieldgrid_protocol::Change],
         after: i64,
         pages: &mut Pages<'_, impl Fn(i64) -> F, F>,
-    ) -> Result<u64> {
+    ) -> Result<aside::Counts> {
         use tokio::runtime::{Handle, RuntimeFlavor};
         let Some(handle) = Handle::try_current()
             .ok()
@@ -245,6 +280,80 @@ impl<Fetch: Fn(i64) -> F, F: Future<Output = Page>> Pages<'_, Fetch, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fieldgrid_protocol::Change;
+    use serde_json::json;
+
+    fn change(seq: i64, entity: &str, id: &str, grid: &str, fields: serde_json::Value) -> Change {
+        Change {
+            seq,
+            entity: entity.into(),
+            entity_id: id.into(),
+            grid_id: grid.into(),
+            version: 1,
+            deleted: false,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
+    }
+
+    /// One page with a record that does not read and one the store refuses
+    /// (a grid this phone does not have: a foreign key): both are set aside,
+    /// the others applied, the cursor moves on.
+    #[test]
+    fn records_that_do_not_apply_are_set_aside_and_the_page_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.db"), None).unwrap();
+        let grid = store.put_grid(&crate::datagen::grid(1)).unwrap();
+        let (good, stranger, bare, after) = (crate::new_id(), crate::new_id(), crate::new_id(), crate::new_id());
+        let place =
+            |name: &str, grid: &str| json!({"grid_id": grid, "kind": "compound", "parent_id": null, "name": name});
+        let page = [
+            change(1, "place", &good, &grid.id, place("格林盛景小区", &grid.id)),
+            change(2, "place", &stranger, &grid.id, place("别处", "no-such-grid")),
+            change(
+                3,
+                "incident_event",
+                &bare,
+                &grid.id,
+                json!({"incident_id": good, "kind": "reported", "at_ms": 1}),
+            ),
+            change(4, "place", &after, &grid.id, place("后来小区", &grid.id)),
+        ];
+        let counts = store.apply_pages(&page, 4).unwrap();
+        assert_eq!((counts.applied, counts.set_aside), (2, 2));
+        assert_eq!(store.pull_cursor().unwrap(), 4);
+        assert!(store.get_place(&good).is_ok() && store.get_place(&after).is_ok());
+        assert!(store.get_place(&stranger).is_err(), "nothing of a refused record stays");
+        let aside: Vec<(String, String, Option<String>)> = store
+            .set_aside()
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.entity_id, a.code, a.field))
+            .collect();
+        assert!(
+            aside.contains(&(stranger.clone(), "not_applied".into(), None)),
+            "{aside:?}"
+        );
+        assert!(
+            aside.contains(&(bare.clone(), "unreadable".into(), Some("note".into()))),
+            "{aside:?}"
+        );
+        // Tried again: still set aside, once; a newer version that reads
+        // replaces it.
+        store.retry_set_aside().unwrap();
+        assert_eq!(store.set_aside().unwrap().len(), 2);
+        let mut fixed = change(
+            5,
+            "incident_event",
+            &bare,
+            &grid.id,
+            json!({"incident_id": good, "kind": "reported",
+            "note": "", "at_ms": 1}),
+        );
+        fixed.version = 2;
+        store.apply_pages(&[fixed], 5).unwrap();
+        let left: Vec<String> = store.set_aside().unwrap().into_iter().map(|a| a.entity_id).collect();
+        assert_eq!(left, [stranger]);
+    }
 
     /// The task waits for the apply thread's word; a panicking apply must
     /// still give it, or the sync would hang for ever (and hold its store's

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use fieldgrid_protocol::{ChangesResponse, LoginRequest, LoginResponse, PushRequest, PushResponse};
+use fieldgrid_protocol::{ChangesResponse, LoginRequest, LoginResponse, ProblemsRequest, PushRequest, PushResponse};
 
 /// A failed exchange with the server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,6 +87,14 @@ pub trait Transport: Send + Sync {
     /// A wipe the server asked for in any answer so far.
     fn wipe_requested(&self) -> Option<WipeRequest> {
         None
+    }
+    /// `POST /v1/sync/problems`: reports records the phone set aside.
+    fn report_problems(
+        &self,
+        _token: &str,
+        _req: &ProblemsRequest,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async { Ok(()) }
     }
     /// `POST /v1/session`.
     fn login(&self, req: &LoginRequest) -> impl Future<Output = Result<LoginResponse, TransportError>> + Send;

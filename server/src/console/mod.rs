@@ -169,7 +169,7 @@ fn csrf_of(token: &str) -> String {
     hex::encode(Sha256::digest(format!("fieldgrid console csrf\0{token}").as_bytes()))
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -185,6 +185,63 @@ pub struct AuditEntry {
     pub address: Option<String>,
 }
 
+/// A record a device set aside, as the server keeps its report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportedProblem {
+    /// The record.
+    pub entity_id: String,
+    /// The version the device could not apply.
+    pub version: i64,
+    /// The reporting device.
+    pub device_id: String,
+    /// Its account.
+    pub account_id: String,
+    /// The record's entity.
+    pub entity: String,
+    /// The record's grid.
+    pub grid_id: String,
+    /// `unreadable` or `not_applied`.
+    pub code: String,
+    /// Where reading failed (field names only).
+    pub field: Option<String>,
+    /// When the server received the report (server ms).
+    pub reported_at_ms: i64,
+}
+
+/// A set-aside record as the centre sees it: one line per record version
+/// and reason, with how many devices reported it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProblemSummary {
+    /// The record's entity.
+    pub entity: String,
+    /// The record.
+    pub entity_id: String,
+    /// Its grid.
+    pub grid_id: String,
+    /// The version devices could not apply.
+    pub version: i64,
+    /// `unreadable` or `not_applied`.
+    pub code: String,
+    /// Where reading failed (field names only).
+    pub field: Option<String>,
+    /// Devices that reported it.
+    pub devices: i64,
+    /// First report (server ms).
+    pub first_reported_ms: i64,
+    /// Latest report (server ms).
+    pub last_reported_ms: i64,
+    /// The record's version now (newer than `version` once repaired).
+    pub current_version: Option<i64>,
+}
+
+/// The centre's list of set-aside records, newest report first (`$1`: at
+/// most this many lines). One statement for both engines.
+pub(crate) const PROBLEMS_SQL: &str = "SELECT p.entity, p.entity_id, p.grid_id, p.version, p.code, p.field, count(*),
+       min(p.reported_at), max(p.reported_at), r.version
+     FROM record_problems p LEFT JOIN records r ON r.id = p.entity_id
+     GROUP BY p.entity, p.entity_id, p.grid_id, p.version, p.code, p.field, r.version
+     ORDER BY max(p.reported_at) DESC, p.entity_id LIMIT $1";
+
 /// How long sign-ins under a key (an account name, a client address) are
 /// locked after `failures` failures in a row: free for the first four, then
 /// one second, doubling with each failure, at most 15 minutes.
@@ -195,6 +252,22 @@ pub fn lock_ms(failures: i64) -> i64 {
         (1_000i64 << (failures - 5).min(20)).min(15 * 60_000)
     }
 }
+
+/// Failed sign-ins under a lockout key (an account name, a client
+/// address), as counted now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    /// The key (`user:NAME`, `addr:IP`).
+    pub key: String,
+    /// Failures in a row.
+    pub failures: i64,
+    /// Locked until (server ms).
+    pub locked_until: i64,
+}
+
+/// Failures older than this (the last one) are forgotten: a key starts
+/// again from none.
+pub const FAILURES_FORGOTTEN_MS: i64 = 24 * 3_600_000;
 
 /// How long a device may still push to a grid taken from its account.
 pub const DRAIN_MS: i64 = 7 * 24 * 3_600_000;
@@ -654,9 +727,10 @@ impl Store {
         dispatch!(self, s => s.confirm_wipe(account_id, device_id, now).await)
     }
 
-    /// Until when sign-ins under these keys are locked (server ms; 0: not).
-    pub async fn locked_until(&self, keys: &[String]) -> ApiResult<i64> {
-        dispatch!(self, s => s.locked_until(keys).await)
+    /// The failed sign-ins counted now under these keys (keys with none,
+    /// or only forgotten ones, are left out).
+    pub async fn lockouts(&self, keys: &[String], now: i64) -> ApiResult<Vec<Lockout>> {
+        dispatch!(self, s => s.lockouts(keys, now).await)
     }
 
     /// Counts a failed sign-in under each key; the lock grows with the count.
@@ -883,6 +957,22 @@ impl Store {
         dispatch!(self, s => s.records_of(entity, grid).await)
     }
 
+    /// Up to `limit` records after id `after`, in id order (every entity:
+    /// district IT's scans, such as `repair-records`).
+    pub async fn records_after(&self, after: &str, limit: usize) -> ApiResult<Vec<Record>> {
+        dispatch!(self, s => s.records_after(after, limit).await)
+    }
+
+    /// Keeps devices' reports of records they set aside (a repeat is kept once).
+    pub async fn add_problems(&self, problems: Vec<ReportedProblem>) -> ApiResult<()> {
+        dispatch!(self, s => s.add_problems(problems).await)
+    }
+
+    /// The records devices set aside, newest report first.
+    pub async fn problems(&self, limit: usize) -> ApiResult<Vec<ProblemSummary>> {
+        dispatch!(self, s => s.problems(limit).await)
+    }
+
     /// Receipts stored.
     pub async fn receipt_count(&self) -> ApiResult<i64> {
         dispatch!(self, s => s.receipt_count().await)
@@ -926,9 +1016,13 @@ impl Store {
         dispatch!(self, s => s.save_records(vec![record], now).await)
     }
 
-    /// Saves records as they are (bulk building and administration; the
-    /// caller has checked them).
-    pub async fn save_records(&self, records: Vec<Record>, now: i64) -> ApiResult<()> {
+    /// Saves records (bulk building and administration; the caller has
+    /// checked them), each completed in its wire shape as a push's are:
+    /// what is stored, phones read.
+    pub async fn save_records(&self, mut records: Vec<Record>, now: i64) -> ApiResult<()> {
+        for r in &mut records {
+            decide::readable(r).map_err(|e| ApiError::internal(format!("{e}")))?;
+        }
         dispatch!(self, s => s.save_records(records, now).await)
     }
 

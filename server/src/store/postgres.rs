@@ -24,9 +24,10 @@ use tokio_postgres::{NoTls, Row};
 
 use super::sqlite::{change_of, page_of};
 use super::{
-    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor,
-    IncidentFilter, IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
-    centre_incident, lock_ms, open_status_sql, push_in,
+    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo,
+    FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL, Period,
+    ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
+    lock_ms, open_status_sql, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -279,6 +280,22 @@ INSERT INTO visits (log_id, resident_id, grid_id, kind, visited_at)
       AND jsonb_typeof(r.fields::jsonb -> 'occurred_at_ms') = 'number'
       AND jsonb_typeof(r.fields::jsonb -> 'kind') = 'string'
     ON CONFLICT DO NOTHING;
+"#,
+    r#"
+-- Records phones set aside: as the SQLite engine's step of the same name.
+CREATE TABLE record_problems (
+    entity_id   text NOT NULL,
+    version     bigint NOT NULL,
+    device_id   text NOT NULL,
+    account_id  text NOT NULL,
+    entity      text NOT NULL,
+    grid_id     text NOT NULL,
+    code        text NOT NULL,
+    field       text,
+    reported_at bigint NOT NULL,
+    PRIMARY KEY (entity_id, version, device_id)
+);
+CREATE INDEX record_problems_reported ON record_problems(reported_at);
 "#,
 ];
 
@@ -870,17 +887,26 @@ impl PgStore {
         tx.commit().await.map_err(pg)
     }
 
-    pub(super) async fn locked_until(&self, keys: &[String]) -> ApiResult<i64> {
-        let row = self
+    pub(super) async fn lockouts(&self, keys: &[String], now: i64) -> ApiResult<Vec<Lockout>> {
+        let rows = self
             .client()
             .await?
-            .query_one(
-                "SELECT coalesce(max(locked_until), 0)::bigint FROM sign_in_failures WHERE key = ANY($1)",
-                &[&keys],
+            .query(
+                "SELECT key, failures, locked_until FROM sign_in_failures WHERE key = ANY($1) AND updated_at >= $2",
+                &[&keys, &(now - FAILURES_FORGOTTEN_MS)],
             )
             .await
             .map_err(pg)?;
-        Ok(row.get(0))
+        rows.iter()
+            .map(|r| {
+                Ok(Lockout {
+                    key: r.try_get(0)?,
+                    failures: r.try_get(1)?,
+                    locked_until: r.try_get(2)?,
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(pg)
     }
 
     pub(super) async fn sign_in_failed(&self, keys: &[String], now: i64) -> ApiResult<()> {
@@ -889,9 +915,10 @@ impl PgStore {
             let row = c
                 .query_one(
                     "INSERT INTO sign_in_failures (key, failures, locked_until, updated_at) VALUES ($1, 1, 0, $2)
-                     ON CONFLICT (key) DO UPDATE SET failures = sign_in_failures.failures + 1, updated_at = $2
+                     ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN sign_in_failures.updated_at < $3 THEN 1
+                       ELSE sign_in_failures.failures + 1 END, updated_at = $2
                      RETURNING failures",
-                    &[key, &now],
+                    &[key, &now, &(now - FAILURES_FORGOTTEN_MS)],
                 )
                 .await
                 .map_err(pg)?;
@@ -1325,6 +1352,69 @@ impl PgStore {
         .map_err(pg)?;
         guard.done();
         Ok(rows.iter().map(record_of).collect())
+    }
+
+    pub(super) async fn records_after(&self, after: &str, limit: usize) -> ApiResult<Vec<Record>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE id > $1 ORDER BY id LIMIT $2"),
+                &[&after, &(limit as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.iter().map(record_of).collect())
+    }
+
+    pub(super) async fn add_problems(&self, problems: Vec<ReportedProblem>) -> ApiResult<()> {
+        let c = self.client().await?;
+        for p in problems {
+            c.execute(
+                "INSERT INTO record_problems (entity_id, version, device_id, account_id, entity, grid_id, code, field,
+                   reported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                &[
+                    &p.entity_id,
+                    &p.version,
+                    &p.device_id,
+                    &p.account_id,
+                    &p.entity,
+                    &p.grid_id,
+                    &p.code,
+                    &p.field,
+                    &p.reported_at_ms,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn problems(&self, limit: usize) -> ApiResult<Vec<ProblemSummary>> {
+        let rows = self
+            .client()
+            .await?
+            .query(PROBLEMS_SQL, &[&(limit as i64)])
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ProblemSummary {
+                    entity: r.try_get(0)?,
+                    entity_id: r.try_get(1)?,
+                    grid_id: r.try_get(2)?,
+                    version: r.try_get(3)?,
+                    code: r.try_get(4)?,
+                    field: r.try_get(5)?,
+                    devices: r.try_get(6)?,
+                    first_reported_ms: r.try_get(7)?,
+                    last_reported_ms: r.try_get(8)?,
+                    current_version: r.try_get(9)?,
+                })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(pg)
     }
 
     pub(super) async fn receipt_count(&self) -> ApiResult<i64> {

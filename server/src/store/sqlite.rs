@@ -15,9 +15,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
-    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo, IncidentCursor,
-    IncidentFilter, IncidentSort, Metrics, Period, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
-    centre_incident, lock_ms, open_status_sql, push_in, run_ready,
+    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo,
+    FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL, Period,
+    ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
+    lock_ms, open_status_sql, push_in, run_ready,
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -335,6 +336,23 @@ INSERT OR IGNORE INTO visits (log_id, resident_id, grid_id, kind, visited_at)
     FROM records r, json_each(r.fields, '$.resident_ids') j
     WHERE r.entity = 'service_log' AND r.deleted = 0 AND json_type(r.fields, '$.resident_ids') = 'array'
       AND json_type(r.fields, '$.occurred_at_ms') = 'integer' AND json_type(r.fields, '$.kind') = 'text';
+"#,
+    r#"
+-- Records phones could not apply and set aside, as each device reported
+-- them (SYNC.md invariant 13): ids and codes, seen by the centre.
+CREATE TABLE record_problems (
+    entity_id   TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    device_id   TEXT NOT NULL,
+    account_id  TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    grid_id     TEXT NOT NULL,
+    code        TEXT NOT NULL,
+    field       TEXT,
+    reported_at INTEGER NOT NULL,
+    PRIMARY KEY (entity_id, version, device_id)
+) WITHOUT ROWID;
+CREATE INDEX record_problems_reported ON record_problems(reported_at);
 "#,
 ];
 
@@ -895,13 +913,24 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn locked_until(self: &Arc<Self>, keys: &[String]) -> ApiResult<i64> {
+    pub(super) async fn lockouts(self: &Arc<Self>, keys: &[String], now: i64) -> ApiResult<Vec<Lockout>> {
         let keys = keys.to_vec();
         self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT coalesce(max(locked_until), 0) FROM sign_in_failures WHERE key IN (SELECT value FROM json_each(?1))",
-            )?
-            .query_row([serde_json::to_string(&keys)?], |r| r.get(0))?)
+            let mut stmt = c.prepare_cached(
+                "SELECT key, failures, locked_until FROM sign_in_failures
+                 WHERE key IN (SELECT value FROM json_each(?1)) AND updated_at >= ?2",
+            )?;
+            let rows = stmt.query_map(
+                params![serde_json::to_string(&keys)?, now - FAILURES_FORGOTTEN_MS],
+                |r| {
+                    Ok(Lockout {
+                        key: r.get(0)?,
+                        failures: r.get(1)?,
+                        locked_until: r.get(2)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
     }
@@ -913,9 +942,11 @@ impl SqliteStore {
                 let failures: i64 = c
                     .prepare_cached(
                         "INSERT INTO sign_in_failures (key, failures, locked_until, updated_at) VALUES (?1, 1, 0, ?2)
-                         ON CONFLICT (key) DO UPDATE SET failures = failures + 1, updated_at = ?2 RETURNING failures",
+                         ON CONFLICT (key) DO UPDATE SET
+                           failures = CASE WHEN updated_at < ?3 THEN 1 ELSE failures + 1 END, updated_at = ?2
+                         RETURNING failures",
                     )?
-                    .query_row(params![key, now], |r| r.get(0))?;
+                    .query_row(params![key, now, now - FAILURES_FORGOTTEN_MS], |r| r.get(0))?;
                 c.prepare_cached("UPDATE sign_in_failures SET locked_until = ?2 WHERE key = ?1")?
                     .execute(params![key, now + lock_ms(failures)])?;
             }
@@ -1277,6 +1308,65 @@ impl SqliteStore {
                 Some(g) => stmt.query_map(params![entity, g], record_of_row)?,
                 None => stmt.query_map(params![entity], record_of_row)?,
             };
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn records_after(self: &Arc<Self>, after: &str, limit: usize) -> ApiResult<Vec<Record>> {
+        let after = after.to_owned();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], record_of_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    pub(super) async fn add_problems(self: &Arc<Self>, problems: Vec<ReportedProblem>) -> ApiResult<()> {
+        self.write(move |c| {
+            for p in problems {
+                c.prepare_cached(
+                    "INSERT INTO record_problems (entity_id, version, device_id, account_id, entity, grid_id, code,
+                       field, reported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    p.entity_id,
+                    p.version,
+                    p.device_id,
+                    p.account_id,
+                    p.entity,
+                    p.grid_id,
+                    p.code,
+                    p.field,
+                    p.reported_at_ms
+                ])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn problems(self: &Arc<Self>, limit: usize) -> ApiResult<Vec<ProblemSummary>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(PROBLEMS_SQL)?;
+            let rows = stmt.query_map([limit as i64], |r| {
+                Ok(ProblemSummary {
+                    entity: r.get(0)?,
+                    entity_id: r.get(1)?,
+                    grid_id: r.get(2)?,
+                    version: r.get(3)?,
+                    code: r.get(4)?,
+                    field: r.get(5)?,
+                    devices: r.get(6)?,
+                    first_reported_ms: r.get(7)?,
+                    last_reported_ms: r.get(8)?,
+                    current_version: r.get(9)?,
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
@@ -1881,7 +1971,7 @@ mod tests {
     fn the_coverage_sql_counts_visits_as_the_domain_does() {
         let allowance = fieldgrid_domain::visits::BACKDATE_ALLOWANCE_MS.to_string();
         assert!(REFRESH_CARE[3].contains(&allowance));
-        assert!(MIGRATIONS.last().is_some_and(|m| m.contains(&allowance)));
+        assert!(MIGRATIONS.iter().any(|m| m.contains(&allowance)));
     }
 
     /// Lists of open incidents search an index for the open ones, never

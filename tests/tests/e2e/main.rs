@@ -17,6 +17,7 @@ mod model;
 mod openapi;
 mod privacy;
 mod processes;
+mod readable;
 mod scope;
 mod storage;
 mod sync;

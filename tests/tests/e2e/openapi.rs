@@ -31,7 +31,7 @@ fn documented() -> Vec<(String, String)> {
 fn every_documented_endpoint_is_served_and_guarded() {
     let d = District::new();
     let endpoints = documented();
-    assert_eq!(endpoints.len(), 24, "{endpoints:?}");
+    assert_eq!(endpoints.len(), 26, "{endpoints:?}");
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let sha = "0".repeat(64);
     for (method, path) in &endpoints {

@@ -225,6 +225,10 @@ fn an_overloaded_server_is_retried_honouring_retry_after_then_reported_offline()
     // A second server on the same data, admitting nobody: every call is 429.
     let mut config = fieldgrid_server::Config::new(d.dir.path().join("server"));
     config.max_in_flight = 0;
+    // The same clock and database: the phone's token is a session there
+    // (a token is verified before a request waits for a slot).
+    config.clock = d.server.state.config.clock.clone();
+    config.database_url = d.database.clone();
     let busy = fieldgrid_server::RunningServer::start(config, "127.0.0.1:0".parse().unwrap()).unwrap();
     let transport = fieldgrid_core::sync::HttpTransport::new(&busy.url(), &Default::default()).unwrap();
     let waiting = a.store.outbox_counts().unwrap();

@@ -164,3 +164,72 @@ fn a_postgresql_database_of_version_4_upgrades_in_place() {
         postgres_admin(&pg, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
 }
+
+/// Issue 21 item 1: a district whose version-5 server stored a worker's
+/// `reported` event without its note (which stopped every phone of the
+/// grid) upgrades; a new phone's first sync sets the event aside and takes
+/// the rest; district IT's `repair-records`, with the server stopped,
+/// completes it as a new version, and the phone's next sync reads it.
+/// Frozen snapshot: tests/fixtures/schema/server-v5-unreadable.sql.
+#[test]
+fn a_version_5_database_holding_an_unreadable_event_is_repaired() {
+    const EVENT: &str = "0190f1d2-8c1a-7b3e-9f00-000000000007";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    std::fs::create_dir_all(&data).unwrap();
+    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/schema/server-v5-unreadable.sql");
+    rusqlite::Connection::open(data.join("server.db"))
+        .unwrap()
+        .execute_batch(&std::fs::read_to_string(snapshot).unwrap())
+        .unwrap();
+    let phone = Store::open_with(
+        dir.path().join("phone.db"),
+        None,
+        StoreOptions {
+            clock: Arc::new(ManualClock::at(T0 + 3_600_000)),
+        },
+    )
+    .unwrap();
+    let sync = |base: &str| {
+        let transport = HttpTransport::new(
+            base,
+            &HttpOptions {
+                timeout: Duration::from_secs(5),
+                pinned_ca_pem: None,
+            },
+        )
+        .unwrap();
+        phone.login(&transport, "wa1", PASSWORD).unwrap();
+        phone
+            .sync(
+                &transport,
+                &fieldgrid_tests::quick(),
+                &|_| {},
+                &std::sync::atomic::AtomicBool::new(false),
+            )
+            .unwrap()
+    };
+
+    let s = server(&data, None);
+    let report = sync(&s.url());
+    assert_eq!(report.set_aside, 1);
+    assert_eq!(phone.set_aside().unwrap()[0].entity_id, EVENT);
+    assert_eq!(phone.get_incident(INCIDENT).unwrap().status, IncidentStatus::Dispatched);
+    assert_eq!(phone.incident_timeline(INCIDENT).unwrap().len(), 1, "the dispatch");
+    drop(s);
+
+    let session = fieldgrid_server::admin::AdminSession::open(&fieldgrid_server::store::location(&data, None)).unwrap();
+    let repair = session.admin().repair_records(T0 + 3_600_000, false).unwrap();
+    assert_eq!(
+        (repair.repaired.as_slice(), repair.unreadable.len()),
+        ([EVENT.to_owned()].as_slice(), 0)
+    );
+    drop(session);
+
+    let s = server(&data, None);
+    assert_eq!(sync(&s.url()).set_aside, 0);
+    assert!(phone.set_aside().unwrap().is_empty());
+    let timeline = phone.incident_timeline(INCIDENT).unwrap();
+    assert_eq!(timeline.len(), 2);
+    assert!(timeline.iter().all(|e| e.note.as_str().is_empty()));
+}
