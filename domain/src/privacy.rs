@@ -81,9 +81,65 @@ pub fn mask_name(name: &str) -> String {
     }
 }
 
+/// A record's value as shown to someone who may not see residents whole
+/// (the centre's conflict lists): codes as they are (sex, residence, care
+/// tags, kinds, categories, ids of records), a name, an ID number or a
+/// phone masked as everywhere else, a birth date to its year, and anything
+/// else (free text, the district's own fields, numbers) by its length only.
+pub fn masked_value(field: &str, value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    const CODES: &[&str] = &[
+        "sex",
+        "residence",
+        "care_tags",
+        "kind",
+        "category",
+        "status",
+        "grid_id",
+        "household_id",
+        "unit_id",
+        "parent_id",
+        "place_id",
+        "checklist",
+    ];
+    let text = match value {
+        Value::Null | Value::Bool(_) => return value.clone(),
+        _ if CODES.contains(&field) => return value.clone(),
+        Value::String(s) => s.as_str(),
+        other => return Value::String(format!("（{} 字符）", other.to_string().chars().count())),
+    };
+    Value::String(match field {
+        "name" => mask_name(text),
+        "id_number" => crate::validate::id_number::mask_id_number(text),
+        "phone" => crate::validate::phone::mask_phone(text),
+        "birth_date" => match text.split_once('-') {
+            Some((year, _)) => format!("{year}-**-**"),
+            None => "*".repeat(text.chars().count()),
+        },
+        _ => format!("（{} 字）", text.chars().count()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_masked_by_their_field() {
+        use serde_json::json;
+        let m = |f: &str, v| masked_value(f, &v);
+        assert_eq!(m("id_number", json!("370502198001011589")), json!("370***********1589"));
+        assert_eq!(m("phone", json!("13912345678")), json!("139****5678"));
+        assert_eq!(m("name", json!("欧阳娜娜")), json!("欧**娜"));
+        assert_eq!(m("birth_date", json!("1980-01-01")), json!("1980-**-**"));
+        assert_eq!(m("notes", json!("住3号楼301")), json!("（7 字）"));
+        assert_eq!(m("extra.allowance", json!(370502)), json!("（6 字符）"));
+        assert_eq!(
+            m("care_tags", json!(["elderly_living_alone"])),
+            json!(["elderly_living_alone"])
+        );
+        assert_eq!(m("phone", json!(null)), json!(null));
+    }
 
     #[test]
     fn names_are_masked() {

@@ -177,6 +177,37 @@ pub async fn act(
     id: String,
     req: CentreEventRequest,
 ) -> ApiResult<CentreIncident> {
+    let kind = action_kind(caller, &req)?;
+    let detail = json!({"kind": kind.as_str(), "department": req.department, "deadline_at_ms": req.deadline_at_ms});
+    let now = state.now_ms();
+    let incident = state.store.centre_event(caller, &id, req, kind, now).await?;
+    // Notes may name people: the log keeps the kind, department and deadline.
+    accounts::record(state, caller, addr, kind.as_str(), Some(&id), detail).await?;
+    Ok(incident)
+}
+
+/// Whether [`act`] would take the action now: the same checks, on the
+/// incident as it is, nothing written. The console asks before it keeps an
+/// action's photos, so an action refused (a made-up incident, another
+/// department's, a step not allowed) leaves no bytes behind.
+pub async fn check_act(state: &AppState, caller: &Caller, id: &str, req: &CentreEventRequest) -> ApiResult<()> {
+    let kind = action_kind(caller, req)?;
+    let incident = state
+        .store
+        .record(id)
+        .await?
+        .filter(|r| r.entity == "incident" && !r.deleted)
+        .ok_or_else(|| ApiError::not_found("no such incident"))?;
+    let known = match (&req.department, kind) {
+        (Some(d), EventKind::Dispatched) => state.store.departments().await?.iter().any(|(id, _)| id == d),
+        _ => false,
+    };
+    crate::decide::centre_event(caller, incident, req, kind, known, state.now_ms()).map(|_| ())
+}
+
+/// The kind of a centre action, if the caller's role takes it and its note
+/// and deadline are within bounds.
+fn action_kind(caller: &Caller, req: &CentreEventRequest) -> ApiResult<EventKind> {
     let allowed = kinds_for(caller.role);
     // A note travels to every phone of the grid: the phones' own limit.
     let max = fieldgrid_domain::validate::limits::NOTES;
@@ -186,18 +217,12 @@ pub async fn act(
     if req.deadline_at_ms.is_some_and(|d| !safe_integer(d)) {
         return Err(ApiError::bad_request("deadline_at_ms is a time in milliseconds"));
     }
-    let kind = EventKind::parse(&req.kind)
+    EventKind::parse(&req.kind)
         .filter(|k| allowed.contains(k))
         .ok_or_else(|| {
             let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
             ApiError::bad_request(format!("kind must be one of {}", names.join(", ")))
-        })?;
-    let detail = json!({"kind": kind.as_str(), "department": req.department, "deadline_at_ms": req.deadline_at_ms});
-    let now = state.now_ms();
-    let incident = state.store.centre_event(caller, &id, req, kind, now).await?;
-    // Notes may name people: the log keeps the kind, department and deadline.
-    accounts::record(state, caller, addr, kind.as_str(), Some(&id), detail).await?;
-    Ok(incident)
+        })
 }
 
 /// `GET /v1/conflicts`: concurrent edits in the caller's grids (all for operators).
@@ -207,7 +232,20 @@ pub async fn conflicts(State(state): State<Arc<AppState>>, caller: Caller) -> Ap
         Role::Worker => Some(caller.grids.clone()),
         Role::Department => return Err(ApiError::forbidden("not for a department account")),
     };
-    Ok(Json(state.store.conflicts(grids).await?))
+    let mut conflicts = state.store.conflicts(grids).await?;
+    // A worker sees its grids' residents whole on the phone; the centre
+    // and district IT see them masked, here as everywhere else.
+    if caller.role != Role::Worker {
+        conflicts.iter_mut().for_each(masked);
+    }
+    Ok(Json(conflicts))
+}
+
+/// A conflict with its values masked (`privacy::masked_value`).
+pub fn masked(c: &mut ConflictRecord) {
+    use fieldgrid_domain::privacy::masked_value;
+    c.winning_value = masked_value(&c.field, &c.winning_value);
+    c.losing_value = masked_value(&c.field, &c.losing_value);
 }
 
 /// `GET /v1/centre/problems`: the records phones could not apply and set

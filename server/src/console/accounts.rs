@@ -280,6 +280,7 @@ pub async fn conflicts(State(state): State<Arc<AppState>>, user: User) -> PageRe
     user.require(&[Role::Operator])?;
     const SHOWN: usize = 500;
     let mut all = state.store.conflicts(None).await?;
+    all.iter_mut().for_each(crate::centre::masked);
     all.sort_by_key(|c| std::cmp::Reverse(c.at_ms));
     let more = all.len().saturating_sub(SHOWN);
     let value = |v: &Value| match v {

@@ -633,8 +633,9 @@ impl ActionForm {
 
 /// `POST /console/incidents/{id}/events`: the JSON API's dispatch,
 /// reassign, accept, progress, resolve, close or return, by role, with
-/// photos of the work: their bytes are kept first, then the event and its
-/// photo records are written (the incident complete, its photos present).
+/// photos of the work: the action is checked, its photos' bytes kept, then
+/// the event and its photo records are written (the incident complete, its
+/// photos present).
 pub async fn act(
     State(state): State<Arc<AppState>>,
     user: User,
@@ -668,9 +669,12 @@ pub async fn act(
         note: form.note,
         photos: photos.clone(),
     };
-    // The bytes first: a photo kept without its record harms nothing (it is
-    // addressed by its hash), a record without its bytes would leave the
-    // incident incomplete.
+    // Checked first (issue 21 item 5): an action that would be refused
+    // keeps no bytes. Then the bytes: a photo kept without its record
+    // harms nothing (it is addressed by its hash; the rare action refused
+    // between the two leaves one), a record without its bytes would leave
+    // the incident incomplete.
+    centre::check_act(&state, &user.caller, &id, &req).await?;
     for ((bytes, _), p) in form.photos.into_iter().zip(&photos) {
         crate::photos::store_whole(&state, &p.sha256, bytes).await?;
     }

@@ -765,3 +765,96 @@ fn an_incident_shows_its_inspection_and_the_districts_own_fields() {
     );
     assert!(!page.body.contains("来自巡查"));
 }
+
+/// Issue 21 item 4: the console's conflicts show residents' values masked,
+/// as every other display does (an ID number, a phone, a name, free text).
+#[test]
+fn conflicts_show_residents_values_masked() {
+    let d = District::new();
+    let (id_number, phone) = (id_for("19800101", "158"), "13911112222");
+    fieldgrid_tests::personal([id_number.as_str(), phone, "欧阳娜娜"]);
+    let conflict = |field: &str, winning: &str, losing: &str| fieldgrid_server::records::Record {
+        id: new_id(),
+        entity: "conflict".into(),
+        grid_id: "grid-a".into(),
+        version: 1,
+        deleted: false,
+        fields: json!({"entity": "resident", "entity_id": new_id(), "grid_id": "grid-a", "field": field,
+                       "winning_value": winning, "losing_value": losing, "winning_op": new_id(),
+                       "losing_op": new_id(), "at_ms": T0})
+        .as_object()
+        .cloned()
+        .unwrap(),
+        field_versions: serde_json::Map::new(),
+    };
+    d.server
+        .admin()
+        .save_records(
+            vec![
+                conflict("id_number", &id_number, "370502198001011111"),
+                conflict("phone", "13733334444", phone),
+                conflict("name", "欧阳娜娜", "欧阳娜"),
+            ],
+            T0,
+        )
+        .unwrap();
+    let page = get(&d, &sign_in(&d, "centre"), "/console/conflicts");
+    assert_eq!(page.status, 200);
+    for whole in [id_number.as_str(), phone, "欧阳娜娜"] {
+        assert!(!page.body.contains(whole), "shown whole: {whole}");
+    }
+    assert!(
+        page.body.contains("139****2222") && page.body.contains("欧**娜"),
+        "shown masked"
+    );
+}
+
+/// Issue 21 item 5: an action's photos are kept only once the action is
+/// allowed: actions on made-up incidents (404), and steps the incident's
+/// state does not allow (409), leave no bytes on disk.
+#[test]
+fn a_refused_action_keeps_none_of_its_photos() {
+    let d = District::new();
+    let (i, _, _) = reported_with_photo(&d);
+    let cookie = sign_in(&d, "centre");
+    let csrf = csrf_of(&get(&d, &cookie, &format!("/console/incidents/{}", i.id)));
+    let photo_dir = d.server.state.photo_dir.clone();
+    let files = || {
+        std::fs::read_dir(&photo_dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_file())
+            .count()
+    };
+    let before = files();
+    let big: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xE0]
+        .into_iter()
+        .chain((0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8))
+        .collect();
+    for n in 0..3u8 {
+        let mut photo = big.clone();
+        photo.push(n);
+        let path = format!("/console/incidents/{}/events", new_id());
+        let refused = post_multipart(
+            &d,
+            &cookie,
+            &path,
+            &[("csrf", &csrf), ("kind", "closed")],
+            &[&photo],
+            None,
+        );
+        assert_eq!(refused.status, 404, "{}", refused.body);
+    }
+    // Accepting is a department's step, and resolving needs a dispatch.
+    let path = format!("/console/incidents/{}/events", i.id);
+    let refused = post_multipart(
+        &d,
+        &cookie,
+        &path,
+        &[("csrf", &csrf), ("kind", "progress")],
+        &[&big],
+        None,
+    );
+    assert!(refused.status >= 400, "{}", refused.status);
+    assert_eq!(files(), before, "no bytes kept for refused actions");
+    assert_eq!(server_record(&d, &i.id).fields["status"], "reported");
+}

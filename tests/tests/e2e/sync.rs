@@ -94,6 +94,15 @@ fn two_devices_converge_and_a_same_field_conflict_is_kept_on_both_sides() {
     let centre = token(&d, "centre");
     let (status, list) = call(&d, &centre, "GET", "/v1/conflicts", None);
     assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
+    // Issue 21 item 4: the centre sees the phone numbers masked, as
+    // everywhere else; the grid's worker, who holds the resident whole on
+    // the phone, whole.
+    assert_eq!(
+        (list[0]["winning_value"].as_str(), list[0]["losing_value"].as_str()),
+        (Some("137****4444"), Some("139****2222"))
+    );
+    let (_, mine) = call(&d, &token(&d, "wa1"), "GET", "/v1/conflicts", None);
+    assert_eq!(mine[0]["losing_value"], "13911112222");
 }
 
 #[test]
