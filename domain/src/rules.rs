@@ -220,7 +220,13 @@ pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue
             enumerated(&f, "kind", |s| {
                 EventKind::parse(s).is_some_and(|k| k.is_worker_event() || k == EventKind::Reported)
             })?;
-            text(&mut f, "note", limits::NOTES, Need::Optional, true)?;
+            // Resolved on the spot says how (the phone's rule too).
+            let need = if string(&f, "kind")?.as_deref() == Some(EventKind::ResolvedOnSite.as_str()) {
+                Need::Required
+            } else {
+                Need::Optional
+            };
+            text(&mut f, "note", limits::NOTES, need, true)?;
             reference(&f, "incident_id")?;
             string(&f, "incident_id")?.ok_or_else(|| ValidationError::new("incident_id", Code::Required))?;
             complete(&mut f, &[("note", Value::from(""))]);
@@ -605,9 +611,7 @@ fn resident(f: &mut Fields, today: NaiveDate, catalogue: &Catalogue) -> Result<(
         let d: NaiveDate = b
             .parse()
             .map_err(|_| ValidationError::new("birth_date", Code::BadDate))?;
-        if d > today {
-            return Err(ValidationError::new("birth_date", Code::InFuture));
-        }
+        validate::birth_date(d, today)?;
     }
     if let Some(raw) = string(f, "phone")? {
         let p = Phone::parse(&raw).map_err(|c| ValidationError::new("phone", c))?;

@@ -105,15 +105,32 @@ fn locked_until(lockouts: &[crate::store::Lockout], keys: &[String], now: i64) -
 pub async fn login(
     State(state): State<Arc<AppState>>,
     addr: Option<axum::Extension<ClientAddr>>,
+    signal: Option<axum::Extension<WipeSignal>>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
-    Ok(axum::Json(sign_in(&state, addr.map(|a| a.0), req).await?))
+    let (signed, wipe) = signed_in(&state, addr.map(|a| a.0), req).await?;
+    // A device to be wiped learns it from its sign-in's answer too (issue
+    // 21 item 12), not only from its next call.
+    if let (Some(mode), Some(axum::Extension(signal))) = (wipe, signal) {
+        *signal.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(mode);
+    }
+    Ok(axum::Json(signed))
 }
 
 /// Signs in (the phones' `POST /v1/session` and the console's form): the
 /// lockouts, the password check, the account's and device's state, then a
 /// new token.
 pub async fn sign_in(state: &AppState, addr: Option<ClientAddr>, req: LoginRequest) -> ApiResult<LoginResponse> {
+    Ok(signed_in(state, addr, req).await?.0)
+}
+
+/// [`sign_in`], with the remote wipe asked of the signing-in device and not
+/// yet confirmed, if any.
+async fn signed_in(
+    state: &AppState,
+    addr: Option<ClientAddr>,
+    req: LoginRequest,
+) -> ApiResult<(LoginResponse, Option<WipeMode>)> {
     let now = state.now_ms();
     let keys = lockout_keys(&req.username, addr);
     let locked_until = locked_until(&state.store.lockouts(&keys, now).await?, &keys, now);
@@ -200,7 +217,8 @@ pub async fn sign_in(state: &AppState, addr: Option<ClientAddr>, req: LoginReque
         .await?;
     let grids = state.store.grids_of(&credentials.account_id).await?;
     tracing::info!(account = %credentials.account_id, "signed in");
-    Ok(LoginResponse {
+    let wipe = device.and_then(|d| d.wipe.filter(|_| d.wiped_at_ms.is_none()));
+    let response = LoginResponse {
         grids,
         token,
         expires_at_ms: expires,
@@ -208,7 +226,8 @@ pub async fn sign_in(state: &AppState, addr: Option<ClientAddr>, req: LoginReque
         role: credentials.role,
         department: credentials.department,
         server_time_ms: now,
-    })
+    };
+    Ok((response, wipe))
 }
 
 /// `DELETE /v1/session`: signs out; the token is dead at once.

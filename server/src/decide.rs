@@ -716,6 +716,10 @@ fn conflict(
     }
 }
 
+/// The furthest a dispatch's deadline may be (the longest a district gives
+/// is weeks; a year leaves room and keeps out nonsense like 2^53 - 1).
+pub const DEADLINE_MAX_MS: i64 = 366 * 24 * 3_600_000;
+
 /// The centre's (or a department's) event on an incident: the incident as
 /// it becomes, the event record, and the event's photo records with their
 /// photo refs; or why not. `department_known` says whether the dispatch's
@@ -740,9 +744,9 @@ pub fn centre_event(
         if !department_known {
             return Err(ApiError::bad_request("dispatch needs a known department"));
         }
-        if req.deadline_at_ms.is_none_or(|d| d <= now) {
+        if req.deadline_at_ms.is_none_or(|d| d <= now || d > now + DEADLINE_MAX_MS) {
             return Err(ApiError::bad_request(
-                "dispatch needs a deadline in the future (server time)",
+                "dispatch needs a deadline in the future (server time), within a year",
             ));
         }
     }

@@ -38,12 +38,12 @@ pub async fn push(
     if let Some(i) = req
         .operations
         .iter()
-        .position(|op| !safe_integer(op.created_at_ms) || op.base_version.is_some_and(|v| !safe_integer(v)))
+        .position(|op| !safe_integer(op.created_at_ms) || op.base_version.is_some_and(|v| !(0..=MAX_SAFE).contains(&v)))
     {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             codes::BAD_REQUEST,
-            format!("operations[{i}]: times and versions are within ±(2^53 - 1)"),
+            format!("operations[{i}]: times are within ±(2^53 - 1), versions 0 to 2^53 - 1"),
         ));
     }
     // An operation id is the key its receipt is stored and matched by: one
@@ -62,6 +62,9 @@ pub async fn push(
         server_time_ms: now,
     }))
 }
+
+/// The largest integer JSON carries exactly (I-JSON).
+const MAX_SAFE: i64 = (1 << 53) - 1;
 
 /// Largest problem report body.
 const PROBLEMS_MAX_BYTES: usize = 64 * 1024;

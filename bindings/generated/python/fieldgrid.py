@@ -6637,11 +6637,12 @@ class SyncReport:
     """
     What a sync did.
 """
-    def __init__(self, *, photos_uploaded:int, confirmed:int, rejected:int, pulled:int, evicted_grids:typing.List[str], clock_offset_ms:int):
+    def __init__(self, *, photos_uploaded:int, confirmed:int, rejected:int, pulled:int, set_aside:int, evicted_grids:typing.List[str], clock_offset_ms:int):
         self.photos_uploaded = photos_uploaded
         self.confirmed = confirmed
         self.rejected = rejected
         self.pulled = pulled
+        self.set_aside = set_aside
         self.evicted_grids = evicted_grids
         self.clock_offset_ms = clock_offset_ms
         
@@ -6649,7 +6650,7 @@ class SyncReport:
 
     
     def __str__(self):
-        return "SyncReport(photos_uploaded={}, confirmed={}, rejected={}, pulled={}, evicted_grids={}, clock_offset_ms={})".format(self.photos_uploaded, self.confirmed, self.rejected, self.pulled, self.evicted_grids, self.clock_offset_ms)
+        return "SyncReport(photos_uploaded={}, confirmed={}, rejected={}, pulled={}, set_aside={}, evicted_grids={}, clock_offset_ms={})".format(self.photos_uploaded, self.confirmed, self.rejected, self.pulled, self.set_aside, self.evicted_grids, self.clock_offset_ms)
     def __eq__(self, other):
         if self.photos_uploaded != other.photos_uploaded:
             return False
@@ -6658,6 +6659,8 @@ class SyncReport:
         if self.rejected != other.rejected:
             return False
         if self.pulled != other.pulled:
+            return False
+        if self.set_aside != other.set_aside:
             return False
         if self.evicted_grids != other.evicted_grids:
             return False
@@ -6673,6 +6676,7 @@ class _UniffiFfiConverterTypeSyncReport(_UniffiConverterRustBuffer):
             confirmed=_UniffiFfiConverterUInt64.read(buf),
             rejected=_UniffiFfiConverterUInt64.read(buf),
             pulled=_UniffiFfiConverterUInt64.read(buf),
+            set_aside=_UniffiFfiConverterUInt64.read(buf),
             evicted_grids=_UniffiFfiConverterSequenceString.read(buf),
             clock_offset_ms=_UniffiFfiConverterInt64.read(buf),
         )
@@ -6683,6 +6687,7 @@ class _UniffiFfiConverterTypeSyncReport(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.check_lower(value.confirmed)
         _UniffiFfiConverterUInt64.check_lower(value.rejected)
         _UniffiFfiConverterUInt64.check_lower(value.pulled)
+        _UniffiFfiConverterUInt64.check_lower(value.set_aside)
         _UniffiFfiConverterSequenceString.check_lower(value.evicted_grids)
         _UniffiFfiConverterInt64.check_lower(value.clock_offset_ms)
 
@@ -6692,6 +6697,7 @@ class _UniffiFfiConverterTypeSyncReport(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.confirmed, buf)
         _UniffiFfiConverterUInt64.write(value.rejected, buf)
         _UniffiFfiConverterUInt64.write(value.pulled, buf)
+        _UniffiFfiConverterUInt64.write(value.set_aside, buf)
         _UniffiFfiConverterSequenceString.write(value.evicted_grids, buf)
         _UniffiFfiConverterInt64.write(value.clock_offset_ms, buf)
 

@@ -1,6 +1,6 @@
 //! Residents: create, update, delete, bulk import.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::extra::Origin;
@@ -301,9 +301,11 @@ fn build_resident(
     let birth_date = match (&id_number, input.birth_date) {
         (Some(n), Some(d)) if d != n.birth_date() => return Err(Error::invalid("birth_date", Code::BirthDateMismatch)),
         (Some(n), _) => Some(n.birth_date()),
-        (None, Some(d)) if d > today => return Err(Error::invalid("birth_date", Code::InFuture)),
-        (None, Some(d)) if d.year() < 1900 => return Err(Error::invalid("birth_date", Code::BadDate)),
-        (None, d) => d,
+        (None, Some(d)) => {
+            validate::birth_date(d, today)?;
+            Some(d)
+        }
+        (None, None) => None,
     };
     let phone = match input.phone.as_deref().map(str::trim) {
         None | Some("") => None,

@@ -128,6 +128,19 @@ pub fn photo_mime(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// A birth date given without an ID number: not after `today`, not before
+/// 1900 (an ID number's own date is checked by [`IdNumber::parse`]).
+pub fn birth_date(date: chrono::NaiveDate, today: chrono::NaiveDate) -> Result<()> {
+    use chrono::Datelike;
+    if date > today {
+        return Err(ValidationError::new("birth_date", Code::InFuture));
+    }
+    if date.year() < 1900 {
+        return Err(ValidationError::new("birth_date", Code::BadDate));
+    }
+    Ok(())
+}
+
 /// A time stamp no more than a few minutes ahead of `now` (phones drift).
 pub fn not_in_future(field: &str, at_ms: i64, now_ms: i64) -> Result<()> {
     const SKEW_MS: i64 = 10 * 60 * 1000;

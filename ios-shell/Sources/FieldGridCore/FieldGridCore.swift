@@ -6757,6 +6757,12 @@ public struct SyncReport: Equatable, Hashable {
      */
     public var pulled: UInt64
     /**
+     * Changes received that this phone could not apply: set aside (kept,
+     * tried again at each sync) and reported to the district, which
+     * repairs them. Nothing else waits on them.
+     */
+    public var setAside: UInt64
+    /**
      * Grids taken from this worker, whose data left the phone.
      */
     public var evictedGrids: [String]
@@ -6781,6 +6787,11 @@ public struct SyncReport: Equatable, Hashable {
          * Changes received.
          */pulled: UInt64, 
         /**
+         * Changes received that this phone could not apply: set aside (kept,
+         * tried again at each sync) and reported to the district, which
+         * repairs them. Nothing else waits on them.
+         */setAside: UInt64, 
+        /**
          * Grids taken from this worker, whose data left the phone.
          */evictedGrids: [String], 
         /**
@@ -6790,6 +6801,7 @@ public struct SyncReport: Equatable, Hashable {
         self.confirmed = confirmed
         self.rejected = rejected
         self.pulled = pulled
+        self.setAside = setAside
         self.evictedGrids = evictedGrids
         self.clockOffsetMs = clockOffsetMs
     }
@@ -6814,6 +6826,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
                 confirmed: FfiConverterUInt64.read(from: &buf), 
                 rejected: FfiConverterUInt64.read(from: &buf), 
                 pulled: FfiConverterUInt64.read(from: &buf), 
+                setAside: FfiConverterUInt64.read(from: &buf), 
                 evictedGrids: FfiConverterSequenceString.read(from: &buf), 
                 clockOffsetMs: FfiConverterInt64.read(from: &buf)
         )
@@ -6824,6 +6837,7 @@ public struct FfiConverterTypeSyncReport: FfiConverterRustBuffer {
         FfiConverterUInt64.write(value.confirmed, into: &buf)
         FfiConverterUInt64.write(value.rejected, into: &buf)
         FfiConverterUInt64.write(value.pulled, into: &buf)
+        FfiConverterUInt64.write(value.setAside, into: &buf)
         FfiConverterSequenceString.write(value.evictedGrids, into: &buf)
         FfiConverterInt64.write(value.clockOffsetMs, into: &buf)
     }

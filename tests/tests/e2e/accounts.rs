@@ -203,6 +203,21 @@ fn a_lost_phone_learns_at_its_next_contact_that_it_is_to_be_wiped() {
         None,
         "only that device"
     );
+    // A sign-in from it while the wipe is pending says so too (issue 21
+    // item 12); one from another device does not.
+    let signed_in_wipe = |device: &str| {
+        let resp = agent()
+            .post(format!("{}/v1/session", d.server.url()))
+            .send_json(json!({"username": "wa1", "password": PASSWORD, "device_id": device}))
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        resp.headers()
+            .get("fieldgrid-wipe")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(signed_in_wipe("phone-1").as_deref(), Some("wipe"));
+    assert_eq!(signed_in_wipe("phone-3"), None);
     // It wipes itself and confirms: its session ends, the wipe shows done.
     assert_eq!(request(&d, Some(&phone), "POST", "/v1/device/wiped", None).0, 204);
     assert_eq!(request(&d, Some(&phone), "GET", "/v1/sync/changes", None).0, 401);

@@ -813,3 +813,57 @@ fn a_request_that_times_out_stops_its_database_work() {
     let (status, _) = call(&d, &centre, "GET", "/v1/centre/stats", None);
     assert_eq!(status, 200);
 }
+
+/// Issue 21 item 8: rules the phone follows that the server can check on a
+/// record alone are the server's too, by the same functions: a birth date
+/// before 1900 without an ID number, resolved on the spot without saying
+/// how, a negative base version, a deadline beyond a year.
+#[test]
+fn the_server_applies_the_phones_rules_that_a_record_alone_decides() {
+    let d = District::new();
+    let wa = token(&d, "wa1");
+    let resident = json!({"grid_id": "grid-a", "household_id": null, "name": "王秀英", "sex": "female",
+                          "residence": "registered", "birth_date": "1899-12-31"});
+    assert_eq!(
+        refused(&push(&d, &wa, vec![op("resident", &new_id(), "create", resident)])),
+        ("bad_date".to_owned(), "birth_date".to_owned())
+    );
+    let incident = new_id();
+    let a = push(
+        &d,
+        &wa,
+        vec![
+            op("incident", &incident, "create", valid_incident("grid-a")),
+            op(
+                "incident_event",
+                &new_id(),
+                "create",
+                json!({"incident_id": incident, "kind": "reported"}),
+            ),
+        ],
+    );
+    assert_eq!(a.json()["receipts"][1]["outcome"], "applied", "{}", a.body);
+    let bare = json!({"incident_id": incident, "kind": "resolved_on_site", "note": "  "});
+    assert_eq!(
+        refused(&push(&d, &wa, vec![op("incident_event", &new_id(), "create", bare)])),
+        ("required".to_owned(), "note".to_owned())
+    );
+    let mut negative = op("place", &new_id(), "update", json!({"name": "x"}));
+    negative["base_version"] = json!(-1);
+    assert_eq!(push(&d, &wa, vec![negative]).status, 422);
+    let centre = token(&d, "centre");
+    let (status, body) = call(
+        &d,
+        &centre,
+        "POST",
+        &format!("/v1/centre/incidents/{incident}/events"),
+        Some(json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": 9_007_199_254_740_991i64})),
+    );
+    assert_eq!(status, 400, "{body}");
+    centre_event(
+        &d,
+        &centre,
+        &incident,
+        json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 86_400_000}),
+    );
+}

@@ -7710,6 +7710,13 @@ data class SyncReport (
     var `pulled`: kotlin.ULong
     , 
     /**
+     * Changes received that this phone could not apply: set aside (kept,
+     * tried again at each sync) and reported to the district, which
+     * repairs them. Nothing else waits on them.
+     */
+    var `setAside`: kotlin.ULong
+    , 
+    /**
      * Grids taken from this worker, whose data left the phone.
      */
     var `evictedGrids`: List<kotlin.String>
@@ -7738,6 +7745,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterLong.read(buf),
         )
@@ -7748,6 +7756,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.allocationSize(value.`confirmed`) +
             FfiConverterULong.allocationSize(value.`rejected`) +
             FfiConverterULong.allocationSize(value.`pulled`) +
+            FfiConverterULong.allocationSize(value.`setAside`) +
             FfiConverterSequenceString.allocationSize(value.`evictedGrids`) +
             FfiConverterLong.allocationSize(value.`clockOffsetMs`)
     )
@@ -7757,6 +7766,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.write(value.`confirmed`, buf)
             FfiConverterULong.write(value.`rejected`, buf)
             FfiConverterULong.write(value.`pulled`, buf)
+            FfiConverterULong.write(value.`setAside`, buf)
             FfiConverterSequenceString.write(value.`evictedGrids`, buf)
             FfiConverterLong.write(value.`clockOffsetMs`, buf)
     }

@@ -7712,6 +7712,13 @@ data class SyncReport (
     var `pulled`: kotlin.ULong
     , 
     /**
+     * Changes received that this phone could not apply: set aside (kept,
+     * tried again at each sync) and reported to the district, which
+     * repairs them. Nothing else waits on them.
+     */
+    var `setAside`: kotlin.ULong
+    , 
+    /**
      * Grids taken from this worker, whose data left the phone.
      */
     var `evictedGrids`: List<kotlin.String>
@@ -7740,6 +7747,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterLong.read(buf),
         )
@@ -7750,6 +7758,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.allocationSize(value.`confirmed`) +
             FfiConverterULong.allocationSize(value.`rejected`) +
             FfiConverterULong.allocationSize(value.`pulled`) +
+            FfiConverterULong.allocationSize(value.`setAside`) +
             FfiConverterSequenceString.allocationSize(value.`evictedGrids`) +
             FfiConverterLong.allocationSize(value.`clockOffsetMs`)
     )
@@ -7759,6 +7768,7 @@ public object FfiConverterTypeSyncReport: FfiConverterRustBuffer<SyncReport> {
             FfiConverterULong.write(value.`confirmed`, buf)
             FfiConverterULong.write(value.`rejected`, buf)
             FfiConverterULong.write(value.`pulled`, buf)
+            FfiConverterULong.write(value.`setAside`, buf)
             FfiConverterSequenceString.write(value.`evictedGrids`, buf)
             FfiConverterLong.write(value.`clockOffsetMs`, buf)
     }
