@@ -40,6 +40,9 @@ pub struct PhotoRef {
     pub size: i64,
     /// The incident it documents (directly or through a timeline event).
     pub incident_id: Option<String>,
+    /// The account that made the photo record: its bytes are served
+    /// through this record once that account sent them.
+    pub account_id: String,
 }
 
 /// An operation's outcome and the writes that carry it out (none for a
@@ -341,7 +344,13 @@ fn decided(ctx: &Context<'_>, op: &Operation, existing: Option<&Record>, loaded:
                         }
                     }
                 }
-                Entity::Photo => writes.push(Write::PhotoRef(photo_ref(&op.entity_id, &fields, &grid, loaded))),
+                Entity::Photo => writes.push(Write::PhotoRef(photo_ref(
+                    &op.entity_id,
+                    &fields,
+                    &grid,
+                    &ctx.caller.account_id,
+                    loaded,
+                ))),
                 Entity::Place | Entity::Household | Entity::Resident | Entity::ServiceLog => {}
             }
             let field_versions: Map<String, Value> = fields.keys().map(|k| (k.clone(), stamp(1))).collect();
@@ -605,7 +614,13 @@ fn check_inspection_photo(
     }
 }
 
-fn photo_ref(photo_id: &str, fields: &Map<String, Value>, grid: &str, loaded: &HashMap<String, Record>) -> PhotoRef {
+fn photo_ref(
+    photo_id: &str,
+    fields: &Map<String, Value>,
+    grid: &str,
+    account_id: &str,
+    loaded: &HashMap<String, Record>,
+) -> PhotoRef {
     let owner = fields.get("owner");
     let owner_id = owner.and_then(|o| o.get("id")).and_then(Value::as_str);
     let incident_id = match owner.and_then(|o| o.get("kind")).and_then(Value::as_str) {
@@ -626,6 +641,7 @@ fn photo_ref(photo_id: &str, fields: &Map<String, Value>, grid: &str, loaded: &H
         grid_id: grid.to_owned(),
         size: fields.get("size").and_then(Value::as_i64).unwrap_or(0),
         incident_id,
+        account_id: account_id.to_owned(),
     }
 }
 
@@ -797,6 +813,7 @@ pub fn centre_event(
             grid_id: incident.grid_id.clone(),
             size: p.size as i64,
             incident_id: Some(incident.id.clone()),
+            account_id: caller.account_id.clone(),
         }));
         photos.push(Write::Record(Record {
             id,

@@ -50,14 +50,25 @@ fn offset_headers(received: i64, size: i64) -> HeaderMap {
 /// The sizes the caller's photo records give a hash: a worker's, those of
 /// its grids; a department's, those of incidents dispatched to it. Anyone
 /// else uploads no photos (403).
-async fn sizes_for(store: &Store, caller: &Caller, sha: &str) -> ApiResult<Vec<i64>> {
+async fn sizes_for(store: &Store, caller: &Caller, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
     match (caller.role, &caller.department) {
-        (Role::Worker, _) => store.photo_sizes(caller.writable_grids(), sha).await,
-        (Role::Department, Some(d)) => store.department_photo_sizes(d, sha).await,
+        (Role::Worker, _) => store.photo_sizes(caller.writable_grids(), sha, backed).await,
+        (Role::Department, Some(d)) => store.department_photo_sizes(d, sha, backed).await,
         _ => Err(ApiError::forbidden(
             "photos are uploaded by grid workers and departments",
         )),
     }
+}
+
+/// The size of a photo's bytes, if they are here for the caller: sent by
+/// the maker of a photo record of them in one of its grids (`store::BACKED`).
+/// A record naming bytes another grid's worker sent does not make them the
+/// caller's: to it they have not arrived.
+async fn complete_for(store: &Store, caller: &Caller, sha: &str) -> ApiResult<Option<i64>> {
+    if sizes_for(store, caller, sha, true).await?.is_empty() {
+        return Ok(None);
+    }
+    store.blob_size(sha).await
 }
 
 fn no_such_photo() -> ApiError {
@@ -84,9 +95,9 @@ pub async fn head(
 ) -> ApiResult<Response> {
     check_sha(&sha)?;
     let store = &state.store;
-    let known = if sizes_for(store, &caller, &sha).await?.is_empty() {
+    let known = if sizes_for(store, &caller, &sha, false).await?.is_empty() {
         None
-    } else if let Some(size) = store.blob_size(&sha).await? {
+    } else if let Some(size) = complete_for(store, &caller, &sha).await? {
         Some((size, size))
     } else {
         store.upload(&sha, &caller.account_id).await?
@@ -109,12 +120,14 @@ pub async fn get(
 
 /// Whether the caller may see a photo: the centre any photo a record
 /// names; a department those of incidents dispatched to it (and their
-/// events); a worker those of its grids. District IT sees none (403).
+/// events); a worker those of its grids; each only through a record whose
+/// maker sent the bytes (a record naming another grid's hash shows
+/// nothing). District IT sees none (403).
 pub async fn may_read(store: &Store, caller: &Caller, sha: &str) -> ApiResult<bool> {
     match (caller.role, &caller.department) {
         (Role::Operator, _) => store.photo_referenced(sha).await,
-        (Role::Department, Some(d)) => Ok(!store.department_photo_sizes(d, sha).await?.is_empty()),
-        (Role::Worker, _) => Ok(!store.photo_sizes(caller.grids.clone(), sha).await?.is_empty()),
+        (Role::Department, Some(d)) => Ok(!store.department_photo_sizes(d, sha, true).await?.is_empty()),
+        (Role::Worker, _) => Ok(!store.photo_sizes(caller.grids.clone(), sha, true).await?.is_empty()),
         _ => Err(ApiError::forbidden("photos are not for this account")),
     }
 }
@@ -184,7 +197,7 @@ pub async fn patch(
     let store = &state.store;
     // Whether the photo exists for the caller comes first: to anyone else,
     // every PATCH of it is the same 404.
-    let sizes = sizes_for(store, &caller, &sha).await?;
+    let sizes = sizes_for(store, &caller, &sha, false).await?;
     if sizes.is_empty() {
         return Err(no_such_photo());
     }
@@ -206,10 +219,10 @@ pub async fn patch(
             "Upload-Length differs from the photo's recorded size",
         ));
     }
-    if let Some(size) = store.blob_size(&sha).await? {
+    let account = caller.account_id.clone();
+    if let Some(size) = complete_for(store, &caller, &sha).await? {
         return Ok((StatusCode::NO_CONTENT, offset_headers(size, size)).into_response());
     }
-    let account = caller.account_id.clone();
     let received = match store.upload(&sha, &account).await? {
         Some((_, size)) if size != length => {
             return Err(ApiError::bad_request("Upload-Length differs from this upload's length"));
@@ -282,10 +295,7 @@ pub async fn patch(
     }
     let whole = state.photo_dir.join(&sha);
     blocking(move || std::fs::rename(&part, &whole)).await?;
-    // Other uploaders of the same photo have nothing left to send.
-    for other in store.complete_blob(&sha, length, now).await? {
-        let _ = std::fs::remove_file(part_path(&state.photo_dir, &sha, &other));
-    }
+    store.complete_blob(&sha, length, &account, now).await?;
     tracing::debug!("photo complete");
     Ok((StatusCode::NO_CONTENT, offset_headers(length, length)).into_response())
 }
@@ -293,7 +303,7 @@ pub async fn patch(
 /// Keeps a whole photo that arrived in one piece (the console's form
 /// upload; its photo record was written first): the bytes go to the photo
 /// folder under their hash, then the blob is recorded complete.
-pub async fn store_whole(state: &AppState, sha: &str, bytes: Vec<u8>) -> ApiResult<()> {
+pub async fn store_whole(state: &AppState, sha: &str, bytes: Vec<u8>, account_id: &str) -> ApiResult<()> {
     check_sha(sha)?;
     if hex::encode(Sha256::digest(&bytes)) != sha {
         return Err(ApiError::bad_request("the bytes do not match the photo's hash"));
@@ -309,10 +319,7 @@ pub async fn store_whole(state: &AppState, sha: &str, bytes: Vec<u8>) -> ApiResu
         })
         .await?;
     }
-    for other in state.store.complete_blob(sha, size, state.now_ms()).await? {
-        let _ = std::fs::remove_file(part_path(&state.photo_dir, sha, &other));
-    }
-    Ok(())
+    state.store.complete_blob(sha, size, account_id, state.now_ms()).await
 }
 
 /// Removes unfinished uploads not touched for [`UPLOAD_EXPIRY_MS`] (their

@@ -676,7 +676,7 @@ pub async fn act(
     // the incident incomplete.
     centre::check_act(&state, &user.caller, &id, &req).await?;
     for ((bytes, _), p) in form.photos.into_iter().zip(&photos) {
-        crate::photos::store_whole(&state, &p.sha256, bytes).await?;
+        crate::photos::store_whole(&state, &p.sha256, bytes, &user.caller.account_id).await?;
     }
     centre::act(&state, &user.caller, addr.map(|a| a.0), id.clone(), req).await?;
     let to = format!(

@@ -234,6 +234,27 @@ pub struct ProblemSummary {
     pub current_version: Option<i64>,
 }
 
+/// Whether the bytes of photo ref `p` are here as sent by an account that
+/// made a photo record of them in the same grid (issue 21 item 9): only
+/// then is the photo served through that record, and its incident
+/// complete. A record naming another grid's hash gets nothing; two workers
+/// of a grid attaching one photo share its bytes. Refs and bytes from
+/// before senders were kept are the legacy account `''`. SQL for both
+/// engines.
+pub(crate) const BACKED: &str = "EXISTS (SELECT 1 FROM blob_senders s JOIN photo_refs q
+       ON q.sha256 = s.sha256 AND q.account_id = s.account_id
+     WHERE s.sha256 = p.sha256 AND q.grid_id = p.grid_id)";
+
+/// A photo's bytes arrived whole (`$1`) from an account (`$2`): the sender
+/// is kept, and so is the legacy sender when a record from before senders
+/// were kept names the hash (such records are served as they were). SQL for
+/// both engines.
+pub(crate) const COMPLETE_SENDERS: [&str; 2] = [
+    "INSERT INTO blob_senders (sha256, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    "INSERT INTO blob_senders (sha256, account_id) SELECT $1, '' WHERE EXISTS
+       (SELECT 1 FROM photo_refs WHERE sha256 = $1 AND account_id = '') ON CONFLICT DO NOTHING",
+];
+
 /// The centre's list of set-aside records, newest report first (`$1`: at
 /// most this many lines). One statement for both engines.
 pub(crate) const PROBLEMS_SQL: &str = "SELECT p.entity, p.entity_id, p.grid_id, p.version, p.code, p.field, count(*),
@@ -915,7 +936,7 @@ impl Store {
         dispatch!(self, s => s.records(ids).await)
     }
 
-    /// Whether any photo record names this hash.
+    /// Whether a photo record names this hash whose maker sent its bytes.
     pub async fn photo_referenced(&self, sha: &str) -> ApiResult<bool> {
         dispatch!(self, s => s.photo_referenced(sha).await)
     }
@@ -1028,15 +1049,16 @@ impl Store {
 
     // ---- photos ----
 
-    /// The sizes that photo records of these grids give a hash.
-    pub async fn photo_sizes(&self, grids: Vec<String>, sha: &str) -> ApiResult<Vec<i64>> {
-        dispatch!(self, s => s.photo_sizes(grids, sha).await)
+    /// The sizes that photo records of these grids give a hash (with
+    /// `backed`, only records whose maker sent the bytes: [`BACKED`]).
+    pub async fn photo_sizes(&self, grids: Vec<String>, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
+        dispatch!(self, s => s.photo_sizes(grids, sha, backed).await)
     }
 
     /// The sizes that photo records of incidents dispatched to this
     /// department give a hash.
-    pub async fn department_photo_sizes(&self, department: &str, sha: &str) -> ApiResult<Vec<i64>> {
-        dispatch!(self, s => s.department_photo_sizes(department, sha).await)
+    pub async fn department_photo_sizes(&self, department: &str, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
+        dispatch!(self, s => s.department_photo_sizes(department, sha, backed).await)
     }
 
     /// The size of a complete photo.
@@ -1073,11 +1095,12 @@ impl Store {
         dispatch!(self, s => s.drop_upload(sha, account_id).await)
     }
 
-    /// A photo arrived whole: recorded, every unfinished upload of it
-    /// forgotten (their accounts returned), the incidents it documents
-    /// complete if nothing else is missing.
-    pub async fn complete_blob(&self, sha: &str, size: i64, now: i64) -> ApiResult<Vec<String>> {
-        dispatch!(self, s => s.complete_blob(sha, size, now).await)
+    /// A photo arrived whole from `account_id`: recorded with its sender
+    /// (and the legacy sender, for records from before senders were kept),
+    /// that account's upload forgotten, the incidents it documents complete
+    /// if nothing else is missing.
+    pub async fn complete_blob(&self, sha: &str, size: i64, account_id: &str, now: i64) -> ApiResult<()> {
+        dispatch!(self, s => s.complete_blob(sha, size, account_id, now).await)
     }
 
     /// Unfinished uploads untouched since `before`: removed; (sha, account) of each.

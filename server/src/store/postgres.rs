@@ -24,10 +24,10 @@ use tokio_postgres::{NoTls, Row};
 
 use super::sqlite::{change_of, page_of};
 use super::{
-    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo,
-    FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL, Period,
-    ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
-    lock_ms, open_status_sql, push_in,
+    AccountInfo, AuditEntry, AuditRange, BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, Credentials, DRAIN_MS,
+    DeviceInfo, FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL,
+    Period, ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
+    centre_incident, lock_ms, open_status_sql, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -296,6 +296,16 @@ CREATE TABLE record_problems (
     PRIMARY KEY (entity_id, version, device_id)
 );
 CREATE INDEX record_problems_reported ON record_problems(reported_at);
+"#,
+    r#"
+-- Who sent a photo's bytes: as the SQLite engine's step of the same name.
+ALTER TABLE photo_refs ADD COLUMN account_id text NOT NULL DEFAULT '';
+CREATE TABLE blob_senders (
+    sha256     text NOT NULL,
+    account_id text NOT NULL,
+    PRIMARY KEY (sha256, account_id)
+);
+INSERT INTO blob_senders (sha256, account_id) SELECT sha256, '' FROM blobs;
 "#,
 ];
 
@@ -1277,10 +1287,11 @@ impl PgStore {
             .client()
             .await?
             .query(
-                "SELECT r.id, r.entity, r.grid_id, r.version, r.deleted, r.fields, r.field_versions,
-                   EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256)
-                 FROM photo_refs p JOIN records r ON r.id = p.photo_id
-                 WHERE p.incident_id = $1 AND NOT r.deleted",
+                &format!(
+                    "SELECT r.id, r.entity, r.grid_id, r.version, r.deleted, r.fields, r.field_versions, {BACKED}
+                     FROM photo_refs p JOIN records r ON r.id = p.photo_id
+                     WHERE p.incident_id = $1 AND NOT r.deleted"
+                ),
                 &[&incident_id],
             )
             .await
@@ -1292,7 +1303,10 @@ impl PgStore {
         let row = self
             .client()
             .await?
-            .query_one("SELECT EXISTS (SELECT 1 FROM photo_refs WHERE sha256 = $1)", &[&sha])
+            .query_one(
+                &format!("SELECT EXISTS (SELECT 1 FROM photo_refs p WHERE p.sha256 = $1 AND {BACKED})"),
+                &[&sha],
+            )
             .await
             .map_err(pg)?;
         Ok(row.get(0))
@@ -1436,12 +1450,15 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn photo_sizes(&self, grids: Vec<String>, sha: &str) -> ApiResult<Vec<i64>> {
+    pub(super) async fn photo_sizes(&self, grids: Vec<String>, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT DISTINCT size FROM photo_refs WHERE sha256 = $1 AND grid_id = ANY($2)",
+                &format!(
+                    "SELECT DISTINCT size FROM photo_refs p WHERE sha256 = $1 AND grid_id = ANY($2) AND {}",
+                    if backed { BACKED } else { "true" }
+                ),
                 &[&sha, &grids],
             )
             .await
@@ -1449,13 +1466,21 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(super) async fn department_photo_sizes(&self, department: &str, sha: &str) -> ApiResult<Vec<i64>> {
+    pub(super) async fn department_photo_sizes(
+        &self,
+        department: &str,
+        sha: &str,
+        backed: bool,
+    ) -> ApiResult<Vec<i64>> {
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT DISTINCT p.size FROM photo_refs p JOIN incidents i ON i.id = p.incident_id
-                 WHERE p.sha256 = $1 AND i.department = $2",
+                &format!(
+                    "SELECT DISTINCT p.size FROM photo_refs p JOIN incidents i ON i.id = p.incident_id
+                     WHERE p.sha256 = $1 AND i.department = $2 AND {}",
+                    if backed { BACKED } else { "true" }
+                ),
                 &[&sha, &department],
             )
             .await
@@ -1541,7 +1566,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn complete_blob(&self, sha: &str, size: i64, now: i64) -> ApiResult<Vec<String>> {
+    pub(super) async fn complete_blob(&self, sha: &str, size: i64, account_id: &str, now: i64) -> ApiResult<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg)?;
         tx.execute(
@@ -1551,24 +1576,28 @@ impl PgStore {
         )
         .await
         .map_err(pg)?;
+        tx.execute(COMPLETE_SENDERS[0], &[&sha, &account_id])
+            .await
+            .map_err(pg)?;
+        tx.execute(COMPLETE_SENDERS[1], &[&sha]).await.map_err(pg)?;
         tx.execute(
-            "UPDATE incidents i SET complete = NOT EXISTS (
-                 SELECT 1 FROM photo_refs p WHERE p.incident_id = i.id
-                 AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256))
-             WHERE i.id IN (SELECT incident_id FROM photo_refs WHERE sha256 = $1)",
+            &format!(
+                "UPDATE incidents i SET complete = NOT EXISTS (
+                     SELECT 1 FROM photo_refs p WHERE p.incident_id = i.id AND NOT {BACKED})
+                 WHERE i.id IN (SELECT incident_id FROM photo_refs WHERE sha256 = $1)"
+            ),
             &[&sha],
         )
         .await
         .map_err(pg)?;
-        let others = tx
-            .query("DELETE FROM uploads WHERE sha256 = $1 RETURNING account_id", &[&sha])
-            .await
-            .map_err(pg)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        tx.execute(
+            "DELETE FROM uploads WHERE sha256 = $1 AND account_id = $2",
+            &[&sha, &account_id],
+        )
+        .await
+        .map_err(pg)?;
         tx.commit().await.map_err(pg)?;
-        Ok(others)
+        Ok(())
     }
 
     pub(super) async fn expire_uploads(&self, before: i64) -> ApiResult<Vec<(String, String)>> {
@@ -1931,18 +1960,27 @@ impl PgTx<'_> {
     async fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
         self.tx
             .execute(
-                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT DO NOTHING",
-                &[&p.photo_id, &p.sha256, &p.grid_id, &p.size, &p.incident_id],
+                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                &[
+                    &p.photo_id,
+                    &p.sha256,
+                    &p.grid_id,
+                    &p.size,
+                    &p.incident_id,
+                    &p.account_id,
+                ],
             )
             .await
             .map_err(|e| self.fail(e))?;
         if let Some(incident) = &p.incident_id {
             self.tx
                 .execute(
-                    "UPDATE incidents SET complete = false
-                     WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = $2)",
-                    &[incident, &p.sha256],
+                    &format!(
+                        "UPDATE incidents SET complete = false
+                         WHERE id = $1 AND NOT (SELECT {BACKED} FROM photo_refs p WHERE p.photo_id = $2)"
+                    ),
+                    &[incident, &p.photo_id],
                 )
                 .await
                 .map_err(|e| self.fail(e))?;

@@ -15,10 +15,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
-    AccountInfo, AuditEntry, AuditRange, CoverageQuery, CoverageRow, Credentials, DRAIN_MS, DeviceInfo,
-    FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL, Period,
-    ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in, centre_incident,
-    lock_ms, open_status_sql, push_in, run_ready,
+    AccountInfo, AuditEntry, AuditRange, BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, Credentials, DRAIN_MS,
+    DeviceInfo, FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL,
+    Period, ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
+    centre_incident, lock_ms, open_status_sql, push_in, run_ready,
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -353,6 +353,19 @@ CREATE TABLE record_problems (
     PRIMARY KEY (entity_id, version, device_id)
 ) WITHOUT ROWID;
 CREATE INDEX record_problems_reported ON record_problems(reported_at);
+"#,
+    r#"
+-- Who sent a photo's bytes (issue 21 item 9): a photo record's bytes are
+-- served through it, and its incident complete, only once the account that
+-- made the record sent them. Records and bytes from before are the legacy
+-- account ''.
+ALTER TABLE photo_refs ADD COLUMN account_id TEXT NOT NULL DEFAULT '';
+CREATE TABLE blob_senders (
+    sha256     TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    PRIMARY KEY (sha256, account_id)
+) WITHOUT ROWID;
+INSERT INTO blob_senders (sha256, account_id) SELECT sha256, '' FROM blobs WHERE complete = 1;
 "#,
 ];
 
@@ -1232,10 +1245,9 @@ impl SqliteStore {
     pub(super) async fn incident_photos(self: &Arc<Self>, incident_id: &str) -> ApiResult<Vec<(Record, bool)>> {
         let id = incident_id.to_owned();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT p.photo_id, EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256 AND b.complete = 1)
-                 FROM photo_refs p WHERE p.incident_id = ?1",
-            )?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT p.photo_id, {BACKED} FROM photo_refs p WHERE p.incident_id = ?1"
+            ))?;
             let refs = stmt
                 .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -1255,10 +1267,10 @@ impl SqliteStore {
     pub(super) async fn photo_referenced(self: &Arc<Self>, sha: &str) -> ApiResult<bool> {
         let sha = sha.to_owned();
         self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT EXISTS (SELECT 1 FROM photo_refs WHERE sha256 = ?1)")?
-                    .query_row([sha], |r| r.get(0))?,
-            )
+            Ok(c.prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM photo_refs p WHERE p.sha256 = ?1 AND {BACKED})"
+            ))?
+            .query_row([sha], |r| r.get(0))?)
         })
         .await
     }
@@ -1388,14 +1400,20 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn photo_sizes(self: &Arc<Self>, grids: Vec<String>, sha: &str) -> ApiResult<Vec<i64>> {
+    pub(super) async fn photo_sizes(
+        self: &Arc<Self>,
+        grids: Vec<String>,
+        sha: &str,
+        backed: bool,
+    ) -> ApiResult<Vec<i64>> {
         let sha = sha.to_owned();
         self.read(move |c| {
             let sizes = c
-                .prepare_cached(
-                    "SELECT DISTINCT size FROM photo_refs
-                     WHERE sha256 = ?1 AND grid_id IN (SELECT value FROM json_each(?2))",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT DISTINCT size FROM photo_refs p
+                     WHERE sha256 = ?1 AND grid_id IN (SELECT value FROM json_each(?2)) AND {}",
+                    if backed { BACKED } else { "1 = 1" }
+                ))?
                 .query_map(params![sha, serde_json::to_string(&grids)?], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
             Ok(sizes)
@@ -1403,14 +1421,20 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn department_photo_sizes(self: &Arc<Self>, department: &str, sha: &str) -> ApiResult<Vec<i64>> {
+    pub(super) async fn department_photo_sizes(
+        self: &Arc<Self>,
+        department: &str,
+        sha: &str,
+        backed: bool,
+    ) -> ApiResult<Vec<i64>> {
         let (department, sha) = (department.to_owned(), sha.to_owned());
         self.read(move |c| {
             let sizes = c
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT DISTINCT p.size FROM photo_refs p JOIN incidents i ON i.id = p.incident_id
-                     WHERE p.sha256 = ?1 AND i.department = ?2",
-                )?
+                     WHERE p.sha256 = ?1 AND i.department = ?2 AND {}",
+                    if backed { BACKED } else { "1 = 1" }
+                ))?
                 .query_map(params![sha, department], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
             Ok(sizes)
@@ -1495,26 +1519,35 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn complete_blob(self: &Arc<Self>, sha: &str, size: i64, now: i64) -> ApiResult<Vec<String>> {
-        let sha = sha.to_owned();
+    pub(super) async fn complete_blob(
+        self: &Arc<Self>,
+        sha: &str,
+        size: i64,
+        account_id: &str,
+        now: i64,
+    ) -> ApiResult<()> {
+        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
         self.write(move |c| {
             c.execute(
                 "INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES (?1, ?2, ?2, 1, ?3)
                  ON CONFLICT (sha256) DO UPDATE SET size = ?2, received = ?2, complete = 1",
                 params![sha, size, now],
             )?;
+            c.execute(COMPLETE_SENDERS[0], params![sha, account_id])?;
+            c.execute(COMPLETE_SENDERS[1], params![sha])?;
             c.execute(
-                "UPDATE incidents SET complete = NOT EXISTS (
-                     SELECT 1 FROM photo_refs p WHERE p.incident_id = incidents.id
-                     AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = p.sha256))
-                 WHERE id IN (SELECT incident_id FROM photo_refs WHERE sha256 = ?1)",
+                &format!(
+                    "UPDATE incidents SET complete = NOT EXISTS (
+                         SELECT 1 FROM photo_refs p WHERE p.incident_id = incidents.id AND NOT {BACKED})
+                     WHERE id IN (SELECT incident_id FROM photo_refs WHERE sha256 = ?1)"
+                ),
                 [&sha],
             )?;
-            let others = c
-                .prepare_cached("DELETE FROM uploads WHERE sha256 = ?1 RETURNING account_id")?
-                .query_map([&sha], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(others)
+            c.execute(
+                "DELETE FROM uploads WHERE sha256 = ?1 AND account_id = ?2",
+                params![sha, account_id],
+            )?;
+            Ok(())
         })
         .await
     }
@@ -1837,17 +1870,23 @@ impl SqliteTx<'_> {
     fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT DO NOTHING",
+                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
             )?
-            .execute(params![p.photo_id, p.sha256, p.grid_id, p.size, p.incident_id])?;
+            .execute(params![
+                p.photo_id,
+                p.sha256,
+                p.grid_id,
+                p.size,
+                p.incident_id,
+                p.account_id
+            ])?;
         if let Some(incident) = &p.incident_id {
             self.conn
                 .prepare_cached(
-                    "UPDATE incidents SET complete = 0
-                     WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM blobs WHERE sha256 = ?2)",
+                    &format!("UPDATE incidents SET complete = 0 WHERE id = ?1 AND NOT (SELECT {BACKED} FROM photo_refs p WHERE p.photo_id = ?2)"),
                 )?
-                .execute(params![incident, p.sha256])?;
+                .execute(params![incident, p.photo_id])?;
         }
         Ok(())
     }

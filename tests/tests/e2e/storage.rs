@@ -255,17 +255,25 @@ fn the_statistics_migration_counts_what_the_writes_kept() {
     let kept = stats_of(&AdminSession::open(&location).unwrap());
     assert!(kept.iter().any(|s| s.grids.iter().any(|g| g.finished_on_time > 0)));
 
-    // Back to before the statistics step (the last but two: visit coverage
-    // and the phones' problem reports came after it), then forward again.
+    // Back to before the statistics step (visit coverage, the phones'
+    // problem reports and photo senders came after it), then forward again.
     roll_back(
         &location,
-        "DROP TABLE record_problems; DROP TABLE care_residents; DROP TABLE visits; \
-         DROP TABLE incident_months; DROP TABLE incident_category_months; DROP INDEX incidents_open;",
-        3,
+        &format!(
+            "{}; DROP TABLE care_residents; DROP TABLE visits; \
+             DROP TABLE incident_months; DROP TABLE incident_category_months; DROP INDEX incidents_open;",
+            UNDO_SINCE_COVERAGE
+        ),
+        4,
     );
     let migrated = stats_of(&AdminSession::open(&location).unwrap());
     assert_eq!(migrated, kept);
 }
+
+/// Undoes the schema steps after visit coverage (the phones' problem
+/// reports, photo senders), for tests that take a database back.
+pub const UNDO_SINCE_COVERAGE: &str =
+    "DROP TABLE blob_senders; ALTER TABLE photo_refs DROP COLUMN account_id; DROP TABLE record_problems";
 
 /// Takes a district's database back by its last `steps` schema steps, which
 /// `undo` reverses, as if written by the server before them; the next open

@@ -867,3 +867,83 @@ fn the_server_applies_the_phones_rules_that_a_record_alone_decides() {
         json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 86_400_000}),
     );
 }
+
+/// Issue 21 item 9: a photo record of one's own grid that names another
+/// grid's photo (its hash and size, seen on a shared screen or guessed)
+/// gets nothing: its bytes are not served through it, HEAD does not call
+/// it complete, and its incident stays incomplete; a department it is
+/// dispatched to sees nothing either. The grid whose worker sent the bytes
+/// sees them, and so does the centre.
+#[test]
+fn a_photo_record_naming_another_grids_bytes_gets_nothing() {
+    let d = District::new();
+    let (wa1, wa2, wb) = (token(&d, "wa1"), token(&d, "wa2"), token(&d, "wb"));
+    let bytes: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xE0]
+        .into_iter()
+        .chain((0..3000u32).map(|i| (i * 7) as u8))
+        .collect();
+    let sha = incident_with_photo(&d, &wa1, "grid-a", &bytes);
+    let len = bytes.len() as i64;
+    assert_eq!(photo_call(&d, &wa1, "PATCH", &sha, 0, len, &bytes).status, 204);
+    let get = |token: &str| {
+        agent()
+            .get(format!("{}/v1/photos/{sha}", d.server.url()))
+            .header("authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!((get(&wa1), get(&wa2)), (200, 200), "the grid sees its photo");
+
+    // wb names the same bytes on an incident of grid-b, and reports it.
+    let id = new_id();
+    let a = push(
+        &d,
+        &wb,
+        vec![
+            op("incident", &id, "create", valid_incident("grid-b")),
+            op(
+                "photo",
+                &new_id(),
+                "create",
+                json!({"owner": {"kind": "incident", "id": id}, "sha256": sha, "size": len, "mime": "image/jpeg"}),
+            ),
+            op(
+                "incident_event",
+                &new_id(),
+                "create",
+                json!({"incident_id": id, "kind": "reported"}),
+            ),
+        ],
+    );
+    for r in a.json()["receipts"].as_array().unwrap() {
+        assert_eq!(r["outcome"], "applied", "{r}");
+    }
+    assert_eq!(get(&wb), 404, "not served through the copied record");
+    assert_eq!(
+        photo_call(&d, &wb, "HEAD", &sha, 0, 0, &[]).status,
+        404,
+        "not complete for it"
+    );
+    let centre = token(&d, "centre");
+    let (_, list) = call(&d, &centre, "GET", "/v1/centre/incidents?grid=grid-b", None);
+    let incident = list["incidents"][0].clone();
+    assert_eq!(
+        (incident["id"].as_str(), incident["complete"].as_bool()),
+        (Some(id.as_str()), Some(false))
+    );
+    assert_eq!(get(&centre), 200, "the centre sees the real one");
+    // Dispatched to a department: it sees nothing through it.
+    centre_event(
+        &d,
+        &centre,
+        &id,
+        json!({"kind": "dispatched", "department": "dept-gas", "deadline_at_ms": T0 + 86_400_000}),
+    );
+    d.server
+        .admin()
+        .add_department_account("gas", PASSWORD, "dept-gas")
+        .unwrap();
+    assert_eq!(get(&token(&d, "gas")), 404);
+}

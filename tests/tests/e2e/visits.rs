@@ -127,11 +127,14 @@ fn coverage_per_grid_and_sub_district_by_server_time() {
         .map(|at| coverage(&d, &centre, &format!("rule={MONTHLY}&at={at}")))
         .collect();
     let location = d.server.state.config.location();
-    // (Back by two steps: the phones' problem reports came after coverage.)
+    // (Back by three steps: problem reports and photo senders came after.)
     crate::storage::roll_back(
         &location,
-        "DROP TABLE record_problems; DROP TABLE care_residents; DROP TABLE visits",
-        2,
+        &format!(
+            "{}; DROP TABLE care_residents; DROP TABLE visits",
+            crate::storage::UNDO_SINCE_COVERAGE
+        ),
+        3,
     );
     let session = fieldgrid_server::admin::AdminSession::open(&location).unwrap();
     for (at, kept) in ["2026-10-15", "2026-11-26"].iter().zip(&before) {
