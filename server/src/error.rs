@@ -239,6 +239,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        // Each parameter once: a repeat would be decided by whichever the
+        // parser kept, so it is refused, named when it is a plain name.
+        let mut seen = std::collections::HashSet::new();
+        for (key, _) in form_urlencoded::parse(query.as_bytes()) {
+            if !seen.insert(key.clone()) {
+                let plain = key.len() <= 40 && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+                return Err(ApiError::bad_request(if plain && !key.is_empty() {
+                    format!("the query parameter {key} is given more than once")
+                } else {
+                    "a query parameter is given more than once".to_owned()
+                }));
+            }
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)

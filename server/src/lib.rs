@@ -256,6 +256,11 @@ async fn wipe_signal(mut request: Request, next: Next) -> Response {
 /// server's (426 `protocol_too_old`, docs/protocol.md). A request without
 /// the header is taken as version 1.
 async fn protocol_version(request: Request, next: Next) -> Response {
+    if request.headers().get_all(PROTOCOL_HEADER).iter().nth(1).is_some() {
+        return axum::response::IntoResponse::into_response(ApiError::bad_request(format!(
+            "one {PROTOCOL_HEADER} header, not several"
+        )));
+    }
     match request.headers().get(PROTOCOL_HEADER) {
         Some(v) if v.to_str().ok().and_then(|v| v.trim().parse::<u32>().ok()) != Some(PROTOCOL_VERSION) => {
             axum::response::IntoResponse::into_response(ApiError::new(

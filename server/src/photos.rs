@@ -170,6 +170,38 @@ pub async fn serve(state: &AppState, caller: &Caller, sha: &str) -> ApiResult<Re
     Ok((StatusCode::OK, headers, bytes).into_response())
 }
 
+/// Makes room in an account's quota for a new upload of `length` bytes:
+/// its unfinished uploads left alone longest go first (issue 21 item 10),
+/// so stale ones of a lost phone never block the next phone's photos; a
+/// phone whose upload went resumes it from the start (HEAD says 404).
+/// Refused only when the account's uploads touched in the last minute fill
+/// the quota alone (a flood, not a backlog).
+async fn make_room(state: &AppState, account: &str, length: i64) -> ApiResult<()> {
+    let store = &state.store;
+    loop {
+        let (count, bytes) = store.uploads_of(account).await?;
+        if count < QUOTA_UPLOADS && bytes + length <= QUOTA_BYTES {
+            return Ok(());
+        }
+        let oldest = store.oldest_upload_of(account).await?;
+        let Some((sha, updated_at)) = oldest.filter(|(_, at)| *at < state.now_ms() - 60_000) else {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                codes::QUOTA_EXCEEDED,
+                "too many unfinished photo uploads at once: finish them first",
+            );
+            e.retry_after = Some(60);
+            return Err(e);
+        };
+        tracing::info!(
+            updated_at,
+            "an account's oldest unfinished upload made room for a new one"
+        );
+        store.drop_upload(&sha, account).await?;
+        let _ = std::fs::remove_file(part_path(&state.photo_dir, &sha, account));
+    }
+}
+
 fn header_i64(headers: &HeaderMap, name: &str) -> ApiResult<i64> {
     headers
         .get(name)
@@ -229,16 +261,7 @@ pub async fn patch(
         }
         Some((received, _)) => received,
         None => {
-            let (count, bytes) = store.uploads_of(&account).await?;
-            if count >= QUOTA_UPLOADS || bytes + length > QUOTA_BYTES {
-                let mut e = ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    codes::QUOTA_EXCEEDED,
-                    "too many unfinished photo uploads: finish them first",
-                );
-                e.retry_after = Some(60);
-                return Err(e);
-            }
+            make_room(&state, &account, length).await?;
             0
         }
     };
@@ -279,10 +302,27 @@ pub async fn patch(
         }
         return Ok((StatusCode::NO_CONTENT, offset_headers(end, length)).into_response());
     }
-    let digest = {
+    let (digest, image) = {
         let part = part.clone();
-        blocking(move || Ok(hex::encode(Sha256::digest(std::fs::read(&part)?)))).await?
+        blocking(move || {
+            let bytes = std::fs::read(&part)?;
+            Ok((
+                hex::encode(Sha256::digest(&bytes)),
+                fieldgrid_domain::validate::photo_mime(&bytes).is_some(),
+            ))
+        })
+        .await?
     };
+    if digest == sha && !image {
+        // A photo is an image (issue 21 item 7): other bytes are not kept.
+        let _ = std::fs::remove_file(&part);
+        store.drop_upload(&sha, &account).await?;
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            "a photo is a JPEG, PNG, WebP or HEIC image",
+        ));
+    }
     if digest != sha {
         // Only this uploader's attempt is discarded.
         let _ = std::fs::remove_file(&part);

@@ -1090,6 +1090,11 @@ impl Store {
         dispatch!(self, s => s.advance_upload(sha, account_id, size, expected, received, now).await)
     }
 
+    /// An account's unfinished upload left alone longest: (sha, updated_at).
+    pub async fn oldest_upload_of(&self, account_id: &str) -> ApiResult<Option<(String, i64)>> {
+        dispatch!(self, s => s.oldest_upload_of(account_id).await)
+    }
+
     /// Forgets an account's upload (its bytes did not match).
     pub async fn drop_upload(&self, sha: &str, account_id: &str) -> ApiResult<()> {
         dispatch!(self, s => s.drop_upload(sha, account_id).await)

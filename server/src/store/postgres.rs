@@ -1554,6 +1554,19 @@ impl PgStore {
         Ok(n == 1)
     }
 
+    pub(super) async fn oldest_upload_of(&self, account_id: &str) -> ApiResult<Option<(String, i64)>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT sha256, updated_at FROM uploads WHERE account_id = $1 ORDER BY updated_at, sha256 LIMIT 1",
+                &[&account_id],
+            )
+            .await
+            .map_err(pg)?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(pg)
+    }
+
     pub(super) async fn drop_upload(&self, sha: &str, account_id: &str) -> ApiResult<()> {
         self.client()
             .await?

@@ -1507,6 +1507,18 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn oldest_upload_of(self: &Arc<Self>, account_id: &str) -> ApiResult<Option<(String, i64)>> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT sha256, updated_at FROM uploads WHERE account_id = ?1 ORDER BY updated_at, sha256 LIMIT 1",
+            )?
+            .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+        })
+        .await
+    }
+
     pub(super) async fn drop_upload(self: &Arc<Self>, sha: &str, account_id: &str) -> ApiResult<()> {
         let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
         self.write(move |c| {

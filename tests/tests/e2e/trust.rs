@@ -490,7 +490,10 @@ fn incident_with_photo(d: &District, token: &str, grid: &str, bytes: &[u8]) -> S
 fn photos_belong_to_records_of_the_callers_grids() {
     let d = District::new();
     let (wa1, wa2, wb) = (token(&d, "wa1"), token(&d, "wa2"), token(&d, "wb"));
-    let bytes: Vec<u8> = (0..3000u32).map(|i| (i * 7) as u8).collect();
+    let bytes: Vec<u8> = [0xFF, 0xD8, 0xFF]
+        .into_iter()
+        .chain((0..3000u32).map(|i| (i * 7) as u8))
+        .collect();
     let sha = incident_with_photo(&d, &wa1, "grid-a", &bytes);
     let len = bytes.len() as i64;
 
@@ -515,7 +518,7 @@ fn photos_belong_to_records_of_the_callers_grids() {
         photo_call(&d, &wa2, "PATCH", &sha, 0, len, &bytes[..1000]).offset,
         Some(1000)
     );
-    let bad = photo_call(&d, &wa2, "PATCH", &sha, 1000, len, &vec![0u8; 2000]);
+    let bad = photo_call(&d, &wa2, "PATCH", &sha, 1000, len, &vec![0u8; (len - 1000) as usize]);
     assert_eq!((bad.status, bad.json()["code"].as_str()), (422, Some("hash_mismatch")));
     assert_eq!(
         photo_call(&d, &wa1, "HEAD", &sha, 0, 0, &[]).offset,
@@ -946,4 +949,81 @@ fn a_photo_record_naming_another_grids_bytes_gets_nothing() {
         .add_department_account("gas", PASSWORD, "dept-gas")
         .unwrap();
     assert_eq!(get(&token(&d, "gas")), 404);
+}
+
+/// Issue 21 items 7 and 10: bytes that are not an image are not kept as a
+/// photo (415 at the last chunk); an account's unfinished uploads left
+/// alone longest make room for new ones, so a lost phone's stale uploads
+/// never block the next phone's photos for a week.
+#[test]
+fn non_images_are_not_kept_and_stale_uploads_make_room() {
+    let d = District::new();
+    let (wa1, wb) = (token(&d, "wa1"), token(&d, "wb"));
+    let text = b"<html><body>not a photo</body></html>".to_vec();
+    let sha = incident_with_photo(&d, &wa1, "grid-a", &text);
+    let done = photo_call(&d, &wa1, "PATCH", &sha, 0, text.len() as i64, &text);
+    assert_eq!(
+        (done.status, done.json()["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    assert_eq!(
+        photo_call(&d, &wa1, "HEAD", &sha, 0, 0, &[]).status,
+        404,
+        "nothing kept"
+    );
+
+    let mut first = None;
+    for i in 0..fieldgrid_server::photos::QUOTA_UPLOADS {
+        let bytes: Vec<u8> = [0xFF, 0xD8, 0xFF]
+            .into_iter()
+            .chain((0..100u32).map(|j| (j + i as u32 * 101) as u8))
+            .collect();
+        let sha = incident_with_photo(&d, &wb, "grid-b", &bytes);
+        assert_eq!(
+            photo_call(&d, &wb, "PATCH", &sha, 0, bytes.len() as i64, &bytes[..10]).status,
+            204
+        );
+        first.get_or_insert(sha);
+        d.server_clock.advance(1_000);
+    }
+    // Full, with uploads touched within the last minute: a flood is refused.
+    assert_eq!(last_quota_free(&d, &wb), 429);
+    // Two minutes on, the oldest makes room; it starts again if resumed.
+    d.server_clock.advance(120_000);
+    assert_eq!(last_quota_free(&d, &wb), 204);
+    let first = first.unwrap();
+    assert_eq!(
+        photo_call(&d, &wb, "HEAD", &first, 0, 0, &[]).status,
+        404,
+        "the oldest went"
+    );
+    let partial = d.dir.path().join("server/photos/partial");
+    assert_eq!(
+        std::fs::read_dir(&partial).unwrap().count() as i64,
+        fieldgrid_server::photos::QUOTA_UPLOADS,
+        "its file with it"
+    );
+}
+
+/// Issue 21 item 11: a repeated query parameter is refused, naming itself;
+/// two protocol headers are refused, not decided by the first.
+#[test]
+fn repeats_are_refused_not_decided_by_one_of_them() {
+    let d = District::new();
+    let wa = token(&d, "wa1");
+    let (status, body) = call(&d, &wa, "GET", "/v1/sync/changes?after=0&after=999999", None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("after"), "{body}");
+    let twice = answer(
+        agent()
+            .get(format!("{}/v1/sync/changes", d.server.url()))
+            .header("authorization", format!("Bearer {wa}"))
+            .header("fieldgrid-protocol", "1")
+            .header("fieldgrid-protocol", "2")
+            .call(),
+    );
+    assert_eq!(
+        (twice.status, twice.json()["code"].as_str()),
+        (400, Some("bad_request"))
+    );
 }
