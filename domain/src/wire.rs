@@ -52,9 +52,60 @@ pub struct Unreadable {
 
 /// Reads a record of `entity` with id `id` from its wire fields.
 pub fn read(entity: Entity, id: &str, fields: &Fields) -> Result<WireRecord, Unreadable> {
-    let mut value = fields.clone();
-    value.insert("id".into(), Value::String(id.to_owned()));
-    let value = Value::Object(value);
+    read_owned(entity, id, fields.clone())
+}
+
+/// [`read`] of fields the caller gives up (the pull's path: no copy).
+pub fn read_owned(entity: Entity, id: &str, mut fields: Fields) -> Result<WireRecord, Unreadable> {
+    fields.insert("id".into(), Value::String(id.to_owned()));
+    decode_record(entity, &Value::Object(fields))
+}
+
+/// The fields a record is stored with: `fields` as given, each field of the
+/// entity's wire shape that they leave out added in its encoded form (an
+/// empty note `""`, an absent location `null`), so every build that
+/// requires a field of the shape finds it. Fields the shape does not have
+/// (the server's status, deadline, reporter) are kept as they are; values
+/// present are never re-encoded (the rules normalised them).
+pub fn complete(entity: Entity, id: &str, fields: &Fields) -> Result<Fields, Unreadable> {
+    let mut out = fields.clone();
+    complete_in_place(entity, id, &mut out)?;
+    Ok(out)
+}
+
+/// [`complete`] on the fields where they are (the server's push: no copy);
+/// unchanged when they do not read.
+pub fn complete_in_place(entity: Entity, id: &str, fields: &mut Fields) -> Result<(), Unreadable> {
+    let mut map = std::mem::take(fields);
+    let prior = map.insert("id".into(), Value::String(id.to_owned()));
+    let value = Value::Object(map);
+    let read = decode_record(entity, &value);
+    if let Value::Object(mut map) = value {
+        match prior {
+            Some(v) => map.insert("id".into(), v),
+            None => map.remove("id"),
+        };
+        *fields = map;
+    }
+    let encoded = match read? {
+        WireRecord::Place(r) => encode(&r),
+        WireRecord::Household(r) => encode(&r),
+        WireRecord::Resident(r) => encode(&r),
+        WireRecord::Incident(r) => encode(&r),
+        WireRecord::IncidentEvent(r) => encode(&r),
+        WireRecord::ServiceLog(r) => encode(&r),
+        WireRecord::Inspection(r) => encode(&r),
+        WireRecord::Photo(r) => encode(&r),
+    };
+    for (k, v) in encoded {
+        if k != "id" && !fields.contains_key(&k) {
+            fields.insert(k, v);
+        }
+    }
+    Ok(())
+}
+
+fn decode_record(entity: Entity, value: &Value) -> Result<WireRecord, Unreadable> {
     let e = entity.as_str();
     Ok(match entity {
         Entity::Place => WireRecord::Place(decode(e, value)?),
@@ -68,33 +119,12 @@ pub fn read(entity: Entity, id: &str, fields: &Fields) -> Result<WireRecord, Unr
     })
 }
 
-/// The fields a record is stored with: `fields` as given, each field of the
-/// entity's wire shape that they leave out added in its encoded form (an
-/// empty note `""`, an absent location `null`), so every build that
-/// requires a field of the shape finds it. Fields the shape does not have
-/// (the server's status, deadline, reporter) are kept as they are; values
-/// present are never re-encoded (the rules normalised them).
-pub fn complete(entity: Entity, id: &str, fields: &Fields) -> Result<Fields, Unreadable> {
-    let encoded = match read(entity, id, fields)? {
-        WireRecord::Place(r) => encode(&r),
-        WireRecord::Household(r) => encode(&r),
-        WireRecord::Resident(r) => encode(&r),
-        WireRecord::Incident(r) => encode(&r),
-        WireRecord::IncidentEvent(r) => encode(&r),
-        WireRecord::ServiceLog(r) => encode(&r),
-        WireRecord::Inspection(r) => encode(&r),
-        WireRecord::Photo(r) => encode(&r),
-    };
-    let mut out = fields.clone();
-    for (k, v) in encoded {
-        if k != "id" && !out.contains_key(&k) {
-            out.insert(k, v);
-        }
+fn decode<T: DeserializeOwned>(entity: &'static str, value: &Value) -> Result<T, Unreadable> {
+    // The plain read first (the hot path); only a record that does not
+    // read is read again to learn where.
+    if let Ok(record) = T::deserialize(value) {
+        return Ok(record);
     }
-    Ok(out)
-}
-
-fn decode<T: DeserializeOwned>(entity: &'static str, value: Value) -> Result<T, Unreadable> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         // A missing field is named by the error, not the path (which
         // stops at the record holding it). Only that message is read: the

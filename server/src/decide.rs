@@ -43,6 +43,23 @@ pub struct PhotoRef {
     /// The account that made the photo record: its bytes are served
     /// through this record once that account sent them.
     pub account_id: String,
+    /// The record the photo belongs to.
+    pub owner_id: String,
+}
+
+/// What the storage counted for a decision besides the records it loaded.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// For a new photo: the photo records its owner has already.
+    pub photos_of_owner: i64,
+}
+
+/// The owner of the photo a create operation makes, when the storage is to
+/// count its photos ([`Facts::photos_of_owner`]).
+pub fn photo_owner(op: &Operation) -> Option<String> {
+    (op.kind == OpKind::Create && op.entity == Entity::Photo.as_str())
+        .then(|| op.patch.get("owner")?.get("id")?.as_str().map(str::to_owned))
+        .flatten()
 }
 
 /// An operation's outcome and the writes that carry it out (none for a
@@ -220,8 +237,9 @@ pub fn decide(
     op: &Operation,
     existing: Option<&Record>,
     loaded: &HashMap<String, Record>,
+    facts: &Facts,
 ) -> Decision {
-    let mut decision = decided(ctx, op, existing, loaded);
+    let mut decision = decided(ctx, op, existing, loaded, facts);
     for w in &mut decision.writes {
         if let Write::Record(r) = w
             && let Err(e) = readable(r)
@@ -244,12 +262,18 @@ pub fn readable(r: &mut Record) -> Result<(), wire::Unreadable> {
     if let Some(entity) = Entity::parse(&r.entity)
         && !r.deleted
     {
-        r.fields = wire::complete(entity, &r.id, &r.fields)?;
+        wire::complete_in_place(entity, &r.id, &mut r.fields)?;
     }
     Ok(())
 }
 
-fn decided(ctx: &Context<'_>, op: &Operation, existing: Option<&Record>, loaded: &HashMap<String, Record>) -> Decision {
+fn decided(
+    ctx: &Context<'_>,
+    op: &Operation,
+    existing: Option<&Record>,
+    loaded: &HashMap<String, Record>,
+    facts: &Facts,
+) -> Decision {
     if let Some(refused) = admissible(op) {
         return Decision::refused(refused);
     }
@@ -298,7 +322,8 @@ fn decided(ctx: &Context<'_>, op: &Operation, existing: Option<&Record>, loaded:
             }
             let evidence = match entity {
                 Entity::Inspection => check_raised(ctx, &fields, loaded),
-                Entity::Photo => check_inspection_photo(&op.entity_id, &fields, loaded),
+                Entity::Photo => check_inspection_photo(&op.entity_id, &fields, loaded)
+                    .and_then(|()| check_photo_count(&fields, facts)),
                 _ => Ok(()),
             };
             if let Err(outcome) = evidence {
@@ -581,6 +606,21 @@ fn check_raised(
     Ok(())
 }
 
+/// A record has at most `limits::PHOTOS_PER_RECORD` photos, as on the
+/// phone (an inspection's are bounded per item by the inspection itself).
+fn check_photo_count(fields: &Map<String, Value>, facts: &Facts) -> Result<(), Outcome> {
+    let max = fieldgrid_domain::validate::limits::PHOTOS_PER_RECORD;
+    let kind = fields.get("owner").and_then(|o| o.get("kind")).and_then(Value::as_str);
+    if kind != Some(Entity::Inspection.as_str()) && facts.photos_of_owner >= max as i64 {
+        return Err(reject(
+            "too_many",
+            Some("owner"),
+            format!("a record has at most {max} photos"),
+        ));
+    }
+    Ok(())
+}
+
 /// A photo of an inspection is one the inspection lists under an item.
 fn check_inspection_photo(
     id: &str,
@@ -642,6 +682,7 @@ fn photo_ref(
         size: fields.get("size").and_then(Value::as_i64).unwrap_or(0),
         incident_id,
         account_id: account_id.to_owned(),
+        owner_id: owner_id.unwrap_or_default().to_owned(),
     }
 }
 
@@ -814,6 +855,7 @@ pub fn centre_event(
             size: p.size as i64,
             incident_id: Some(incident.id.clone()),
             account_id: caller.account_id.clone(),
+            owner_id: event.id.clone(),
         }));
         photos.push(Write::Record(Record {
             id,

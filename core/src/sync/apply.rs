@@ -166,7 +166,7 @@ pub(crate) fn apply_change(tx: &Transaction<'_>, c: &Change, now: i64) -> Result
     }
     // Read in the entity's one wire shape (the server's too) before
     // anything is written: a record that does not read changes nothing.
-    let record = match wire::read(kind, &c.entity_id, &fields) {
+    let record = match wire::read_owned(kind, &c.entity_id, fields) {
         Ok(r) => r,
         Err(e) => return Ok(Applied::Unreadable(e)),
     };

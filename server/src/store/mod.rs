@@ -428,6 +428,8 @@ pub trait Tx: Send {
     fn write(&mut self, w: &Write, now: i64) -> impl Future<Output = ApiResult<()>> + Send;
     /// Whether a department exists.
     fn department_exists(&mut self, id: &str) -> impl Future<Output = ApiResult<bool>> + Send;
+    /// How many photo records name this record as their owner.
+    fn photos_of(&mut self, owner_id: &str) -> impl Future<Output = ApiResult<i64>> + Send;
 }
 
 /// The catalogue in force: the published one when newer than the built-in.
@@ -504,7 +506,13 @@ pub async fn push_in<T: Tx>(
                     let ids = decide::references(op, existing.as_ref(), &loaded);
                     load_into(tx, ids, &mut loaded).await?;
                 }
-                decide::decide(&ctx, op, existing.as_ref(), &loaded)
+                let facts = match decide::photo_owner(op) {
+                    Some(owner) => decide::Facts {
+                        photos_of_owner: tx.photos_of(&owner).await?,
+                    },
+                    None => decide::Facts::default(),
+                };
+                decide::decide(&ctx, op, existing.as_ref(), &loaded, &facts)
             }
         };
         for w in &decision.writes {

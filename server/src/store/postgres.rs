@@ -306,6 +306,9 @@ CREATE TABLE blob_senders (
     PRIMARY KEY (sha256, account_id)
 );
 INSERT INTO blob_senders (sha256, account_id) SELECT sha256, '' FROM blobs;
+ALTER TABLE photo_refs ADD COLUMN owner_id text;
+UPDATE photo_refs p SET owner_id = r.fields::jsonb -> 'owner' ->> 'id' FROM records r WHERE r.id = p.photo_id;
+CREATE INDEX photo_refs_owner ON photo_refs(owner_id);
 "#,
 ];
 
@@ -1806,6 +1809,15 @@ impl Tx for PgTx<'_> {
         }
     }
 
+    async fn photos_of(&mut self, owner_id: &str) -> ApiResult<i64> {
+        let row = self
+            .tx
+            .query_one("SELECT count(*) FROM photo_refs WHERE owner_id = $1", &[&owner_id])
+            .await
+            .map_err(|e| self.fail(e))?;
+        row.try_get(0).map_err(|e| self.fail(e))
+    }
+
     async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {
         Ok(self
             .tx
@@ -1973,8 +1985,8 @@ impl PgTx<'_> {
     async fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
         self.tx
             .execute(
-                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id, owner_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 &[
                     &p.photo_id,
                     &p.sha256,
@@ -1982,6 +1994,7 @@ impl PgTx<'_> {
                     &p.size,
                     &p.incident_id,
                     &p.account_id,
+                    &p.owner_id,
                 ],
             )
             .await

@@ -366,6 +366,12 @@ CREATE TABLE blob_senders (
     PRIMARY KEY (sha256, account_id)
 ) WITHOUT ROWID;
 INSERT INTO blob_senders (sha256, account_id) SELECT sha256, '' FROM blobs WHERE complete = 1;
+-- The record each photo belongs to, so a record's photos are counted (at
+-- most 9, as on the phone) by index.
+ALTER TABLE photo_refs ADD COLUMN owner_id TEXT;
+UPDATE photo_refs SET owner_id =
+    (SELECT json_extract(r.fields, '$.owner.id') FROM records r WHERE r.id = photo_refs.photo_id);
+CREATE INDEX photo_refs_owner ON photo_refs(owner_id);
 "#,
 ];
 
@@ -1882,8 +1888,8 @@ impl SqliteTx<'_> {
     fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id, owner_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
             )?
             .execute(params![
                 p.photo_id,
@@ -1891,7 +1897,8 @@ impl SqliteTx<'_> {
                 p.grid_id,
                 p.size,
                 p.incident_id,
-                p.account_id
+                p.account_id,
+                p.owner_id
             ])?;
         if let Some(incident) = &p.incident_id {
             self.conn
@@ -1945,6 +1952,13 @@ impl Tx for SqliteTx<'_> {
             Write::Record(r) => self.save(r, now),
             Write::PhotoRef(p) => self.photo_ref(p),
         }
+    }
+
+    async fn photos_of(&mut self, owner_id: &str) -> ApiResult<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT count(*) FROM photo_refs WHERE owner_id = ?1")?
+            .query_row([owner_id], |r| r.get(0))?)
     }
 
     async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {

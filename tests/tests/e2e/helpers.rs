@@ -96,6 +96,41 @@ pub fn token(d: &District, user: &str) -> String {
     v["token"].as_str().unwrap().to_owned()
 }
 
+/// A raw push of `ops` (a JSON array) by `token`, as a hostile client
+/// sends one: the receipts.
+pub fn push_raw(d: &District, token: &str, ops: Value) -> Vec<Value> {
+    let (status, body) = call(
+        d,
+        token,
+        "POST",
+        "/v1/sync/push",
+        Some(serde_json::json!({"device_id": "hostile", "operations": ops})),
+    );
+    assert_eq!(status, 200, "{body}");
+    body["receipts"].as_array().cloned().unwrap_or_default()
+}
+
+/// Signs `phone` in as `user` at `base` and runs one sync.
+pub fn sign_in_and_sync(phone: &Store, base: &str, user: &str) -> fieldgrid_core::sync::SyncReport {
+    let transport = fieldgrid_core::sync::HttpTransport::new(
+        base,
+        &fieldgrid_core::sync::HttpOptions {
+            timeout: std::time::Duration::from_secs(5),
+            pinned_ca_pem: None,
+        },
+    )
+    .unwrap();
+    phone.login(&transport, user, PASSWORD).unwrap();
+    phone
+        .sync(
+            &transport,
+            &fieldgrid_tests::quick(),
+            &|_| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .unwrap()
+}
+
 /// An HTTP call as a given user: (status, body as JSON or Null).
 pub fn call(d: &District, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     call_at(&d.server.url(), token, method, path, body)

@@ -272,8 +272,8 @@ fn the_statistics_migration_counts_what_the_writes_kept() {
 
 /// Undoes the schema steps after visit coverage (the phones' problem
 /// reports, photo senders), for tests that take a database back.
-pub const UNDO_SINCE_COVERAGE: &str =
-    "DROP TABLE blob_senders; ALTER TABLE photo_refs DROP COLUMN account_id; DROP TABLE record_problems";
+pub const UNDO_SINCE_COVERAGE: &str = "DROP INDEX photo_refs_owner; ALTER TABLE photo_refs DROP COLUMN owner_id; \
+     DROP TABLE blob_senders; ALTER TABLE photo_refs DROP COLUMN account_id; DROP TABLE record_problems";
 
 /// Takes a district's database back by its last `steps` schema steps, which
 /// `undo` reverses, as if written by the server before them; the next open

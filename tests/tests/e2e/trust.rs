@@ -1027,3 +1027,47 @@ fn repeats_are_refused_not_decided_by_one_of_them() {
         (400, Some("bad_request"))
     );
 }
+
+/// Issue 21 item 8: a record has at most 9 photos on the server as on the
+/// phone (25 were applied before), counted across pushes.
+#[test]
+fn a_record_has_at_most_nine_photos() {
+    let d = District::new();
+    let wa = token(&d, "wa1");
+    let incident = new_id();
+    let photo = |i: u32| {
+        op(
+            "photo",
+            &new_id(),
+            "create",
+            json!({"owner": {"kind": "incident", "id": incident}, "sha256": hex::encode(Sha256::digest(i.to_be_bytes())),
+                   "size": 100, "mime": "image/jpeg"}),
+        )
+    };
+    let mut ops = vec![op("incident", &incident, "create", valid_incident("grid-a"))];
+    ops.extend((0..5).map(photo));
+    let a = push(&d, &wa, ops);
+    assert!(
+        a.json()["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "applied"),
+        "{}",
+        a.body
+    );
+    let a = push(&d, &wa, (5..12).map(photo).collect());
+    let outcomes: Vec<String> = a.json()["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "applied", "applied", "applied", "applied", "rejected", "rejected", "rejected"
+        ]
+    );
+    assert_eq!(a.json()["receipts"][4]["code"], "too_many");
+}

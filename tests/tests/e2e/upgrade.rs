@@ -10,9 +10,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use fieldgrid_core::sync::{HttpOptions, HttpTransport};
 use fieldgrid_core::{IncidentStatus, Store, StoreOptions};
 use fieldgrid_server::{Config, RunningServer};
 use fieldgrid_tests::{ManualClock, PASSWORD, T0, postgres_admin, postgres_execute, test_database, test_postgres};
@@ -117,23 +115,7 @@ fn works(s: &RunningServer, dir: &Path, version: i64) {
         },
     )
     .unwrap();
-    let transport = HttpTransport::new(
-        &base,
-        &HttpOptions {
-            timeout: Duration::from_secs(5),
-            pinned_ca_pem: None,
-        },
-    )
-    .unwrap();
-    phone.login(&transport, "wa1", PASSWORD).unwrap();
-    phone
-        .sync(
-            &transport,
-            &fieldgrid_tests::quick(),
-            &|_| {},
-            &std::sync::atomic::AtomicBool::new(false),
-        )
-        .unwrap();
+    sign_in_and_sync(&phone, &base, "wa1");
     assert_eq!(phone.get_resident(RESIDENT).unwrap().name.as_str(), "王秀英");
     let incident = phone.get_incident(INCIDENT).unwrap();
     assert_eq!(incident.status, IncidentStatus::Dispatched);
@@ -190,25 +172,7 @@ fn a_version_5_database_holding_an_unreadable_event_is_repaired() {
         },
     )
     .unwrap();
-    let sync = |base: &str| {
-        let transport = HttpTransport::new(
-            base,
-            &HttpOptions {
-                timeout: Duration::from_secs(5),
-                pinned_ca_pem: None,
-            },
-        )
-        .unwrap();
-        phone.login(&transport, "wa1", PASSWORD).unwrap();
-        phone
-            .sync(
-                &transport,
-                &fieldgrid_tests::quick(),
-                &|_| {},
-                &std::sync::atomic::AtomicBool::new(false),
-            )
-            .unwrap()
-    };
+    let sync = |base: &str| sign_in_and_sync(&phone, base, "wa1");
 
     let s = server(&data, None);
     let report = sync(&s.url());
