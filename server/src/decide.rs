@@ -47,19 +47,59 @@ pub struct PhotoRef {
     pub owner_id: String,
 }
 
-/// What the storage counted for a decision besides the records it loaded.
+/// What the storage counted for a decision besides the records it loaded
+/// (the phone's rules that look at other records).
 #[derive(Clone, Debug, Default)]
 pub struct Facts {
     /// For a new photo: the photo records its owner has already.
     pub photos_of_owner: i64,
+    /// For a household or place being deleted: the live records it holds.
+    pub live_children: i64,
+    /// For a resident given an ID number: another live resident of the
+    /// grid has it.
+    pub id_number_taken: bool,
 }
 
-/// The owner of the photo a create operation makes, when the storage is to
-/// count its photos ([`Facts::photos_of_owner`]).
-pub fn photo_owner(op: &Operation) -> Option<String> {
-    (op.kind == OpKind::Create && op.entity == Entity::Photo.as_str())
-        .then(|| op.patch.get("owner")?.get("id")?.as_str().map(str::to_owned))
-        .flatten()
+/// What the storage is to look up for an operation ([`Facts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The photos of this owner.
+    Photos(String),
+    /// What the record still holds.
+    Children,
+    /// Whether the grid has another live resident with this ID number.
+    IdNumber {
+        /// The grid.
+        grid: String,
+        /// The ID number as the rules store it.
+        id_number: String,
+    },
+}
+
+/// What [`Facts`] an operation's decision needs, if any (`now`: server
+/// time, to read an ID number as the rules do).
+pub fn needs(op: &Operation, existing: Option<&Record>, now: i64) -> Option<Need> {
+    let entity = Entity::parse(&op.entity)?;
+    match (entity, op.kind) {
+        (Entity::Photo, OpKind::Create) => Some(Need::Photos(op.patch.get("owner")?.get("id")?.as_str()?.to_owned())),
+        (Entity::Household | Entity::Place, OpKind::Delete) => Some(Need::Children),
+        (Entity::Resident, OpKind::Create | OpKind::Update) => {
+            // As the rules store it (a legacy 15-digit number is widened);
+            // one they refuse is refused before the answer matters.
+            let today = chrono::DateTime::from_timestamp_millis(now + 8 * 3_600_000)?.date_naive();
+            let raw = op.patch.get("id_number")?.as_str()?;
+            let id_number = fieldgrid_domain::validate::IdNumber::parse(raw, today)
+                .ok()?
+                .as_str()
+                .to_owned();
+            let grid = match existing {
+                Some(r) => r.grid_id.clone(),
+                None => op.patch.get("grid_id")?.as_str()?.to_owned(),
+            };
+            Some(Need::IdNumber { grid, id_number })
+        }
+        _ => None,
+    }
 }
 
 /// An operation's outcome and the writes that carry it out (none for a
@@ -320,6 +360,9 @@ fn decided(
             if let Err(outcome) = check_references(ctx.caller, entity, &fields, &grid, loaded) {
                 return Decision::refused(outcome);
             }
+            if entity == Entity::Resident && facts.id_number_taken {
+                return Decision::refused(duplicate_id_number());
+            }
             let evidence = match entity {
                 Entity::Inspection => check_raised(ctx, &fields, loaded),
                 Entity::Photo => check_inspection_photo(&op.entity_id, &fields, loaded)
@@ -421,6 +464,18 @@ fn decided(
                     Some("entity"),
                     "records of this entity cannot be changed",
                 ));
+            }
+            if op.kind == OpKind::Delete && facts.live_children > 0 {
+                // The phone's rule: empty it first (its residents moved or
+                // deleted, its units and households too).
+                return Decision::refused(reject(
+                    codes::NOT_ALLOWED,
+                    Some("id"),
+                    "a household or place that still holds records is not deleted",
+                ));
+            }
+            if entity == Entity::Resident && facts.id_number_taken {
+                return Decision::refused(duplicate_id_number());
             }
             rec.version += 1;
             if op.kind == OpKind::Delete {
@@ -604,6 +659,15 @@ fn check_raised(
         return Err(refuse("the incidents raised are not those the failed items raise"));
     }
     Ok(())
+}
+
+/// One live resident of a grid per ID number (the phone's rule).
+fn duplicate_id_number() -> Outcome {
+    reject(
+        "duplicate",
+        Some("id_number"),
+        "another resident of the grid has this ID number",
+    )
 }
 
 /// A record has at most `limits::PHOTOS_PER_RECORD` photos, as on the

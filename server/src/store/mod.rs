@@ -430,6 +430,16 @@ pub trait Tx: Send {
     fn department_exists(&mut self, id: &str) -> impl Future<Output = ApiResult<bool>> + Send;
     /// How many photo records name this record as their owner.
     fn photos_of(&mut self, owner_id: &str) -> impl Future<Output = ApiResult<i64>> + Send;
+    /// How many live records a household or place still holds (residents,
+    /// households, places).
+    fn live_children(&mut self, id: &str) -> impl Future<Output = ApiResult<i64>> + Send;
+    /// Whether another live resident of the grid has this ID number.
+    fn id_number_taken(
+        &mut self,
+        grid: &str,
+        id_number: &str,
+        except: &str,
+    ) -> impl Future<Output = ApiResult<bool>> + Send;
 }
 
 /// The catalogue in force: the published one when newer than the built-in.
@@ -506,12 +516,15 @@ pub async fn push_in<T: Tx>(
                     let ids = decide::references(op, existing.as_ref(), &loaded);
                     load_into(tx, ids, &mut loaded).await?;
                 }
-                let facts = match decide::photo_owner(op) {
-                    Some(owner) => decide::Facts {
-                        photos_of_owner: tx.photos_of(&owner).await?,
-                    },
-                    None => decide::Facts::default(),
-                };
+                let mut facts = decide::Facts::default();
+                match decide::needs(op, existing.as_ref(), now) {
+                    Some(decide::Need::Photos(owner)) => facts.photos_of_owner = tx.photos_of(&owner).await?,
+                    Some(decide::Need::Children) => facts.live_children = tx.live_children(&op.entity_id).await?,
+                    Some(decide::Need::IdNumber { grid, id_number }) => {
+                        facts.id_number_taken = tx.id_number_taken(&grid, &id_number, &op.entity_id).await?;
+                    }
+                    None => {}
+                }
                 decide::decide(&ctx, op, existing.as_ref(), &loaded, &facts)
             }
         };

@@ -310,6 +310,17 @@ ALTER TABLE photo_refs ADD COLUMN owner_id text;
 UPDATE photo_refs p SET owner_id = r.fields::jsonb -> 'owner' ->> 'id' FROM records r WHERE r.id = p.photo_id;
 CREATE INDEX photo_refs_owner ON photo_refs(owner_id);
 "#,
+    r#"
+-- The phone's rules that look at other records: as the SQLite engine's step.
+CREATE INDEX records_resident_household ON records ((fields::jsonb ->> 'household_id'))
+    WHERE entity = 'resident' AND NOT deleted;
+CREATE INDEX records_household_unit ON records ((fields::jsonb ->> 'unit_id'))
+    WHERE entity = 'household' AND NOT deleted;
+CREATE INDEX records_place_parent ON records ((fields::jsonb ->> 'parent_id'))
+    WHERE entity = 'place' AND NOT deleted;
+CREATE INDEX records_resident_id_number ON records (grid_id, (fields::jsonb ->> 'id_number'))
+    WHERE entity = 'resident' AND NOT deleted;
+"#,
 ];
 
 /// Rebuilds the visit-coverage rows of the records with ids `$1`, as the
@@ -1807,6 +1818,36 @@ impl Tx for PgTx<'_> {
             }
             Write::PhotoRef(p) => self.photo_ref(p).await,
         }
+    }
+
+    async fn live_children(&mut self, id: &str) -> ApiResult<i64> {
+        let row = self
+            .tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM records WHERE entity = 'resident' AND NOT deleted
+                           AND (fields::jsonb ->> 'household_id') = $1)
+                      + (SELECT count(*) FROM records WHERE entity = 'household' AND NOT deleted
+                           AND (fields::jsonb ->> 'unit_id') = $1)
+                      + (SELECT count(*) FROM records WHERE entity = 'place' AND NOT deleted
+                           AND (fields::jsonb ->> 'parent_id') = $1)",
+                &[&id],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        row.try_get(0).map_err(|e| self.fail(e))
+    }
+
+    async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> ApiResult<bool> {
+        let row = self
+            .tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE entity = 'resident' AND NOT deleted AND grid_id = $1
+                   AND (fields::jsonb ->> 'id_number') = $2 AND id <> $3)",
+                &[&grid, &id_number, &except],
+            )
+            .await
+            .map_err(|e| self.fail(e))?;
+        row.try_get(0).map_err(|e| self.fail(e))
     }
 
     async fn photos_of(&mut self, owner_id: &str) -> ApiResult<i64> {

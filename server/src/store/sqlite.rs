@@ -373,6 +373,19 @@ UPDATE photo_refs SET owner_id =
     (SELECT json_extract(r.fields, '$.owner.id') FROM records r WHERE r.id = photo_refs.photo_id);
 CREATE INDEX photo_refs_owner ON photo_refs(owner_id);
 "#,
+    r#"
+-- The phone's rules that look at other records (issue 21 item 8), by
+-- index: what still lives in a household or place (it is not deleted then),
+-- and a grid's residents by ID number (one live resident each).
+CREATE INDEX records_resident_household ON records(json_extract(fields, '$.household_id'))
+    WHERE entity = 'resident' AND deleted = 0;
+CREATE INDEX records_household_unit ON records(json_extract(fields, '$.unit_id'))
+    WHERE entity = 'household' AND deleted = 0;
+CREATE INDEX records_place_parent ON records(json_extract(fields, '$.parent_id'))
+    WHERE entity = 'place' AND deleted = 0;
+CREATE INDEX records_resident_id_number ON records(grid_id, json_extract(fields, '$.id_number'))
+    WHERE entity = 'resident' AND deleted = 0;
+"#,
 ];
 
 /// Rebuilds the visit-coverage rows of the records with ids `?1` (a JSON
@@ -1959,6 +1972,30 @@ impl Tx for SqliteTx<'_> {
             .conn
             .prepare_cached("SELECT count(*) FROM photo_refs WHERE owner_id = ?1")?
             .query_row([owner_id], |r| r.get(0))?)
+    }
+
+    async fn live_children(&mut self, id: &str) -> ApiResult<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM records WHERE entity = 'resident' AND deleted = 0
+                           AND json_extract(fields, '$.household_id') = ?1)
+                      + (SELECT count(*) FROM records WHERE entity = 'household' AND deleted = 0
+                           AND json_extract(fields, '$.unit_id') = ?1)
+                      + (SELECT count(*) FROM records WHERE entity = 'place' AND deleted = 0
+                           AND json_extract(fields, '$.parent_id') = ?1)",
+            )?
+            .query_row([id], |r| r.get(0))?)
+    }
+
+    async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> ApiResult<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE entity = 'resident' AND deleted = 0 AND grid_id = ?1
+                   AND json_extract(fields, '$.id_number') = ?2 AND id <> ?3)",
+            )?
+            .query_row([grid, id_number, except], |r| r.get(0))?)
     }
 
     async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {

@@ -1071,3 +1071,104 @@ fn a_record_has_at_most_nine_photos() {
     );
     assert_eq!(a.json()["receipts"][4]["code"], "too_many");
 }
+
+/// Issue 21 item 8: the phone's rules that look at other records are the
+/// server's too: a household or place that still holds live records is
+/// not deleted, and a grid has one live resident per ID number.
+#[test]
+fn the_server_applies_the_phones_rules_that_look_at_other_records() {
+    let d = District::new();
+    let (wa, wb) = (token(&d, "wa1"), token(&d, "wb"));
+    let (place_op, place) = compound("grid-a", "格林盛景小区");
+    let household = new_id();
+    let household_op = op(
+        "household",
+        &household,
+        "create",
+        json!({"grid_id": "grid-a", "unit_id": place, "room": "301"}),
+    );
+    let id_number = id_for("19800101", "158");
+    let resident = |grid: &str, household: Option<&str>| {
+        json!({"grid_id": grid, "household_id": household, "name": "王秀英", "sex": "female",
+               "residence": "registered", "id_number": id_number})
+    };
+    let first = new_id();
+    let a = push(
+        &d,
+        &wa,
+        vec![
+            place_op,
+            household_op,
+            op("resident", &first, "create", resident("grid-a", Some(&household))),
+        ],
+    );
+    assert!(
+        a.json()["receipts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["outcome"] == "applied"),
+        "{}",
+        a.body
+    );
+    // One ID number, one live resident of the grid; another grid's is its own.
+    let second = new_id();
+    assert_eq!(
+        refused(&push(
+            &d,
+            &wa,
+            vec![op("resident", &second, "create", resident("grid-a", None))]
+        )),
+        ("duplicate".to_owned(), "id_number".to_owned())
+    );
+    assert_eq!(
+        receipt(&push(
+            &d,
+            &wb,
+            vec![op("resident", &new_id(), "create", resident("grid-b", None))]
+        ))["outcome"],
+        "applied"
+    );
+    let other = new_id();
+    let mut plain = resident("grid-a", None);
+    plain["id_number"] = Value::Null;
+    assert_eq!(
+        receipt(&push(&d, &wa, vec![op("resident", &other, "create", plain)]))["outcome"],
+        "applied"
+    );
+    assert_eq!(
+        refused(&push(
+            &d,
+            &wa,
+            vec![op("resident", &other, "update", json!({"id_number": id_number}))]
+        )),
+        ("duplicate".to_owned(), "id_number".to_owned())
+    );
+    // Not emptied: not deleted.
+    let delete = |id: &str, entity: &str| op(entity, id, "delete", json!({}));
+    assert_eq!(
+        refused(&push(&d, &wa, vec![delete(&household, "household")])),
+        ("not_allowed".to_owned(), "id".to_owned())
+    );
+    assert_eq!(
+        refused(&push(&d, &wa, vec![delete(&place, "place")])),
+        ("not_allowed".to_owned(), "id".to_owned())
+    );
+    // Emptied, in order: each goes.
+    for (id, entity) in [(&first, "resident"), (&household, "household"), (&place, "place")] {
+        assert_eq!(
+            receipt(&push(&d, &wa, vec![delete(id, entity)]))["outcome"],
+            "applied",
+            "{entity}"
+        );
+    }
+    // Its ID number is free again.
+    assert_eq!(
+        receipt(&push(
+            &d,
+            &wa,
+            vec![op("resident", &second, "create", resident("grid-a", None))]
+        ))["outcome"],
+        "applied"
+    );
+}

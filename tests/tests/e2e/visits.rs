@@ -127,14 +127,14 @@ fn coverage_per_grid_and_sub_district_by_server_time() {
         .map(|at| coverage(&d, &centre, &format!("rule={MONTHLY}&at={at}")))
         .collect();
     let location = d.server.state.config.location();
-    // (Back by three steps: problem reports and photo senders came after.)
+    // (And back over the steps that came after coverage.)
     crate::storage::roll_back(
         &location,
         &format!(
             "{}; DROP TABLE care_residents; DROP TABLE visits",
             crate::storage::UNDO_SINCE_COVERAGE
         ),
-        3,
+        crate::storage::STEPS_SINCE_COVERAGE + 1,
     );
     let session = fieldgrid_server::admin::AdminSession::open(&location).unwrap();
     for (at, kept) in ["2026-10-15", "2026-11-26"].iter().zip(&before) {
