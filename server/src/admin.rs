@@ -233,6 +233,11 @@ impl<'a> Admin<'a> {
     pub fn purge_receipts(&self, before: i64) -> Result<u64, String> {
         self.run(self.store.purge_receipts(before, 5_000))
     }
+
+    /// Removes receipts of refused operations stored before `before`.
+    pub fn purge_rejected_receipts(&self, before: i64) -> Result<u64, String> {
+        self.run(self.store.purge_rejected_receipts(before, 5_000))
+    }
 }
 
 /// A store opened for administration alone (the server's commands), with a

@@ -255,6 +255,14 @@ pub(crate) const COMPLETE_SENDERS: [&str; 2] = [
        (SELECT 1 FROM photo_refs WHERE sha256 = $1 AND account_id = '') ON CONFLICT DO NOTHING",
 ];
 
+/// A receipt that refused its operation (SQL for both engines; the stored
+/// receipt is the server's JSON, in which only the outcome key can stand
+/// unescaped like this).
+pub(crate) const REJECTED_RECEIPT: &str = r#"AND receipt LIKE '%"outcome":"rejected"%'"#;
+
+/// How long a refused operation's receipt is kept.
+pub const REJECTED_RECEIPT_RETENTION_MS: i64 = 7 * 24 * 3_600_000;
+
 /// The centre's list of set-aside records, newest report first (`$1`: at
 /// most this many lines). One statement for both engines.
 pub(crate) const PROBLEMS_SQL: &str = "SELECT p.entity, p.entity_id, p.grid_id, p.version, p.code, p.field, count(*),
@@ -1149,7 +1157,15 @@ impl Store {
     /// Removes receipts stored before `before`, at most `batch` at a time
     /// (each batch its own short transaction); how many went.
     pub async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
-        dispatch!(self, s => s.purge_receipts(before, batch).await)
+        dispatch!(self, s => s.purge_receipts(before, batch, false).await)
+    }
+
+    /// Removes receipts of refused operations stored before `before` (a
+    /// shorter retention: the phone quarantines an operation once it has
+    /// its refusal and never sends it again, and one that did not get the
+    /// answer is decided again, which applies nothing twice); how many went.
+    pub async fn purge_rejected_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
+        dispatch!(self, s => s.purge_receipts(before, batch, true).await)
     }
 }
 

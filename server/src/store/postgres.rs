@@ -26,8 +26,8 @@ use super::sqlite::{change_of, page_of};
 use super::{
     AccountInfo, AuditEntry, AuditRange, BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, Credentials, DRAIN_MS,
     DeviceInfo, FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL,
-    Period, ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
-    centre_incident, lock_ms, open_status_sql, push_in,
+    Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode,
+    centre_event_in, centre_incident, lock_ms, open_status_sql, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -1644,14 +1644,17 @@ impl PgStore {
         self.client().await?.batch_execute("ANALYZE").await.map_err(pg)
     }
 
-    pub(super) async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
+    pub(super) async fn purge_receipts(&self, before: i64, batch: usize, rejected_only: bool) -> ApiResult<u64> {
         let c = self.client().await?;
         let mut total = 0;
         loop {
             let n = c
                 .execute(
-                    "DELETE FROM receipts WHERE op_id IN
-                     (SELECT op_id FROM receipts WHERE created_at < $1 LIMIT $2)",
+                    &format!(
+                        "DELETE FROM receipts WHERE op_id IN
+                         (SELECT op_id FROM receipts WHERE created_at < $1 {} LIMIT $2)",
+                        if rejected_only { REJECTED_RECEIPT } else { "" }
+                    ),
                     &[&before, &(batch as i64)],
                 )
                 .await

@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 use super::{
     AccountInfo, AuditEntry, AuditRange, BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, Credentials, DRAIN_MS,
     DeviceInfo, FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL,
-    Period, ProblemSummary, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode, centre_event_in,
-    centre_incident, lock_ms, open_status_sql, push_in, run_ready,
+    Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode,
+    centre_event_in, centre_incident, lock_ms, open_status_sql, push_in, run_ready,
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -1598,15 +1598,21 @@ impl SqliteStore {
         self.call(true, |c| Ok(c.execute_batch("ANALYZE")?)).await
     }
 
-    pub(super) async fn purge_receipts(self: &Arc<Self>, before: i64, batch: usize) -> ApiResult<u64> {
+    pub(super) async fn purge_receipts(
+        self: &Arc<Self>,
+        before: i64,
+        batch: usize,
+        rejected_only: bool,
+    ) -> ApiResult<u64> {
         let mut total = 0;
         loop {
             let n = self
                 .write(move |c| {
-                    Ok(c.prepare_cached(
+                    Ok(c.prepare_cached(&format!(
                         "DELETE FROM receipts WHERE op_id IN
-                         (SELECT op_id FROM receipts WHERE created_at < ?1 LIMIT ?2)",
-                    )?
+                         (SELECT op_id FROM receipts WHERE created_at < ?1 {} LIMIT ?2)",
+                        if rejected_only { REJECTED_RECEIPT } else { "" }
+                    ))?
                     .execute(params![before, batch as i64])?)
                 })
                 .await?;

@@ -310,3 +310,34 @@ pub fn roll_back(location: &Location, undo: &str, steps: i64) {
         }
     }
 }
+
+/// Issue 21 item 7: receipts of refused operations are kept a week, not the
+/// 180 days of applied ones (a phone quarantines a refused operation once it
+/// has the answer; twenty pushes of refusals left 10,000 rows for half a
+/// year). Applied receipts of the same age stay.
+#[test]
+fn receipts_of_refused_operations_go_after_a_week() {
+    let d = District::new();
+    let t = token(&d, "wa1");
+    let push = |ops: Vec<Value>| {
+        let (status, _) = call(
+            &d,
+            &t,
+            "POST",
+            "/v1/sync/push",
+            Some(json!({"device_id": "x", "operations": ops})),
+        );
+        assert_eq!(status, 200);
+    };
+    push((0..5).map(|i| place_op("grid-a", &format!("小区{i}")).0).collect());
+    push((0..20).map(|i| place_op("grid-b", &format!("别处{i}")).0).collect()); // not wa1's grid
+    assert_eq!(server_receipts(&d), 25);
+    let week = fieldgrid_server::store::REJECTED_RECEIPT_RETENTION_MS;
+    assert_eq!(
+        d.server.admin().purge_rejected_receipts(T0 - week).unwrap(),
+        0,
+        "not yet"
+    );
+    assert_eq!(d.server.admin().purge_rejected_receipts(T0 + 1).unwrap(), 20);
+    assert_eq!(server_receipts(&d), 5, "the applied ones stay");
+}
