@@ -98,6 +98,9 @@ pub struct Config {
     /// names that is not one of them. From anyone else the header is
     /// ignored (it could say anything).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Bytes of finished photo uploads one account may send in a day
+    /// (a busy worker sends about 150 MB).
+    pub photo_bytes_per_day: i64,
 }
 
 /// The shortest receipt retention allowed: a phone offline for a season
@@ -121,6 +124,7 @@ impl Config {
             map_tiles: None,
             secure_cookies: false,
             trusted_proxies: Vec::new(),
+            photo_bytes_per_day: 2 * 1024 * 1024 * 1024,
         }
     }
 

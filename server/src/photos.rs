@@ -178,6 +178,17 @@ pub async fn serve(state: &AppState, caller: &Caller, sha: &str) -> ApiResult<Re
 /// the quota alone (a flood, not a backlog).
 async fn make_room(state: &AppState, account: &str, length: i64) -> ApiResult<()> {
     let store = &state.store;
+    // Finished uploads have a daily cap of their own (issue 21 item 7).
+    let day_ago = state.now_ms() - 24 * 3_600_000;
+    if store.sent_bytes_since(account, day_ago).await? + length > state.config.photo_bytes_per_day {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            codes::QUOTA_EXCEEDED,
+            "this account sent its photos' share for the day: try again later",
+        );
+        e.retry_after = Some(3600);
+        return Err(e);
+    }
     loop {
         let (count, bytes) = store.uploads_of(account).await?;
         if count < QUOTA_UPLOADS && bytes + length <= QUOTA_BYTES {

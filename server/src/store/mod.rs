@@ -245,15 +245,20 @@ pub(crate) const BACKED: &str = "EXISTS (SELECT 1 FROM blob_senders s JOIN photo
        ON q.sha256 = s.sha256 AND q.account_id = s.account_id
      WHERE s.sha256 = p.sha256 AND q.grid_id = p.grid_id)";
 
-/// A photo's bytes arrived whole (`$1`) from an account (`$2`): the sender
-/// is kept, and so is the legacy sender when a record from before senders
+/// A photo's bytes arrived whole (`$1`) from an account (`$2`, at `$3`):
+/// the sender is kept, and so is the legacy sender when a record from before senders
 /// were kept names the hash (such records are served as they were). SQL for
 /// both engines.
 pub(crate) const COMPLETE_SENDERS: [&str; 2] = [
-    "INSERT INTO blob_senders (sha256, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    "INSERT INTO blob_senders (sha256, account_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     "INSERT INTO blob_senders (sha256, account_id) SELECT $1, '' WHERE EXISTS
        (SELECT 1 FROM photo_refs WHERE sha256 = $1 AND account_id = '') ON CONFLICT DO NOTHING",
 ];
+
+/// The bytes of photos an account sent whole since a time (`$1`, `$2`):
+/// the daily cap of finished uploads. SQL for both engines.
+pub(crate) const SENT_BYTES_SQL: &str = "SELECT CAST(coalesce(sum(b.size), 0) AS BIGINT) FROM blob_senders s
+     JOIN blobs b ON b.sha256 = s.sha256 WHERE s.account_id = $1 AND s.created_at >= $2";
 
 /// A receipt that refused its operation (SQL for both engines; the stored
 /// receipt is the server's JSON, in which only the outcome key can stand
@@ -1117,6 +1122,11 @@ impl Store {
         now: i64,
     ) -> ApiResult<bool> {
         dispatch!(self, s => s.advance_upload(sha, account_id, size, expected, received, now).await)
+    }
+
+    /// The bytes of photos an account sent whole since `since` (server ms).
+    pub async fn sent_bytes_since(&self, account_id: &str, since: i64) -> ApiResult<i64> {
+        dispatch!(self, s => s.sent_bytes_since(account_id, since).await)
     }
 
     /// An account's unfinished upload left alone longest: (sha, updated_at).

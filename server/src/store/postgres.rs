@@ -26,8 +26,8 @@ use super::sqlite::{change_of, page_of};
 use super::{
     AccountInfo, AuditEntry, AuditRange, BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, Credentials, DRAIN_MS,
     DeviceInfo, FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL,
-    Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode,
-    centre_event_in, centre_incident, lock_ms, open_status_sql, push_in,
+    Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, SENT_BYTES_SQL, Session, StatsRow, StoredReceipt, Tx,
+    WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -303,8 +303,10 @@ ALTER TABLE photo_refs ADD COLUMN account_id text NOT NULL DEFAULT '';
 CREATE TABLE blob_senders (
     sha256     text NOT NULL,
     account_id text NOT NULL,
+    created_at bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (sha256, account_id)
 );
+CREATE INDEX blob_senders_account ON blob_senders(account_id, created_at);
 INSERT INTO blob_senders (sha256, account_id) SELECT sha256, '' FROM blobs;
 ALTER TABLE photo_refs ADD COLUMN owner_id text;
 UPDATE photo_refs p SET owner_id = r.fields::jsonb -> 'owner' ->> 'id' FROM records r WHERE r.id = p.photo_id;
@@ -1568,6 +1570,16 @@ impl PgStore {
         Ok(n == 1)
     }
 
+    pub(super) async fn sent_bytes_since(&self, account_id: &str, since: i64) -> ApiResult<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one(SENT_BYTES_SQL, &[&account_id, &since])
+            .await
+            .map_err(pg)?;
+        row.try_get(0).map_err(pg)
+    }
+
     pub(super) async fn oldest_upload_of(&self, account_id: &str) -> ApiResult<Option<(String, i64)>> {
         let row = self
             .client()
@@ -1603,7 +1615,7 @@ impl PgStore {
         )
         .await
         .map_err(pg)?;
-        tx.execute(COMPLETE_SENDERS[0], &[&sha, &account_id])
+        tx.execute(COMPLETE_SENDERS[0], &[&sha, &account_id, &now])
             .await
             .map_err(pg)?;
         tx.execute(COMPLETE_SENDERS[1], &[&sha]).await.map_err(pg)?;

@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 use super::{
     AccountInfo, AuditEntry, AuditRange, BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, Credentials, DRAIN_MS,
     DeviceInfo, FAILURES_FORGOTTEN_MS, IncidentCursor, IncidentFilter, IncidentSort, Lockout, Metrics, PROBLEMS_SQL,
-    Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, Session, StatsRow, StoredReceipt, Tx, WipeMode,
-    centre_event_in, centre_incident, lock_ms, open_status_sql, push_in, run_ready,
+    Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, SENT_BYTES_SQL, Session, StatsRow, StoredReceipt, Tx,
+    WipeMode, centre_event_in, centre_incident, lock_ms, open_status_sql, push_in, run_ready,
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -363,8 +363,10 @@ ALTER TABLE photo_refs ADD COLUMN account_id TEXT NOT NULL DEFAULT '';
 CREATE TABLE blob_senders (
     sha256     TEXT NOT NULL,
     account_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (sha256, account_id)
 ) WITHOUT ROWID;
+CREATE INDEX blob_senders_account ON blob_senders(account_id, created_at);
 INSERT INTO blob_senders (sha256, account_id) SELECT sha256, '' FROM blobs WHERE complete = 1;
 -- The record each photo belongs to, so a record's photos are counted (at
 -- most 9, as on the phone) by index.
@@ -1526,6 +1528,15 @@ impl SqliteStore {
         .await
     }
 
+    pub(super) async fn sent_bytes_since(self: &Arc<Self>, account_id: &str, since: i64) -> ApiResult<i64> {
+        let account_id = account_id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(SENT_BYTES_SQL)?
+                .query_row(params![account_id, since], |r| r.get(0))?)
+        })
+        .await
+    }
+
     pub(super) async fn oldest_upload_of(self: &Arc<Self>, account_id: &str) -> ApiResult<Option<(String, i64)>> {
         let account_id = account_id.to_owned();
         self.read(move |c| {
@@ -1564,7 +1575,7 @@ impl SqliteStore {
                  ON CONFLICT (sha256) DO UPDATE SET size = ?2, received = ?2, complete = 1",
                 params![sha, size, now],
             )?;
-            c.execute(COMPLETE_SENDERS[0], params![sha, account_id])?;
+            c.execute(COMPLETE_SENDERS[0], params![sha, account_id, now])?;
             c.execute(COMPLETE_SENDERS[1], params![sha])?;
             c.execute(
                 &format!(

@@ -1172,3 +1172,30 @@ fn the_server_applies_the_phones_rules_that_look_at_other_records() {
         "applied"
     );
 }
+
+/// Issue 21 item 7: an account's finished photo uploads have a daily cap
+/// (120 MiB arrived in 0.9 s before, with no cap).
+#[test]
+fn finished_photo_uploads_have_a_daily_cap() {
+    let d = District::with_config(|c| c.photo_bytes_per_day = 5_000);
+    let wa = token(&d, "wa1");
+    let photo = |n: u8| -> Vec<u8> {
+        [0xFF, 0xD8, 0xFF, n]
+            .into_iter()
+            .chain((0..2_996u32).map(|i| (i * 7) as u8))
+            .collect()
+    };
+    let send = |wa: &str, bytes: &[u8]| {
+        let sha = incident_with_photo(&d, wa, "grid-a", bytes);
+        photo_call(&d, wa, "PATCH", &sha, 0, bytes.len() as i64, bytes)
+    };
+    assert_eq!(send(&wa, &photo(1)).status, 204);
+    let refused = send(&wa, &photo(2));
+    assert_eq!(
+        (refused.status, refused.json()["code"].as_str()),
+        (429, Some("quota_exceeded"))
+    );
+    d.server_clock.advance(24 * 3_600_000 + 1);
+    let wa = token(&d, "wa1"); // the session has expired meanwhile
+    assert_eq!(send(&wa, &photo(3)).status, 204, "a day later");
+}
