@@ -118,6 +118,21 @@ fn every_role_against_every_endpoint() {
         // reads real photos role by role).
         ("GET", photo.clone(), None, [404, 404, 404, 404, 403, 401, 401]),
         ("GET", "/v1/conflicts".into(), None, [200, 200, 200, 403, 200, 401, 401]),
+        // Problem reports are a worker's phone's (a report of another
+        // grid's record is taken and kept as nothing); the list is the
+        // centre's and district IT's.
+        (
+            "POST",
+            "/v1/sync/problems".into(),
+            Some(json!({"problems": [{"entity": "incident", "entity_id": i.id, "version": 1, "code": "unreadable"}]})),
+            [200, 200, 403, 403, 403, 401, 401],
+        ),
+        (
+            "GET",
+            "/v1/centre/problems".into(),
+            None,
+            [403, 403, 200, 403, 200, 401, 401],
+        ),
         (
             "GET",
             "/v1/centre/incidents".into(),
