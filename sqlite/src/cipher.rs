@@ -314,7 +314,26 @@ pub const SQLCIPHER_MAJOR: &str = "4.";
 /// only copies are this function's wiped buffer and SQLCipher's own (which
 /// it wipes when the connection closes): a `PRAGMA key` statement would
 /// leave the key in the statement's SQL text, freed but not wiped.
+///
+/// It first makes sure SQLCipher has finished initialising: SQLite marks
+/// itself initialised before it runs SQLCipher's initialisation
+/// (`SQLITE_EXTRA_INIT`, outside SQLite's mutex), so a second thread's first
+/// database could reach `sqlite3_key` while the first thread was still in
+/// it, and fail with a bare `SQLITE_ERROR` (tests/first_use.rs).
+/// `sqlcipher_extra_init` takes SQLite's main mutex, which that
+/// initialisation holds, and returns at once once it is done.
 pub fn key_connection(conn: &rusqlite::Connection, key: &[u8; 32]) -> rusqlite::Result<()> {
+    unsafe extern "C" {
+        /// SQLCipher's initialisation (sqlcipher.c): idempotent, under
+        /// SQLite's main mutex.
+        fn sqlcipher_extra_init(arg: *const c_char) -> c_int;
+    }
+    // SAFETY: SQLite is initialised (`conn` is open), so its mutexes exist;
+    // the argument is unused and may be null.
+    let rc = unsafe { sqlcipher_extra_init(std::ptr::null()) };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None));
+    }
     const HEX: &[u8; 16] = b"0123456789abcdef";
     // SQLCipher's raw key literal: x'<64 hex digits>'.
     let mut literal = zeroize::Zeroizing::new([0u8; 67]);
