@@ -7,6 +7,7 @@
 //! only at a process's first database, so each try runs in a fresh process
 //! (this test binary, started again as a child).
 #![cfg(feature = "sqlcipher")]
+#![allow(clippy::expect_used)] // a test: a failure is a panic
 
 use std::process::Command;
 use std::sync::{Arc, Barrier};
