@@ -51,7 +51,7 @@ pub mod codes {
     pub const PROTOCOL_TOO_OLD: &str = "protocol_too_old";
     /// The request body is malformed.
     pub const BAD_REQUEST: &str = "bad_request";
-    /// The body is larger than allowed.
+    /// The body, the URI or the headers are larger than allowed.
     pub const TOO_LARGE: &str = "too_large";
     /// The server is overloaded: retry after `Retry-After` seconds.
     pub const OVERLOADED: &str = "overloaded";

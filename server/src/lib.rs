@@ -16,6 +16,7 @@ pub mod cli;
 pub mod console;
 pub mod decide;
 pub mod error;
+pub mod parse_errors;
 pub mod photos;
 pub mod records;
 pub mod repair;
@@ -349,6 +350,7 @@ async fn maintain(state: Arc<AppState>) {
 /// Serves the protocol on `listener` until `shutdown` completes. Each
 /// connection is HTTP/1.1 with a header read timeout (a client that sends
 /// its headers slowly is cut off); each request knows its client address.
+/// The answers hyper writes by itself are JSON ([`parse_errors`]).
 pub async fn serve(
     state: Arc<AppState>,
     listener: tokio::net::TcpListener,
@@ -387,7 +389,7 @@ pub async fn serve(
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new()).header_read_timeout(header_timeout);
         let connection = http.serve_connection(
-            TokioIo::new(stream),
+            TokioIo::new(parse_errors::JsonErrors::new(stream)),
             hyper_util::service::TowerToHyperService::new(service),
         );
         let connection = graceful.watch(connection);

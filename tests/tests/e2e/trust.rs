@@ -1199,3 +1199,100 @@ fn finished_photo_uploads_have_a_daily_cap() {
     let wa = token(&d, "wa1"); // the session has expired meanwhile
     assert_eq!(send(&wa, &photo(3)).status, 204, "a day later");
 }
+
+/// Sends `request` on a fresh connection and reads until the server
+/// closes it: (status, content type, body, whole answer).
+fn raw_exchange(d: &District, request: &[u8]) -> (u16, String, String, String) {
+    let mut stream = std::net::TcpStream::connect(d.server.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request);
+    let mut all = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stream, &mut all);
+    let all = String::from_utf8_lossy(&all).into_owned();
+    // The last answer on the connection is the one the test is about.
+    let last = &all[all.rfind("HTTP/1.1 ").unwrap_or(0)..];
+    let status = last.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = last.split_once("\r\n\r\n").unwrap_or((last, ""));
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, body.to_owned(), all)
+}
+
+/// Issue 21 item 11: the errors hyper answers by itself, before any handler
+/// runs (a request it cannot parse, a URI or headers too large), are
+/// `{code, message}` JSON like every other error, repeat nothing, and
+/// close the connection; a connection that served a good request first
+/// gets its good answer whole, then the JSON error.
+#[test]
+fn the_errors_the_http_layer_answers_itself_are_json_too() {
+    let d = District::new();
+    let secret = id_for("19800101", "128");
+    fieldgrid_tests::personal([secret.as_str()]);
+    let get = |extra: &str| format!("GET /v1/health HTTP/1.1\r\nhost: x\r\n{extra}\r\n");
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "a bare CR",
+            get(&format!("x-id: {secret}\rx: y\r\n")),
+            400,
+            "bad_request",
+        ),
+        (
+            "obs-fold",
+            get(&format!("x-id: {secret}\r\n  folded\r\n")),
+            400,
+            "bad_request",
+        ),
+        (
+            "two content lengths",
+            "POST /v1/session HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n{".to_owned(),
+            400,
+            "bad_request",
+        ),
+        (
+            "a negative content length",
+            "POST /v1/session HTTP/1.1\r\nhost: x\r\ncontent-length: -1\r\n\r\n".to_owned(),
+            400,
+            "bad_request",
+        ),
+        (
+            "no method",
+            format!("{secret} HTTP/1.1\r\nhost: x\r\n\r\n"),
+            400,
+            "bad_request",
+        ),
+        (
+            "a URI over 64 KiB",
+            format!(
+                "GET /v1/health?{secret}={} HTTP/1.1\r\nhost: x\r\n\r\n",
+                "a".repeat(70_000)
+            ),
+            414,
+            "too_large",
+        ),
+        (
+            "more than 100 headers",
+            get(&(0..120).map(|i| format!("x-{i}: {secret}\r\n")).collect::<String>()),
+            431,
+            "too_large",
+        ),
+    ];
+    for (what, request, status, code) in &cases {
+        let (got, content_type, body, all) = raw_exchange(&d, request.as_bytes());
+        assert_eq!(got, *status, "{what}: {all}");
+        assert!(content_type.starts_with("application/json"), "{what}: {all:?}");
+        let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        assert_eq!(body["code"], *code, "{what}: {body}");
+        assert!(body["message"].is_string(), "{what}: {body}");
+        assert!(!body.to_string().contains(&secret), "{what}: {body}");
+    }
+    // A good request, then a bad one, on one connection: both answered.
+    let two = format!("{}{}", get(""), cases[0].1);
+    let (status, _, body, all) = raw_exchange(&d, two.as_bytes());
+    assert_eq!(all.matches("HTTP/1.1 200 OK").count(), 1, "{all}");
+    assert_eq!(status, 400, "{all}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], "bad_request");
+}
