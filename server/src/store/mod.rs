@@ -9,7 +9,9 @@
 //! SQLite transaction answers at once (its work runs on a blocking thread and
 //! is polled to completion there); the PostgreSQL one awaits the network.
 
+mod accounts;
 pub mod postgres;
+pub mod sql;
 pub mod sqlite;
 
 use std::collections::HashMap;
@@ -667,146 +669,6 @@ impl Store {
     }
 
     // ---- accounts, grids, departments ----
-
-    /// Adds or replaces a grid.
-    pub async fn add_grid(&self, g: &GridInfo) -> ApiResult<()> {
-        dispatch!(self, s => s.add_grid(g).await)
-    }
-
-    /// Adds or renames a department.
-    pub async fn add_department(&self, id: &str, name: &str) -> ApiResult<()> {
-        dispatch!(self, s => s.add_department(id, name).await)
-    }
-
-    /// Adds an account with a password hash (or replaces its hash and role); its id.
-    pub async fn add_account(&self, username: &str, password_hash: &str, role: Role, now: i64) -> ApiResult<String> {
-        dispatch!(self, s => s.add_account(username, password_hash, role, now).await)
-    }
-
-    /// Replaces the grids assigned to an account; grids taken away stay
-    /// writable for [`DRAIN_MS`]. Every grid must exist.
-    pub async fn assign_grids(&self, account_id: &str, grids: &[String], now: i64) -> ApiResult<()> {
-        dispatch!(self, s => s.assign_grids(account_id, grids, now).await)
-    }
-
-    /// The account id of a user name.
-    pub async fn account_id(&self, username: &str) -> ApiResult<Option<String>> {
-        Ok(self.credentials(username).await?.map(|c| c.account_id))
-    }
-
-    /// What signing in as `username` checks.
-    pub async fn credentials(&self, username: &str) -> ApiResult<Option<Credentials>> {
-        dispatch!(self, s => s.credentials(username).await)
-    }
-
-    /// Stores a new token (its hash) and drops expired ones.
-    pub async fn create_token(
-        &self,
-        hash: &str,
-        account_id: &str,
-        device_id: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> ApiResult<()> {
-        dispatch!(self, s => s.create_token(hash, account_id, device_id, expires_at, now).await)
-    }
-
-    /// The session of a token hash.
-    pub async fn session(&self, token_hash: &str, now: i64) -> ApiResult<Option<Session>> {
-        dispatch!(self, s => s.session(token_hash, now).await)
-    }
-
-    /// The grids assigned to an account now.
-    pub async fn grids_of(&self, account_id: &str) -> ApiResult<Vec<GridInfo>> {
-        dispatch!(self, s => s.grids_of(account_id).await)
-    }
-
-    /// Adds a department account (or replaces its hash); its id.
-    pub async fn add_department_account(
-        &self,
-        username: &str,
-        hash: &str,
-        department: &str,
-        now: i64,
-    ) -> ApiResult<String> {
-        dispatch!(self, s => s.add_department_account(username, hash, department, now).await)
-    }
-
-    /// Ends the session of a token.
-    pub async fn sign_out(&self, token_hash: &str) -> ApiResult<()> {
-        dispatch!(self, s => s.sign_out(token_hash).await)
-    }
-
-    /// Every account, in user-name order.
-    pub async fn accounts(&self) -> ApiResult<Vec<AccountInfo>> {
-        dispatch!(self, s => s.accounts().await)
-    }
-
-    /// An account.
-    pub async fn account(&self, id: &str) -> ApiResult<Option<AccountInfo>> {
-        Ok(self.accounts().await?.into_iter().find(|a| a.id == id))
-    }
-
-    /// Disables an account (every session ends at once) or enables it again.
-    pub async fn set_disabled(&self, account_id: &str, disabled_at: Option<i64>) -> ApiResult<bool> {
-        dispatch!(self, s => s.set_disabled(account_id, disabled_at).await)
-    }
-
-    /// Replaces an account's password hash; every session of it ends.
-    pub async fn set_password(&self, account_id: &str, hash: &str) -> ApiResult<bool> {
-        dispatch!(self, s => s.set_password(account_id, hash).await)
-    }
-
-    /// The devices an account signed in from.
-    pub async fn devices(&self, account_id: &str) -> ApiResult<Vec<DeviceInfo>> {
-        dispatch!(self, s => s.devices(account_id).await)
-    }
-
-    /// Notes a device's sign-in or contact (its first and last seen).
-    pub async fn touch_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
-        dispatch!(self, s => s.touch_device(account_id, device_id, now).await)
-    }
-
-    /// Revokes a device: its sessions end and it cannot sign in again.
-    pub async fn revoke_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<bool> {
-        dispatch!(self, s => s.revoke_device(account_id, device_id, now).await)
-    }
-
-    /// Asks a device to wipe itself at its next contact.
-    pub async fn request_wipe(&self, account_id: &str, device_id: &str, mode: WipeMode, now: i64) -> ApiResult<bool> {
-        dispatch!(self, s => s.request_wipe(account_id, device_id, mode, now).await)
-    }
-
-    /// A device confirms its wipe: recorded, its sessions end.
-    pub async fn confirm_wipe(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
-        dispatch!(self, s => s.confirm_wipe(account_id, device_id, now).await)
-    }
-
-    /// The failed sign-ins counted now under these keys (keys with none,
-    /// or only forgotten ones, are left out).
-    pub async fn lockouts(&self, keys: &[String], now: i64) -> ApiResult<Vec<Lockout>> {
-        dispatch!(self, s => s.lockouts(keys, now).await)
-    }
-
-    /// Counts a failed sign-in under each key; the lock grows with the count.
-    pub async fn sign_in_failed(&self, keys: &[String], now: i64) -> ApiResult<()> {
-        dispatch!(self, s => s.sign_in_failed(keys, now).await)
-    }
-
-    /// Forgets the failures of these keys (a sign-in succeeded).
-    pub async fn sign_in_succeeded(&self, keys: &[String]) -> ApiResult<()> {
-        dispatch!(self, s => s.sign_in_succeeded(keys).await)
-    }
-
-    /// Adds a line to the audit log.
-    pub async fn audit(&self, entry: &AuditEntry) -> ApiResult<()> {
-        dispatch!(self, s => s.audit(entry).await)
-    }
-
-    /// The audit log after a position, oldest first.
-    pub async fn audit_log(&self, range: AuditRange) -> ApiResult<Vec<AuditEntry>> {
-        dispatch!(self, s => s.audit_log(range).await)
-    }
 
     // ---- sync ----
 
