@@ -19,7 +19,7 @@ fn new_account_id() -> String {
     format!("acct-{}", uuid::Uuid::now_v7())
 }
 
-fn grid_of(r: &Row) -> ApiResult<GridInfo> {
+pub(super) fn grid_of(r: &Row) -> ApiResult<GridInfo> {
     Ok(GridInfo {
         id: r.text(0)?,
         code: r.text(1)?,

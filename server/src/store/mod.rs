@@ -10,6 +10,8 @@
 //! is polled to completion there); the PostgreSQL one awaits the network.
 
 mod accounts;
+mod lookups;
+mod photos;
 pub mod postgres;
 pub mod sql;
 pub mod sqlite;
@@ -818,8 +820,8 @@ impl Store {
         let Some(incident) = self.record(id).await?.filter(|r| r.entity == "incident" && !r.deleted) else {
             return Ok(None);
         };
-        let events = dispatch!(self, s => s.events_of(id).await)?;
-        let photos = dispatch!(self, s => s.incident_photos(id).await)?;
+        let events = self.events_of(id).await?;
+        let photos = self.incident_photos(id).await?;
         Ok(Some(IncidentDetail {
             incident,
             events,
@@ -827,29 +829,9 @@ impl Store {
         }))
     }
 
-    /// These records, those that exist, in no particular order.
-    pub async fn records(&self, ids: Vec<String>) -> ApiResult<Vec<Record>> {
-        dispatch!(self, s => s.records(ids).await)
-    }
-
-    /// Whether a photo record names this hash whose maker sent its bytes.
-    pub async fn photo_referenced(&self, sha: &str) -> ApiResult<bool> {
-        dispatch!(self, s => s.photo_referenced(sha).await)
-    }
-
-    /// Every grid, by code.
-    pub async fn grids(&self) -> ApiResult<Vec<GridInfo>> {
-        dispatch!(self, s => s.grids().await)
-    }
-
-    /// Every department (id, name), by id.
-    pub async fn departments(&self) -> ApiResult<Vec<(String, String)>> {
-        dispatch!(self, s => s.departments().await)
-    }
-
     /// Conflicts in these grids (all with `None`).
     pub async fn conflicts(&self, grids: Option<Vec<String>>) -> ApiResult<Vec<ConflictRecord>> {
-        let records = dispatch!(self, s => s.records_of("conflict", None).await)?;
+        let records = self.records_of("conflict", None).await?;
         let mut out = Vec::new();
         for rec in records {
             if grids.as_ref().is_some_and(|g| !g.contains(&rec.grid_id)) {
@@ -863,37 +845,6 @@ impl Store {
     }
 
     // ---- records and the catalogue ----
-
-    /// A record by id.
-    pub async fn record(&self, id: &str) -> ApiResult<Option<Record>> {
-        dispatch!(self, s => s.record(id).await)
-    }
-
-    /// Records of one entity, optionally of one grid.
-    pub async fn records_of(&self, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
-        dispatch!(self, s => s.records_of(entity, grid).await)
-    }
-
-    /// Up to `limit` records after id `after`, in id order (every entity:
-    /// district IT's scans, such as `repair-records`).
-    pub async fn records_after(&self, after: &str, limit: usize) -> ApiResult<Vec<Record>> {
-        dispatch!(self, s => s.records_after(after, limit).await)
-    }
-
-    /// Keeps devices' reports of records they set aside (a repeat is kept once).
-    pub async fn add_problems(&self, problems: Vec<ReportedProblem>) -> ApiResult<()> {
-        dispatch!(self, s => s.add_problems(problems).await)
-    }
-
-    /// The records devices set aside, newest report first.
-    pub async fn problems(&self, limit: usize) -> ApiResult<Vec<ProblemSummary>> {
-        dispatch!(self, s => s.problems(limit).await)
-    }
-
-    /// Receipts stored.
-    pub async fn receipt_count(&self) -> ApiResult<i64> {
-        dispatch!(self, s => s.receipt_count().await)
-    }
 
     /// The catalogue in force.
     pub async fn catalogue(&self) -> ApiResult<Catalogue> {
@@ -945,99 +896,11 @@ impl Store {
 
     // ---- photos ----
 
-    /// The sizes that photo records of these grids give a hash (with
-    /// `backed`, only records whose maker sent the bytes: [`BACKED`]).
-    pub async fn photo_sizes(&self, grids: Vec<String>, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
-        dispatch!(self, s => s.photo_sizes(grids, sha, backed).await)
-    }
-
-    /// The sizes that photo records of incidents dispatched to this
-    /// department give a hash.
-    pub async fn department_photo_sizes(&self, department: &str, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
-        dispatch!(self, s => s.department_photo_sizes(department, sha, backed).await)
-    }
-
-    /// The size of a complete photo.
-    pub async fn blob_size(&self, sha: &str) -> ApiResult<Option<i64>> {
-        dispatch!(self, s => s.blob_size(sha).await)
-    }
-
-    /// An account's unfinished upload of a photo: (received, size).
-    pub async fn upload(&self, sha: &str, account_id: &str) -> ApiResult<Option<(i64, i64)>> {
-        dispatch!(self, s => s.upload(sha, account_id).await)
-    }
-
-    /// An account's unfinished uploads: (count, bytes).
-    pub async fn uploads_of(&self, account_id: &str) -> ApiResult<(i64, i64)> {
-        dispatch!(self, s => s.uploads_of(account_id).await)
-    }
-
-    /// Records that an account's upload reached `received` (from
-    /// `expected`); false when its offset had moved meanwhile.
-    pub async fn advance_upload(
-        &self,
-        sha: &str,
-        account_id: &str,
-        size: i64,
-        expected: i64,
-        received: i64,
-        now: i64,
-    ) -> ApiResult<bool> {
-        dispatch!(self, s => s.advance_upload(sha, account_id, size, expected, received, now).await)
-    }
-
-    /// The bytes of photos an account sent whole since `since` (server ms).
-    pub async fn sent_bytes_since(&self, account_id: &str, since: i64) -> ApiResult<i64> {
-        dispatch!(self, s => s.sent_bytes_since(account_id, since).await)
-    }
-
-    /// An account's unfinished upload left alone longest: (sha, updated_at).
-    pub async fn oldest_upload_of(&self, account_id: &str) -> ApiResult<Option<(String, i64)>> {
-        dispatch!(self, s => s.oldest_upload_of(account_id).await)
-    }
-
-    /// Forgets an account's upload (its bytes did not match).
-    pub async fn drop_upload(&self, sha: &str, account_id: &str) -> ApiResult<()> {
-        dispatch!(self, s => s.drop_upload(sha, account_id).await)
-    }
-
-    /// A photo arrived whole from `account_id`: recorded with its sender
-    /// (and the legacy sender, for records from before senders were kept),
-    /// that account's upload forgotten, the incidents it documents complete
-    /// if nothing else is missing.
-    pub async fn complete_blob(&self, sha: &str, size: i64, account_id: &str, now: i64) -> ApiResult<()> {
-        dispatch!(self, s => s.complete_blob(sha, size, account_id, now).await)
-    }
-
-    /// Unfinished uploads untouched since `before`: removed; (sha, account) of each.
-    pub async fn expire_uploads(&self, before: i64) -> ApiResult<Vec<(String, String)>> {
-        dispatch!(self, s => s.expire_uploads(before).await)
-    }
-
-    /// Whether an unfinished upload row exists.
-    pub async fn upload_exists(&self, sha: &str, account_id: &str) -> ApiResult<bool> {
-        Ok(self.upload(sha, account_id).await?.is_some())
-    }
-
     // ---- housekeeping ----
 
     /// Refreshes the query planner's statistics (after a bulk load).
     pub async fn analyze(&self) -> ApiResult<()> {
         dispatch!(self, s => s.analyze().await)
-    }
-
-    /// Removes receipts stored before `before`, at most `batch` at a time
-    /// (each batch its own short transaction); how many went.
-    pub async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
-        dispatch!(self, s => s.purge_receipts(before, batch, false).await)
-    }
-
-    /// Removes receipts of refused operations stored before `before` (a
-    /// shorter retention: the phone quarantines an operation once it has
-    /// its refusal and never sends it again, and one that did not get the
-    /// answer is decided again, which applies nothing twice); how many went.
-    pub async fn purge_rejected_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
-        dispatch!(self, s => s.purge_receipts(before, batch, true).await)
     }
 }
 

@@ -18,15 +18,14 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, codes};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, Operation, Receipt, codes};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::sqlite::{change_of, page_of};
 use super::{
-    BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    PROBLEMS_SQL, Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, SENT_BYTES_SQL, StatsRow, StoredReceipt,
-    Tx, centre_event_in, centre_incident, open_status_sql, push_in,
+    BACKED, CoverageQuery, CoverageRow, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Period, StatsRow,
+    StoredReceipt, Tx, centre_event_in, centre_incident, open_status_sql, push_in,
 };
 use crate::auth::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -322,6 +321,12 @@ CREATE INDEX records_place_parent ON records ((fields::jsonb ->> 'parent_id'))
 CREATE INDEX records_resident_id_number ON records (grid_id, (fields::jsonb ->> 'id_number'))
     WHERE entity = 'resident' AND NOT deleted;
 "#,
+    r#"
+-- One schema for both engines: as the SQLite engine's step (this engine's
+-- `blobs` never had the two columns).
+ALTER TABLE blobs DROP COLUMN IF EXISTS received;
+ALTER TABLE blobs DROP COLUMN IF EXISTS complete;
+"#,
 ];
 
 /// Rebuilds the visit-coverage rows of the records with ids `$1`, as the
@@ -413,13 +418,13 @@ macro_rules! in_transaction {
 
 /// Cancels the running statement of a request abandoned mid-way (the
 /// statement timeout bounds it anyway).
-struct CancelOnDrop<'a> {
+pub(super) struct CancelOnDrop<'a> {
     token: Option<tokio_postgres::CancelToken>,
     metrics: &'a Metrics,
 }
 
 impl CancelOnDrop<'_> {
-    fn done(mut self) {
+    pub(super) fn done(mut self) {
         self.token = None;
     }
 }
@@ -554,7 +559,7 @@ impl PgStore {
         self.pool.get().await.map_err(pool_error)
     }
 
-    fn guard<'a>(&'a self, c: &deadpool_postgres::Object) -> CancelOnDrop<'a> {
+    pub(super) fn guard<'a>(&'a self, c: &deadpool_postgres::Object) -> CancelOnDrop<'a> {
         CancelOnDrop {
             token: Some(c.cancel_token()),
             metrics: &self.metrics,
@@ -788,204 +793,6 @@ impl PgStore {
         Ok(grids.chain(categories).chain(open).collect())
     }
 
-    pub(super) async fn record(&self, id: &str) -> ApiResult<Option<Record>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = $1"), &[&id])
-            .await
-            .map_err(pg)?;
-        Ok(row.as_ref().map(record_of))
-    }
-
-    pub(super) async fn records(&self, ids: Vec<String>) -> ApiResult<Vec<Record>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ANY($1)"),
-                &[&ids],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(record_of).collect())
-    }
-
-    pub(super) async fn events_of(&self, incident_id: &str) -> ApiResult<Vec<Record>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT {RECORD_COLUMNS} FROM records
-                     WHERE (fields::jsonb ->> 'incident_id') = $1 AND entity = 'incident_event' ORDER BY seq"
-                ),
-                &[&incident_id],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(record_of).collect())
-    }
-
-    pub(super) async fn incident_photos(&self, incident_id: &str) -> ApiResult<Vec<(Record, bool)>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT r.id, r.entity, r.grid_id, r.version, r.deleted, r.fields, r.field_versions, {BACKED}
-                     FROM photo_refs p JOIN records r ON r.id = p.photo_id
-                     WHERE p.incident_id = $1 AND NOT r.deleted"
-                ),
-                &[&incident_id],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(|r| (record_of(r), r.get(7))).collect())
-    }
-
-    pub(super) async fn photo_referenced(&self, sha: &str) -> ApiResult<bool> {
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                &format!("SELECT EXISTS (SELECT 1 FROM photo_refs p WHERE p.sha256 = $1 AND {BACKED})"),
-                &[&sha],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(row.get(0))
-    }
-
-    pub(super) async fn grids(&self) -> ApiResult<Vec<GridInfo>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT id, code, name, community, sub_district FROM grids ORDER BY code",
-                &[],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows
-            .iter()
-            .map(|r| GridInfo {
-                id: r.get(0),
-                code: r.get(1),
-                name: r.get(2),
-                community: r.get(3),
-                sub_district: r.get(4),
-            })
-            .collect())
-    }
-
-    pub(super) async fn departments(&self) -> ApiResult<Vec<(String, String)>> {
-        let rows = self
-            .client()
-            .await?
-            .query("SELECT id, name FROM departments ORDER BY id", &[])
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    pub(super) async fn records_of(&self, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
-        let c = self.client().await?;
-        let guard = self.guard(&c);
-        let rows = match grid {
-            Some(g) => {
-                c.query(
-                    &format!("SELECT {RECORD_COLUMNS} FROM records WHERE entity = $1 AND grid_id = $2 ORDER BY seq"),
-                    &[&entity, &g],
-                )
-                .await
-            }
-            None => {
-                c.query(
-                    &format!("SELECT {RECORD_COLUMNS} FROM records WHERE entity = $1 ORDER BY seq"),
-                    &[&entity],
-                )
-                .await
-            }
-        }
-        .map_err(pg)?;
-        guard.done();
-        Ok(rows.iter().map(record_of).collect())
-    }
-
-    pub(super) async fn records_after(&self, after: &str, limit: usize) -> ApiResult<Vec<Record>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE id > $1 ORDER BY id LIMIT $2"),
-                &[&after, &(limit as i64)],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(record_of).collect())
-    }
-
-    pub(super) async fn add_problems(&self, problems: Vec<ReportedProblem>) -> ApiResult<()> {
-        let c = self.client().await?;
-        for p in problems {
-            c.execute(
-                "INSERT INTO record_problems (entity_id, version, device_id, account_id, entity, grid_id, code, field,
-                   reported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-                &[
-                    &p.entity_id,
-                    &p.version,
-                    &p.device_id,
-                    &p.account_id,
-                    &p.entity,
-                    &p.grid_id,
-                    &p.code,
-                    &p.field,
-                    &p.reported_at_ms,
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        }
-        Ok(())
-    }
-
-    pub(super) async fn problems(&self, limit: usize) -> ApiResult<Vec<ProblemSummary>> {
-        let rows = self
-            .client()
-            .await?
-            .query(PROBLEMS_SQL, &[&(limit as i64)])
-            .await
-            .map_err(pg)?;
-        rows.iter()
-            .map(|r| {
-                Ok(ProblemSummary {
-                    entity: r.try_get(0)?,
-                    entity_id: r.try_get(1)?,
-                    grid_id: r.try_get(2)?,
-                    version: r.try_get(3)?,
-                    code: r.try_get(4)?,
-                    field: r.try_get(5)?,
-                    devices: r.try_get(6)?,
-                    first_reported_ms: r.try_get(7)?,
-                    last_reported_ms: r.try_get(8)?,
-                    current_version: r.try_get(9)?,
-                })
-            })
-            .collect::<Result<_, tokio_postgres::Error>>()
-            .map_err(pg)
-    }
-
-    pub(super) async fn receipt_count(&self) -> ApiResult<i64> {
-        let row = self
-            .client()
-            .await?
-            .query_one("SELECT count(*) FROM receipts", &[])
-            .await
-            .map_err(pg)?;
-        Ok(row.get(0))
-    }
-
     pub(super) async fn save_records(&self, records: Vec<Record>, now: i64) -> ApiResult<()> {
         // In batches, each one statement per table (bulk building writes
         // millions of records).
@@ -995,216 +802,8 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn photo_sizes(&self, grids: Vec<String>, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT DISTINCT size FROM photo_refs p WHERE sha256 = $1 AND grid_id = ANY($2) AND {}",
-                    if backed { BACKED } else { "true" }
-                ),
-                &[&sha, &grids],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    pub(super) async fn department_photo_sizes(
-        &self,
-        department: &str,
-        sha: &str,
-        backed: bool,
-    ) -> ApiResult<Vec<i64>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT DISTINCT p.size FROM photo_refs p JOIN incidents i ON i.id = p.incident_id
-                     WHERE p.sha256 = $1 AND i.department = $2 AND {}",
-                    if backed { BACKED } else { "true" }
-                ),
-                &[&sha, &department],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    pub(super) async fn blob_size(&self, sha: &str) -> ApiResult<Option<i64>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt("SELECT size FROM blobs WHERE sha256 = $1", &[&sha])
-            .await
-            .map_err(pg)?;
-        Ok(row.map(|r| r.get(0)))
-    }
-
-    pub(super) async fn upload(&self, sha: &str, account_id: &str) -> ApiResult<Option<(i64, i64)>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT received, size FROM uploads WHERE sha256 = $1 AND account_id = $2",
-                &[&sha, &account_id],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
-    }
-
-    pub(super) async fn uploads_of(&self, account_id: &str) -> ApiResult<(i64, i64)> {
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                "SELECT count(*), coalesce(sum(size), 0)::bigint FROM uploads WHERE account_id = $1",
-                &[&account_id],
-            )
-            .await
-            .map_err(pg)?;
-        Ok((row.get(0), row.get(1)))
-    }
-
-    pub(super) async fn advance_upload(
-        &self,
-        sha: &str,
-        account_id: &str,
-        size: i64,
-        expected: i64,
-        received: i64,
-        now: i64,
-    ) -> ApiResult<bool> {
-        let c = self.client().await?;
-        let n = if expected == 0 {
-            c.execute(
-                "INSERT INTO uploads (sha256, account_id, size, received, updated_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (sha256, account_id) DO UPDATE SET received = $4, updated_at = $5
-                 WHERE uploads.received = 0",
-                &[&sha, &account_id, &size, &received, &now],
-            )
-            .await
-        } else {
-            c.execute(
-                "UPDATE uploads SET received = $4, updated_at = $5
-                 WHERE sha256 = $1 AND account_id = $2 AND size = $3 AND received = $6",
-                &[&sha, &account_id, &size, &received, &now, &expected],
-            )
-            .await
-        }
-        .map_err(pg)?;
-        Ok(n == 1)
-    }
-
-    pub(super) async fn sent_bytes_since(&self, account_id: &str, since: i64) -> ApiResult<i64> {
-        let row = self
-            .client()
-            .await?
-            .query_one(SENT_BYTES_SQL, &[&account_id, &since])
-            .await
-            .map_err(pg)?;
-        row.try_get(0).map_err(pg)
-    }
-
-    pub(super) async fn oldest_upload_of(&self, account_id: &str) -> ApiResult<Option<(String, i64)>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT sha256, updated_at FROM uploads WHERE account_id = $1 ORDER BY updated_at, sha256 LIMIT 1",
-                &[&account_id],
-            )
-            .await
-            .map_err(pg)?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose().map_err(pg)
-    }
-
-    pub(super) async fn drop_upload(&self, sha: &str, account_id: &str) -> ApiResult<()> {
-        self.client()
-            .await?
-            .execute(
-                "DELETE FROM uploads WHERE sha256 = $1 AND account_id = $2",
-                &[&sha, &account_id],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(())
-    }
-
-    pub(super) async fn complete_blob(&self, sha: &str, size: i64, account_id: &str, now: i64) -> ApiResult<()> {
-        let mut c = self.client().await?;
-        let tx = c.transaction().await.map_err(pg)?;
-        tx.execute(
-            "INSERT INTO blobs (sha256, size, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (sha256) DO UPDATE SET size = $2",
-            &[&sha, &size, &now],
-        )
-        .await
-        .map_err(pg)?;
-        tx.execute(COMPLETE_SENDERS[0], &[&sha, &account_id, &now])
-            .await
-            .map_err(pg)?;
-        tx.execute(COMPLETE_SENDERS[1], &[&sha]).await.map_err(pg)?;
-        tx.execute(
-            &format!(
-                "UPDATE incidents i SET complete = NOT EXISTS (
-                     SELECT 1 FROM photo_refs p WHERE p.incident_id = i.id AND NOT {BACKED})
-                 WHERE i.id IN (SELECT incident_id FROM photo_refs WHERE sha256 = $1)"
-            ),
-            &[&sha],
-        )
-        .await
-        .map_err(pg)?;
-        tx.execute(
-            "DELETE FROM uploads WHERE sha256 = $1 AND account_id = $2",
-            &[&sha, &account_id],
-        )
-        .await
-        .map_err(pg)?;
-        tx.commit().await.map_err(pg)?;
-        Ok(())
-    }
-
-    pub(super) async fn expire_uploads(&self, before: i64) -> ApiResult<Vec<(String, String)>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "DELETE FROM uploads WHERE updated_at < $1 RETURNING sha256, account_id",
-                &[&before],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
     pub(super) async fn analyze(&self) -> ApiResult<()> {
         self.client().await?.batch_execute("ANALYZE").await.map_err(pg)
-    }
-
-    pub(super) async fn purge_receipts(&self, before: i64, batch: usize, rejected_only: bool) -> ApiResult<u64> {
-        let c = self.client().await?;
-        let mut total = 0;
-        loop {
-            let n = c
-                .execute(
-                    &format!(
-                        "DELETE FROM receipts WHERE op_id IN
-                         (SELECT op_id FROM receipts WHERE created_at < $1 {} LIMIT $2)",
-                        if rejected_only { REJECTED_RECEIPT } else { "" }
-                    ),
-                    &[&before, &(batch as i64)],
-                )
-                .await
-                .map_err(pg)?;
-            total += n;
-            if n < batch as u64 {
-                return Ok(total);
-            }
-        }
     }
 }
 

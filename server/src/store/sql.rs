@@ -11,6 +11,7 @@
 //! - aggregating into a JSON array ([`Dialect::json_array`]);
 //! - a column among a list of strings ([`Dialect::in_list`], bound as
 //!   [`Arg::List`]: a `text[]` in PostgreSQL, a JSON array in SQLite);
+//! - a field of a JSON column ([`Dialect::field`]);
 //! - the larger of two values ([`Dialect::greatest`]).
 //!
 //! Everything else used in shared statements is the same in both: `ON
@@ -48,6 +49,15 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("{column} IN (SELECT value FROM json_each(${n}))"),
             Dialect::Postgres => format!("{column} = ANY(${n})"),
+        }
+    }
+
+    /// Field `name` of the JSON text in `column`, as text: written exactly
+    /// as the engine's expression indexes are, so they serve it.
+    pub fn field(self, column: &str, name: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract({column}, '$.{name}')"),
+            Dialect::Postgres => format!("({column}::jsonb ->> '{name}')"),
         }
     }
 
@@ -111,22 +121,30 @@ impl<'a> From<&'a [String]> for Arg<'a> {
 
 /// Runs `$body`, written once with `$c` as its [`Conn`], on the store's
 /// engine: `read` on a reader's snapshot (SQLite) or a pooled client
-/// (PostgreSQL), `write` in one transaction on either. What `$body` borrows
+/// (PostgreSQL), `write` in one transaction on either. A read abandoned by
+/// its request stops its work on both (SQLite is interrupted, PostgreSQL's
+/// statement cancelled). What `$body` borrows
 /// must be owned by the caller (SQLite runs it on a blocking thread).
 macro_rules! run {
     ($store:expr, read, |$c:ident| $body:expr) => {
         match $store {
             $crate::store::Store::Sqlite(s) => {
                 s.read(move |conn| {
+                    use $crate::store::sql::Conn as _;
                     let $c = &mut $crate::store::sql::Lite(conn);
                     $crate::store::run_ready($crate::store::sql::typed($body))?
                 })
                 .await
             }
             $crate::store::Store::Postgres(p) => {
+                use $crate::store::sql::Conn as _;
                 let client = p.client().await?;
+                // An abandoned request cancels its statement.
+                let guard = p.guard(&client);
                 let $c = &mut $crate::store::sql::Pg::Client(&client);
-                $crate::store::sql::typed($body).await
+                let v = $crate::store::sql::typed($body).await;
+                guard.done();
+                v
             }
         }
     };
@@ -134,12 +152,14 @@ macro_rules! run {
         match $store {
             $crate::store::Store::Sqlite(s) => {
                 s.write(move |conn| {
+                    use $crate::store::sql::Conn as _;
                     let $c = &mut $crate::store::sql::Lite(conn);
                     $crate::store::run_ready($crate::store::sql::typed($body))?
                 })
                 .await
             }
             $crate::store::Store::Postgres(p) => {
+                use $crate::store::sql::Conn as _;
                 let mut client = p.client().await?;
                 let tx = client.transaction().await.map_err($crate::store::sql::pg_error)?;
                 let v = {

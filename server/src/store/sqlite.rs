@@ -10,14 +10,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, GridInfo, Operation, Receipt, codes};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, Operation, Receipt, codes};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
-    BACKED, COMPLETE_SENDERS, CoverageQuery, CoverageRow, IncidentCursor, IncidentFilter, IncidentSort, Metrics,
-    PROBLEMS_SQL, Period, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, SENT_BYTES_SQL, StatsRow, StoredReceipt,
-    Tx, centre_event_in, centre_incident, open_status_sql, push_in, run_ready,
+    BACKED, CoverageQuery, CoverageRow, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Period, StatsRow,
+    StoredReceipt, Tx, centre_event_in, centre_incident, open_status_sql, push_in, run_ready,
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -386,6 +385,13 @@ CREATE INDEX records_place_parent ON records(json_extract(fields, '$.parent_id')
     WHERE entity = 'place' AND deleted = 0;
 CREATE INDEX records_resident_id_number ON records(grid_id, json_extract(fields, '$.id_number'))
     WHERE entity = 'resident' AND deleted = 0;
+"#,
+    r#"
+-- One schema for both engines (issue 22): `blobs` loses `received` and
+-- `complete`, which PostgreSQL's never had. A row is written only once its
+-- photo is whole (the incomplete ones went in the step that made uploads).
+ALTER TABLE blobs DROP COLUMN received;
+ALTER TABLE blobs DROP COLUMN complete;
 "#,
 ];
 
@@ -795,175 +801,6 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn record(self: &Arc<Self>, id: &str) -> ApiResult<Option<Record>> {
-        let id = id.to_owned();
-        self.read(move |c| Ok(load(c, &[id])?.pop())).await
-    }
-
-    pub(super) async fn records(self: &Arc<Self>, ids: Vec<String>) -> ApiResult<Vec<Record>> {
-        self.read(move |c| load(c, &ids)).await
-    }
-
-    pub(super) async fn events_of(self: &Arc<Self>, incident_id: &str) -> ApiResult<Vec<Record>> {
-        let id = incident_id.to_owned();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
-                 WHERE json_extract(fields, '$.incident_id') = ?1 AND entity = 'incident_event' ORDER BY seq",
-            )?;
-            let rows = stmt.query_map([id], record_of_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    pub(super) async fn incident_photos(self: &Arc<Self>, incident_id: &str) -> ApiResult<Vec<(Record, bool)>> {
-        let id = incident_id.to_owned();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT p.photo_id, {BACKED} FROM photo_refs p WHERE p.incident_id = ?1"
-            ))?;
-            let refs = stmt
-                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let ids: Vec<String> = refs.iter().map(|(id, _)| id.clone()).collect();
-            Ok(load(c, &ids)?
-                .into_iter()
-                .filter(|r| !r.deleted)
-                .map(|r| {
-                    let uploaded = refs.iter().any(|(id, done)| *id == r.id && *done);
-                    (r, uploaded)
-                })
-                .collect())
-        })
-        .await
-    }
-
-    pub(super) async fn photo_referenced(self: &Arc<Self>, sha: &str) -> ApiResult<bool> {
-        let sha = sha.to_owned();
-        self.read(move |c| {
-            Ok(c.prepare_cached(&format!(
-                "SELECT EXISTS (SELECT 1 FROM photo_refs p WHERE p.sha256 = ?1 AND {BACKED})"
-            ))?
-            .query_row([sha], |r| r.get(0))?)
-        })
-        .await
-    }
-
-    pub(super) async fn grids(self: &Arc<Self>) -> ApiResult<Vec<GridInfo>> {
-        self.read(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT id, code, name, community, sub_district FROM grids ORDER BY code")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(GridInfo {
-                    id: r.get(0)?,
-                    code: r.get(1)?,
-                    name: r.get(2)?,
-                    community: r.get(3)?,
-                    sub_district: r.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    pub(super) async fn departments(self: &Arc<Self>) -> ApiResult<Vec<(String, String)>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached("SELECT id, name FROM departments ORDER BY id")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    pub(super) async fn records_of(self: &Arc<Self>, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
-        let (entity, grid) = (entity.to_owned(), grid.map(str::to_owned));
-        self.read(move |c| {
-            let sql = match grid {
-                Some(_) => {
-                    "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
-                            WHERE entity = ?1 AND grid_id = ?2 ORDER BY seq"
-                }
-                None => {
-                    "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
-                         WHERE entity = ?1 ORDER BY seq"
-                }
-            };
-            let mut stmt = c.prepare_cached(sql)?;
-            let rows = match &grid {
-                Some(g) => stmt.query_map(params![entity, g], record_of_row)?,
-                None => stmt.query_map(params![entity], record_of_row)?,
-            };
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    pub(super) async fn records_after(self: &Arc<Self>, after: &str, limit: usize) -> ApiResult<Vec<Record>> {
-        let after = after.to_owned();
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records
-                 WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after, limit as i64], record_of_row)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    pub(super) async fn add_problems(self: &Arc<Self>, problems: Vec<ReportedProblem>) -> ApiResult<()> {
-        self.write(move |c| {
-            for p in problems {
-                c.prepare_cached(
-                    "INSERT INTO record_problems (entity_id, version, device_id, account_id, entity, grid_id, code,
-                       field, reported_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
-                )?
-                .execute(params![
-                    p.entity_id,
-                    p.version,
-                    p.device_id,
-                    p.account_id,
-                    p.entity,
-                    p.grid_id,
-                    p.code,
-                    p.field,
-                    p.reported_at_ms
-                ])?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    pub(super) async fn problems(self: &Arc<Self>, limit: usize) -> ApiResult<Vec<ProblemSummary>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(PROBLEMS_SQL)?;
-            let rows = stmt.query_map([limit as i64], |r| {
-                Ok(ProblemSummary {
-                    entity: r.get(0)?,
-                    entity_id: r.get(1)?,
-                    grid_id: r.get(2)?,
-                    version: r.get(3)?,
-                    code: r.get(4)?,
-                    field: r.get(5)?,
-                    devices: r.get(6)?,
-                    first_reported_ms: r.get(7)?,
-                    last_reported_ms: r.get(8)?,
-                    current_version: r.get(9)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    pub(super) async fn receipt_count(self: &Arc<Self>) -> ApiResult<i64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM receipts", [], |r| r.get(0))?))
-            .await
-    }
-
     pub(super) async fn save_records(self: &Arc<Self>, records: Vec<Record>, now: i64) -> ApiResult<()> {
         self.write(move |conn| {
             let mut tx = SqliteTx { conn };
@@ -975,219 +812,8 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn photo_sizes(
-        self: &Arc<Self>,
-        grids: Vec<String>,
-        sha: &str,
-        backed: bool,
-    ) -> ApiResult<Vec<i64>> {
-        let sha = sha.to_owned();
-        self.read(move |c| {
-            let sizes = c
-                .prepare_cached(&format!(
-                    "SELECT DISTINCT size FROM photo_refs p
-                     WHERE sha256 = ?1 AND grid_id IN (SELECT value FROM json_each(?2)) AND {}",
-                    if backed { BACKED } else { "1 = 1" }
-                ))?
-                .query_map(params![sha, serde_json::to_string(&grids)?], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
-            Ok(sizes)
-        })
-        .await
-    }
-
-    pub(super) async fn department_photo_sizes(
-        self: &Arc<Self>,
-        department: &str,
-        sha: &str,
-        backed: bool,
-    ) -> ApiResult<Vec<i64>> {
-        let (department, sha) = (department.to_owned(), sha.to_owned());
-        self.read(move |c| {
-            let sizes = c
-                .prepare_cached(&format!(
-                    "SELECT DISTINCT p.size FROM photo_refs p JOIN incidents i ON i.id = p.incident_id
-                     WHERE p.sha256 = ?1 AND i.department = ?2 AND {}",
-                    if backed { BACKED } else { "1 = 1" }
-                ))?
-                .query_map(params![sha, department], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
-            Ok(sizes)
-        })
-        .await
-    }
-
-    pub(super) async fn blob_size(self: &Arc<Self>, sha: &str) -> ApiResult<Option<i64>> {
-        let sha = sha.to_owned();
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT size FROM blobs WHERE sha256 = ?1 AND complete = 1")?
-                    .query_row([sha], |r| r.get(0))
-                    .optional()?,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn upload(self: &Arc<Self>, sha: &str, account_id: &str) -> ApiResult<Option<(i64, i64)>> {
-        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT received, size FROM uploads WHERE sha256 = ?1 AND account_id = ?2")?
-                    .query_row([sha, account_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn uploads_of(self: &Arc<Self>, account_id: &str) -> ApiResult<(i64, i64)> {
-        let account_id = account_id.to_owned();
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT count(*), coalesce(sum(size), 0) FROM uploads WHERE account_id = ?1")?
-                    .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn advance_upload(
-        self: &Arc<Self>,
-        sha: &str,
-        account_id: &str,
-        size: i64,
-        expected: i64,
-        received: i64,
-        now: i64,
-    ) -> ApiResult<bool> {
-        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
-        self.write(move |c| {
-            let n = if expected == 0 {
-                c.prepare_cached(
-                    "INSERT INTO uploads (sha256, account_id, size, received, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (sha256, account_id) DO UPDATE SET received = ?4, updated_at = ?5
-                     WHERE uploads.received = 0",
-                )?
-                .execute(params![sha, account_id, size, received, now])?
-            } else {
-                c.prepare_cached(
-                    "UPDATE uploads SET received = ?4, updated_at = ?5
-                     WHERE sha256 = ?1 AND account_id = ?2 AND size = ?3 AND received = ?6",
-                )?
-                .execute(params![sha, account_id, size, received, now, expected])?
-            };
-            Ok(n == 1)
-        })
-        .await
-    }
-
-    pub(super) async fn sent_bytes_since(self: &Arc<Self>, account_id: &str, since: i64) -> ApiResult<i64> {
-        let account_id = account_id.to_owned();
-        self.read(move |c| {
-            Ok(c.prepare_cached(SENT_BYTES_SQL)?
-                .query_row(params![account_id, since], |r| r.get(0))?)
-        })
-        .await
-    }
-
-    pub(super) async fn oldest_upload_of(self: &Arc<Self>, account_id: &str) -> ApiResult<Option<(String, i64)>> {
-        let account_id = account_id.to_owned();
-        self.read(move |c| {
-            Ok(c.prepare_cached(
-                "SELECT sha256, updated_at FROM uploads WHERE account_id = ?1 ORDER BY updated_at, sha256 LIMIT 1",
-            )?
-            .query_row([account_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
-        })
-        .await
-    }
-
-    pub(super) async fn drop_upload(self: &Arc<Self>, sha: &str, account_id: &str) -> ApiResult<()> {
-        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
-        self.write(move |c| {
-            c.execute(
-                "DELETE FROM uploads WHERE sha256 = ?1 AND account_id = ?2",
-                [sha, account_id],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub(super) async fn complete_blob(
-        self: &Arc<Self>,
-        sha: &str,
-        size: i64,
-        account_id: &str,
-        now: i64,
-    ) -> ApiResult<()> {
-        let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO blobs (sha256, size, received, complete, created_at) VALUES (?1, ?2, ?2, 1, ?3)
-                 ON CONFLICT (sha256) DO UPDATE SET size = ?2, received = ?2, complete = 1",
-                params![sha, size, now],
-            )?;
-            c.execute(COMPLETE_SENDERS[0], params![sha, account_id, now])?;
-            c.execute(COMPLETE_SENDERS[1], params![sha])?;
-            c.execute(
-                &format!(
-                    "UPDATE incidents SET complete = NOT EXISTS (
-                         SELECT 1 FROM photo_refs p WHERE p.incident_id = incidents.id AND NOT {BACKED})
-                     WHERE id IN (SELECT incident_id FROM photo_refs WHERE sha256 = ?1)"
-                ),
-                [&sha],
-            )?;
-            c.execute(
-                "DELETE FROM uploads WHERE sha256 = ?1 AND account_id = ?2",
-                params![sha, account_id],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub(super) async fn expire_uploads(self: &Arc<Self>, before: i64) -> ApiResult<Vec<(String, String)>> {
-        self.write(move |c| {
-            Ok(
-                c.prepare_cached("DELETE FROM uploads WHERE updated_at < ?1 RETURNING sha256, account_id")?
-                    .query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            )
-        })
-        .await
-    }
-
     pub(super) async fn analyze(self: &Arc<Self>) -> ApiResult<()> {
         self.call(true, |c| Ok(c.execute_batch("ANALYZE")?)).await
-    }
-
-    pub(super) async fn purge_receipts(
-        self: &Arc<Self>,
-        before: i64,
-        batch: usize,
-        rejected_only: bool,
-    ) -> ApiResult<u64> {
-        let mut total = 0;
-        loop {
-            let n = self
-                .write(move |c| {
-                    Ok(c.prepare_cached(&format!(
-                        "DELETE FROM receipts WHERE op_id IN
-                         (SELECT op_id FROM receipts WHERE created_at < ?1 {} LIMIT ?2)",
-                        if rejected_only { REJECTED_RECEIPT } else { "" }
-                    ))?
-                    .execute(params![before, batch as i64])?)
-                })
-                .await?;
-            total += n as u64;
-            if n < batch {
-                return Ok(total);
-            }
-            // Let the phones' writes in between batches.
-            tokio::task::yield_now().await;
-        }
     }
 }
 

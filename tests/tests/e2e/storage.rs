@@ -272,14 +272,17 @@ fn the_statistics_migration_counts_what_the_writes_kept() {
 
 /// Undoes the schema steps after visit coverage (the phones' problem
 /// reports, photo senders and owners, the indexes of the rules that look at
-/// other records), for tests that take a database back.
-pub const UNDO_SINCE_COVERAGE: &str = "DROP INDEX records_resident_household; DROP INDEX records_household_unit; \
+/// other records, one `blobs` for both engines), for tests that take a
+/// database back.
+pub const UNDO_SINCE_COVERAGE: &str = "ALTER TABLE blobs ADD COLUMN received INTEGER NOT NULL DEFAULT 0; \
+     ALTER TABLE blobs ADD COLUMN complete INTEGER NOT NULL DEFAULT 1; \
+     DROP INDEX records_resident_household; DROP INDEX records_household_unit; \
      DROP INDEX records_place_parent; DROP INDEX records_resident_id_number; \
      DROP INDEX photo_refs_owner; ALTER TABLE photo_refs DROP COLUMN owner_id; \
      DROP TABLE blob_senders; ALTER TABLE photo_refs DROP COLUMN account_id; DROP TABLE record_problems";
 
 /// How many schema steps [`UNDO_SINCE_COVERAGE`] undoes.
-pub const STEPS_SINCE_COVERAGE: i64 = 3;
+pub const STEPS_SINCE_COVERAGE: i64 = 4;
 
 /// Takes a district's database back by its last `steps` schema steps, which
 /// `undo` reverses, as if written by the server before them; the next open
