@@ -32,11 +32,21 @@ def core_steps(commit: str) -> list[str]:
     return [consts[name.strip()] for name in order.split(",") if name.strip()]
 
 
-def server_steps(commit: str) -> list[str]:
-    src = show(commit, "server/src/store/sqlite.rs")
+def engine_steps(commit: str, engine: str) -> list[str]:
+    """An engine's schema steps at `commit`: raw strings in its source
+    (before issue 22), or the files of server/migrations/<engine>/ that
+    its list includes."""
+    src = show(commit, f"server/src/store/{engine}.rs")
     i = src.index("const MIGRATIONS: &[&str] = &[")
     j = src.index("\n];", i)
+    files = re.findall(r'include_str!\("\.\./\.\./(migrations/[^"]+)"\)', src[i:j])
+    if files:
+        return [show(commit, f"server/{f}") for f in files]
     return re.findall(r'r#"(.*?)"#', src[i:j], re.S)
+
+
+def server_steps(commit: str) -> list[str]:
+    return engine_steps(commit, "sqlite")
 
 
 GRID = "'g-1'"
@@ -184,10 +194,7 @@ def freeze(steps: list[str], version: int, rows: str, out: str, rows_at: int | N
 
 
 def postgres_steps(commit: str) -> list[str]:
-    src = show(commit, "server/src/store/postgres.rs")
-    i = src.index("const MIGRATIONS: &[&str] = &[")
-    j = src.index("\n];", i)
-    return re.findall(r'r#"(.*?)"#', src[i:j], re.S)
+    return engine_steps(commit, "postgres")
 
 
 def pg_rows() -> str:
