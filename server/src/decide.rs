@@ -942,3 +942,518 @@ pub fn centre_event(
     }
     Ok((incident, event, photos))
 }
+
+/// The trust boundary's rules as a table: who (role, grids) sends what
+/// (entity, fields, kind) against which state (no record, a live one, a
+/// deleted one, one another device changed, facts the storage counted),
+/// and the outcome. Pure: no database, milliseconds.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fieldgrid_protocol::Role;
+
+    const T0: i64 = 1_795_665_600_000;
+    const GRID: &str = "grid-a";
+
+    /// A fixed record id per name (the rules take canonical UUIDs only).
+    fn id(name: &str) -> String {
+        let n = name
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        format!("0190f1d2-8c1a-7b3e-9f00-{:012x}", n & 0xffff_ffff_ffff)
+    }
+
+    fn caller(role: Role, grids: &[&str], draining: &[&str]) -> Caller {
+        Caller {
+            account_id: format!("acct-{}", role.as_str()),
+            role,
+            device_id: "phone-1".into(),
+            grids: grids.iter().map(|g| (*g).to_owned()).collect(),
+            draining: draining.iter().map(|g| (*g).to_owned()).collect(),
+            department: (role == Role::Department).then(|| "dept-gas".to_owned()),
+            wipe: None,
+        }
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn location() -> Value {
+        json!({"latitude": 37.45, "longitude": 118.5, "accuracy_m": 5.0, "crs": "wgs84"})
+    }
+
+    /// A valid new record of each entity a device creates, in `grid`.
+    fn valid(entity: &str, grid: &str) -> Map<String, Value> {
+        map(match entity {
+            "place" => json!({"grid_id": grid, "kind": "compound", "name": "格林盛景小区"}),
+            "household" => json!({"grid_id": grid, "room": "301"}),
+            "resident" => json!({"grid_id": grid, "name": "王秀英", "sex": "female", "residence": "registered"}),
+            "incident" => json!({"grid_id": grid, "category": "hornets_nest", "occurred_at_ms": T0 - 60_000,
+                                 "location": location()}),
+            "service_log" => json!({"grid_id": grid, "kind": "visit", "occurred_at_ms": T0 - 60_000}),
+            "inspection" => json!({"grid_id": grid, "checklist": "ebike_charging", "location": location(),
+                                   "answers": {"indoor_charging": false, "bikes_in_corridor": 3},
+                                   "occurred_at_ms": T0 - 60_000}),
+            "incident_event" => json!({"incident_id": id("incident"), "kind": "reported"}),
+            "photo" => json!({"owner": {"kind": "incident", "id": id("incident")}, "sha256": "ab".repeat(32),
+                              "size": 1234, "mime": "image/jpeg"}),
+            _ => json!({}),
+        })
+    }
+
+    fn op(entity: &str, kind: OpKind, patch: Map<String, Value>, base: Option<i64>) -> Operation {
+        Operation {
+            op_id: id(&format!("op-{entity}-{kind:?}")),
+            entity: entity.into(),
+            entity_id: id(entity),
+            kind,
+            patch,
+            base_version: base,
+            created_at_ms: T0,
+        }
+    }
+
+    /// A stored record of `entity` in `grid`, as a create by `device` left it.
+    fn stored(entity: &str, grid: &str, device: &str) -> Record {
+        let mut fields = valid(entity, grid);
+        if entity == "incident" {
+            fields.insert("status".into(), json!("draft"));
+            fields.insert("reported_at_ms".into(), json!(T0));
+            fields.insert("reporter".into(), json!("acct-worker"));
+        }
+        let stamp = json!({"v": 1, "device": device, "op": id("earlier")});
+        Record {
+            id: id(entity),
+            entity: entity.into(),
+            grid_id: grid.into(),
+            version: 1,
+            deleted: false,
+            field_versions: fields.keys().map(|k| (k.clone(), stamp.clone())).collect(),
+            fields,
+        }
+    }
+
+    /// What a case expects: applied (with the conflicting fields), or
+    /// rejected with a code and field.
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Applied(Vec<String>),
+        Rejected(String, String),
+    }
+
+    fn applied(conflicts: &[&str]) -> Want {
+        Want::Applied(conflicts.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    fn rejected(code: &str, field: &str) -> Want {
+        Want::Rejected(code.to_owned(), field.to_owned())
+    }
+
+    struct Case {
+        name: &'static str,
+        caller: Caller,
+        op: Operation,
+        existing: Option<Record>,
+        loaded: Vec<Record>,
+        facts: Facts,
+        want: Want,
+    }
+
+    fn case(name: &'static str, caller: Caller, op: Operation, want: Want) -> Case {
+        Case {
+            name,
+            caller,
+            op,
+            existing: None,
+            loaded: vec![],
+            facts: Facts::default(),
+            want,
+        }
+    }
+
+    impl Case {
+        fn existing(mut self, r: Record) -> Self {
+            self.existing = Some(r);
+            self
+        }
+        fn loaded(mut self, r: Record) -> Self {
+            self.loaded.push(r);
+            self
+        }
+        fn facts(mut self, f: Facts) -> Self {
+            self.facts = f;
+            self
+        }
+    }
+
+    fn with(mut m: Map<String, Value>, key: &str, value: Value) -> Map<String, Value> {
+        m.insert(key.into(), value);
+        m
+    }
+
+    fn cases() -> Vec<Case> {
+        let worker = || caller(Role::Worker, &[GRID], &[]);
+        let other_grid = || caller(Role::Worker, &["grid-b"], &[]);
+        let draining = || caller(Role::Worker, &[], &[GRID]);
+        let department = || caller(Role::Department, &[], &[]);
+        let create = |entity: &str| op(entity, OpKind::Create, valid(entity, GRID), None);
+        let mut cases = Vec::new();
+        // Role and grid × every entity a device creates on its own.
+        for entity in [
+            "place",
+            "household",
+            "resident",
+            "incident",
+            "service_log",
+            "inspection",
+        ] {
+            cases.push(case(
+                "a worker creates in its grid",
+                worker(),
+                create(entity),
+                applied(&[]),
+            ));
+            cases.push(case(
+                "a worker whose grid was taken away still sends what it captured",
+                draining(),
+                create(entity),
+                applied(&[]),
+            ));
+            cases.push(case(
+                "a worker of another grid",
+                other_grid(),
+                create(entity),
+                rejected(codes::FORBIDDEN, "grid_id"),
+            ));
+            cases.push(case(
+                "a department has no grid",
+                department(),
+                create(entity),
+                rejected(codes::FORBIDDEN, "grid_id"),
+            ));
+            cases.push(case(
+                "a field no entity has",
+                worker(),
+                op(
+                    entity,
+                    OpKind::Create,
+                    with(valid(entity, GRID), "owner_of_everything", json!(1)),
+                    None,
+                ),
+                rejected(codes::NOT_ALLOWED, "owner_of_everything"),
+            ));
+            cases.push(
+                case(
+                    "an id already taken",
+                    worker(),
+                    create(entity),
+                    rejected(codes::NOT_ALLOWED, "id"),
+                )
+                .existing(stored(entity, GRID, "phone-2")),
+            );
+        }
+        // Fields only the server writes.
+        for (entity, field) in [
+            ("incident", "status"),
+            ("incident", "reporter"),
+            ("incident", "reported_at_ms"),
+            ("inspection", "inspector"),
+            ("incident_event", "actor"),
+            ("incident_event", "server_at_ms"),
+        ] {
+            cases.push(case(
+                "a server field",
+                worker(),
+                op(
+                    entity,
+                    OpKind::Create,
+                    with(valid(entity, GRID), field, json!("x")),
+                    None,
+                ),
+                rejected(codes::NOT_ALLOWED, field),
+            ));
+        }
+        // Events and photos take their grid from what they belong to.
+        cases.push(
+            case(
+                "an event on an incident of the worker's grid",
+                worker(),
+                create("incident_event"),
+                applied(&[]),
+            )
+            .loaded(stored("incident", GRID, "phone-1")),
+        );
+        cases.push(
+            case(
+                "an event on another grid's incident",
+                other_grid(),
+                create("incident_event"),
+                rejected(codes::FORBIDDEN, "grid_id"),
+            )
+            .loaded(stored("incident", GRID, "phone-1")),
+        );
+        cases.push(case(
+            "an event on an incident the server does not have",
+            worker(),
+            create("incident_event"),
+            rejected(codes::UNKNOWN_RECORD, "incident_id"),
+        ));
+        cases.push(
+            case("a photo of an incident", worker(), create("photo"), applied(&[]))
+                .loaded(stored("incident", GRID, "phone-1")),
+        );
+        cases.push(
+            case(
+                "a tenth photo of one record",
+                worker(),
+                create("photo"),
+                rejected("too_many", "owner"),
+            )
+            .loaded(stored("incident", GRID, "phone-1"))
+            .facts(Facts {
+                photos_of_owner: 9,
+                ..Facts::default()
+            }),
+        );
+        // The state of the record an update or delete names.
+        let rename = |entity: &str, base| op(entity, OpKind::Update, map(json!({"name": "新名字"})), base);
+        cases.push(
+            case(
+                "an update of the worker's own record",
+                worker(),
+                rename("place", Some(1)),
+                applied(&[]),
+            )
+            .existing(stored("place", GRID, "phone-1")),
+        );
+        cases.push(
+            case(
+                "an update over another device's newer value keeps it as a conflict",
+                worker(),
+                rename("place", Some(0)),
+                applied(&["name"]),
+            )
+            .existing(stored("place", GRID, "phone-2")),
+        );
+        cases.push(case(
+            "an update of a record the server does not have",
+            worker(),
+            rename("place", Some(1)),
+            rejected(codes::UNKNOWN_RECORD, "id"),
+        ));
+        cases.push(
+            case(
+                "an update of a deleted record",
+                worker(),
+                rename("place", Some(1)),
+                rejected(codes::NOT_ALLOWED, "id"),
+            )
+            .existing(Record {
+                deleted: true,
+                ..stored("place", GRID, "phone-1")
+            }),
+        );
+        cases.push(
+            case(
+                "an update of another grid's record",
+                other_grid(),
+                rename("place", Some(1)),
+                rejected(codes::FORBIDDEN, "grid_id"),
+            )
+            .existing(stored("place", GRID, "phone-1")),
+        );
+        cases.push(
+            case(
+                "a record moved to another grid",
+                caller(Role::Worker, &[GRID, "grid-b"], &[]),
+                op("place", OpKind::Update, map(json!({"grid_id": "grid-b"})), Some(1)),
+                rejected(codes::NOT_ALLOWED, "grid_id"),
+            )
+            .existing(stored("place", GRID, "phone-1")),
+        );
+        cases.push(
+            case(
+                "an id of another entity",
+                worker(),
+                op("household", OpKind::Update, map(json!({"room": "302"})), Some(1)),
+                rejected(codes::NOT_ALLOWED, "entity_id"),
+            )
+            .existing(Record {
+                id: id("household"),
+                ..stored("place", GRID, "phone-1")
+            }),
+        );
+        for (entity, field) in [
+            ("incident", "description"),
+            ("service_log", "notes"),
+            ("inspection", "notes"),
+        ] {
+            cases.push(
+                case(
+                    "records devices never change after creating them",
+                    worker(),
+                    op(entity, OpKind::Update, map(json!({field: "x"})), Some(1)),
+                    rejected(codes::NOT_ALLOWED, "entity"),
+                )
+                .existing(stored(entity, GRID, "phone-1")),
+            );
+        }
+        for entity in ["household", "place"] {
+            cases.push(
+                case(
+                    "a delete of what still holds records",
+                    worker(),
+                    op(entity, OpKind::Delete, Map::new(), Some(1)),
+                    rejected(codes::NOT_ALLOWED, "id"),
+                )
+                .existing(stored(entity, GRID, "phone-1"))
+                .facts(Facts {
+                    live_children: 1,
+                    ..Facts::default()
+                }),
+            );
+            cases.push(
+                case(
+                    "a delete of an empty one",
+                    worker(),
+                    op(entity, OpKind::Delete, Map::new(), Some(1)),
+                    applied(&[]),
+                )
+                .existing(stored(entity, GRID, "phone-1")),
+            );
+        }
+        cases.push(
+            case(
+                "a second live resident with one ID number",
+                worker(),
+                create("resident"),
+                rejected("duplicate", "id_number"),
+            )
+            .facts(Facts {
+                id_number_taken: true,
+                ..Facts::default()
+            }),
+        );
+        cases.push(case(
+            "an id that is not a canonical UUID",
+            worker(),
+            Operation {
+                entity_id: id("place").to_uppercase(),
+                ..create("place")
+            },
+            rejected("bad_format", "entity_id"),
+        ));
+        cases.push(case(
+            "an entity the server does not know",
+            worker(),
+            op("spaceship", OpKind::Create, Map::new(), None),
+            rejected(codes::UNSUPPORTED, "entity"),
+        ));
+        cases
+    }
+
+    fn outcome_of(c: &Case) -> (Want, Decision) {
+        let catalogue = Catalogue::builtin();
+        let ctx = Context {
+            caller: &c.caller,
+            now: T0,
+            catalogue: &catalogue,
+        };
+        let loaded: HashMap<String, Record> = c.loaded.iter().map(|r| (r.id.clone(), r.clone())).collect();
+        let d = decide(&ctx, &c.op, c.existing.as_ref(), &loaded, &c.facts);
+        let got = match &d.outcome {
+            Outcome::Applied { conflicts, .. } => Want::Applied(conflicts.clone()),
+            Outcome::Rejected { code, field, .. } => Want::Rejected(code.clone(), field.clone().unwrap_or_default()),
+        };
+        (got, d)
+    }
+
+    #[test]
+    fn every_case_of_the_table_decides_as_written() {
+        let mut wrong = Vec::new();
+        let cases = cases();
+        for c in &cases {
+            let (got, d) = outcome_of(c);
+            // A refusal writes nothing; an application writes the record.
+            let writes_ok = match got {
+                Want::Rejected(..) => d.writes.is_empty(),
+                Want::Applied(_) => d
+                    .writes
+                    .iter()
+                    .any(|w| matches!(w, Write::Record(r) if r.id == c.op.entity_id)),
+            };
+            if got != c.want || !writes_ok {
+                wrong.push(format!(
+                    "{} ({} {:?} by {:?}): want {:?}, got {got:?}, {} writes",
+                    c.name,
+                    c.op.entity,
+                    c.op.kind,
+                    c.caller.role,
+                    c.want,
+                    d.writes.len()
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} of {} cases:\n{}",
+            wrong.len(),
+            cases.len(),
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn what_an_application_writes_is_the_servers_to_say() {
+        let catalogue = Catalogue::builtin();
+        let worker = caller(Role::Worker, &[GRID], &[]);
+        let ctx = Context {
+            caller: &worker,
+            now: T0,
+            catalogue: &catalogue,
+        };
+        let d = decide(
+            &ctx,
+            &op("incident", OpKind::Create, valid("incident", GRID), None),
+            None,
+            &HashMap::new(),
+            &Facts::default(),
+        );
+        let Some(Write::Record(r)) = d.writes.last() else {
+            panic!("{:?}", d.outcome);
+        };
+        // The server's fields, whatever the device's clock said.
+        assert_eq!(r.fields["status"], "draft");
+        assert_eq!(r.fields["reported_at_ms"], T0);
+        assert_eq!(r.fields["reporter"], "acct-worker");
+        // Every field is stamped with the sending device and operation.
+        assert!(
+            r.field_versions
+                .values()
+                .all(|v| v["device"] == "phone-1" && v["v"] == 1)
+        );
+        // A conflict keeps the replaced value in a record of its own.
+        let d = decide(
+            &ctx,
+            &op("place", OpKind::Update, map(json!({"name": "新名字"})), Some(0)),
+            Some(&stored("place", GRID, "phone-2")),
+            &HashMap::new(),
+            &Facts::default(),
+        );
+        let conflicts: Vec<&Record> = d
+            .writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Record(r) if r.entity == "conflict" => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].fields["losing_value"], "格林盛景小区");
+        assert_eq!(conflicts[0].fields["winning_value"], "新名字");
+    }
+}
