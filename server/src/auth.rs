@@ -9,12 +9,13 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use fieldgrid_protocol::{LoginRequest, LoginResponse, Role, codes};
+use fieldgrid_protocol::{LoginRequest, LoginResponse, codes};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+pub use crate::caller::Caller;
+use crate::caller::WipeMode;
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::store::WipeMode;
 
 pub use crate::store::DRAIN_MS;
 
@@ -272,57 +273,6 @@ pub struct WipeSignal(pub Arc<std::sync::Mutex<Option<WipeMode>>>);
 /// The caller of a request whose bearer token the load shedder verified.
 #[derive(Clone, Debug)]
 pub(crate) struct Verified(pub(crate) Caller);
-
-/// The authenticated caller of a request.
-#[derive(Clone, Debug)]
-pub struct Caller {
-    /// Account id.
-    pub account_id: String,
-    /// Role.
-    pub role: Role,
-    /// Device the token was issued to.
-    pub device_id: String,
-    /// Grids assigned (workers).
-    pub grids: Vec<String>,
-    /// Grids taken away recently: still writable, no longer readable.
-    pub draining: Vec<String>,
-    /// The department of a department account.
-    pub department: Option<String>,
-    /// A remote wipe asked of the caller's device.
-    pub wipe: Option<WipeMode>,
-}
-
-impl Caller {
-    /// Whether the caller may read and write `grid_id`.
-    pub fn may_access(&self, grid_id: &str) -> bool {
-        self.role == Role::Operator || self.grids.iter().any(|g| g == grid_id)
-    }
-
-    /// Whether the caller may send operations on `grid_id`.
-    pub fn may_write(&self, grid_id: &str) -> bool {
-        self.may_access(grid_id) || self.draining.iter().any(|g| g == grid_id)
-    }
-
-    /// The grids whose records the caller may send: assigned, or recently
-    /// taken away.
-    pub fn writable_grids(&self) -> Vec<String> {
-        self.grids.iter().chain(&self.draining).cloned().collect()
-    }
-
-    /// Refuses anyone but a centre operator.
-    pub fn require_operator(&self) -> ApiResult<()> {
-        self.require(&[Role::Operator])
-    }
-
-    /// Refuses anyone whose role is not one of `roles`.
-    pub fn require(&self, roles: &[Role]) -> ApiResult<()> {
-        if roles.contains(&self.role) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("not for a {} account", self.role.as_str())))
-        }
-    }
-}
 
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;

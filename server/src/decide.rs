@@ -13,7 +13,7 @@ use fieldgrid_domain::{rules, wire};
 use fieldgrid_protocol::{ConflictRecord, Entity, OpKind, Operation, Outcome, codes};
 use serde_json::{Map, Value, json};
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::records::{FieldVersion, Record};
 
 /// A change the storage makes for a decision.

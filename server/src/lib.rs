@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod bulk;
+pub mod caller;
 pub mod centre;
 pub mod cli;
 pub mod console;

@@ -21,7 +21,7 @@ use fieldgrid_protocol::{Role, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER, codes
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, ApiPath, ApiResult};
 use crate::store::Store;
 

@@ -14,7 +14,7 @@ use fieldgrid_protocol::{ChangesResponse, ProblemsRequest, PushRequest, PushResp
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, safe_integer};
 use crate::records::Record;
 use crate::store::{ALL_GRIDS, ReportedProblem};

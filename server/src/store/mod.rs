@@ -30,7 +30,7 @@ use fieldgrid_protocol::{
 };
 use serde_json::Value;
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::decide::{self, Context, Write};
 use crate::error::{ApiError, ApiResult};
 use crate::records::Record;
@@ -90,34 +90,7 @@ pub struct Session {
     pub last_seen: i64,
 }
 
-/// How a device is to be wiped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WipeMode {
-    /// Erase the store, its keys and photos at the next contact.
-    Wipe,
-    /// Push what is waiting first (a phone being retired), then erase.
-    SendThenWipe,
-}
-
-impl WipeMode {
-    /// The stored name.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            WipeMode::Wipe => "wipe",
-            WipeMode::SendThenWipe => "send_then_wipe",
-        }
-    }
-
-    /// The mode of a stored name.
-    pub fn parse(s: &str) -> Option<WipeMode> {
-        match s {
-            "wipe" => Some(WipeMode::Wipe),
-            "send_then_wipe" => Some(WipeMode::SendThenWipe),
-            _ => None,
-        }
-    }
-}
+pub use crate::caller::WipeMode;
 
 /// An account as district IT and operators see it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -27,7 +27,7 @@ use super::{
     BACKED, CoverageQuery, CoverageRow, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Period, StatsRow,
     StoredReceipt, Tx, centre_event_in, centre_incident, open_status_sql, push_in,
 };
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
 use crate::error::{ApiError, ApiResult};
 use crate::records::{Contribution, IncidentRow, Record, month_deltas};

@@ -20,7 +20,7 @@ use super::{
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
-use crate::auth::Caller;
+use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
 use crate::error::{ApiError, ApiResult};
 use crate::records::{IncidentRow, Record, month_deltas};
