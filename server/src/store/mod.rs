@@ -10,6 +10,7 @@
 //! is polled to completion there); the PostgreSQL one awaits the network.
 
 mod accounts;
+mod incidents;
 mod lookups;
 mod photos;
 pub mod postgres;
@@ -676,18 +677,6 @@ impl Store {
         now: i64,
     ) -> ApiResult<CentreIncident> {
         dispatch!(self, s => s.centre_event(caller, id, req, kind, now).await)
-    }
-
-    /// A page of incidents (never drafts), filtered and sorted.
-    pub async fn incidents(
-        &self,
-        filter: &IncidentFilter,
-        sort: IncidentSort,
-        after: Option<IncidentCursor>,
-        limit: usize,
-        now: i64,
-    ) -> ApiResult<Vec<CentreIncident>> {
-        dispatch!(self, s => s.incidents(filter, sort, after, limit, now).await)
     }
 
     /// Reported, open, overdue and on time per grid, community,

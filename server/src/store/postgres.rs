@@ -24,8 +24,8 @@ use tokio_postgres::{NoTls, Row};
 
 use super::sqlite::{change_of, page_of};
 use super::{
-    BACKED, CoverageQuery, CoverageRow, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Period, StatsRow,
-    StoredReceipt, Tx, centre_event_in, centre_incident, open_status_sql, push_in,
+    BACKED, CoverageQuery, CoverageRow, Metrics, Period, StatsRow, StoredReceipt, Tx, centre_event_in, centre_incident,
+    open_status_sql, push_in,
 };
 use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
@@ -356,62 +356,6 @@ impl PgStore {
             .await
             .map_err(pg)?;
         Ok(incident_of(&row, now))
-    }
-
-    pub(super) async fn incidents(
-        &self,
-        filter: &IncidentFilter,
-        sort: IncidentSort,
-        after: Option<IncidentCursor>,
-        limit: usize,
-        now: i64,
-    ) -> ApiResult<Vec<CentreIncident>> {
-        let mut sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status <> 'draft'");
-        let mut args: Vec<Box<dyn tokio_postgres::types::ToSql + Sync + Send>> = Vec::new();
-        for (column, value) in [
-            ("status", &filter.status),
-            ("grid_id", &filter.grid),
-            ("sub_district", &filter.sub_district),
-            ("community", &filter.community),
-            ("category", &filter.category),
-            ("department", &filter.department),
-        ] {
-            if let Some(v) = value {
-                args.push(Box::new(v.clone()));
-                sql.push_str(&format!(" AND {column} = ${}", args.len()));
-            }
-        }
-        if filter.via_open_index(sort) {
-            sql.push_str(&format!(" AND {}", open_status_sql()));
-        }
-        if filter.overdue {
-            args.push(Box::new(now));
-            sql.push_str(&format!(" AND deadline_at < ${}", args.len()));
-        }
-        if let Some(a) = &after {
-            args.push(Box::new(a.key));
-            args.push(Box::new(a.id.clone()));
-            let (k, i) = (args.len() - 1, args.len());
-            sql.push_str(&match sort {
-                IncidentSort::Reported => format!(" AND (reported_at, id) < (${k}, ${i})"),
-                IncidentSort::Deadline => format!(" AND (deadline_at, id) > (${k}, ${i})"),
-            });
-        }
-        match sort {
-            IncidentSort::Reported => sql.push_str(" ORDER BY reported_at DESC, id DESC"),
-            IncidentSort::Deadline => sql.push_str(" AND deadline_at IS NOT NULL ORDER BY deadline_at, id"),
-        }
-        args.push(Box::new(limit as i64));
-        sql.push_str(&format!(" LIMIT ${}", args.len()));
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        let c = self.client().await?;
-        let guard = self.guard(&c);
-        let rows = c.query(&sql, &params).await.map_err(pg)?;
-        guard.done();
-        Ok(rows.iter().map(|r| incident_of(r, now)).collect())
     }
 
     pub(super) async fn coverage(&self, q: CoverageQuery) -> ApiResult<Vec<CoverageRow>> {

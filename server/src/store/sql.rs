@@ -12,7 +12,9 @@
 //! - a column among a list of strings ([`Dialect::in_list`], bound as
 //!   [`Arg::List`]: a `text[]` in PostgreSQL, a JSON array in SQLite);
 //! - a field of a JSON column ([`Dialect::field`]);
-//! - the larger of two values ([`Dialect::greatest`]).
+//! - the larger of two values ([`Dialect::greatest`]);
+//! - an order the planner is not to take from an index
+//!   ([`Dialect::unindexed`]).
 //!
 //! Everything else used in shared statements is the same in both: `ON
 //! CONFLICT ... DO UPDATE` / `DO NOTHING`, `RETURNING`, `coalesce`,
@@ -58,6 +60,17 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("json_extract({column}, '$.{name}')"),
             Dialect::Postgres => format!("({column}::jsonb ->> '{name}')"),
+        }
+    }
+
+    /// `column` in an ORDER BY that the planner is not to serve from an
+    /// index on it (SQLite's `+`: it would walk the whole index in order
+    /// rather than sort the few rows a filter leaves; PostgreSQL's planner
+    /// weighs both by itself).
+    pub fn unindexed(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("+{column}"),
+            Dialect::Postgres => column.to_owned(),
         }
     }
 

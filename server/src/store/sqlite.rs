@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::{
-    BACKED, CoverageQuery, CoverageRow, IncidentCursor, IncidentFilter, IncidentSort, Metrics, Period, StatsRow,
-    StoredReceipt, Tx, centre_event_in, centre_incident, open_status_sql, push_in, run_ready,
+    BACKED, CoverageQuery, CoverageRow, Metrics, Period, StatsRow, StoredReceipt, Tx, centre_event_in, centre_incident,
+    open_status_sql, push_in, run_ready,
 };
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -75,7 +75,7 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> Result<(), String> {
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), String> {
     // Rebuilding a table other tables refer to needs foreign keys off
     // (SQLite's own procedure); the runner checks them before each step commits.
     let runner = Migrations {
@@ -333,23 +333,6 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn incidents(
-        self: &Arc<Self>,
-        filter: &IncidentFilter,
-        sort: IncidentSort,
-        after: Option<IncidentCursor>,
-        limit: usize,
-        now: i64,
-    ) -> ApiResult<Vec<CentreIncident>> {
-        let (sql, args) = incident_list_sql(filter, sort, after.as_ref(), limit, now);
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| incident_of_row(r, now))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
     pub(super) async fn coverage(self: &Arc<Self>, q: CoverageQuery) -> ApiResult<Vec<CoverageRow>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
@@ -510,64 +493,6 @@ pub(super) fn page_of(mut all: Vec<(Change, usize)>, limit: usize, max_bytes: us
 
 /// Statistics from per-grid rows (sub-district, counts): the grids, and
 /// their sums per sub-district, each with its on-time rate.
-/// The incident list's query: filters, order, keyset page.
-fn incident_list_sql(
-    filter: &IncidentFilter,
-    sort: IncidentSort,
-    after: Option<&IncidentCursor>,
-    limit: usize,
-    now: i64,
-) -> (String, Vec<rusqlite::types::Value>) {
-    let mut sql = String::from(
-        "SELECT id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete
-             FROM incidents WHERE status <> 'draft'",
-    );
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
-    for (column, value) in [
-        ("status", &filter.status),
-        ("grid_id", &filter.grid),
-        ("sub_district", &filter.sub_district),
-        ("community", &filter.community),
-        ("category", &filter.category),
-        ("department", &filter.department),
-    ] {
-        if let Some(v) = value {
-            arg(&mut sql, &format!(" AND {column} = ?"), v.clone().into());
-        }
-    }
-    if filter.via_open_index(sort) {
-        sql.push_str(&format!(" AND {}", open_status_sql()));
-    }
-    if filter.overdue {
-        arg(&mut sql, " AND deadline_at < ?", now.into());
-    }
-    match (sort, after) {
-        (IncidentSort::Reported, Some(a)) => {
-            arg(&mut sql, " AND (reported_at, id) < (?", a.key.into());
-            arg(&mut sql, ", ?)", a.id.clone().into());
-        }
-        (IncidentSort::Deadline, Some(a)) => {
-            arg(&mut sql, " AND (deadline_at, id) > (?", a.key.into());
-            arg(&mut sql, ", ?)", a.id.clone().into());
-        }
-        _ => {}
-    }
-    match sort {
-        // Overdue incidents are few: found through the open incidents'
-        // partial index and sorted, not found by walking every incident
-        // newest first (`+` keeps SQLite's planner off the order's index).
-        IncidentSort::Reported if filter.overdue => sql.push_str(" ORDER BY +reported_at DESC, +id DESC"),
-        IncidentSort::Reported => sql.push_str(" ORDER BY reported_at DESC, id DESC"),
-        IncidentSort::Deadline => sql.push_str(" AND deadline_at IS NOT NULL ORDER BY deadline_at, id"),
-    }
-    arg(&mut sql, " LIMIT ?", (limit as i64).into());
-    (sql, args)
-}
-
 fn record_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     let fields: String = r.get(5)?;
     let fv: String = r.get(6)?;
@@ -849,37 +774,6 @@ impl Tx for SqliteTx<'_> {
 mod tests {
     use super::*;
 
-    /// The plan SQLite picks for a list query on the real schema.
-    fn plan(filter: &IncidentFilter, sort: IncidentSort) -> String {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrate(&mut conn).unwrap();
-        // The planner's statistics of the reference district (3 million
-        // incidents, 2.55 million with a deadline), as `ANALYZE` left them.
-        conn.execute_batch(
-            "ANALYZE;
-             DELETE FROM sqlite_stat1;
-             INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
-               ('incidents', 'incidents_stats', '3000000 3084 771 2 1'),
-               ('incidents', 'incidents_department', '3000000 428572 1'),
-               ('incidents', 'incidents_category', '3000000 187500 1'),
-               ('incidents', 'incidents_community', '3000000 73171 1'),
-               ('incidents', 'incidents_sub_district', '3000000 1000000 1'),
-               ('incidents', 'incidents_status', '3000000 750000 1'),
-               ('incidents', 'incidents_grid', '3000000 3084 1'),
-               ('incidents', 'incidents_deadline', '2551418 1 1'),
-               ('incidents', 'incidents_reported', '3000000 1 1'),
-               ('incidents', 'incidents', '3000000 1');
-             ANALYZE sqlite_schema;",
-        )
-        .unwrap();
-        let (sql, args) = incident_list_sql(filter, sort, None, 1_000, 1_796_000_000_000);
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
-            .unwrap();
-        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
-    }
-
     /// Keeping the coverage rows on a write finds the record by its id: by
     /// the entity index it read every resident of the district for each
     /// resident pushed (a 20-grid bulk build took three times as long).
@@ -911,35 +805,5 @@ mod tests {
         let allowance = fieldgrid_domain::visits::BACKDATE_ALLOWANCE_MS.to_string();
         assert!(REFRESH_CARE[3].contains(&allowance));
         assert!(MIGRATIONS.iter().any(|m| m.contains(&allowance)));
-    }
-
-    /// Lists of open incidents search an index for the open ones, never
-    /// walk every incident in order: newest-first by walking took 3.2 s at
-    /// 3 million incidents (the console's overdue map), and an open status
-    /// in deadline order 2.9 s.
-    #[test]
-    fn lists_of_open_incidents_use_the_open_incidents_index() {
-        let overdue = IncidentFilter {
-            overdue: true,
-            ..Default::default()
-        };
-        let dispatched = IncidentFilter {
-            status: Some("dispatched".into()),
-            sub_district: Some("胜园街道".into()),
-            ..Default::default()
-        };
-        for (filter, sort, index) in [
-            (&overdue, IncidentSort::Reported, "incidents_open_deadline"),
-            (&overdue, IncidentSort::Deadline, "incidents_open_deadline"),
-            (&dispatched, IncidentSort::Deadline, "incidents_open_deadline"),
-            // Newest first, a status walks its own index in order.
-            (&dispatched, IncidentSort::Reported, "incidents_status (status=?)"),
-        ] {
-            let plan = plan(filter, sort);
-            assert!(
-                plan.starts_with(&format!("SEARCH incidents USING INDEX {index}")) && !plan.contains("SCAN"),
-                "{filter:?} {sort:?}: {plan}"
-            );
-        }
     }
 }
