@@ -14,6 +14,7 @@ mod incidents;
 mod lookups;
 mod photos;
 pub mod postgres;
+mod reads;
 pub mod sql;
 pub mod sqlite;
 
@@ -26,8 +27,7 @@ use std::sync::atomic::AtomicU64;
 use fieldgrid_domain::catalogue::Catalogue;
 use fieldgrid_domain::model::{EventKind, IncidentStatus};
 use fieldgrid_protocol::{
-    CentreEventRequest, CentreIncident, Change, ConflictRecord, GridInfo, Operation, Receipt, Role, StatsResponse,
-    codes,
+    CentreEventRequest, CentreIncident, ConflictRecord, GridInfo, Operation, Receipt, Role, StatsResponse, codes,
 };
 use serde_json::Value;
 
@@ -653,18 +653,6 @@ impl Store {
         dispatch!(self, s => s.push(caller, ops, now).await)
     }
 
-    /// Changes in `grids` after `after`, at most `limit` and about
-    /// `max_bytes` of fields: the changes and whether more wait.
-    pub async fn changes(
-        &self,
-        grids: Vec<String>,
-        after: i64,
-        limit: usize,
-        max_bytes: usize,
-    ) -> ApiResult<(Vec<Change>, bool)> {
-        dispatch!(self, s => s.changes(grids, after, limit, max_bytes).await)
-    }
-
     // ---- centre ----
 
     /// The centre's event on an incident; the incident as it becomes.
@@ -682,7 +670,7 @@ impl Store {
     /// Reported, open, overdue and on time per grid, community,
     /// sub-district and category, for the incidents reported in `period`.
     pub async fn stats(&self, period: &Period, now: i64) -> ApiResult<StatsResponse> {
-        let mut rows = dispatch!(self, s => s.stats(period, now).await)?;
+        let mut rows = self.stats_rows(period, now).await?;
         let grids: HashMap<String, GridInfo> = self.grids().await?.into_iter().map(|g| (g.id.clone(), g)).collect();
         for r in &mut rows {
             if let Some(g) = grids.get(&r.grid_id) {
@@ -729,7 +717,7 @@ impl Store {
             end_ms: period.end_ms,
             late_until_ms: next_end.min(now),
         };
-        let rows = dispatch!(self, s => s.coverage(query).await)?;
+        let rows = self.coverage_rows(query).await?;
         let grids: HashMap<String, GridInfo> = self.grids().await?.into_iter().map(|g| (g.id.clone(), g)).collect();
         let closed = now >= period.end_ms;
         let of = |key: String, within: Option<String>, r: &CoverageRow| {

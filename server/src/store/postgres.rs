@@ -18,15 +18,11 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, Operation, Receipt, codes};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt, codes};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
-use super::sqlite::{change_of, page_of};
-use super::{
-    BACKED, CoverageQuery, CoverageRow, Metrics, Period, StatsRow, StoredReceipt, Tx, centre_event_in, centre_incident,
-    open_status_sql, push_in,
-};
+use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, centre_incident, push_in};
 use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
 use crate::error::{ApiError, ApiResult};
@@ -291,52 +287,6 @@ impl PgStore {
         in_transaction!(self, tx => push_in(&mut tx, caller, &ops, now).await.map(|(receipts, _)| receipts))
     }
 
-    pub(super) async fn changes(
-        &self,
-        grids: Vec<String>,
-        after: i64,
-        limit: usize,
-        max_bytes: usize,
-    ) -> ApiResult<(Vec<Change>, bool)> {
-        let mut c = self.client().await?;
-        let guard = self.guard(&c);
-        let tx = c
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(pg)?;
-        let stmt = tx
-            .prepare_cached(
-                "SELECT seq, entity, id, grid_id, version, deleted, fields FROM records
-                 WHERE grid_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .await
-            .map_err(pg)?;
-        let mut all = Vec::new();
-        for grid in &grids {
-            for r in tx
-                .query(&stmt, &[grid, &after, &(limit as i64 + 1)])
-                .await
-                .map_err(pg)?
-            {
-                all.push(change_of(
-                    r.get(0),
-                    r.get(1),
-                    r.get(2),
-                    r.get(3),
-                    r.get(4),
-                    r.get(5),
-                    &r.get::<_, String>(6),
-                ));
-            }
-        }
-        tx.commit().await.map_err(pg)?;
-        guard.done();
-        Ok(page_of(all, limit, max_bytes))
-    }
-
     pub(super) async fn centre_event(
         &self,
         caller: &Caller,
@@ -356,106 +306,6 @@ impl PgStore {
             .await
             .map_err(pg)?;
         Ok(incident_of(&row, now))
-    }
-
-    pub(super) async fn coverage(&self, q: CoverageQuery) -> ApiResult<Vec<CoverageRow>> {
-        let c = self.client().await?;
-        let guard = self.guard(&c);
-        let rows = c
-            .query(
-                "WITH scope AS (
-                     SELECT resident_id, grid_id FROM care_residents WHERE tag = ANY($1)
-                     UNION
-                     SELECT id, grid_id FROM records WHERE id = ANY($2) AND entity = 'resident' AND NOT deleted
-                 ), seen AS (
-                     SELECT s.grid_id,
-                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
-                                 AND v.visited_at >= $4 AND v.visited_at < $5 AND v.kind = ANY($3)) AS on_time,
-                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
-                                 AND v.visited_at >= $5 AND v.visited_at < $6 AND v.kind = ANY($3)) AS late
-                     FROM scope s
-                 )
-                 SELECT grid_id, count(*), count(*) FILTER (WHERE on_time), count(*) FILTER (WHERE late AND NOT on_time)
-                 FROM seen GROUP BY grid_id",
-                &[
-                    &q.tags,
-                    &q.resident_ids,
-                    &q.kinds,
-                    &q.start_ms,
-                    &q.end_ms,
-                    &q.late_until_ms,
-                ],
-            )
-            .await
-            .map_err(pg)?;
-        guard.done();
-        Ok(rows
-            .iter()
-            .map(|r| CoverageRow {
-                grid_id: r.get(0),
-                residents: r.get::<_, i64>(1).unsigned_abs(),
-                on_time: r.get::<_, i64>(2).unsigned_abs(),
-                late: r.get::<_, i64>(3).unsigned_abs(),
-            })
-            .collect())
-    }
-
-    pub(super) async fn stats(&self, period: &Period, now: i64) -> ApiResult<Vec<StatsRow>> {
-        let (first, last) = period.months();
-        let (start, end) = period.reported_ms();
-        let c = self.client().await?;
-        let guard = self.guard(&c);
-        let sum = |table: &str, key: &str| {
-            format!(
-                "SELECT {key}, sum(reported)::int8, sum(finished_with_deadline)::int8, sum(finished_on_time)::int8
-                 FROM {table} WHERE month >= $1 AND month <= $2 GROUP BY {key}"
-            )
-        };
-        let grids = c
-            .query(&sum("incident_months", "grid_id"), &[&first, &last])
-            .await
-            .map_err(pg)?;
-        let categories = c
-            .query(&sum("incident_category_months", "category"), &[&first, &last])
-            .await
-            .map_err(pg)?;
-        let open = c
-            .query(
-                &format!(
-                    "SELECT grid_id, category, count(*), count(*) FILTER (WHERE deadline_at < $1)
-                     FROM incidents WHERE {} AND reported_at >= $2 AND reported_at < $3
-                     GROUP BY grid_id, category",
-                    open_status_sql()
-                ),
-                &[&now, &start, &end],
-            )
-            .await
-            .map_err(pg)?;
-        guard.done();
-        // Sums by month per grid and per category, and open incidents per
-        // grid and category, as rows of their own: the totals add them up.
-        let counts = |r: &tokio_postgres::Row| StatsRow {
-            reported: r.get::<_, i64>(1) as u64,
-            finished_with_deadline: r.get::<_, i64>(2) as u64,
-            finished_on_time: r.get::<_, i64>(3) as u64,
-            ..Default::default()
-        };
-        let grids = grids.iter().map(|r| StatsRow {
-            grid_id: r.get(0),
-            ..counts(r)
-        });
-        let categories = categories.iter().map(|r| StatsRow {
-            category: r.get(0),
-            ..counts(r)
-        });
-        let open = open.iter().map(|r| StatsRow {
-            grid_id: r.get(0),
-            category: r.get(1),
-            open: r.get::<_, i64>(2) as u64,
-            overdue: r.get::<_, i64>(3) as u64,
-            ..Default::default()
-        });
-        Ok(grids.chain(categories).chain(open).collect())
     }
 
     pub(super) async fn save_records(&self, records: Vec<Record>, now: i64) -> ApiResult<()> {

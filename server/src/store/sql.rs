@@ -13,8 +13,9 @@
 //!   [`Arg::List`]: a `text[]` in PostgreSQL, a JSON array in SQLite);
 //! - a field of a JSON column ([`Dialect::field`]);
 //! - the larger of two values ([`Dialect::greatest`]);
-//! - an order the planner is not to take from an index
-//!   ([`Dialect::unindexed`]).
+//! - an order or condition the planner is not to take from an index
+//!   ([`Dialect::unindexed`]), or an index it is to take
+//!   ([`Dialect::indexed_by`]).
 //!
 //! Everything else used in shared statements is the same in both: `ON
 //! CONFLICT ... DO UPDATE` / `DO NOTHING`, `RETURNING`, `coalesce`,
@@ -71,6 +72,15 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("+{column}"),
             Dialect::Postgres => column.to_owned(),
+        }
+    }
+
+    /// An index the planner is to use for a table (SQLite's `INDEXED BY`,
+    /// where its planner misjudges; PostgreSQL has no such clause).
+    pub fn indexed_by(self, index: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("INDEXED BY {index}"),
+            Dialect::Postgres => String::new(),
         }
     }
 
@@ -134,7 +144,9 @@ impl<'a> From<&'a [String]> for Arg<'a> {
 
 /// Runs `$body`, written once with `$c` as its [`Conn`], on the store's
 /// engine: `read` on a reader's snapshot (SQLite) or a pooled client
-/// (PostgreSQL), `write` in one transaction on either. A read abandoned by
+/// (PostgreSQL), `snapshot` in one consistent snapshot on either (several
+/// statements that must see one state), `write` in one transaction on
+/// either. A read abandoned by
 /// its request stops its work on both (SQLite is interrupted, PostgreSQL's
 /// statement cancelled). What `$body` borrows
 /// must be owned by the caller (SQLite runs it on a blocking thread).
@@ -158,6 +170,31 @@ macro_rules! run {
                 let v = $crate::store::sql::typed($body).await;
                 guard.done();
                 v
+            }
+        }
+    };
+    ($store:expr, snapshot, |$c:ident| $body:expr) => {
+        match $store {
+            // A reader's transaction is a snapshot already.
+            $crate::store::Store::Sqlite(_) => $crate::store::sql::run!($store, read, |$c| $body),
+            $crate::store::Store::Postgres(p) => {
+                use $crate::store::sql::Conn as _;
+                let mut client = p.client().await?;
+                let guard = p.guard(&client);
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await
+                    .map_err($crate::store::sql::pg_error)?;
+                let v = {
+                    let $c = &mut $crate::store::sql::Pg::Tx(&tx);
+                    $crate::store::sql::typed($body).await?
+                };
+                tx.commit().await.map_err($crate::store::sql::pg_error)?;
+                guard.done();
+                Ok(v)
             }
         }
     };

@@ -10,14 +10,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Change, Operation, Receipt, codes};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt, codes};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
-use super::{
-    BACKED, CoverageQuery, CoverageRow, Metrics, Period, StatsRow, StoredReceipt, Tx, centre_event_in, centre_incident,
-    open_status_sql, push_in, run_ready,
-};
+use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, centre_incident, push_in, run_ready};
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
 use crate::caller::Caller;
@@ -280,42 +277,6 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn changes(
-        self: &Arc<Self>,
-        grids: Vec<String>,
-        after: i64,
-        limit: usize,
-        max_bytes: usize,
-    ) -> ApiResult<(Vec<Change>, bool)> {
-        self.read(move |c| {
-            // One index range per grid, in one snapshot, merged by seq.
-            let mut all: Vec<(Change, usize)> = Vec::new();
-            let mut stmt = c.prepare_cached(
-                "SELECT seq, entity, id, grid_id, version, deleted, fields FROM records
-                 WHERE grid_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-            )?;
-            for grid in &grids {
-                let rows = stmt.query_map(params![grid, after, limit as i64 + 1], |r| {
-                    let fields: String = r.get(6)?;
-                    Ok(change_of(
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get::<_, i64>(5)? != 0,
-                        &fields,
-                    ))
-                })?;
-                for row in rows {
-                    all.push(row?);
-                }
-            }
-            Ok(page_of(all, limit, max_bytes))
-        })
-        .await
-    }
-
     pub(super) async fn centre_event(
         self: &Arc<Self>,
         caller: &Caller,
@@ -329,105 +290,6 @@ impl SqliteStore {
             let mut tx = SqliteTx { conn };
             let (incident, _) = run_ready(centre_event_in(&mut tx, &caller, &id, &req, kind, now))??;
             incident_row(conn, &incident.id, now)?.ok_or_else(|| ApiError::internal("incident row missing"))
-        })
-        .await
-    }
-
-    pub(super) async fn coverage(self: &Arc<Self>, q: CoverageQuery) -> ApiResult<Vec<CoverageRow>> {
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "WITH scope (resident_id, grid_id) AS (
-                     SELECT resident_id, grid_id FROM care_residents WHERE tag IN (SELECT value FROM json_each(?1))
-                     UNION
-                     SELECT id, grid_id FROM records
-                     WHERE id IN (SELECT value FROM json_each(?2)) AND +entity = 'resident' AND deleted = 0
-                 ), seen AS (
-                     SELECT s.grid_id,
-                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
-                                 AND v.visited_at >= ?4 AND v.visited_at < ?5
-                                 AND v.kind IN (SELECT value FROM json_each(?3))) AS on_time,
-                         EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id
-                                 AND v.visited_at >= ?5 AND v.visited_at < ?6
-                                 AND v.kind IN (SELECT value FROM json_each(?3))) AS late
-                     FROM scope s
-                 )
-                 SELECT grid_id, count(*), sum(on_time), sum(late AND NOT on_time) FROM seen GROUP BY grid_id",
-            )?;
-            let rows = stmt.query_map(
-                params![
-                    serde_json::to_string(&q.tags)?,
-                    serde_json::to_string(&q.resident_ids)?,
-                    serde_json::to_string(&q.kinds)?,
-                    q.start_ms,
-                    q.end_ms,
-                    q.late_until_ms
-                ],
-                |r| {
-                    Ok(CoverageRow {
-                        grid_id: r.get(0)?,
-                        residents: r.get::<_, i64>(1)?.unsigned_abs(),
-                        on_time: r.get::<_, i64>(2)?.unsigned_abs(),
-                        late: r.get::<_, i64>(3)?.unsigned_abs(),
-                    })
-                },
-            )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
-    }
-
-    pub(super) async fn stats(self: &Arc<Self>, period: &Period, now: i64) -> ApiResult<Vec<StatsRow>> {
-        let (first, last) = period.months();
-        let (start, end) = period.reported_ms();
-        self.read(move |c| {
-            // Sums by month per grid and per category, and open incidents
-            // per grid and category, as rows of their own: the totals add
-            // them up.
-            let mut rows = Vec::new();
-            for (table, key) in [("incident_months", "grid_id"), ("incident_category_months", "category")] {
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT m.{key}, sum(m.reported), sum(m.finished_with_deadline), sum(m.finished_on_time)
-                     FROM {table} m WHERE m.month >= ?1 AND m.month <= ?2 GROUP BY m.{key}"
-                ))?;
-                let mut q = stmt.query(params![first, last])?;
-                while let Some(r) = q.next()? {
-                    let counts = StatsRow {
-                        reported: r.get::<_, i64>(1)? as u64,
-                        finished_with_deadline: r.get::<_, i64>(2)? as u64,
-                        finished_on_time: r.get::<_, i64>(3)? as u64,
-                        ..Default::default()
-                    };
-                    rows.push(match key {
-                        "grid_id" => StatsRow {
-                            grid_id: r.get(0)?,
-                            ..counts
-                        },
-                        _ => StatsRow {
-                            category: r.get(0)?,
-                            ..counts
-                        },
-                    });
-                }
-            }
-            let sql = format!(
-                "SELECT grid_id, category, count(*), count(*) FILTER (WHERE deadline_at < ?1)
-                 FROM incidents INDEXED BY incidents_open
-                 WHERE {} AND reported_at >= ?2 AND reported_at < ?3
-                 GROUP BY grid_id, category",
-                open_status_sql()
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut q = stmt.query(params![now, start, end])?;
-            while let Some(r) = q.next()? {
-                rows.push(StatsRow {
-                    grid_id: r.get(0)?,
-                    category: r.get(1)?,
-                    open: r.get::<_, i64>(2)? as u64,
-                    overdue: r.get::<_, i64>(3)? as u64,
-                    ..Default::default()
-                });
-            }
-            Ok(rows)
         })
         .await
     }
@@ -446,49 +308,6 @@ impl SqliteStore {
     pub(super) async fn analyze(self: &Arc<Self>) -> ApiResult<()> {
         self.call(true, |c| Ok(c.execute_batch("ANALYZE")?)).await
     }
-}
-
-/// A change from its columns, with the size of its fields.
-pub(super) fn change_of(
-    seq: i64,
-    entity: String,
-    id: String,
-    grid_id: String,
-    version: i64,
-    deleted: bool,
-    fields: &str,
-) -> (Change, usize) {
-    let change = Change {
-        seq,
-        entity,
-        entity_id: id,
-        grid_id,
-        version,
-        deleted,
-        fields: if deleted {
-            serde_json::Map::new()
-        } else {
-            serde_json::from_str(fields).unwrap_or_default()
-        },
-    };
-    (change, fields.len())
-}
-
-/// Rows of several grids (each in seq order) merged into one page: bounded
-/// by count and, softly, by bytes (at least one change).
-pub(super) fn page_of(mut all: Vec<(Change, usize)>, limit: usize, max_bytes: usize) -> (Vec<Change>, bool) {
-    all.sort_by_key(|(c, _)| c.seq);
-    let mut bytes = 0;
-    let mut fit = 0;
-    for (_, size) in all.iter().take(limit) {
-        if fit > 0 && bytes + size > max_bytes {
-            break;
-        }
-        bytes += size;
-        fit += 1;
-    }
-    let more = all.len() > fit;
-    (all.into_iter().take(fit).map(|(c, _)| c).collect(), more)
 }
 
 /// Statistics from per-grid rows (sub-district, counts): the grids, and
