@@ -206,7 +206,12 @@ impl PgStore {
         // PostgreSQL compiles whenever its row estimate is high (an
         // expression index without statistics yet made a 4 ms timeline
         // query take 64 ms, 60 of them compiling).
-        config.options(format!("-c statement_timeout={} -c jit=off", timeout.as_millis()));
+        // Statements are prepared once per connection and planned for each
+        // call's arguments (store/sql.rs: `Pg`).
+        config.options(format!(
+            "-c statement_timeout={} -c jit=off -c plan_cache_mode=force_custom_plan",
+            timeout.as_millis()
+        ));
         config.application_name("fieldgrid-server");
         let manager = Manager::from_config(
             config,

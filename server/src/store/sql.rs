@@ -434,12 +434,15 @@ impl Conn for Lite<'_> {
 }
 
 /// PostgreSQL: a pooled client (each statement its own transaction) or a
-/// transaction on one.
+/// transaction on one. Statements are prepared once per connection (the
+/// pool's statement cache) and planned for each call's arguments
+/// (`plan_cache_mode = force_custom_plan`, set by the engine: the centre's
+/// lists are skewed enough that one generic plan would not serve them all).
 pub enum Pg<'a> {
     /// A client.
-    Client(&'a tokio_postgres::Client),
+    Client(&'a deadpool_postgres::ClientWrapper),
     /// A transaction.
-    Tx(&'a tokio_postgres::Transaction<'a>),
+    Tx(&'a deadpool_postgres::Transaction<'a>),
 }
 
 impl tokio_postgres::types::ToSql for Arg<'_> {
@@ -524,8 +527,8 @@ impl Conn for Pg<'_> {
             .collect();
         async move {
             let rows = match self {
-                Pg::Client(c) => c.query(sql, &params).await,
-                Pg::Tx(t) => t.query(sql, &params).await,
+                Pg::Client(c) => c.query(&c.prepare_cached(sql).await.map_err(pg_error)?, &params).await,
+                Pg::Tx(t) => t.query(&t.prepare_cached(sql).await.map_err(pg_error)?, &params).await,
             }
             .map_err(pg_error)?;
             rows.iter().map(pg_row).collect()
@@ -539,8 +542,8 @@ impl Conn for Pg<'_> {
             .collect();
         async move {
             match self {
-                Pg::Client(c) => c.execute(sql, &params).await,
-                Pg::Tx(t) => t.execute(sql, &params).await,
+                Pg::Client(c) => c.execute(&c.prepare_cached(sql).await.map_err(pg_error)?, &params).await,
+                Pg::Tx(t) => t.execute(&t.prepare_cached(sql).await.map_err(pg_error)?, &params).await,
             }
             .map_err(pg_error)
         }
