@@ -22,7 +22,11 @@ use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt,
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
-use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, centre_incident, push_in};
+use super::incidents::INCIDENT_COLUMNS;
+use super::lookups::RECORD_COLUMNS;
+use super::sql::pg_row;
+
+use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, push_in};
 use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
 use crate::error::{ApiError, ApiResult};
@@ -165,36 +169,10 @@ pub struct PgStore {
     pub metrics: Metrics,
 }
 
-fn record_of(r: &Row) -> Record {
-    Record::from_columns(
-        r.get(0),
-        r.get(1),
-        r.get(2),
-        r.get(3),
-        r.get(4),
-        &r.get::<_, String>(5),
-        &r.get::<_, String>(6),
-    )
+/// A record from a row of [`RECORD_COLUMNS`], read without panics.
+fn record_of(r: &Row) -> ApiResult<Record> {
+    super::lookups::record_of(&pg_row(r)?)
 }
-
-fn incident_of(r: &Row, now: i64) -> CentreIncident {
-    centre_incident(
-        r.get(0),
-        r.get(1),
-        r.get(2),
-        r.get(3),
-        r.get(4),
-        r.get(5),
-        r.get(6),
-        r.get(7),
-        r.get(8),
-        now,
-    )
-}
-
-const RECORD_COLUMNS: &str = "id, entity, grid_id, version, deleted, fields, field_versions";
-const INCIDENT_COLUMNS: &str =
-    "id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete";
 
 impl PgStore {
     /// Connects (a pool sized for the machine), creates or upgrades the
@@ -252,7 +230,7 @@ impl PgStore {
             .await
             .map_err(|e| e.to_string())?;
         let mut version: i32 = match row {
-            Some(r) => r.get(0),
+            Some(r) => r.try_get(0).map_err(|e| e.to_string())?,
             None => {
                 tx.execute("INSERT INTO schema_version VALUES (0)", &[])
                     .await
@@ -310,7 +288,7 @@ impl PgStore {
             )
             .await
             .map_err(pg)?;
-        Ok(incident_of(&row, now))
+        super::incidents::incident_of(&pg_row(&row)?, now)
     }
 
     pub(super) async fn save_records(&self, records: Vec<Record>, now: i64) -> ApiResult<()> {
@@ -381,7 +359,7 @@ impl Tx for PgTx<'_> {
             )
             .await
             .map_err(|e| self.fail(e))?;
-        Ok(rows.iter().map(record_of).collect())
+        rows.iter().map(record_of).collect()
     }
 
     async fn receipt(&mut self, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
@@ -394,10 +372,11 @@ impl Tx for PgTx<'_> {
             .await
             .map_err(|e| self.fail(e))?;
         row.map(|r| {
+            let r = pg_row(&r)?;
             Ok(StoredReceipt {
-                account_id: r.get(1),
-                device_id: r.get(2),
-                receipt: serde_json::from_str(&r.get::<_, String>(0))?,
+                account_id: r.text(1)?,
+                device_id: r.text(2)?,
+                receipt: r.json(0)?,
             })
         })
         .transpose()
@@ -551,17 +530,20 @@ impl PgTx<'_> {
             .await
             .map_err(|e| self.fail(e))?
             .iter()
-            .map(|r| IncidentRow {
-                id: r.get(0),
-                grid_id: r.get(1),
-                category: r.get(2),
-                status: r.get(3),
-                department: r.get(4),
-                deadline_at: r.get(5),
-                reported_at: r.get(6),
-                finished_at: r.get(7),
+            .map(|r| {
+                let r = pg_row(r)?;
+                Ok(IncidentRow {
+                    id: r.text(0)?,
+                    grid_id: r.text(1)?,
+                    category: r.text(2)?,
+                    status: r.text(3)?,
+                    department: r.opt_text(4)?,
+                    deadline_at: r.opt_int(5)?,
+                    reported_at: r.int(6)?,
+                    finished_at: r.opt_int(7)?,
+                })
             })
-            .collect();
+            .collect::<ApiResult<_>>()?;
         // Per grid and per category, each in key order (concurrent writers
         // lock rows in the same order).
         let old: HashMap<&str, &IncidentRow> = old.iter().map(|r| (r.id.as_str(), r)).collect();

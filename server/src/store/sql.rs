@@ -484,7 +484,7 @@ pub fn pg_error(e: tokio_postgres::Error) -> ApiError {
 
 /// One PostgreSQL row as owned values, by column type; a type the store
 /// never reads is an error.
-fn pg_row(r: &tokio_postgres::Row) -> ApiResult<Row> {
+pub(super) fn pg_row(r: &tokio_postgres::Row) -> ApiResult<Row> {
     use tokio_postgres::types::Type;
     let mut row = Vec::with_capacity(r.len());
     for (i, column) in r.columns().iter().enumerate() {
@@ -542,8 +542,14 @@ impl Conn for Pg<'_> {
             .collect();
         async move {
             match self {
-                Pg::Client(c) => c.execute(&c.prepare_cached(sql).await.map_err(pg_error)?, &params).await,
-                Pg::Tx(t) => t.execute(&t.prepare_cached(sql).await.map_err(pg_error)?, &params).await,
+                Pg::Client(c) => {
+                    c.execute(&c.prepare_cached(sql).await.map_err(pg_error)?, &params)
+                        .await
+                }
+                Pg::Tx(t) => {
+                    t.execute(&t.prepare_cached(sql).await.map_err(pg_error)?, &params)
+                        .await
+                }
             }
             .map_err(pg_error)
         }
