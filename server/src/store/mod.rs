@@ -10,6 +10,7 @@
 //! is polled to completion there); the PostgreSQL one awaits the network.
 
 mod accounts;
+mod checks;
 mod incidents;
 mod lookups;
 mod photos;

@@ -22,9 +22,10 @@ use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt,
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
+use super::checks;
 use super::incidents::INCIDENT_COLUMNS;
 use super::lookups::RECORD_COLUMNS;
-use super::sql::pg_row;
+use super::sql::{Pg, pg_row};
 
 use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, push_in};
 use crate::caller::Caller;
@@ -363,23 +364,7 @@ impl Tx for PgTx<'_> {
     }
 
     async fn receipt(&mut self, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
-        let row = self
-            .tx
-            .query_opt(
-                "SELECT receipt, account_id, device_id FROM receipts WHERE op_id = $1",
-                &[&op_id],
-            )
-            .await
-            .map_err(|e| self.fail(e))?;
-        row.map(|r| {
-            let r = pg_row(&r)?;
-            Ok(StoredReceipt {
-                account_id: r.text(1)?,
-                device_id: r.text(2)?,
-                receipt: r.json(0)?,
-            })
-        })
-        .transpose()
+        checks::receipt(&mut Pg::Tx(&self.tx), op_id).await
     }
 
     async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> ApiResult<()> {
@@ -463,51 +448,19 @@ impl Tx for PgTx<'_> {
     }
 
     async fn live_children(&mut self, id: &str) -> ApiResult<i64> {
-        let row = self
-            .tx
-            .query_one(
-                "SELECT (SELECT count(*) FROM records WHERE entity = 'resident' AND NOT deleted
-                           AND (fields::jsonb ->> 'household_id') = $1)
-                      + (SELECT count(*) FROM records WHERE entity = 'household' AND NOT deleted
-                           AND (fields::jsonb ->> 'unit_id') = $1)
-                      + (SELECT count(*) FROM records WHERE entity = 'place' AND NOT deleted
-                           AND (fields::jsonb ->> 'parent_id') = $1)",
-                &[&id],
-            )
-            .await
-            .map_err(|e| self.fail(e))?;
-        row.try_get(0).map_err(|e| self.fail(e))
+        checks::live_children(&mut Pg::Tx(&self.tx), id).await
     }
 
     async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> ApiResult<bool> {
-        let row = self
-            .tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM records WHERE entity = 'resident' AND NOT deleted AND grid_id = $1
-                   AND (fields::jsonb ->> 'id_number') = $2 AND id <> $3)",
-                &[&grid, &id_number, &except],
-            )
-            .await
-            .map_err(|e| self.fail(e))?;
-        row.try_get(0).map_err(|e| self.fail(e))
+        checks::id_number_taken(&mut Pg::Tx(&self.tx), grid, id_number, except).await
     }
 
     async fn photos_of(&mut self, owner_id: &str) -> ApiResult<i64> {
-        let row = self
-            .tx
-            .query_one("SELECT count(*) FROM photo_refs WHERE owner_id = $1", &[&owner_id])
-            .await
-            .map_err(|e| self.fail(e))?;
-        row.try_get(0).map_err(|e| self.fail(e))
+        checks::photos_of(&mut Pg::Tx(&self.tx), owner_id).await
     }
 
     async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {
-        Ok(self
-            .tx
-            .query_opt("SELECT 1 FROM departments WHERE id = $1", &[&id])
-            .await
-            .map_err(|e| self.fail(e))?
-            .is_some())
+        checks::department_exists(&mut Pg::Tx(&self.tx), id).await
     }
 }
 

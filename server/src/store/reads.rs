@@ -94,13 +94,13 @@ impl Store {
         run!(self, read, |c| async move {
             let d = c.dialect();
             let (tags, ids, kinds) = (d.in_list("tag", 1), d.in_list("id", 2), d.in_list("v.kind", 3));
-            let entity = d.unindexed("entity");
+            let (entity, live) = (d.unindexed("entity"), d.live("deleted"));
             c.query(
                 &format!(
                     "WITH scope (resident_id, grid_id) AS (
                          SELECT resident_id, grid_id FROM care_residents WHERE {tags}
                          UNION
-                         SELECT id, grid_id FROM records WHERE {ids} AND {entity} = 'resident' AND NOT deleted
+                         SELECT id, grid_id FROM records WHERE {ids} AND {entity} = 'resident' AND {live}
                      ), seen AS (
                          SELECT s.grid_id,
                              EXISTS (SELECT 1 FROM visits v WHERE v.resident_id = s.resident_id

@@ -11,7 +11,8 @@
 //! - aggregating into a JSON array ([`Dialect::json_array`]);
 //! - a column among a list of strings ([`Dialect::in_list`], bound as
 //!   [`Arg::List`]: a `text[]` in PostgreSQL, a JSON array in SQLite);
-//! - a field of a JSON column ([`Dialect::field`]);
+//! - a field of a JSON column ([`Dialect::field`]), and a flag that is
+//!   false ([`Dialect::live`]), each as the partial indexes write them;
 //! - the larger of two values ([`Dialect::greatest`]);
 //! - an order or condition the planner is not to take from an index
 //!   ([`Dialect::unindexed`]), or an index it is to take
@@ -81,6 +82,15 @@ impl Dialect {
         match self {
             Dialect::Sqlite => format!("INDEXED BY {index}"),
             Dialect::Postgres => String::new(),
+        }
+    }
+
+    /// A flag column is false, written as the engine's partial indexes
+    /// write it (SQLite uses such an index only for the same terms).
+    pub fn live(self, flag: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{flag} = 0"),
+            Dialect::Postgres => format!("NOT {flag}"),
         }
     }
 

@@ -14,6 +14,8 @@ use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt,
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
+use super::checks;
+use super::sql::Lite;
 use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, centre_incident, push_in, run_ready};
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
@@ -511,19 +513,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn receipt(&mut self, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
-        let row: Option<(String, String, String)> = self
-            .conn
-            .prepare_cached("SELECT receipt, account_id, device_id FROM receipts WHERE op_id = ?1")?
-            .query_row([op_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        row.map(|(json, account_id, device_id)| {
-            Ok(StoredReceipt {
-                account_id,
-                device_id,
-                receipt: serde_json::from_str(&json)?,
-            })
-        })
-        .transpose()
+        checks::receipt(&mut Lite(self.conn), op_id).await
     }
 
     async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> ApiResult<()> {
@@ -549,43 +539,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     async fn photos_of(&mut self, owner_id: &str) -> ApiResult<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT count(*) FROM photo_refs WHERE owner_id = ?1")?
-            .query_row([owner_id], |r| r.get(0))?)
+        checks::photos_of(&mut Lite(self.conn), owner_id).await
     }
 
     async fn live_children(&mut self, id: &str) -> ApiResult<i64> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT (SELECT count(*) FROM records WHERE entity = 'resident' AND deleted = 0
-                           AND json_extract(fields, '$.household_id') = ?1)
-                      + (SELECT count(*) FROM records WHERE entity = 'household' AND deleted = 0
-                           AND json_extract(fields, '$.unit_id') = ?1)
-                      + (SELECT count(*) FROM records WHERE entity = 'place' AND deleted = 0
-                           AND json_extract(fields, '$.parent_id') = ?1)",
-            )?
-            .query_row([id], |r| r.get(0))?)
+        checks::live_children(&mut Lite(self.conn), id).await
     }
 
     async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> ApiResult<bool> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM records WHERE entity = 'resident' AND deleted = 0 AND grid_id = ?1
-                   AND json_extract(fields, '$.id_number') = ?2 AND id <> ?3)",
-            )?
-            .query_row([grid, id_number, except], |r| r.get(0))?)
+        checks::id_number_taken(&mut Lite(self.conn), grid, id_number, except).await
     }
 
     async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM departments WHERE id = ?1")?
-            .query_row([id], |_| Ok(()))
-            .optional()?
-            .is_some())
+        checks::department_exists(&mut Lite(self.conn), id).await
     }
 }
 
