@@ -406,9 +406,7 @@ impl Store {
 
     /// Today's date in China (UTC+8), for birth-date checks.
     pub(crate) fn today(&self) -> chrono::NaiveDate {
-        chrono::DateTime::from_timestamp_millis(self.now_ms() + 8 * 3_600_000)
-            .unwrap_or_default()
-            .date_naive()
+        fieldgrid_domain::china_time::date(self.now_ms())
     }
 
     /// Runs `f` in one IMMEDIATE transaction on the writer connection; commits

@@ -16,6 +16,7 @@
 //! No I/O: no database, no network, no files.
 
 pub mod catalogue;
+pub mod china_time;
 pub mod datagen;
 pub mod error;
 pub mod input;

@@ -163,9 +163,7 @@ pub fn is_record_id(id: &str) -> bool {
 /// `entity`. `now_ms` is the server's clock. The answer holds only the
 /// entity's device fields, each re-encoded from its checked value.
 pub fn check(entity: Entity, fields: &Fields, now_ms: i64, catalogue: &Catalogue) -> Checked {
-    let today = chrono::DateTime::from_timestamp_millis(now_ms + 8 * 3_600_000)
-        .unwrap_or_default()
-        .date_naive();
+    let today = crate::china_time::date(now_ms);
     let mut f = fields.clone();
     if catalogue::EXTENSIBLE.contains(&entity) {
         extra(&mut f, entity, catalogue)?;

@@ -4,13 +4,11 @@
 //! Periods are calendar weeks (Monday to Sunday), months and quarters in
 //! China time (UTC+8, no daylight saving), as the district counts them.
 
-use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Every, VisitRule};
 
-/// China time, hours ahead of UTC.
-const CHINA_OFFSET_MS: i64 = 8 * 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// A period of a rule, `[start_ms, end_ms)`, server time.
@@ -41,16 +39,13 @@ impl Period {
 
 /// The China-time date of an instant.
 pub fn china_date(t_ms: i64) -> NaiveDate {
-    Utc.timestamp_millis_opt(t_ms + CHINA_OFFSET_MS)
-        .single()
-        .map(|t| t.date_naive())
-        .unwrap_or_default()
+    crate::china_time::date(t_ms)
 }
 
 /// Midnight China time at the start of `date`, in ms since the epoch.
 fn china_midnight(date: NaiveDate) -> i64 {
     date.and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc().timestamp_millis() - CHINA_OFFSET_MS)
+        .map(crate::china_time::instant)
         .unwrap_or_default()
 }
 
@@ -169,7 +164,7 @@ mod tests {
             .unwrap()
             .and_utc()
             .timestamp_millis()
-            - CHINA_OFFSET_MS
+            - crate::china_time::OFFSET_MS
     }
 
     fn rule(every: Every) -> VisitRule {

@@ -86,7 +86,7 @@ pub fn needs(op: &Operation, existing: Option<&Record>, now: i64) -> Option<Need
         (Entity::Resident, OpKind::Create | OpKind::Update) => {
             // As the rules store it (a legacy 15-digit number is widened);
             // one they refuse is refused before the answer matters.
-            let today = chrono::DateTime::from_timestamp_millis(now + 8 * 3_600_000)?.date_naive();
+            let today = fieldgrid_domain::china_time::local(now)?.date();
             let raw = op.patch.get("id_number")?.as_str()?;
             let id_number = fieldgrid_domain::validate::IdNumber::parse(raw, today)
                 .ok()?

@@ -171,7 +171,7 @@ impl Contribution {
 /// The month (`YYYY-MM`, China time) of a server time in ms: the period the
 /// centre's statistics are kept by.
 pub fn month_of(at_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(at_ms + 8 * 3_600_000)
+    fieldgrid_domain::china_time::local(at_ms)
         .map(|t| t.format("%Y-%m").to_string())
         .unwrap_or_else(|| "1970-01".to_owned())
 }

@@ -13,7 +13,7 @@ fn at(s: &str) -> i64 {
         .unwrap()
         .and_utc()
         .timestamp_millis()
-        - 8 * 3_600_000
+        - fieldgrid_domain::china_time::OFFSET_MS
 }
 
 fn resident(f: &Fixture, name: &str, id_number: &str, tags: &[CareTag]) -> Resident {

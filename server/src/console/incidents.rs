@@ -527,7 +527,7 @@ pub async fn detail(State(state): State<Arc<AppState>>, user: User, Path(id): Pa
         .catalogue
         .get(&category_code)
         .map_or(72, |c| c.default_deadline_hours);
-    let default_deadline = chrono::DateTime::from_timestamp_millis(now + i64::from(hours) * 3_600_000 + 8 * 3_600_000)
+    let default_deadline = fieldgrid_domain::china_time::local(now + i64::from(hours) * 3_600_000)
         .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
         .unwrap_or_default();
     let current_department = f.get("department").and_then(Value::as_str).unwrap_or_default();

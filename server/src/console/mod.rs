@@ -551,7 +551,7 @@ pub fn event_label(kind: &str) -> &'static str {
 /// China time (UTC+8, the district's clock) of a server time in ms, to the
 /// minute.
 pub fn china_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms + 8 * 3_600_000)
+    fieldgrid_domain::china_time::local(ms)
         .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
@@ -561,7 +561,7 @@ pub fn parse_china_time(s: &str) -> Option<i64> {
     let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
         .ok()?;
-    Some(t.and_utc().timestamp_millis() - 8 * 3_600_000)
+    Some(fieldgrid_domain::china_time::instant(t))
 }
 
 /// A query string of these pairs (empty values left out).

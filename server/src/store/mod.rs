@@ -699,9 +699,7 @@ impl Store {
             .ok_or_else(|| ApiError::not_found("no visit rule of the catalogue in force has this code"))?;
         let at_ms = match at {
             Some(day) => {
-                let noon = day
-                    .and_hms_opt(12, 0, 0)
-                    .map(|t| t.and_utc().timestamp_millis() - 8 * 3_600_000);
+                let noon = day.and_hms_opt(12, 0, 0).map(fieldgrid_domain::china_time::instant);
                 noon.ok_or_else(|| ApiError::bad_request("at: not a date"))?
             }
             None => now,
@@ -974,7 +972,7 @@ impl Period {
 /// The first ms of a month (`YYYY-MM`) in China time (UTC+8, no DST).
 fn month_start_ms(month: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
-    Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis() - 8 * 3_600_000)
+    Some(fieldgrid_domain::china_time::instant(d.and_hms_opt(0, 0, 0)?))
 }
 
 /// What a coverage computation asks an engine: the residents a rule covers
