@@ -517,34 +517,38 @@ pub fn role_label(role: Role) -> &'static str {
     }
 }
 
-/// An incident status in Chinese.
+/// An incident status in Chinese. Matched on the domain's enum, so a new
+/// status does not compile until it has its label.
 pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "draft" => "草稿",
-        "reported" => "已上报",
-        "dispatched" => "已交办",
-        "accepted" => "已受理",
-        "resolved_on_site" => "现场处置",
-        "resolved" => "已办结",
-        "closed" => "已结案",
-        "returned" => "已退回",
-        _ => "未知",
+    use fieldgrid_domain::model::IncidentStatus as S;
+    match S::parse(status) {
+        Some(S::Draft) => "草稿",
+        Some(S::Reported) => "已上报",
+        Some(S::Dispatched) => "已交办",
+        Some(S::Accepted) => "已受理",
+        Some(S::ResolvedOnSite) => "现场处置",
+        Some(S::Resolved) => "已办结",
+        Some(S::Closed) => "已结案",
+        Some(S::Returned) => "已退回",
+        None => "未知",
     }
 }
 
-/// An event kind in Chinese (the action's name).
+/// An event kind in Chinese (the action's name), matched on the domain's
+/// enum as [`status_label`] is.
 pub fn event_label(kind: &str) -> &'static str {
-    match kind {
-        "reported" => "上报",
-        "dispatched" => "交办",
-        "accepted" => "受理",
-        "progress" => "进展",
-        "resolved_on_site" => "现场处置",
-        "resolved" => "办结",
-        "closed" => "结案",
-        "returned" => "退回",
-        "note" => "补充",
-        _ => "其他",
+    use fieldgrid_domain::model::EventKind as K;
+    match K::parse(kind) {
+        Some(K::Reported) => "上报",
+        Some(K::Dispatched) => "交办",
+        Some(K::Accepted) => "受理",
+        Some(K::Progress) => "进展",
+        Some(K::ResolvedOnSite) => "现场处置",
+        Some(K::Resolved) => "办结",
+        Some(K::Closed) => "结案",
+        Some(K::Returned) => "退回",
+        Some(K::Note) => "补充",
+        None => "其他",
     }
 }
 
