@@ -199,6 +199,15 @@ pub fn postgres_admin(server: &str, sql: &str) {
 
 /// Runs `sql` (any number of statements) in the database at `url`.
 pub fn postgres_execute(url: &str, sql: &str) {
+    with_postgres(url, |client| async move { client.batch_execute(sql).await.unwrap() });
+}
+
+/// Runs `f` with a client of the database at `url`, on a runtime of its own,
+/// and closes the connection after it.
+pub fn with_postgres<T, F>(url: &str, f: impl FnOnce(std::sync::Arc<tokio_postgres::Client>) -> F) -> T
+where
+    F: std::future::Future<Output = T>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -206,10 +215,12 @@ pub fn postgres_execute(url: &str, sql: &str) {
     rt.block_on(async {
         let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
         let task = tokio::spawn(conn);
-        client.batch_execute(sql).await.unwrap();
+        let client = std::sync::Arc::new(client);
+        let out = f(client.clone()).await;
         drop(client);
         let _ = task.await;
-    });
+        out
+    })
 }
 static PERSONAL: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 

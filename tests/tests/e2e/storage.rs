@@ -351,43 +351,33 @@ type Schema = std::collections::BTreeMap<String, (Vec<String>, BTreeSet<String>)
 
 fn sqlite_schema(dir: &std::path::Path) -> Schema {
     let conn = rusqlite::Connection::open(dir.join("server.db")).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    tables
-        .into_iter()
-        .map(|t| {
-            let columns = conn
-                .prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
-                .unwrap()
-                .query_map([&t], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            let indexes = conn
-                .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL")
-                .unwrap()
-                .query_map([&t], |r| r.get(0))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
-            (t, (columns, indexes))
-        })
-        .collect()
+    let names = |sql: &str, table: &str| -> Vec<String> {
+        let params: &[&dyn rusqlite::ToSql] = if sql.contains("?1") { &[&table] } else { &[] };
+        conn.prepare(sql)
+            .unwrap()
+            .query_map(params, |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    names(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        "",
+    )
+    .into_iter()
+    .map(|t| {
+        let columns = names("SELECT name FROM pragma_table_info(?1) ORDER BY cid", &t);
+        let indexes = names(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+            &t,
+        );
+        (t, (columns, indexes.into_iter().collect()))
+    })
+    .collect()
 }
 
 fn postgres_schema(url: &str) -> Schema {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
+    fieldgrid_tests::with_postgres(url, |client| async move {
         let mut schema = Schema::new();
         for r in client
             .query(
