@@ -40,7 +40,8 @@ pub async fn record(
             detail,
             address: addr.map(|a| a.0.to_string()),
         })
-        .await
+        .await?;
+    Ok(())
 }
 
 /// The account `id`, if the caller may manage it: district IT any,

@@ -32,8 +32,8 @@ impl<'a> Admin<'a> {
         }
     }
 
-    fn run<T>(&self, f: impl std::future::Future<Output = Result<T, ApiError>>) -> Result<T, String> {
-        self.handle.block_on(f).map_err(text)
+    fn run<T, E: Into<ApiError>>(&self, f: impl std::future::Future<Output = Result<T, E>>) -> Result<T, String> {
+        self.handle.block_on(f).map_err(|e| text(e.into()))
     }
 
     /// Adds or replaces a grid.

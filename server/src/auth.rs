@@ -240,7 +240,7 @@ pub async fn logout(State(state): State<Arc<AppState>>, parts: axum::http::Heade
 
 /// Ends the session of a token at once.
 pub async fn sign_out(state: &AppState, token: &str) -> ApiResult<()> {
-    state.store.sign_out(&token_hash(token)).await
+    Ok(state.store.sign_out(&token_hash(token)).await?)
 }
 
 /// `POST /v1/device/wiped`: the device confirms it wiped itself; its

@@ -285,7 +285,7 @@ pub async fn build(store: &Store, plan: &DistrictPlan) -> Result<DistrictReport,
     let grids = plan.grids.max(1);
     for i in 0..grids {
         let g = grid(i);
-        store.add_grid(&g).await.map_err(|e| e.message)?;
+        store.add_grid(&g).await.map_err(|e| e.to_string())?;
         let mut rng = Rng::new(plan.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         // Spread the totals evenly, the remainder on the first grids.
         let share = |total: usize| total / grids + usize::from(i < total % grids);
@@ -321,7 +321,7 @@ pub async fn build(store: &Store, plan: &DistrictPlan) -> Result<DistrictReport,
         }
     }
     // The query planner's statistics, for a database that grew from nothing.
-    store.analyze().await.map_err(|e| e.message)?;
+    store.analyze().await.map_err(|e| e.to_string())?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

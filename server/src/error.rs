@@ -68,13 +68,25 @@ impl ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
-        // Interrupted: its request was abandoned (db_call), nobody waits.
-        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
-            return ApiError::new(StatusCode::REQUEST_TIMEOUT, codes::TIMEOUT, "the request was abandoned");
+/// Storage's failures as answers, mapped here once.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Stopped => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::TIMEOUT,
+                "the request took too long or was abandoned, and was stopped",
+            ),
+            StoreError::Refused(why) => ApiError::bad_request(why),
+            StoreError::Internal(what) => ApiError::internal(what),
         }
-        ApiError::internal(e)
+    }
+}
+
+impl crate::store::Stoppable for ApiError {
+    fn stopped(&self) -> bool {
+        self.code == codes::TIMEOUT
     }
 }
 

@@ -334,7 +334,7 @@ async fn maintain(state: Arc<AppState>) {
         match state.store.purge_receipts(before, 5_000).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(receipts = n, "receipts past their retention removed"),
-            Err(e) => tracing::warn!(code = e.code, "receipt purge failed; tried again in an hour"),
+            Err(e) => tracing::warn!(error = %e, "receipt purge failed; tried again in an hour"),
         }
         let before = state.now_ms() - store::REJECTED_RECEIPT_RETENTION_MS;
         match state.store.purge_rejected_receipts(before, 5_000).await {
@@ -343,7 +343,7 @@ async fn maintain(state: Arc<AppState>) {
                 receipts = n,
                 "receipts of refused operations past their retention removed"
             ),
-            Err(e) => tracing::warn!(code = e.code, "receipt purge failed; tried again in an hour"),
+            Err(e) => tracing::warn!(error = %e, "receipt purge failed; tried again in an hour"),
         }
     }
 }

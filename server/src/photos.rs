@@ -52,8 +52,8 @@ fn offset_headers(received: i64, size: i64) -> HeaderMap {
 /// else uploads no photos (403).
 async fn sizes_for(store: &Store, caller: &Caller, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
     match (caller.role, &caller.department) {
-        (Role::Worker, _) => store.photo_sizes(caller.writable_grids(), sha, backed).await,
-        (Role::Department, Some(d)) => store.department_photo_sizes(d, sha, backed).await,
+        (Role::Worker, _) => Ok(store.photo_sizes(caller.writable_grids(), sha, backed).await?),
+        (Role::Department, Some(d)) => Ok(store.department_photo_sizes(d, sha, backed).await?),
         _ => Err(ApiError::forbidden(
             "photos are uploaded by grid workers and departments",
         )),
@@ -68,7 +68,7 @@ async fn complete_for(store: &Store, caller: &Caller, sha: &str) -> ApiResult<Op
     if sizes_for(store, caller, sha, true).await?.is_empty() {
         return Ok(None);
     }
-    store.blob_size(sha).await
+    Ok(store.blob_size(sha).await?)
 }
 
 fn no_such_photo() -> ApiError {
@@ -125,7 +125,7 @@ pub async fn get(
 /// nothing). District IT sees none (403).
 pub async fn may_read(store: &Store, caller: &Caller, sha: &str) -> ApiResult<bool> {
     match (caller.role, &caller.department) {
-        (Role::Operator, _) => store.photo_referenced(sha).await,
+        (Role::Operator, _) => Ok(store.photo_referenced(sha).await?),
         (Role::Department, Some(d)) => Ok(!store.department_photo_sizes(d, sha, true).await?.is_empty()),
         (Role::Worker, _) => Ok(!store.photo_sizes(caller.grids.clone(), sha, true).await?.is_empty()),
         _ => Err(ApiError::forbidden("photos are not for this account")),
@@ -370,7 +370,7 @@ pub async fn store_whole(state: &AppState, sha: &str, bytes: Vec<u8>, account_id
         })
         .await?;
     }
-    state.store.complete_blob(sha, size, account_id, state.now_ms()).await
+    Ok(state.store.complete_blob(sha, size, account_id, state.now_ms()).await?)
 }
 
 /// Removes unfinished uploads not touched for [`UPLOAD_EXPIRY_MS`] (their

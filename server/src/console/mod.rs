@@ -282,7 +282,7 @@ impl FromRequestParts<Arc<AppState>> for User {
             .store
             .account(&caller.account_id)
             .await
-            .map_err(PageError::Api)?
+            .map_err(PageError::from)?
             .map(|a| a.username)
             .unwrap_or_default();
         Ok(User {
@@ -323,6 +323,12 @@ pub enum PageError {
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         PageError::Api(e)
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PageError::Api(e.into())
     }
 }
 

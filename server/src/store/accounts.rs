@@ -4,12 +4,12 @@
 
 use fieldgrid_protocol::{GridInfo, Role};
 
+use super::error::{StoreError, StoreResult};
 use super::sql::{Conn, Row, args, run};
 use super::{
     AccountInfo, AuditEntry, AuditRange, Credentials, DRAIN_MS, DeviceInfo, FAILURES_FORGOTTEN_MS, Lockout, Session,
     Store, WipeMode, lock_ms,
 };
-use crate::error::{ApiError, ApiResult};
 
 fn role_of(s: &str) -> Role {
     Role::parse(s).unwrap_or(Role::Worker)
@@ -19,7 +19,7 @@ fn new_account_id() -> String {
     format!("acct-{}", uuid::Uuid::now_v7())
 }
 
-pub(super) fn grid_of(r: &Row) -> ApiResult<GridInfo> {
+pub(super) fn grid_of(r: &Row) -> StoreResult<GridInfo> {
     Ok(GridInfo {
         id: r.text(0)?,
         code: r.text(1)?,
@@ -29,7 +29,7 @@ pub(super) fn grid_of(r: &Row) -> ApiResult<GridInfo> {
     })
 }
 
-fn device_of(r: &Row) -> ApiResult<DeviceInfo> {
+fn device_of(r: &Row) -> StoreResult<DeviceInfo> {
     Ok(DeviceInfo {
         device_id: r.text(0)?,
         first_seen_ms: r.int(1)?,
@@ -41,7 +41,7 @@ fn device_of(r: &Row) -> ApiResult<DeviceInfo> {
     })
 }
 
-fn audit_entry_of(r: &Row) -> ApiResult<AuditEntry> {
+fn audit_entry_of(r: &Row) -> StoreResult<AuditEntry> {
     Ok(AuditEntry {
         id: r.int(0)?,
         at_ms: r.int(1)?,
@@ -55,7 +55,7 @@ fn audit_entry_of(r: &Row) -> ApiResult<AuditEntry> {
 }
 
 /// Ends every session of an account, or of one of its devices.
-async fn end_sessions(c: &mut impl Conn, account_id: &str, device_id: Option<&str>) -> ApiResult<()> {
+async fn end_sessions(c: &mut impl Conn, account_id: &str, device_id: Option<&str>) -> StoreResult<()> {
     match device_id {
         None => {
             c.execute("DELETE FROM tokens WHERE account_id = $1", args![account_id])
@@ -74,7 +74,7 @@ async fn end_sessions(c: &mut impl Conn, account_id: &str, device_id: Option<&st
 
 impl Store {
     /// Adds or replaces a grid.
-    pub async fn add_grid(&self, g: &GridInfo) -> ApiResult<()> {
+    pub async fn add_grid(&self, g: &GridInfo) -> StoreResult<()> {
         let g = g.clone();
         run!(self, write, |c| async move {
             c.execute(
@@ -93,7 +93,7 @@ impl Store {
     }
 
     /// Adds or renames a department.
-    pub async fn add_department(&self, id: &str, name: &str) -> ApiResult<()> {
+    pub async fn add_department(&self, id: &str, name: &str) -> StoreResult<()> {
         let (id, name) = (id.to_owned(), name.to_owned());
         run!(self, write, |c| async move {
             c.execute(
@@ -106,7 +106,7 @@ impl Store {
     }
 
     /// Adds an account with a password hash (or replaces its hash and role); its id.
-    pub async fn add_account(&self, username: &str, password_hash: &str, role: Role, now: i64) -> ApiResult<String> {
+    pub async fn add_account(&self, username: &str, password_hash: &str, role: Role, now: i64) -> StoreResult<String> {
         let (username, hash) = (username.to_owned(), password_hash.to_owned());
         run!(self, write, |c| async move {
             c.query_one(
@@ -126,7 +126,7 @@ impl Store {
         hash: &str,
         department: &str,
         now: i64,
-    ) -> ApiResult<String> {
+    ) -> StoreResult<String> {
         let (username, hash, department) = (username.to_owned(), hash.to_owned(), department.to_owned());
         run!(self, write, |c| async move {
             c.query_one(
@@ -137,14 +137,14 @@ impl Store {
                 args![&new_account_id(), &username, &hash, &department, now],
             )
             .await
-            .map_err(|_| ApiError::bad_request("unknown department"))?
+            .map_err(|_| StoreError::Refused("unknown department"))?
             .text(0)
         })
     }
 
     /// Replaces the grids assigned to an account; grids taken away stay
     /// writable for [`DRAIN_MS`]. Every grid must exist.
-    pub async fn assign_grids(&self, account_id: &str, grids: &[String], now: i64) -> ApiResult<()> {
+    pub async fn assign_grids(&self, account_id: &str, grids: &[String], now: i64) -> StoreResult<()> {
         let (account_id, grids) = (account_id.to_owned(), grids.to_vec());
         run!(self, write, |c| async move {
             let kept = c.dialect().in_list("grid_id", 3);
@@ -162,19 +162,19 @@ impl Store {
                     args![&account_id, g],
                 )
                 .await
-                .map_err(|_| ApiError::bad_request("unknown account or grid"))?;
+                .map_err(|_| StoreError::Refused("unknown account or grid"))?;
             }
             Ok(())
         })
     }
 
     /// The account id of a user name.
-    pub async fn account_id(&self, username: &str) -> ApiResult<Option<String>> {
+    pub async fn account_id(&self, username: &str) -> StoreResult<Option<String>> {
         Ok(self.credentials(username).await?.map(|c| c.account_id))
     }
 
     /// What signing in as `username` checks.
-    pub async fn credentials(&self, username: &str) -> ApiResult<Option<Credentials>> {
+    pub async fn credentials(&self, username: &str) -> StoreResult<Option<Credentials>> {
         let username = username.to_owned();
         run!(self, read, |c| async move {
             let Some(r) = c
@@ -205,7 +205,7 @@ impl Store {
         device_id: &str,
         expires_at: i64,
         now: i64,
-    ) -> ApiResult<()> {
+    ) -> StoreResult<()> {
         let (hash, account_id, device_id) = (hash.to_owned(), account_id.to_owned(), device_id.to_owned());
         run!(self, write, |c| async move {
             c.execute("DELETE FROM tokens WHERE expires_at < $1", args![now])
@@ -220,7 +220,7 @@ impl Store {
     }
 
     /// The session of a token hash.
-    pub async fn session(&self, token_hash: &str, now: i64) -> ApiResult<Option<Session>> {
+    pub async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<Session>> {
         let token_hash = token_hash.to_owned();
         run!(self, read, |c| async move {
             let Some(r) = c
@@ -268,7 +268,7 @@ impl Store {
     }
 
     /// The grids assigned to an account now.
-    pub async fn grids_of(&self, account_id: &str) -> ApiResult<Vec<GridInfo>> {
+    pub async fn grids_of(&self, account_id: &str) -> StoreResult<Vec<GridInfo>> {
         let account_id = account_id.to_owned();
         run!(self, read, |c| async move {
             c.query(
@@ -284,7 +284,7 @@ impl Store {
     }
 
     /// Ends the session of a token.
-    pub async fn sign_out(&self, token_hash: &str) -> ApiResult<()> {
+    pub async fn sign_out(&self, token_hash: &str) -> StoreResult<()> {
         let token_hash = token_hash.to_owned();
         run!(self, write, |c| async move {
             c.execute("DELETE FROM tokens WHERE hash = $1", args![&token_hash])
@@ -294,7 +294,7 @@ impl Store {
     }
 
     /// Every account, in user-name order.
-    pub async fn accounts(&self) -> ApiResult<Vec<AccountInfo>> {
+    pub async fn accounts(&self) -> StoreResult<Vec<AccountInfo>> {
         run!(self, read, |c| async move {
             let grids = c.dialect().json_array("grid_id", "grid_id");
             c.query(
@@ -322,12 +322,12 @@ impl Store {
     }
 
     /// An account.
-    pub async fn account(&self, id: &str) -> ApiResult<Option<AccountInfo>> {
+    pub async fn account(&self, id: &str) -> StoreResult<Option<AccountInfo>> {
         Ok(self.accounts().await?.into_iter().find(|a| a.id == id))
     }
 
     /// Disables an account (every session ends at once) or enables it again.
-    pub async fn set_disabled(&self, account_id: &str, disabled_at: Option<i64>) -> ApiResult<bool> {
+    pub async fn set_disabled(&self, account_id: &str, disabled_at: Option<i64>) -> StoreResult<bool> {
         let account_id = account_id.to_owned();
         run!(self, write, |c| async move {
             let n = c
@@ -344,7 +344,7 @@ impl Store {
     }
 
     /// Replaces an account's password hash; every session of it ends.
-    pub async fn set_password(&self, account_id: &str, hash: &str) -> ApiResult<bool> {
+    pub async fn set_password(&self, account_id: &str, hash: &str) -> StoreResult<bool> {
         let (account_id, hash) = (account_id.to_owned(), hash.to_owned());
         run!(self, write, |c| async move {
             let n = c
@@ -359,7 +359,7 @@ impl Store {
     }
 
     /// The devices an account signed in from.
-    pub async fn devices(&self, account_id: &str) -> ApiResult<Vec<DeviceInfo>> {
+    pub async fn devices(&self, account_id: &str) -> StoreResult<Vec<DeviceInfo>> {
         let account_id = account_id.to_owned();
         run!(self, read, |c| async move {
             c.query(
@@ -375,7 +375,7 @@ impl Store {
     }
 
     /// Notes a device's sign-in or contact (its first and last seen).
-    pub async fn touch_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+    pub async fn touch_device(&self, account_id: &str, device_id: &str, now: i64) -> StoreResult<()> {
         let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
         run!(self, write, |c| async move {
             let last = c.dialect().greatest("devices.last_seen", "$3");
@@ -392,7 +392,7 @@ impl Store {
     }
 
     /// Revokes a device: its sessions end and it cannot sign in again.
-    pub async fn revoke_device(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<bool> {
+    pub async fn revoke_device(&self, account_id: &str, device_id: &str, now: i64) -> StoreResult<bool> {
         let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
         run!(self, write, |c| async move {
             let n = c
@@ -407,7 +407,7 @@ impl Store {
     }
 
     /// Asks a device to wipe itself at its next contact.
-    pub async fn request_wipe(&self, account_id: &str, device_id: &str, mode: WipeMode, now: i64) -> ApiResult<bool> {
+    pub async fn request_wipe(&self, account_id: &str, device_id: &str, mode: WipeMode, now: i64) -> StoreResult<bool> {
         let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
         run!(self, write, |c| async move {
             let n = c
@@ -422,7 +422,7 @@ impl Store {
     }
 
     /// A device confirms its wipe: recorded, its sessions end.
-    pub async fn confirm_wipe(&self, account_id: &str, device_id: &str, now: i64) -> ApiResult<()> {
+    pub async fn confirm_wipe(&self, account_id: &str, device_id: &str, now: i64) -> StoreResult<()> {
         let (account_id, device_id) = (account_id.to_owned(), device_id.to_owned());
         run!(self, write, |c| async move {
             c.execute(
@@ -436,7 +436,7 @@ impl Store {
 
     /// The failed sign-ins counted now under these keys (keys with none,
     /// or only forgotten ones, are left out).
-    pub async fn lockouts(&self, keys: &[String], now: i64) -> ApiResult<Vec<Lockout>> {
+    pub async fn lockouts(&self, keys: &[String], now: i64) -> StoreResult<Vec<Lockout>> {
         let keys = keys.to_vec();
         run!(self, read, |c| async move {
             let of_keys = c.dialect().in_list("key", 1);
@@ -460,7 +460,7 @@ impl Store {
     }
 
     /// Counts a failed sign-in under each key; the lock grows with the count.
-    pub async fn sign_in_failed(&self, keys: &[String], now: i64) -> ApiResult<()> {
+    pub async fn sign_in_failed(&self, keys: &[String], now: i64) -> StoreResult<()> {
         let keys = keys.to_vec();
         run!(self, write, |c| async move {
             for key in &keys {
@@ -485,7 +485,7 @@ impl Store {
     }
 
     /// Forgets the failures of these keys (a sign-in succeeded).
-    pub async fn sign_in_succeeded(&self, keys: &[String]) -> ApiResult<()> {
+    pub async fn sign_in_succeeded(&self, keys: &[String]) -> StoreResult<()> {
         let keys = keys.to_vec();
         run!(self, write, |c| async move {
             let of_keys = c.dialect().in_list("key", 1);
@@ -499,7 +499,7 @@ impl Store {
     }
 
     /// Adds a line to the audit log.
-    pub async fn audit(&self, entry: &AuditEntry) -> ApiResult<()> {
+    pub async fn audit(&self, entry: &AuditEntry) -> StoreResult<()> {
         let e = entry.clone();
         run!(self, write, |c| async move {
             c.execute(
@@ -512,7 +512,7 @@ impl Store {
     }
 
     /// The audit log after a position, oldest first.
-    pub async fn audit_log(&self, range: AuditRange) -> ApiResult<Vec<AuditEntry>> {
+    pub async fn audit_log(&self, range: AuditRange) -> StoreResult<Vec<AuditEntry>> {
         run!(self, read, |c| async move {
             let limit = i64::try_from(range.limit).unwrap_or(i64::MAX);
             c.query(

@@ -4,11 +4,11 @@
 //! [`super::Tx`] ([`super::sql`]).
 
 use super::StoredReceipt;
+use super::error::StoreResult;
 use super::sql::{Conn, Dialect, args};
-use crate::error::ApiResult;
 
 /// The receipt kept for an operation, if it was seen before.
-pub(super) async fn receipt(c: &mut impl Conn, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
+pub(super) async fn receipt(c: &mut impl Conn, op_id: &str) -> StoreResult<Option<StoredReceipt>> {
     c.query_opt(
         "SELECT receipt, account_id, device_id FROM receipts WHERE op_id = $1",
         args![op_id],
@@ -25,7 +25,7 @@ pub(super) async fn receipt(c: &mut impl Conn, op_id: &str) -> ApiResult<Option<
 }
 
 /// The photo records a record has.
-pub(super) async fn photos_of(c: &mut impl Conn, owner_id: &str) -> ApiResult<i64> {
+pub(super) async fn photos_of(c: &mut impl Conn, owner_id: &str) -> StoreResult<i64> {
     c.query_one("SELECT count(*) FROM photo_refs WHERE owner_id = $1", args![owner_id])
         .await?
         .int(0)
@@ -33,7 +33,7 @@ pub(super) async fn photos_of(c: &mut impl Conn, owner_id: &str) -> ApiResult<i6
 
 /// The live records a household or place holds: residents, households,
 /// places within it (each found by its engine's partial index).
-pub(super) async fn live_children(c: &mut impl Conn, id: &str) -> ApiResult<i64> {
+pub(super) async fn live_children(c: &mut impl Conn, id: &str) -> StoreResult<i64> {
     c.query_one(&live_children_sql(c.dialect()), args![id]).await?.int(0)
 }
 
@@ -48,7 +48,7 @@ fn live_children_sql(d: Dialect) -> String {
 }
 
 /// Whether another live resident of `grid` has this ID number.
-pub(super) async fn id_number_taken(c: &mut impl Conn, grid: &str, id_number: &str, except: &str) -> ApiResult<bool> {
+pub(super) async fn id_number_taken(c: &mut impl Conn, grid: &str, id_number: &str, except: &str) -> StoreResult<bool> {
     c.query_one(&id_number_sql(c.dialect()), args![grid, id_number, except])
         .await?
         .flag(0)
@@ -63,7 +63,7 @@ fn id_number_sql(d: Dialect) -> String {
 }
 
 /// Whether a department exists.
-pub(super) async fn department_exists(c: &mut impl Conn, id: &str) -> ApiResult<bool> {
+pub(super) async fn department_exists(c: &mut impl Conn, id: &str) -> StoreResult<bool> {
     Ok(c.query_opt("SELECT 1 FROM departments WHERE id = $1", args![id])
         .await?
         .is_some())

@@ -3,16 +3,16 @@
 
 use fieldgrid_protocol::CentreIncident;
 
+use super::error::StoreResult;
 use super::sql::{Arg, Dialect, Row, run};
 use super::{IncidentCursor, IncidentFilter, IncidentSort, Store, centre_incident, open_status_sql};
-use crate::error::ApiResult;
 
 /// The columns [`incident_of`] reads, in its order.
 pub(super) const INCIDENT_COLUMNS: &str =
     "id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete";
 
 /// An incident of the list from [`INCIDENT_COLUMNS`].
-pub(super) fn incident_of(r: &Row, now: i64) -> ApiResult<CentreIncident> {
+pub(super) fn incident_of(r: &Row, now: i64) -> StoreResult<CentreIncident> {
     Ok(centre_incident(
         r.text(0)?,
         r.text(1)?,
@@ -96,7 +96,7 @@ impl Store {
         after: Option<IncidentCursor>,
         limit: usize,
         now: i64,
-    ) -> ApiResult<Vec<CentreIncident>> {
+    ) -> StoreResult<Vec<CentreIncident>> {
         let filter = filter.clone();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         run!(self, read, |c| async move {

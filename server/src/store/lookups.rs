@@ -4,16 +4,16 @@
 
 use fieldgrid_protocol::GridInfo;
 
+use super::error::StoreResult;
 use super::sql::{Row, args, run};
 use super::{BACKED, PROBLEMS_SQL, ProblemSummary, REJECTED_RECEIPT, ReportedProblem, Store};
-use crate::error::ApiResult;
 use crate::records::Record;
 
 /// The columns [`record_of`] reads, in its order.
 pub(super) const RECORD_COLUMNS: &str = "id, entity, grid_id, version, deleted, fields, field_versions";
 
 /// A record from [`RECORD_COLUMNS`] (starting at column 0).
-pub(super) fn record_of(r: &Row) -> ApiResult<Record> {
+pub(super) fn record_of(r: &Row) -> StoreResult<Record> {
     Ok(Record::from_columns(
         r.text(0)?,
         r.text(1)?,
@@ -25,13 +25,13 @@ pub(super) fn record_of(r: &Row) -> ApiResult<Record> {
     ))
 }
 
-fn records_of_rows(rows: &[Row]) -> ApiResult<Vec<Record>> {
+fn records_of_rows(rows: &[Row]) -> StoreResult<Vec<Record>> {
     rows.iter().map(record_of).collect()
 }
 
 impl Store {
     /// A record by id.
-    pub async fn record(&self, id: &str) -> ApiResult<Option<Record>> {
+    pub async fn record(&self, id: &str) -> StoreResult<Option<Record>> {
         let id = id.to_owned();
         run!(self, read, |c| async move {
             c.query_opt(
@@ -46,7 +46,7 @@ impl Store {
     }
 
     /// These records, those that exist, in no particular order.
-    pub async fn records(&self, ids: Vec<String>) -> ApiResult<Vec<Record>> {
+    pub async fn records(&self, ids: Vec<String>) -> StoreResult<Vec<Record>> {
         run!(self, read, |c| async move {
             let of_ids = c.dialect().in_list("id", 1);
             records_of_rows(
@@ -60,7 +60,7 @@ impl Store {
     }
 
     /// Records of one entity, optionally of one grid, in change order.
-    pub async fn records_of(&self, entity: &str, grid: Option<&str>) -> ApiResult<Vec<Record>> {
+    pub async fn records_of(&self, entity: &str, grid: Option<&str>) -> StoreResult<Vec<Record>> {
         let (entity, grid) = (entity.to_owned(), grid.map(str::to_owned));
         run!(self, read, |c| async move {
             let rows = match &grid {
@@ -87,7 +87,7 @@ impl Store {
 
     /// Up to `limit` records after id `after`, in id order (every entity:
     /// district IT's scans, such as `repair-records`).
-    pub async fn records_after(&self, after: &str, limit: usize) -> ApiResult<Vec<Record>> {
+    pub async fn records_after(&self, after: &str, limit: usize) -> StoreResult<Vec<Record>> {
         let after = after.to_owned();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         run!(self, read, |c| async move {
@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// An incident's events, in change order.
-    pub(super) async fn events_of(&self, incident_id: &str) -> ApiResult<Vec<Record>> {
+    pub(super) async fn events_of(&self, incident_id: &str) -> StoreResult<Vec<Record>> {
         let id = incident_id.to_owned();
         run!(self, read, |c| async move {
             let incident = c.dialect().field("fields", "incident_id");
@@ -121,7 +121,7 @@ impl Store {
 
     /// An incident's live photo records, each with whether its maker sent
     /// the bytes ([`BACKED`]).
-    pub(super) async fn incident_photos(&self, incident_id: &str) -> ApiResult<Vec<(Record, bool)>> {
+    pub(super) async fn incident_photos(&self, incident_id: &str) -> StoreResult<Vec<(Record, bool)>> {
         let id = incident_id.to_owned();
         run!(self, read, |c| async move {
             c.query(
@@ -140,7 +140,7 @@ impl Store {
     }
 
     /// Every grid, by code.
-    pub async fn grids(&self) -> ApiResult<Vec<GridInfo>> {
+    pub async fn grids(&self) -> StoreResult<Vec<GridInfo>> {
         run!(self, read, |c| async move {
             c.query(
                 "SELECT id, code, name, community, sub_district FROM grids ORDER BY code",
@@ -154,7 +154,7 @@ impl Store {
     }
 
     /// Every department (id, name), by id.
-    pub async fn departments(&self) -> ApiResult<Vec<(String, String)>> {
+    pub async fn departments(&self) -> StoreResult<Vec<(String, String)>> {
         run!(self, read, |c| async move {
             c.query("SELECT id, name FROM departments ORDER BY id", &[])
                 .await?
@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// Keeps devices' reports of records they set aside (a repeat is kept once).
-    pub async fn add_problems(&self, problems: Vec<ReportedProblem>) -> ApiResult<()> {
+    pub async fn add_problems(&self, problems: Vec<ReportedProblem>) -> StoreResult<()> {
         run!(self, write, |c| async move {
             for p in &problems {
                 c.execute(
@@ -190,7 +190,7 @@ impl Store {
     }
 
     /// The records devices set aside, newest report first.
-    pub async fn problems(&self, limit: usize) -> ApiResult<Vec<ProblemSummary>> {
+    pub async fn problems(&self, limit: usize) -> StoreResult<Vec<ProblemSummary>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         run!(self, read, |c| async move {
             c.query(PROBLEMS_SQL, args![limit])
@@ -215,7 +215,7 @@ impl Store {
     }
 
     /// Receipts stored.
-    pub async fn receipt_count(&self) -> ApiResult<i64> {
+    pub async fn receipt_count(&self) -> StoreResult<i64> {
         run!(self, read, |c| async move {
             c.query_one("SELECT count(*) FROM receipts", &[]).await?.int(0)
         })
@@ -223,7 +223,7 @@ impl Store {
 
     /// Removes receipts stored before `before`, at most `batch` at a time
     /// (each batch its own short transaction); how many went.
-    pub async fn purge_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
+    pub async fn purge_receipts(&self, before: i64, batch: usize) -> StoreResult<u64> {
         self.purge_receipts_where(before, batch, "").await
     }
 
@@ -231,11 +231,11 @@ impl Store {
     /// shorter retention: the phone quarantines an operation once it has
     /// its refusal and never sends it again, and one that did not get the
     /// answer is decided again, which applies nothing twice); how many went.
-    pub async fn purge_rejected_receipts(&self, before: i64, batch: usize) -> ApiResult<u64> {
+    pub async fn purge_rejected_receipts(&self, before: i64, batch: usize) -> StoreResult<u64> {
         self.purge_receipts_where(before, batch, REJECTED_RECEIPT).await
     }
 
-    async fn purge_receipts_where(&self, before: i64, batch: usize, condition: &'static str) -> ApiResult<u64> {
+    async fn purge_receipts_where(&self, before: i64, batch: usize, condition: &'static str) -> StoreResult<u64> {
         let size = i64::try_from(batch).unwrap_or(i64::MAX);
         let mut total = 0;
         loop {

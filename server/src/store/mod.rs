@@ -10,6 +10,8 @@
 //! is polled to completion there); the PostgreSQL one awaits the network.
 
 mod accounts;
+mod error;
+pub use error::{Stoppable, StoreError, StoreResult};
 mod checks;
 mod incidents;
 mod lookups;
@@ -411,27 +413,27 @@ pub fn centre_incident(
 /// What a push or a centre action reads and writes, in one transaction.
 pub trait Tx: Send {
     /// The records with these ids that exist (any order).
-    fn records(&mut self, ids: &[String]) -> impl Future<Output = ApiResult<Vec<Record>>> + Send;
+    fn records(&mut self, ids: &[String]) -> impl Future<Output = StoreResult<Vec<Record>>> + Send;
     /// The stored receipt of an operation id.
-    fn receipt(&mut self, op_id: &str) -> impl Future<Output = ApiResult<Option<StoredReceipt>>> + Send;
+    fn receipt(&mut self, op_id: &str) -> impl Future<Output = StoreResult<Option<StoredReceipt>>> + Send;
     /// Stores a receipt.
-    fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> impl Future<Output = ApiResult<()>> + Send;
+    fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> impl Future<Output = StoreResult<()>> + Send;
     /// Carries out a write.
-    fn write(&mut self, w: &Write, now: i64) -> impl Future<Output = ApiResult<()>> + Send;
+    fn write(&mut self, w: &Write, now: i64) -> impl Future<Output = StoreResult<()>> + Send;
     /// Whether a department exists.
-    fn department_exists(&mut self, id: &str) -> impl Future<Output = ApiResult<bool>> + Send;
+    fn department_exists(&mut self, id: &str) -> impl Future<Output = StoreResult<bool>> + Send;
     /// How many photo records name this record as their owner.
-    fn photos_of(&mut self, owner_id: &str) -> impl Future<Output = ApiResult<i64>> + Send;
+    fn photos_of(&mut self, owner_id: &str) -> impl Future<Output = StoreResult<i64>> + Send;
     /// How many live records a household or place still holds (residents,
     /// households, places).
-    fn live_children(&mut self, id: &str) -> impl Future<Output = ApiResult<i64>> + Send;
+    fn live_children(&mut self, id: &str) -> impl Future<Output = StoreResult<i64>> + Send;
     /// Whether another live resident of the grid has this ID number.
     fn id_number_taken(
         &mut self,
         grid: &str,
         id_number: &str,
         except: &str,
-    ) -> impl Future<Output = ApiResult<bool>> + Send;
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
 }
 
 /// The catalogue in force: the published one when newer than the built-in.
@@ -578,12 +580,12 @@ pub async fn centre_event_in<T: Tx>(
 /// Polls a future that never waits to its end: the SQLite engine's
 /// transaction methods answer at once, so the shared async loops run to
 /// completion on the blocking thread that holds the connection.
-pub(crate) fn run_ready<F: Future>(f: F) -> ApiResult<F::Output> {
+pub(crate) fn run_ready<F: Future>(f: F) -> StoreResult<F::Output> {
     let mut f = std::pin::pin!(f);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => Ok(v),
-        std::task::Poll::Pending => Err(ApiError::internal("a SQLite transaction step waited")),
+        std::task::Poll::Pending => Err(StoreError::internal("a SQLite transaction step waited")),
     }
 }
 
@@ -830,7 +832,7 @@ impl Store {
             fields,
             field_versions: serde_json::Map::new(),
         };
-        dispatch!(self, s => s.save_records(vec![record], now).await)
+        Ok(dispatch!(self, s => s.save_records(vec![record], now).await)?)
     }
 
     /// Saves records (bulk building and administration; the caller has
@@ -840,7 +842,7 @@ impl Store {
         for r in &mut records {
             decide::readable(r).map_err(|e| ApiError::internal(format!("{e}")))?;
         }
-        dispatch!(self, s => s.save_records(records, now).await)
+        Ok(dispatch!(self, s => s.save_records(records, now).await)?)
     }
 
     // ---- photos ----
@@ -848,7 +850,7 @@ impl Store {
     // ---- housekeeping ----
 
     /// Refreshes the query planner's statistics (after a bulk load).
-    pub async fn analyze(&self) -> ApiResult<()> {
+    pub async fn analyze(&self) -> StoreResult<()> {
         dispatch!(self, s => s.analyze().await)
     }
 }

@@ -2,9 +2,9 @@
 //! (`blobs`, and who sent them, `blob_senders`), and unfinished uploads:
 //! each statement written once for both engines ([`super::sql`]).
 
+use super::error::StoreResult;
 use super::sql::{args, run};
 use super::{BACKED, COMPLETE_SENDERS, SENT_BYTES_SQL, Store};
-use crate::error::ApiResult;
 
 /// `BACKED`, or no condition.
 fn backed_if(backed: bool) -> &'static str {
@@ -14,7 +14,7 @@ fn backed_if(backed: bool) -> &'static str {
 impl Store {
     /// The sizes that photo records of these grids give a hash (with
     /// `backed`, only records whose maker sent the bytes: [`BACKED`]).
-    pub async fn photo_sizes(&self, grids: Vec<String>, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
+    pub async fn photo_sizes(&self, grids: Vec<String>, sha: &str, backed: bool) -> StoreResult<Vec<i64>> {
         let sha = sha.to_owned();
         run!(self, read, |c| async move {
             let of_grids = c.dialect().in_list("grid_id", 2);
@@ -34,7 +34,7 @@ impl Store {
 
     /// The sizes that photo records of incidents dispatched to this
     /// department give a hash.
-    pub async fn department_photo_sizes(&self, department: &str, sha: &str, backed: bool) -> ApiResult<Vec<i64>> {
+    pub async fn department_photo_sizes(&self, department: &str, sha: &str, backed: bool) -> StoreResult<Vec<i64>> {
         let (department, sha) = (department.to_owned(), sha.to_owned());
         run!(self, read, |c| async move {
             c.query(
@@ -53,7 +53,7 @@ impl Store {
     }
 
     /// Whether a photo record whose maker sent the bytes names this hash.
-    pub async fn photo_referenced(&self, sha: &str) -> ApiResult<bool> {
+    pub async fn photo_referenced(&self, sha: &str) -> StoreResult<bool> {
         let sha = sha.to_owned();
         run!(self, read, |c| async move {
             c.query_one(
@@ -66,7 +66,7 @@ impl Store {
     }
 
     /// The size of a complete photo.
-    pub async fn blob_size(&self, sha: &str) -> ApiResult<Option<i64>> {
+    pub async fn blob_size(&self, sha: &str) -> StoreResult<Option<i64>> {
         let sha = sha.to_owned();
         run!(self, read, |c| async move {
             c.query_opt("SELECT size FROM blobs WHERE sha256 = $1", args![&sha])
@@ -77,7 +77,7 @@ impl Store {
     }
 
     /// An account's unfinished upload of a photo: (received, size).
-    pub async fn upload(&self, sha: &str, account_id: &str) -> ApiResult<Option<(i64, i64)>> {
+    pub async fn upload(&self, sha: &str, account_id: &str) -> StoreResult<Option<(i64, i64)>> {
         let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
         run!(self, read, |c| async move {
             c.query_opt(
@@ -91,12 +91,12 @@ impl Store {
     }
 
     /// Whether an unfinished upload row exists.
-    pub async fn upload_exists(&self, sha: &str, account_id: &str) -> ApiResult<bool> {
+    pub async fn upload_exists(&self, sha: &str, account_id: &str) -> StoreResult<bool> {
         Ok(self.upload(sha, account_id).await?.is_some())
     }
 
     /// An account's unfinished uploads: (count, bytes).
-    pub async fn uploads_of(&self, account_id: &str) -> ApiResult<(i64, i64)> {
+    pub async fn uploads_of(&self, account_id: &str) -> StoreResult<(i64, i64)> {
         let account_id = account_id.to_owned();
         run!(self, read, |c| async move {
             let r = c
@@ -119,7 +119,7 @@ impl Store {
         expected: i64,
         received: i64,
         now: i64,
-    ) -> ApiResult<bool> {
+    ) -> StoreResult<bool> {
         let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
         run!(self, write, |c| async move {
             let n = if expected == 0 {
@@ -143,7 +143,7 @@ impl Store {
     }
 
     /// The bytes of photos an account sent whole since `since` (server ms).
-    pub async fn sent_bytes_since(&self, account_id: &str, since: i64) -> ApiResult<i64> {
+    pub async fn sent_bytes_since(&self, account_id: &str, since: i64) -> StoreResult<i64> {
         let account_id = account_id.to_owned();
         run!(self, read, |c| async move {
             c.query_one(SENT_BYTES_SQL, args![&account_id, since]).await?.int(0)
@@ -151,7 +151,7 @@ impl Store {
     }
 
     /// An account's unfinished upload left alone longest: (sha, updated_at).
-    pub async fn oldest_upload_of(&self, account_id: &str) -> ApiResult<Option<(String, i64)>> {
+    pub async fn oldest_upload_of(&self, account_id: &str) -> StoreResult<Option<(String, i64)>> {
         let account_id = account_id.to_owned();
         run!(self, read, |c| async move {
             c.query_opt(
@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// Forgets an account's upload (its bytes did not match).
-    pub async fn drop_upload(&self, sha: &str, account_id: &str) -> ApiResult<()> {
+    pub async fn drop_upload(&self, sha: &str, account_id: &str) -> StoreResult<()> {
         let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
         run!(self, write, |c| async move {
             c.execute(
@@ -181,7 +181,7 @@ impl Store {
     /// (and the legacy sender, for records from before senders were kept),
     /// that account's upload forgotten, the incidents it documents complete
     /// if nothing else is missing.
-    pub async fn complete_blob(&self, sha: &str, size: i64, account_id: &str, now: i64) -> ApiResult<()> {
+    pub async fn complete_blob(&self, sha: &str, size: i64, account_id: &str, now: i64) -> StoreResult<()> {
         let (sha, account_id) = (sha.to_owned(), account_id.to_owned());
         run!(self, write, |c| async move {
             c.execute(
@@ -211,7 +211,7 @@ impl Store {
     }
 
     /// Unfinished uploads untouched since `before`: removed; (sha, account) of each.
-    pub async fn expire_uploads(&self, before: i64) -> ApiResult<Vec<(String, String)>> {
+    pub async fn expire_uploads(&self, before: i64) -> StoreResult<Vec<(String, String)>> {
         run!(self, write, |c| async move {
             c.query(
                 "DELETE FROM uploads WHERE updated_at < $1 RETURNING sha256, account_id",

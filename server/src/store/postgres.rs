@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt, codes};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
@@ -27,10 +27,11 @@ use super::incidents::INCIDENT_COLUMNS;
 use super::lookups::RECORD_COLUMNS;
 use super::sql::{Pg, pg_row};
 
+use super::error::{StoreError, StoreResult};
 use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, push_in};
 use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::records::{Contribution, IncidentRow, Record, month_deltas};
 
 /// Schema migrations, append-only, one numbered file each in
@@ -80,19 +81,12 @@ const STAMP_LOCK: i64 = 0x6669_656c_6467; // "fieldg"
 /// Times a push is tried when it collides with a concurrent one.
 const ATTEMPTS: usize = 5;
 
-fn pg(e: tokio_postgres::Error) -> ApiError {
-    if e.code() == Some(&SqlState::QUERY_CANCELED) {
-        return ApiError::new(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            codes::TIMEOUT,
-            "the request took too long and was stopped",
-        );
-    }
-    ApiError::internal(format!("postgres: {e}"))
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    super::sql::pg_error(e)
 }
 
-fn pool_error(e: deadpool_postgres::PoolError) -> ApiError {
-    ApiError::internal(format!("postgres pool: {e}"))
+fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
+    StoreError::internal(format!("postgres pool: {e}"))
 }
 
 /// Whether a failed transaction should simply be run again.
@@ -127,7 +121,7 @@ macro_rules! in_transaction {
                     Err(e) if retryable(&e) && attempt < ATTEMPTS => {
                         tracing::debug!(attempt, "commit collided with another transaction; again");
                     }
-                    Err(e) => break Err(pg(e)),
+                    Err(e) => break Err(pg(e).into()),
                 },
                 Err(_) if collided && attempt < ATTEMPTS => {
                     tracing::debug!(attempt, "transaction collided with another; again");
@@ -171,7 +165,7 @@ pub struct PgStore {
 }
 
 /// A record from a row of [`RECORD_COLUMNS`], read without panics.
-fn record_of(r: &Row) -> ApiResult<Record> {
+fn record_of(r: &Row) -> StoreResult<Record> {
     super::lookups::record_of(&pg_row(r)?)
 }
 
@@ -256,7 +250,7 @@ impl PgStore {
         tx.commit().await.map_err(|e| e.to_string())
     }
 
-    pub(super) async fn client(&self) -> ApiResult<deadpool_postgres::Object> {
+    pub(super) async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
     }
 
@@ -289,10 +283,10 @@ impl PgStore {
             )
             .await
             .map_err(pg)?;
-        super::incidents::incident_of(&pg_row(&row)?, now)
+        Ok(super::incidents::incident_of(&pg_row(&row)?, now)?)
     }
 
-    pub(super) async fn save_records(&self, records: Vec<Record>, now: i64) -> ApiResult<()> {
+    pub(super) async fn save_records(&self, records: Vec<Record>, now: i64) -> StoreResult<()> {
         // In batches, each one statement per table (bulk building writes
         // millions of records).
         for batch in records.chunks(5_000) {
@@ -301,7 +295,7 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn analyze(&self) -> ApiResult<()> {
+    pub(super) async fn analyze(&self) -> StoreResult<()> {
         self.client().await?.batch_execute("ANALYZE").await.map_err(pg)
     }
 }
@@ -318,14 +312,14 @@ struct PgTx<'t> {
 
 impl PgTx<'_> {
     /// Rebuilds the visit-coverage rows of these residents and service logs.
-    async fn refresh_care(&mut self, ids: &[String]) -> ApiResult<()> {
+    async fn refresh_care(&mut self, ids: &[String]) -> StoreResult<()> {
         for sql in REFRESH_CARE {
             self.tx.execute(sql, &[&ids]).await.map_err(|e| self.fail(e))?;
         }
         Ok(())
     }
 
-    fn fail(&mut self, e: tokio_postgres::Error) -> ApiError {
+    fn fail(&mut self, e: tokio_postgres::Error) -> StoreError {
         if retryable(&e) {
             self.collided = true;
         }
@@ -350,7 +344,7 @@ impl PgTx<'_> {
 }
 
 impl Tx for PgTx<'_> {
-    async fn records(&mut self, ids: &[String]) -> ApiResult<Vec<Record>> {
+    async fn records(&mut self, ids: &[String]) -> StoreResult<Vec<Record>> {
         let ids = ids.to_vec();
         let rows = self
             .tx
@@ -363,11 +357,11 @@ impl Tx for PgTx<'_> {
         rows.iter().map(record_of).collect()
     }
 
-    async fn receipt(&mut self, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
+    async fn receipt(&mut self, op_id: &str) -> StoreResult<Option<StoredReceipt>> {
         checks::receipt(&mut Pg::Tx(&self.tx), op_id).await
     }
 
-    async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> ApiResult<()> {
+    async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> StoreResult<()> {
         let json = serde_json::to_string(&r.receipt)?;
         self.tx
             .execute(
@@ -379,7 +373,7 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    async fn write(&mut self, w: &Write, now: i64) -> ApiResult<()> {
+    async fn write(&mut self, w: &Write, now: i64) -> StoreResult<()> {
         match w {
             Write::Record(rec) => {
                 self.tx
@@ -447,19 +441,19 @@ impl Tx for PgTx<'_> {
         }
     }
 
-    async fn live_children(&mut self, id: &str) -> ApiResult<i64> {
+    async fn live_children(&mut self, id: &str) -> StoreResult<i64> {
         checks::live_children(&mut Pg::Tx(&self.tx), id).await
     }
 
-    async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> ApiResult<bool> {
+    async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> StoreResult<bool> {
         checks::id_number_taken(&mut Pg::Tx(&self.tx), grid, id_number, except).await
     }
 
-    async fn photos_of(&mut self, owner_id: &str) -> ApiResult<i64> {
+    async fn photos_of(&mut self, owner_id: &str) -> StoreResult<i64> {
         checks::photos_of(&mut Pg::Tx(&self.tx), owner_id).await
     }
 
-    async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {
+    async fn department_exists(&mut self, id: &str) -> StoreResult<bool> {
         checks::department_exists(&mut Pg::Tx(&self.tx), id).await
     }
 }
@@ -469,7 +463,7 @@ impl PgTx<'_> {
     /// make (their rows as stored now, against `new`), before the rows are
     /// written. Keys are applied in order, so concurrent writers lock them
     /// in the same order.
-    async fn move_months(&mut self, ids: &[String], new: Vec<IncidentRow>) -> ApiResult<()> {
+    async fn move_months(&mut self, ids: &[String], new: Vec<IncidentRow>) -> StoreResult<()> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -496,7 +490,7 @@ impl PgTx<'_> {
                     finished_at: r.opt_int(7)?,
                 })
             })
-            .collect::<ApiResult<_>>()?;
+            .collect::<StoreResult<_>>()?;
         // Per grid and per category, each in key order (concurrent writers
         // lock rows in the same order).
         let old: HashMap<&str, &IncidentRow> = old.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -543,7 +537,7 @@ impl PgTx<'_> {
     }
 
     /// Saves records as they are, a statement per table.
-    async fn save_many(&mut self, records: &[Record], now: i64) -> ApiResult<()> {
+    async fn save_many(&mut self, records: &[Record], now: i64) -> StoreResult<()> {
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let entities: Vec<&str> = records.iter().map(|r| r.entity.as_str()).collect();
         let grids: Vec<&str> = records.iter().map(|r| r.grid_id.as_str()).collect();
@@ -621,7 +615,7 @@ impl PgTx<'_> {
         Ok(())
     }
 
-    async fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
+    async fn photo_ref(&mut self, p: &PhotoRef) -> StoreResult<()> {
         self.tx
             .execute(
                 "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id, owner_id)

@@ -3,9 +3,9 @@
 
 use fieldgrid_protocol::Change;
 
+use super::error::StoreResult;
 use super::sql::{args, run};
 use super::{CoverageQuery, CoverageRow, Period, StatsRow, Store, open_status_sql};
-use crate::error::ApiResult;
 
 /// A change from its columns, with the size of its fields.
 fn change_of(
@@ -59,7 +59,7 @@ impl Store {
         after: i64,
         limit: usize,
         max_bytes: usize,
-    ) -> ApiResult<(Vec<Change>, bool)> {
+    ) -> StoreResult<(Vec<Change>, bool)> {
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX - 1) + 1;
         run!(self, snapshot, |c| async move {
             // One index range per grid, in one snapshot, merged by seq.
@@ -90,7 +90,7 @@ impl Store {
 
     /// Each grid's residents in a coverage query's scope, and how many were
     /// visited on time and late.
-    pub(super) async fn coverage_rows(&self, q: CoverageQuery) -> ApiResult<Vec<CoverageRow>> {
+    pub(super) async fn coverage_rows(&self, q: CoverageQuery) -> StoreResult<Vec<CoverageRow>> {
         run!(self, read, |c| async move {
             let d = c.dialect();
             let (tags, ids, kinds) = (d.in_list("tag", 1), d.in_list("id", 2), d.in_list("v.kind", 3));
@@ -139,7 +139,7 @@ impl Store {
     /// The statistics' rows: sums by month per grid and per category, and
     /// open incidents per grid and category, as rows of their own (the
     /// totals add them up).
-    pub(super) async fn stats_rows(&self, period: &Period, now: i64) -> ApiResult<Vec<StatsRow>> {
+    pub(super) async fn stats_rows(&self, period: &Period, now: i64) -> StoreResult<Vec<StatsRow>> {
         let (first, last) = period.months();
         let (start, end) = period.reported_ms();
         run!(self, snapshot, |c| async move {

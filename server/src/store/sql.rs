@@ -27,7 +27,7 @@ use std::future::Future;
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, ApiResult};
+use super::error::{StoreError, StoreResult};
 
 /// Which engine a statement is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,9 +234,9 @@ macro_rules! run {
 }
 pub(crate) use run;
 
-/// `f`, known to end in an [`ApiResult`] (an `async` block's `?` alone
+/// `f`, known to end in an [`StoreResult`] (an `async` block's `?` alone
 /// does not say which error type it returns).
-pub fn typed<T, F: Future<Output = ApiResult<T>>>(f: F) -> F {
+pub fn typed<T, F: Future<Output = StoreResult<T>>>(f: F) -> F {
     f
 }
 
@@ -279,19 +279,19 @@ pub struct Row(pub Vec<Value>);
 
 /// A column that is not what the code reads it as: a storage bug, reported
 /// without the value (it may be personal).
-fn mismatch(i: usize, want: &str, v: &Value) -> ApiError {
-    ApiError::internal(format!("column {i}: expected {want}, found {}", v.kind()))
+fn mismatch(i: usize, want: &str, v: &Value) -> StoreError {
+    StoreError::internal(format!("column {i}: expected {want}, found {}", v.kind()))
 }
 
 impl Row {
-    fn value(&self, i: usize) -> ApiResult<&Value> {
+    fn value(&self, i: usize) -> StoreResult<&Value> {
         self.0
             .get(i)
-            .ok_or_else(|| ApiError::internal(format!("column {i}: the row has {} columns", self.0.len())))
+            .ok_or_else(|| StoreError::internal(format!("column {i}: the row has {} columns", self.0.len())))
     }
 
     /// An integer column, NULL allowed.
-    pub fn opt_int(&self, i: usize) -> ApiResult<Option<i64>> {
+    pub fn opt_int(&self, i: usize) -> StoreResult<Option<i64>> {
         match self.value(i)? {
             Value::Null => Ok(None),
             Value::Int(v) => Ok(Some(*v)),
@@ -300,17 +300,17 @@ impl Row {
     }
 
     /// An integer column.
-    pub fn int(&self, i: usize) -> ApiResult<i64> {
+    pub fn int(&self, i: usize) -> StoreResult<i64> {
         self.opt_int(i)?.ok_or_else(|| mismatch(i, "an integer", &Value::Null))
     }
 
     /// A flag column (0/1 or a boolean).
-    pub fn flag(&self, i: usize) -> ApiResult<bool> {
+    pub fn flag(&self, i: usize) -> StoreResult<bool> {
         Ok(self.int(i)? != 0)
     }
 
     /// A text column, NULL allowed.
-    pub fn opt_text(&self, i: usize) -> ApiResult<Option<String>> {
+    pub fn opt_text(&self, i: usize) -> StoreResult<Option<String>> {
         match self.value(i)? {
             Value::Null => Ok(None),
             Value::Text(v) => Ok(Some(v.clone())),
@@ -319,14 +319,14 @@ impl Row {
     }
 
     /// A text column.
-    pub fn text(&self, i: usize) -> ApiResult<String> {
+    pub fn text(&self, i: usize) -> StoreResult<String> {
         self.opt_text(i)?.ok_or_else(|| mismatch(i, "text", &Value::Null))
     }
 
     /// A text column holding JSON, read as `T`.
-    pub fn json<T: DeserializeOwned>(&self, i: usize) -> ApiResult<T> {
+    pub fn json<T: DeserializeOwned>(&self, i: usize) -> StoreResult<T> {
         serde_json::from_str(&self.text(i)?).map_err(|e| {
-            ApiError::internal(format!(
+            StoreError::internal(format!(
                 "column {i}: not the JSON expected (line {}, column {})",
                 e.line(),
                 e.column()
@@ -340,21 +340,21 @@ pub trait Conn: Send {
     /// The engine's dialect.
     fn dialect(&self) -> Dialect;
     /// The rows of a query.
-    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<Vec<Row>>> + Send;
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<Vec<Row>>> + Send;
     /// Runs a statement; the number of rows it changed.
-    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<u64>> + Send;
+    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<u64>> + Send;
 
     /// The first row of a query, if any.
-    fn query_opt(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<Option<Row>>> + Send {
+    fn query_opt(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<Option<Row>>> + Send {
         async move { Ok(self.query(sql, args).await?.into_iter().next()) }
     }
 
     /// The one row of a query that always has one.
-    fn query_one(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<Row>> + Send {
+    fn query_one(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<Row>> + Send {
         async move {
             self.query_opt(sql, args)
                 .await?
-                .ok_or_else(|| ApiError::internal("a statement returned no row"))
+                .ok_or_else(|| StoreError::internal("a statement returned no row"))
         }
     }
 }
@@ -399,7 +399,7 @@ impl rusqlite::ToSql for Arg<'_> {
 }
 
 impl Lite<'_> {
-    fn prepare(&self, sql: &str) -> ApiResult<rusqlite::CachedStatement<'_>> {
+    fn prepare(&self, sql: &str) -> StoreResult<rusqlite::CachedStatement<'_>> {
         Ok(self.0.prepare_cached(&sqlite_placeholders(sql))?)
     }
 }
@@ -409,7 +409,7 @@ impl Conn for Lite<'_> {
         Dialect::Sqlite
     }
 
-    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<Vec<Row>>> + Send {
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<Vec<Row>>> + Send {
         let rows = (|| {
             let mut stmt = self.prepare(sql)?;
             let columns = stmt.column_count();
@@ -434,7 +434,7 @@ impl Conn for Lite<'_> {
         std::future::ready(rows)
     }
 
-    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<u64>> + Send {
+    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<u64>> + Send {
         let n = (|| {
             let n = self.prepare(sql)?.execute(rusqlite::params_from_iter(args))?;
             Ok(u64::try_from(n).unwrap_or(u64::MAX))
@@ -480,21 +480,18 @@ impl tokio_postgres::types::ToSql for Arg<'_> {
     tokio_postgres::types::to_sql_checked!();
 }
 
-/// A PostgreSQL error as an API error (a cancelled statement is a 408).
-pub fn pg_error(e: tokio_postgres::Error) -> ApiError {
+/// A PostgreSQL error as a storage error (a cancelled statement's work was
+/// stopped).
+pub fn pg_error(e: tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
-        return ApiError::new(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            fieldgrid_protocol::codes::TIMEOUT,
-            "the request took too long and was stopped",
-        );
+        return StoreError::Stopped;
     }
-    ApiError::internal(format!("postgres: {e}"))
+    StoreError::internal(format!("postgres: {e}"))
 }
 
 /// One PostgreSQL row as owned values, by column type; a type the store
 /// never reads is an error.
-pub(super) fn pg_row(r: &tokio_postgres::Row) -> ApiResult<Row> {
+pub(super) fn pg_row(r: &tokio_postgres::Row) -> StoreResult<Row> {
     use tokio_postgres::types::Type;
     let mut row = Vec::with_capacity(r.len());
     for (i, column) in r.columns().iter().enumerate() {
@@ -516,7 +513,7 @@ pub(super) fn pg_row(r: &tokio_postgres::Row) -> ApiResult<Row> {
         } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(ty) {
             r.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text))
         } else {
-            return Err(ApiError::internal(format!(
+            return Err(StoreError::internal(format!(
                 "column {i}: type {ty} is not read by the store"
             )));
         };
@@ -530,7 +527,7 @@ impl Conn for Pg<'_> {
         Dialect::Postgres
     }
 
-    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<Vec<Row>>> + Send {
+    fn query(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<Vec<Row>>> + Send {
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
             .iter()
             .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -545,7 +542,7 @@ impl Conn for Pg<'_> {
         }
     }
 
-    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = ApiResult<u64>> + Send {
+    fn execute(&mut self, sql: &str, args: &[Arg<'_>]) -> impl Future<Output = StoreResult<u64>> + Send {
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = args
             .iter()
             .map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync))
@@ -601,11 +598,12 @@ mod tests {
         assert!(r.flag(4).unwrap());
         assert_eq!(r.json::<Vec<String>>(5).unwrap(), ["g2", "g1"]);
         assert_eq!(r.opt_text(6).unwrap(), None);
-        // Wrong types and missing columns are errors (logged by column and
-        // kind only: the value may be personal).
-        let e = r.int(1).unwrap_err();
-        assert_eq!(e.code, fieldgrid_protocol::codes::INTERNAL);
-        assert!(!e.message.contains('七'), "{}", e.message);
+        // Wrong types and missing columns are errors that name the column
+        // and the kind only (the value may be personal).
+        let StoreError::Internal(e) = r.int(1).unwrap_err() else {
+            panic!("an internal error");
+        };
+        assert!(e.contains("column 1") && !e.contains('七'), "{e}");
         assert!(r.text(9).is_err());
         assert!(r.json::<Vec<i64>>(1).is_err());
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt, codes};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
@@ -19,9 +19,10 @@ use super::sql::Lite;
 use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, centre_incident, push_in, run_ready};
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
+use super::error::{Stoppable, StoreError, StoreResult};
 use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::records::{IncidentRow, Record, month_deltas};
 
 /// Schema migrations, append-only, one numbered file each in
@@ -132,7 +133,7 @@ pub struct SqliteStore {
     pub metrics: Metrics,
 }
 
-fn begin(conn: &Connection, how: &str) -> ApiResult<()> {
+fn begin(conn: &Connection, how: &str) -> StoreResult<()> {
     conn.execute_batch(how)?;
     Ok(())
 }
@@ -140,15 +141,15 @@ fn begin(conn: &Connection, how: &str) -> ApiResult<()> {
 /// Runs `f` in a transaction begun with `how` (`BEGIN IMMEDIATE` for
 /// writes, `BEGIN` for a read snapshot): committed when it succeeds, rolled
 /// back when it fails.
-fn in_transaction<T>(
+fn in_transaction<T, E: From<StoreError>>(
     conn: &mut Connection,
     how: &str,
-    f: impl FnOnce(&mut Connection) -> ApiResult<T>,
-) -> ApiResult<T> {
+    f: impl FnOnce(&mut Connection) -> Result<T, E>,
+) -> Result<T, E> {
     begin(conn, how)?;
     match f(conn) {
         Ok(v) => {
-            conn.execute_batch("COMMIT")?;
+            conn.execute_batch("COMMIT").map_err(StoreError::from)?;
             Ok(v)
         }
         Err(e) => {
@@ -181,10 +182,13 @@ impl SqliteStore {
         })
     }
 
-    async fn call<T, F>(self: &Arc<Self>, write: bool, f: F) -> ApiResult<T>
+    /// Runs `f` on the writer or a reader, on a blocking thread. Its error
+    /// type is storage's or one built from it (a push's policy answers).
+    async fn call<T, E, F>(self: &Arc<Self>, write: bool, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
+        E: Stoppable + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     {
         let permit = if write {
             None
@@ -193,7 +197,7 @@ impl SqliteStore {
                 self.reader_slots
                     .acquire()
                     .await
-                    .map_err(|_| ApiError::internal("reader pool closed"))?,
+                    .map_err(|_| StoreError::internal("reader pool closed"))?,
             )
         };
         let call = Arc::new(Mutex::new(Call::Waiting));
@@ -207,17 +211,13 @@ impl SqliteStore {
                 {
                     let mut c = call.lock().unwrap_or_else(PoisonError::into_inner);
                     if !matches!(*c, Call::Waiting) {
-                        return Err(ApiError::new(
-                            axum::http::StatusCode::REQUEST_TIMEOUT,
-                            codes::TIMEOUT,
-                            "the request was abandoned",
-                        ));
+                        return Err(E::from(StoreError::Stopped));
                     }
                     *c = Call::Running(conn.get_interrupt_handle());
                 }
                 let result = f(conn);
                 *call.lock().unwrap_or_else(PoisonError::into_inner) = Call::Over;
-                if result.as_ref().is_err_and(|e| e.code == codes::TIMEOUT) {
+                if result.as_ref().is_err_and(Stoppable::stopped) {
                     store.metrics.stopped_calls.fetch_add(1, Ordering::Relaxed);
                 }
                 result
@@ -231,7 +231,7 @@ impl SqliteStore {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .pop()
-                    .ok_or_else(|| ApiError::internal("no reader connection free"))?;
+                    .ok_or_else(|| E::from(StoreError::internal("no reader connection free")))?;
                 let result = run(&mut conn);
                 // A connection interrupted mid-transaction is rolled back before reuse.
                 if !conn.is_autocommit() {
@@ -244,23 +244,23 @@ impl SqliteStore {
         .await;
         drop(guard);
         drop(permit);
-        result.map_err(ApiError::internal)?
+        result.map_err(|e| E::from(StoreError::internal(e)))?
     }
 
     /// A write: one IMMEDIATE transaction on the writer.
-    pub(super) async fn write<T: Send + 'static>(
+    pub(super) async fn write<T: Send + 'static, E: Stoppable + Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
-    ) -> ApiResult<T> {
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E> {
         self.call(true, move |conn| in_transaction(conn, "BEGIN IMMEDIATE", f))
             .await
     }
 
     /// A read: one snapshot on a reader.
-    pub(super) async fn read<T: Send + 'static>(
+    pub(super) async fn read<T: Send + 'static, E: Stoppable + Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&mut Connection) -> ApiResult<T> + Send + 'static,
-    ) -> ApiResult<T> {
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E> {
         self.call(false, move |conn| in_transaction(conn, "BEGIN", f)).await
     }
 
@@ -291,12 +291,12 @@ impl SqliteStore {
         self.write(move |conn| {
             let mut tx = SqliteTx { conn };
             let (incident, _) = run_ready(centre_event_in(&mut tx, &caller, &id, &req, kind, now))??;
-            incident_row(conn, &incident.id, now)?.ok_or_else(|| ApiError::internal("incident row missing"))
+            incident_row(conn, &incident.id, now)?.ok_or_else(|| StoreError::internal("incident row missing").into())
         })
         .await
     }
 
-    pub(super) async fn save_records(self: &Arc<Self>, records: Vec<Record>, now: i64) -> ApiResult<()> {
+    pub(super) async fn save_records(self: &Arc<Self>, records: Vec<Record>, now: i64) -> StoreResult<()> {
         self.write(move |conn| {
             let mut tx = SqliteTx { conn };
             for r in records {
@@ -307,8 +307,9 @@ impl SqliteStore {
         .await
     }
 
-    pub(super) async fn analyze(self: &Arc<Self>) -> ApiResult<()> {
-        self.call(true, |c| Ok(c.execute_batch("ANALYZE")?)).await
+    pub(super) async fn analyze(self: &Arc<Self>) -> StoreResult<()> {
+        self.call(true, |c| Ok::<_, StoreError>(c.execute_batch("ANALYZE")?))
+            .await
     }
 }
 
@@ -328,7 +329,7 @@ fn record_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     ))
 }
 
-fn load(c: &Connection, ids: &[String]) -> ApiResult<Vec<Record>> {
+fn load(c: &Connection, ids: &[String]) -> StoreResult<Vec<Record>> {
     let mut stmt = c.prepare_cached(
         "SELECT id, entity, grid_id, version, deleted, fields, field_versions FROM records WHERE id = ?1",
     )?;
@@ -356,7 +357,7 @@ fn incident_of_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<CentreIn
     ))
 }
 
-fn incident_row(c: &Connection, id: &str, now: i64) -> ApiResult<Option<CentreIncident>> {
+fn incident_row(c: &Connection, id: &str, now: i64) -> StoreResult<Option<CentreIncident>> {
     Ok(c.prepare_cached(
         "SELECT id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete
          FROM incidents WHERE id = ?1",
@@ -372,7 +373,7 @@ struct SqliteTx<'a> {
 }
 
 impl SqliteTx<'_> {
-    fn next_seq(&self) -> ApiResult<i64> {
+    fn next_seq(&self) -> StoreResult<i64> {
         Ok(self
             .conn
             .prepare_cached(
@@ -381,7 +382,7 @@ impl SqliteTx<'_> {
             .query_row([], |r| r.get(0))?)
     }
 
-    fn save(&mut self, rec: &Record, now: i64) -> ApiResult<()> {
+    fn save(&mut self, rec: &Record, now: i64) -> StoreResult<()> {
         let seq = self.next_seq()?;
         self.conn
             .prepare_cached(
@@ -481,7 +482,7 @@ impl SqliteTx<'_> {
         Ok(())
     }
 
-    fn photo_ref(&mut self, p: &PhotoRef) -> ApiResult<()> {
+    fn photo_ref(&mut self, p: &PhotoRef) -> StoreResult<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO photo_refs (photo_id, sha256, grid_id, size, incident_id, account_id, owner_id)
@@ -508,15 +509,15 @@ impl SqliteTx<'_> {
 }
 
 impl Tx for SqliteTx<'_> {
-    async fn records(&mut self, ids: &[String]) -> ApiResult<Vec<Record>> {
+    async fn records(&mut self, ids: &[String]) -> StoreResult<Vec<Record>> {
         load(self.conn, ids)
     }
 
-    async fn receipt(&mut self, op_id: &str) -> ApiResult<Option<StoredReceipt>> {
+    async fn receipt(&mut self, op_id: &str) -> StoreResult<Option<StoredReceipt>> {
         checks::receipt(&mut Lite(self.conn), op_id).await
     }
 
-    async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> ApiResult<()> {
+    async fn save_receipt(&mut self, r: &StoredReceipt, now: i64) -> StoreResult<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO receipts (op_id, account_id, device_id, receipt, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -531,26 +532,26 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn write(&mut self, w: &Write, now: i64) -> ApiResult<()> {
+    async fn write(&mut self, w: &Write, now: i64) -> StoreResult<()> {
         match w {
             Write::Record(r) => self.save(r, now),
             Write::PhotoRef(p) => self.photo_ref(p),
         }
     }
 
-    async fn photos_of(&mut self, owner_id: &str) -> ApiResult<i64> {
+    async fn photos_of(&mut self, owner_id: &str) -> StoreResult<i64> {
         checks::photos_of(&mut Lite(self.conn), owner_id).await
     }
 
-    async fn live_children(&mut self, id: &str) -> ApiResult<i64> {
+    async fn live_children(&mut self, id: &str) -> StoreResult<i64> {
         checks::live_children(&mut Lite(self.conn), id).await
     }
 
-    async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> ApiResult<bool> {
+    async fn id_number_taken(&mut self, grid: &str, id_number: &str, except: &str) -> StoreResult<bool> {
         checks::id_number_taken(&mut Lite(self.conn), grid, id_number, except).await
     }
 
-    async fn department_exists(&mut self, id: &str) -> ApiResult<bool> {
+    async fn department_exists(&mut self, id: &str) -> StoreResult<bool> {
         checks::department_exists(&mut Lite(self.conn), id).await
     }
 }
