@@ -16,7 +16,8 @@ use crate::AppState;
 use crate::accounts;
 use crate::auth::{Caller, ClientAddr};
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, safe_integer};
-use crate::store::{IncidentCursor, IncidentFilter, IncidentSort, Period};
+use crate::service::Period;
+use crate::store::{IncidentCursor, IncidentFilter, IncidentSort};
 
 /// Incidents per page unless asked otherwise.
 pub const PAGE_DEFAULT: usize = 100;

@@ -68,28 +68,6 @@ impl ApiError {
     }
 }
 
-/// Storage's failures as answers, mapped here once.
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        use crate::store::StoreError;
-        match e {
-            StoreError::Stopped => ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                codes::TIMEOUT,
-                "the request took too long or was abandoned, and was stopped",
-            ),
-            StoreError::Refused(why) => ApiError::bad_request(why),
-            StoreError::Internal(what) => ApiError::internal(what),
-        }
-    }
-}
-
-impl crate::store::Stoppable for ApiError {
-    fn stopped(&self) -> bool {
-        self.code == codes::TIMEOUT
-    }
-}
-
 impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
         ApiError::internal(format!("json: {:?}", e.classify()))

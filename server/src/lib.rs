@@ -21,6 +21,7 @@ pub mod parse_errors;
 pub mod photos;
 pub mod records;
 pub mod repair;
+pub mod service;
 pub mod store;
 pub mod sync;
 

@@ -28,7 +28,7 @@ use fieldgrid_core::{Store, StoreKey};
 use fieldgrid_protocol::{LoginRequest, Role};
 use fieldgrid_server::admin::AdminSession;
 use fieldgrid_server::bulk::{self, DistrictPlan};
-use fieldgrid_server::store::Period;
+use fieldgrid_server::service::Period;
 use fieldgrid_server::{Config, RunningServer, auth};
 
 const PASSWORD: &str = "bench password";

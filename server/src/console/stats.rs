@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::incidents::Names;
 use super::{Chrome, PageResult, User, render};
 use crate::AppState;
-use crate::store::Period;
+use crate::service::Period;
 
 /// The form: period and what to group by.
 #[derive(Debug, Default, Deserialize)]

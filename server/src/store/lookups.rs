@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// An incident's events, in change order.
-    pub(super) async fn events_of(&self, incident_id: &str) -> StoreResult<Vec<Record>> {
+    pub(crate) async fn events_of(&self, incident_id: &str) -> StoreResult<Vec<Record>> {
         let id = incident_id.to_owned();
         run!(self, read, |c| async move {
             let incident = c.dialect().field("fields", "incident_id");
@@ -121,7 +121,7 @@ impl Store {
 
     /// An incident's live photo records, each with whether its maker sent
     /// the bytes ([`BACKED`]).
-    pub(super) async fn incident_photos(&self, incident_id: &str) -> StoreResult<Vec<(Record, bool)>> {
+    pub(crate) async fn incident_photos(&self, incident_id: &str) -> StoreResult<Vec<(Record, bool)>> {
         let id = incident_id.to_owned();
         run!(self, read, |c| async move {
             c.query(

@@ -29,9 +29,7 @@ use std::sync::atomic::AtomicU64;
 
 use fieldgrid_domain::catalogue::Catalogue;
 use fieldgrid_domain::model::{EventKind, IncidentStatus};
-use fieldgrid_protocol::{
-    CentreEventRequest, CentreIncident, ConflictRecord, GridInfo, Operation, Receipt, Role, StatsResponse, codes,
-};
+use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt, Role, codes};
 use serde_json::Value;
 
 use crate::caller::Caller;
@@ -670,170 +668,7 @@ impl Store {
         dispatch!(self, s => s.centre_event(caller, id, req, kind, now).await)
     }
 
-    /// Reported, open, overdue and on time per grid, community,
-    /// sub-district and category, for the incidents reported in `period`.
-    pub async fn stats(&self, period: &Period, now: i64) -> ApiResult<StatsResponse> {
-        let mut rows = self.stats_rows(period, now).await?;
-        let grids: HashMap<String, GridInfo> = self.grids().await?.into_iter().map(|g| (g.id.clone(), g)).collect();
-        for r in &mut rows {
-            if let Some(g) = grids.get(&r.grid_id) {
-                r.sub_district.clone_from(&g.sub_district);
-                r.community.clone_from(&g.community);
-            }
-        }
-        Ok(stats_of(rows, period, now))
-    }
-
-    /// Visit coverage under the catalogue's visit rule `rule`, in the period
-    /// containing the China date `at` (today when `None`), per grid,
-    /// sub-district and district. Computed in the database from the rows
-    /// kept on write (`care_residents`, `visits`).
-    pub async fn coverage(
-        &self,
-        rule: &str,
-        at: Option<chrono::NaiveDate>,
-        now: i64,
-    ) -> ApiResult<fieldgrid_protocol::CoverageResponse> {
-        use fieldgrid_protocol::{Coverage, CoverageResponse};
-        let catalogue = self.catalogue().await?;
-        let rule = catalogue
-            .visit_rule(rule)
-            .ok_or_else(|| ApiError::not_found("no visit rule of the catalogue in force has this code"))?;
-        let at_ms = match at {
-            Some(day) => {
-                let noon = day.and_hms_opt(12, 0, 0).map(fieldgrid_domain::china_time::instant);
-                noon.ok_or_else(|| ApiError::bad_request("at: not a date"))?
-            }
-            None => now,
-        };
-        let (Some(period), true) = (rule.every.period_at(at_ms), rule.applies()) else {
-            return Err(ApiError::bad_request("rule: this server cannot apply this visit rule"));
-        };
-        let next_end = period.next(rule.every).map_or(period.end_ms, |p| p.end_ms);
-        let query = CoverageQuery {
-            tags: rule.care_tags.clone(),
-            resident_ids: rule.resident_ids.clone(),
-            kinds: rule.kinds.clone(),
-            start_ms: period.start_ms,
-            end_ms: period.end_ms,
-            late_until_ms: next_end.min(now),
-        };
-        let rows = self.coverage_rows(query).await?;
-        let grids: HashMap<String, GridInfo> = self.grids().await?.into_iter().map(|g| (g.id.clone(), g)).collect();
-        let closed = now >= period.end_ms;
-        let of = |key: String, within: Option<String>, r: &CoverageRow| {
-            let unseen = r.residents - r.on_time - r.late;
-            Coverage {
-                key,
-                within,
-                residents: r.residents,
-                on_time: r.on_time,
-                late: r.late,
-                missed: if closed { unseen } else { 0 },
-                pending: if closed { 0 } else { unseen },
-                on_time_rate: if r.residents == 0 {
-                    1.0
-                } else {
-                    r.on_time as f64 / r.residents as f64
-                },
-            }
-        };
-        let mut by_sub_district: std::collections::BTreeMap<String, CoverageRow> = Default::default();
-        let mut district = CoverageRow::default();
-        let mut out_grids = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let sub_district = grids
-                .get(&r.grid_id)
-                .map(|g| g.sub_district.clone())
-                .unwrap_or_default();
-            by_sub_district.entry(sub_district.clone()).or_default().add(r);
-            district.add(r);
-            out_grids.push(of(r.grid_id.clone(), Some(sub_district), r));
-        }
-        out_grids.sort_by(|a, b| (&a.within, &a.key).cmp(&(&b.within, &b.key)));
-        Ok(CoverageResponse {
-            rule: rule.code.clone(),
-            every: serde_json::to_value(rule.every)?
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            period_start_ms: period.start_ms,
-            period_end_ms: period.end_ms,
-            grids: out_grids,
-            sub_districts: by_sub_district.iter().map(|(k, r)| of(k.clone(), None, r)).collect(),
-            district: of("district".into(), None, &district),
-            server_time_ms: now,
-        })
-    }
-
-    /// An incident with its timeline and photos (`None` when there is none).
-    pub async fn incident_detail(&self, id: &str) -> ApiResult<Option<IncidentDetail>> {
-        let Some(incident) = self.record(id).await?.filter(|r| r.entity == "incident" && !r.deleted) else {
-            return Ok(None);
-        };
-        let events = self.events_of(id).await?;
-        let photos = self.incident_photos(id).await?;
-        Ok(Some(IncidentDetail {
-            incident,
-            events,
-            photos,
-        }))
-    }
-
-    /// Conflicts in these grids (all with `None`).
-    pub async fn conflicts(&self, grids: Option<Vec<String>>) -> ApiResult<Vec<ConflictRecord>> {
-        let records = self.records_of("conflict", None).await?;
-        let mut out = Vec::new();
-        for rec in records {
-            if grids.as_ref().is_some_and(|g| !g.contains(&rec.grid_id)) {
-                continue;
-            }
-            let mut f = rec.fields.clone();
-            f.insert("id".into(), Value::String(rec.id.clone()));
-            out.push(serde_json::from_value(Value::Object(f))?);
-        }
-        Ok(out)
-    }
-
     // ---- records and the catalogue ----
-
-    /// The catalogue in force.
-    pub async fn catalogue(&self) -> ApiResult<Catalogue> {
-        Ok(catalogue_of(self.record(CATALOGUE_ID).await?.as_ref()))
-    }
-
-    /// Publishes a catalogue; refused unless newer than the one in force,
-    /// non-empty, with visit rules this server can apply, and keeping the
-    /// checklists and fields already published (`succession_problem`).
-    pub async fn publish_catalogue(&self, catalogue: &Catalogue, now: i64) -> ApiResult<()> {
-        let in_force = self.catalogue().await?;
-        if catalogue.version <= in_force.version || catalogue.categories.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "publish a non-empty catalogue newer than version {}",
-                in_force.version
-            )));
-        }
-        if let Some(problem) = catalogue.problem() {
-            return Err(ApiError::bad_request(problem));
-        }
-        if let Some(problem) = catalogue.succession_problem(&in_force) {
-            return Err(ApiError::bad_request(problem));
-        }
-        let Value::Object(fields) = serde_json::to_value(catalogue)? else {
-            return Err(ApiError::internal("catalogue did not serialise"));
-        };
-        let version = self.record(CATALOGUE_ID).await?.map_or(1, |r| r.version + 1);
-        let record = Record {
-            id: CATALOGUE_ID.into(),
-            entity: "catalogue".into(),
-            grid_id: ALL_GRIDS.into(),
-            version,
-            deleted: false,
-            fields,
-            field_versions: serde_json::Map::new(),
-        };
-        Ok(dispatch!(self, s => s.save_records(vec![record], now).await)?)
-    }
 
     /// Saves records (bulk building and administration; the caller has
     /// checked them), each completed in its wire shape as a push's are:
@@ -913,74 +748,10 @@ mod tests {
     }
 }
 
-/// The months statistics cover (`YYYY-MM`, China time, both included;
-/// open-ended where absent).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Period {
-    /// First month.
-    pub from: Option<String>,
-    /// Last month.
-    pub to: Option<String>,
-}
-
-impl Period {
-    /// A period from query values, each `YYYY-MM`.
-    pub fn parse(from: Option<&str>, to: Option<&str>) -> ApiResult<Period> {
-        let month = |field: &str, v: Option<&str>| -> ApiResult<Option<String>> {
-            let Some(v) = v else { return Ok(None) };
-            if v.len() == 7 && month_start_ms(v).is_some() {
-                Ok(Some(v.to_owned()))
-            } else {
-                Err(ApiError::bad_request(format!("{field}: expected a month as YYYY-MM")))
-            }
-        };
-        let period = Period {
-            from: month("from", from)?,
-            to: month("to", to)?,
-        };
-        if let (Some(f), Some(t)) = (&period.from, &period.to)
-            && f > t
-        {
-            return Err(ApiError::bad_request("to: the period ends before it starts"));
-        }
-        Ok(period)
-    }
-
-    /// First and last month as stored in `incident_months` (strings that
-    /// bound every month where open).
-    pub(super) fn months(&self) -> (String, String) {
-        (
-            self.from.clone().unwrap_or_else(|| "0000-00".to_owned()),
-            self.to.clone().unwrap_or_else(|| "9999-99".to_owned()),
-        )
-    }
-
-    /// The same period as report times in ms: `[start, end)`.
-    pub(super) fn reported_ms(&self) -> (i64, i64) {
-        let start = self.from.as_deref().and_then(month_start_ms).unwrap_or(i64::MIN);
-        let end = self
-            .to
-            .as_deref()
-            .and_then(|m| {
-                let d = chrono::NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok()?;
-                let next = d.checked_add_months(chrono::Months::new(1))?;
-                month_start_ms(&next.format("%Y-%m").to_string())
-            })
-            .unwrap_or(i64::MAX);
-        (start, end)
-    }
-}
-
-/// The first ms of a month (`YYYY-MM`) in China time (UTC+8, no DST).
-fn month_start_ms(month: &str) -> Option<i64> {
-    let d = chrono::NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
-    Some(fieldgrid_domain::china_time::instant(d.and_hms_opt(0, 0, 0)?))
-}
-
 /// What a coverage computation asks an engine: the residents a rule covers
 /// (by tag or id), the service kinds that count, and the times.
 #[derive(Clone, Debug)]
-pub(super) struct CoverageQuery {
+pub(crate) struct CoverageQuery {
     pub tags: Vec<String>,
     pub resident_ids: Vec<String>,
     pub kinds: Vec<String>,
@@ -993,7 +764,7 @@ pub(super) struct CoverageQuery {
 
 /// One grid's coverage, as an engine counts it.
 #[derive(Clone, Debug, Default)]
-pub(super) struct CoverageRow {
+pub(crate) struct CoverageRow {
     pub grid_id: String,
     pub residents: u64,
     pub on_time: u64,
@@ -1001,17 +772,9 @@ pub(super) struct CoverageRow {
     pub late: u64,
 }
 
-impl CoverageRow {
-    fn add(&mut self, r: &CoverageRow) {
-        self.residents += r.residents;
-        self.on_time += r.on_time;
-        self.late += r.late;
-    }
-}
-
 /// Counts of one grid and category over a period, as an engine reads them.
 #[derive(Clone, Debug, Default)]
-pub(super) struct StatsRow {
+pub(crate) struct StatsRow {
     pub grid_id: String,
     pub sub_district: String,
     pub community: String,
@@ -1021,75 +784,6 @@ pub(super) struct StatsRow {
     pub overdue: u64,
     pub finished_with_deadline: u64,
     pub finished_on_time: u64,
-}
-
-/// Sums grid-and-category rows up per grid, community, sub-district and
-/// category.
-fn stats_of(rows: Vec<StatsRow>, period: &Period, now: i64) -> StatsResponse {
-    use std::collections::BTreeMap;
-
-    use fieldgrid_protocol::Stats;
-    type Sums = BTreeMap<(String, Option<String>), Stats>;
-    fn add(map: &mut Sums, key: &str, within: Option<&str>, r: &StatsRow) {
-        let s = map
-            .entry((key.to_owned(), within.map(str::to_owned)))
-            .or_insert_with(|| Stats {
-                key: key.to_owned(),
-                within: within.map(str::to_owned),
-                ..Default::default()
-            });
-        s.reported += r.reported;
-        s.open += r.open;
-        s.overdue += r.overdue;
-        s.finished_with_deadline += r.finished_with_deadline;
-        s.finished_on_time += r.finished_on_time;
-    }
-    fn done(map: Sums) -> Vec<Stats> {
-        map.into_values()
-            .filter(|s| s.reported > 0 || s.open > 0)
-            .map(|mut s| {
-                s.on_time_rate = if s.finished_with_deadline == 0 {
-                    1.0
-                } else {
-                    s.finished_on_time as f64 / s.finished_with_deadline as f64
-                };
-                s
-            })
-            .collect()
-    }
-    let (mut grids, mut communities, mut subs, mut categories) = (Sums::new(), Sums::new(), Sums::new(), Sums::new());
-    // A row counts where it has a key: sums per grid have no category,
-    // sums per category no grid; open incidents have both.
-    for r in &rows {
-        if !r.grid_id.is_empty() {
-            add(&mut grids, &r.grid_id, Some(&r.community), r);
-            add(&mut communities, &r.community, Some(&r.sub_district), r);
-            add(&mut subs, &r.sub_district, None, r);
-        }
-        if !r.category.is_empty() {
-            add(&mut categories, &r.category, None, r);
-        }
-    }
-    StatsResponse {
-        from: period.from.clone(),
-        to: period.to.clone(),
-        grids: done(grids),
-        communities: done(communities),
-        sub_districts: done(subs),
-        categories: done(categories),
-        server_time_ms: now,
-    }
-}
-
-/// An incident as the console shows it.
-#[derive(Clone, Debug)]
-pub struct IncidentDetail {
-    /// The incident record.
-    pub incident: Record,
-    /// Its timeline, oldest first.
-    pub events: Vec<Record>,
-    /// Its photos and its events' photos, each with whether its bytes arrived.
-    pub photos: Vec<(Record, bool)>,
 }
 
 /// Which lines of the audit log: ids strictly between `after` and

@@ -5,7 +5,7 @@ use fieldgrid_protocol::Change;
 
 use super::error::StoreResult;
 use super::sql::{args, run};
-use super::{CoverageQuery, CoverageRow, Period, StatsRow, Store, open_status_sql};
+use super::{CoverageQuery, CoverageRow, StatsRow, Store, open_status_sql};
 
 /// A change from its columns, with the size of its fields.
 fn change_of(
@@ -90,7 +90,7 @@ impl Store {
 
     /// Each grid's residents in a coverage query's scope, and how many were
     /// visited on time and late.
-    pub(super) async fn coverage_rows(&self, q: CoverageQuery) -> StoreResult<Vec<CoverageRow>> {
+    pub(crate) async fn coverage_rows(&self, q: CoverageQuery) -> StoreResult<Vec<CoverageRow>> {
         run!(self, read, |c| async move {
             let d = c.dialect();
             let (tags, ids, kinds) = (d.in_list("tag", 1), d.in_list("id", 2), d.in_list("v.kind", 3));
@@ -139,9 +139,16 @@ impl Store {
     /// The statistics' rows: sums by month per grid and per category, and
     /// open incidents per grid and category, as rows of their own (the
     /// totals add them up).
-    pub(super) async fn stats_rows(&self, period: &Period, now: i64) -> StoreResult<Vec<StatsRow>> {
-        let (first, last) = period.months();
-        let (start, end) = period.reported_ms();
+    /// `months`: the first and last month (`YYYY-MM`, both included) of
+    /// the sums; `reported`: `[start, end)` of the open incidents' report
+    /// times.
+    pub(crate) async fn stats_rows(
+        &self,
+        months: (String, String),
+        reported: (i64, i64),
+        now: i64,
+    ) -> StoreResult<Vec<StatsRow>> {
+        let ((first, last), (start, end)) = (months, reported);
         run!(self, snapshot, |c| async move {
             let count = |v: i64| v.unsigned_abs();
             let mut rows = Vec::new();

@@ -202,7 +202,7 @@ fn a_database_from_a_newer_server_is_refused() {
 /// months in their own SQL).
 #[test]
 fn the_statistics_migration_counts_what_the_writes_kept() {
-    use fieldgrid_server::store::Period;
+    use fieldgrid_server::service::Period;
     // Sessions outlive the months the server clock crosses.
     let d = District::with_config(|c| c.token_ttl_ms = 365 * 24 * 3_600_000);
     let a = d.device("a", "wa1", &d.server.url());
