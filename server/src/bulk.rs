@@ -310,10 +310,13 @@ pub async fn build(store: &Store, plan: &DistrictPlan) -> Result<DistrictReport,
             records.extend(rs);
         }
         report.incidents += n;
-        store.save_records(records, plan.now_ms).await.map_err(|e| e.message)?;
+        store
+            .save_records(records, plan.now_ms)
+            .await
+            .map_err(|e| e.to_string())?;
         for (received, month) in logs {
             report.service_logs += month.len();
-            store.save_records(month, received).await.map_err(|e| e.message)?;
+            store.save_records(month, received).await.map_err(|e| e.to_string())?;
         }
         report.grids += 1;
         if (i + 1) % 50 == 0 {

@@ -44,6 +44,6 @@ impl Store {
             fields,
             field_versions: serde_json::Map::new(),
         };
-        self.save_records(vec![record], now).await
+        Ok(self.save_records(vec![record], now).await?)
     }
 }

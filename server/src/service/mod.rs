@@ -5,6 +5,7 @@
 mod catalogue;
 mod coverage;
 mod incidents;
+mod push;
 pub mod statistics;
 
 pub use incidents::IncidentDetail;

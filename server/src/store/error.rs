@@ -1,6 +1,6 @@
 //! What can go wrong in storage, said without HTTP: storage returns a
 //! [`StoreError`], and the HTTP layer maps it to an answer once
-//! (`From<StoreError> for ApiError` in `crate::error`).
+//! (`From<StoreError> for ApiError`, in `server/src/service/mod.rs`).
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

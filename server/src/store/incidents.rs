@@ -88,6 +88,20 @@ fn list_sql<'a>(
 }
 
 impl Store {
+    /// One incident as the list shows it.
+    pub(crate) async fn incident_row(&self, id: &str, now: i64) -> StoreResult<Option<CentreIncident>> {
+        let id = id.to_owned();
+        run!(self, read, |c| async move {
+            c.query_opt(
+                &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"),
+                super::sql::args![&id],
+            )
+            .await?
+            .map(|r| incident_of(&r, now))
+            .transpose()
+        })
+    }
+
     /// A page of incidents (never drafts), filtered and sorted.
     pub async fn incidents(
         &self,

@@ -21,20 +21,17 @@ mod reads;
 pub mod sql;
 pub mod sqlite;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use fieldgrid_domain::catalogue::Catalogue;
-use fieldgrid_domain::model::{EventKind, IncidentStatus};
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt, Role, codes};
+use fieldgrid_domain::model::IncidentStatus;
+use fieldgrid_protocol::{CentreIncident, Receipt, Role};
 use serde_json::Value;
 
-use crate::caller::Caller;
-use crate::decide::{self, Context, Write};
-use crate::error::{ApiError, ApiResult};
+use crate::decide::{self, Write};
 use crate::records::Record;
 
 /// Grid id of records every worker receives (the catalogue).
@@ -443,136 +440,16 @@ pub fn catalogue_of(published: Option<&Record>) -> Catalogue {
         .unwrap_or(builtin)
 }
 
-async fn load_into<T: Tx>(tx: &mut T, ids: Vec<String>, loaded: &mut HashMap<String, Record>) -> ApiResult<()> {
-    let missing: Vec<String> = ids.into_iter().filter(|id| !loaded.contains_key(id)).collect();
-    if !missing.is_empty() {
-        for r in tx.records(&missing).await? {
-            loaded.insert(r.id.clone(), r);
-        }
-    }
-    Ok(())
-}
-
-/// Every operation of a push gets a receipt: the stored one for a repeat by
-/// its sender, a refusal for someone else's key, or a new decision carried
-/// out in `tx`. Returns the receipts and the ids of the records written.
-pub async fn push_in<T: Tx>(
-    tx: &mut T,
-    caller: &Caller,
-    ops: &[Operation],
-    now: i64,
-) -> ApiResult<(Vec<Receipt>, Vec<String>)> {
-    let catalogue = catalogue_of(tx.records(&[CATALOGUE_ID.to_owned()]).await?.first());
-    let ctx = Context {
-        caller,
-        now,
-        catalogue: &catalogue,
-    };
-    let mut receipts = Vec::with_capacity(ops.len());
-    let mut written = Vec::new();
-    for op in ops {
-        if let Some(stored) = tx.receipt(&op.op_id).await? {
-            // SYNC.md invariant 12: an idempotency key is its sender's.
-            // Someone else's op_id is refused (nothing stored for it), never
-            // answered with the first sender's receipt.
-            if stored.account_id != caller.account_id || stored.device_id != caller.device_id {
-                tracing::warn!(entity = %op.entity, "an operation id of another sender was reused");
-                receipts.push(Receipt {
-                    op_id: op.op_id.clone(),
-                    duplicate: false,
-                    outcome: decide::reject(
-                        codes::NOT_ALLOWED,
-                        Some("op_id"),
-                        "this operation id was used by another sender: make a new one",
-                    ),
-                });
-                continue;
-            }
-            let mut receipt = stored.receipt;
-            receipt.duplicate = true;
-            receipts.push(receipt);
-            continue;
-        }
-        let decision = match decide::admissible(op) {
-            Some(refused) => decide::Decision {
-                outcome: refused,
-                writes: vec![],
-            },
-            None => {
-                let mut loaded = HashMap::new();
-                load_into(tx, vec![op.entity_id.clone()], &mut loaded).await?;
-                let existing = loaded.remove(&op.entity_id);
-                // Twice: a photo of a timeline event names the event first,
-                // then (once loaded) its incident.
-                for _ in 0..2 {
-                    let ids = decide::references(op, existing.as_ref(), &loaded);
-                    load_into(tx, ids, &mut loaded).await?;
-                }
-                let mut facts = decide::Facts::default();
-                match decide::needs(op, existing.as_ref(), now) {
-                    Some(decide::Need::Photos(owner)) => facts.photos_of_owner = tx.photos_of(&owner).await?,
-                    Some(decide::Need::Children) => facts.live_children = tx.live_children(&op.entity_id).await?,
-                    Some(decide::Need::IdNumber { grid, id_number }) => {
-                        facts.id_number_taken = tx.id_number_taken(&grid, &id_number, &op.entity_id).await?;
-                    }
-                    None => {}
-                }
-                decide::decide(&ctx, op, existing.as_ref(), &loaded, &facts)
-            }
-        };
-        for w in &decision.writes {
-            tx.write(w, now).await?;
-            if let Write::Record(r) = w {
-                written.push(r.id.clone());
-            }
-        }
-        let receipt = Receipt {
-            op_id: op.op_id.clone(),
-            duplicate: false,
-            outcome: decision.outcome,
-        };
-        tx.save_receipt(
-            &StoredReceipt {
-                account_id: caller.account_id.clone(),
-                device_id: caller.device_id.clone(),
-                receipt: receipt.clone(),
-            },
-            now,
-        )
-        .await?;
-        receipts.push(receipt);
-    }
-    Ok((receipts, written))
-}
-
-/// The centre's event on incident `id`, carried out in `tx`: the incident
-/// as it becomes, and the ids written.
-pub async fn centre_event_in<T: Tx>(
-    tx: &mut T,
-    caller: &Caller,
-    id: &str,
-    req: &CentreEventRequest,
-    kind: EventKind,
-    now: i64,
-) -> ApiResult<(Record, Vec<String>)> {
-    let incident = tx
-        .records(&[id.to_owned()])
-        .await?
-        .into_iter()
-        .find(|r| r.entity == "incident" && !r.deleted)
-        .ok_or_else(|| ApiError::not_found("no such incident"))?;
-    let known = match (&req.department, kind) {
-        (Some(d), EventKind::Dispatched) => tx.department_exists(d).await?,
-        _ => false,
-    };
-    let (incident, event, photos) = decide::centre_event(caller, incident, req, kind, known, now)?;
-    let ids = vec![incident.id.clone(), event.id.clone()];
-    tx.write(&Write::Record(incident.clone()), now).await?;
-    tx.write(&Write::Record(event), now).await?;
-    for w in &photos {
-        tx.write(w, now).await?;
-    }
-    Ok((incident, ids))
+/// Work a service runs in one storage transaction against either engine's
+/// [`Tx`] (a push, a centre action). PostgreSQL runs it again when it
+/// collides with a concurrent transaction, so it borrows what it works on.
+pub trait TxJob: Send + Sync + 'static {
+    /// What it gives.
+    type Output: Send + 'static;
+    /// How it fails: storage's errors convert into it.
+    type Error: Stoppable + Send + 'static;
+    /// Runs in `tx`; committed when it succeeds, rolled back when it fails.
+    fn run<T: Tx>(&self, tx: &mut T) -> impl Future<Output = Result<Self::Output, Self::Error>> + Send;
 }
 
 /// Polls a future that never waits to its end: the SQLite engine's
@@ -647,37 +524,23 @@ impl Store {
 
     // ---- accounts, grids, departments ----
 
-    // ---- sync ----
-
-    /// Applies a push: one receipt per operation.
-    pub async fn push(&self, caller: &Caller, ops: Vec<Operation>, now: i64) -> ApiResult<Vec<Receipt>> {
-        dispatch!(self, s => s.push(caller, ops, now).await)
+    /// Runs `job` in one write transaction.
+    pub async fn transact<J: TxJob>(&self, job: J) -> Result<J::Output, J::Error> {
+        dispatch!(self, s => s.transact(job).await)
     }
 
     // ---- centre ----
-
-    /// The centre's event on an incident; the incident as it becomes.
-    pub async fn centre_event(
-        &self,
-        caller: &Caller,
-        id: &str,
-        req: CentreEventRequest,
-        kind: EventKind,
-        now: i64,
-    ) -> ApiResult<CentreIncident> {
-        dispatch!(self, s => s.centre_event(caller, id, req, kind, now).await)
-    }
 
     // ---- records and the catalogue ----
 
     /// Saves records (bulk building and administration; the caller has
     /// checked them), each completed in its wire shape as a push's are:
     /// what is stored, phones read.
-    pub async fn save_records(&self, mut records: Vec<Record>, now: i64) -> ApiResult<()> {
+    pub async fn save_records(&self, mut records: Vec<Record>, now: i64) -> StoreResult<()> {
         for r in &mut records {
-            decide::readable(r).map_err(|e| ApiError::internal(format!("{e}")))?;
+            decide::readable(r).map_err(StoreError::internal)?;
         }
-        Ok(dispatch!(self, s => s.save_records(records, now).await)?)
+        dispatch!(self, s => s.save_records(records, now).await)
     }
 
     // ---- photos ----

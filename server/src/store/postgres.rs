@@ -17,21 +17,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
 
 use super::checks;
-use super::incidents::INCIDENT_COLUMNS;
 use super::lookups::RECORD_COLUMNS;
 use super::sql::{Pg, pg_row};
 
 use super::error::{StoreError, StoreResult};
-use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, push_in};
-use crate::caller::Caller;
+use super::{BACKED, Metrics, StoredReceipt, Tx, TxJob};
 use crate::decide::{PhotoRef, Write};
-use crate::error::ApiResult;
 use crate::records::{Contribution, IncidentRow, Record, month_deltas};
 
 /// Schema migrations, append-only, one numbered file each in
@@ -261,29 +256,8 @@ impl PgStore {
         }
     }
 
-    pub(super) async fn push(&self, caller: &Caller, ops: Vec<Operation>, now: i64) -> ApiResult<Vec<Receipt>> {
-        in_transaction!(self, tx => push_in(&mut tx, caller, &ops, now).await.map(|(receipts, _)| receipts))
-    }
-
-    pub(super) async fn centre_event(
-        &self,
-        caller: &Caller,
-        id: &str,
-        req: CentreEventRequest,
-        kind: EventKind,
-        now: i64,
-    ) -> ApiResult<CentreIncident> {
-        in_transaction!(self, tx => centre_event_in(&mut tx, caller, id, &req, kind, now).await)?;
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"),
-                &[&id],
-            )
-            .await
-            .map_err(pg)?;
-        Ok(super::incidents::incident_of(&pg_row(&row)?, now)?)
+    pub(super) async fn transact<J: TxJob>(&self, job: J) -> Result<J::Output, J::Error> {
+        in_transaction!(self, tx => job.run(&mut tx).await)
     }
 
     pub(super) async fn save_records(&self, records: Vec<Record>, now: i64) -> StoreResult<()> {

@@ -9,20 +9,16 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use fieldgrid_domain::model::EventKind;
-use fieldgrid_protocol::{CentreEventRequest, CentreIncident, Operation, Receipt};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Semaphore;
 
 use super::checks;
 use super::sql::Lite;
-use super::{BACKED, Metrics, StoredReceipt, Tx, centre_event_in, centre_incident, push_in, run_ready};
+use super::{BACKED, Metrics, StoredReceipt, Tx, TxJob, run_ready};
 use fieldgrid_sqlite::migrate::{MigrateError, Migrations};
 
 use super::error::{Stoppable, StoreError, StoreResult};
-use crate::caller::Caller;
 use crate::decide::{PhotoRef, Write};
-use crate::error::ApiResult;
 use crate::records::{IncidentRow, Record, month_deltas};
 
 /// Schema migrations, append-only, one numbered file each in
@@ -264,34 +260,10 @@ impl SqliteStore {
         self.call(false, move |conn| in_transaction(conn, "BEGIN", f)).await
     }
 
-    pub(super) async fn push(
-        self: &Arc<Self>,
-        caller: &Caller,
-        ops: Vec<Operation>,
-        now: i64,
-    ) -> ApiResult<Vec<Receipt>> {
-        let caller = caller.clone();
+    pub(super) async fn transact<J: TxJob>(self: &Arc<Self>, job: J) -> Result<J::Output, J::Error> {
         self.write(move |conn| {
             let mut tx = SqliteTx { conn };
-            let (receipts, _) = run_ready(push_in(&mut tx, &caller, &ops, now))??;
-            Ok(receipts)
-        })
-        .await
-    }
-
-    pub(super) async fn centre_event(
-        self: &Arc<Self>,
-        caller: &Caller,
-        id: &str,
-        req: CentreEventRequest,
-        kind: EventKind,
-        now: i64,
-    ) -> ApiResult<CentreIncident> {
-        let (caller, id) = (caller.clone(), id.to_owned());
-        self.write(move |conn| {
-            let mut tx = SqliteTx { conn };
-            let (incident, _) = run_ready(centre_event_in(&mut tx, &caller, &id, &req, kind, now))??;
-            incident_row(conn, &incident.id, now)?.ok_or_else(|| StoreError::internal("incident row missing").into())
+            run_ready(job.run(&mut tx))?
         })
         .await
     }
@@ -340,30 +312,6 @@ fn load(c: &Connection, ids: &[String]) -> StoreResult<Vec<Record>> {
         }
     }
     Ok(out)
-}
-
-fn incident_of_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<CentreIncident> {
-    Ok(centre_incident(
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get::<_, i64>(8)? != 0,
-        now,
-    ))
-}
-
-fn incident_row(c: &Connection, id: &str, now: i64) -> StoreResult<Option<CentreIncident>> {
-    Ok(c.prepare_cached(
-        "SELECT id, grid_id, category, status, department, deadline_at, reported_at, finished_at, complete
-         FROM incidents WHERE id = ?1",
-    )?
-    .query_row([id], |r| incident_of_row(r, now))
-    .optional()?)
 }
 
 /// A push or a centre action on the writer, inside its IMMEDIATE
