@@ -200,10 +200,13 @@ macro_rules! run {
                     .map_err($crate::store::sql::pg_error)?;
                 let v = {
                     let $c = &mut $crate::store::sql::Pg::Tx(&tx);
-                    $crate::store::sql::typed($body).await?
+                    $crate::store::sql::typed($body).await
                 };
-                tx.commit().await.map_err($crate::store::sql::pg_error)?;
+                // Finished, well or not: nothing is left to cancel (a late
+                // cancel would reach whatever the pooled connection runs next).
                 guard.done();
+                let v = v?;
+                tx.commit().await.map_err($crate::store::sql::pg_error)?;
                 Ok(v)
             }
         }
